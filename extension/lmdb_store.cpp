@@ -1,0 +1,755 @@
+// LMDB backend.
+//
+//   CREATE VIRTUAL TABLE train USING lmdb(path='train.lmdb', shape='32x32x3');
+//
+// On disk (readable without our code): an LMDB environment opened with MDB_NOSUBDIR, so `path` is the data
+// file and `path-lock` its lock file. Named database "images": key = id as 8 bytes big-endian (memcmp order is
+// id order), value = label as 8 bytes little-endian signed, then height*width*channels pixel bytes (HWC).
+// Named database "meta": "format" -> "imgstore-lmdb 1", "shape" -> "32x32x3".
+//
+// Transactions: one LMDB write transaction per SQLite transaction; SQLite savepoints (statement atomicity
+// inside BEGIN ... COMMIT) are LMDB nested transactions, which is why MDB_WRITEMAP is not used (LMDB refuses
+// nested transactions with it). Reads outside a write transaction use their own read-only snapshot
+// (MDB_NOTLS, so several cursors in one thread each have one), recycled with mdb_txn_reset/renew.
+//
+// Map size: never set by the user. It starts at max(1 GiB, twice the file) and grows before a write
+// transaction whenever less than half the data size (or 512 MiB) is free; on 64-bit it costs address space only.
+
+#include "lmdb_store.hpp"
+
+#include <lmdb.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "args.hpp"
+
+namespace imgstore {
+
+namespace lmdb_format {
+
+void encode_key(std::int64_t id, unsigned char out[8]) noexcept {
+  const auto u = static_cast<std::uint64_t>(id);
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<unsigned char>(u >> (56 - 8 * i));
+}
+
+std::int64_t decode_key(const unsigned char in[8]) noexcept {
+  std::uint64_t u = 0;
+  for (int i = 0; i < 8; ++i) u = (u << 8) | in[i];
+  return static_cast<std::int64_t>(u);
+}
+
+}  // namespace lmdb_format
+
+namespace {
+
+using lmdb_format::decode_key;
+using lmdb_format::encode_key;
+using lmdb_format::label_bytes;
+
+std::int64_t decode_label(const unsigned char* p) noexcept {
+  std::uint64_t u = 0;
+  for (int i = 7; i >= 0; --i) u = (u << 8) | p[i];
+  return static_cast<std::int64_t>(u);
+}
+
+void encode_label(std::int64_t label, unsigned char* p) noexcept {
+  const auto u = static_cast<std::uint64_t>(label);
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(u >> (8 * i));
+}
+
+ErrorKind kind_of(int rc) {
+  switch (rc) {
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:
+      return ErrorKind::full;
+    case MDB_READERS_FULL:
+    case EBUSY:
+    case EAGAIN:
+      return ErrorKind::busy;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_VERSION_MISMATCH:
+      return ErrorKind::corrupt;
+    case MDB_INVALID:
+    case EACCES:
+    case ENOENT:
+    case EISDIR:
+      return ErrorKind::cantopen;
+    case ENOMEM:
+      return ErrorKind::nomem;
+    default:
+      return ErrorKind::generic;
+  }
+}
+
+[[noreturn]] void fail(const std::string& table, const std::string& path, const char* call, int rc) {
+  throw Error("table " + table + ": " + call + " on '" + path + "' failed: " + mdb_strerror(rc), kind_of(rc));
+}
+
+struct EnvClose {
+  void operator()(MDB_env* env) const noexcept { mdb_env_close(env); }
+};
+struct TxnAbort {
+  void operator()(MDB_txn* txn) const noexcept { mdb_txn_abort(txn); }
+};
+struct CursorClose {
+  void operator()(MDB_cursor* cursor) const noexcept { mdb_cursor_close(cursor); }
+};
+using EnvPtr = std::unique_ptr<MDB_env, EnvClose>;
+using TxnPtr = std::unique_ptr<MDB_txn, TxnAbort>;
+using CursorPtr = std::unique_ptr<MDB_cursor, CursorClose>;
+
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+
+// Smallest map: 1 GiB. IMGSTORE_LMDB_MAP_MIN (bytes) lowers it so tests can watch the map grow.
+std::size_t min_map_size() {
+  if (const char* text = std::getenv("IMGSTORE_LMDB_MAP_MIN")) {
+    const long long n = std::atoll(text);
+    if (n >= static_cast<long long>(kMiB)) return static_cast<std::size_t>(n);
+  }
+  return std::size_t{1} << 30;
+}
+
+std::size_t round_up(std::size_t n, std::size_t unit) { return (n + unit - 1) / unit * unit; }
+
+// One per data file per process. LMDB forbids opening one file twice in a process (its locks would break).
+class Env {
+ public:
+  Env(EnvPtr env, std::string path, Shape shape, MDB_dbi images)
+      : env_(std::move(env)), path_(std::move(path)), shape_(shape), images_(images) {}
+
+  MDB_env* get() const { return env_.get(); }
+  const std::string& path() const { return path_; }
+  const Shape& shape() const { return shape_; }
+  MDB_dbi images() const { return images_; }
+
+  // A read-only snapshot, recycled from a small pool (mdb_txn_renew is cheaper than begin).
+  TxnPtr take_reader(const std::string& table) {
+    TxnPtr txn;
+    {
+      const std::lock_guard lock(mutex_);
+      if (!spare_readers_.empty()) {
+        txn = std::move(spare_readers_.back());
+        spare_readers_.pop_back();
+      }
+    }
+    if (txn) {
+      enter();
+      const int rc = mdb_txn_renew(txn.get());
+      if (rc == MDB_SUCCESS) return txn;
+      leave();
+      txn.reset();
+      if (rc != MDB_MAP_RESIZED) fail(table, path_, "mdb_txn_renew", rc);
+    }
+    return begin_txn(table, MDB_RDONLY, "mdb_txn_begin (read)");
+  }
+
+  void give_back_reader(TxnPtr txn) noexcept {
+    mdb_txn_reset(txn.get());
+    leave();
+    const std::lock_guard lock(mutex_);
+    if (spare_readers_.size() < 8) spare_readers_.push_back(std::move(txn));
+  }
+
+  // Claims this process's one write slot. LMDB's writer lock would block this very thread forever if a second
+  // connection in the same process asked for it, so wait a little here and then report busy.
+  void claim_writer(const std::string& table) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    bool expected = false;
+    while (!writing_.compare_exchange_weak(expected, true)) {
+      expected = false;
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw Error("table " + table + ": '" + path_ +
+                        "' is being written by another connection in this process; try again after it commits",
+                    ErrorKind::busy);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  void release_writer() noexcept { writing_.store(false); }
+
+  TxnPtr begin_write(const std::string& table) {
+    grow_map_if_needed(table);
+    return begin_txn(table, 0, "mdb_txn_begin (write)");
+  }
+  void end_write() noexcept { leave(); }
+
+  // After MDB_MAP_FULL the transaction is lost; make sure the next one has room for at least twice what the
+  // failed one tried to write (at least four times the old map: the failed one did not get to its end).
+  void map_was_full(std::size_t txn_bytes) noexcept {
+    std::size_t seen = grow_hint_.load();
+    while (seen < txn_bytes && !grow_hint_.compare_exchange_weak(seen, txn_bytes)) {
+    }
+    if (seen == 0 && txn_bytes == 0) grow_hint_.store(1);
+  }
+  std::size_t map_size() const {
+    MDB_envinfo info{};
+    mdb_env_info(env_.get(), &info);
+    return info.me_mapsize;
+  }
+
+ private:
+  // Counts live transactions: mdb_env_set_mapsize is only safe when this process has none.
+  void enter() {
+    const std::lock_guard lock(mutex_);
+    ++live_;
+  }
+  void leave() noexcept {
+    const std::lock_guard lock(mutex_);
+    --live_;
+  }
+
+  // Begins a top-level transaction. MDB_MAP_RESIZED means another process grew the map: adopt its size
+  // (only possible while this process has no live transaction on the file) and try once more.
+  TxnPtr begin_txn(const std::string& table, unsigned flags, const char* call) {
+    for (int attempt = 0;; ++attempt) {
+      enter();
+      MDB_txn* raw = nullptr;
+      const int rc = mdb_txn_begin(env_.get(), nullptr, flags, &raw);
+      if (rc == MDB_SUCCESS) return TxnPtr(raw);
+      leave();
+      if (rc != MDB_MAP_RESIZED || attempt > 0) fail(table, path_, call, rc);
+      const std::lock_guard lock(mutex_);
+      if (live_ != 0) {
+        throw Error("table " + table + ": another process grew the map of '" + path_ +
+                        "' while this one is reading it; finish the open queries and try again",
+                    ErrorKind::busy);
+      }
+      const int resized = mdb_env_set_mapsize(env_.get(), 0);
+      if (resized != MDB_SUCCESS) fail(table, path_, "mdb_env_set_mapsize", resized);
+    }
+  }
+
+  void grow_map_if_needed(const std::string& table) {
+    const std::lock_guard lock(mutex_);
+    if (live_ != 0) return;  // readers of this process hold pointers into the map: grow next time
+    MDB_envinfo info{};
+    MDB_stat stat{};
+    mdb_env_info(env_.get(), &info);
+    mdb_env_stat(env_.get(), &stat);
+    const std::size_t used = (info.me_last_pgno + 1) * std::size_t{stat.ms_psize};
+    const std::size_t want_free = std::max(used, min_map_size()) / 2;
+    const std::size_t hint = grow_hint_.exchange(0);
+    if (hint == 0 && info.me_mapsize - std::min(used, info.me_mapsize) >= want_free) return;
+    const std::size_t target = round_up(
+        std::max({info.me_mapsize * (hint != 0 ? 4 : 1), used * 2 + min_map_size(), used + 4 * hint}), kMiB);
+    const int rc = mdb_env_set_mapsize(env_.get(), target);
+    if (rc != MDB_SUCCESS) fail(table, path_, "mdb_env_set_mapsize", rc);
+  }
+
+  EnvPtr env_;
+  const std::string path_;
+  const Shape shape_;
+  const MDB_dbi images_;
+  std::mutex mutex_;
+  int live_ = 0;
+  std::atomic<bool> writing_{false};
+  std::atomic<std::size_t> grow_hint_{0};  // bytes a failed transaction wanted to write
+  std::vector<TxnPtr> spare_readers_;
+};
+
+// Open environments by (device, inode): symlinks and other spellings of a path find the same one.
+struct Registry {
+  std::mutex mutex;
+  std::map<std::pair<dev_t, ino_t>, std::weak_ptr<Env>> open;
+};
+Registry& registry() {
+  static Registry instance;
+  return instance;
+}
+
+std::string get_meta(MDB_txn* txn, MDB_dbi meta, const char* key) {
+  MDB_val k{std::strlen(key), const_cast<char*>(key)};
+  MDB_val v{};
+  if (mdb_get(txn, meta, &k, &v) != MDB_SUCCESS) return {};
+  return std::string(static_cast<const char*>(v.mv_data), v.mv_size);
+}
+
+void put_meta(MDB_txn* txn, MDB_dbi meta, const char* key, const std::string& value) {
+  MDB_val k{std::strlen(key), const_cast<char*>(key)};
+  MDB_val v{value.size(), const_cast<char*>(value.data())};
+  const int rc = mdb_put(txn, meta, &k, &v, 0);
+  if (rc != MDB_SUCCESS) throw Error(std::string("mdb_put(meta) failed: ") + mdb_strerror(rc), kind_of(rc));
+}
+
+// Opens the environment, creating the store when the file is new, and checks it is one of ours.
+std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
+                              const std::optional<Shape>& wanted) {
+  auto& reg = registry();
+  const std::lock_guard lock(reg.mutex);
+
+  struct stat st{};
+  const bool exists = ::stat(path.c_str(), &st) == 0;
+  if (exists && S_ISDIR(st.st_mode)) {
+    throw Error("table " + table + ": path '" + path +
+                    "' is a directory; expected an LMDB data file (its lock file is the path plus '-lock')",
+                ErrorKind::cantopen);
+  }
+  if (exists && !S_ISREG(st.st_mode)) {
+    throw Error("table " + table + ": path '" + path + "' is not a regular file; expected an LMDB data file",
+                ErrorKind::cantopen);
+  }
+  const bool fresh = !exists || st.st_size == 0;
+  if (fresh && !wanted) {
+    throw Error("table " + table + ": store '" + path + "' does not exist; give shape='HxWxC' to create it",
+                ErrorKind::cantopen);
+  }
+  if (exists) {
+    const auto it = reg.open.find({st.st_dev, st.st_ino});
+    if (it != reg.open.end()) {
+      if (auto env = it->second.lock()) {
+        if (wanted && *wanted != env->shape()) {
+          throw Error("table " + table + ": shape '" + wanted->str() + "' disagrees with the store '" + path +
+                          "', which holds " + env->shape().str() + " images",
+                      ErrorKind::mismatch);
+        }
+        return env;
+      }
+    }
+  }
+
+  MDB_env* raw_env = nullptr;
+  int rc = mdb_env_create(&raw_env);
+  if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_create", rc);
+  EnvPtr env(raw_env);
+  mdb_env_set_maxdbs(env.get(), 4);
+  mdb_env_set_maxreaders(env.get(), 512);
+  const std::size_t file_size = exists ? static_cast<std::size_t>(st.st_size) : 0;
+  mdb_env_set_mapsize(env.get(), round_up(std::max(min_map_size(), file_size * 2), kMiB));
+  rc = mdb_env_open(env.get(), path.c_str(), MDB_NOSUBDIR | MDB_NOTLS, 0664);
+  if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+    throw Error("table " + table + ": '" + path + "' is not an LMDB file (" + mdb_strerror(rc) + ")",
+                ErrorKind::cantopen);
+  }
+  if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_open", rc);
+
+  MDB_txn* raw_txn = nullptr;
+  rc = mdb_txn_begin(env.get(), nullptr, fresh ? 0 : MDB_RDONLY, &raw_txn);
+  if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_begin", rc);
+  TxnPtr txn(raw_txn);
+  MDB_dbi images = 0;
+  MDB_dbi meta = 0;
+  const unsigned create = fresh ? MDB_CREATE : 0;
+  rc = mdb_dbi_open(txn.get(), lmdb_format::images_db, create, &images);
+  if (rc == MDB_SUCCESS) rc = mdb_dbi_open(txn.get(), lmdb_format::meta_db, create, &meta);
+  if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
+    throw Error("table " + table + ": '" + path +
+                    "' is an LMDB file but not an imgstore store (no 'images' and 'meta' databases)",
+                ErrorKind::cantopen);
+  }
+  if (rc != MDB_SUCCESS) fail(table, path, "mdb_dbi_open", rc);
+
+  Shape shape;
+  if (fresh) {
+    shape = *wanted;
+    put_meta(txn.get(), meta, "format", lmdb_format::format_tag);
+    put_meta(txn.get(), meta, "shape", shape.str());
+    rc = mdb_txn_commit(txn.release());
+    if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_commit", rc);
+  } else {
+    const std::string format = get_meta(txn.get(), meta, "format");
+    if (format != lmdb_format::format_tag) {
+      throw Error("table " + table + ": '" + path + "' has format '" + format + "'; expected '" +
+                      lmdb_format::format_tag + "'",
+                  ErrorKind::corrupt);
+    }
+    shape = parse_shape(get_meta(txn.get(), meta, "shape"), "table " + table + ": stored shape");
+    rc = mdb_txn_commit(txn.release());  // a read-only commit keeps the dbi handles open
+    if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_commit", rc);
+    if (wanted && *wanted != shape) {
+      throw Error("table " + table + ": shape '" + wanted->str() + "' disagrees with the store '" + path +
+                      "', which holds " + shape.str() + " images",
+                  ErrorKind::mismatch);
+    }
+  }
+
+  if (::stat(path.c_str(), &st) != 0) {
+    throw Error("table " + table + ": '" + path + "' vanished while opening it", ErrorKind::cantopen);
+  }
+  auto shared = std::make_shared<Env>(std::move(env), path, shape, images);
+  reg.open[{st.st_dev, st.st_ino}] = shared;
+  return shared;
+}
+
+class LmdbStore;
+
+// Rows from either this table's write transaction (so a transaction sees its own writes) or, outside one, a
+// read-only snapshot of its own.
+class LmdbCursor final : public Cursor {
+ public:
+  LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids);
+  ~LmdbCursor() override;
+
+  bool at_end() const override { return at_end_; }
+  void next() override;
+  std::int64_t id() const override { return id_; }
+  std::int64_t label() override { return decode_label(static_cast<const unsigned char*>(value_.mv_data)); }
+  std::span<const std::uint8_t> pixels() override {
+    return {static_cast<const std::uint8_t*>(value_.mv_data) + label_bytes, value_.mv_size - label_bytes};
+  }
+
+ private:
+  MDB_txn* txn() const;
+  void seek(std::int64_t from);
+  void check_value();
+
+  LmdbStore& store_;
+  const IdRange range_;
+  const std::vector<std::int64_t> ids_;
+  const bool by_ids_;
+  std::size_t next_index_ = 0;
+  const bool in_write_txn_;
+  TxnPtr reader_;
+  CursorPtr cursor_;  // only on the read snapshot: a write transaction's cursors die with its savepoints
+  bool at_end_ = false;
+  std::int64_t id_ = -1;
+  MDB_val value_{};
+};
+
+class LmdbStore final : public Store {
+ public:
+  LmdbStore(std::string table, std::shared_ptr<Env> env) : table_(std::move(table)), env_(std::move(env)) {}
+
+  ~LmdbStore() override {
+    if (!levels_.empty()) rollback();
+  }
+
+  const Shape& shape() const override { return env_->shape(); }
+  const std::string& table() const { return table_; }
+  Env& env() { return *env_; }
+  MDB_txn* write_txn() const { return levels_.empty() ? nullptr : levels_.back().txn; }
+
+  std::uint64_t count() override {
+    MDB_stat stat{};
+    with_txn([&](MDB_txn* txn) { mdb_stat(txn, env_->images(), &stat); });
+    return stat.ms_entries;
+  }
+
+  std::optional<std::int64_t> max_id() override {
+    std::optional<std::int64_t> result;
+    with_txn([&](MDB_txn* txn) {
+      MDB_cursor* raw = nullptr;
+      if (mdb_cursor_open(txn, env_->images(), &raw) != MDB_SUCCESS) return;
+      const CursorPtr cursor(raw);
+      MDB_val key{};
+      MDB_val value{};
+      if (mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST) == MDB_SUCCESS && key.mv_size == 8) {
+        result = decode_key(static_cast<const unsigned char*>(key.mv_data));
+      }
+    });
+    return result;
+  }
+
+  std::unique_ptr<Cursor> scan(IdRange range) override {
+    return std::make_unique<LmdbCursor>(*this, range, std::vector<std::int64_t>{}, false);
+  }
+  std::unique_ptr<Cursor> lookup(std::vector<std::int64_t> ids) override {
+    return std::make_unique<LmdbCursor>(*this, IdRange{}, std::move(ids), true);
+  }
+
+  void put(const Image& image, bool replace) override {
+    MDB_txn* txn = require_write("INSERT");
+    unsigned char key_bytes[8];
+    encode_key(image.id, key_bytes);
+    MDB_val key{8, key_bytes};
+    MDB_val value{label_bytes + image.pixels.size(), nullptr};
+    if (!last_id_) last_id_ = max_id().value_or(-1);
+    // Ascending ids (a bulk load) take LMDB's append path: no search, pages filled completely.
+    const bool append = image.id > *last_id_;
+    const unsigned flags = MDB_RESERVE | (replace ? 0u : unsigned{MDB_NOOVERWRITE}) | (append ? MDB_APPEND : 0u);
+    const int rc = mdb_put(txn, env_->images(), &key, &value, flags);
+    if (rc == MDB_KEYEXIST) {
+      throw Error("table " + table_ + ": id " + std::to_string(image.id) +
+                      " already exists; expected a unique id (INSERT OR REPLACE overwrites)",
+                  ErrorKind::constraint);
+    }
+    check_write(rc, "mdb_put");
+    auto* out = static_cast<unsigned char*>(value.mv_data);
+    encode_label(image.label, out);
+    std::memcpy(out + label_bytes, image.pixels.data(), image.pixels.size());
+    last_id_ = std::max(*last_id_, image.id);
+    // Values over half a page go to overflow pages of their own: count whole pages.
+    txn_bytes_ += round_up(value.mv_size + 16, value.mv_size > 2000 ? 4096 : 1);
+  }
+
+  bool set_label(std::int64_t id, std::int64_t label) override {
+    MDB_txn* txn = require_write("UPDATE");
+    unsigned char key_bytes[8];
+    encode_key(id, key_bytes);
+    MDB_val key{8, key_bytes};
+    MDB_val old{};
+    const int rc = mdb_get(txn, env_->images(), &key, &old);
+    if (rc == MDB_NOTFOUND) return false;
+    check_write(rc, "mdb_get");
+    // Copy first: the old value's page may be the one the put rewrites.
+    scratch_.assign(static_cast<const unsigned char*>(old.mv_data),
+                    static_cast<const unsigned char*>(old.mv_data) + old.mv_size);
+    encode_label(label, scratch_.data());
+    MDB_val value{scratch_.size(), scratch_.data()};
+    check_write(mdb_put(txn, env_->images(), &key, &value, 0), "mdb_put");
+    return true;
+  }
+
+  bool erase(std::int64_t id) override {
+    MDB_txn* txn = require_write("DELETE");
+    unsigned char key_bytes[8];
+    encode_key(id, key_bytes);
+    MDB_val key{8, key_bytes};
+    const int rc = mdb_del(txn, env_->images(), &key, nullptr);
+    if (rc == MDB_NOTFOUND) return false;
+    check_write(rc, "mdb_del");
+    return true;
+  }
+
+  void begin() override {
+    if (!levels_.empty()) return;
+    env_->claim_writer(table_);
+    try {
+      base_ = env_->begin_write(table_);
+    } catch (...) {
+      env_->release_writer();
+      throw;
+    }
+    levels_.push_back({-1, base_.get()});
+    last_id_.reset();
+    txn_bytes_ = 0;
+  }
+
+  void sync() override {
+    if (levels_.empty()) return;
+    levels_.clear();
+    const int rc = mdb_txn_commit(base_.release());  // frees the handle on failure too
+    finish();
+    if (rc != MDB_SUCCESS) {
+      if (rc == MDB_MAP_FULL) env_->map_was_full(txn_bytes_);
+      fail(table_, env_->path(), "mdb_txn_commit", rc);
+    }
+  }
+
+  void commit() override { sync(); }
+
+  void rollback() override {
+    if (levels_.empty()) return;
+    levels_.clear();
+    base_.reset();  // aborts the base and every nested transaction
+    finish();
+  }
+
+  void savepoint(int level) override {
+    if (levels_.empty()) return;
+    MDB_txn* child = nullptr;
+    const int rc = mdb_txn_begin(env_->get(), levels_.back().txn, 0, &child);
+    if (rc != MDB_SUCCESS) fail(table_, env_->path(), "mdb_txn_begin (nested)", rc);
+    levels_.push_back({level, child});
+  }
+
+  void release(int level) override {
+    while (levels_.size() > 1 && levels_.back().level >= level) {
+      MDB_txn* child = levels_.back().txn;
+      levels_.pop_back();
+      const int rc = mdb_txn_commit(child);
+      if (rc != MDB_SUCCESS) fail(table_, env_->path(), "mdb_txn_commit (nested)", rc);
+    }
+  }
+
+  void rollback_to(int level) override {
+    while (levels_.size() > 1 && levels_.back().level > level) {
+      mdb_txn_abort(levels_.back().txn);
+      levels_.pop_back();
+    }
+    last_id_.reset();
+    if (levels_.size() > 1 && levels_.back().level == level) {
+      // The savepoint stays after ROLLBACK TO: replace its transaction with a fresh child of its parent.
+      mdb_txn_abort(levels_.back().txn);
+      levels_.pop_back();
+      savepoint(level);
+    }
+  }
+
+  // Runs f on the write transaction if one is open, else on a read snapshot.
+  template <typename F>
+  void with_txn(F&& f) {
+    if (MDB_txn* txn = write_txn()) {
+      f(txn);
+      return;
+    }
+    TxnPtr reader = env_->take_reader(table_);
+    f(reader.get());
+    env_->give_back_reader(std::move(reader));
+  }
+
+ private:
+  struct Level {
+    int level;
+    MDB_txn* txn;  // owned by base_ (aborting a parent aborts its children)
+  };
+
+  MDB_txn* require_write(const char* what) {
+    if (levels_.empty()) {
+      throw Error("table " + table_ + ": " + what + " outside a transaction (SQLite did not call xBegin)");
+    }
+    return levels_.back().txn;
+  }
+
+  void check_write(int rc, const char* call) {
+    if (rc == MDB_SUCCESS) return;
+    if (rc == MDB_MAP_FULL) {
+      env_->map_was_full(txn_bytes_);
+      throw Error("table " + table_ + ": the LMDB map of '" + env_->path() + "' (" +
+                      std::to_string(env_->map_size() >> 20) +
+                      " MiB) filled up in this transaction; it was rolled back and the map grows before the "
+                      "next one: run it again (in smaller transactions if it keeps failing)",
+                  ErrorKind::full);
+    }
+    fail(table_, env_->path(), call, rc);
+  }
+
+  void finish() noexcept {
+    env_->end_write();
+    env_->release_writer();
+    last_id_.reset();
+  }
+
+  const std::string table_;
+  const std::shared_ptr<Env> env_;
+  TxnPtr base_;
+  std::vector<Level> levels_;
+  std::optional<std::int64_t> last_id_;  // largest id in the write transaction, for MDB_APPEND
+  std::vector<unsigned char> scratch_;
+  std::size_t txn_bytes_ = 0;  // written in this transaction, to size the map after MDB_MAP_FULL
+};
+
+LmdbCursor::LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
+    : store_(store), range_(range), ids_(std::move(ids)), by_ids_(by_ids),
+      in_write_txn_(store.write_txn() != nullptr) {
+  if (!in_write_txn_) {
+    reader_ = store_.env().take_reader(store_.table());
+    if (!by_ids_) {
+      MDB_cursor* raw = nullptr;
+      const int rc = mdb_cursor_open(reader_.get(), store_.env().images(), &raw);
+      if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_open", rc);
+      cursor_.reset(raw);
+    }
+  }
+  if (by_ids_) {
+    next();
+  } else {
+    seek(range_.lo);
+  }
+}
+
+LmdbCursor::~LmdbCursor() {
+  cursor_.reset();
+  if (reader_) store_.env().give_back_reader(std::move(reader_));
+}
+
+MDB_txn* LmdbCursor::txn() const {
+  if (!in_write_txn_) return reader_.get();
+  MDB_txn* txn = store_.write_txn();
+  if (txn == nullptr) {
+    throw Error("table " + store_.table() + ": the transaction ended while a query was still reading it");
+  }
+  return txn;
+}
+
+void LmdbCursor::check_value() {
+  if (value_.mv_size != label_bytes + store_.shape().bytes()) {
+    throw Error("table " + store_.table() + ": the value of id " + std::to_string(id_) + " in '" +
+                    store_.env().path() + "' is " + std::to_string(value_.mv_size) + " bytes; expected " +
+                    std::to_string(label_bytes + store_.shape().bytes()) + " (8-byte label + pixels)",
+                ErrorKind::corrupt);
+  }
+}
+
+// Positions on the first key >= from (within the range).
+void LmdbCursor::seek(std::int64_t from) {
+  unsigned char key_bytes[8];
+  encode_key(from, key_bytes);
+  MDB_val key{8, key_bytes};
+  CursorPtr transient;
+  MDB_cursor* cursor = cursor_.get();
+  if (cursor == nullptr) {
+    MDB_cursor* raw = nullptr;
+    const int rc = mdb_cursor_open(txn(), store_.env().images(), &raw);
+    if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_open", rc);
+    transient.reset(raw);
+    cursor = raw;
+  }
+  const int rc = mdb_cursor_get(cursor, &key, &value_, MDB_SET_RANGE);
+  if (rc == MDB_NOTFOUND) {
+    at_end_ = true;
+    return;
+  }
+  if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_get", rc);
+  id_ = decode_key(static_cast<const unsigned char*>(key.mv_data));
+  at_end_ = id_ > range_.hi;
+  if (!at_end_) check_value();
+}
+
+void LmdbCursor::next() {
+  if (at_end_) return;
+  if (by_ids_) {
+    while (next_index_ < ids_.size()) {
+      id_ = ids_[next_index_++];
+      unsigned char key_bytes[8];
+      encode_key(id_, key_bytes);
+      MDB_val key{8, key_bytes};
+      const int rc = mdb_get(txn(), store_.env().images(), &key, &value_);
+      if (rc == MDB_NOTFOUND) continue;
+      if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_get", rc);
+      check_value();
+      return;
+    }
+    at_end_ = true;
+    return;
+  }
+  if (id_ >= range_.hi) {
+    at_end_ = true;
+    return;
+  }
+  if (cursor_ == nullptr) {  // in a write transaction: re-seek on its current innermost level
+    seek(id_ + 1);
+    return;
+  }
+  MDB_val key{};
+  const int rc = mdb_cursor_get(cursor_.get(), &key, &value_, MDB_NEXT);
+  if (rc == MDB_NOTFOUND) {
+    at_end_ = true;
+    return;
+  }
+  if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_get", rc);
+  id_ = decode_key(static_cast<const unsigned char*>(key.mv_data));
+  at_end_ = id_ > range_.hi;
+  if (!at_end_) check_value();
+}
+
+}  // namespace
+
+std::size_t lmdb_open_environments() {
+  auto& reg = registry();
+  const std::lock_guard lock(reg.mutex);
+  std::size_t n = 0;
+  for (const auto& [key, env] : reg.open) n += env.expired() ? 0 : 1;
+  return n;
+}
+
+std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  for (const auto& arg : args) argv.push_back(arg.c_str());
+  const Args parsed(table, {"path", "shape"}, static_cast<int>(argv.size()), argv.data());
+  const std::string path = parsed.require("path");
+  std::optional<Shape> shape;
+  if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
+  return std::make_unique<LmdbStore>(table, open_env(table, path, shape));
+}
+
+}  // namespace imgstore

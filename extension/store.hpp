@@ -1,0 +1,73 @@
+// The backend-neutral interface between the SQLite adapter (vtab.cpp) and the storage backends. Backends are
+// plain C++ over their C library and know nothing of SQLite; they report errors by throwing imgstore::Error.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "error.hpp"
+#include "shape.hpp"
+
+namespace imgstore {
+
+struct Image {
+  std::int64_t id = 0;
+  std::int64_t label = 0;
+  std::span<const std::uint8_t> pixels;  // HWC, shape().bytes() long
+};
+
+// Inclusive id range; a full scan is [0, INT64_MAX].
+struct IdRange {
+  std::int64_t lo = 0;
+  std::int64_t hi = std::numeric_limits<std::int64_t>::max();
+  bool empty() const noexcept { return lo > hi; }
+};
+
+// Rows in ascending id order. Views returned stay valid until next() or the cursor's destruction.
+class Cursor {
+ public:
+  virtual ~Cursor() = default;
+  virtual bool at_end() const = 0;
+  virtual void next() = 0;
+  virtual std::int64_t id() const = 0;
+  virtual std::int64_t label() = 0;
+  virtual std::span<const std::uint8_t> pixels() = 0;  // may decode on demand (PNG): only when asked
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual const Shape& shape() const = 0;
+  // Number of rows, or an estimate where exact is expensive: used for query planning.
+  virtual std::uint64_t count() = 0;
+  virtual std::optional<std::int64_t> max_id() = 0;
+
+  virtual std::unique_ptr<Cursor> scan(IdRange range) = 0;
+  // `ids` sorted ascending, unique; ids not in the store are skipped.
+  virtual std::unique_ptr<Cursor> lookup(std::vector<std::int64_t> ids) = 0;
+
+  // Insert; an existing id is Error(constraint) unless `replace`, which overwrites label and pixels.
+  virtual void put(const Image& image, bool replace) = 0;
+  // Both return false when the id does not exist.
+  virtual bool set_label(std::int64_t id, std::int64_t label) = 0;
+  virtual bool erase(std::int64_t id) = 0;
+
+  // One backend transaction per SQLite transaction. sync() makes the transaction durable and reports any
+  // failure (SQLite ignores errors from xCommit, so the real work happens here); commit() only finishes.
+  virtual void begin() = 0;
+  virtual void sync() = 0;
+  virtual void commit() = 0;
+  virtual void rollback() = 0;
+  // Nested savepoints inside a transaction (SQLite's statement and SAVEPOINT levels).
+  virtual void savepoint(int level) = 0;
+  virtual void release(int level) = 0;
+  virtual void rollback_to(int level) = 0;
+};
+
+}  // namespace imgstore

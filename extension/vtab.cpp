@@ -1,0 +1,816 @@
+// The generic SQLite <-> Store adapter. A session with it:
+//
+//   .load ./build/imgstore
+//   CREATE VIRTUAL TABLE train USING lmdb(path='train.lmdb', shape='32x32x3');
+//   INSERT INTO train SELECT * FROM synthetic(1000, '32x32x3', 7);
+//   SELECT label, count(*) FROM train GROUP BY label;
+//   SELECT pixels FROM train WHERE id = 42;
+//
+// Every callback here is a noexcept trampoline: it catches every exception and turns it into an SQLite
+// result code with the message set on the table (or *pzErr), so no exception ever crosses into SQLite.
+
+#include "vtab.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <new>
+
+SQLITE_EXTENSION_INIT3
+
+namespace imgstore {
+
+namespace {
+
+constexpr int kColId = 0;
+constexpr int kColLabel = 1;
+constexpr int kColPixels = 2;
+constexpr const char* kStoreSchema = "CREATE TABLE x(id INTEGER, label INTEGER, pixels BLOB)";
+
+// ---------------------------------------------------------------------------------------------------------
+// Error mapping: one place turns any exception into (code, message).
+
+int to_sqlite(char** message_out) noexcept {
+  int code = SQLITE_ERROR;
+  const char* text = "unknown error";
+  std::string owned;
+  try {
+    throw;
+  } catch (const Error& e) {
+    code = sqlite_code(e.kind());
+    owned = e.what();
+    text = owned.c_str();
+  } catch (const std::bad_alloc&) {
+    return SQLITE_NOMEM;
+  } catch (const std::exception& e) {
+    owned = e.what();
+    text = owned.c_str();
+  } catch (...) {
+  }
+  if (message_out != nullptr) {
+    sqlite3_free(*message_out);
+    *message_out = sqlite3_mprintf("%s", text);
+  }
+  return code;
+}
+
+// Runs `body` and maps any exception onto the vtab's error message.
+template <typename Body>
+int guarded(sqlite3_vtab* vtab, Body&& body) noexcept {
+  try {
+    return body();
+  } catch (...) {
+    return to_sqlite(&vtab->zErrMsg);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Values: integer conversion with SQLite's numeric affinity, as the declared INTEGER columns would apply.
+
+// The integer a value stands for under INTEGER affinity, or nullopt (NULL, non-numeric text, 1.5, blob).
+std::optional<std::int64_t> integer_value(sqlite3_value* value) {
+  switch (sqlite3_value_numeric_type(value)) {
+    case SQLITE_INTEGER:
+      return sqlite3_value_int64(value);
+    case SQLITE_FLOAT: {
+      const double d = sqlite3_value_double(value);
+      if (d == std::floor(d) && d >= -9.2e18 && d <= 9.2e18) return static_cast<std::int64_t>(d);
+      return std::nullopt;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+std::string describe(sqlite3_value* value) {
+  switch (sqlite3_value_type(value)) {
+    case SQLITE_NULL: return "NULL";
+    case SQLITE_INTEGER: return std::to_string(sqlite3_value_int64(value));
+    case SQLITE_FLOAT: return std::to_string(sqlite3_value_double(value));
+    case SQLITE_TEXT: {
+      std::string text(reinterpret_cast<const char*>(sqlite3_value_text(value)),
+                       static_cast<std::size_t>(sqlite3_value_bytes(value)));
+      if (text.size() > 40) text = text.substr(0, 40) + "...";
+      return "'" + text + "'";
+    }
+    default: return "a blob of " + std::to_string(sqlite3_value_bytes(value)) + " bytes";
+  }
+}
+
+// Bounds for a range constraint `id op value`, as an inclusive IdRange; handles floats, text and overflow.
+void apply_bound(IdRange& range, int op, sqlite3_value* value) {
+  const int type = sqlite3_value_numeric_type(value);
+  if (type == SQLITE_NULL) {  // comparisons with NULL are never true
+    range = IdRange{1, 0};
+    return;
+  }
+  if (type == SQLITE_TEXT || type == SQLITE_BLOB) {  // every integer sorts below text and blobs
+    if (op == SQLITE_INDEX_CONSTRAINT_GT || op == SQLITE_INDEX_CONSTRAINT_GE) range = IdRange{1, 0};
+    return;
+  }
+  const double d = sqlite3_value_double(value);
+  const bool is_int = type == SQLITE_INTEGER;
+  const std::int64_t i = sqlite3_value_int64(value);
+  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+  constexpr auto kMin = std::numeric_limits<std::int64_t>::min();
+  const auto clamp_floor = [](double x) {
+    if (x >= 9.2e18) return kMax;
+    if (x <= -9.2e18) return kMin;
+    return static_cast<std::int64_t>(std::floor(x));
+  };
+  const auto clamp_ceil = [](double x) {
+    if (x >= 9.2e18) return kMax;
+    if (x <= -9.2e18) return kMin;
+    return static_cast<std::int64_t>(std::ceil(x));
+  };
+  switch (op) {
+    case SQLITE_INDEX_CONSTRAINT_GT: {
+      const std::int64_t lo = is_int ? (i == kMax ? kMax : i + 1) : clamp_floor(d) + 1;
+      if (is_int && i == kMax) range = IdRange{1, 0};
+      range.lo = std::max(range.lo, lo);
+      break;
+    }
+    case SQLITE_INDEX_CONSTRAINT_GE:
+      range.lo = std::max(range.lo, is_int ? i : clamp_ceil(d));
+      break;
+    case SQLITE_INDEX_CONSTRAINT_LT: {
+      if (is_int && i == kMin) {
+        range = IdRange{1, 0};
+        break;
+      }
+      range.hi = std::min(range.hi, is_int ? i - 1 : clamp_ceil(d) - 1);
+      break;
+    }
+    case SQLITE_INDEX_CONSTRAINT_LE:
+      range.hi = std::min(range.hi, is_int ? i : clamp_floor(d));
+      break;
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Store tables.
+
+struct StoreModule {
+  std::string name;
+  StoreFactory factory;
+};
+
+struct StoreTable {
+  sqlite3_vtab base{};  // must be first: SQLite hands us back this pointer
+  sqlite3* db = nullptr;
+  std::string name;
+  std::unique_ptr<Store> store;
+};
+
+struct StoreCursor {
+  sqlite3_vtab_cursor base{};  // must be first
+  std::unique_ptr<Cursor> rows;
+};
+
+StoreTable& table_of(sqlite3_vtab* vtab) { return *reinterpret_cast<StoreTable*>(vtab); }
+StoreCursor& cursor_of(sqlite3_vtab_cursor* cur) { return *reinterpret_cast<StoreCursor*>(cur); }
+
+int store_connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out,
+                  char** err) noexcept {
+  try {
+    const auto& module = *static_cast<StoreModule*>(aux);
+    // argv: module name, database name, table name, then the user's arguments.
+    auto table = std::make_unique<StoreTable>();
+    table->db = db;
+    table->name = argv[2];
+    const std::vector<std::string> args(argv + 3, argv + argc);
+    table->store = module.factory(table->name, args);
+    int rc = sqlite3_declare_vtab(db, kStoreSchema);
+    if (rc != SQLITE_OK) return rc;
+    // Duplicate ids are reported as SQLITE_CONSTRAINT before anything changes, so SQLite can implement
+    // INSERT OR IGNORE itself; OR REPLACE is done in xUpdate (see store_update).
+    sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+    // A store is a file: a schema, view or trigger must not be able to reach it.
+    sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+    *out = &table.release()->base;
+    return SQLITE_OK;
+  } catch (...) {
+    return to_sqlite(err);
+  }
+}
+
+// xCreate and xConnect do the same (open or create the store), but must be distinct functions or SQLite
+// would treat the module as eponymous.
+int store_create(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out,
+                 char** err) noexcept {
+  return store_connect(db, aux, argc, argv, out, err);
+}
+
+// DROP TABLE forgets the table; the store's files stay (documented in the README).
+int store_disconnect(sqlite3_vtab* vtab) noexcept {
+  const std::unique_ptr<StoreTable> owned(&table_of(vtab));
+  try {
+    owned->store.reset();
+  } catch (...) {
+    // Closing never reports: the table is gone either way.
+  }
+  return SQLITE_OK;
+}
+
+int store_destroy(sqlite3_vtab* vtab) noexcept { return store_disconnect(vtab); }
+
+// idxNum bits describing which constraints xFilter receives, in argv order: eq, then lo, then hi.
+enum Plan : int {
+  kEq = 1,        // id = ?  (one value)
+  kIn = 2,        // id IN (...) all at once
+  kLo = 4,        // id > ? or id >= ?
+  kLoStrict = 8,  // the lower bound is '>'
+  kHi = 16,       // id < ? or id <= ?
+  kHiStrict = 32, // the upper bound is '<'
+};
+
+bool is_id_column(int column) { return column == kColId || column == -1; }
+
+int store_best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) noexcept {
+  return guarded(vtab, [&] {
+    auto& table = table_of(vtab);
+    int eq = -1;
+    int lo = -1;
+    int hi = -1;
+    for (int i = 0; i < info->nConstraint; ++i) {
+      const auto& c = info->aConstraint[i];
+      // label constraints are left to SQLite: no backend has a label index, so SQLite filters them.
+      if (!c.usable || !is_id_column(c.iColumn)) continue;
+      switch (c.op) {
+        case SQLITE_INDEX_CONSTRAINT_EQ:
+          if (eq < 0) eq = i;
+          break;
+        case SQLITE_INDEX_CONSTRAINT_GT:
+        case SQLITE_INDEX_CONSTRAINT_GE:
+          if (lo < 0) lo = i;
+          break;
+        case SQLITE_INDEX_CONSTRAINT_LT:
+        case SQLITE_INDEX_CONSTRAINT_LE:
+          if (hi < 0) hi = i;
+          break;
+        default:
+          break;
+      }
+    }
+    const double rows = static_cast<double>(std::max<std::uint64_t>(table.store->count(), 1));
+    int plan = 0;
+    int argv_index = 0;
+    if (eq >= 0) {
+      // id = ? reads one row; id IN (...) is handed over whole so the backend reads the ids in key order.
+      // Both are exact (xFilter applies INTEGER affinity as SQLite would), so SQLite need not re-check.
+      info->aConstraintUsage[eq].argvIndex = ++argv_index;
+      info->aConstraintUsage[eq].omit = 1;
+      if (sqlite3_vtab_in(info, eq, -1) != 0) {
+        sqlite3_vtab_in(info, eq, 1);
+        plan |= kIn;
+        info->estimatedCost = 10.0;
+        info->estimatedRows = 10;
+      } else {
+        plan |= kEq;
+        info->estimatedCost = 1.0;
+        info->estimatedRows = 1;
+      }
+    } else {
+      // Ranges: bounds are passed down but not omitted; SQLite re-checks them, which costs one id read per
+      // row and keeps edge cases (floats, text, overflow) exactly SQLite's.
+      double fraction = 1.0;
+      if (lo >= 0) {
+        info->aConstraintUsage[lo].argvIndex = ++argv_index;
+        plan |= kLo | (info->aConstraint[lo].op == SQLITE_INDEX_CONSTRAINT_GT ? kLoStrict : 0);
+        fraction /= 3;
+      }
+      if (hi >= 0) {
+        info->aConstraintUsage[hi].argvIndex = ++argv_index;
+        plan |= kHi | (info->aConstraint[hi].op == SQLITE_INDEX_CONSTRAINT_LT ? kHiStrict : 0);
+        fraction /= 3;
+      }
+      // A full scan costs one unit per row plus a constant, so any point lookup or range wins over it.
+      info->estimatedCost = 10.0 + rows * fraction;
+      info->estimatedRows = static_cast<sqlite3_int64>(rows * fraction) + 1;
+    }
+    info->idxNum = plan;
+    // Every plan yields rows in ascending id order.
+    if (info->nOrderBy == 1 && is_id_column(info->aOrderBy[0].iColumn) && info->aOrderBy[0].desc == 0) {
+      info->orderByConsumed = 1;
+    }
+    return SQLITE_OK;
+  });
+}
+
+int store_open(sqlite3_vtab*, sqlite3_vtab_cursor** out) noexcept {
+  try {
+    auto cursor = std::make_unique<StoreCursor>();
+    *out = &cursor.release()->base;
+    return SQLITE_OK;
+  } catch (...) {
+    return SQLITE_NOMEM;
+  }
+}
+
+int store_close(sqlite3_vtab_cursor* cur) noexcept {
+  const std::unique_ptr<StoreCursor> owned(&cursor_of(cur));
+  try {
+    owned->rows.reset();
+  } catch (...) {
+  }
+  return SQLITE_OK;
+}
+
+void add_id(std::vector<std::int64_t>& ids, sqlite3_value* value) {
+  const auto id = integer_value(value);
+  if (id && *id >= 0) ids.push_back(*id);
+}
+
+int store_filter(sqlite3_vtab_cursor* cur, int plan, const char*, int argc, sqlite3_value** argv) noexcept {
+  return guarded(cur->pVtab, [&] {
+    auto& table = table_of(cur->pVtab);
+    auto& cursor = cursor_of(cur);
+    cursor.rows.reset();  // release the previous snapshot before taking a new one
+    int arg = 0;
+    if ((plan & (kEq | kIn)) != 0 && arg < argc) {
+      std::vector<std::int64_t> ids;
+      if ((plan & kIn) != 0) {
+        sqlite3_value* value = nullptr;
+        int rc = sqlite3_vtab_in_first(argv[arg], &value);
+        for (; rc == SQLITE_OK && value != nullptr; rc = sqlite3_vtab_in_next(argv[arg], &value)) {
+          add_id(ids, value);
+        }
+        if (rc != SQLITE_OK && rc != SQLITE_DONE) return rc;
+        std::sort(ids.begin(), ids.end());
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+      } else {
+        add_id(ids, argv[arg]);
+      }
+      cursor.rows = table.store->lookup(std::move(ids));
+      return SQLITE_OK;
+    }
+    IdRange range;
+    if ((plan & kLo) != 0 && arg < argc) {
+      apply_bound(range, (plan & kLoStrict) != 0 ? SQLITE_INDEX_CONSTRAINT_GT : SQLITE_INDEX_CONSTRAINT_GE,
+                  argv[arg++]);
+    }
+    if ((plan & kHi) != 0 && arg < argc) {
+      apply_bound(range, (plan & kHiStrict) != 0 ? SQLITE_INDEX_CONSTRAINT_LT : SQLITE_INDEX_CONSTRAINT_LE,
+                  argv[arg++]);
+    }
+    if (range.empty()) {
+      cursor.rows = table.store->lookup({});
+    } else {
+      cursor.rows = table.store->scan(range);
+    }
+    return SQLITE_OK;
+  });
+}
+
+int store_next(sqlite3_vtab_cursor* cur) noexcept {
+  return guarded(cur->pVtab, [&] {
+    cursor_of(cur).rows->next();
+    return SQLITE_OK;
+  });
+}
+
+int store_eof(sqlite3_vtab_cursor* cur) noexcept {
+  const auto& rows = cursor_of(cur).rows;
+  return rows == nullptr || rows->at_end() ? 1 : 0;
+}
+
+// Shared by store and source cursors: they yield the same three columns.
+int row_column(Cursor& rows, sqlite3_context* ctx, int column) {
+  switch (column) {
+    case kColId:
+      sqlite3_result_int64(ctx, rows.id());
+      break;
+    case kColLabel:
+      sqlite3_result_int64(ctx, rows.label());
+      break;
+    case kColPixels: {
+      // UPDATE ... SET label = ? does not need the pixels: leave them unread.
+      if (sqlite3_vtab_nochange(ctx) != 0) break;
+      const auto pixels = rows.pixels();
+      // TRANSIENT: the view points into backend memory (an LMDB map, a reused buffer) that the next row reuses.
+      sqlite3_result_blob64(ctx, pixels.data(), pixels.size(), SQLITE_TRANSIENT);
+      break;
+    }
+    default:
+      break;
+  }
+  return SQLITE_OK;
+}
+
+int store_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noexcept {
+  return guarded(cur->pVtab, [&] { return row_column(*cursor_of(cur).rows, ctx, column); });
+}
+
+int store_rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
+  return guarded(cur->pVtab, [&] {
+    *rowid = cursor_of(cur).rows->id();
+    return SQLITE_OK;
+  });
+}
+
+// --- xUpdate: value checks whose messages name the table, the value and what was expected.
+
+std::int64_t checked_id(const StoreTable& table, sqlite3_value* value) {
+  const auto id = integer_value(value);
+  if (!id) {
+    throw Error("table " + table.name + ": id " + describe(value) + " is not an integer; expected an integer >= 0",
+                ErrorKind::mismatch);
+  }
+  if (*id < 0) {
+    throw Error("table " + table.name + ": id " + std::to_string(*id) + " is negative; expected an integer >= 0",
+                ErrorKind::mismatch);
+  }
+  return *id;
+}
+
+std::int64_t checked_label(const StoreTable& table, std::int64_t id, sqlite3_value* value) {
+  const auto label = integer_value(value);
+  if (!label) {
+    throw Error("table " + table.name + ": label " + describe(value) + " of id " + std::to_string(id) +
+                    " is not an integer; expected an integer label (NOT NULL)",
+                ErrorKind::mismatch);
+  }
+  return *label;
+}
+
+std::span<const std::uint8_t> checked_pixels(const StoreTable& table, std::int64_t id, sqlite3_value* value) {
+  const Shape& shape = table.store->shape();
+  if (sqlite3_value_type(value) != SQLITE_BLOB) {
+    throw Error("table " + table.name + ": pixels of id " + std::to_string(id) + " are " + describe(value) +
+                    "; expected a blob of " + std::to_string(shape.bytes()) + " bytes (shape " + shape.str() + ")",
+                ErrorKind::mismatch);
+  }
+  const auto* data = static_cast<const std::uint8_t*>(sqlite3_value_blob(value));
+  const auto size = static_cast<std::size_t>(sqlite3_value_bytes(value));
+  if (size != shape.bytes()) {
+    throw Error("table " + table.name + ": pixels of id " + std::to_string(id) + " are " + std::to_string(size) +
+                    " bytes; expected " + std::to_string(shape.bytes()) + " (shape " + shape.str() + ", HWC uint8)",
+                ErrorKind::mismatch);
+  }
+  return {data, size};
+}
+
+bool replacing(const StoreTable& table) { return sqlite3_vtab_on_conflict(table.db) == SQLITE_REPLACE; }
+
+void insert_row(StoreTable& table, int argc, sqlite3_value** argv, sqlite3_int64* rowid_out) {
+  // argv[1] is the rowid given (INSERT INTO t(rowid, ...)), argv[2] the id column; either may name the id.
+  sqlite3_value* const given_rowid = argv[1];
+  sqlite3_value* const given_id = argc > 2 ? argv[2] : nullptr;
+  std::int64_t id = 0;
+  if (given_id != nullptr && sqlite3_value_type(given_id) != SQLITE_NULL) {
+    id = checked_id(table, given_id);
+    if (sqlite3_value_type(given_rowid) != SQLITE_NULL && checked_id(table, given_rowid) != id) {
+      throw Error("table " + table.name + ": rowid " + describe(given_rowid) + " and id " + describe(given_id) +
+                      " differ; expected one id",
+                  ErrorKind::mismatch);
+    }
+  } else if (sqlite3_value_type(given_rowid) != SQLITE_NULL) {
+    id = checked_id(table, given_rowid);
+  } else {
+    const auto max = table.store->max_id();
+    if (max && *max == std::numeric_limits<std::int64_t>::max()) {
+      throw Error("table " + table.name + ": no next id after " + std::to_string(*max), ErrorKind::full);
+    }
+    id = max ? *max + 1 : 0;
+  }
+  const Image image{id, checked_label(table, id, argv[3]), checked_pixels(table, id, argv[4])};
+  table.store->put(image, replacing(table));
+  *rowid_out = id;
+}
+
+void update_row(StoreTable& table, sqlite3_value** argv) {
+  const std::int64_t old_id = checked_id(table, argv[0]);
+  // The new id: the id column if it changed, else the rowid (UPDATE t SET rowid = ...).
+  std::int64_t new_id = checked_id(table, argv[2]);
+  if (new_id == old_id) new_id = checked_id(table, argv[1]);
+  const std::int64_t label = checked_label(table, new_id, argv[3]);
+  const bool pixels_unchanged = sqlite3_value_nochange(argv[4]) != 0;
+  if (new_id == old_id && pixels_unchanged) {
+    table.store->set_label(old_id, label);
+    return;
+  }
+  // Changing the id or the pixels: rewrite the row inside the current transaction, so a failure rolls back.
+  std::vector<std::uint8_t> kept;
+  std::span<const std::uint8_t> pixels;
+  if (pixels_unchanged) {
+    auto old_rows = table.store->lookup({old_id});
+    if (old_rows->at_end()) return;
+    const auto old_pixels = old_rows->pixels();
+    kept.assign(old_pixels.begin(), old_pixels.end());
+    pixels = kept;
+  } else {
+    pixels = checked_pixels(table, new_id, argv[4]);
+  }
+  if (new_id != old_id) {
+    const bool replace = replacing(table);
+    if (!replace && !table.store->lookup({new_id})->at_end()) {
+      throw Error("table " + table.name + ": id " + std::to_string(new_id) + " already exists; expected a unique id",
+                  ErrorKind::constraint);
+    }
+    table.store->erase(old_id);
+    table.store->put(Image{new_id, label, pixels}, replace);
+  } else {
+    table.store->put(Image{new_id, label, pixels}, true);
+  }
+}
+
+int store_update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* rowid) noexcept {
+  return guarded(vtab, [&] {
+    auto& table = table_of(vtab);
+    if (argc == 1) {
+      table.store->erase(checked_id(table, argv[0]));
+    } else if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+      insert_row(table, argc, argv, rowid);
+    } else {
+      update_row(table, argv);
+    }
+    return SQLITE_OK;
+  });
+}
+
+int store_begin(sqlite3_vtab* vtab) noexcept {
+  return guarded(vtab, [&] {
+    table_of(vtab).store->begin();
+    return SQLITE_OK;
+  });
+}
+int store_sync(sqlite3_vtab* vtab) noexcept {
+  return guarded(vtab, [&] {
+    table_of(vtab).store->sync();
+    return SQLITE_OK;
+  });
+}
+int store_commit(sqlite3_vtab* vtab) noexcept {
+  return guarded(vtab, [&] {
+    table_of(vtab).store->commit();
+    return SQLITE_OK;
+  });
+}
+int store_rollback(sqlite3_vtab* vtab) noexcept {
+  return guarded(vtab, [&] {
+    table_of(vtab).store->rollback();
+    return SQLITE_OK;
+  });
+}
+int store_savepoint(sqlite3_vtab* vtab, int level) noexcept {
+  return guarded(vtab, [&] {
+    table_of(vtab).store->savepoint(level);
+    return SQLITE_OK;
+  });
+}
+int store_release(sqlite3_vtab* vtab, int level) noexcept {
+  return guarded(vtab, [&] {
+    table_of(vtab).store->release(level);
+    return SQLITE_OK;
+  });
+}
+int store_rollback_to(sqlite3_vtab* vtab, int level) noexcept {
+  return guarded(vtab, [&] {
+    table_of(vtab).store->rollback_to(level);
+    return SQLITE_OK;
+  });
+}
+
+int store_rename(sqlite3_vtab*, const char*) noexcept { return SQLITE_OK; }  // the store does not know its name
+
+constexpr sqlite3_module kStoreModule = {
+    /* iVersion    */ 2,  // 2: savepoints, for statement atomicity inside explicit transactions
+    /* xCreate     */ store_create,
+    /* xConnect    */ store_connect,
+    /* xBestIndex  */ store_best_index,
+    /* xDisconnect */ store_disconnect,
+    /* xDestroy    */ store_destroy,
+    /* xOpen       */ store_open,
+    /* xClose      */ store_close,
+    /* xFilter     */ store_filter,
+    /* xNext       */ store_next,
+    /* xEof        */ store_eof,
+    /* xColumn     */ store_column,
+    /* xRowid      */ store_rowid,
+    /* xUpdate     */ store_update,
+    /* xBegin      */ store_begin,
+    /* xSync       */ store_sync,
+    /* xCommit     */ store_commit,
+    /* xRollback   */ store_rollback,
+    /* xFindFunction */ nullptr,
+    /* xRename     */ store_rename,
+    /* xSavepoint  */ store_savepoint,
+    /* xRelease    */ store_release,
+    /* xRollbackTo */ store_rollback_to,
+    /* xShadowName */ nullptr,
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Source tables: eponymous, read-only, with hidden argument columns after id, label, pixels.
+
+struct SourceModule {
+  std::string name;
+  SourceSpec spec;
+};
+
+struct SourceTable {
+  sqlite3_vtab base{};
+  const SourceModule* module = nullptr;
+};
+
+struct SourceCursor {
+  sqlite3_vtab_cursor base{};
+  std::unique_ptr<Cursor> rows;
+  std::vector<SourceArg> args;
+};
+
+const SourceModule& source_module_of(sqlite3_vtab* vtab) {
+  return *reinterpret_cast<SourceTable*>(vtab)->module;
+}
+SourceCursor& source_cursor_of(sqlite3_vtab_cursor* cur) { return *reinterpret_cast<SourceCursor*>(cur); }
+
+int source_connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char** err) noexcept {
+  try {
+    const auto* module = static_cast<const SourceModule*>(aux);
+    std::string schema = "CREATE TABLE x(id INTEGER, label INTEGER, pixels BLOB";
+    for (const auto& param : module->spec.params) schema += ", \"" + param + "\" HIDDEN";
+    schema += ")";
+    const int rc = sqlite3_declare_vtab(db, schema.c_str());
+    if (rc != SQLITE_OK) return rc;
+    sqlite3_vtab_config(db, module->spec.touches_files ? SQLITE_VTAB_DIRECTONLY : SQLITE_VTAB_INNOCUOUS);
+    auto table = std::make_unique<SourceTable>();
+    table->module = module;
+    *out = &table.release()->base;
+    return SQLITE_OK;
+  } catch (...) {
+    return to_sqlite(err);
+  }
+}
+
+int source_disconnect(sqlite3_vtab* vtab) noexcept {
+  const std::unique_ptr<SourceTable> owned(reinterpret_cast<SourceTable*>(vtab));
+  return SQLITE_OK;
+}
+
+// Only equality constraints on the hidden argument columns are used; they must all be usable for the
+// required arguments, otherwise the plan is refused (SQLITE_CONSTRAINT) so SQLite picks an order that
+// supplies them. Nothing about id or label is pushed down: a source streams its file in order.
+int source_best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) noexcept {
+  return guarded(vtab, [&] {
+    const auto& spec = source_module_of(vtab).spec;
+    const int first_param = 3;
+    int bits = 0;
+    std::vector<int> slot(spec.params.size(), -1);
+    for (int i = 0; i < info->nConstraint; ++i) {
+      const auto& c = info->aConstraint[i];
+      const int param = c.iColumn - first_param;
+      if (param < 0 || c.op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
+      if (!c.usable) return SQLITE_CONSTRAINT;
+      slot[static_cast<std::size_t>(param)] = i;
+    }
+    int argv_index = 0;
+    for (std::size_t p = 0; p < slot.size(); ++p) {
+      if (slot[p] < 0) continue;
+      info->aConstraintUsage[slot[p]].argvIndex = ++argv_index;
+      info->aConstraintUsage[slot[p]].omit = 1;
+      bits |= 1 << p;
+    }
+    info->idxNum = bits;
+    info->estimatedCost = 1e6;
+    info->estimatedRows = 100000;
+    if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn == kColId && info->aOrderBy[0].desc == 0) {
+      info->orderByConsumed = 1;  // sources yield ids in ascending order
+    }
+    return SQLITE_OK;
+  });
+}
+
+int source_open(sqlite3_vtab*, sqlite3_vtab_cursor** out) noexcept {
+  try {
+    auto cursor = std::make_unique<SourceCursor>();
+    *out = &cursor.release()->base;
+    return SQLITE_OK;
+  } catch (...) {
+    return SQLITE_NOMEM;
+  }
+}
+
+int source_close(sqlite3_vtab_cursor* cur) noexcept {
+  const std::unique_ptr<SourceCursor> owned(&source_cursor_of(cur));
+  return SQLITE_OK;
+}
+
+SourceArg to_source_arg(sqlite3_value* value) {
+  switch (sqlite3_value_type(value)) {
+    case SQLITE_NULL: return std::monostate{};
+    case SQLITE_INTEGER: return static_cast<std::int64_t>(sqlite3_value_int64(value));
+    default:
+      return std::string(reinterpret_cast<const char*>(sqlite3_value_text(value)),
+                         static_cast<std::size_t>(sqlite3_value_bytes(value)));
+  }
+}
+
+int source_filter(sqlite3_vtab_cursor* cur, int bits, const char*, int argc, sqlite3_value** argv) noexcept {
+  return guarded(cur->pVtab, [&] {
+    const auto& module = source_module_of(cur->pVtab);
+    auto& cursor = source_cursor_of(cur);
+    cursor.rows.reset();
+    cursor.args.assign(module.spec.params.size(), std::monostate{});
+    int arg = 0;
+    for (std::size_t p = 0; p < module.spec.params.size() && arg < argc; ++p) {
+      if ((bits & (1 << p)) != 0) cursor.args[p] = to_source_arg(argv[arg++]);
+    }
+    for (std::size_t p = 0; p < module.spec.required; ++p) {
+      if (std::holds_alternative<std::monostate>(cursor.args[p])) {
+        throw Error(module.name + "(): argument '" + module.spec.params[p] + "' is required");
+      }
+    }
+    cursor.rows = module.spec.open(cursor.args);
+    return SQLITE_OK;
+  });
+}
+
+int source_next(sqlite3_vtab_cursor* cur) noexcept {
+  return guarded(cur->pVtab, [&] {
+    source_cursor_of(cur).rows->next();
+    return SQLITE_OK;
+  });
+}
+
+int source_eof(sqlite3_vtab_cursor* cur) noexcept {
+  const auto& rows = source_cursor_of(cur).rows;
+  return rows == nullptr || rows->at_end() ? 1 : 0;
+}
+
+int source_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noexcept {
+  return guarded(cur->pVtab, [&] {
+    auto& cursor = source_cursor_of(cur);
+    if (column < 3) return row_column(*cursor.rows, ctx, column);
+    const auto& arg = cursor.args[static_cast<std::size_t>(column - 3)];
+    if (const auto* i = std::get_if<std::int64_t>(&arg)) sqlite3_result_int64(ctx, *i);
+    if (const auto* s = std::get_if<std::string>(&arg)) {
+      sqlite3_result_text64(ctx, s->data(), s->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    }
+    return SQLITE_OK;
+  });
+}
+
+int source_rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
+  return guarded(cur->pVtab, [&] {
+    *rowid = source_cursor_of(cur).rows->id();
+    return SQLITE_OK;
+  });
+}
+
+constexpr sqlite3_module kSourceModule = {
+    /* iVersion    */ 1,
+    /* xCreate     */ nullptr,  // eponymous-only: used as a table-valued function, never CREATEd
+    /* xConnect    */ source_connect,
+    /* xBestIndex  */ source_best_index,
+    /* xDisconnect */ source_disconnect,
+    /* xDestroy    */ source_disconnect,
+    /* xOpen       */ source_open,
+    /* xClose      */ source_close,
+    /* xFilter     */ source_filter,
+    /* xNext       */ source_next,
+    /* xEof        */ source_eof,
+    /* xColumn     */ source_column,
+    /* xRowid      */ source_rowid,
+    /* xUpdate     */ nullptr,  // read-only
+    /* xBegin      */ nullptr,
+    /* xSync       */ nullptr,
+    /* xCommit     */ nullptr,
+    /* xRollback   */ nullptr,
+    /* xFindFunction */ nullptr,
+    /* xRename     */ nullptr,
+    /* xSavepoint  */ nullptr,
+    /* xRelease    */ nullptr,
+    /* xRollbackTo */ nullptr,
+    /* xShadowName */ nullptr,
+};
+
+template <typename T>
+void destroy_aux(void* p) {
+  const std::unique_ptr<T> owned(static_cast<T*>(p));
+}
+
+}  // namespace
+
+int register_store_module(sqlite3* db, const char* name, StoreFactory factory) {
+  try {
+    auto aux = std::make_unique<StoreModule>(StoreModule{name, std::move(factory)});
+    // sqlite3_create_module_v2 calls the destructor even when it fails, so ownership passes here.
+    return sqlite3_create_module_v2(db, name, &kStoreModule, aux.release(), destroy_aux<StoreModule>);
+  } catch (...) {
+    return SQLITE_NOMEM;
+  }
+}
+
+int register_source_module(sqlite3* db, const char* name, SourceSpec spec) {
+  try {
+    auto aux = std::make_unique<SourceModule>(SourceModule{name, std::move(spec)});
+    return sqlite3_create_module_v2(db, name, &kSourceModule, aux.release(), destroy_aux<SourceModule>);
+  } catch (...) {
+    return SQLITE_NOMEM;
+  }
+}
+
+}  // namespace imgstore

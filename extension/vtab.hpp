@@ -1,0 +1,27 @@
+// The one generic adapter between SQLite's virtual-table API and imgstore's C++ interfaces. Registering a
+// backend is one call; everything SQLite-specific (argument strings, xBestIndex, cursors, xUpdate,
+// transactions, turning exceptions into SQLite errors) lives in vtab.cpp.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sqlite3ext.h"
+#include "source.hpp"
+#include "store.hpp"
+
+namespace imgstore {
+
+// Opens (or creates) the store of table `table` from its CREATE VIRTUAL TABLE key=value arguments.
+using StoreFactory =
+    std::function<std::unique_ptr<Store>(const std::string& table, const std::vector<std::string>& args)>;
+
+// Registers a read-write module whose tables are stores. File-backed: registered DIRECTONLY.
+int register_store_module(sqlite3* db, const char* name, StoreFactory factory);
+
+// Registers an eponymous read-only table-valued function (cifar10(...), idx(...), synthetic(...)).
+int register_source_module(sqlite3* db, const char* name, SourceSpec spec);
+
+}  // namespace imgstore

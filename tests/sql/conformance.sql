@@ -1,0 +1,203 @@
+-- The backend conformance suite: one script, run once per module ({module}) by ctest. Every store module
+-- must pass it unchanged. A native SQLite table `ref` holds the same rows and is the oracle.
+
+CREATE TABLE ref(id INTEGER PRIMARY KEY, label INTEGER NOT NULL, pixels BLOB NOT NULL);
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9999)
+INSERT INTO ref SELECT i * 3, abs(random()) % 10, randomblob(3072) FROM n;
+CREATE VIRTUAL TABLE s USING {module}(path='{path}', shape='32x32x3');
+
+-- 10,000 random images round-trip byte-exact.
+INSERT INTO s SELECT * FROM ref;
+-- expect: 10000
+SELECT count(*) FROM s;
+-- expect: 10000
+SELECT count(*) FROM ref CROSS JOIN s ON s.id = ref.id WHERE s.label = ref.label AND s.pixels = ref.pixels;
+-- expect: 10000
+SELECT count(*) FROM s CROSS JOIN ref ON ref.id = s.id WHERE s.label = ref.label AND s.pixels = ref.pixels;
+-- expect: 1
+SELECT (SELECT group_concat(id) FROM s) = (SELECT group_concat(id) FROM ref);
+
+-- process
+-- The same again in a new sqlite3 process, after closing: the table is in test.db's schema.
+-- expect: 10000
+SELECT count(*) FROM s CROSS JOIN ref ON ref.id = s.id WHERE s.label = ref.label AND s.pixels = ref.pixels;
+-- expect: 32x32x3 store has 10000 rows
+SELECT '32x32x3 store has ' || count(*) || ' rows' FROM s WHERE length(pixels) = 3072;
+
+-- Point reads, IN lists, ranges, a missing id, order.
+-- expect: 1
+SELECT (SELECT pixels FROM s WHERE id = 2997) = (SELECT pixels FROM ref WHERE id = 2997);
+-- expect: (none)
+SELECT id FROM s WHERE id = 2998;
+-- expect: (none)
+SELECT id FROM s WHERE id = -3;
+-- expect: 0,3,29997
+SELECT group_concat(id) FROM (SELECT id FROM s WHERE id IN (29997, 3, 0, 1, 3, 'x', 40000, -1) ORDER BY id);
+-- expect: 3
+SELECT id FROM s WHERE id IN ('3', 3.0, 3.5);
+-- expect: 1
+SELECT (SELECT group_concat(id || ':' || label) FROM s WHERE id BETWEEN 100 AND 200)
+     = (SELECT group_concat(id || ':' || label) FROM ref WHERE id BETWEEN 100 AND 200);
+-- expect: 1
+SELECT (SELECT group_concat(id) FROM s WHERE id > 29990) = (SELECT group_concat(id) FROM ref WHERE id > 29990);
+-- expect: 1
+SELECT (SELECT group_concat(id) FROM s WHERE id < 10.5 AND id >= 2.5) = '3,6,9';
+-- expect: 1
+SELECT (SELECT count(*) FROM s WHERE id > 'text') = 0 AND (SELECT count(*) FROM s WHERE id < 'text') = 10000;
+-- expect: 1
+SELECT (SELECT count(*) FROM s WHERE id > 9223372036854775807) = 0 AND (SELECT count(*) FROM s WHERE id < NULL) = 0;
+-- expect: 1
+SELECT (SELECT group_concat(id) FROM (SELECT id FROM s ORDER BY id DESC))
+     = (SELECT group_concat(id) FROM (SELECT id FROM ref ORDER BY id DESC));
+-- expect: 1
+SELECT (SELECT group_concat(id) FROM (SELECT id FROM s WHERE id < 100 ORDER BY id))
+     = (SELECT group_concat(id) FROM (SELECT id FROM ref WHERE id < 100 ORDER BY id));
+-- expect: 1
+SELECT (SELECT group_concat(label || ':' || n) FROM (SELECT label, count(*) AS n FROM s GROUP BY label))
+     = (SELECT group_concat(label || ':' || n) FROM (SELECT label, count(*) AS n FROM ref GROUP BY label));
+-- expect: 1
+SELECT (SELECT count(*) FROM s WHERE label = 3) = (SELECT count(*) FROM ref WHERE label = 3);
+-- A point lookup is planned as one (idxNum 1), an IN list all at once (2), not as a scan.
+-- expect-rows: 2
+EXPLAIN QUERY PLAN SELECT * FROM s WHERE id = 5;
+
+-- DELETE, UPDATE of label, INSERT with NULL id, on both tables, then compare everything.
+DELETE FROM s WHERE id % 7 = 0;
+DELETE FROM ref WHERE id % 7 = 0;
+UPDATE s SET label = label + 100 WHERE id BETWEEN 300 AND 600;
+UPDATE ref SET label = label + 100 WHERE id BETWEEN 300 AND 600;
+INSERT INTO s(label, pixels) SELECT 5, pixels FROM ref WHERE id = 3;
+INSERT INTO ref(id, label, pixels) SELECT 29998, 5, pixels FROM ref WHERE id = 3;
+-- expect: 29998|5
+SELECT id, label FROM s WHERE id = (SELECT max(id) FROM s);
+-- expect: 1
+SELECT (SELECT count(*) FROM s) = (SELECT count(*) FROM ref);
+-- expect: 1
+SELECT count(*) = (SELECT count(*) FROM ref) FROM s CROSS JOIN ref ON ref.id = s.id
+ WHERE s.label = ref.label AND s.pixels = ref.pixels;
+
+-- UPDATE of pixels and of id, when the new values are valid.
+UPDATE s SET pixels = (SELECT pixels FROM ref WHERE id = 6) WHERE id = 9;
+-- expect: 1
+SELECT (SELECT pixels FROM s WHERE id = 9) = (SELECT pixels FROM ref WHERE id = 6);
+UPDATE s SET id = 40000 WHERE id = 9;
+-- expect: 40000
+SELECT group_concat(id) FROM s WHERE id IN (9, 40000);
+-- expect: 1
+SELECT (SELECT pixels FROM s WHERE id = 40000) = (SELECT pixels FROM ref WHERE id = 6);
+-- error: table s: id 3 already exists
+UPDATE s SET id = 3 WHERE id = 40000;
+UPDATE s SET id = 9, pixels = (SELECT pixels FROM ref WHERE id = 9) WHERE id = 40000;
+
+-- INSERT OR IGNORE keeps the old row, OR REPLACE overwrites it, plain INSERT is a constraint error.
+-- error: table s: id 3 already exists; expected a unique id
+INSERT INTO s VALUES (3, 1, zeroblob(3072));
+INSERT OR IGNORE INTO s VALUES (3, 1, zeroblob(3072));
+-- expect: 1
+SELECT (SELECT pixels FROM s WHERE id = 3) = (SELECT pixels FROM ref WHERE id = 3);
+INSERT OR REPLACE INTO s VALUES (3, 1, zeroblob(3072));
+-- expect: 1|1
+SELECT label, pixels = zeroblob(3072) FROM s WHERE id = 3;
+INSERT OR REPLACE INTO s SELECT * FROM ref WHERE id = 3;
+-- expect: 1
+SELECT (SELECT pixels FROM s WHERE id = 3) = (SELECT pixels FROM ref WHERE id = 3);
+
+-- ROLLBACK undoes a transaction; SAVEPOINT / ROLLBACK TO undo part of one.
+BEGIN;
+INSERT INTO s SELECT id + 100000, label, pixels FROM ref WHERE id < 3000;
+-- expect: 1
+SELECT (SELECT count(*) FROM s) = (SELECT count(*) FROM ref) + (SELECT count(*) FROM ref WHERE id < 3000);
+ROLLBACK;
+-- expect: 1
+SELECT (SELECT count(*) FROM s) = (SELECT count(*) FROM ref);
+BEGIN;
+INSERT INTO s VALUES (50001, 1, zeroblob(3072));
+SAVEPOINT sp;
+INSERT INTO s VALUES (50002, 1, zeroblob(3072));
+DELETE FROM s WHERE id = 3;
+ROLLBACK TO sp;
+INSERT INTO s VALUES (50003, 1, zeroblob(3072));
+RELEASE sp;
+COMMIT;
+-- expect: 3|50001|50003
+SELECT group_concat(id, '|') FROM s WHERE id IN (3, 50001, 50002, 50003);
+DELETE FROM s WHERE id > 50000;
+
+-- A statement whose 500th row is bad changes nothing: autocommit, and inside a transaction.
+-- error: table s: pixels of id 61497 are 3071 bytes; expected 3072
+INSERT INTO s SELECT id + 60000, label, CASE WHEN id = 1497 THEN substr(pixels, 2) ELSE pixels END
+  FROM ref WHERE id BETWEEN 0 AND 2000 ORDER BY id;
+-- expect: 1
+SELECT (SELECT count(*) FROM s) = (SELECT count(*) FROM ref);
+BEGIN;
+INSERT INTO s VALUES (70000, 1, zeroblob(3072));
+-- error: table s: label NULL of id 61500 is not an integer
+INSERT INTO s SELECT id + 60000, CASE WHEN id = 1500 THEN NULL ELSE label END, pixels FROM ref WHERE id <= 2000;
+INSERT INTO s VALUES (70001, 1, zeroblob(3072));
+COMMIT;
+-- expect: 70000,70001
+SELECT group_concat(id) FROM s WHERE id >= 60000;
+DELETE FROM s WHERE id >= 60000;
+-- expect: 1
+SELECT count(*) = (SELECT count(*) FROM ref) FROM s CROSS JOIN ref ON ref.id = s.id
+ WHERE s.label = ref.label AND s.pixels = ref.pixels;
+
+-- Bad values: each error names the table, the value and what was expected; nothing changes.
+-- error: table s: pixels of id 5 are 100 bytes; expected 3072 (shape 32x32x3
+INSERT INTO s VALUES (5, 1, zeroblob(100));
+-- error: table s: pixels of id 5 are NULL; expected a blob of 3072 bytes
+INSERT INTO s VALUES (5, 1, NULL);
+-- error: table s: pixels of id 5 are 'abc'; expected a blob of 3072 bytes
+INSERT INTO s VALUES (5, 1, 'abc');
+-- error: table s: label NULL of id 5 is not an integer
+INSERT INTO s VALUES (5, NULL, zeroblob(3072));
+-- error: table s: label 'cat' of id 5 is not an integer
+INSERT INTO s VALUES (5, 'cat', zeroblob(3072));
+-- error: table s: label 1.500000 of id 5 is not an integer
+INSERT INTO s VALUES (5, 1.5, zeroblob(3072));
+-- error: table s: id -1 is negative; expected an integer >= 0
+INSERT INTO s VALUES (-1, 1, zeroblob(3072));
+-- error: table s: id 'x' is not an integer
+INSERT INTO s VALUES ('x', 1, zeroblob(3072));
+-- error: table s: label NULL of id 3 is not an integer
+UPDATE s SET label = NULL WHERE id = 3;
+-- error: table s: pixels of id 3 are 3 bytes
+UPDATE s SET pixels = x'010203' WHERE id = 3;
+-- expect: 1
+SELECT count(*) = (SELECT count(*) FROM ref) FROM s CROSS JOIN ref ON ref.id = s.id
+ WHERE s.label = ref.label AND s.pixels = ref.pixels;
+
+-- Bad CREATE VIRTUAL TABLE arguments.
+-- error: table b1: unknown argument 'colour'; expected one of: path, shape
+CREATE VIRTUAL TABLE b1 USING {module}(path='b1{ext}', shape='32x32x3', colour='red');
+-- error: table b2: argument 'path' is required
+CREATE VIRTUAL TABLE b2 USING {module}(shape='32x32x3');
+-- error: table b3: shape: '32x32' is not a shape; expected HxWxC
+CREATE VIRTUAL TABLE b3 USING {module}(path='b3{ext}', shape='32x32');
+-- error: table b4: shape: shape '0x1x1' has a zero dimension
+CREATE VIRTUAL TABLE b4 USING {module}(path='b4{ext}', shape='0x1x1');
+-- error: table b5: shape: 'axbxc' is not a shape
+CREATE VIRTUAL TABLE b5 USING {module}(path='b5{ext}', shape='axbxc');
+-- error: table b6: shape: shape '100000x100000x3' is larger than 64 MiB per image
+CREATE VIRTUAL TABLE b6 USING {module}(path='b6{ext}', shape='100000x100000x3');
+-- error: table b7: shape '28x28x1' disagrees with the store '{path}', which holds 32x32x3 images
+CREATE VIRTUAL TABLE b7 USING {module}(path='{path}', shape='28x28x1');
+-- error: table b8: store 'missing{ext}' does not exist; give shape='HxWxC' to create it
+CREATE VIRTUAL TABLE b8 USING {module}(path='missing{ext}');
+-- error: table b9: argument 'path' given twice
+CREATE VIRTUAL TABLE b9 USING {module}(path='a', path='b', shape='1x1x1');
+-- error: table b10: argument 'nonsense' is not key=value
+CREATE VIRTUAL TABLE b10 USING {module}(nonsense);
+
+-- DROP TABLE forgets the table and keeps the store; opened again with its path alone, all rows are there.
+DROP TABLE s;
+-- shell: test -e {path} && echo kept
+-- shell-expect: kept
+CREATE VIRTUAL TABLE s2 USING {module}(path='{path}');
+-- expect: 1
+SELECT count(*) = (SELECT count(*) FROM ref) FROM s2 CROSS JOIN ref ON ref.id = s2.id
+ WHERE s2.label = ref.label AND s2.pixels = ref.pixels;
+-- The same store opened twice in one connection (two tables) shows the same rows.
+CREATE VIRTUAL TABLE s3 USING {module}(path='{path}');
+-- expect: 1
+SELECT (SELECT count(*) FROM s3) = (SELECT count(*) FROM s2);

@@ -1,0 +1,52 @@
+-- LMDB-specific behaviour: paths that are not stores, interop with LMDB's own tools, the map growing.
+
+-- error: table d: path '.' is a directory; expected an LMDB data file
+CREATE VIRTUAL TABLE d USING lmdb(path='.', shape='2x2x1');
+-- shell: printf 'this is not a database, just text that is long enough to look like one...%.0s' $(seq 200) > junk.lmdb
+-- error: table j: 'junk.lmdb' is not an LMDB file
+CREATE VIRTUAL TABLE j USING lmdb(path='junk.lmdb', shape='2x2x1');
+-- shell: /usr/bin/python3 -c "import lmdb; e = lmdb.open('plain.lmdb', subdir=False); t = e.begin(write=True); t.put(b'k', b'v'); t.commit()"
+-- error: table p: 'plain.lmdb' is an LMDB file but not an imgstore store
+CREATE VIRTUAL TABLE p USING lmdb(path='plain.lmdb', shape='2x2x1');
+
+CREATE VIRTUAL TABLE t USING lmdb(path='t.lmdb', shape='4x3x2');
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
+INSERT INTO t SELECT i, i % 10, randomblob(24) FROM n;
+CREATE TABLE ref AS SELECT * FROM t;
+
+-- mdb_stat counts as many entries in "images" as count(*).
+-- shell: mdb_stat -n -s images t.lmdb | sed -n 's/ *Entries: //p'
+-- shell-expect: 500
+-- The documented layout: key = 8-byte big-endian id, value = 8-byte little-endian label + pixels.
+-- shell: /usr/bin/python3 -c "import lmdb, struct; e = lmdb.open('t.lmdb', subdir=False, readonly=True, max_dbs=2); db = e.open_db(b'images'); v = e.begin().get(struct.pack('>q', 123), db=db); open('v123.hex', 'w').write('%d|%s' % (struct.unpack('<q', v[:8])[0], v[8:].hex().upper()))"
+-- expect: 1
+SELECT CAST(readfile('v123.hex') AS TEXT) = (SELECT label || '|' || hex(pixels) FROM t WHERE id = 123);
+-- shell: /usr/bin/python3 -c "import lmdb; e = lmdb.open('t.lmdb', subdir=False, readonly=True, max_dbs=2); db = e.open_db(b'meta'); t = e.begin(); print(t.get(b'format', db=db).decode(), t.get(b'shape', db=db).decode())"
+-- shell-expect: imgstore-lmdb 1 4x3x2
+
+-- A second path to the same file (a symlink) shares the one environment of this process.
+-- shell: ln -s t.lmdb link.lmdb
+CREATE VIRTUAL TABLE t2 USING lmdb(path='link.lmdb');
+INSERT INTO t2 VALUES (1000, 1, randomblob(24));
+-- expect: 501
+SELECT count(*) FROM t;
+DELETE FROM t WHERE id = 1000;
+
+-- A reader in another process sees committed rows, and keeps its snapshot while this one writes.
+BEGIN;
+INSERT INTO t VALUES (2000, 1, randomblob(24));
+-- expect: 501
+SELECT count(*) FROM t;
+-- expect: 500
+.shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE x USING lmdb(path='t.lmdb'); SELECT count(*) FROM x;"
+COMMIT;
+-- expect: 501
+.shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE x USING lmdb(path='t.lmdb'); SELECT count(*) FROM x;"
+
+-- The map grows by itself: with a 1 MiB starting map (a test hook; users never set it), 10 MB go in.
+-- shell: IMGSTORE_LMDB_MAP_MIN=1048576 sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE g USING lmdb(path='grow.lmdb', shape='32x32x3'); WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99) INSERT INTO g SELECT i, 0, randomblob(3072) FROM n; WITH RECURSIVE n(i) AS (SELECT 100 UNION ALL SELECT i + 1 FROM n WHERE i < 2599) INSERT INTO g SELECT i, 0, randomblob(3072) FROM n WHERE i % 100 = 0; SELECT count(*) FROM g;" >/dev/null && for k in $(seq 1 24); do IMGSTORE_LMDB_MAP_MIN=1048576 sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE g USING lmdb(path='grow.lmdb'); WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99) INSERT INTO g SELECT 100000 + $k * 1000 + i, 0, randomblob(3072) FROM n;" || exit 1; done; IMGSTORE_LMDB_MAP_MIN=1048576 sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE g USING lmdb(path='grow.lmdb'); SELECT count(*) FROM g;"
+-- shell-expect: 2525
+-- One transaction larger than the map fails with a clear error and changes nothing; run again in the same
+-- process, it finds a grown map and succeeds.
+-- shell: printf "%s\n" ".load {extension}" "CREATE VIRTUAL TABLE g USING lmdb(path='big.lmdb', shape='32x32x3');" "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999) INSERT INTO g SELECT i, 0, randomblob(3072) FROM n;" "SELECT 'after failure', count(*) FROM g;" "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999) INSERT INTO g SELECT i, 0, randomblob(3072) FROM n;" "SELECT 'after retry', count(*) FROM g;" | IMGSTORE_LMDB_MAP_MIN=1048576 stdbuf -o0 sqlite3 -batch :memory: 2>&1 | sed 's/near line [0-9]*: //' | tr '\n' ' '
+-- shell-expect: Runtime error table g: the LMDB map of 'big.lmdb' (1 MiB) filled up in this transaction; it was rolled back and the map grows before the next one: run it again (in smaller transactions if it keeps failing) (13) after failure|0 after retry|1000

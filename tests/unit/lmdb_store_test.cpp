@@ -1,0 +1,132 @@
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "error.hpp"
+#include "lmdb_store.hpp"
+
+namespace fs = std::filesystem;
+using imgstore::Error;
+using imgstore::ErrorKind;
+using imgstore::Image;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() : path(fs::temp_directory_path() / ("imgstore-unit-" + std::to_string(::getpid()))) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+std::vector<std::uint8_t> pattern(std::size_t n, std::uint8_t seed) {
+  std::vector<std::uint8_t> v(n);
+  std::iota(v.begin(), v.end(), seed);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("keys are big-endian so that LMDB's byte order is id order") {
+  unsigned char a[8];
+  unsigned char b[8];
+  imgstore::lmdb_format::encode_key(255, a);
+  imgstore::lmdb_format::encode_key(256, b);
+  CHECK(std::memcmp(a, b, 8) < 0);
+  CHECK(a[7] == 0xff);
+  CHECK(imgstore::lmdb_format::decode_key(b) == 256);
+  imgstore::lmdb_format::encode_key(0x0102030405060708, a);
+  CHECK(a[0] == 1);
+  CHECK(imgstore::lmdb_format::decode_key(a) == 0x0102030405060708);
+}
+
+TEST_CASE("error kinds map to SQLite result codes") {
+  CHECK(imgstore::sqlite_code(ErrorKind::generic) == 1);
+  CHECK(imgstore::sqlite_code(ErrorKind::busy) == 5);
+  CHECK(imgstore::sqlite_code(ErrorKind::full) == 13);
+  CHECK(imgstore::sqlite_code(ErrorKind::constraint) == 19);
+  CHECK(imgstore::sqlite_code(ErrorKind::mismatch) == 20);
+}
+
+TEST_CASE("the LMDB store round-trips rows through transactions and savepoints") {
+  const TempDir dir;
+  const auto path = dir.file("s.lmdb");
+  auto store = imgstore::open_lmdb_store("s", {"path=" + path, "shape=2x2x3"});
+  const auto a = pattern(12, 1);
+  const auto b = pattern(12, 100);
+
+  store->begin();
+  store->put(Image{5, 1, a}, false);
+  store->put(Image{7, 2, b}, false);
+  CHECK_THROWS_AS(store->put(Image{5, 3, b}, false), Error);
+  store->savepoint(0);
+  CHECK(store->erase(5));
+  CHECK(store->count() == 1);
+  store->rollback_to(0);
+  CHECK(store->count() == 2);
+  store->release(0);
+  store->sync();
+  store->commit();
+
+  auto rows = store->scan({});
+  REQUIRE(!rows->at_end());
+  CHECK(rows->id() == 5);
+  CHECK(rows->label() == 1);
+  CHECK(std::equal(a.begin(), a.end(), rows->pixels().begin()));
+  rows->next();
+  CHECK(rows->id() == 7);
+  rows->next();
+  CHECK(rows->at_end());
+  rows.reset();
+  CHECK(store->max_id() == 7);
+
+  store->begin();
+  CHECK(store->set_label(7, 9));
+  CHECK_FALSE(store->set_label(8, 9));
+  store->rollback();
+  auto seven = store->lookup({6, 7});
+  REQUIRE(!seven->at_end());
+  CHECK(seven->label() == 2);
+}
+
+TEST_CASE("one environment per file per process, whatever path spells it") {
+  const TempDir dir;
+  const auto path = dir.file("r.lmdb");
+  const auto before = imgstore::lmdb_open_environments();
+  auto first = imgstore::open_lmdb_store("a", {"path=" + path, "shape=1x1x1"});
+  fs::create_symlink(path, dir.file("link.lmdb"));
+  auto second = imgstore::open_lmdb_store("b", {"path=" + dir.file("link.lmdb")});
+  auto third = imgstore::open_lmdb_store("c", {"path='" + dir.path.string() + "/./r.lmdb'"});
+  CHECK(imgstore::lmdb_open_environments() == before + 1);
+  first.reset();
+  second.reset();
+  third.reset();
+  CHECK(imgstore::lmdb_open_environments() == before);
+}
+
+TEST_CASE("a second writer in the same process gets a clear busy error instead of a deadlock") {
+  const TempDir dir;
+  const auto path = dir.file("w.lmdb");
+  auto first = imgstore::open_lmdb_store("a", {"path=" + path, "shape=1x1x1"});
+  auto second = imgstore::open_lmdb_store("b", {"path=" + path});
+  first->begin();
+  try {
+    second->begin();
+    FAIL("second writer was let in");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::busy);
+    CHECK(std::string(e.what()).find("table b:") == 0);
+  }
+  first->rollback();
+  second->begin();
+  second->rollback();
+}
