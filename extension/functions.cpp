@@ -1,0 +1,179 @@
+// Scalar and aggregate functions:
+//
+//   SELECT png_encode(pixels, '32x32x3', 6) FROM train WHERE id = 1;   -- a PNG blob
+//   SELECT png_decode(readfile('cat.png')), png_shape(readfile('cat.png'));
+//   SELECT pixel_hash(pixels) FROM train WHERE id = 1;                 -- XXH64, seed 0, as signed int64
+//   SELECT image_digest(id, label, pixels) FROM train;                 -- order-independent 'count:hex'
+//   SELECT disk_usage('train.lmdb'), file_bytes('train.lmdb');
+//
+// Pure functions are DETERMINISTIC | INNOCUOUS; the ones that touch files are DIRECTONLY.
+
+#include "functions.hpp"
+
+#include <xxhash.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <new>
+
+#include "disk_usage.hpp"
+#include "error.hpp"
+#include "png_codec.hpp"
+
+SQLITE_EXTENSION_INIT3
+
+namespace imgstore {
+
+namespace {
+
+// Runs body and turns any exception into an SQL error on ctx: no exception crosses into SQLite.
+template <typename Body>
+void guarded(sqlite3_context* ctx, Body&& body) noexcept {
+  try {
+    body();
+  } catch (const Error& e) {
+    sqlite3_result_error(ctx, e.what(), -1);
+    sqlite3_result_error_code(ctx, sqlite_code(e.kind()));
+  } catch (const std::bad_alloc&) {
+    sqlite3_result_error_nomem(ctx);
+  } catch (const std::exception& e) {
+    sqlite3_result_error(ctx, e.what(), -1);
+  } catch (...) {
+    sqlite3_result_error(ctx, "unknown error", -1);
+  }
+}
+
+std::span<const std::uint8_t> blob_arg(sqlite3_value* v, const char* fn, const char* name) {
+  if (sqlite3_value_type(v) != SQLITE_BLOB) {
+    throw Error(std::string(fn) + "(): " + name + " must be a blob", ErrorKind::mismatch);
+  }
+  return {static_cast<const std::uint8_t*>(sqlite3_value_blob(v)), static_cast<std::size_t>(sqlite3_value_bytes(v))};
+}
+
+std::string text_arg(sqlite3_value* v, const char* fn, const char* name) {
+  if (sqlite3_value_type(v) != SQLITE_TEXT) {
+    throw Error(std::string(fn) + "(): " + name + " must be text", ErrorKind::mismatch);
+  }
+  return {reinterpret_cast<const char*>(sqlite3_value_text(v)), static_cast<std::size_t>(sqlite3_value_bytes(v))};
+}
+
+bool any_null(int argc, sqlite3_value** argv) {
+  for (int i = 0; i < argc; ++i) {
+    if (sqlite3_value_type(argv[i]) == SQLITE_NULL) return true;
+  }
+  return false;
+}
+
+void result_bytes(sqlite3_context* ctx, const std::vector<std::uint8_t>& bytes) {
+  sqlite3_result_blob64(ctx, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+}
+
+void fn_png_encode(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  guarded(ctx, [&] {
+    if (any_null(argc, argv)) return sqlite3_result_null(ctx);
+    const auto pixels = blob_arg(argv[0], "png_encode", "pixels");
+    const Shape shape = parse_shape(text_arg(argv[1], "png_encode", "shape"), "png_encode(): shape");
+    const int level = argc > 2 ? sqlite3_value_int(argv[2]) : 6;
+    std::vector<std::uint8_t> out;
+    png_encode(pixels, shape, level, out, "png_encode()");
+    result_bytes(ctx, out);
+  });
+}
+
+void fn_png_decode(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  guarded(ctx, [&] {
+    if (any_null(argc, argv)) return sqlite3_result_null(ctx);
+    std::vector<std::uint8_t> out;
+    png_decode(blob_arg(argv[0], "png_decode", "png"), out, "png_decode()");
+    result_bytes(ctx, out);
+  });
+}
+
+void fn_png_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  guarded(ctx, [&] {
+    if (any_null(argc, argv)) return sqlite3_result_null(ctx);
+    const std::string shape = png_peek_shape(blob_arg(argv[0], "png_shape", "png"), "png_shape()").str();
+    sqlite3_result_text(ctx, shape.c_str(), -1, SQLITE_TRANSIENT);
+  });
+}
+
+void fn_pixel_hash(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  guarded(ctx, [&] {
+    if (any_null(argc, argv)) return sqlite3_result_null(ctx);
+    const auto bytes = blob_arg(argv[0], "pixel_hash", "its argument");
+    sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(XXH64(bytes.data(), bytes.size(), 0)));
+  });
+}
+
+// image_digest(id, label, pixels): the sum, mod 2^64, of XXH64(pixels, seed = XXH64(id, label)) over all rows.
+// A sum is independent of row order; seeding with id and label catches pixels or labels moved between ids.
+struct Digest {
+  std::uint64_t sum;
+  std::uint64_t count;
+};
+
+void digest_step(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  guarded(ctx, [&] {
+    auto* d = static_cast<Digest*>(sqlite3_aggregate_context(ctx, sizeof(Digest)));
+    if (d == nullptr) throw std::bad_alloc();
+    if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER || sqlite3_value_type(argv[1]) != SQLITE_INTEGER) {
+      throw Error("image_digest(): id and label must be integers", ErrorKind::mismatch);
+    }
+    const std::int64_t key[2] = {sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1])};
+    unsigned char key_bytes[16];
+    for (int i = 0; i < 16; ++i) key_bytes[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(key[i / 8]) >> (8 * (i % 8)));
+    const std::uint64_t seed = XXH64(key_bytes, sizeof key_bytes, 0);
+    const auto pixels = blob_arg(argv[2], "image_digest", "pixels");
+    d->sum += XXH64(pixels.data(), pixels.size(), seed);
+    d->count += 1;
+  });
+}
+
+void digest_final(sqlite3_context* ctx) {
+  const auto* d = static_cast<Digest*>(sqlite3_aggregate_context(ctx, 0));
+  char text[48];
+  std::snprintf(text, sizeof text, "%" PRIu64 ":%016" PRIx64, d ? d->count : 0, d ? d->sum : 0);
+  sqlite3_result_text(ctx, text, -1, SQLITE_TRANSIENT);
+}
+
+void fn_disk_usage(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  guarded(ctx, [&] {
+    if (any_null(argc, argv)) return sqlite3_result_null(ctx);
+    sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(disk_usage(text_arg(argv[0], "disk_usage", "path")).allocated));
+  });
+}
+
+void fn_file_bytes(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  guarded(ctx, [&] {
+    if (any_null(argc, argv)) return sqlite3_result_null(ctx);
+    sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(disk_usage(text_arg(argv[0], "file_bytes", "path")).apparent));
+  });
+}
+
+void fn_version(sqlite3_context* ctx, int, sqlite3_value**) { sqlite3_result_text(ctx, "imgstore 1.0", -1, SQLITE_STATIC); }
+
+}  // namespace
+
+int register_functions(sqlite3* db) {
+  constexpr int pure = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+  constexpr int files = SQLITE_UTF8 | SQLITE_DIRECTONLY;
+  struct Fn {
+    const char* name;
+    int args;
+    int flags;
+    void (*fn)(sqlite3_context*, int, sqlite3_value**);
+  };
+  const Fn scalars[] = {
+      {"png_encode", 2, pure, fn_png_encode}, {"png_encode", 3, pure, fn_png_encode},
+      {"png_decode", 1, pure, fn_png_decode}, {"png_shape", 1, pure, fn_png_shape},
+      {"pixel_hash", 1, pure, fn_pixel_hash}, {"disk_usage", 1, files, fn_disk_usage},
+      {"file_bytes", 1, files, fn_file_bytes}, {"imgstore_version", 0, pure, fn_version},
+  };
+  for (const auto& f : scalars) {
+    const int rc = sqlite3_create_function_v2(db, f.name, f.args, f.flags, nullptr, f.fn, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return sqlite3_create_function_v2(db, "image_digest", 3, pure, nullptr, nullptr, digest_step, digest_final, nullptr);
+}
+
+}  // namespace imgstore

@@ -1,0 +1,11 @@
+// Registers the scalar and aggregate SQL functions: png_encode, png_decode, png_shape, pixel_hash,
+// image_digest, disk_usage, file_bytes, imgstore_version.
+#pragma once
+
+#include "sqlite3ext.h"
+
+namespace imgstore {
+
+int register_functions(sqlite3* db);
+
+}  // namespace imgstore

@@ -1,0 +1,26 @@
+// PNG encoding and decoding in memory with libpng, shared by the png_dir backend and the png_* functions.
+// Errors come back as imgstore::Error naming `what` (a file name, a table and id, or a function).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "shape.hpp"
+
+namespace imgstore {
+
+// Encodes HWC uint8 pixels as an 8-bit PNG whose colour type follows the channel count (1 gray, 2 gray+alpha,
+// 3 RGB, 4 RGBA) at zlib level 0..9. Appends to `out` (cleared first), reusing its capacity.
+void png_encode(std::span<const std::uint8_t> pixels, const Shape& shape, int level, std::vector<std::uint8_t>& out,
+                const std::string& what);
+
+// Reads only the header: the shape the pixels will have after decoding (palette -> RGB/RGBA, 16-bit -> 8-bit,
+// gray of 1, 2 or 4 bits -> 8 bits). Refuses images over max_image_bytes before any allocation.
+Shape png_peek_shape(std::span<const std::uint8_t> png, const std::string& what);
+
+// Decodes into `out` (resized, capacity reused); returns the shape.
+Shape png_decode(std::span<const std::uint8_t> png, std::vector<std::uint8_t>& out, const std::string& what);
+
+}  // namespace imgstore

@@ -1,0 +1,72 @@
+// Table-valued functions that yield (id, label, pixels) rows from data sets, so a conversion is one statement:
+//
+//   INSERT INTO train SELECT * FROM cifar10('cifar-10-batches-bin');
+//   INSERT INTO train SELECT * FROM idx('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz');
+//   INSERT INTO train SELECT * FROM synthetic(50000, '32x32x3', 42, 'smooth');
+//
+// Each streams its input in blocks (constant memory) and pushes nothing down: filters on id or label are
+// applied by SQLite to the stream.
+
+#include "sources.hpp"
+
+#include "cifar10_reader.hpp"
+#include "idx_reader.hpp"
+#include "synthetic.hpp"
+#include "vtab.hpp"
+
+SQLITE_EXTENSION_INIT3
+
+namespace imgstore {
+
+namespace {
+
+std::string text_arg(const std::vector<SourceArg>& args, std::size_t i, const char* fn, const char* name,
+                     const std::string& fallback) {
+  if (i >= args.size() || std::holds_alternative<std::monostate>(args[i])) return fallback;
+  if (const auto* s = std::get_if<std::string>(&args[i])) return *s;
+  throw Error(std::string(fn) + "(): argument " + name + " is an integer; expected text");
+}
+
+std::int64_t int_arg(const std::vector<SourceArg>& args, std::size_t i, const char* fn, const char* name,
+                     std::int64_t fallback) {
+  if (i >= args.size() || std::holds_alternative<std::monostate>(args[i])) return fallback;
+  if (const auto* n = std::get_if<std::int64_t>(&args[i])) return *n;
+  throw Error(std::string(fn) + "(): argument " + name + " '" + std::get<std::string>(args[i]) +
+              "' is not an integer");
+}
+
+}  // namespace
+
+int register_sources(sqlite3* db) {
+  int rc = register_source_module(
+      db, "cifar10",
+      SourceSpec{{"path", "id_offset", "split", "format"}, 1, true, [](const std::vector<SourceArg>& a) {
+                   return open_cifar(CifarOptions{text_arg(a, 0, "cifar10", "path", ""),
+                                                  int_arg(a, 1, "cifar10", "id_offset", 0),
+                                                  text_arg(a, 2, "cifar10", "split", "train"),
+                                                  text_arg(a, 3, "cifar10", "format", "cifar10")});
+                 }});
+  if (rc == SQLITE_OK) {
+    rc = register_source_module(db, "idx",
+                                SourceSpec{{"images", "labels"}, 2, true, [](const std::vector<SourceArg>& a) {
+                                             return open_idx(text_arg(a, 0, "idx", "images", ""),
+                                                             text_arg(a, 1, "idx", "labels", ""));
+                                           }});
+  }
+  if (rc == SQLITE_OK) {
+    rc = register_source_module(
+        db, "synthetic",
+        SourceSpec{{"n", "shape", "seed", "kind", "labels"}, 1, false, [](const std::vector<SourceArg>& a) {
+                     SyntheticOptions o;
+                     o.n = int_arg(a, 0, "synthetic", "n", 0);
+                     o.shape = parse_shape(text_arg(a, 1, "synthetic", "shape", "32x32x3"), "synthetic(): shape");
+                     o.seed = static_cast<std::uint64_t>(int_arg(a, 2, "synthetic", "seed", 0));
+                     o.kind = text_arg(a, 3, "synthetic", "kind", "noise");
+                     o.labels = int_arg(a, 4, "synthetic", "labels", 10);
+                     return open_synthetic(o);
+                   }});
+  }
+  return rc;
+}
+
+}  // namespace imgstore

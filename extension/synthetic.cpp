@@ -1,0 +1,116 @@
+#include "synthetic.hpp"
+
+#include <algorithm>
+
+namespace imgstore {
+
+namespace {
+
+// splitmix64: a documented, tiny, high-quality 64-bit mixer.
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+std::uint64_t image_seed(const SyntheticOptions& o, std::int64_t id) {
+  return mix(o.seed * 0x2545f4914f6cdd1dull ^ mix(static_cast<std::uint64_t>(id)));
+}
+
+// Triangle wave of period 512 in [-128, 128].
+int triangle(std::int64_t t) {
+  const int m = static_cast<int>(((t % 512) + 512) % 512);
+  return (m < 256 ? m : 512 - m) - 128;
+}
+
+void noise(std::uint64_t state, std::span<std::uint8_t> out) {
+  std::size_t i = 0;
+  for (; i + 8 <= out.size(); i += 8) {
+    state = mix(state);
+    for (int k = 0; k < 8; ++k) out[i + k] = static_cast<std::uint8_t>(state >> (8 * k));  // any endianness
+  }
+  state = mix(state);
+  for (; i < out.size(); ++i) out[i] = static_cast<std::uint8_t>(state >> (8 * (i % 8)));
+}
+
+void smooth(std::uint64_t state, const Shape& shape, std::span<std::uint8_t> out) {
+  struct Channel {
+    int base, gx, gy, ax, ay, fx, fy, px, py;
+  };
+  Channel ch[4];
+  for (std::uint32_t c = 0; c < shape.channels; ++c) {
+    const auto r = [&](int lo, int hi) {
+      state = mix(state);
+      return lo + static_cast<int>(state % static_cast<std::uint64_t>(hi - lo + 1));
+    };
+    ch[c] = Channel{r(40, 215), r(-48, 48), r(-48, 48), r(0, 60), r(0, 60), r(4, 40), r(4, 40), r(0, 511), r(0, 511)};
+  }
+  std::uint64_t noise_state = mix(state);
+  std::size_t i = 0;
+  for (std::uint32_t y = 0; y < shape.height; ++y) {
+    for (std::uint32_t x = 0; x < shape.width; ++x) {
+      if ((i & 7) == 0) noise_state = mix(noise_state);
+      for (std::uint32_t c = 0; c < shape.channels; ++c, ++i) {
+        const Channel& k = ch[c];
+        // Gradients scaled to the image size, so every shape spans a similar range.
+        int v = k.base + k.gx * static_cast<int>(x) * 32 / static_cast<int>(shape.width) / 16 +
+                k.gy * static_cast<int>(y) * 32 / static_cast<int>(shape.height) / 16 +
+                k.ax * triangle(k.fx * static_cast<int>(x) + k.px) / 256 +
+                k.ay * triangle(k.fy * static_cast<int>(y) + k.py) / 256;
+        v += static_cast<int>((noise_state >> ((i % 8) * 8)) & 3) - 1;  // -1..2: a little sensor noise
+        out[i] = static_cast<std::uint8_t>(std::clamp(v, 0, 255));
+      }
+    }
+  }
+}
+
+class SyntheticCursor final : public Cursor {
+ public:
+  explicit SyntheticCursor(const SyntheticOptions& options) : options_(options), pixels_(options.shape.bytes()) {
+    if (options.n < 0) throw Error("synthetic(): n " + std::to_string(options.n) + " is negative; expected n >= 0");
+    if (options.kind != "noise" && options.kind != "smooth") {
+      throw Error("synthetic(): kind '" + options.kind + "' is not valid; expected 'noise' or 'smooth'");
+    }
+    if (options.labels < 1) throw Error("synthetic(): labels must be at least 1");
+  }
+  bool at_end() const override { return id_ >= options_.n; }
+  void next() override {
+    ++id_;
+    generated_ = false;
+  }
+  std::int64_t id() const override { return id_; }
+  std::int64_t label() override { return synthetic_label(options_, id_); }
+  std::span<const std::uint8_t> pixels() override {
+    if (!generated_) synthetic_image(options_, id_, pixels_);
+    generated_ = true;
+    return pixels_;
+  }
+
+ private:
+  const SyntheticOptions options_;
+  std::int64_t id_ = 0;
+  bool generated_ = false;
+  std::vector<std::uint8_t> pixels_;
+};
+
+}  // namespace
+
+void synthetic_image(const SyntheticOptions& options, std::int64_t id, std::span<std::uint8_t> out) {
+  const std::uint64_t state = image_seed(options, id);
+  if (options.kind == "smooth") {
+    smooth(state, options.shape, out);
+  } else {
+    noise(state, out);
+  }
+}
+
+std::int64_t synthetic_label(const SyntheticOptions& options, std::int64_t id) {
+  return static_cast<std::int64_t>(mix(image_seed(options, id) ^ 0x5bd1e995u) % static_cast<std::uint64_t>(options.labels));
+}
+
+std::unique_ptr<Cursor> open_synthetic(const SyntheticOptions& options) {
+  return std::make_unique<SyntheticCursor>(options);
+}
+
+}  // namespace imgstore
