@@ -1,0 +1,651 @@
+// png_dir backend.
+//
+// On disk, in the directory `path`:
+//   <id>.png            one 8-bit PNG per row; colour type from the channel count (1 gray, 2 gray+alpha, 3 RGB,
+//                       4 RGBA); opens in any viewer
+//   labels.csv          header `id,label`, then one `id,label` line per row. It is the index: a row exists
+//                       when its id is listed. A PNG that labels.csv does not list is not part of the store
+//                       (imgstore_check reports it); a listed id without its PNG is an error naming the file.
+//   .imgstore           "imgstore-png_dir 1" and "shape=HxWxC"
+// During a transaction:
+//   .pending/<id>.<n>.png   the transaction's new or replaced images, written as they are inserted
+//   labels.csv.pending      at commit: the new labels.csv, or the lines to append to it
+//   COMMIT                  the commit record: which pending files to rename, which ids to delete, how to
+//                           update labels.csv. Its rename into place is the commit point.
+// A commit flushes the pending files (syncfs), writes labels.csv.pending and COMMIT (fsync, rename, fsync
+// the directory), then rolls forward: renames, deletes, labels.csv, removes COMMIT. Opening a store rolls
+// forward a COMMIT left by a crash, and otherwise removes pending leftovers, so a crash leaves either the old
+// or the new state. A transaction that only inserts new ids appends to labels.csv instead of rewriting it.
+//
+// One writer at a time (flock on the directory; a second gets SQLITE_BUSY after 5 s). Readers reload
+// labels.csv when it changes.
+
+#include "png_store.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "args.hpp"
+#include "png_codec.hpp"
+#include "posix_file.hpp"
+
+namespace imgstore {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kFormat = "imgstore-png_dir 1";
+
+std::span<const std::uint8_t> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+std::optional<std::int64_t> parse_int(std::string_view text) {
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+// Identity of labels.csv as last read, to notice commits by other connections and processes.
+struct Stamp {
+  ino_t inode = 0;
+  off_t size = -1;
+  std::int64_t mtime_ns = 0;
+  friend bool operator==(const Stamp&, const Stamp&) = default;
+};
+
+Stamp stamp_of(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {st.st_ino, st.st_size, static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+class PngStore;
+
+class PngCursor final : public Cursor {
+ public:
+  PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids);
+  bool at_end() const override { return at_end_; }
+  void next() override;
+  std::int64_t id() const override { return id_; }
+  std::int64_t label() override { return label_; }
+  std::span<const std::uint8_t> pixels() override;
+
+ private:
+  PngStore& store_;
+  const IdRange range_;
+  const std::vector<std::int64_t> ids_;
+  const bool by_ids_;
+  std::size_t next_index_ = 0;
+  bool at_end_ = false;
+  bool started_ = false;
+  std::int64_t id_ = -1;
+  std::int64_t label_ = 0;
+  std::vector<std::uint8_t> file_bytes_;  // reused across rows
+  std::vector<std::uint8_t> pixels_;
+  bool decoded_ = false;
+};
+
+class PngStore final : public Store {
+ public:
+  PngStore(std::string table, std::string dir, std::optional<Shape> wanted, int level)
+      : table_(std::move(table)), dir_(std::move(dir)), level_(level) {
+    open(wanted);
+  }
+
+  ~PngStore() override {
+    if (in_txn_) {
+      try {
+        rollback();
+      } catch (...) {
+      }
+    }
+  }
+
+  const Shape& shape() const override { return shape_; }
+  const std::string& table() const { return table_; }
+
+  std::uint64_t count() override {
+    refresh();
+    return labels_.size();
+  }
+  std::optional<std::int64_t> max_id() override {
+    refresh();
+    if (labels_.empty()) return std::nullopt;
+    return labels_.rbegin()->first;
+  }
+
+  std::unique_ptr<Cursor> scan(IdRange range) override {
+    refresh();
+    return std::make_unique<PngCursor>(*this, range, std::vector<std::int64_t>{}, false);
+  }
+  std::unique_ptr<Cursor> lookup(std::vector<std::int64_t> ids) override {
+    refresh();
+    return std::make_unique<PngCursor>(*this, IdRange{}, std::move(ids), true);
+  }
+
+  // The first row with id >= from (and <= hi), or nullopt.
+  std::optional<std::pair<std::int64_t, std::int64_t>> row_from(std::int64_t from, std::int64_t hi) const {
+    const auto it = labels_.lower_bound(from);
+    if (it == labels_.end() || it->first > hi) return std::nullopt;
+    return *it;
+  }
+  std::optional<std::int64_t> label_of(std::int64_t id) const {
+    const auto it = labels_.find(id);
+    if (it == labels_.end()) return std::nullopt;
+    return it->second;
+  }
+  std::string file_of(std::int64_t id) const {
+    const auto it = pending_.find(id);
+    if (it != pending_.end()) return pending_name(id, it->second);
+    return dir_ + "/" + std::to_string(id) + ".png";
+  }
+
+  void put(const Image& image, bool replace) override {
+    require_txn("INSERT");
+    const bool exists = labels_.contains(image.id);
+    if (exists && !replace) {
+      throw Error("table " + table_ + ": id " + std::to_string(image.id) +
+                      " already exists; expected a unique id (INSERT OR REPLACE overwrites)",
+                  ErrorKind::constraint);
+    }
+    const std::uint64_t seq = ++seq_;
+    png_encode(image.pixels, shape_, level_, encoded_, "table " + table_ + ": id " + std::to_string(image.id));
+    const std::string path = pending_name(image.id, seq);
+    {
+      const Fd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_TRUNC, "table " + table_);
+      write_all(fd.get(), encoded_, path, "table " + table_);
+    }
+    remember(image.id);
+    labels_[image.id] = image.label;
+    pending_[image.id] = seq;
+    deleted_.erase(image.id);
+    if (exists && !inserted_.contains(image.id)) {
+      full_rewrite_ = true;  // a committed row is replaced
+    } else {
+      inserted_.insert(image.id);
+    }
+  }
+
+  bool set_label(std::int64_t id, std::int64_t label) override {
+    require_txn("UPDATE");
+    const auto it = labels_.find(id);
+    if (it == labels_.end()) return false;
+    remember(id);
+    it->second = label;
+    if (!inserted_.contains(id)) full_rewrite_ = true;
+    return true;
+  }
+
+  bool erase(std::int64_t id) override {
+    require_txn("DELETE");
+    if (!labels_.contains(id)) return false;
+    remember(id);
+    labels_.erase(id);
+    pending_.erase(id);
+    if (inserted_.erase(id) == 0) {
+      deleted_.insert(id);
+      full_rewrite_ = true;
+    }
+    return true;
+  }
+
+  void begin() override {
+    if (in_txn_) return;
+    lock_writer();
+    refresh(true);  // another writer may have committed since we last looked
+    in_txn_ = true;
+    seq_ = 0;
+  }
+
+  void sync() override {
+    if (!in_txn_) return;
+    if (!undo_.empty()) commit_changes();
+    end_txn();
+  }
+  void commit() override { sync(); }
+
+  void rollback() override {
+    if (!in_txn_) return;
+    while (!undo_.empty()) undo_one();
+    end_txn();
+  }
+
+  void savepoint(int level) override {
+    if (in_txn_) savepoints_.push_back({level, undo_.size()});
+  }
+  void release(int level) override {
+    while (!savepoints_.empty() && savepoints_.back().first >= level) savepoints_.pop_back();
+  }
+  void rollback_to(int level) override {
+    while (!savepoints_.empty() && savepoints_.back().first > level) savepoints_.pop_back();
+    const std::size_t keep = savepoints_.empty() ? 0 : savepoints_.back().second;
+    if (savepoints_.empty() || savepoints_.back().first != level) return;
+    while (undo_.size() > keep) undo_one();
+  }
+
+ private:
+  struct Undo {
+    std::int64_t id;
+    std::optional<std::int64_t> label;
+    std::optional<std::uint64_t> pending;
+    bool inserted;
+    bool deleted;
+    bool full_rewrite;
+  };
+
+  std::string pending_dir() const { return dir_ + "/.pending"; }
+  std::string pending_name(std::int64_t id, std::uint64_t seq) const {
+    return pending_dir() + "/" + std::to_string(id) + "." + std::to_string(seq) + ".png";
+  }
+  std::string csv_path() const { return dir_ + "/labels.csv"; }
+
+  void require_txn(const char* what) const {
+    if (!in_txn_) throw Error("table " + table_ + ": " + what + " outside a transaction (SQLite did not call xBegin)");
+  }
+
+  void remember(std::int64_t id) {
+    const auto label = labels_.find(id);
+    const auto pending = pending_.find(id);
+    undo_.push_back(Undo{id, label == labels_.end() ? std::nullopt : std::optional(label->second),
+                         pending == pending_.end() ? std::nullopt : std::optional(pending->second),
+                         inserted_.contains(id), deleted_.contains(id), full_rewrite_});
+  }
+
+  void undo_one() {
+    const Undo u = undo_.back();
+    undo_.pop_back();
+    if (u.label) {
+      labels_[u.id] = *u.label;
+    } else {
+      labels_.erase(u.id);
+    }
+    if (u.pending) {
+      pending_[u.id] = *u.pending;
+    } else {
+      pending_.erase(u.id);
+    }
+    if (u.inserted) {
+      inserted_.insert(u.id);
+    } else {
+      inserted_.erase(u.id);
+    }
+    if (u.deleted) {
+      deleted_.insert(u.id);
+    } else {
+      deleted_.erase(u.id);
+    }
+    full_rewrite_ = u.full_rewrite;
+  }
+
+  void end_txn() {
+    in_txn_ = false;
+    undo_.clear();
+    savepoints_.clear();
+    pending_.clear();
+    inserted_.clear();
+    deleted_.clear();
+    full_rewrite_ = false;
+    remove_pending_files();
+    lock_ = Fd();  // closing the descriptor releases the flock
+  }
+
+  void remove_pending_files() {
+    std::error_code ec;
+    fs::remove_all(pending_dir(), ec);
+    fs::remove(csv_path() + ".pending", ec);
+    fs::remove(dir_ + "/COMMIT.tmp", ec);
+  }
+
+  void lock_writer() {
+    Fd fd = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK) throw_errno("table " + table_ + ": cannot lock '" + dir_ + "'", errno);
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw Error("table " + table_ + ": '" + dir_ + "' is being written by another connection; try again after it commits",
+                    ErrorKind::busy);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    lock_ = std::move(fd);
+    std::error_code ec;
+    fs::create_directory(pending_dir(), ec);
+    if (ec) throw Error("table " + table_ + ": cannot create '" + pending_dir() + "': " + ec.message());
+  }
+
+  // Writes labels.csv.pending and the commit record, then applies it.
+  void commit_changes() {
+    const std::string where = "table " + table_ + ": commit";
+    // 1. The pending PNGs reach the disk before anything refers to them.
+    if (::syncfs(lock_.get()) != 0) throw_errno(where + ": syncfs of '" + dir_ + "'", errno);
+    // 2. The new labels: the lines to append, or the whole file.
+    std::string csv;
+    std::string record = std::string("imgstore-commit 1\n");
+    if (full_rewrite_) {
+      csv = "id,label\n";
+      for (const auto& [id, label] : labels_) csv += std::to_string(id) + "," + std::to_string(label) + "\n";
+      record += "csv replace\n";
+    } else {
+      for (const auto id : inserted_) csv += std::to_string(id) + "," + std::to_string(labels_.at(id)) + "\n";
+      record += "csv append " + std::to_string(stamp_of(csv_path()).size) + "\n";
+    }
+    write_synced(csv_path() + ".pending", csv, where);
+    for (const auto& [id, seq] : pending_) record += "rename " + std::to_string(id) + " " + std::to_string(seq) + "\n";
+    for (const auto id : deleted_) record += "delete " + std::to_string(id) + "\n";
+    // 3. The commit point: COMMIT appears atomically, and the directory entry is made durable.
+    write_synced(dir_ + "/COMMIT.tmp", record, where);
+    if (::rename((dir_ + "/COMMIT.tmp").c_str(), (dir_ + "/COMMIT").c_str()) != 0) {
+      throw_errno(where + ": cannot rename the commit record in '" + dir_ + "'", errno);
+    }
+    fsync_or_throw(lock_.get(), dir_, where);
+    // 4. Apply it. From here on the transaction is committed: a failure is finished by the next open.
+    roll_forward();
+    csv_stamp_ = stamp_of(csv_path());
+  }
+
+  void write_synced(const std::string& path, const std::string& text, const std::string& where) {
+    const Fd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_TRUNC, where);
+    write_all(fd.get(), bytes_of(text), path, where);
+    fsync_or_throw(fd.get(), path, where);
+  }
+
+  // Applies dir/COMMIT; idempotent, so a crash at any point is finished by running it again.
+  void roll_forward() {
+    const std::string where = "table " + table_ + ": applying the commit record of '" + dir_ + "'";
+    std::vector<std::uint8_t> raw;
+    read_whole(dir_ + "/COMMIT", raw, where);
+    const std::string record(raw.begin(), raw.end());
+    std::size_t pos = 0;
+    std::optional<off_t> append_at;
+    bool replace = false;
+    bool first = true;
+    while (pos < record.size()) {
+      const std::size_t eol = record.find('\n', pos);
+      if (eol == std::string::npos) throw Error(where + ": the record is cut short", ErrorKind::corrupt);
+      const std::string line = record.substr(pos, eol - pos);
+      pos = eol + 1;
+      if (first) {
+        if (line != "imgstore-commit 1") throw Error(where + ": unknown record '" + line + "'", ErrorKind::corrupt);
+        first = false;
+        continue;
+      }
+      const auto space = line.find(' ');
+      const std::string verb = line.substr(0, space);
+      const std::string rest = space == std::string::npos ? "" : line.substr(space + 1);
+      if (verb == "csv") {
+        if (rest == "replace") {
+          replace = true;
+        } else if (rest.rfind("append ", 0) == 0) {
+          append_at = static_cast<off_t>(parse_int(rest.substr(7)).value_or(-1));
+        }
+      } else if (verb == "rename") {
+        const auto sp = rest.find(' ');
+        const std::string id = rest.substr(0, sp);
+        const std::string from = pending_dir() + "/" + id + "." + rest.substr(sp + 1) + ".png";
+        const std::string to = dir_ + "/" + id + ".png";
+        if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) throw_errno(where + ": rename to '" + to + "'", errno);
+      } else if (verb == "delete") {
+        const std::string path = dir_ + "/" + rest + ".png";
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno(where + ": unlink '" + path + "'", errno);
+      } else {
+        throw Error(where + ": unknown line '" + line + "'", ErrorKind::corrupt);
+      }
+    }
+    const std::string pending_csv = csv_path() + ".pending";
+    if (replace) {
+      if (::rename(pending_csv.c_str(), csv_path().c_str()) != 0 && errno != ENOENT) {
+        throw_errno(where + ": rename to '" + csv_path() + "'", errno);
+      }
+    } else if (append_at && *append_at >= 0 && fs::exists(pending_csv)) {
+      std::vector<std::uint8_t> lines;
+      read_whole(pending_csv, lines, where);
+      const Fd fd = open_or_throw(csv_path(), O_WRONLY, where);
+      if (::ftruncate(fd.get(), *append_at) != 0) throw_errno(where + ": truncate '" + csv_path() + "'", errno);
+      if (::lseek(fd.get(), *append_at, SEEK_SET) < 0) throw_errno(where + ": seek '" + csv_path() + "'", errno);
+      write_all(fd.get(), lines, csv_path(), where);
+      fsync_or_throw(fd.get(), csv_path(), where);
+    }
+    const Fd dir = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, where);
+    fsync_or_throw(dir.get(), dir_, where);
+    if (::unlink((dir_ + "/COMMIT").c_str()) != 0 && errno != ENOENT) throw_errno(where + ": unlink COMMIT", errno);
+    std::error_code ec;
+    fs::remove(pending_csv, ec);
+    fs::remove_all(pending_dir(), ec);
+    fsync_or_throw(dir.get(), dir_, where);
+  }
+
+  void open(const std::optional<Shape>& wanted) {
+    struct stat st{};
+    if (::stat(dir_.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) {
+        throw Error("table " + table_ + ": path '" + dir_ + "' is not a directory; expected a directory of PNG files",
+                    ErrorKind::cantopen);
+      }
+    } else {
+      if (!wanted) {
+        throw Error("table " + table_ + ": store '" + dir_ + "' does not exist; give shape='HxWxC' to create it",
+                    ErrorKind::cantopen);
+      }
+      if (::mkdir(dir_.c_str(), 0755) != 0) throw_errno("table " + table_ + ": cannot create '" + dir_ + "'", errno);
+    }
+    recover();
+    const std::string meta_path = dir_ + "/.imgstore";
+    const bool has_meta = fs::exists(meta_path);
+    const bool has_csv = fs::exists(csv_path());
+    if (has_meta) {
+      std::vector<std::uint8_t> raw;
+      read_whole(meta_path, raw, "table " + table_);
+      const std::string meta(raw.begin(), raw.end());
+      if (meta.rfind(kFormat, 0) != 0) {
+        throw Error("table " + table_ + ": '" + meta_path + "' is not an imgstore png_dir description", ErrorKind::corrupt);
+      }
+      const auto at = meta.find("shape=");
+      const auto end = meta.find('\n', at);
+      shape_ = parse_shape(meta.substr(at + 6, end == std::string::npos ? std::string::npos : end - at - 6),
+                           "table " + table_ + ": stored shape");
+    }
+    if (has_csv) load_csv();
+    if (!has_meta) {
+      if (!labels_.empty()) {
+        // A directory made by other tools: the first image says the shape.
+        const std::string first = file_of(labels_.begin()->first);
+        std::vector<std::uint8_t> raw;
+        read_whole(first, raw, "table " + table_);
+        shape_ = png_peek_shape(raw, "table " + table_ + ": '" + first + "'");
+        if (wanted && *wanted != shape_) {
+          throw Error("table " + table_ + ": '" + first + "' is a " + shape_.str() + " image; expected " + wanted->str(),
+                      ErrorKind::mismatch);
+        }
+      } else if (wanted) {
+        shape_ = *wanted;
+      } else {
+        throw Error("table " + table_ + ": '" + dir_ + "' is not a png_dir store (no labels.csv); give shape='HxWxC' to create one",
+                    ErrorKind::cantopen);
+      }
+      if (wanted && *wanted != shape_) throw_shape_mismatch(*wanted);
+      const std::string text = std::string(kFormat) + "\nshape=" + shape_.str() + "\n";
+      write_synced(meta_path, text, "table " + table_);
+    }
+    if (wanted && *wanted != shape_) throw_shape_mismatch(*wanted);
+    if (!has_csv) {
+      write_synced(csv_path(), "id,label\n", "table " + table_);
+      csv_stamp_ = stamp_of(csv_path());
+    }
+    // Images of another size are refused at open, by the first one, and at every read, by each.
+    if (!labels_.empty() && has_meta) {
+      const std::string first = file_of(labels_.begin()->first);
+      std::vector<std::uint8_t> raw;
+      if (fs::exists(first)) {
+        read_whole(first, raw, "table " + table_);
+        const Shape found = png_peek_shape(raw, "table " + table_ + ": '" + first + "'");
+        if (found != shape_) {
+          throw Error("table " + table_ + ": '" + first + "' is a " + found.str() + " image; expected " + shape_.str(),
+                      ErrorKind::mismatch);
+        }
+      }
+    }
+  }
+
+  [[noreturn]] void throw_shape_mismatch(const Shape& wanted) const {
+    throw Error("table " + table_ + ": shape '" + wanted.str() + "' disagrees with the store '" + dir_ + "', which holds " +
+                    shape_.str() + " images",
+                ErrorKind::mismatch);
+  }
+
+  // After a crash: finish a recorded commit, or drop an unfinished transaction's files. Only while no other
+  // writer holds the directory (it may be in the middle of its own commit).
+  void recover() {
+    const Fd fd = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return;
+    if (fs::exists(dir_ + "/COMMIT")) {
+      roll_forward();
+    } else {
+      remove_pending_files();
+    }
+  }
+
+  void load_csv() {
+    std::vector<std::uint8_t> raw;
+    const Stamp before = stamp_of(csv_path());
+    read_whole(csv_path(), raw, "table " + table_);
+    const std::string text(raw.begin(), raw.end());
+    std::map<std::int64_t, std::int64_t> labels;
+    std::size_t pos = 0;
+    std::size_t line_no = 0;
+    while (pos < text.size()) {
+      std::size_t eol = text.find('\n', pos);
+      if (eol == std::string::npos) eol = text.size();
+      std::string_view line(text.data() + pos, eol - pos);
+      pos = eol + 1;
+      ++line_no;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line_no == 1) {
+        if (line != "id,label") {
+          throw Error("table " + table_ + ": '" + csv_path() + "' starts with '" + std::string(line) +
+                          "'; expected the header 'id,label'",
+                      ErrorKind::corrupt);
+        }
+        continue;
+      }
+      if (line.empty()) continue;
+      const auto comma = line.find(',');
+      const auto id = parse_int(line.substr(0, comma));
+      const auto label = comma == std::string_view::npos ? std::nullopt : parse_int(line.substr(comma + 1));
+      if (!id || !label || *id < 0) {
+        throw Error("table " + table_ + ": '" + csv_path() + "' line " + std::to_string(line_no) + " is '" +
+                        std::string(line) + "'; expected 'id,label' with integers, id >= 0",
+                    ErrorKind::corrupt);
+      }
+      if (!labels.emplace(*id, *label).second) {
+        throw Error("table " + table_ + ": '" + csv_path() + "' line " + std::to_string(line_no) + " repeats id " +
+                        std::to_string(*id),
+                    ErrorKind::corrupt);
+      }
+    }
+    labels_ = std::move(labels);
+    csv_stamp_ = before;
+  }
+
+  // Reloads labels.csv if another connection or process committed (never inside our own transaction).
+  void refresh(bool force = false) {
+    if (in_txn_) return;
+    const Stamp now = stamp_of(csv_path());
+    if (force ? now != csv_stamp_ : (now != csv_stamp_ && now.size >= 0)) load_csv();
+  }
+
+  const std::string table_;
+  const std::string dir_;
+  const int level_;
+  Shape shape_;
+  std::map<std::int64_t, std::int64_t> labels_;  // the rows as this connection sees them
+  Stamp csv_stamp_;
+  // The open transaction.
+  bool in_txn_ = false;
+  Fd lock_;
+  std::uint64_t seq_ = 0;
+  std::map<std::int64_t, std::uint64_t> pending_;  // id -> its file in .pending
+  std::set<std::int64_t> inserted_;                // ids new in this transaction
+  std::set<std::int64_t> deleted_;                 // committed ids whose file goes at commit
+  bool full_rewrite_ = false;                      // labels.csv must be rewritten, not appended to
+  std::vector<Undo> undo_;
+  std::vector<std::pair<int, std::size_t>> savepoints_;
+  std::vector<std::uint8_t> encoded_;  // reused PNG buffer
+};
+
+PngCursor::PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
+    : store_(store), range_(range), ids_(std::move(ids)), by_ids_(by_ids) {
+  next();
+}
+
+void PngCursor::next() {
+  decoded_ = false;
+  if (by_ids_) {
+    while (next_index_ < ids_.size()) {
+      id_ = ids_[next_index_++];
+      if (const auto label = store_.label_of(id_)) {
+        label_ = *label;
+        return;
+      }
+    }
+    at_end_ = true;
+    return;
+  }
+  // Re-find by id each time: the map may change under a long-lived cursor.
+  if (started_ && id_ == range_.hi) {
+    at_end_ = true;
+    return;
+  }
+  const auto row = store_.row_from(started_ ? id_ + 1 : range_.lo, range_.hi);
+  started_ = true;
+  if (!row) {
+    at_end_ = true;
+    return;
+  }
+  id_ = row->first;
+  label_ = row->second;
+}
+
+std::span<const std::uint8_t> PngCursor::pixels() {
+  if (!decoded_) {
+    const std::string path = store_.file_of(id_);
+    const std::string what = "table " + store_.table() + ": '" + path + "'";
+    if (::access(path.c_str(), F_OK) != 0) {
+      throw Error(what + " is missing; labels.csv lists id " + std::to_string(id_), ErrorKind::corrupt);
+    }
+    read_whole(path, file_bytes_, "table " + store_.table());
+    const Shape found = png_decode(file_bytes_, pixels_, what);
+    if (found != store_.shape()) {
+      throw Error(what + " is a " + found.str() + " image; expected " + store_.shape().str(), ErrorKind::mismatch);
+    }
+    decoded_ = true;
+  }
+  return pixels_;
+}
+
+}  // namespace
+
+std::unique_ptr<Store> open_png_store(const std::string& table, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  for (const auto& arg : args) argv.push_back(arg.c_str());
+  const Args parsed(table, {"path", "shape", "level"}, static_cast<int>(argv.size()), argv.data());
+  std::optional<Shape> shape;
+  if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
+  const int level = static_cast<int>(parsed.integer("level", 0, 9, 6));
+  return std::make_unique<PngStore>(table, parsed.require("path"), shape, level);
+}
+
+}  // namespace imgstore

@@ -1,0 +1,73 @@
+#include "posix_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "error.hpp"
+
+namespace imgstore {
+
+Fd::~Fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+void throw_errno(const std::string& message, int err) {
+  ErrorKind kind = ErrorKind::generic;
+  if (err == ENOSPC || err == EDQUOT) kind = ErrorKind::full;
+  if (err == ENOENT || err == EACCES || err == ENOTDIR || err == EISDIR) kind = ErrorKind::cantopen;
+  if (err == EWOULDBLOCK) kind = ErrorKind::busy;
+  throw Error(message + ": " + std::strerror(err), kind);
+}
+
+Fd open_or_throw(const std::string& path, int flags, const std::string& what, int mode) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) throw_errno(what + ": cannot open '" + path + "'", errno);
+  return Fd(fd);
+}
+
+void write_all(int fd, std::span<const std::uint8_t> bytes, const std::string& path, const std::string& what) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno(what + ": cannot write '" + path + "'", errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+void read_whole(const std::string& path, std::vector<std::uint8_t>& out, const std::string& what) {
+  const Fd fd = open_or_throw(path, O_RDONLY, what);
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) throw_errno(what + ": cannot stat '" + path + "'", errno);
+  out.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno(what + ": cannot read '" + path + "'", errno);
+    if (n == 0) break;  // the file shrank under us: return what is there
+    done += static_cast<std::size_t>(n);
+  }
+  out.resize(done);
+}
+
+void fsync_or_throw(int fd, const std::string& path, const std::string& what) {
+  if (::fsync(fd) != 0) throw_errno(what + ": cannot sync '" + path + "'", errno);
+}
+
+}  // namespace imgstore

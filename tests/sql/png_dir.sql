@@ -1,0 +1,110 @@
+-- png_dir specifics: real PNG files that other tools read and write, atomic commits, damaged files.
+
+-- shell: head -c 100 /dev/zero > plainfile
+-- error: table f: path 'plainfile' is not a directory; expected a directory of PNG files
+CREATE VIRTUAL TABLE f USING png_dir(path='plainfile', shape='8x8x3');
+
+CREATE VIRTUAL TABLE p USING png_dir(path='p', shape='8x6x3');
+INSERT INTO p SELECT id, label, pixels FROM synthetic(20, '8x6x3', 3, 'smooth');
+-- Our files open in other tools with the right size and colour type.
+-- shell: file p/7.png | sed 's/.*: //'
+-- shell-expect: PNG image data, 6 x 8, 8-bit/color RGB, non-interlaced
+-- shell: /usr/bin/python3 -c "from PIL import Image; im = Image.open('p/7.png'); print(im.size, im.mode)"
+-- shell-expect: (6, 8) RGB
+-- shell: /usr/bin/python3 -c "from PIL import Image; open('pil7.hex', 'w').write(Image.open('p/7.png').tobytes().hex().upper())"
+-- expect: 1
+SELECT CAST(readfile('pil7.hex') AS TEXT) = hex(pixels) FROM p WHERE id = 7;
+-- shell: head -3 p/labels.csv | tr '\n' ' '
+-- shell-expect: id,label 0,8 1,2
+-- expect: 1
+SELECT (SELECT group_concat(id || ':' || label) FROM p) = (SELECT group_concat(id || ':' || label) FROM synthetic(20, '8x6x3', 3, 'smooth'));
+
+-- ROLLBACK and a failed statement leave the directory exactly as it was, without stray files.
+-- shell: ls -A p | sort | tr '\n' ' ' > before.txt; wc -w < before.txt
+-- shell-expect: 22
+BEGIN;
+INSERT INTO p SELECT id + 100, label, pixels FROM synthetic(5, '8x6x3', 3);
+DELETE FROM p WHERE id < 5;
+UPDATE p SET label = 99;
+ROLLBACK;
+-- error: table p: pixels of id 104 are 1 bytes
+INSERT INTO p SELECT id + 100, label, CASE WHEN id = 4 THEN x'00' ELSE pixels END FROM synthetic(5, '8x6x3', 3);
+-- shell: ls -A p | sort | tr '\n' ' ' | cmp - before.txt && echo same
+-- shell-expect: same
+-- expect: 20|0
+SELECT count(*), sum(label = 99) FROM p;
+
+-- Leftovers of a transaction that never committed are removed on open.
+-- shell: mkdir -p p/.pending && cp p/3.png p/.pending/50.1.png && echo 'id,label' > p/labels.csv.pending
+-- process
+CREATE VIRTUAL TABLE q USING png_dir(path='p');
+-- expect: 20
+SELECT count(*) FROM q;
+-- shell: ls -A p | sort | tr '\n' ' ' | cmp - before.txt && echo same
+-- shell-expect: same
+-- A commit record left by a crash is finished on open: the renames, the deletes and labels.csv.
+-- shell: mkdir -p p/.pending && cp p/3.png p/.pending/60.1.png && cp p/4.png p/.pending/0.2.png && printf '60,1\n' > p/labels.csv.pending && printf 'imgstore-commit 1\ncsv append %s\nrename 60 1\nrename 0 2\n' $(stat -c %s p/labels.csv) > p/COMMIT
+-- process
+CREATE VIRTUAL TABLE r USING png_dir(path='p');
+-- expect: 21|1|1
+SELECT count(*), (SELECT pixels FROM r WHERE id = 60) = (SELECT pixels FROM r WHERE id = 3),
+       (SELECT pixels FROM r WHERE id = 0) = (SELECT pixels FROM r WHERE id = 4) FROM r;
+-- shell: test ! -e p/COMMIT && test ! -e p/.pending && test ! -e p/labels.csv.pending && echo clean
+-- shell-expect: clean
+
+-- labels.csv is the index: a PNG it does not list is not a row; a listed id without its file is an error.
+-- shell: cp p/5.png p/777.png && rm p/6.png
+-- process
+CREATE VIRTUAL TABLE s USING png_dir(path='p');
+-- expect: 21|0
+SELECT count(*), count(*) FILTER (WHERE id = 777) FROM s;
+-- error: table s: 'p/6.png' is missing; labels.csv lists id 6
+SELECT pixels FROM s WHERE id = 6;
+-- expect: 6|1
+SELECT id, label IS NOT NULL FROM s WHERE id = 6;
+-- A corrupt or truncated PNG is an error naming the file, never a crash.
+-- shell: head -c 60 p/8.png > p/8.tmp && mv p/8.tmp p/8.png && head -c 200 /dev/urandom > p/9.png
+-- error: table s: 'p/8.png': corrupt PNG
+SELECT pixels FROM s WHERE id = 8;
+-- error: table s: 'p/9.png': not a readable PNG
+SELECT pixels FROM s WHERE id = 9;
+
+-- PNGs made by other tools at the right size are read: RGB, palette (converted to RGB), 16-bit gray
+-- (scaled to 8 bits), in a directory with just labels.csv (the shape comes from the first image).
+-- shell: /usr/bin/python3 {tests}/make_pil_pngs.py
+-- process
+CREATE VIRTUAL TABLE pil USING png_dir(path='pil_rgb');
+-- expect: 2|4x5x3|1
+SELECT count(*), '4x5x3', (SELECT hex(pixels) FROM pil WHERE id = 1) = CAST(readfile('pil_rgb/1.hex') AS TEXT) FROM pil;
+CREATE VIRTUAL TABLE pal USING png_dir(path='pil_palette', shape='4x5x3');
+-- expect: 1
+SELECT hex(pixels) = CAST(readfile('pil_palette/0.hex') AS TEXT) FROM pal WHERE id = 0;
+CREATE VIRTUAL TABLE g16 USING png_dir(path='pil_gray16', shape='4x5x1');
+-- expect: 000102030405060708090A0B0C0D0E0F10111213
+SELECT hex(pixels) FROM g16 WHERE id = 0;
+-- error: table wrong: 'pil_wrong_size/0.png' is a 7x7x3 image; expected 4x5x3
+CREATE VIRTUAL TABLE wrong USING png_dir(path='pil_wrong_size', shape='4x5x3');
+-- error: table wrong2: shape '5x4x3' disagrees with the store 'pil_rgb', which holds 4x5x3 images
+CREATE VIRTUAL TABLE wrong2 USING png_dir(path='pil_rgb', shape='5x4x3');
+-- error: table csv: 'pil_badcsv/labels.csv' line 4 is '2;4'; expected 'id,label' with integers, id >= 0
+CREATE VIRTUAL TABLE csv USING png_dir(path='pil_badcsv', shape='4x5x3');
+
+-- The compression level is an argument: level 0 stores, level 9 compresses.
+CREATE VIRTUAL TABLE l0 USING png_dir(path='l0', shape='32x32x3', level=0);
+CREATE VIRTUAL TABLE l9 USING png_dir(path='l9', shape='32x32x3', level=9);
+INSERT INTO l0 SELECT * FROM synthetic(20, '32x32x3', 1, 'smooth');
+INSERT INTO l9 SELECT * FROM synthetic(20, '32x32x3', 1, 'smooth');
+-- expect: 1|1
+SELECT file_bytes('l0') > 2 * file_bytes('l9'), (SELECT image_digest(id, label, pixels) FROM l0) = (SELECT image_digest(id, label, pixels) FROM l9);
+-- error: table l10: argument level='10' is not valid; expected an integer from 0 to 9
+CREATE VIRTUAL TABLE l10 USING png_dir(path='l10', shape='32x32x3', level=10);
+
+-- A second writer waits, then gets a clear busy error; the first one's work is intact.
+CREATE VIRTUAL TABLE w1 USING png_dir(path='l9');
+BEGIN;
+INSERT INTO w1 VALUES (500, 1, zeroblob(3072));
+-- expect: busy
+.shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE w USING png_dir(path='l9'); INSERT INTO w VALUES (501, 1, zeroblob(3072));" 2>&1 | grep -q "'l9' is being written by another connection" && echo busy
+COMMIT;
+-- expect: 21
+SELECT count(*) FROM w1;
