@@ -1,0 +1,17 @@
+// HDF5 backend: datasets /images (N,H,W,C) uint8, /labels (N) int64, /ids (N) int64, chunked and extendible;
+// root attributes imgstore_format, shape and rows (the committed row count).
+//
+//   CREATE VIRTUAL TABLE t USING hdf5(path='x.h5', shape='32x32x3' [, compression='gzip:4'|'none', chunk=N]);
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "store.hpp"
+
+namespace imgstore {
+
+std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vector<std::string>& args);
+
+}  // namespace imgstore
