@@ -520,6 +520,9 @@ void update_row(StoreTable& table, sqlite3_value** argv) {
 int store_update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* rowid) noexcept {
   return guarded(vtab, [&] {
     auto& table = table_of(vtab);
+    // SQLite does not call xBegin for a table created inside the open transaction (it is added to the
+    // transaction directly), so the first write begins the backend's transaction itself.
+    table.store->begin();
     if (argc == 1) {
       table.store->erase(checked_id(table, argv[0]));
     } else if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {

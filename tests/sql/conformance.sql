@@ -201,3 +201,13 @@ SELECT count(*) = (SELECT count(*) FROM ref) FROM s2 CROSS JOIN ref ON ref.id = 
 CREATE VIRTUAL TABLE s3 USING {module}(path='{path}');
 -- expect: 1
 SELECT (SELECT count(*) FROM s3) = (SELECT count(*) FROM s2);
+
+-- A table created inside a transaction is written in it (SQLite calls no xBegin for it), and committed.
+BEGIN;
+CREATE VIRTUAL TABLE n USING {module}(path='new{ext}', shape='2x2x1');
+INSERT INTO n VALUES (1, 1, x'01020304');
+COMMIT;
+-- process
+CREATE VIRTUAL TABLE n2 USING {module}(path='new{ext}');
+-- expect: 1|01020304
+SELECT count(*), hex(pixels) FROM n2;

@@ -1,0 +1,88 @@
+-- hdf5 specifics: the documented layout as HDF5's own tools see it, damaged or foreign files, compression.
+
+CREATE VIRTUAL TABLE h USING hdf5(path='h.h5', shape='8x6x3', chunk=16);
+INSERT INTO h SELECT id * 2, label, pixels FROM synthetic(100, '8x6x3', 4);
+DELETE FROM h WHERE id = 10;
+UPDATE h SET label = 7 WHERE id = 12;
+INSERT OR REPLACE INTO h SELECT 14, 3, pixels FROM synthetic(1, '8x6x3', 99);
+-- h5dump -H shows the three datasets with the documented shapes and types (101 rows: 100, plus 1 for the replaced id).
+-- shell: h5dump -H h.h5 | sed -n '/DATASET "/,$p' | grep -E 'DATASET|DATASPACE|H5T_STD' | tr '\n' ' ' | tr -s ' '
+-- shell-expect: DATASET "ids" { DATATYPE H5T_STD_I64LE DATASPACE SIMPLE { ( 101 ) / ( H5S_UNLIMITED ) } DATASET "images" { DATATYPE H5T_STD_U8LE DATASPACE SIMPLE { ( 101, 8, 6, 3 ) / ( H5S_UNLIMITED, 8, 6, 3 ) } DATASET "labels" { DATATYPE H5T_STD_I64LE DATASPACE SIMPLE { ( 101 ) / ( H5S_UNLIMITED ) } 
+-- shell: h5dump -a imgstore_format -a shape -a rows h.h5 | grep -A1 'DATA {' | grep '(0)' | tr '\n' ' ' | tr -s ' '
+-- shell-expect: (0): "imgstore-hdf5 1" (0): "8x6x3" (0): 101 
+-- h5py, following the README's recipe, reads one image equal to the row and the labels in id order.
+-- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('h.h5', 'r'); n = f.attrs['rows']; ids = f['ids'][:n]; live = ids >= 0; order = np.argsort(ids[live]); open('labels.txt', 'w').write(','.join(str(x) for x in f['labels'][:n][live][order])); row = int(np.nonzero(ids == 14)[0][0]); open('img14.hex', 'w').write(f['images'][row].tobytes().hex().upper())"
+-- expect: 1|1
+SELECT CAST(readfile('labels.txt') AS TEXT) = (SELECT group_concat(label) FROM (SELECT label FROM h ORDER BY id)),
+       CAST(readfile('img14.hex') AS TEXT) = (SELECT hex(pixels) FROM h WHERE id = 14);
+-- Deletes are tombstones (-1 in /ids) and persist.
+-- shell: /usr/bin/python3 -c "import h5py; f = h5py.File('h.h5', 'r'); print(list(f['ids'][:]).count(-1))"
+-- shell-expect: 2
+-- process
+CREATE VIRTUAL TABLE h2 USING hdf5(path='h.h5');
+-- expect: 99|0|7
+SELECT count(*), count(*) FILTER (WHERE id = 10), (SELECT label FROM h2 WHERE id = 12) FROM h2;
+
+-- ROLLBACK after writing more than a block leaves the file as it was, seen from a new process.
+BEGIN;
+INSERT INTO h2 SELECT id + 1000, label, pixels FROM synthetic(2000, '8x6x3', 4);
+ROLLBACK;
+-- process
+CREATE VIRTUAL TABLE h3 USING hdf5(path='h.h5');
+-- expect: 99
+SELECT count(*) FROM h3;
+-- shell: h5dump -H h.h5 | grep -c '( 101'
+-- shell-expect: 3
+
+-- Files that are not our stores.
+-- error: table d: path '.' is a directory; expected an HDF5 file
+CREATE VIRTUAL TABLE d USING hdf5(path='.', shape='2x2x1');
+-- shell: echo 'not hdf5 at all' > text.h5
+-- error: table t: 'text.h5' is not an HDF5 file
+CREATE VIRTUAL TABLE t USING hdf5(path='text.h5', shape='2x2x1');
+-- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('other.h5', 'w'); f['data'] = np.zeros(3)"
+-- error: table o: 'other.h5' is an HDF5 file without the dataset /images; expected an imgstore store (datasets /images, /labels, /ids)
+CREATE VIRTUAL TABLE o USING hdf5(path='other.h5');
+-- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('dtype.h5', 'w'); f['images'] = np.zeros((2, 4, 4, 1), 'f4'); f['labels'] = np.zeros(2, 'i8'); f['ids'] = np.arange(2)"
+-- error: table w: 'dtype.h5': dataset /images has the wrong type (not integer of 4 bytes); expected uint8 of rank 4 (N,H,W,C)
+CREATE VIRTUAL TABLE w USING hdf5(path='dtype.h5');
+-- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('rank.h5', 'w'); f['images'] = np.zeros((2, 16), 'u1'); f['labels'] = np.zeros(2, 'i8'); f['ids'] = np.arange(2)"
+-- error: table r: 'rank.h5': dataset /images has rank 2; expected uint8 of rank 4 (N,H,W,C)
+CREATE VIRTUAL TABLE r USING hdf5(path='rank.h5');
+-- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('lab.h5', 'w'); f['images'] = np.zeros((2, 4, 4, 1), 'u1'); f['labels'] = np.zeros(2, 'u1'); f['ids'] = np.arange(2)"
+-- error: table l: 'lab.h5': dataset /labels has the wrong type (integer of 1 bytes); expected int64 of rank 1 (N)
+CREATE VIRTUAL TABLE l USING hdf5(path='lab.h5');
+-- A file written by h5py in the same layout (no imgstore attributes) is read as it is.
+-- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('py.h5', 'w'); f['images'] = np.arange(2 * 4 * 4 * 1, dtype='u1').reshape(2, 4, 4, 1); f['labels'] = np.array([5, 6], 'i8'); f['ids'] = np.array([10, 3], 'i8')"
+CREATE VIRTUAL TABLE py USING hdf5(path='py.h5');
+-- expect: 3:6:101112131415161718191A1B1C1D1E1F,10:5:000102030405060708090A0B0C0D0E0F
+SELECT group_concat(id || ':' || label || ':' || hex(pixels)) FROM py;
+
+-- Compression: gzip makes the file smaller (only a little for noisy smooth images: deflate without PNG's
+-- prediction filters); the bytes read back are the same.
+CREATE VIRTUAL TABLE plain USING hdf5(path='plain.h5', shape='32x32x3', compression='none');
+CREATE VIRTUAL TABLE gz USING hdf5(path='gz.h5', shape='32x32x3', compression='gzip:6');
+INSERT INTO plain SELECT * FROM synthetic(500, '32x32x3', 2, 'smooth');
+INSERT INTO gz SELECT * FROM synthetic(500, '32x32x3', 2, 'smooth');
+-- expect: 1|1
+SELECT file_bytes('gz.h5') < file_bytes('plain.h5'),
+       (SELECT image_digest(id, label, pixels) FROM gz) = (SELECT image_digest(id, label, pixels) FROM synthetic(500, '32x32x3', 2, 'smooth'));
+-- shell: h5dump -p -H gz.h5 | grep -c 'DEFLATE'
+-- shell-expect: 1
+-- error: table c: compression 'lzf' is not valid; expected 'none', 'gzip' or 'gzip:1' to 'gzip:9'
+CREATE VIRTUAL TABLE c USING hdf5(path='c.h5', shape='2x2x1', compression='lzf');
+-- error: table c2: argument chunk='0' is not valid; expected an integer from 1 to 1048576
+CREATE VIRTUAL TABLE c2 USING hdf5(path='c2.h5', shape='2x2x1', chunk=0);
+
+-- A second connection of this process cannot write while one transaction is open.
+BEGIN;
+INSERT INTO plain VALUES (1000, 1, zeroblob(3072));
+CREATE VIRTUAL TABLE plain2 USING hdf5(path='plain.h5');
+-- error: table plain2: 'plain.h5' is being written by another connection in this process
+INSERT INTO plain2 VALUES (1001, 1, zeroblob(3072));
+COMMIT;
+-- expect: 501
+SELECT count(*) FROM plain2;
+-- Another process gets a clear error while this one has the file open (HDF5's file lock).
+-- expect: 1
+.shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE x USING hdf5(path='plain.h5');" 2>&1 | grep -c "unable to lock file"
