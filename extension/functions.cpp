@@ -12,10 +12,10 @@
 
 #include <xxhash.h>
 
-#include <cinttypes>
-#include <cstdio>
 #include <new>
 
+#include "dataset.hpp"
+#include "digest.hpp"
 #include "disk_usage.hpp"
 #include "error.hpp"
 #include "png_codec.hpp"
@@ -119,21 +119,16 @@ void digest_step(sqlite3_context* ctx, int, sqlite3_value** argv) {
     if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER || sqlite3_value_type(argv[1]) != SQLITE_INTEGER) {
       throw Error("image_digest(): id and label must be integers", ErrorKind::mismatch);
     }
-    const std::int64_t key[2] = {sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1])};
-    unsigned char key_bytes[16];
-    for (int i = 0; i < 16; ++i) key_bytes[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(key[i / 8]) >> (8 * (i % 8)));
-    const std::uint64_t seed = XXH64(key_bytes, sizeof key_bytes, 0);
     const auto pixels = blob_arg(argv[2], "image_digest", "pixels");
-    d->sum += XXH64(pixels.data(), pixels.size(), seed);
+    d->sum += row_digest(sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1]), pixels);
     d->count += 1;
   });
 }
 
 void digest_final(sqlite3_context* ctx) {
   const auto* d = static_cast<Digest*>(sqlite3_aggregate_context(ctx, 0));
-  char text[48];
-  std::snprintf(text, sizeof text, "%" PRIu64 ":%016" PRIx64, d ? d->count : 0, d ? d->sum : 0);
-  sqlite3_result_text(ctx, text, -1, SQLITE_TRANSIENT);
+  const std::string text = digest_text(d ? d->count : 0, d ? d->sum : 0);
+  sqlite3_result_text(ctx, text.c_str(), -1, SQLITE_TRANSIENT);
 }
 
 void fn_disk_usage(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
@@ -147,6 +142,26 @@ void fn_file_bytes(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   guarded(ctx, [&] {
     if (any_null(argc, argv)) return sqlite3_result_null(ctx);
     sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(disk_usage(text_arg(argv[0], "file_bytes", "path")).apparent));
+  });
+}
+
+// imgstore_assert(condition, message): 1, or an error with the message when the condition is not true, so a
+// script stops (the shell with .bail on, imgbench always) when a verification fails.
+void fn_assert(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  guarded(ctx, [&] {
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_int64(argv[0]) == 0) {
+      const auto* message = reinterpret_cast<const char*>(sqlite3_value_text(argv[1]));
+      throw Error(std::string("check failed: ") + (message ? message : "(no message)"));
+    }
+    sqlite3_result_int(ctx, 1);
+  });
+}
+
+void fn_dataset_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  guarded(ctx, [&] {
+    if (any_null(argc, argv)) return sqlite3_result_null(ctx);
+    const std::string shape = dataset_shape(text_arg(argv[0], "dataset_shape", "name")).str();
+    sqlite3_result_text(ctx, shape.c_str(), -1, SQLITE_TRANSIENT);
   });
 }
 
@@ -168,6 +183,7 @@ int register_functions(sqlite3* db) {
       {"png_decode", 1, pure, fn_png_decode}, {"png_shape", 1, pure, fn_png_shape},
       {"pixel_hash", 1, pure, fn_pixel_hash}, {"disk_usage", 1, files, fn_disk_usage},
       {"file_bytes", 1, files, fn_file_bytes}, {"imgstore_version", 0, pure, fn_version},
+      {"imgstore_assert", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_assert}, {"dataset_shape", 1, files, fn_dataset_shape},
   };
   for (const auto& f : scalars) {
     const int rc = sqlite3_create_function_v2(db, f.name, f.args, f.flags, nullptr, f.fn, nullptr, nullptr, nullptr);

@@ -1,5 +1,6 @@
 #include "registry.hpp"
 
+#include "args.hpp"
 #include "functions.hpp"
 #include "hdf5_store.hpp"
 #include "lmdb_store.hpp"
@@ -11,10 +12,35 @@ SQLITE_EXTENSION_INIT3
 
 namespace imgstore {
 
+namespace {
+
+// imgstore(backend='lmdb'|'hdf5'|'png_dir', ...): the same stores, with the backend as an argument, so one
+// experiment script serves all three (.parameter set @backend hdf5).
+std::unique_ptr<Store> open_any_store(const std::string& table, const std::vector<std::string>& args) {
+  std::vector<std::string> rest;
+  std::string backend;
+  for (const auto& arg : args) {
+    const auto eq = arg.find('=');
+    const std::string key = eq == std::string::npos ? "" : unquote(arg.substr(0, eq));
+    if (key == "backend") {
+      backend = unquote(arg.substr(eq + 1));
+    } else {
+      rest.push_back(arg);
+    }
+  }
+  if (backend == "lmdb") return open_lmdb_store(table, rest);
+  if (backend == "hdf5") return open_hdf5_store(table, rest);
+  if (backend == "png_dir" || backend == "png") return open_png_store(table, rest);
+  throw Error("table " + table + ": backend '" + backend + "' is not valid; expected 'lmdb', 'hdf5' or 'png_dir'");
+}
+
+}  // namespace
+
 int register_all(sqlite3* db, char** err) {
   int rc = register_store_module(db, "lmdb", open_lmdb_store);
   if (rc == SQLITE_OK) rc = register_store_module(db, "hdf5", open_hdf5_store);
   if (rc == SQLITE_OK) rc = register_store_module(db, "png_dir", open_png_store);
+  if (rc == SQLITE_OK) rc = register_store_module(db, "imgstore", open_any_store);
   if (rc == SQLITE_OK) rc = register_sources(db);
   if (rc == SQLITE_OK) rc = register_functions(db);
   if (rc != SQLITE_OK) *err = sqlite3_mprintf("imgstore: cannot register its modules (%s)", sqlite3_errstr(rc));

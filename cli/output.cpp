@@ -1,0 +1,130 @@
+#include "output.hpp"
+
+#include <cstdio>
+#include <iomanip>
+
+#include "stats.hpp"
+
+namespace imgbench {
+
+std::string human_seconds(double s) {
+  char text[32];
+  if (s >= 1) {
+    std::snprintf(text, sizeof text, "%.3g s", s);
+  } else if (s >= 1e-3) {
+    std::snprintf(text, sizeof text, "%.3g ms", s * 1e3);
+  } else {
+    std::snprintf(text, sizeof text, "%.3g us", s * 1e6);
+  }
+  return text;
+}
+
+std::string human_bytes(double b) {
+  char text[32];
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  std::snprintf(text, sizeof text, u == 0 ? "%.0f %s" : "%.3g %s", b, units[u]);
+  return text;
+}
+
+namespace {
+
+bool is_numeric(const Table& t, std::size_t c) { return c < t.numeric.size() && t.numeric[c]; }
+
+}  // namespace
+
+void write_text(std::ostream& out, const Table& t) {
+  std::vector<std::size_t> width(t.header.size(), 0);
+  for (std::size_t c = 0; c < t.header.size(); ++c) width[c] = t.header[c].size();
+  for (const auto& row : t.rows) {
+    for (std::size_t c = 0; c < row.size() && c < width.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  const auto line = [&](const std::vector<std::string>& cells) {
+    for (std::size_t c = 0; c < width.size(); ++c) {
+      const std::string cell = c < cells.size() ? cells[c] : "";
+      if (c > 0) out << "  ";
+      if (is_numeric(t, c)) {
+        out << std::setw(static_cast<int>(width[c])) << std::right << cell;
+      } else {
+        out << std::setw(static_cast<int>(width[c])) << std::left << cell;
+      }
+    }
+    out << "\n";
+  };
+  line(t.header);
+  std::vector<std::string> rule;
+  for (const auto w : width) rule.emplace_back(w, '-');
+  line(rule);
+  for (const auto& row : t.rows) line(row);
+}
+
+void write_markdown(std::ostream& out, const Table& t) {
+  out << "|";
+  for (const auto& h : t.header) out << " " << h << " |";
+  out << "\n|";
+  for (std::size_t c = 0; c < t.header.size(); ++c) out << (is_numeric(t, c) ? "---:|" : "---|");
+  out << "\n";
+  for (const auto& row : t.rows) {
+    out << "|";
+    for (const auto& cell : row) out << " " << cell << " |";
+    out << "\n";
+  }
+}
+
+std::string csv_quote(const std::string& cell) {
+  if (cell.find_first_of(",\"\n\r") == std::string::npos) return cell;
+  std::string q = "\"";
+  for (const char ch : cell) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + "\"";
+}
+
+void write_csv(std::ostream& out, const Table& t) {
+  const auto line = [&](const std::vector<std::string>& cells) {
+    for (std::size_t c = 0; c < cells.size(); ++c) out << (c > 0 ? "," : "") << csv_quote(cells[c]);
+    out << "\n";
+  };
+  line(t.header);
+  for (const auto& row : t.rows) line(row);
+}
+
+std::string json_quote(const std::string& text) {
+  std::string q = "\"";
+  for (const char ch : text) {
+    switch (ch) {
+      case '"': q += "\\\""; break;
+      case '\\': q += "\\\\"; break;
+      case '\n': q += "\\n"; break;
+      case '\r': q += "\\r"; break;
+      case '\t': q += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(ch) < 0x20) {
+          char esc[8];
+          std::snprintf(esc, sizeof esc, "\\u%04x", ch);
+          q += esc;
+        } else {
+          q += ch;
+        }
+    }
+  }
+  return q + "\"";
+}
+
+void write_json(std::ostream& out, const Table& t) {
+  out << "[\n";
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    out << "  {";
+    for (std::size_t c = 0; c < t.header.size() && c < t.rows[r].size(); ++c) {
+      const std::string& cell = t.rows[r][c];
+      out << (c > 0 ? ", " : "") << json_quote(t.header[c]) << ": ";
+      out << (is_numeric(t, c) && !cell.empty() ? cell : json_quote(cell));
+    }
+    out << "}" << (r + 1 < t.rows.size() ? "," : "") << "\n";
+  }
+  out << "]\n";
+}
+
+}  // namespace imgbench

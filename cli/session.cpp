@@ -1,0 +1,230 @@
+#include "session.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace imgbench {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+// True when the text holds nothing but whitespace and -- comments.
+bool only_comments(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::string t = trim(line);
+    if (!t.empty() && t.rfind("--", 0) != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+bool drop_page_cache() {
+  ::sync();
+  std::ofstream out("/proc/sys/vm/drop_caches");
+  if (!out) return false;
+  out << "1\n";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+Session::Session(const std::string& extension) {
+  if (sqlite3_open(":memory:", &db_) != SQLITE_OK) throw std::runtime_error("cannot open an SQLite connection");
+  sqlite3_enable_load_extension(db_, 1);
+  char* err = nullptr;
+  if (sqlite3_load_extension(db_, extension.c_str(), "sqlite3_imgstore_init", &err) != SQLITE_OK) {
+    const std::string message = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    throw std::runtime_error("cannot load the extension '" + extension + "': " + message);
+  }
+  // The parameter table of the sqlite3 shell, created the way the shell does (its name is reserved).
+  int defensive = 0;
+  int writable = 0;
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, -1, &defensive);
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, 0, nullptr);
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_WRITABLE_SCHEMA, 1, &writable);
+  sqlite3_exec(db_, "CREATE TABLE IF NOT EXISTS temp.sqlite_parameters(key TEXT PRIMARY KEY, value) WITHOUT ROWID;", nullptr,
+               nullptr, nullptr);
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_WRITABLE_SCHEMA, writable, nullptr);
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, defensive, nullptr);
+  sqlite3_progress_handler(
+      db_, 20000,
+      [](void* self) -> int {
+        auto* s = static_cast<Session*>(self);
+        if (s->on_progress) s->on_progress(s->current_label_, now_seconds() - s->started_);
+        return 0;
+      },
+      this);
+}
+
+Session::~Session() { sqlite3_close_v2(db_); }
+
+void Session::set_param(const std::string& name, const std::string& value) {
+  const std::string key = name.empty() || name[0] == '@' || name[0] == ':' || name[0] == '$' ? name : "@" + name;
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db_, "REPLACE INTO temp.sqlite_parameters(key, value) VALUES (?1, ?2)", -1, &stmt, nullptr);
+  sqlite3_bind_text(stmt, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+  char* end = nullptr;
+  const long long as_int = std::strtoll(value.c_str(), &end, 10);
+  if (!value.empty() && end != nullptr && *end == '\0') {
+    sqlite3_bind_int64(stmt, 2, as_int);
+  } else if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'') {
+    sqlite3_bind_text(stmt, 2, value.substr(1, value.size() - 2).c_str(), -1, SQLITE_TRANSIENT);
+  } else {
+    sqlite3_bind_text(stmt, 2, value.c_str(), -1, SQLITE_TRANSIENT);
+  }
+  sqlite3_step(stmt);
+  sqlite3_finalize(stmt);
+}
+
+void Session::bind_parameters(sqlite3_stmt* stmt) {
+  const int n = sqlite3_bind_parameter_count(stmt);
+  if (n == 0) return;
+  sqlite3_stmt* lookup = nullptr;
+  sqlite3_prepare_v2(db_, "SELECT value FROM temp.sqlite_parameters WHERE key = ?1", -1, &lookup, nullptr);
+  for (int i = 1; i <= n; ++i) {
+    const char* name = sqlite3_bind_parameter_name(stmt, i);
+    if (name == nullptr) continue;
+    sqlite3_reset(lookup);
+    sqlite3_bind_text(lookup, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(lookup) == SQLITE_ROW) sqlite3_bind_value(stmt, i, sqlite3_column_value(lookup, 0));
+  }
+  sqlite3_finalize(lookup);
+}
+
+std::string Session::query_text(const std::string& sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+    throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
+  }
+  bind_parameters(stmt);
+  std::string out;
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
+    out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  }
+  const std::string message = sqlite3_errmsg(db_);
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw std::runtime_error(sql + ": " + message);
+  return out;
+}
+
+void Session::dot_command(const std::string& line, const std::string& where) {
+  std::istringstream in(line);
+  std::string command;
+  in >> command;
+  if (command == ".parameter" || command == ".param") {
+    std::string verb;
+    std::string key;
+    in >> verb >> key;
+    std::string value;
+    std::getline(in, value);
+    if (verb == "set") {
+      set_param(key, trim(value));
+      return;
+    }
+    if (verb == "init" || verb == "list") return;
+  }
+  // Shell settings that do not change what a script computes.
+  if (command == ".load" || command == ".timer" || command == ".headers" || command == ".mode" || command == ".bail" ||
+      command == ".echo" || command == ".print") {
+    return;
+  }
+  throw std::runtime_error(where + ": imgbench does not run the shell command '" + command +
+                           "' (it understands .parameter set and ignores .load, .timer, .headers, .mode, .bail, .print)");
+}
+
+StatementRun Session::execute(const std::string& sql, const std::string& where) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+    throw std::runtime_error(where + ": " + sqlite3_errmsg(db_));
+  }
+  if (stmt == nullptr) return {};
+  bind_parameters(stmt);
+  StatementRun run;
+  started_ = now_seconds();
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    if (run.rows++ == 0) {
+      for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+        if (c > 0) run.first_row += "|";
+        const auto* text = sqlite3_column_text(stmt, c);
+        run.first_row += text != nullptr ? reinterpret_cast<const char*>(text) : "";
+      }
+    }
+  }
+  run.seconds = now_seconds() - started_;
+  const std::string message = sqlite3_errmsg(db_);
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_DONE) throw std::runtime_error(where + ": " + message);
+  return run;
+}
+
+std::vector<StatementRun> Session::run_script(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read script '" + path + "'");
+  std::vector<StatementRun> runs;
+  std::string buffer;
+  std::string line;
+  int line_no = 0;
+  int start_line = 1;
+  int index = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (only_comments(buffer) && !line.empty() && line[0] == '.') {
+      dot_command(line, path + ":" + std::to_string(line_no));
+      buffer.clear();
+      continue;
+    }
+    if (only_comments(buffer) && buffer.empty()) start_line = line_no;
+    buffer += line + "\n";
+    if (only_comments(buffer) || !sqlite3_complete(buffer.c_str())) continue;
+    // The statement is complete: its label is the last "-- measure:" comment before it.
+    std::string label;
+    bool cold = false;
+    std::istringstream lines(buffer);
+    std::string l;
+    std::string sql;
+    while (std::getline(lines, l)) {
+      const std::string t = trim(l);
+      if (t.rfind("-- measure:", 0) == 0) {
+        std::istringstream words(t.substr(11));
+        words >> label;
+        std::string flag;
+        cold = static_cast<bool>(words >> flag) && flag == "cold";
+      } else if (!t.empty() && t.rfind("--", 0) != 0) {
+        sql += (sql.empty() ? "" : " ") + t;
+      }
+    }
+    current_label_ = label.empty() ? sql.substr(0, 40) : label;
+    const bool dropped = cold && drop_page_cache();
+    StatementRun run = execute(buffer, path + ":" + std::to_string(start_line));
+    run.script = path;
+    run.index = ++index;
+    run.label = label;
+    run.cold = cold;
+    run.cache_dropped = dropped;
+    run.sql = sql;
+    runs.push_back(std::move(run));
+    buffer.clear();
+  }
+  if (!only_comments(buffer)) throw std::runtime_error(path + ":" + std::to_string(start_line) + ": incomplete statement at the end");
+  return runs;
+}
+
+}  // namespace imgbench

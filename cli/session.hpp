@@ -1,0 +1,60 @@
+// One SQLite connection with the imgstore extension loaded, running SQL scripts the way the stock sqlite3
+// shell does (statements split by sqlite3_complete, @parameters bound from temp.sqlite_parameters, a few dot
+// commands understood) and timing every statement.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace imgbench {
+
+struct StatementRun {
+  std::string script;
+  int index = 0;             // statement number in its script, from 1
+  std::string label;         // from a "-- measure: NAME" comment before it, else empty
+  bool cold = false;         // "-- measure: NAME cold": the OS page cache was dropped before it
+  bool cache_dropped = false;
+  std::string sql;           // the statement's text, trimmed
+  double seconds = 0;
+  std::int64_t rows = 0;
+  std::string first_row;     // the first result row, '|' between columns
+};
+
+class Session {
+ public:
+  explicit Session(const std::string& extension);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  sqlite3* db() const { return db_; }
+  // Sets a parameter as `.parameter set` does: a number stays a number, 'quoted' or bare text is text.
+  void set_param(const std::string& name, const std::string& value);
+  // Runs a script; throws std::runtime_error naming the script, line and SQLite's message on the first error.
+  std::vector<StatementRun> run_script(const std::string& path);
+  // Runs one query and returns its first row's first column as text (empty when no row).
+  std::string query_text(const std::string& sql);
+
+  // Called while a statement runs (about every 10 ms of work), with the elapsed seconds.
+  std::function<void(const std::string& label, double elapsed)> on_progress;
+
+ private:
+  void bind_parameters(sqlite3_stmt* stmt);
+  void dot_command(const std::string& line, const std::string& where);
+  StatementRun execute(const std::string& sql, const std::string& where);
+
+  sqlite3* db_ = nullptr;
+  std::string current_label_;
+  double started_ = 0;
+};
+
+// Drops the OS page cache (needs root); false when not allowed.
+bool drop_page_cache();
+
+double now_seconds();
+
+}  // namespace imgbench

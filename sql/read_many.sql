@@ -1,0 +1,16 @@
+-- Read many: every image of a store made by store_many.sql, every byte hashed, verified against the source.
+--   .parameter set @backend hdf5
+--   .parameter set @path '/tmp/many.h5'
+--   .parameter set @source fashion-mnist
+--   .parameter set @n 10000
+--   .read sql/read_many.sql
+-- The first read is cold when imgbench may drop the OS page cache (root), the second warm.
+CREATE VIRTUAL TABLE temp.store USING imgstore(backend=@backend, path=@path);
+-- measure: read_many cold
+SELECT image_digest(id, label, pixels) AS digest FROM store;
+-- measure: read_many
+SELECT image_digest(id, label, pixels) AS digest FROM store;
+SELECT imgstore_assert((SELECT image_digest(id, label, pixels) FROM store)
+                       = (SELECT image_digest(id, label, pixels) FROM dataset(@source, @n)),
+                       'read_many: the store differs from its source');
+DROP TABLE temp.store;

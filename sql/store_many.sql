@@ -1,0 +1,17 @@
+-- Store many: @n images of data set @source into a new store (@backend at @path), in one transaction.
+-- In the stock shell (the store at @path must not exist yet):
+--   .load ./build/imgstore
+--   .parameter set @backend hdf5
+--   .parameter set @path '/tmp/many.h5'
+--   .parameter set @source fashion-mnist
+--   .parameter set @n 10000
+--   .read sql/store_many.sql
+-- The images are first read into a temporary table, so the measured statement is the store alone.
+INSERT OR IGNORE INTO temp.sqlite_parameters(key, value) VALUES ('@shape', dataset_shape(@source));
+CREATE TEMP TABLE source AS SELECT * FROM dataset(@source, @n);
+CREATE VIRTUAL TABLE temp.store USING imgstore(backend=@backend, path=@path, shape=@shape);
+-- measure: store_many
+INSERT INTO store SELECT * FROM source;
+SELECT imgstore_assert((SELECT count(*) FROM store) = @n, 'store_many: the store does not hold @n images');
+DROP TABLE temp.store;
+DROP TABLE temp.source;

@@ -1,0 +1,16 @@
+-- Store one image: the first image of data set @source, into a new store (@backend at @path).
+-- In the stock shell (the store at @path must not exist yet):
+--   .load ./build/imgstore
+--   .parameter set @backend lmdb
+--   .parameter set @path '/tmp/one.lmdb'
+--   .parameter set @source fashion-mnist
+--   .read sql/store_one.sql
+-- Parameters: @backend (lmdb, hdf5, png_dir), @path, @source (see dataset()); @shape defaults to the data set's.
+INSERT OR IGNORE INTO temp.sqlite_parameters(key, value) VALUES ('@shape', dataset_shape(@source));
+CREATE TEMP TABLE one AS SELECT * FROM dataset(@source, 1);
+CREATE VIRTUAL TABLE temp.store USING imgstore(backend=@backend, path=@path, shape=@shape);
+-- measure: store_one
+INSERT INTO store SELECT * FROM one;
+SELECT imgstore_assert((SELECT pixels FROM store WHERE id = 0) = (SELECT pixels FROM one), 'store_one: the stored image differs from its source');
+DROP TABLE temp.store;
+DROP TABLE temp.one;
