@@ -35,7 +35,8 @@ Runs SQL scripts in-process with the imgstore extension loaded, the way the sqli
 (.parameter set works, @parameters are bound), and times every statement.
 
 options:
-  -p, --param NAME=VALUE     set @NAME, as `.parameter set @NAME VALUE` does (repeatable)
+  -p, --param NAME=VALUE     set @NAME, as `.parameter set @NAME VALUE` does (repeatable); in VALUE,
+                             {NAME} of the swept parameter and {repeat} become the current run's
   -s, --sweep NAME=V1,V2,..  run the scripts once per value of @NAME (e.g. n=10,100,1000)
   -r, --repeat N             run everything N times; report min, median and max (default 1)
       --all                  show every statement, not only those labelled `-- measure: NAME`
@@ -52,19 +53,27 @@ report (the main job; scripts/run calls it):
       --quick                counts 10, 100, 1,000 only (about a minute)
       --cifar DIR            a cifar-10-batches-bin directory; without it, synthetic 32x32x3 images stand in
       --counts LIST          image counts (default 10,100,1000,10000,100000)
-      --sql-dir DIR          the experiment scripts (default: sql)
+      --sql-dir DIR          the experiment scripts (default: the sql/ beside build/, else ./sql)
 )";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string default_extension() {
+std::filesystem::path own_directory() {
   char self[PATH_MAX];
   const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "imgstore";
+  if (n <= 0) return ".";
   self[n] = '\0';
-  return (std::filesystem::path(self).parent_path() / "imgstore").string();
+  return std::filesystem::path(self).parent_path();
+}
+
+std::string default_extension() { return (own_directory() / "imgstore").string(); }
+
+// The experiment scripts: sql/ of the source tree that build/ sits in, else ./sql.
+std::string default_sql_dir() {
+  const auto beside = own_directory().parent_path() / "sql";
+  return std::filesystem::is_regular_file(beside / "store_many.sql") ? beside.string() : "sql";
 }
 
 std::pair<std::string, std::string> split_assignment(const std::string& text, const std::string& option) {
@@ -92,6 +101,7 @@ long long positive(const std::string& text, const std::string& option) {
 int report_main(const std::vector<std::string>& args) {
   ReportOptions o;
   o.extension = default_extension();
+  o.sql_dir = default_sql_dir();
   o.progress = stderr_is_terminal();
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -119,6 +129,17 @@ int report_main(const std::vector<std::string>& args) {
     }
   }
   return run_report(o);
+}
+
+// {NAME} of the swept parameter becomes its current value and {repeat} the repeat number, so that each run
+// can have its own store: -p "path='/tmp/s-{n}-{repeat}.lmdb'".
+std::string expand(std::string value, const std::string& sweep_name, const std::string& sweep_value, long long repeat) {
+  const auto replace_all = [&](const std::string& from, const std::string& to) {
+    for (auto at = value.find(from); at != std::string::npos; at = value.find(from, at + to.size())) value.replace(at, from.size(), to);
+  };
+  if (!sweep_name.empty()) replace_all("{" + sweep_name + "}", sweep_value);
+  replace_all("{repeat}", std::to_string(repeat));
+  return value;
 }
 
 struct Key {
@@ -184,9 +205,10 @@ int run_main(const std::vector<std::string>& args) {
 
   std::map<Key, Timing> timings;
   std::map<Key, StatementRun> info;
+  std::vector<Key> order;  // first appearance: scripts in the order given, then their statements
   for (long long r = 0; r < repeat; ++r) {
     for (const auto& v : sweep_values) {
-      for (const auto& [name, value] : params) session.set_param(name, value);
+      for (const auto& [name, value] : params) session.set_param(name, expand(value, sweep_name, v, r));
       if (!sweep_name.empty()) session.set_param(sweep_name, v);
       for (const auto& script : scripts) {
         ++step;
@@ -194,6 +216,7 @@ int run_main(const std::vector<std::string>& args) {
         for (auto& run : session.run_script(script)) {
           if (!all && run.label.empty()) continue;
           const Key key{script, run.index, v};
+          if (!timings.contains(key)) order.push_back(key);
           timings[key].samples.push_back(run.seconds);
           info[key] = run;
         }
@@ -209,7 +232,8 @@ int run_main(const std::vector<std::string>& args) {
   t.numeric.assign(t.header.size(), true);
   t.numeric[0] = t.numeric[1] = t.numeric.back() = false;
   Table human = t;
-  for (const auto& [key, timing] : timings) {
+  for (const auto& key : order) {
+    const Timing& timing = timings[key];
     const StatementRun& run = info[key];
     std::string what = run.label.empty() ? run.sql.substr(0, 48) : run.label + (run.cold ? (run.cache_dropped ? " (cold)" : " (first)") : "");
     std::vector<std::string> row = {key.script, what};

@@ -9,7 +9,7 @@ A script is plain SQL for the stock shell, cut into steps by directive comments:
                             the step must fail, with this text in the error message
     -- process              the steps after it run in a new sqlite3 process (on the same files)
     -- shell: COMMAND       runs COMMAND with /bin/sh in the work directory; it must exit 0
-    -- shell-expect: TEXT   the preceding shell command's stdout, stripped, must equal TEXT
+    -- shell-expect: TEXT   the preceding shell command's stdout, stripped, must equal TEXT (\\n: a new line)
 
 A step with no directive must simply not fail. {module}, {path}, {ext} and {dir} are replaced by the
 module under test, a fresh store path for it, its file extension and the work directory, so one
@@ -58,7 +58,7 @@ def parse(text):
         if kind == "shell-expect":
             # attaches to the shell step just closed
             last = processes[-1][-1] if processes[-1] and not step.sql else step
-            last.shell_expect = arg.strip()
+            last.shell_expect = arg.strip().replace("\\n", "\n")
             continue
         close(step)
         step = Step(no)
@@ -157,7 +157,7 @@ def check(script_path, sqlite3, extension, module):
                     batch = []
                 if step is not None:
                     cmd = substitute(step.shell)
-                    proc = subprocess.run(cmd, shell=True, cwd=workdir, stdout=subprocess.PIPE,
+                    proc = subprocess.run(["/bin/bash", "-c", cmd], cwd=workdir, stdout=subprocess.PIPE,
                                           stderr=subprocess.STDOUT, text=True, errors="replace")
                     where = "%s:%s" % (os.path.basename(script_path), step.line_no)
                     if proc.returncode != 0:

@@ -1,0 +1,49 @@
+-- imgbench, the CLI: usage errors, timing output, CSV/JSON, sweeps with plots, the quick main report, and
+-- verification that fails on a tampered store. {extension} is build/imgstore.so; imgbench sits beside it.
+
+-- shell: "$(dirname {extension})/imgbench" --help | head -1
+-- shell-expect: usage: imgbench [options] SCRIPT...
+-- shell: "$(dirname {extension})/imgbench" --frobnicate 2>&1; echo "exit $?"
+-- shell-expect: imgbench: unknown option '--frobnicate'\n(see imgbench --help)\nexit 2
+-- shell: "$(dirname {extension})/imgbench" -r zero {tests}/../sql/disk_usage.sql 2>&1; echo "exit $?"
+-- shell-expect: imgbench: -r takes a positive integer, got 'zero'\n(see imgbench --help)\nexit 2
+-- shell: "$(dirname {extension})/imgbench" missing.sql 2>&1; echo "exit $?"
+-- shell-expect: imgbench: script 'missing.sql' does not exist\n(see imgbench --help)\nexit 2
+
+-- A sweep over n with repeats, CSV and JSON, and plots; {n} and {repeat} in a parameter give each run its own store.
+-- shell: "$(dirname {extension})/imgbench" -p backend=lmdb -p "path='sweep-{n}-{repeat}.lmdb'" -p source=fashion-mnist --sweep n=10,100 -r 2 --csv sweep.csv --json sweep.json --plot plots {tests}/../sql/store_many.sql {tests}/../sql/read_many.sql > table.txt 2> err.txt
+-- shell: head -1 sweep.csv
+-- shell-expect: script,statement,@n,repeats,rows,min_s,median_s,max_s,result
+-- The CSV has one row per measured statement and value of n: store_many, read_many (cold), read_many.
+-- shell: tail -n +2 sweep.csv | wc -l
+-- shell-expect: 6
+-- shell: grep -c ',2,' sweep.csv
+-- shell-expect: 6
+-- shell: /usr/bin/python3 -c "import json; rows = json.load(open('sweep.json')); print(len(rows), sorted(set(r['@n'] for r in rows)), all(r['min_s'] <= r['median_s'] <= r['max_s'] for r in rows))"
+-- shell-expect: 6 [10, 100] True
+-- shell: grep 'read_many ' sweep.csv | grep -c '100:'
+-- shell-expect: 1
+-- shell: file -b plots/sweep_linear.png plots/sweep_log.png | cut -d, -f1 | sort -u
+-- shell-expect: PNG image data
+
+-- A tampered store fails verification: the script stops with exit status 1 and says why.
+-- shell: "$(dirname {extension})/imgbench" -p backend=png_dir -p "path='tamper'" -p source=fashion-mnist -p n=50 {tests}/../sql/store_many.sql > /dev/null && cp tamper/7.png tamper/8.png
+-- shell: "$(dirname {extension})/imgbench" -p backend=png_dir -p "path='tamper'" -p source=fashion-mnist -p n=50 {tests}/../sql/read_many.sql 2>&1 | tail -1; echo "exit ${PIPESTATUS[0]}"
+-- shell-expect: imgbench: {tests}/../sql/read_many.sql:13: check failed: read_many: the store differs from its source\nexit 1
+-- shell: "$(dirname {extension})/imgbench" -p backend=hdf5 -p "path='tamper.h5'" -p source=fashion-mnist -p n=50 {tests}/../sql/store_many.sql > /dev/null && /usr/bin/python3 -c "import h5py; f = h5py.File('tamper.h5', 'r+'); f['images'][3, 0, 0, 0] ^= 1"
+-- shell: "$(dirname {extension})/imgbench" -p backend=hdf5 -p "path='tamper.h5'" -p source=fashion-mnist -p n=50 {tests}/../sql/read_many.sql > /dev/null 2> err.txt; echo "exit $?"; grep -c 'check failed: read_many' err.txt
+-- shell-expect: exit 1\n1
+
+-- The main job at --quick size on real data (Fashion-MNIST): every output, a CSV row per dataset, backend,
+-- measure and count, valid PNG plots.
+-- shell: "$(dirname {extension})/imgbench" report --quick --out rep --no-progress > /dev/null
+-- shell: ls rep | grep -c -E '^(report.md|results.csv|results.json)$'
+-- shell-expect: 3
+-- shell: /usr/bin/python3 -c "import csv; rows = list(csv.DictReader(open('rep/results.csv'))); keys = {(r['dataset'], r['backend'], r['measure'], r['images']) for r in rows}; want = {(d, b, m, n) for d in ('fashion-mnist', 'synthetic-32x32x3') for b in ('lmdb', 'hdf5', 'png_dir') for m in ('store_many', 'read_one', 'read_many_cold', 'read_many_warm', 'disk_usage') for n in ('10', '100', '1000')} | {(d, b, 'store_one', '1') for d in ('fashion-mnist', 'synthetic-32x32x3') for b in ('lmdb', 'hdf5', 'png_dir')}; print(len(rows), keys == want, all(float(r['ratio']) > 0 for r in rows if r['ratio']))"
+-- shell-expect: 96 True True
+-- shell: ls rep/*.png | wc -l; file -b rep/*.png | cut -d, -f1 | sort -u
+-- shell-expect: 18\nPNG image data
+-- shell: grep -c '^!\[' rep/report.md; grep -c 'NOT CIFAR-10' rep/report.md
+-- shell-expect: 18\n2
+-- shell: test ! -e rep/stores && echo 'scratch stores removed'
+-- shell-expect: scratch stores removed
