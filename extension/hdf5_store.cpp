@@ -31,6 +31,7 @@
 #include <mutex>
 
 #include "args.hpp"
+#include "file_registry.hpp"
 
 namespace imgstore {
 
@@ -216,12 +217,8 @@ class H5File {
   }
 };
 
-struct Registry {
-  std::mutex mutex;
-  std::map<std::pair<dev_t, ino_t>, std::weak_ptr<H5File>> open;
-};
-Registry& registry() {
-  static Registry r;
+FileRegistry<H5File>& registry() {
+  static FileRegistry<H5File> r;
   return r;
 }
 
@@ -343,9 +340,7 @@ void load_layout(H5File& f, const std::string& table, const std::optional<Shape>
   }
   f.shape = make_shape(d[1], d[2], d[3], what + ": /images");
   if (wanted && *wanted != f.shape) {
-    throw Error("table " + table + ": shape '" + wanted->str() + "' disagrees with the store '" + f.path +
-                    "', which holds " + f.shape.str() + " images",
-                ErrorKind::mismatch);
+    throw shape_mismatch(table, *wanted, f.path, f.shape);
   }
   {
     const Hid dcpl = checked(H5Dget_create_plist(f.images.get()), H5Pclose, what);
@@ -395,7 +390,7 @@ void load_layout(H5File& f, const std::string& table, const std::optional<Shape>
 std::shared_ptr<H5File> open_file(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,
                                   const Compression& compression, std::uint64_t chunk) {
   auto& reg = registry();
-  const std::lock_guard reg_lock(reg.mutex);
+  const std::lock_guard reg_lock(reg.mutex());
   const Lock lock(hdf5_mutex());
   silence_hdf5();
   struct stat st{};
@@ -404,16 +399,11 @@ std::shared_ptr<H5File> open_file(const std::string& table, const std::string& p
     throw Error("table " + table + ": path '" + path + "' is a directory; expected an HDF5 file", ErrorKind::cantopen);
   }
   if (exists) {
-    const auto it = reg.open.find({st.st_dev, st.st_ino});
-    if (it != reg.open.end()) {
-      if (auto f = it->second.lock()) {
-        if (wanted && *wanted != f->shape) {
-          throw Error("table " + table + ": shape '" + wanted->str() + "' disagrees with the store '" + path +
-                          "', which holds " + f->shape.str() + " images",
-                      ErrorKind::mismatch);
-        }
-        return f;
+    if (auto f = reg.find(st)) {
+      if (wanted && *wanted != f->shape) {
+        throw shape_mismatch(table, *wanted, path, f->shape);
       }
+      return f;
     }
   }
   const bool fresh = !exists || st.st_size == 0;
@@ -436,8 +426,7 @@ std::shared_ptr<H5File> open_file(const std::string& table, const std::string& p
     f->file = checked(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, "table " + table + ": cannot open '" + path + "'");
     load_layout(*f, table, wanted);
   }
-  if (::stat(path.c_str(), &st) != 0) throw Error("table " + table + ": '" + path + "' vanished while opening it", ErrorKind::cantopen);
-  reg.open[{st.st_dev, st.st_ino}] = f;
+  reg.add(path, table, f);
   return f;
 }
 

@@ -25,11 +25,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <mutex>
 #include <thread>
 
 #include "args.hpp"
+#include "file_registry.hpp"
 
 namespace imgstore {
 
@@ -257,13 +257,8 @@ class Env {
   std::vector<TxnPtr> spare_readers_;
 };
 
-// Open environments by (device, inode): symlinks and other spellings of a path find the same one.
-struct Registry {
-  std::mutex mutex;
-  std::map<std::pair<dev_t, ino_t>, std::weak_ptr<Env>> open;
-};
-Registry& registry() {
-  static Registry instance;
+FileRegistry<Env>& registry() {
+  static FileRegistry<Env> instance;
   return instance;
 }
 
@@ -285,7 +280,7 @@ void put_meta(MDB_txn* txn, MDB_dbi meta, const char* key, const std::string& va
 std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
                               const std::optional<Shape>& wanted) {
   auto& reg = registry();
-  const std::lock_guard lock(reg.mutex);
+  const std::lock_guard lock(reg.mutex());
 
   struct stat st{};
   const bool exists = ::stat(path.c_str(), &st) == 0;
@@ -304,16 +299,11 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
                 ErrorKind::cantopen);
   }
   if (exists) {
-    const auto it = reg.open.find({st.st_dev, st.st_ino});
-    if (it != reg.open.end()) {
-      if (auto env = it->second.lock()) {
-        if (wanted && *wanted != env->shape()) {
-          throw Error("table " + table + ": shape '" + wanted->str() + "' disagrees with the store '" + path +
-                          "', which holds " + env->shape().str() + " images",
-                      ErrorKind::mismatch);
-        }
-        return env;
+    if (auto env = reg.find(st)) {
+      if (wanted && *wanted != env->shape()) {
+        throw shape_mismatch(table, *wanted, path, env->shape());
       }
+      return env;
     }
   }
 
@@ -366,17 +356,12 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
     rc = mdb_txn_commit(txn.release());  // a read-only commit keeps the dbi handles open
     if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_commit", rc);
     if (wanted && *wanted != shape) {
-      throw Error("table " + table + ": shape '" + wanted->str() + "' disagrees with the store '" + path +
-                      "', which holds " + shape.str() + " images",
-                  ErrorKind::mismatch);
+      throw shape_mismatch(table, *wanted, path, shape);
     }
   }
 
-  if (::stat(path.c_str(), &st) != 0) {
-    throw Error("table " + table + ": '" + path + "' vanished while opening it", ErrorKind::cantopen);
-  }
   auto shared = std::make_shared<Env>(std::move(env), path, shape, images);
-  reg.open[{st.st_dev, st.st_ino}] = shared;
+  reg.add(path, table, shared);
   return shared;
 }
 
@@ -400,6 +385,7 @@ class LmdbCursor final : public Cursor {
  private:
   MDB_txn* txn() const;
   void seek(std::int64_t from);
+  void take(MDB_cursor* cursor, MDB_val& key, MDB_cursor_op op);
   void check_value();
 
   LmdbStore& store_;
@@ -684,7 +670,12 @@ void LmdbCursor::seek(std::int64_t from) {
     transient.reset(raw);
     cursor = raw;
   }
-  const int rc = mdb_cursor_get(cursor, &key, &value_, MDB_SET_RANGE);
+  take(cursor, key, MDB_SET_RANGE);
+}
+
+// Moves the cursor and takes the row it lands on, or the end of the range.
+void LmdbCursor::take(MDB_cursor* cursor, MDB_val& key, MDB_cursor_op op) {
+  const int rc = mdb_cursor_get(cursor, &key, &value_, op);
   if (rc == MDB_NOTFOUND) {
     at_end_ = true;
     return;
@@ -721,26 +712,12 @@ void LmdbCursor::next() {
     return;
   }
   MDB_val key{};
-  const int rc = mdb_cursor_get(cursor_.get(), &key, &value_, MDB_NEXT);
-  if (rc == MDB_NOTFOUND) {
-    at_end_ = true;
-    return;
-  }
-  if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_get", rc);
-  id_ = decode_key(static_cast<const unsigned char*>(key.mv_data));
-  at_end_ = id_ > range_.hi;
-  if (!at_end_) check_value();
+  take(cursor_.get(), key, MDB_NEXT);
 }
 
 }  // namespace
 
-std::size_t lmdb_open_environments() {
-  auto& reg = registry();
-  const std::lock_guard lock(reg.mutex);
-  std::size_t n = 0;
-  for (const auto& [key, env] : reg.open) n += env.expired() ? 0 : 1;
-  return n;
-}
+std::size_t lmdb_open_environments() { return registry().open_count(); }
 
 std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args) {
   std::vector<const char*> argv;

@@ -500,11 +500,7 @@ class PngStore final : public Store {
     }
   }
 
-  [[noreturn]] void throw_shape_mismatch(const Shape& wanted) const {
-    throw Error("table " + table_ + ": shape '" + wanted.str() + "' disagrees with the store '" + dir_ + "', which holds " +
-                    shape_.str() + " images",
-                ErrorKind::mismatch);
-  }
+  [[noreturn]] void throw_shape_mismatch(const Shape& wanted) const { throw shape_mismatch(table_, wanted, dir_, shape_); }
 
   // After a crash: finish a recorded commit, or drop an unfinished transaction's files. Only while no other
   // writer holds the directory (it may be in the middle of its own commit).

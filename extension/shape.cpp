@@ -10,6 +10,12 @@ std::string Shape::str() const {
   return std::to_string(height) + "x" + std::to_string(width) + "x" + std::to_string(channels);
 }
 
+Error shape_mismatch(const std::string& table, const Shape& wanted, const std::string& path, const Shape& stored) {
+  return Error("table " + table + ": shape '" + wanted.str() + "' disagrees with the store '" + path + "', which holds " +
+                   stored.str() + " images",
+               ErrorKind::mismatch);
+}
+
 Shape make_shape(std::uint64_t height, std::uint64_t width, std::uint64_t channels, std::string_view what) {
   const std::string dims =
       std::to_string(height) + "x" + std::to_string(width) + "x" + std::to_string(channels);

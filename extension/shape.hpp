@@ -30,6 +30,10 @@ inline constexpr std::uint32_t max_channels = 4;
 // says what was expected; `what` names the thing being parsed (e.g. "table t: shape").
 Shape parse_shape(std::string_view text, std::string_view what);
 
+// The error for a shape argument that disagrees with the store's own shape.
+class Error;
+Error shape_mismatch(const std::string& table, const Shape& wanted, const std::string& path, const Shape& stored);
+
 // Validates numbers from a file header or store metadata the same way parse_shape does.
 Shape make_shape(std::uint64_t height, std::uint64_t width, std::uint64_t channels, std::string_view what);
 

@@ -1,0 +1,51 @@
+// One open object per file per process, found by device and inode (so a symlink or another spelling of the
+// path finds it too). LMDB forbids opening a file twice in one process; HDF5 shares one handle better than
+// two. The registry holds weak references: the last table to close a store closes the file.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "error.hpp"
+
+namespace imgstore {
+
+template <typename T>
+class FileRegistry {
+ public:
+  // Held while looking up and opening, so two tables never open the same file at once.
+  std::mutex& mutex() { return mutex_; }
+
+  // The open object of the file `st` describes, if any (call with mutex() held).
+  std::shared_ptr<T> find(const struct stat& st) {
+    const auto it = open_.find({st.st_dev, st.st_ino});
+    return it == open_.end() ? nullptr : it->second.lock();
+  }
+
+  // Records a newly opened object under the file's identity (call with mutex() held).
+  void add(const std::string& path, const std::string& table, const std::shared_ptr<T>& object) {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) {
+      throw Error("table " + table + ": '" + path + "' vanished while opening it", ErrorKind::cantopen);
+    }
+    open_[{st.st_dev, st.st_ino}] = object;
+  }
+
+  std::size_t open_count() {
+    const std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& [key, object] : open_) n += object.expired() ? 0 : 1;
+    return n;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::pair<dev_t, ino_t>, std::weak_ptr<T>> open_;
+};
+
+}  // namespace imgstore
