@@ -19,6 +19,7 @@
 #include "disk_usage.hpp"
 #include "error.hpp"
 #include "png_codec.hpp"
+#include "registry.hpp"
 
 SQLITE_EXTENSION_INIT3
 
@@ -165,6 +166,27 @@ void fn_dataset_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   });
 }
 
+// imgstore_check(backend, path [, full]): 'ok', or the problems found, one per line. With full = 1 every
+// image is read back (and, for png_dir, decoded and its size checked).
+void fn_check(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  guarded(ctx, [&] {
+    const std::string backend = text_arg(argv[0], "imgstore_check", "backend");
+    const std::string path = text_arg(argv[1], "imgstore_check", "path");
+    const bool full = argc > 2 && sqlite3_value_int(argv[2]) != 0;
+    std::vector<std::string> problems;
+    try {
+      const auto store = open_any_store("imgstore_check", {"backend=" + backend, "path='" + path + "'"});
+      problems = store->check(full);
+    } catch (const Error& e) {
+      problems.push_back(e.what());  // a store that does not open is the first problem
+    }
+    std::string text;
+    for (const auto& p : problems) text += (text.empty() ? "" : "\n") + p;
+    if (text.empty()) text = "ok";
+    sqlite3_result_text(ctx, text.c_str(), -1, SQLITE_TRANSIENT);
+  });
+}
+
 void fn_version(sqlite3_context* ctx, int, sqlite3_value**) { sqlite3_result_text(ctx, "imgstore 1.0", -1, SQLITE_STATIC); }
 
 }  // namespace
@@ -184,6 +206,7 @@ int register_functions(sqlite3* db) {
       {"pixel_hash", 1, pure, fn_pixel_hash}, {"disk_usage", 1, files, fn_disk_usage},
       {"file_bytes", 1, files, fn_file_bytes}, {"imgstore_version", 0, pure, fn_version},
       {"imgstore_assert", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_assert}, {"dataset_shape", 1, files, fn_dataset_shape},
+      {"imgstore_check", 2, files, fn_check}, {"imgstore_check", 3, files, fn_check},
   };
   for (const auto& f : scalars) {
     const int rc = sqlite3_create_function_v2(db, f.name, f.args, f.flags, nullptr, f.fn, nullptr, nullptr, nullptr);

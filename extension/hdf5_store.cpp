@@ -23,6 +23,7 @@
 
 #include <hdf5.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -203,6 +204,21 @@ class H5File {
     const Hid attr = checked(H5Aopen(file.get(), "rows", H5P_DEFAULT), H5Aclose, what);
     const std::uint64_t value = n;
     checked(H5Awrite(attr.get(), H5T_NATIVE_UINT64, &value), what);
+  }
+
+  // HDF5 cannot undo a write that failed half-way for want of space: its metadata stays half-updated and the
+  // file can read back wrong. So every write first checks that the file system has room for it, with a margin
+  // for HDF5's own metadata, and refuses cleanly, before writing anything, when it has not.
+  void ensure_space(std::uint64_t bytes, const std::string& what) const {
+    struct statvfs fs{};
+    if (::statvfs(path.c_str(), &fs) != 0) return;
+    const std::uint64_t free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    const std::uint64_t needed = bytes + bytes / 8 + (2u << 20);
+    if (free < needed) {
+      throw Error(what + ": the file system is full (" + std::to_string(free) + " bytes free, this write needs about " +
+                      std::to_string(needed) + "); the transaction was rolled back",
+                  ErrorKind::full);
+    }
   }
 
   // Flushes HDF5's buffers and makes them durable.
@@ -423,7 +439,10 @@ std::shared_ptr<H5File> open_file(const std::string& table, const std::string& p
       H5Eclear2(H5E_DEFAULT);
       throw Error("table " + table + ": '" + path + "' is not an HDF5 file", ErrorKind::cantopen);
     }
-    f->file = checked(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose, "table " + table + ": cannot open '" + path + "'");
+    f->file = checked(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose,
+                      "table " + table + ": cannot open '" + path +
+                          "': it is in use by another process, or damaged (HDF5 writes in place: a writer killed "
+                          "in the middle of a commit can leave the file unreadable; restore it from a copy)");
     load_layout(*f, table, wanted);
   }
   reg.add(path, table, f);
@@ -594,6 +613,52 @@ class Hdf5Store final : public Store {
     return true;
   }
 
+  std::vector<std::string> check(bool full) override {
+    const Lock lock(hdf5_mutex());
+    std::vector<std::string> problems;
+    const std::string what = f_->where(table_);
+    try {
+      for (const auto& [name, dset] : {std::pair{"images", f_->images.get()}, std::pair{"labels", f_->labels.get()},
+                                       std::pair{"ids", f_->ids.get()}}) {
+        const std::uint64_t n = f_->extent(dset, what);
+        if (n < f_->rows) {
+          // Built with append: GCC 12 warns falsely (-Wrestrict) on "/" + std::string(...) chains.
+          std::string problem = "/";
+          problem.append(name).append(" has ").append(std::to_string(n)).append(" rows; the rows attribute says ");
+          problem.append(std::to_string(f_->rows));
+          problems.push_back(problem);
+        }
+      }
+      std::vector<std::int64_t> ids(f_->rows);
+      if (f_->rows > 0) f_->transfer(f_->ids.get(), false, 0, f_->rows, H5T_NATIVE_INT64, ids.data(), what + ": reading /ids");
+      if (ids != f_->row_ids) problems.push_back("/ids on disk differs from what was read at open");
+      // Every chunk that holds committed rows must exist: HDF5 reads a missing chunk as zeros, silently.
+      hsize_t chunks = 0;
+      const Hid space = checked(H5Dget_space(f_->images.get()), H5Sclose, what);
+      if (H5Dget_num_chunks(f_->images.get(), space.get(), &chunks) >= 0) {
+        const std::uint64_t wanted = (f_->rows + f_->chunk_rows - 1) / f_->chunk_rows;
+        if (chunks < wanted) {
+          problems.push_back("/images has " + std::to_string(chunks) + " chunks; its " + std::to_string(f_->rows) +
+                             " rows need " + std::to_string(wanted) + " (the file is damaged: missing chunks read as zeros)");
+        }
+      }
+      if (full && problems.empty()) {
+        // Every image read back, a block of chunks at a time: damaged chunks (and bad gzip data) show here.
+        const std::uint64_t block = std::max<std::uint64_t>(1, (4u << 20) / (f_->chunk_rows * shape().bytes())) * f_->chunk_rows;
+        std::vector<std::uint8_t> buffer;
+        for (std::uint64_t row = 0; row < f_->rows; row += block) {
+          const std::uint64_t n = std::min(block, f_->rows - row);
+          buffer.resize(n * shape().bytes());
+          f_->transfer(f_->images.get(), false, row, n, H5T_NATIVE_UINT8, buffer.data(),
+                       "rows " + std::to_string(row) + " to " + std::to_string(row + n - 1) + " of /images");
+        }
+      }
+    } catch (const Error& e) {
+      problems.push_back(e.what());
+    }
+    return problems;
+  }
+
   void begin() override {
     const Lock lock(hdf5_mutex());
     if (in_txn_) return;
@@ -612,7 +677,11 @@ class Hdf5Store final : public Store {
     try {
       if (!undo_.empty() || appended_ > 0) commit_changes();
     } catch (...) {
-      discard();
+      try {
+        discard();
+      } catch (...) {
+        // The commit's own error is the one to report.
+      }
       throw;
     }
     finish();
@@ -729,6 +798,8 @@ class Hdf5Store final : public Store {
     const std::uint64_t n = pending_.size() / shape().bytes();
     if (n == 0) return;
     const std::string what = f_->where(table_) + ": writing " + std::to_string(n) + " images";
+    // Counted from the start of the transaction: HDF5's chunk cache may not have written the earlier blocks yet.
+    f_->ensure_space((flushed_ + n) * shape().bytes(), what);
     const std::uint64_t first = f_->rows + flushed_;
     if (f_->extent(f_->images.get(), what) < first + n) {
       checked(H5Dset_extent(f_->images.get(), f_->dims(first + n).data()), what);
@@ -742,6 +813,7 @@ class Hdf5Store final : public Store {
   void commit_changes() {
     const std::string what = f_->where(table_) + ": commit";
     flush_block();
+    f_->ensure_space((f_->rows + appended_) * 16, what);
     const std::uint64_t old_rows = f_->rows;
     const std::uint64_t total = old_rows + appended_;
     std::vector<std::int64_t> ids = f_->row_ids;
@@ -773,7 +845,9 @@ class Hdf5Store final : public Store {
       f_->transfer(f_->labels.get(), true, first_dirty, total - first_dirty, H5T_NATIVE_INT64, labels.data() + first_dirty,
                    what);
     }
-    // The commit point: the rows attribute, then flush and fsync.
+    // Everything but the row count reaches the disk first; then the commit point: the rows attribute, flushed
+    // and synced. A writer killed before it leaves the old count, and the new rows are trimmed at the next open.
+    f_->flush_and_sync(what);
     f_->write_rows_attribute(total, what);
     f_->flush_and_sync(what);
     f_->rows = total;

@@ -19,6 +19,7 @@
 
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <atomic>
@@ -92,7 +93,17 @@ ErrorKind kind_of(int rc) {
 }
 
 [[noreturn]] void fail(const std::string& table, const std::string& path, const char* call, int rc) {
-  throw Error("table " + table + ": " + call + " on '" + path + "' failed: " + mdb_strerror(rc), kind_of(rc));
+  std::string message = "table " + table + ": " + call + " on '" + path + "' failed: " + mdb_strerror(rc);
+  ErrorKind kind = kind_of(rc);
+  // LMDB reports a short write (a full disk) as EIO: say which it was.
+  struct statvfs fs{};
+  if ((rc == EIO || rc == ENOSPC) && ::statvfs(path.c_str(), &fs) == 0 &&
+      static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize < (std::uint64_t{16} << 20)) {
+    message += " (the file system is full: " + std::to_string(static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize) +
+               " bytes free; the transaction was rolled back)";
+    kind = ErrorKind::full;
+  }
+  throw Error(message, kind);
 }
 
 struct EnvClose {
@@ -494,6 +505,42 @@ class LmdbStore final : public Store {
     if (rc == MDB_NOTFOUND) return false;
     check_write(rc, "mdb_del");
     return true;
+  }
+
+  std::vector<std::string> check(bool full) override {
+    std::vector<std::string> problems;
+    const std::size_t expected = label_bytes + shape().bytes();
+    with_txn([&](MDB_txn* txn) {
+      MDB_cursor* raw = nullptr;
+      if (const int rc = mdb_cursor_open(txn, env_->images(), &raw); rc != MDB_SUCCESS) {
+        problems.push_back(std::string("cannot read the images database: ") + mdb_strerror(rc));
+        return;
+      }
+      const CursorPtr cursor(raw);
+      MDB_val key{};
+      MDB_val value{};
+      std::uint64_t sum = 0;
+      int rc;
+      while ((rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) == MDB_SUCCESS) {
+        if (key.mv_size != 8) {
+          problems.push_back("a key of " + std::to_string(key.mv_size) + " bytes; expected 8 (a big-endian id)");
+          continue;
+        }
+        const std::int64_t id = decode_key(static_cast<const unsigned char*>(key.mv_data));
+        if (id < 0) problems.push_back("id " + std::to_string(id) + " is negative");
+        if (value.mv_size != expected) {
+          problems.push_back("id " + std::to_string(id) + ": value of " + std::to_string(value.mv_size) + " bytes; expected " +
+                             std::to_string(expected));
+        } else if (full) {
+          // Reading every byte makes LMDB fault in every overflow page: I/O errors show here.
+          const auto* p = static_cast<const unsigned char*>(value.mv_data);
+          for (std::size_t i = 0; i < value.mv_size; i += 64) sum += p[i];
+        }
+      }
+      if (rc != MDB_NOTFOUND) problems.push_back(std::string("the scan stopped: ") + mdb_strerror(rc));
+      (void)sum;
+    });
+    return problems;
   }
 
   void begin() override {

@@ -203,6 +203,38 @@ class PngStore final : public Store {
     return true;
   }
 
+  std::vector<std::string> check(bool full) override {
+    refresh();
+    std::vector<std::string> problems;
+    std::set<std::string> listed;
+    std::vector<std::uint8_t> raw;
+    std::vector<std::uint8_t> pixels;
+    for (const auto& [id, label] : labels_) {
+      const std::string path = file_of(id);
+      listed.insert(fs::path(path).filename().string());
+      if (!fs::exists(path)) {
+        problems.push_back("'" + path + "' is missing; labels.csv lists id " + std::to_string(id));
+        continue;
+      }
+      if (!full) continue;
+      try {
+        read_whole(path, raw, "table " + table_);
+        const Shape found = png_decode(raw, pixels, "'" + path + "'");
+        if (found != shape_) problems.push_back("'" + path + "' is a " + found.str() + " image; expected " + shape_.str());
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+      }
+    }
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.ends_with(".png") && !listed.contains(name)) {
+        problems.push_back("'" + entry.path().string() + "' is not listed in labels.csv (not part of the store)");
+      }
+    }
+    return problems;
+  }
+
   void begin() override {
     if (in_txn_) return;
     lock_writer();

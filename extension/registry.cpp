@@ -12,8 +12,6 @@ SQLITE_EXTENSION_INIT3
 
 namespace imgstore {
 
-namespace {
-
 // imgstore(backend='lmdb'|'hdf5'|'png_dir', ...): the same stores, with the backend as an argument, so one
 // experiment script serves all three (.parameter set @backend hdf5).
 std::unique_ptr<Store> open_any_store(const std::string& table, const std::vector<std::string>& args) {
@@ -33,8 +31,6 @@ std::unique_ptr<Store> open_any_store(const std::string& table, const std::vecto
   if (backend == "png_dir" || backend == "png") return open_png_store(table, rest);
   throw Error("table " + table + ": backend '" + backend + "' is not valid; expected 'lmdb', 'hdf5' or 'png_dir'");
 }
-
-}  // namespace
 
 int register_all(sqlite3* db, char** err) {
   int rc = register_store_module(db, "lmdb", open_lmdb_store);

@@ -64,6 +64,10 @@ class Store {
   virtual void sync() = 0;
   virtual void commit() = 0;
   virtual void rollback() = 0;
+  // The problems found in the store's structure and, with `full`, in every image (each read and checked);
+  // empty when the store is sound. Never throws for a problem it can describe.
+  virtual std::vector<std::string> check(bool full) = 0;
+
   // Nested savepoints inside a transaction (SQLite's statement and SAVEPOINT levels).
   virtual void savepoint(int level) = 0;
   virtual void release(int level) = 0;

@@ -1,0 +1,28 @@
+// Opening damaged store files: the input (seeded with real LMDB and HDF5 stores, then truncated and
+// flipped by the fuzzer) is written as a store file and opened, scanned and checked. The first byte picks
+// the backend. Our code must give an Error; crashes inside liblmdb or libhdf5 on a damaged file are the
+// libraries' own (LMDB trusts its file by design), and are what this harness measures.
+#include <unistd.h>
+
+#include "error.hpp"
+#include "fuzz_util.hpp"
+#include "hdf5_store.hpp"
+#include "lmdb_store.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 1) return 0;
+  const bool hdf5 = (data[0] & 1) != 0;
+  const std::string path = fuzz::scratch(hdf5 ? "store.h5" : "store.lmdb");
+  ::unlink((path + "-lock").c_str());
+  fuzz::write_file(path, data + 1, size - 1);
+  try {
+    auto store = hdf5 ? imgstore::open_hdf5_store("t", {"path=" + path}) : imgstore::open_lmdb_store("t", {"path=" + path});
+    for (auto rows = store->scan({}); !rows->at_end(); rows->next()) {
+      (void)rows->label();
+      (void)rows->pixels();
+    }
+    (void)store->check(true);
+  } catch (const imgstore::Error&) {
+  }
+  return 0;
+}

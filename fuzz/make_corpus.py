@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz harnesses into fuzz/corpus/ (run once; the seeds are committed).
+usage: make_corpus.py SQLITE3 EXTENSION"""
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+here = os.path.dirname(os.path.abspath(__file__))
+sqlite3, ext = sys.argv[1], sys.argv[2]
+
+
+def put(harness, name, data):
+    d = os.path.join(here, "corpus", harness)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def sql_blob(query, cwd):
+    out = subprocess.run([sqlite3, "-batch", ":memory:"], input=".load %s\n%s\n" % (ext, query), cwd=cwd,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return bytes.fromhex(out)
+
+
+tmp = tempfile.mkdtemp()
+put("fuzz_args", "good", b"path='x.lmdb'\nshape='32x32x3'\nlevel=6")
+put("fuzz_args", "quoted", b"path=\"it''s\"\nshape=28X28X1\nchunk=21")
+put("fuzz_args", "bad", b"shape=100000x100000x3\ncolour=red\npath")
+for c in (1, 2, 3, 4):
+    put("fuzz_png_decode", "c%d.png" % c, sql_blob("SELECT hex(png_encode(pixels, '7x5x%d')) FROM synthetic(1, '7x5x%d', 1, 'smooth');" % (c, c), tmp))
+whole = sql_blob("SELECT hex(png_encode(pixels, '16x16x3', 9)) FROM synthetic(1, '16x16x3', 2);", tmp)
+put("fuzz_png_decode", "truncated.png", whole[: len(whole) // 2])
+
+images = struct.pack(">IIII", 0x803, 3, 4, 5) + bytes(range(60))
+labels = struct.pack(">II", 0x801, 3) + bytes([1, 2, 3])
+put("fuzz_idx", "plain", bytes([len(images) // 4]) + images + labels)
+gz_images = gzip.compress(images)
+put("fuzz_idx", "gzip", bytes([(len(gz_images) + 3) // 4]) + gz_images + b"\0" * ((4 - len(gz_images) % 4) % 4) + gzip.compress(labels))
+
+record = bytes([3]) + bytes(i % 256 for i in range(3072))
+put("fuzz_cifar", "two", record + record)
+put("fuzz_cifar", "cifar100", bytes([1]) + record + bytes([2]) + record)
+
+subprocess.run([sqlite3, "-batch", ":memory:"], cwd=tmp, check=True, text=True,
+               input=".load %s\nCREATE VIRTUAL TABLE temp.a USING lmdb(path='s.lmdb', shape='4x4x1');"
+                     "INSERT INTO a SELECT * FROM synthetic(30, '4x4x1', 3);"
+                     "CREATE VIRTUAL TABLE temp.b USING hdf5(path='s.h5', shape='4x4x1', chunk=8);"
+                     "INSERT INTO b SELECT * FROM synthetic(30, '4x4x1', 3); DELETE FROM b WHERE id = 4;\n" % ext)
+put("fuzz_store_open", "lmdb", b"\0" + open(os.path.join(tmp, "s.lmdb"), "rb").read())
+put("fuzz_store_open", "hdf5", b"\1" + open(os.path.join(tmp, "s.h5"), "rb").read())
+print("seeds written to", os.path.join(here, "corpus"))
