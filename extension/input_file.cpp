@@ -16,16 +16,12 @@ InputFile::InputFile(const std::string& path, std::size_t block_bytes) : path_(p
   }
   if (!S_ISREG(st.st_mode)) throw Error("'" + path + "' is not a regular file", ErrorKind::cantopen);
   size_ = static_cast<std::uint64_t>(st.st_size);
-  file_ = gzopen(path.c_str(), "rb");
-  if (file_ == nullptr) throw Error("cannot open '" + path + "': " + std::strerror(errno), ErrorKind::cantopen);
-  gzbuffer(file_, 256 * 1024);
+  file_.reset(gzopen(path.c_str(), "rb"));
+  if (!file_) throw Error("cannot open '" + path + "': " + std::strerror(errno), ErrorKind::cantopen);
+  gzbuffer(file_.get(), 256 * 1024);
   // gzdirect is only meaningful after the first read: peek one block now.
   fill(1);
-  compressed_ = gzdirect(file_) == 0;
-}
-
-InputFile::~InputFile() {
-  if (file_ != nullptr) gzclose(file_);
+  compressed_ = gzdirect(file_.get()) == 0;
 }
 
 bool InputFile::fill(std::size_t want) {
@@ -38,16 +34,16 @@ bool InputFile::fill(std::size_t want) {
   if (buffer_.size() < want) buffer_.resize(want);
   while (!eof_ && end_ < want) {
     const auto room = static_cast<unsigned>(std::min<std::size_t>(buffer_.size() - end_, 1u << 30));
-    const int got = gzread(file_, buffer_.data() + end_, room);
+    const int got = gzread(file_.get(), buffer_.data() + end_, room);
     if (got < 0) {
       int code = 0;
-      const char* message = gzerror(file_, &code);
+      const char* message = gzerror(file_.get(), &code);
       throw Error("'" + path_ + "' is corrupt: " + (message ? message : "read error"), ErrorKind::corrupt);
     }
     if (got == 0) {
       // zlib reports a gzip stream cut short only through gzerror.
       int code = 0;
-      const char* message = gzerror(file_, &code);
+      const char* message = gzerror(file_.get(), &code);
       if (code != Z_OK && code != Z_BUF_ERROR) {
         throw Error("'" + path_ + "' is corrupt: " + (message ? message : "read error"), ErrorKind::corrupt);
       }

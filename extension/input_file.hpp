@@ -5,6 +5,8 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <memory>
+#include <type_traits>
 #include <optional>
 #include <span>
 #include <string>
@@ -15,7 +17,7 @@ namespace imgstore {
 class InputFile {
  public:
   explicit InputFile(const std::string& path, std::size_t block_bytes = std::size_t{1} << 20);
-  ~InputFile();
+  ~InputFile() = default;
   InputFile(const InputFile&) = delete;
   InputFile& operator=(const InputFile&) = delete;
 
@@ -33,8 +35,12 @@ class InputFile {
  private:
   bool fill(std::size_t want);
 
+  struct GzClose {
+    void operator()(gzFile f) const noexcept { gzclose(f); }
+  };
   std::string path_;
-  gzFile file_ = nullptr;
+  // A unique_ptr, not a raw handle: a constructor that throws after gzopen still closes it.
+  std::unique_ptr<std::remove_pointer_t<gzFile>, GzClose> file_;
   bool compressed_ = false;
   std::uint64_t size_ = 0;
   std::vector<std::uint8_t> buffer_;

@@ -100,6 +100,17 @@ def run_process(sqlite3, extension, steps, workdir, substitute):
     )
     out = proc.stdout.splitlines()
     results = []
+    if proc.returncode < 0 or "@@end@@" not in out:
+        # The shell died (a signal, a sanitizer abort): every step that printed no marker failed.
+        tail = "\n".join(out[-15:])
+        seen = {int(l[7:-2]) for l in out if l.startswith("@@step-")}
+        first = True
+        for i, step in enumerate(steps):
+            if i not in seen:
+                why = ("the sqlite3 process died (rc %d) before this step:\n%s" % (proc.returncode, tail)) if first \
+                    else "did not run (the sqlite3 process had died)"
+                results.append((step, ["Runtime error near line 0: " + why]))
+                first = False
     current = None
     lines = []
     for line in out:
