@@ -287,6 +287,53 @@ void put_meta(MDB_txn* txn, MDB_dbi meta, const char* key, const std::string& va
   if (rc != MDB_SUCCESS) throw Error(std::string("mdb_put(meta) failed: ") + mdb_strerror(rc), kind_of(rc));
 }
 
+// LMDB trusts its file: a data file cut short makes it fault (SIGBUS) on pages past the end. So before
+// handing an existing file to LMDB, read its two meta pages (LMDB's documented layout: a 16-byte page header,
+// then magic, version, address, map size, two 48-byte database records, the last page number, the txn id;
+// the page size is in the first database record) and refuse a file that is shorter than they say.
+void check_meta_pages(const std::string& table, const std::string& path, std::uint64_t file_size) {
+  constexpr std::uint32_t kMagic = 0xBEEFC0DE;
+  constexpr std::size_t kHeader = 16;
+  const auto damaged = [&](const std::string& why) {
+    return Error("table " + table + ": '" + path + "' is not a usable LMDB file: " + why, ErrorKind::corrupt);
+  };
+  std::FILE* raw = std::fopen(path.c_str(), "rb");
+  if (raw == nullptr) return;  // mdb_env_open reports it
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(raw, std::fclose);
+  unsigned char meta[kHeader + 136];
+  if (std::fread(meta, 1, sizeof meta, file.get()) != sizeof meta) throw damaged("shorter than its first meta page");
+  std::uint32_t magic = 0;
+  std::memcpy(&magic, meta + kHeader, 4);
+  if (magic != kMagic) return;  // not LMDB at all: mdb_env_open says so (MDB_INVALID)
+  std::uint32_t page_size = 0;
+  std::memcpy(&page_size, meta + kHeader + 24, 4);  // mm_dbs[FREE_DBI].md_pad holds the page size
+  if (page_size < 512 || page_size > (1u << 16) || (page_size & (page_size - 1)) != 0) {
+    throw damaged("its page size " + std::to_string(page_size) + " is not a power of two from 512 to 65536");
+  }
+  if (file_size < 2ull * page_size) throw damaged("it is " + std::to_string(file_size) + " bytes, less than its two meta pages");
+  std::uint64_t best_txn = 0;
+  std::uint64_t last_page = 0;
+  for (int m = 0; m < 2; ++m) {
+    if (std::fseek(file.get(), static_cast<long>(m) * page_size, SEEK_SET) != 0 ||
+        std::fread(meta, 1, sizeof meta, file.get()) != sizeof meta) {
+      throw damaged("cannot read meta page " + std::to_string(m));
+    }
+    std::memcpy(&magic, meta + kHeader, 4);
+    std::uint64_t last = 0;
+    std::uint64_t txn = 0;
+    std::memcpy(&last, meta + kHeader + 120, 8);
+    std::memcpy(&txn, meta + kHeader + 128, 8);
+    if (magic == kMagic && txn >= best_txn) {
+      best_txn = txn;
+      last_page = last;
+    }
+  }
+  if ((last_page + 1) * page_size > file_size) {
+    throw damaged("it is " + std::to_string(file_size) + " bytes but its meta page says it has " +
+                  std::to_string(last_page + 1) + " pages of " + std::to_string(page_size) + " (truncated)");
+  }
+}
+
 // Opens the environment, creating the store when the file is new, and checks it is one of ours.
 std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
                               const std::optional<Shape>& wanted) {
@@ -318,6 +365,7 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
     }
   }
 
+  if (!fresh) check_meta_pages(table, path, static_cast<std::uint64_t>(st.st_size));
   MDB_env* raw_env = nullptr;
   int rc = mdb_env_create(&raw_env);
   if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_create", rc);
