@@ -211,3 +211,9 @@ COMMIT;
 CREATE VIRTUAL TABLE n2 USING {module}(path='new{ext}');
 -- expect: 1|01020304
 SELECT count(*), hex(pixels) FROM n2;
+
+-- The integrity check finds nothing wrong in a store this suite has exercised, structure and every image.
+-- expect: ok
+SELECT imgstore_check('{module}', '{path}', 1);
+-- expect: ok
+SELECT imgstore_check('{module}', '{path}');

@@ -50,3 +50,10 @@ COMMIT;
 -- process, it finds a grown map and succeeds.
 -- shell: printf "%s\n" ".load {extension}" "CREATE VIRTUAL TABLE g USING lmdb(path='big.lmdb', shape='32x32x3');" "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999) INSERT INTO g SELECT i, 0, randomblob(3072) FROM n;" "SELECT 'after failure', count(*) FROM g;" "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999) INSERT INTO g SELECT i, 0, randomblob(3072) FROM n;" "SELECT 'after retry', count(*) FROM g;" | IMGSTORE_LMDB_MAP_MIN=1048576 stdbuf -o0 sqlite3 -batch :memory: 2>&1 | sed 's/near line [0-9]*: //' | tr '\n' ' '
 -- shell-expect: Runtime error table g: the LMDB map of 'big.lmdb' (1 MiB) filled up in this transaction; it was rolled back and the map grows before the next one: run it again (in smaller transactions if it keeps failing) (13) after failure|0 after retry|1000
+
+-- A data file cut short is refused before LMDB maps it (LMDB itself would fault on the missing pages).
+-- shell: head -c 12288 t.lmdb > cut.lmdb
+-- error: table cut: 'cut.lmdb' is not a usable LMDB file: it is 12288 bytes but its meta page says it has
+CREATE VIRTUAL TABLE cut USING lmdb(path='cut.lmdb');
+-- expect: 1
+SELECT imgstore_check('lmdb', 'cut.lmdb') LIKE '%(truncated)%';

@@ -62,6 +62,10 @@ SELECT count(*), count(*) FILTER (WHERE id = 777) FROM s;
 SELECT pixels FROM s WHERE id = 6;
 -- expect: 6|1
 SELECT id, label IS NOT NULL FROM s WHERE id = 6;
+-- imgstore_check reports both, and with full = 1 decodes every image.
+-- expect: 'p/6.png' is missing; labels.csv lists id 6|1
+SELECT substr(c, 1, instr(c, char(10)) - 1), instr(c, '777.png'' is not listed in labels.csv') > 0
+  FROM (SELECT imgstore_check('png_dir', 'p', 1) AS c);
 -- A corrupt or truncated PNG is an error naming the file, never a crash.
 -- shell: head -c 60 p/8.png > p/8.tmp && mv p/8.tmp p/8.png && head -c 200 /dev/urandom > p/9.png
 -- error: table s: 'p/8.png': corrupt PNG
