@@ -117,6 +117,17 @@ class Db {
     return value;
   }
 
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
+    std::string value;
+    if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+      value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    return value;
+  }
+
   // Fills a native table `name` with the data set (one transaction).
   void load_native(const std::string& name, const Dataset& data) {
     exec("CREATE TABLE " + name + "(id INTEGER PRIMARY KEY, label INTEGER NOT NULL, pixels BLOB NOT NULL)");

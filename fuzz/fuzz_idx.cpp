@@ -13,11 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fuzz::write_file(labels, data + 1 + split, size - 1 - split);
   try {
     auto rows = imgstore::open_idx(images, labels);
-    for (int n = 0; !rows->at_end() && n < 100000; ++n) {
-      (void)rows->label();
-      (void)rows->pixels();
-      rows->next();
-    }
+    fuzz::drain(*rows);
   } catch (const imgstore::Error&) {
   }
   return 0;

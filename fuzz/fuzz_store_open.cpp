@@ -17,10 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fuzz::write_file(path, data + 1, size - 1);
   try {
     auto store = hdf5 ? imgstore::open_hdf5_store("t", {"path=" + path}) : imgstore::open_lmdb_store("t", {"path=" + path});
-    for (auto rows = store->scan({}); !rows->at_end(); rows->next()) {
-      (void)rows->label();
-      (void)rows->pixels();
-    }
+    auto rows = store->scan({});
+    fuzz::drain(*rows);
     (void)store->check(true);
   } catch (const imgstore::Error&) {
   }

@@ -21,4 +21,14 @@ inline void write_file(const std::string& path, const std::uint8_t* data, std::s
   std::fclose(f);
 }
 
+// Reads every row of a source (label and pixels too), at most 100,000.
+template <typename Rows>
+void drain(Rows& rows) {
+  for (int n = 0; !rows.at_end() && n < 100000; ++n) {
+    (void)rows.label();
+    (void)rows.pixels();
+    rows.next();
+  }
+}
+
 }  // namespace fuzz
