@@ -4,6 +4,9 @@
 // libraries' own (LMDB trusts its file by design), and are what this harness measures.
 #include <unistd.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "error.hpp"
 #include "fuzz_util.hpp"
 #include "hdf5_store.hpp"
@@ -11,7 +14,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
-  const bool hdf5 = (data[0] & 1) != 0;
+  // IMGSTORE_FUZZ_BACKEND=hdf5 (or lmdb) fuzzes one library only.
+  static const char* only = std::getenv("IMGSTORE_FUZZ_BACKEND");
+  const bool hdf5 = only != nullptr ? std::string(only) == "hdf5" : (data[0] & 1) != 0;
   const std::string path = fuzz::scratch(hdf5 ? "store.h5" : "store.lmdb");
   ::unlink((path + "-lock").c_str());
   fuzz::write_file(path, data + 1, size - 1);
