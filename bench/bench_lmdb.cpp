@@ -100,7 +100,6 @@ int main(int argc, char** argv) {
     const auto dir = bench::scratch_dir("lmdb");
     const bench::Dataset data(n, 32 * 32 * 3, 42);
     bench::Db db((dir / "native.db").string(), extension);
-    db.exec("PRAGMA journal_mode = WAL");
     db.load_native("ref", data);
 
     std::vector<bench::Row> rows;

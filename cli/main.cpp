@@ -53,6 +53,7 @@ report (the main job; scripts/run calls it):
       --quick                counts 10, 100, 1,000 only (about a minute)
       --cifar DIR            a cifar-10-batches-bin directory; without it, synthetic 32x32x3 images stand in
       --counts LIST          image counts (default 10,100,1000,10000,100000)
+      --backends LIST        some of lmdb,hdf5,png_dir (default all three)
       --sql-dir DIR          the experiment scripts (default: the sql/ beside build/, else ./sql)
 )";
 
@@ -120,6 +121,12 @@ int report_main(const std::vector<std::string>& args) {
       for (const auto& c : split_list(value())) o.counts.push_back(positive(c, "--counts"));
     } else if (a == "--sql-dir") {
       o.sql_dir = value();
+    } else if (a == "--backends") {
+      o.backends.clear();
+      for (const auto& b : split_list(value())) {
+        if (b != "lmdb" && b != "hdf5" && b != "png_dir") throw UsageError("--backends: '" + b + "' is not lmdb, hdf5 or png_dir");
+        o.backends.push_back(b);
+      }
     } else if (a == "--ext") {
       o.extension = value();
     } else if (a == "--no-progress") {

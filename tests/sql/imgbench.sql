@@ -47,3 +47,8 @@
 -- shell-expect: 18\n2
 -- shell: test ! -e rep/stores && echo 'scratch stores removed'
 -- shell-expect: scratch stores removed
+
+-- --cifar takes a cifar-10-batches-bin directory (here a small one in the real format, repeated to reach n).
+-- shell: /usr/bin/python3 {tests}/make_fixtures.py && "$(dirname {extension})/imgbench" report --cifar cifar-10-batches-bin --counts 10,40 --backends lmdb --out rep2 --no-progress > /dev/null
+-- shell: grep -c 'CIFAR-10 (cifar-10-batches-bin' rep2/report.md; grep -c '^cifar10,lmdb,store_many,40,' rep2/results.csv
+-- shell-expect: 2\n1
