@@ -16,9 +16,6 @@ SQLITE_EXTENSION_INIT1
 
 extern "C" {
 
-#ifdef _WIN32
-__declspec(dllexport)
-#endif
 int sqlite3_imgstore_init(sqlite3* db, char** err, const sqlite3_api_routines* api) {
   SQLITE_EXTENSION_INIT2(api);
   return imgstore::register_all(db, err);
