@@ -17,6 +17,7 @@
 #include <stdexcept>
 
 #include "digest.hpp"
+#include "png_codec.hpp"  // png_colour_type only (header-only): the baseline encodes with libpng itself
 
 namespace raw {
 
@@ -228,15 +229,6 @@ class Hdf5Store final : public Store {
 
 constexpr int kPngLevel = 6;
 
-int colour_type(std::uint32_t channels) {
-  switch (channels) {
-    case 1: return PNG_COLOR_TYPE_GRAY;
-    case 2: return PNG_COLOR_TYPE_GRAY_ALPHA;
-    case 3: return PNG_COLOR_TYPE_RGB;
-    default: return PNG_COLOR_TYPE_RGBA;
-  }
-}
-
 struct Input {
   const std::vector<std::uint8_t>* bytes;
   std::size_t offset;
@@ -302,7 +294,7 @@ class PngStore final : public Store {
           out->insert(out->end(), data, data + size);
         },
         nullptr);
-    png_set_IHDR(png, info, images.width, images.height, 8, colour_type(images.channels), PNG_INTERLACE_NONE,
+    png_set_IHDR(png, info, images.width, images.height, 8, imgstore::png_colour_type(images.channels), PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_compression_level(png, kPngLevel);
     png_write_info(png, info);

@@ -92,15 +92,6 @@ bool run_guarded(png_structp png, Body&& body) {
   return true;
 }
 
-int colour_type(std::uint32_t channels) {
-  switch (channels) {
-    case 1: return PNG_COLOR_TYPE_GRAY;
-    case 2: return PNG_COLOR_TYPE_GRAY_ALPHA;
-    case 3: return PNG_COLOR_TYPE_RGB;
-    default: return PNG_COLOR_TYPE_RGBA;
-  }
-}
-
 // Sets the transforms that turn any PNG into 8-bit gray, gray+alpha, RGB or RGBA; returns the final shape.
 Shape read_header(const Reader& r, Context& ctx, const std::string& what) {
   std::uint32_t width = 0;
@@ -148,7 +139,7 @@ void png_encode(std::span<const std::uint8_t> pixels, const Shape& shape, int le
   const Writer w(ctx);
   const std::size_t stride = std::size_t{shape.width} * shape.channels;
   const bool ok = run_guarded(w.png(), [&] {
-    png_set_IHDR(w.png(), w.info(), shape.width, shape.height, 8, colour_type(shape.channels), PNG_INTERLACE_NONE,
+    png_set_IHDR(w.png(), w.info(), shape.width, shape.height, 8, png_colour_type(shape.channels), PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_compression_level(w.png(), level);
     png_write_info(w.png(), w.info());

@@ -2,6 +2,8 @@
 // Errors come back as imgstore::Error naming `what` (a file name, a table and id, or a function).
 #pragma once
 
+#include <png.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -10,6 +12,16 @@
 #include "shape.hpp"
 
 namespace imgstore {
+
+// The PNG colour type of an image with this many 8-bit channels: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA.
+inline int png_colour_type(std::uint32_t channels) {
+  switch (channels) {
+    case 1: return PNG_COLOR_TYPE_GRAY;
+    case 2: return PNG_COLOR_TYPE_GRAY_ALPHA;
+    case 3: return PNG_COLOR_TYPE_RGB;
+    default: return PNG_COLOR_TYPE_RGBA;
+  }
+}
 
 // Encodes HWC uint8 pixels as an 8-bit PNG whose colour type follows the channel count (1 gray, 2 gray+alpha,
 // 3 RGB, 4 RGBA) at zlib level 0..9. Appends to `out` (cleared first), reusing its capacity.
