@@ -456,20 +456,14 @@ class Hdf5Cursor final : public Cursor {
   Hdf5Cursor(Hdf5Store& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids);
   bool at_end() const override { return at_end_; }
   void next() override;
-  std::int64_t id() const override { return id_; }
+  std::int64_t id() const override { return walk_.id(); }
   std::int64_t label() override;
   std::span<const std::uint8_t> pixels() override;
 
  private:
   Hdf5Store& store_;
-  const IdRange range_;
-  const std::vector<std::int64_t> ids_;
-  const bool by_ids_;
-  std::size_t next_index_ = 0;
-  bool started_ = false;
+  IdWalk<std::uint64_t> walk_;  // id -> row
   bool at_end_ = false;
-  std::int64_t id_ = -1;
-  std::uint64_t row_ = 0;
   // Scans read a block of rows per H5Dread into this reused buffer.
   std::vector<std::uint8_t> block_;
   std::uint64_t block_first_ = 0;
@@ -902,65 +896,45 @@ class Hdf5Store final : public Store {
 };
 
 Hdf5Cursor::Hdf5Cursor(Hdf5Store& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
-    : store_(store), range_(range), ids_(std::move(ids)), by_ids_(by_ids) {
+    : store_(store), walk_(range, std::move(ids), by_ids) {
   next();
 }
 
 void Hdf5Cursor::next() {
   const Lock lock(hdf5_mutex());
-  if (by_ids_) {
-    while (next_index_ < ids_.size()) {
-      id_ = ids_[next_index_++];
-      if (const auto row = store_.row_of(id_)) {
-        row_ = *row;
-        return;
-      }
-    }
-    at_end_ = true;
-    return;
-  }
-  if (started_ && id_ >= range_.hi) {
-    at_end_ = true;
-    return;
-  }
-  const auto found = store_.first_from(started_ ? id_ + 1 : range_.lo);
-  started_ = true;
-  if (!found || found->first > range_.hi) {
-    at_end_ = true;
-    return;
-  }
-  id_ = found->first;
-  row_ = found->second;
+  at_end_ = !walk_.step([&](std::int64_t id) { return store_.row_of(id); },
+                        [&](std::int64_t from) { return store_.first_from(from); });
 }
 
 std::int64_t Hdf5Cursor::label() {
   const Lock lock(hdf5_mutex());
-  return store_.label_at(row_);
+  return store_.label_at(walk_.value());
 }
 
 std::span<const std::uint8_t> Hdf5Cursor::pixels() {
   const Lock lock(hdf5_mutex());
+  const std::uint64_t row = walk_.value();
   const std::size_t bytes = store_.shape().bytes();
-  if (const std::uint8_t* p = store_.buffered(row_)) return {p, bytes};
+  if (const std::uint8_t* p = store_.buffered(row)) return {p, bytes};
   H5File& f = store_.file();
-  const std::string what = f.where(store_.table()) + ": reading id " + std::to_string(id_);
-  if (by_ids_) {
+  const std::string what = f.where(store_.table()) + ": reading id " + std::to_string(walk_.id());
+  if (walk_.by_ids()) {
     // A point read: one row through the chunk cache.
     single_.resize(bytes);
-    f.transfer(f.images.get(), false, row_, 1, H5T_NATIVE_UINT8, single_.data(), what);
+    f.transfer(f.images.get(), false, row, 1, H5T_NATIVE_UINT8, single_.data(), what);
     return single_;
   }
-  if (row_ < block_first_ || row_ >= block_first_ + block_rows_ || block_generation_ != store_.generation()) {
+  if (row < block_first_ || row >= block_first_ + block_rows_ || block_generation_ != store_.generation()) {
     // A scan: a block of about 4 MiB of whole chunks per H5Dread, reused across blocks.
     const std::uint64_t chunk = f.chunk_rows;
     const std::uint64_t rows_per_block = std::max<std::uint64_t>(1, (4u << 20) / (chunk * bytes)) * chunk;
-    block_first_ = row_ / chunk * chunk;
+    block_first_ = row / chunk * chunk;
     block_rows_ = std::min(rows_per_block, store_.rows_in_file() - block_first_);
     block_.resize(block_rows_ * bytes);
     block_generation_ = store_.generation();
     f.transfer(f.images.get(), false, block_first_, block_rows_, H5T_NATIVE_UINT8, block_.data(), what);
   }
-  return {block_.data() + (row_ - block_first_) * bytes, bytes};
+  return {block_.data() + (row - block_first_) * bytes, bytes};
 }
 
 }  // namespace

@@ -80,20 +80,14 @@ class PngCursor final : public Cursor {
   PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids);
   bool at_end() const override { return at_end_; }
   void next() override;
-  std::int64_t id() const override { return id_; }
-  std::int64_t label() override { return label_; }
+  std::int64_t id() const override { return walk_.id(); }
+  std::int64_t label() override { return walk_.value(); }
   std::span<const std::uint8_t> pixels() override;
 
  private:
   PngStore& store_;
-  const IdRange range_;
-  const std::vector<std::int64_t> ids_;
-  const bool by_ids_;
-  std::size_t next_index_ = 0;
+  IdWalk<std::int64_t> walk_;  // id -> label
   bool at_end_ = false;
-  bool started_ = false;
-  std::int64_t id_ = -1;
-  std::int64_t label_ = 0;
   std::vector<std::uint8_t> file_bytes_;  // reused across rows
   std::vector<std::uint8_t> pixels_;
   bool decoded_ = false;
@@ -137,10 +131,10 @@ class PngStore final : public Store {
     return std::make_unique<PngCursor>(*this, IdRange{}, std::move(ids), true);
   }
 
-  // The first row with id >= from (and <= hi), or nullopt.
-  std::optional<std::pair<std::int64_t, std::int64_t>> row_from(std::int64_t from, std::int64_t hi) const {
+  // The first row with id >= from, or nullopt.
+  std::optional<std::pair<std::int64_t, std::int64_t>> row_from(std::int64_t from) const {
     const auto it = labels_.lower_bound(from);
-    if (it == labels_.end() || it->first > hi) return std::nullopt;
+    if (it == labels_.end()) return std::nullopt;
     return *it;
   }
   std::optional<std::int64_t> label_of(std::int64_t id) const {
@@ -615,44 +609,22 @@ class PngStore final : public Store {
 };
 
 PngCursor::PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
-    : store_(store), range_(range), ids_(std::move(ids)), by_ids_(by_ids) {
+    : store_(store), walk_(range, std::move(ids), by_ids) {
   next();
 }
 
 void PngCursor::next() {
   decoded_ = false;
-  if (by_ids_) {
-    while (next_index_ < ids_.size()) {
-      id_ = ids_[next_index_++];
-      if (const auto label = store_.label_of(id_)) {
-        label_ = *label;
-        return;
-      }
-    }
-    at_end_ = true;
-    return;
-  }
-  // Re-find by id each time: the map may change under a long-lived cursor.
-  if (started_ && id_ == range_.hi) {
-    at_end_ = true;
-    return;
-  }
-  const auto row = store_.row_from(started_ ? id_ + 1 : range_.lo, range_.hi);
-  started_ = true;
-  if (!row) {
-    at_end_ = true;
-    return;
-  }
-  id_ = row->first;
-  label_ = row->second;
+  at_end_ = !walk_.step([&](std::int64_t id) { return store_.label_of(id); },
+                        [&](std::int64_t from) { return store_.row_from(from); });
 }
 
 std::span<const std::uint8_t> PngCursor::pixels() {
   if (!decoded_) {
-    const std::string path = store_.file_of(id_);
+    const std::string path = store_.file_of(id());
     const std::string what = "table " + store_.table() + ": '" + path + "'";
     if (::access(path.c_str(), F_OK) != 0) {
-      throw Error(what + " is missing; labels.csv lists id " + std::to_string(id_), ErrorKind::corrupt);
+      throw Error(what + " is missing; labels.csv lists id " + std::to_string(id()), ErrorKind::corrupt);
     }
     read_whole(path, file_bytes_, "table " + store_.table());
     const Shape found = png_decode(file_bytes_, pixels_, what);

@@ -39,6 +39,52 @@ class Cursor {
   virtual std::span<const std::uint8_t> pixels() = 0;  // may decode on demand (PNG): only when asked
 };
 
+// The walk shared by cursors over a store kept as an ordered id -> V map: either the given ids (sorted, those
+// present) or the ids in a range, in ascending order. It finds its place again by id on every step, so it
+// survives changes to the map while it is open. The store supplies find(id) -> optional<V> and
+// first_from(id) -> optional<pair<id, V>> (the first id >= id).
+template <typename V>
+class IdWalk {
+ public:
+  IdWalk(IdRange range, std::vector<std::int64_t> ids, bool by_ids)
+      : range_(range), ids_(std::move(ids)), by_ids_(by_ids) {}
+
+  // Moves to the next row; false at the end.
+  template <typename Find, typename FirstFrom>
+  bool step(Find&& find, FirstFrom&& first_from) {
+    if (by_ids_) {
+      while (next_index_ < ids_.size()) {
+        id_ = ids_[next_index_++];
+        if (const auto value = find(id_)) {
+          value_ = *value;
+          return true;
+        }
+      }
+      return false;
+    }
+    if (started_ && id_ >= range_.hi) return false;
+    const auto found = first_from(started_ ? id_ + 1 : range_.lo);
+    started_ = true;
+    if (!found || found->first > range_.hi) return false;
+    id_ = found->first;
+    value_ = found->second;
+    return true;
+  }
+
+  bool by_ids() const { return by_ids_; }
+  std::int64_t id() const { return id_; }
+  const V& value() const { return value_; }
+
+ private:
+  const IdRange range_;
+  const std::vector<std::int64_t> ids_;
+  const bool by_ids_;
+  std::size_t next_index_ = 0;
+  bool started_ = false;
+  std::int64_t id_ = -1;
+  V value_{};
+};
+
 class Store {
  public:
   virtual ~Store() = default;
