@@ -12,6 +12,7 @@
 #include "vtab.hpp"
 
 #include "args.hpp"
+#include "id_bounds.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -75,11 +76,8 @@ std::optional<std::int64_t> integer_value(sqlite3_value* value) {
   switch (sqlite3_value_numeric_type(value)) {
     case SQLITE_INTEGER:
       return sqlite3_value_int64(value);
-    case SQLITE_FLOAT: {
-      const double d = sqlite3_value_double(value);
-      if (d == std::floor(d) && d >= -9.2e18 && d <= 9.2e18) return static_cast<std::int64_t>(d);
-      return std::nullopt;
-    }
+    case SQLITE_FLOAT:
+      return exact_integer(sqlite3_value_double(value));
     default:
       return std::nullopt;
   }
@@ -100,55 +98,42 @@ std::string describe(sqlite3_value* value) {
   }
 }
 
-// Bounds for a range constraint `id op value`, as an inclusive IdRange; handles floats, text and overflow.
+// Narrows `range` by the constraint `id op value`. SQLite re-checks ranges (they are not omitted), so the
+// range may be wider than the truth but never narrower: every bound is computed exactly (id_bounds.hpp).
 void apply_bound(IdRange& range, int op, sqlite3_value* value) {
   const int type = sqlite3_value_numeric_type(value);
+  const bool lower = op == SQLITE_INDEX_CONSTRAINT_GT || op == SQLITE_INDEX_CONSTRAINT_GE;
   if (type == SQLITE_NULL) {  // comparisons with NULL are never true
     range = IdRange{1, 0};
     return;
   }
   if (type == SQLITE_TEXT || type == SQLITE_BLOB) {  // every integer sorts below text and blobs
-    if (op == SQLITE_INDEX_CONSTRAINT_GT || op == SQLITE_INDEX_CONSTRAINT_GE) range = IdRange{1, 0};
+    if (lower) range = IdRange{1, 0};
     return;
   }
-  const double d = sqlite3_value_double(value);
-  const bool is_int = type == SQLITE_INTEGER;
-  const std::int64_t i = sqlite3_value_int64(value);
-  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
-  constexpr auto kMin = std::numeric_limits<std::int64_t>::min();
-  const auto clamp_floor = [](double x) {
-    if (x >= 9.2e18) return kMax;
-    if (x <= -9.2e18) return kMin;
-    return static_cast<std::int64_t>(std::floor(x));
-  };
-  const auto clamp_ceil = [](double x) {
-    if (x >= 9.2e18) return kMax;
-    if (x <= -9.2e18) return kMin;
-    return static_cast<std::int64_t>(std::ceil(x));
-  };
-  switch (op) {
-    case SQLITE_INDEX_CONSTRAINT_GT: {
-      const std::int64_t lo = is_int ? (i == kMax ? kMax : i + 1) : clamp_floor(d) + 1;
-      if (is_int && i == kMax) range = IdRange{1, 0};
-      range.lo = std::max(range.lo, lo);
-      break;
+  std::optional<std::int64_t> bound;
+  if (type == SQLITE_INTEGER) {
+    const std::int64_t i = sqlite3_value_int64(value);
+    switch (op) {
+      case SQLITE_INDEX_CONSTRAINT_GT: bound = i == kIdMax ? std::nullopt : std::optional(i + 1); break;
+      case SQLITE_INDEX_CONSTRAINT_LT: bound = i == kIdMin ? std::nullopt : std::optional(i - 1); break;
+      default: bound = i; break;
     }
-    case SQLITE_INDEX_CONSTRAINT_GE:
-      range.lo = std::max(range.lo, is_int ? i : clamp_ceil(d));
-      break;
-    case SQLITE_INDEX_CONSTRAINT_LT: {
-      if (is_int && i == kMin) {
-        range = IdRange{1, 0};
-        break;
-      }
-      range.hi = std::min(range.hi, is_int ? i - 1 : clamp_ceil(d) - 1);
-      break;
+  } else {
+    const double d = sqlite3_value_double(value);
+    switch (op) {
+      case SQLITE_INDEX_CONSTRAINT_GT: bound = int_above(d); break;
+      case SQLITE_INDEX_CONSTRAINT_GE: bound = int_at_or_above(d); break;
+      case SQLITE_INDEX_CONSTRAINT_LT: bound = int_below(d); break;
+      default: bound = int_at_or_below(d); break;
     }
-    case SQLITE_INDEX_CONSTRAINT_LE:
-      range.hi = std::min(range.hi, is_int ? i : clamp_floor(d));
-      break;
-    default:
-      break;
+  }
+  if (!bound) {  // no integer satisfies it
+    range = IdRange{1, 0};
+  } else if (lower) {
+    range.lo = std::max(range.lo, *bound);
+  } else {
+    range.hi = std::min(range.hi, *bound);
   }
 }
 
