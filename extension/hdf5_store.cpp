@@ -404,7 +404,7 @@ void load_layout(H5File& f, const std::string& table, const std::optional<Shape>
 }
 
 std::shared_ptr<H5File> open_file(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,
-                                  const Compression& compression, std::uint64_t chunk) {
+                                  const Compression& compression, std::uint64_t chunk, OpenMode mode) {
   auto& reg = registry();
   const std::lock_guard reg_lock(reg.mutex());
   const Lock lock(hdf5_mutex());
@@ -423,9 +423,7 @@ std::shared_ptr<H5File> open_file(const std::string& table, const std::string& p
     }
   }
   const bool fresh = !exists || st.st_size == 0;
-  if (fresh && !wanted) {
-    throw Error("table " + table + ": store '" + path + "' does not exist; give shape='HxWxC' to create it", ErrorKind::cantopen);
-  }
+  if (fresh && (!wanted || mode == OpenMode::must_exist)) throw_missing_store(table, path, mode);
   auto f = std::make_shared<H5File>();
   f->path = path;
   if (fresh) {
@@ -939,7 +937,7 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
 
 }  // namespace
 
-std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vector<std::string>& args) {
+std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
   std::vector<const char*> argv;
   for (const auto& arg : args) argv.push_back(arg.c_str());
   const Args parsed(table, {"path", "shape", "compression", "chunk"}, static_cast<int>(argv.size()), argv.data());
@@ -947,7 +945,7 @@ std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vect
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
   const Compression compression = parse_compression(table, parsed.get("compression").value_or("none"));
   const auto chunk = static_cast<std::uint64_t>(parsed.integer("chunk", 1, 1 << 20, 0));
-  return std::make_unique<Hdf5Store>(table, open_file(table, parsed.require("path"), shape, compression, chunk));
+  return std::make_unique<Hdf5Store>(table, open_file(table, parsed.require("path"), shape, compression, chunk, mode));
 }
 
 }  // namespace imgstore

@@ -12,6 +12,7 @@
 
 namespace imgstore {
 
-std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vector<std::string>& args);
+std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vector<std::string>& args,
+                                      OpenMode mode = OpenMode::create_if_missing);
 
 }  // namespace imgstore

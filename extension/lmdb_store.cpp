@@ -336,7 +336,7 @@ void check_meta_pages(const std::string& table, const std::string& path, std::ui
 
 // Opens the environment, creating the store when the file is new, and checks it is one of ours.
 std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
-                              const std::optional<Shape>& wanted) {
+                              const std::optional<Shape>& wanted, OpenMode mode) {
   auto& reg = registry();
   const std::lock_guard lock(reg.mutex());
 
@@ -352,10 +352,7 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
                 ErrorKind::cantopen);
   }
   const bool fresh = !exists || st.st_size == 0;
-  if (fresh && !wanted) {
-    throw Error("table " + table + ": store '" + path + "' does not exist; give shape='HxWxC' to create it",
-                ErrorKind::cantopen);
-  }
+  if (fresh && (!wanted || mode == OpenMode::must_exist)) throw_missing_store(table, path, mode);
   if (exists) {
     if (auto env = reg.find(st)) {
       if (wanted && *wanted != env->shape()) {
@@ -814,14 +811,14 @@ void LmdbCursor::next() {
 
 std::size_t lmdb_open_environments() { return registry().open_count(); }
 
-std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args) {
+std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
   std::vector<const char*> argv;
   for (const auto& arg : args) argv.push_back(arg.c_str());
   const Args parsed(table, {"path", "shape"}, static_cast<int>(argv.size()), argv.data());
   const std::string path = parsed.require("path");
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
-  return std::make_unique<LmdbStore>(table, open_env(table, path, shape));
+  return std::make_unique<LmdbStore>(table, open_env(table, path, shape, mode));
 }
 
 }  // namespace imgstore

@@ -12,7 +12,8 @@
 namespace imgstore {
 
 // CREATE VIRTUAL TABLE t USING lmdb(path='x.lmdb' [, shape='32x32x3']).
-std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args);
+std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args,
+                                      OpenMode mode = OpenMode::create_if_missing);
 
 namespace lmdb_format {
 inline constexpr const char* images_db = "images";

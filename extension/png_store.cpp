@@ -95,9 +95,9 @@ class PngCursor final : public Cursor {
 
 class PngStore final : public Store {
  public:
-  PngStore(std::string table, std::string dir, std::optional<Shape> wanted, int level)
+  PngStore(std::string table, std::string dir, std::optional<Shape> wanted, int level, OpenMode mode)
       : table_(std::move(table)), dir_(std::move(dir)), level_(level) {
-    open(wanted);
+    open(wanted, mode);
   }
 
   ~PngStore() override {
@@ -454,7 +454,7 @@ class PngStore final : public Store {
     fsync_or_throw(dir.get(), dir_, where);
   }
 
-  void open(const std::optional<Shape>& wanted) {
+  void open(const std::optional<Shape>& wanted, OpenMode mode) {
     struct stat st{};
     if (::stat(dir_.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode)) {
@@ -462,16 +462,14 @@ class PngStore final : public Store {
                     ErrorKind::cantopen);
       }
     } else {
-      if (!wanted) {
-        throw Error("table " + table_ + ": store '" + dir_ + "' does not exist; give shape='HxWxC' to create it",
-                    ErrorKind::cantopen);
-      }
+      if (!wanted || mode == OpenMode::must_exist) throw_missing_store(table_, dir_, mode);
       if (::mkdir(dir_.c_str(), 0755) != 0) throw_errno("table " + table_ + ": cannot create '" + dir_ + "'", errno);
     }
     recover();
     const std::string meta_path = dir_ + "/.imgstore";
     const bool has_meta = fs::exists(meta_path);
     const bool has_csv = fs::exists(csv_path());
+    if (!has_csv && mode == OpenMode::must_exist) throw_missing_store(table_, csv_path(), mode);
     if (has_meta) {
       std::vector<std::uint8_t> raw;
       read_whole(meta_path, raw, "table " + table_);
@@ -638,14 +636,14 @@ std::span<const std::uint8_t> PngCursor::pixels() {
 
 }  // namespace
 
-std::unique_ptr<Store> open_png_store(const std::string& table, const std::vector<std::string>& args) {
+std::unique_ptr<Store> open_png_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
   std::vector<const char*> argv;
   for (const auto& arg : args) argv.push_back(arg.c_str());
   const Args parsed(table, {"path", "shape", "level"}, static_cast<int>(argv.size()), argv.data());
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
   const int level = static_cast<int>(parsed.integer("level", 0, 9, 6));
-  return std::make_unique<PngStore>(table, parsed.require("path"), shape, level);
+  return std::make_unique<PngStore>(table, parsed.require("path"), shape, level, mode);
 }
 
 }  // namespace imgstore

@@ -14,7 +14,7 @@ namespace imgstore {
 
 // imgstore(backend='lmdb'|'hdf5'|'png_dir', ...): the same stores, with the backend as an argument, so one
 // experiment script serves all three (.parameter set @backend hdf5).
-std::unique_ptr<Store> open_any_store(const std::string& table, const std::vector<std::string>& args) {
+std::unique_ptr<Store> open_any_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
   std::vector<std::string> rest;
   std::string backend;
   for (const auto& arg : args) {
@@ -26,9 +26,9 @@ std::unique_ptr<Store> open_any_store(const std::string& table, const std::vecto
       rest.push_back(arg);
     }
   }
-  if (backend == "lmdb") return open_lmdb_store(table, rest);
-  if (backend == "hdf5") return open_hdf5_store(table, rest);
-  if (backend == "png_dir" || backend == "png") return open_png_store(table, rest);
+  if (backend == "lmdb") return open_lmdb_store(table, rest, mode);
+  if (backend == "hdf5") return open_hdf5_store(table, rest, mode);
+  if (backend == "png_dir" || backend == "png") return open_png_store(table, rest, mode);
   throw Error("table " + table + ": backend '" + backend + "' is not valid; expected 'lmdb', 'hdf5' or 'png_dir'");
 }
 

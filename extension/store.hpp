@@ -15,6 +15,14 @@
 
 namespace imgstore {
 
+// CREATE VIRTUAL TABLE may create a missing store (given a shape); reconnecting to a table of a persistent
+// database (xConnect) never does: a store that has gone is an error, not a new empty store.
+enum class OpenMode { create_if_missing, must_exist };
+
+// The error for a store that is not at `path` (relative paths resolve against the working directory, as
+// SQLite's own ATTACH and fopen do; the message names the resolved path).
+[[noreturn]] void throw_missing_store(const std::string& table, const std::string& path, OpenMode mode);
+
 struct Image {
   std::int64_t id = 0;
   std::int64_t label = 0;

@@ -191,8 +191,8 @@ std::vector<std::string> resolve_parameters(sqlite3* db, const std::string& tabl
   return args;
 }
 
-int store_connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out,
-                  char** err) noexcept {
+int open_table(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out, char** err,
+               OpenMode mode) noexcept {
   try {
     const auto& module = *static_cast<StoreModule*>(aux);
     // argv: module name, database name, table name, then the user's arguments.
@@ -200,7 +200,7 @@ int store_connect(sqlite3* db, void* aux, int argc, const char* const* argv, sql
     table->db = db;
     table->name = argv[2];
     const std::vector<std::string> args = resolve_parameters(db, table->name, std::vector<std::string>(argv + 3, argv + argc));
-    table->store = module.factory(table->name, args);
+    table->store = module.factory(table->name, args, mode);
     int rc = sqlite3_declare_vtab(db, kStoreSchema);
     if (rc != SQLITE_OK) return rc;
     // Duplicate ids are reported as SQLITE_CONSTRAINT before anything changes, so SQLite can implement
@@ -215,11 +215,16 @@ int store_connect(sqlite3* db, void* aux, int argc, const char* const* argv, sql
   }
 }
 
-// xCreate and xConnect do the same (open or create the store), but must be distinct functions or SQLite
-// would treat the module as eponymous.
+// xCreate (CREATE VIRTUAL TABLE) may create the store; xConnect (a table of a persistent database, opened
+// again) must find it, or a moved store would silently come back as a new, empty one. Being distinct
+// functions also keeps SQLite from treating the modules as eponymous.
 int store_create(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out,
                  char** err) noexcept {
-  return store_connect(db, aux, argc, argv, out, err);
+  return open_table(db, aux, argc, argv, out, err, OpenMode::create_if_missing);
+}
+int store_connect(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out,
+                  char** err) noexcept {
+  return open_table(db, aux, argc, argv, out, err, OpenMode::must_exist);
 }
 
 // DROP TABLE forgets the table; the store's files stay (documented in the README).

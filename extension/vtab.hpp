@@ -14,9 +14,10 @@
 
 namespace imgstore {
 
-// Opens (or creates) the store of table `table` from its CREATE VIRTUAL TABLE key=value arguments.
-using StoreFactory =
-    std::function<std::unique_ptr<Store>(const std::string& table, const std::vector<std::string>& args)>;
+// Opens the store of table `table` from its CREATE VIRTUAL TABLE key=value arguments; creates it only when
+// `mode` says so (xCreate, not xConnect).
+using StoreFactory = std::function<std::unique_ptr<Store>(const std::string& table, const std::vector<std::string>& args,
+                                                           OpenMode mode)>;
 
 // Registers a read-write module whose tables are stores. File-backed: registered DIRECTONLY.
 int register_store_module(sqlite3* db, const char* name, StoreFactory factory);

@@ -21,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ::unlink((path + "-lock").c_str());
   fuzz::write_file(path, data + 1, size - 1);
   try {
-    auto store = hdf5 ? imgstore::open_hdf5_store("t", {"path=" + path}) : imgstore::open_lmdb_store("t", {"path=" + path});
+    auto store = hdf5 ? imgstore::open_hdf5_store("t", {"path=" + path}, imgstore::OpenMode::must_exist)
+                      : imgstore::open_lmdb_store("t", {"path=" + path}, imgstore::OpenMode::must_exist);
     auto rows = store->scan({});
     fuzz::drain(*rows);
     (void)store->check(true);

@@ -8,7 +8,8 @@ A script is plain SQL for the stock shell, cut into steps by directive comments:
     -- error: id 5 already exists
                             the step must fail, with this text in the error message
     -- process              the steps after it run in a new sqlite3 process (on the same files)
-    -- shell: COMMAND       runs COMMAND with /bin/sh in the work directory; it must exit 0
+    -- shell: COMMAND       runs COMMAND with bash in the work directory; it must exit 0 ($SQLITE3 and
+                            $IMGSTORE_EXTENSION name the shell and the extension under test)
     -- shell-expect: TEXT   the preceding shell command's stdout, stripped, must equal TEXT (\\n: a new line)
 
 A step with no directive must simply not fail. {module}, {path}, {ext} and {dir} are replaced by the
@@ -168,8 +169,9 @@ def check(script_path, sqlite3, extension, module):
                     batch = []
                 if step is not None:
                     cmd = substitute(step.shell)
+                    env = dict(os.environ, SQLITE3=sqlite3, IMGSTORE_EXTENSION=extension)
                     proc = subprocess.run(["/bin/bash", "-c", cmd], cwd=workdir, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True, errors="replace")
+                                          stderr=subprocess.STDOUT, text=True, errors="replace", env=env)
                     where = "%s:%s" % (os.path.basename(script_path), step.line_no)
                     if proc.returncode != 0:
                         failures.append("%s: shell command failed (%d): %s\n%s" %

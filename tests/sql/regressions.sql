@@ -24,3 +24,13 @@ SELECT (SELECT count(*) FROM s WHERE id > -0.5), (SELECT count(*) FROM ref WHERE
 -- expect: 4|4|1|1
 SELECT (SELECT count(*) FROM s WHERE id < 1e300), (SELECT count(*) FROM ref WHERE id < 1e300),
        (SELECT count(*) FROM s WHERE id BETWEEN 2.0 AND 5.0), (SELECT count(*) FROM ref WHERE id BETWEEN 2.0 AND 5.0);
+
+-- A table of a persistent database whose store has gone (here: a relative path, opened from another working
+-- directory) is an error naming the resolved path; it never silently creates a new, empty store.
+CREATE VIRTUAL TABLE rel USING {module}(path='rel{ext}', shape='2x2x1');
+INSERT INTO rel VALUES (1, 1, x'01010101');
+-- shell: mkdir -p elsewhere && cd elsewhere && ! "$SQLITE3" -batch ../test.db -cmd ".load $IMGSTORE_EXTENSION" "SELECT count(*) FROM rel" >out.txt 2>&1; cat out.txt; grep -q "table rel: store 'rel.*' does not exist; the table was created over it" out.txt && grep -q "resolved against the working directory: '.*/elsewhere/rel" out.txt && test ! -e rel{ext}
+-- process
+-- The same database from its own directory still finds the store, with its row.
+-- expect: 1
+SELECT count(*) FROM rel;

@@ -1,0 +1,21 @@
+#include "store.hpp"
+
+#include <filesystem>
+
+namespace imgstore {
+
+void throw_missing_store(const std::string& table, const std::string& path, OpenMode mode) {
+  std::error_code ec;
+  const std::string resolved = std::filesystem::absolute(path, ec).lexically_normal().string();
+  const std::string where = resolved == path ? "" : " (resolved against the working directory: '" + resolved + "')";
+  if (mode == OpenMode::must_exist) {
+    throw Error("table " + table + ": store '" + path +
+                    "' does not exist; the table was created over it, so the store was moved or deleted, or this "
+                    "process runs in another working directory" + where,
+                ErrorKind::cantopen);
+  }
+  throw Error("table " + table + ": store '" + path + "' does not exist; give shape='HxWxC' to create it" + where,
+              ErrorKind::cantopen);
+}
+
+}  // namespace imgstore
