@@ -30,9 +30,12 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "args.hpp"
 #include "file_registry.hpp"
+#include "hdf5_journal.hpp"
+#include "undo_log.hpp"
 
 namespace imgstore {
 
@@ -52,13 +55,18 @@ std::string error_stack() {
   std::string text;
   H5Ewalk2(
       H5E_DEFAULT, H5E_WALK_DOWNWARD,
-      [](unsigned, const H5E_error2_t* e, void* out) -> herr_t {
-        auto& s = *static_cast<std::string*>(out);
-        if (e->desc != nullptr && *e->desc != '\0') {
-          if (!s.empty()) s += "; ";
-          s += e->desc;
+      [](unsigned, const H5E_error2_t* e, void* out) noexcept -> herr_t {
+        // A C callback: nothing may be thrown through HDF5's frames. Out of memory ends the walk early.
+        try {
+          auto& s = *static_cast<std::string*>(out);
+          if (e->desc != nullptr && *e->desc != '\0') {
+            if (!s.empty()) s += "; ";
+            s += e->desc;
+          }
+          return 0;
+        } catch (...) {
+          return -1;
         }
-        return 0;
       },
       &text);
   H5Eclear2(H5E_DEFAULT);
@@ -137,6 +145,16 @@ std::uint64_t default_chunk_rows(const Shape& shape) {
   return std::clamp<std::uint64_t>((64 * 1024) / shape.bytes(), 1, 1024);
 }
 
+// One committed state of a file: what a statement reads, plus its own transaction's changes. Immutable once
+// published: a commit publishes a new one, so a cursor that holds the old one never sees a commit halfway.
+// The rows it names stay valid after later commits, which only append rows and change /ids and /labels.
+struct Committed {
+  std::uint64_t rows = 0;                       // committed row count
+  std::vector<std::int64_t> row_ids;            // per committed row; -1 deleted
+  std::vector<std::int64_t> row_labels;         // per committed row
+  std::map<std::int64_t, std::uint64_t> index;  // live id -> row
+};
+
 // One open file per process, shared by every table on it.
 class H5File {
  public:
@@ -147,15 +165,16 @@ class H5File {
   Hid images;
   Hid labels;
   Hid ids;
-  // Committed state.
-  std::uint64_t rows = 0;                   // committed row count
-  std::vector<std::int64_t> row_ids;        // per committed row; -1 deleted
-  std::vector<std::int64_t> row_labels;     // per committed row
-  std::map<std::int64_t, std::uint64_t> index;  // live id -> row
-  bool writing = false;                     // one transaction at a time per file
+  std::shared_ptr<const Committed> committed = std::make_shared<Committed>();
+  bool writing = false;   // one transaction at a time per file
+  bool writable = false;  // opened read-write: only once a transaction writes (reading must not change the file)
 
   ~H5File() {
     const Lock lock(hdf5_mutex());
+    close();
+  }
+
+  void close() {
     ids.reset();
     labels.reset();
     images.reset();
@@ -339,8 +358,13 @@ Hid open_dataset(const H5File& f, const std::string& table, const char* name, in
   return dset;
 }
 
-void load_layout(H5File& f, const std::string& table, const std::optional<Shape>& wanted) {
+// Opens the file with `flags` and its three datasets, checking their types, ranks and the stored shape.
+void open_handles(H5File& f, const std::string& table, unsigned flags, const std::optional<Shape>& wanted) {
   const std::string what = f.where(table);
+  f.file = checked(H5Fopen(f.path.c_str(), flags, H5P_DEFAULT), H5Fclose,
+                   "table " + table + ": cannot open '" + f.path + "'" +
+                       (flags == H5F_ACC_RDWR ? " for writing" : "") +
+                       ": another process may be writing it (HDF5 locks the whole file), or it is damaged");
   // Files from other tools have no format attribute and are accepted if their datasets fit; ours must match.
   const std::string format = read_string_attribute(f.file.get(), "imgstore_format");
   if (!format.empty() && format != kFormat) {
@@ -355,15 +379,18 @@ void load_layout(H5File& f, const std::string& table, const std::optional<Shape>
     H5Sget_simple_extent_dims(space.get(), d, nullptr);
   }
   f.shape = make_shape(d[1], d[2], d[3], what + ": /images");
-  if (wanted && *wanted != f.shape) {
-    throw shape_mismatch(table, *wanted, f.path, f.shape);
-  }
-  {
-    const Hid dcpl = checked(H5Dget_create_plist(f.images.get()), H5Pclose, what);
-    hsize_t chunk[4] = {1, 0, 0, 0};
-    if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) H5Pget_chunk(dcpl.get(), 4, chunk);
-    f.chunk_rows = std::max<hsize_t>(chunk[0], 1);
-  }
+  if (wanted && *wanted != f.shape) throw shape_mismatch(table, *wanted, f.path, f.shape);
+  const Hid dcpl = checked(H5Dget_create_plist(f.images.get()), H5Pclose, what);
+  hsize_t chunk[4] = {1, 0, 0, 0};
+  if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) H5Pget_chunk(dcpl.get(), 4, chunk);
+  f.chunk_rows = std::max<hsize_t>(chunk[0], 1);
+  f.writable = flags == H5F_ACC_RDWR;
+}
+
+// Reads the committed state (the rows attribute, /ids, /labels) and publishes it. Rows past the committed
+// count, left by a transaction that did not commit, are ignored; the next writer trims them.
+void load_committed(H5File& f, const std::string& table) {
+  const std::string what = f.where(table);
   std::uint64_t rows = 0;
   if (H5Aexists(f.file.get(), "rows") > 0) {
     const Hid attr = checked(H5Aopen(f.file.get(), "rows", H5P_DEFAULT), H5Aclose, what);
@@ -379,27 +406,72 @@ void load_layout(H5File& f, const std::string& table, const std::optional<Shape>
                     ", /labels " + std::to_string(n_labels) + ", /ids " + std::to_string(n_ids) + " (damaged file)",
                 ErrorKind::corrupt);
   }
-  // Rows past the committed count were left by a transaction that did not commit.
-  if (n_images > rows || n_labels > rows || n_ids > rows) {
-    f.set_rows(rows, what + ": trimming uncommitted rows");
-    f.flush_and_sync(what);
-  }
-  f.rows = rows;
-  f.row_ids.resize(rows);
-  f.row_labels.resize(rows);
+  auto c = std::make_shared<Committed>();
+  c->rows = rows;
+  c->row_ids.resize(rows);
+  c->row_labels.resize(rows);
   if (rows > 0) {
-    f.transfer(f.ids.get(), false, 0, rows, H5T_NATIVE_INT64, f.row_ids.data(), what + ": reading /ids");
-    f.transfer(f.labels.get(), false, 0, rows, H5T_NATIVE_INT64, f.row_labels.data(), what + ": reading /labels");
+    f.transfer(f.ids.get(), false, 0, rows, H5T_NATIVE_INT64, c->row_ids.data(), what + ": reading /ids");
+    f.transfer(f.labels.get(), false, 0, rows, H5T_NATIVE_INT64, c->row_labels.data(), what + ": reading /labels");
   }
-  f.index.clear();
   for (std::uint64_t r = 0; r < rows; ++r) {
-    const std::int64_t id = f.row_ids[r];
+    const std::int64_t id = c->row_ids[r];
     if (id < 0) continue;
-    if (!f.index.emplace(id, r).second) {
-      throw Error(what + ": /ids holds id " + std::to_string(id) + " twice (rows " + std::to_string(f.index[id]) + " and " +
+    if (const auto [it, fresh] = c->index.emplace(id, r); !fresh) {
+      throw Error(what + ": /ids holds id " + std::to_string(id) + " twice (rows " + std::to_string(it->second) + " and " +
                       std::to_string(r) + ")",
                   ErrorKind::corrupt);
     }
+  }
+  f.committed = std::move(c);
+}
+
+// Rolls back a commit that a crash interrupted after it began changing committed rows in place (see
+// hdf5_journal.hpp). The file must be open read-write.
+void roll_back_journal(H5File& f, const std::string& table, const Journal& journal) {
+  const std::string what = f.where(table) + ": rolling back an interrupted commit (" + journal_path(f.path) + ")";
+  for (const auto& e : journal.entries) {
+    std::int64_t id = e.id;
+    std::int64_t label = e.label;
+    f.transfer(f.ids.get(), true, e.row, 1, H5T_NATIVE_INT64, &id, what);
+    f.transfer(f.labels.get(), true, e.row, 1, H5T_NATIVE_INT64, &label, what);
+  }
+  f.write_rows_attribute(journal.rows, what);
+  f.set_rows(journal.rows, what);
+  f.flush_and_sync(what);
+  remove_journal(f.path, what);
+}
+
+// Opens an existing store: read-only, unless a journal says a commit was interrupted, which is rolled back
+// first (as SQLite rolls back a hot journal, even for a reader).
+void open_existing(H5File& f, const std::string& table, const std::optional<Shape>& wanted) {
+  const auto journal = read_journal(f.path, f.where(table));
+  if (journal && !*journal) remove_journal(f.path, f.where(table));  // never completed: nothing changed in place
+  const bool recover = journal && *journal;
+  open_handles(f, table, recover ? H5F_ACC_RDWR : H5F_ACC_RDONLY, wanted);
+  if (recover) roll_back_journal(f, table, **journal);
+  load_committed(f, table);
+}
+
+// Reopens the file read-write for a transaction's first write, and trims rows an unfinished transaction left.
+void make_writable(H5File& f, const std::string& table) {
+  if (f.writable) return;
+  f.close();
+  try {
+    open_handles(f, table, H5F_ACC_RDWR, f.shape);
+  } catch (const Error& e) {
+    f.close();
+    open_handles(f, table, H5F_ACC_RDONLY, f.shape);  // keep serving reads
+    const bool locked = std::string(e.what()).find("unable to lock file") != std::string::npos;
+    if (!locked) throw;
+    throw Error("table " + table + ": '" + f.path + "' is open in another process, and HDF5 lets a writer have the file "
+                "only alone; try again when the other process has closed it",
+                ErrorKind::busy);
+  }
+  const std::string what = f.where(table) + ": trimming rows of an unfinished transaction";
+  const std::uint64_t rows = f.committed->rows;
+  if (f.extent(f.images.get(), what) > rows || f.extent(f.labels.get(), what) > rows || f.extent(f.ids.get(), what) > rows) {
+    f.set_rows(rows, what);
   }
 }
 
@@ -431,17 +503,14 @@ std::shared_ptr<H5File> open_file(const std::string& table, const std::string& p
     f->chunk_rows = chunk > 0 ? chunk : default_chunk_rows(f->shape);
     f->file = checked(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
                       "table " + table + ": cannot create '" + path + "'");
+    f->writable = true;
     create_layout(*f, table, compression, f->chunk_rows);
   } else {
     if (H5Fis_hdf5(path.c_str()) <= 0) {
       H5Eclear2(H5E_DEFAULT);
       throw Error("table " + table + ": '" + path + "' is not an HDF5 file", ErrorKind::cantopen);
     }
-    f->file = checked(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose,
-                      "table " + table + ": cannot open '" + path +
-                          "': it is in use by another process, or damaged (HDF5 writes in place: a writer killed "
-                          "in the middle of a commit can leave the file unreadable; restore it from a copy)");
-    load_layout(*f, table, wanted);
+    open_existing(*f, table, wanted);
   }
   reg.add(path, table, f);
   return f;
@@ -460,7 +529,8 @@ class Hdf5Cursor final : public Cursor {
 
  private:
   Hdf5Store& store_;
-  IdWalk<std::uint64_t> walk_;  // id -> row
+  const std::shared_ptr<const Committed> snapshot_;  // the committed state this statement reads
+  IdWalk<std::uint64_t> walk_;                       // id -> row
   bool at_end_ = false;
   // Scans read a block of rows per H5Dread into this reused buffer.
   std::vector<std::uint8_t> block_;
@@ -474,7 +544,7 @@ class Hdf5Store final : public Store {
  public:
   Hdf5Store(std::string table, std::shared_ptr<H5File> file) : table_(std::move(table)), f_(std::move(file)) {}
   ~Hdf5Store() override {
-    if (in_txn_) {
+    if (undo_.active()) {
       try {
         rollback();
       } catch (...) {
@@ -485,12 +555,18 @@ class Hdf5Store final : public Store {
   const Shape& shape() const override { return f_->shape; }
   const std::string& table() const { return table_; }
   H5File& file() { return *f_; }
+  // The committed state a new statement reads (inside this table's transaction no other can commit).
+  std::shared_ptr<const Committed> snapshot() const {
+    const Lock lock(hdf5_mutex());
+    return f_->committed;
+  }
 
   std::uint64_t count() override {
     const Lock lock(hdf5_mutex());
-    std::uint64_t n = f_->index.size();
+    const Committed& c = *f_->committed;
+    std::uint64_t n = c.index.size();
     for (const auto& [id, row] : overlay_) {
-      const bool committed = f_->index.contains(id);
+      const bool committed = c.index.contains(id);
       if (row && !committed) ++n;
       if (!row && committed) --n;
     }
@@ -499,8 +575,9 @@ class Hdf5Store final : public Store {
 
   std::optional<std::int64_t> max_id() override {
     const Lock lock(hdf5_mutex());
+    const Committed& c = *f_->committed;
     std::optional<std::int64_t> best;
-    for (auto it = f_->index.rbegin(); it != f_->index.rend(); ++it) {
+    for (auto it = c.index.rbegin(); it != c.index.rend(); ++it) {
       const auto o = overlay_.find(it->first);
       if (o == overlay_.end() || o->second) {  // the committed maximum, unless this transaction deleted it
         best = it->first;
@@ -518,21 +595,21 @@ class Hdf5Store final : public Store {
     return std::make_unique<Hdf5Cursor>(*this, IdRange{}, std::move(ids), true);
   }
 
-  // The row of a live id as this connection sees it.
-  std::optional<std::uint64_t> row_of(std::int64_t id) const {
+  // The row of a live id as this connection sees it: its transaction's changes over the snapshot `c`.
+  std::optional<std::uint64_t> row_of(const Committed& c, std::int64_t id) const {
     const auto o = overlay_.find(id);
     if (o != overlay_.end()) return o->second;
-    const auto c = f_->index.find(id);
-    if (c == f_->index.end()) return std::nullopt;
-    return c->second;
+    const auto it = c.index.find(id);
+    if (it == c.index.end()) return std::nullopt;
+    return it->second;
   }
 
   // The first live id >= from, with its row.
-  std::optional<std::pair<std::int64_t, std::uint64_t>> first_from(std::int64_t from) const {
-    auto c = f_->index.lower_bound(from);
+  std::optional<std::pair<std::int64_t, std::uint64_t>> first_from(const Committed& snap, std::int64_t from) const {
+    auto c = snap.index.lower_bound(from);
     auto o = overlay_.lower_bound(from);
     while (true) {
-      const bool has_c = c != f_->index.end();
+      const bool has_c = c != snap.index.end();
       const bool has_o = o != overlay_.end();
       if (!has_c && !has_o) return std::nullopt;
       if (has_o && (!has_c || o->first <= c->first)) {
@@ -545,14 +622,14 @@ class Hdf5Store final : public Store {
     }
   }
 
-  std::int64_t label_at(std::uint64_t row) const {
-    if (row >= f_->rows) return new_labels_[row - f_->rows];
+  std::int64_t label_at(const Committed& c, std::uint64_t row) const {
+    if (row >= c.rows) return new_labels_[row - c.rows];
     const auto it = label_overlay_.find(row);
-    return it != label_overlay_.end() ? it->second : f_->row_labels[row];
+    return it != label_overlay_.end() ? it->second : c.row_labels[row];
   }
 
   // Rows written to the file so far (committed, plus this transaction's full blocks).
-  std::uint64_t rows_in_file() const { return f_->rows + flushed_; }
+  std::uint64_t rows_in_file() const { return f_->committed->rows + flushed_; }
   // A new row still in the write buffer.
   const std::uint8_t* buffered(std::uint64_t row) const {
     if (row < rows_in_file()) return nullptr;
@@ -563,18 +640,19 @@ class Hdf5Store final : public Store {
   void put(const Image& image, bool replace) override {
     const Lock lock(hdf5_mutex());
     require_txn("INSERT");
-    const auto existing = row_of(image.id);
+    const auto existing = row_of(*f_->committed, image.id);
     if (existing && !replace) {
       throw Error("table " + table_ + ": id " + std::to_string(image.id) +
                       " already exists; expected a unique id (INSERT OR REPLACE overwrites)",
                   ErrorKind::constraint);
     }
-    // Always a new row: committed pixels are never overwritten in place.
-    const std::uint64_t row = f_->rows + appended_;
+    // Always a new row: committed pixels are never overwritten in place. The undo record is taken before the
+    // row is counted, so undoing it also forgets the row.
+    remember_id(image.id);
+    const std::uint64_t row = f_->committed->rows + appended_;
     pending_.insert(pending_.end(), image.pixels.begin(), image.pixels.end());
     new_labels_.push_back(image.label);
     ++appended_;
-    remember_id(image.id);
     overlay_[image.id] = row;
     if (pending_.size() >= block_rows() * shape().bytes()) flush_block();
   }
@@ -582,15 +660,16 @@ class Hdf5Store final : public Store {
   bool set_label(std::int64_t id, std::int64_t label) override {
     const Lock lock(hdf5_mutex());
     require_txn("UPDATE");
-    const auto row = row_of(id);
+    const Committed& c = *f_->committed;
+    const auto row = row_of(c, id);
     if (!row) return false;
-    if (*row >= f_->rows) {
-      undo_.push_back(Undo{Undo::kNewLabel, id, *row, new_labels_[*row - f_->rows], std::nullopt, false, appended_});
-      new_labels_[*row - f_->rows] = label;
+    if (*row >= c.rows) {
+      undo_.push(Undo{Undo::kNewLabel, id, *row, new_labels_[*row - c.rows], std::nullopt, false, appended_});
+      new_labels_[*row - c.rows] = label;
     } else {
       const auto old = label_overlay_.find(*row);
-      undo_.push_back(Undo{Undo::kLabel, id, *row, old == label_overlay_.end() ? 0 : old->second, std::nullopt,
-                           old != label_overlay_.end(), appended_});
+      undo_.push(Undo{Undo::kLabel, id, *row, old == label_overlay_.end() ? 0 : old->second, std::nullopt,
+                      old != label_overlay_.end(), appended_});
       label_overlay_[*row] = label;
     }
     return true;
@@ -599,7 +678,7 @@ class Hdf5Store final : public Store {
   bool erase(std::int64_t id) override {
     const Lock lock(hdf5_mutex());
     require_txn("DELETE");
-    if (!row_of(id)) return false;
+    if (!row_of(*f_->committed, id)) return false;
     remember_id(id);
     overlay_[id] = std::nullopt;
     return true;
@@ -609,28 +688,34 @@ class Hdf5Store final : public Store {
     const Lock lock(hdf5_mutex());
     std::vector<std::string> problems;
     const std::string what = f_->where(table_);
+    const Committed& c = *f_->committed;
     try {
       for (const auto& [name, dset] : {std::pair{"images", f_->images.get()}, std::pair{"labels", f_->labels.get()},
                                        std::pair{"ids", f_->ids.get()}}) {
         const std::uint64_t n = f_->extent(dset, what);
-        if (n < f_->rows) {
+        if (n < c.rows) {
           // Built with append: GCC 12 warns falsely (-Wrestrict) on "/" + std::string(...) chains.
           std::string problem = "/";
           problem.append(name).append(" has ").append(std::to_string(n)).append(" rows; the rows attribute says ");
-          problem.append(std::to_string(f_->rows));
+          problem.append(std::to_string(c.rows));
           problems.push_back(problem);
         }
       }
-      std::vector<std::int64_t> ids(f_->rows);
-      if (f_->rows > 0) f_->transfer(f_->ids.get(), false, 0, f_->rows, H5T_NATIVE_INT64, ids.data(), what + ": reading /ids");
-      if (ids != f_->row_ids) problems.push_back("/ids on disk differs from what was read at open");
+      std::vector<std::int64_t> ids(c.rows);
+      if (c.rows > 0) f_->transfer(f_->ids.get(), false, 0, c.rows, H5T_NATIVE_INT64, ids.data(), what + ": reading /ids");
+      if (ids != c.row_ids) problems.push_back("/ids on disk differs from what was read at open");
+      if (::access(journal_path(f_->path).c_str(), F_OK) == 0 && !f_->writing) {
+        std::string problem = journal_path(f_->path);
+        problem.append(" is left from an interrupted commit; the next open rolls it back");
+        problems.push_back(problem);
+      }
       // Every chunk that holds committed rows must exist: HDF5 reads a missing chunk as zeros, silently.
       hsize_t chunks = 0;
       const Hid space = checked(H5Dget_space(f_->images.get()), H5Sclose, what);
       if (H5Dget_num_chunks(f_->images.get(), space.get(), &chunks) >= 0) {
-        const std::uint64_t wanted = (f_->rows + f_->chunk_rows - 1) / f_->chunk_rows;
+        const std::uint64_t wanted = (c.rows + f_->chunk_rows - 1) / f_->chunk_rows;
         if (chunks < wanted) {
-          problems.push_back("/images has " + std::to_string(chunks) + " chunks; its " + std::to_string(f_->rows) +
+          problems.push_back("/images has " + std::to_string(chunks) + " chunks; its " + std::to_string(c.rows) +
                              " rows need " + std::to_string(wanted) + " (the file is damaged: missing chunks read as zeros)");
         }
       }
@@ -638,8 +723,8 @@ class Hdf5Store final : public Store {
         // Every image read back, a block of chunks at a time: damaged chunks (and bad gzip data) show here.
         const std::uint64_t block = std::max<std::uint64_t>(1, (4u << 20) / (f_->chunk_rows * shape().bytes())) * f_->chunk_rows;
         std::vector<std::uint8_t> buffer;
-        for (std::uint64_t row = 0; row < f_->rows; row += block) {
-          const std::uint64_t n = std::min(block, f_->rows - row);
+        for (std::uint64_t row = 0; row < c.rows; row += block) {
+          const std::uint64_t n = std::min(block, c.rows - row);
           buffer.resize(n * shape().bytes());
           f_->transfer(f_->images.get(), false, row, n, H5T_NATIVE_UINT8, buffer.data(),
                        "rows " + std::to_string(row) + " to " + std::to_string(row + n - 1) + " of /images");
@@ -653,19 +738,20 @@ class Hdf5Store final : public Store {
 
   void begin() override {
     const Lock lock(hdf5_mutex());
-    if (in_txn_) return;
+    if (undo_.active()) return;
     if (f_->writing) {
       throw Error("table " + table_ + ": '" + f_->path + "' is being written by another connection in this process; "
                   "try again after it commits",
                   ErrorKind::busy);
     }
+    make_writable(*f_, table_);
     f_->writing = true;
-    in_txn_ = true;
+    undo_.begin();
   }
 
   void sync() override {
     const Lock lock(hdf5_mutex());
-    if (!in_txn_) return;
+    if (!undo_.active()) return;
     try {
       if (!undo_.empty() || appended_ > 0) commit_changes();
     } catch (...) {
@@ -682,27 +768,20 @@ class Hdf5Store final : public Store {
 
   void rollback() override {
     const Lock lock(hdf5_mutex());
-    if (!in_txn_) return;
+    if (!undo_.active()) return;
     discard();
   }
 
-  void savepoint(int level) override {
-    if (in_txn_) savepoints_.push_back({level, undo_.size()});
-  }
-  void release(int level) override {
-    while (!savepoints_.empty() && savepoints_.back().first >= level) savepoints_.pop_back();
-  }
+  void savepoint(int level) override { undo_.savepoint(level); }
+  void release(int level) override { undo_.release(level); }
   void rollback_to(int level) override {
     const Lock lock(hdf5_mutex());
-    while (!savepoints_.empty() && savepoints_.back().first > level) savepoints_.pop_back();
-    if (savepoints_.empty() || savepoints_.back().first != level) return;
-    const std::size_t keep = savepoints_.back().second;
-    std::uint64_t appended = appended_;
-    while (undo_.size() > keep) {
-      appended = undo_.back().appended;
-      undo_one();
-    }
-    truncate_new_rows(appended);
+    std::optional<std::uint64_t> appended;  // the new-row count before the oldest undone change
+    undo_.rollback_to(level, [&](const Undo& u) {
+      undo_one(u);
+      appended = u.appended;
+    });
+    if (appended) truncate_new_rows(*appended);
   }
 
  private:
@@ -732,19 +811,17 @@ class Hdf5Store final : public Store {
   }
 
   void require_txn(const char* what) const {
-    if (!in_txn_) throw Error("table " + table_ + ": " + what + " outside a transaction (SQLite did not call xBegin)");
+    if (!undo_.active()) throw Error("table " + table_ + ": " + what + " outside a transaction (SQLite did not call xBegin)");
   }
 
   void remember_id(std::int64_t id) {
     const auto o = overlay_.find(id);
-    undo_.push_back(Undo{Undo::kId, id, 0, 0,
-                         o == overlay_.end() ? std::nullopt : std::optional<std::optional<std::uint64_t>>(o->second),
-                         false, appended_});
+    undo_.push(Undo{Undo::kId, id, 0, 0,
+                    o == overlay_.end() ? std::nullopt : std::optional<std::optional<std::uint64_t>>(o->second), false,
+                    appended_});
   }
 
-  void undo_one() {
-    const Undo u = undo_.back();
-    undo_.pop_back();
+  void undo_one(const Undo& u) {
     switch (u.kind) {
       case Undo::kId:
         if (u.old_overlay) {
@@ -760,9 +837,11 @@ class Hdf5Store final : public Store {
           label_overlay_.erase(u.row);
         }
         break;
-      case Undo::kNewLabel:
-        if (u.row - f_->rows < new_labels_.size()) new_labels_[u.row - f_->rows] = u.old_label;
+      case Undo::kNewLabel: {
+        const std::uint64_t rows = f_->committed->rows;
+        if (u.row - rows < new_labels_.size()) new_labels_[u.row - rows] = u.old_label;
         break;
+      }
     }
   }
 
@@ -776,14 +855,15 @@ class Hdf5Store final : public Store {
       const std::uint64_t keep_from = count / block_rows() * block_rows();
       std::vector<std::uint8_t> kept((count - keep_from) * shape().bytes());
       if (!kept.empty()) {
-        f_->transfer(f_->images.get(), false, f_->rows + keep_from, count - keep_from, H5T_NATIVE_UINT8, kept.data(),
-                     f_->where(table_) + ": reading back rows");
+        f_->transfer(f_->images.get(), false, f_->committed->rows + keep_from, count - keep_from, H5T_NATIVE_UINT8,
+                     kept.data(), f_->where(table_) + ": reading back rows");
       }
       pending_ = std::move(kept);
       flushed_ = keep_from;
     } else {
       pending_.resize((count - flushed_) * shape().bytes());
     }
+    ++generation_;
   }
 
   void flush_block() {
@@ -792,7 +872,7 @@ class Hdf5Store final : public Store {
     const std::string what = f_->where(table_) + ": writing " + std::to_string(n) + " images";
     // Counted from the start of the transaction: HDF5's chunk cache may not have written the earlier blocks yet.
     f_->ensure_space((flushed_ + n) * shape().bytes(), what);
-    const std::uint64_t first = f_->rows + flushed_;
+    const std::uint64_t first = f_->committed->rows + flushed_;
     if (f_->extent(f_->images.get(), what) < first + n) {
       checked(H5Dset_extent(f_->images.get(), f_->dims(first + n).data()), what);
     }
@@ -802,56 +882,64 @@ class Hdf5Store final : public Store {
     ++generation_;  // cursors holding a block of the buffer must re-read
   }
 
+  // Writes the transaction and publishes the new committed state. New rows go past the committed count; changes
+  // to committed rows are journaled first (hdf5_journal.hpp), so a crash at any point leaves old or new.
   void commit_changes() {
     const std::string what = f_->where(table_) + ": commit";
     flush_block();
-    f_->ensure_space((f_->rows + appended_) * 16, what);
-    const std::uint64_t old_rows = f_->rows;
-    const std::uint64_t total = old_rows + appended_;
-    std::vector<std::int64_t> ids = f_->row_ids;
-    std::vector<std::int64_t> labels = f_->row_labels;
-    ids.resize(total, -1);
-    labels.resize(total, 0);
-    std::uint64_t first_dirty = old_rows;
-    const auto dirty = [&](std::uint64_t row) { first_dirty = std::min(first_dirty, row); };
+    const Committed& old = *f_->committed;
+    f_->ensure_space((old.rows + appended_) * 16, what);
+    auto next = std::make_shared<Committed>();
+    const std::uint64_t total = old.rows + appended_;
+    next->rows = total;
+    next->row_ids = old.row_ids;
+    next->row_labels = old.row_labels;
+    next->row_ids.resize(total, -1);
+    next->row_labels.resize(total, 0);
+    next->index = old.index;
+    std::set<std::uint64_t> dirty;  // committed rows changed in place
     for (const auto& [row, label] : label_overlay_) {
-      labels[row] = label;
-      dirty(row);
+      if (next->row_labels[row] == label) continue;
+      next->row_labels[row] = label;
+      dirty.insert(row);
     }
-    for (std::uint64_t i = 0; i < appended_; ++i) labels[old_rows + i] = new_labels_[i];
+    for (std::uint64_t i = 0; i < appended_; ++i) next->row_labels[old.rows + i] = new_labels_[i];
     // New rows are live only if the overlay still points at them; committed rows of changed ids die.
     for (const auto& [id, row] : overlay_) {
-      if (const auto c = f_->index.find(id); c != f_->index.end() && (!row || *row != c->second)) {
-        ids[c->second] = -1;
-        dirty(c->second);
+      if (const auto c = old.index.find(id); c != old.index.end() && (!row || *row != c->second)) {
+        next->row_ids[c->second] = -1;
+        dirty.insert(c->second);
       }
-      if (row && *row >= old_rows) ids[*row] = id;
+      if (row && *row >= old.rows) next->row_ids[*row] = id;
+      if (row) {
+        next->index[id] = *row;
+      } else {
+        next->index.erase(id);
+      }
     }
-    if (total > old_rows) {
+    Journal journal{old.rows, {}};
+    for (const auto row : dirty) journal.entries.push_back({row, old.row_ids[row], old.row_labels[row]});
+    if (!journal.entries.empty()) write_journal(f_->path, journal, what);
+    if (total > old.rows) {
       const hsize_t n[1] = {total};
       checked(H5Dset_extent(f_->labels.get(), n), what);
       checked(H5Dset_extent(f_->ids.get(), n), what);
     }
-    if (total > first_dirty) {
-      f_->transfer(f_->ids.get(), true, first_dirty, total - first_dirty, H5T_NATIVE_INT64, ids.data() + first_dirty, what);
-      f_->transfer(f_->labels.get(), true, first_dirty, total - first_dirty, H5T_NATIVE_INT64, labels.data() + first_dirty,
-                   what);
+    for (const auto row : dirty) {
+      f_->transfer(f_->ids.get(), true, row, 1, H5T_NATIVE_INT64, next->row_ids.data() + row, what);
+      f_->transfer(f_->labels.get(), true, row, 1, H5T_NATIVE_INT64, next->row_labels.data() + row, what);
     }
-    // Everything but the row count reaches the disk first; then the commit point: the rows attribute, flushed
-    // and synced. A writer killed before it leaves the old count, and the new rows are trimmed at the next open.
+    if (total > old.rows) {
+      f_->transfer(f_->ids.get(), true, old.rows, appended_, H5T_NATIVE_INT64, next->row_ids.data() + old.rows, what);
+      f_->transfer(f_->labels.get(), true, old.rows, appended_, H5T_NATIVE_INT64, next->row_labels.data() + old.rows, what);
+    }
+    // The new rows reach the disk first; then the rows attribute, flushed and synced; then, if the commit
+    // changed committed rows, the journal goes, and that is its commit point.
     f_->flush_and_sync(what);
     f_->write_rows_attribute(total, what);
     f_->flush_and_sync(what);
-    f_->rows = total;
-    f_->row_ids = std::move(ids);
-    f_->row_labels = std::move(labels);
-    for (const auto& [id, row] : overlay_) {
-      if (row) {
-        f_->index[id] = *row;
-      } else {
-        f_->index.erase(id);
-      }
-    }
+    if (!journal.entries.empty()) remove_journal(f_->path, what);
+    f_->committed = std::move(next);
   }
 
   // Drops the transaction; rows written past the committed count are trimmed from the file.
@@ -860,53 +948,49 @@ class Hdf5Store final : public Store {
     finish();
     if (wrote) {
       const std::string what = f_->where(table_) + ": rollback";
-      f_->set_rows(f_->rows, what);
+      f_->set_rows(f_->committed->rows, what);
       f_->flush_and_sync(what);
     }
   }
 
   void finish() {
-    in_txn_ = false;
     f_->writing = false;
+    undo_.end();
     overlay_.clear();
     label_overlay_.clear();
     new_labels_.clear();
     pending_.clear();
     appended_ = 0;
     flushed_ = 0;
-    undo_.clear();
-    savepoints_.clear();
     ++generation_;
   }
 
   const std::string table_;
   const std::shared_ptr<H5File> f_;
-  bool in_txn_ = false;
+  UndoLog<Undo> undo_;
   std::map<std::int64_t, std::optional<std::uint64_t>> overlay_;  // id -> new row, or deleted
   std::map<std::uint64_t, std::int64_t> label_overlay_;            // committed row -> new label
   std::vector<std::int64_t> new_labels_;                           // per new row
   std::vector<std::uint8_t> pending_;                              // new rows not yet written
   std::uint64_t appended_ = 0;                                     // new rows
   std::uint64_t flushed_ = 0;                                      // new rows written to the file
-  std::vector<Undo> undo_;
-  std::vector<std::pair<int, std::size_t>> savepoints_;
   std::uint64_t generation_ = 0;
 };
 
 Hdf5Cursor::Hdf5Cursor(Hdf5Store& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
-    : store_(store), walk_(range, std::move(ids), by_ids) {
+    : store_(store), snapshot_(store.snapshot()), walk_(range, std::move(ids), by_ids) {
   next();
 }
 
 void Hdf5Cursor::next() {
   const Lock lock(hdf5_mutex());
-  at_end_ = !walk_.step([&](std::int64_t id) { return store_.row_of(id); },
-                        [&](std::int64_t from) { return store_.first_from(from); });
+  at_end_ = !walk_.step([&](std::int64_t id) { return store_.row_of(*snapshot_, id); },
+                        [&](std::int64_t from) { return store_.first_from(*snapshot_, from); });
 }
 
 std::int64_t Hdf5Cursor::label() {
   const Lock lock(hdf5_mutex());
-  return store_.label_at(walk_.value());
+  return store_.label_at(*snapshot_, walk_.value());
 }
 
 std::span<const std::uint8_t> Hdf5Cursor::pixels() {
@@ -923,11 +1007,12 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
     return single_;
   }
   if (row < block_first_ || row >= block_first_ + block_rows_ || block_generation_ != store_.generation()) {
-    // A scan: a block of about 4 MiB of whole chunks per H5Dread, reused across blocks.
+    // A scan: a block of about 4 MiB of whole chunks per H5Dread, reused across blocks. Rows past the file's
+    // written rows are not read (they are still in the writer's buffer).
     const std::uint64_t chunk = f.chunk_rows;
     const std::uint64_t rows_per_block = std::max<std::uint64_t>(1, (4u << 20) / (chunk * bytes)) * chunk;
     block_first_ = row / chunk * chunk;
-    block_rows_ = std::min(rows_per_block, store_.rows_in_file() - block_first_);
+    block_rows_ = std::min(rows_per_block, std::max(store_.rows_in_file(), snapshot_->rows) - block_first_);
     block_.resize(block_rows_ * bytes);
     block_generation_ = store_.generation();
     f.transfer(f.images.get(), false, block_first_, block_rows_, H5T_NATIVE_UINT8, block_.data(), what);

@@ -86,3 +86,29 @@ SELECT count(*) FROM plain2;
 -- Another process gets a clear error while this one has the file open (HDF5's file lock).
 -- expect: 1
 .shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE x USING hdf5(path='plain.h5');" 2>&1 | grep -c "unable to lock file"
+
+-- ROLLBACK TO a savepoint that inserted rows leaves no orphan row in the file (the undo record was taken
+-- after the row was counted: /ids read 1, 2, -1, 5 with rows = 4).
+-- process
+CREATE VIRTUAL TABLE o USING hdf5(path='orphan.h5', shape='2x2x1');
+BEGIN;
+INSERT INTO o VALUES (1, 1, x'01010101'), (2, 2, x'02020202');
+SAVEPOINT a;
+INSERT INTO o VALUES (3, 3, x'03030303');
+INSERT INTO o VALUES (4, 4, x'04040404');
+ROLLBACK TO a;
+INSERT INTO o VALUES (5, 5, x'05050505');
+COMMIT;
+-- expect: 1,2,5
+SELECT group_concat(id) FROM o;
+-- shell: /usr/bin/python3 -c "import h5py; f = h5py.File('orphan.h5', 'r'); print(f.attrs['rows'], list(f['ids'][:]), list(f['labels'][:]))"
+-- shell-expect: 3 [1, 2, 5] [1, 2, 5]
+
+-- Reading a store does not change its file: not its bytes, not its modification time.
+-- shell: touch -d '2020-01-01 00:00:00' orphan.h5 && md5sum orphan.h5 > before.txt && stat -c %Y orphan.h5 >> before.txt
+-- process
+CREATE VIRTUAL TABLE r USING hdf5(path='orphan.h5');
+-- expect: 3|8
+SELECT count(*), sum(id) FROM r;
+-- shell: md5sum orphan.h5 > after.txt && stat -c %Y orphan.h5 >> after.txt && cmp before.txt after.txt && echo unchanged
+-- shell-expect: unchanged

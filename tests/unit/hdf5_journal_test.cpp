@@ -1,0 +1,31 @@
+#include <doctest/doctest.h>
+
+#include "hdf5_journal.hpp"
+
+using namespace imgstore;
+
+TEST_CASE("a journal round-trips, and anything incomplete or altered is not a journal") {
+  const Journal j{1234, {{0, 5, 7}, {17, -1, 3}, {1233, 9223372036854775807, -9223372036854775807 - 1}}};
+  const auto bytes = encode_journal(j);
+  CHECK(bytes.size() == 24 + 3 * 24 + 4);
+  REQUIRE(decode_journal(bytes));
+  CHECK(*decode_journal(bytes) == j);
+  CHECK(decode_journal(encode_journal(Journal{})) == Journal{});
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+    CHECK_FALSE(decode_journal(std::span(bytes).first(cut)));  // a writer killed while writing it
+  }
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    auto flipped = bytes;
+    flipped[i] ^= 0x10;
+    CHECK_FALSE(decode_journal(flipped));
+  }
+  auto longer = bytes;
+  longer.push_back(0);
+  CHECK_FALSE(decode_journal(longer));
+}
+
+TEST_CASE("a crafted entry count cannot overflow the size check") {
+  auto bytes = encode_journal(Journal{1, {}});
+  for (int i = 0; i < 8; ++i) bytes[16 + i] = 0xff;
+  CHECK_FALSE(decode_journal(bytes));
+}
