@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
-"""Crash test: a writer (the real sqlite3 shell) is killed with SIGKILL in the middle of a large
-transaction or of its COMMIT, at many points; after each kill a new process opens the store and must find
-exactly the last committed state (count and image_digest equal to it), or, for HDF5 only, refuse the file
-with a clear error (HDF5 writes in place, see the README); then it must be able to write again.
+"""Crash test: a writer (the real sqlite3 shell) is killed with SIGKILL at many points, and after each kill a
+new process opens the store and must find exactly a committed state (count and image_digest equal to the
+oracle's, a native SQLite table given the same statements), or, for HDF5 only, refuse the file with a clear
+error (a kill inside HDF5's own metadata flush, see the README); then it must be able to write again.
+
+Two workloads, each killed KILLS times (default 100):
+  transaction  one large transaction: inserts, DELETEs and label UPDATEs of committed rows, an OR REPLACE of
+               a committed id; the kills are spread over it, half of them over its last part and its COMMIT
+  loop         a shell running single-row INSERT OR REPLACE statements (each its own transaction) on a store
+               of 2,000 rows; after the kill the store must equal the state after some prefix of them
 
 usage: crash_test.py SQLITE3 EXTENSION BACKEND [KILLS]
 """
@@ -15,7 +21,7 @@ import sys
 import tempfile
 import time
 
-ROWS = 1500          # rows each killed transaction inserts
+ROWS = 200           # rows each killed transaction inserts (and the next one deletes again)
 SHAPE = "32x32x3"
 
 
@@ -27,9 +33,65 @@ def sql(sqlite3, ext, script, cwd, check=True):
     return proc
 
 
+LOOP_SHAPE = "8x8x1"
+LOOP_ROWS = 2000
+LOOP_STATEMENTS = 3000
+LOOP_KILLS = 30
+
+
+def loop_statement(table, i):
+    return "INSERT OR REPLACE INTO %s SELECT %d, %d, pixels FROM synthetic(1, '%s', %d);\n" % (
+        table, (i * 37) % LOOP_ROWS, i % 10, LOOP_SHAPE, i)
+
+
+def loop_workload(sqlite3, ext, backend, path):
+    """Kills a shell looping single-row INSERT OR REPLACE statements; returns a list of failures."""
+    work = tempfile.mkdtemp(prefix="imgstore-crash-loop-")
+    open_store = "CREATE VIRTUAL TABLE temp.s USING %s(path='%s');" % (backend, path)
+    sql(sqlite3, ext, "CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s');"
+        "INSERT INTO s SELECT * FROM synthetic(%d, '%s', 3);" % (backend, path, LOOP_SHAPE, LOOP_ROWS, LOOP_SHAPE), work)
+    # The oracle: the state after every prefix of the statements, computed once in one process.
+    digest = "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM ref;\n"
+    script = ("CREATE TABLE ref(id INTEGER PRIMARY KEY, label, pixels);"
+              "INSERT INTO ref SELECT * FROM synthetic(%d, '%s', 3);\n" % (LOOP_ROWS, LOOP_SHAPE) + digest +
+              "".join(loop_statement("ref", i) + digest for i in range(1, LOOP_STATEMENTS + 1)))
+    states = sql(sqlite3, ext, script, work).stdout.split("\n")[:LOOP_STATEMENTS + 1]
+    done = 0  # statements the store holds
+    failures = []
+    for k in range(LOOP_KILLS):
+        if done >= LOOP_STATEMENTS - 200:
+            break
+        # From a file, not a pipe: writing the statements must not wait for the writer to read them.
+        script = os.path.join(work, "loop.sql")
+        with open(script, "w") as f:
+            f.write(".load %s\n%s%s" % (ext, open_store, "".join(
+                loop_statement("s", i) for i in range(done + 1, LOOP_STATEMENTS + 1))))
+        with open(script) as f:
+            writer = subprocess.Popen([sqlite3, "-batch", ":memory:"], stdin=f, cwd=work,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.15 + 0.03 * (k % 10))  # past start-up (loading HDF5 takes ~0.1 s)
+            writer.send_signal(signal.SIGKILL)
+            writer.wait()
+        proc = sql(sqlite3, ext, open_store + "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM s;", work,
+                   check=False)
+        got = proc.stdout.strip()
+        later = [j for j in range(done, LOOP_STATEMENTS + 1) if states[j] == got]
+        if proc.returncode != 0 or not later:
+            failures.append("loop kill %d: the store holds %r (%s); expected the state after statement %d or a later one"
+                            % (k, got, proc.stderr.strip(), done))
+            break
+        done = later[0]
+    print("%s loop: %d statements committed across %d kills" % (backend, done, LOOP_KILLS))
+    if not failures:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print("work directory kept: " + work)
+    return failures
+
+
 def main():
     sqlite3, ext, backend = sys.argv[1], sys.argv[2], sys.argv[3]
-    kills = int(sys.argv[4]) if len(sys.argv) > 4 else 20
+    kills = int(sys.argv[4]) if len(sys.argv) > 4 else 100
     path = {"lmdb": "s.lmdb", "hdf5": "s.h5", "png_dir": "s_png"}[backend]
     work = tempfile.mkdtemp(prefix="imgstore-crash-")
     open_store = "CREATE VIRTUAL TABLE temp.s USING %s(path='%s');" % (backend, path)
@@ -44,12 +106,6 @@ def main():
                    check=False)
         return proc.returncode, proc.stdout.strip(), proc.stderr.strip()
 
-    def expected(extra_seed=None, base=0):
-        union = "" if extra_seed is None else (
-            " UNION ALL SELECT id + %d, label, pixels FROM synthetic(%d, '%s', %d, 'smooth')" % (base, ROWS, SHAPE, extra_seed))
-        return sql(sqlite3, ext, "ATTACH 'ref.db' AS r; SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM "
-                   "(SELECT * FROM r.ref%s);" % union, work).stdout.strip()
-
     # How long an undisturbed transaction of ROWS takes, to spread the kills over it and its commit.
     start = time.time()
     sql(sqlite3, ext, open_store + "BEGIN; INSERT INTO s SELECT id + 1000000, label, pixels FROM synthetic(%d, '%s', 2, 'smooth');"
@@ -58,30 +114,49 @@ def main():
     sql(sqlite3, ext, "ATTACH 'ref.db' AS r; INSERT INTO r.ref SELECT id + 1000000, label, pixels FROM synthetic(%d, '%s', 2, 'smooth');"
         % (ROWS, SHAPE), work)
 
+    def changes(table, k, base, seed):
+        """The killed transaction's statements, for the store `s` or the oracle `r.ref`."""
+        return ("INSERT INTO {t} SELECT id + {base}, label, pixels FROM synthetic({rows}, '{shape}', {seed}, 'smooth');\n"
+                "DELETE FROM {t} WHERE id >= 2000000 AND id < {base};\n"
+                "DELETE FROM {t} WHERE id IN ({d1}, {d2});\n"
+                "UPDATE {t} SET label = label + 1 WHERE id BETWEEN {u} AND {u} + 4;\n"
+                "INSERT OR REPLACE INTO {t} SELECT {r}, 9, pixels FROM synthetic(1, '{shape}', {seed}, 'smooth');\n"
+                ).format(t=table, base=base, rows=ROWS, shape=SHAPE, seed=seed, d1=(k * 7) % 200, d2=(k * 11 + 3) % 200,
+                         u=(k * 13) % 200, r=(k * 17 + 5) % 200)
+
+    def expected_before_after(k, base, seed):
+        """The oracle's state now and after the killed transaction, from one process."""
+        digest = "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM r.ref;\n"
+        out = sql(sqlite3, ext, "ATTACH 'ref.db' AS r;\n%sBEGIN;\n%s%sROLLBACK;" % (digest, changes("r.ref", k, base, seed),
+                                                                                 digest), work).stdout.split("\n")
+        return out[0].strip(), out[1].strip()
+
     outcomes = {"old state": 0, "new state": 0, "damage detected": 0}
     failures = []
     base = 2000000
     for k in range(kills):
         seed = 100 + k
-        old = expected()
-        new = expected(seed, base)
-        delay = duration * (0.1 + 1.2 * k / max(kills - 1, 1))
+        old, new = expected_before_after(k, base, seed)
+        # Half the kills spread over the whole transaction, half over its last part and its COMMIT.
+        if k % 2 == 0:
+            delay = duration * (0.1 + 1.2 * k / max(kills - 1, 1))
+        else:
+            delay = duration * (0.75 + 0.5 * k / max(kills - 1, 1))
         writer = subprocess.Popen([sqlite3, "-batch", ":memory:"], stdin=subprocess.PIPE, cwd=work,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-        writer.stdin.write(".load %s\n%sBEGIN;\nINSERT INTO s SELECT id + %d, label, pixels FROM synthetic(%d, '%s', %d, 'smooth');\n"
-                           "COMMIT;\n" % (ext, open_store, base, ROWS, SHAPE, seed))
+        writer.stdin.write(".load %s\n%sBEGIN;\n%sCOMMIT;\n" % (ext, open_store, changes("s", k, base, seed)))
         writer.stdin.flush()
         time.sleep(delay)
         writer.send_signal(signal.SIGKILL)
         writer.wait()
         writer.stdin.close()
         rc, got, err = state()
+        oracle_changes = ""
         if rc == 0 and got == old:
             outcomes["old state"] += 1
         elif rc == 0 and got == new:
             outcomes["new state"] += 1
-            sql(sqlite3, ext, "ATTACH 'ref.db' AS r; INSERT INTO r.ref SELECT id + %d, label, pixels FROM synthetic(%d, '%s', %d, 'smooth');"
-                % (base, ROWS, SHAPE, seed), work)
+            oracle_changes = changes("r.ref", k, base, seed)
         elif rc != 0 and backend == "hdf5" and ("damaged" in err or "HDF5" in err or "unable to" in err):
             outcomes["damage detected"] += 1
             print("kill %d after %.3fs: damage detected on open: %s" % (k, delay, err))
@@ -97,19 +172,24 @@ def main():
                             % (k, delay, got, rc, err, old, new))
             break
         base += 10000
-        # It can be written again.
-        proc = sql(sqlite3, ext, open_store + "INSERT INTO s SELECT id + %d, label, pixels FROM synthetic(1, '%s', 7);"
-                   % (base + 5000, SHAPE), work, check=False)
+        # It can be written again, and its structure is sound (every image read back now and then).
+        write_again = "INSERT INTO %%s SELECT id + %d, label, pixels FROM synthetic(1, '%s', 7);\n" % (base + 5000, SHAPE)
+        full = 1 if k % 10 == 9 else 0
+        proc = sql(sqlite3, ext, open_store + write_again % "s" + "SELECT imgstore_check('%s', '%s', %d);" % (
+            backend, path, full), work, check=False)
         if proc.returncode != 0:
             failures.append("kill %d: writing after the crash failed: %s" % (k, proc.stderr.strip()))
             break
-        sql(sqlite3, ext, "ATTACH 'ref.db' AS r; INSERT INTO r.ref SELECT id + %d, label, pixels FROM synthetic(1, '%s', 7);"
-            % (base + 5000, SHAPE), work)
-        check = sql(sqlite3, ext, "SELECT imgstore_check('%s', '%s', 1);" % (backend, path), work).stdout.strip()
+        sql(sqlite3, ext, "ATTACH 'ref.db' AS r; BEGIN;\n%s%sCOMMIT;" % (oracle_changes, write_again % "r.ref"), work)
+        check = proc.stdout.strip()
         if check != "ok":
             failures.append("kill %d: imgstore_check found: %s" % (k, check))
             break
     print("%s: %d kills over %.3fs transactions: %s" % (backend, kills, duration, outcomes))
+    if not failures:
+        started = time.time()
+        failures += loop_workload(sqlite3, ext, backend, path)
+        print("%s loop: %.1f s" % (backend, time.time() - started))
     for f in failures:
         print("FAIL " + f)
     if not failures:
