@@ -17,8 +17,15 @@
 // forward a COMMIT left by a crash, and otherwise removes pending leftovers, so a crash leaves either the old
 // or the new state. A transaction that only inserts new ids appends to labels.csv instead of rewriting it.
 //
-// One writer at a time (flock on the directory; a second gets SQLITE_BUSY after 5 s). Readers reload
-// labels.csv when it changes.
+// One writer at a time (flock on the directory; a second gets SQLITE_BUSY after 5 s). Isolation: a statement
+// that reads holds a shared flock on .imgstore for as long as it reads (its cursor's life), and a commit
+// writes its record and applies it under the exclusive flock, so a statement sees labels.csv and the PNG
+// files of one committed state, never a commit halfway. Readers reload labels.csv when it changes. A commit
+// waits for the statements reading (at most 5 s, then SQLITE_BUSY with nothing committed). If applying a
+// durable commit record fails (a rename refused), the commit stands: the record and its files stay, every
+// later statement first retries it and fails with the cause until it succeeds, and the next open finishes it.
+// A directory made by other tools (PNGs and labels.csv only) is read as it is; .imgstore is written by the
+// first transaction that writes.
 
 #include "png_store.hpp"
 
@@ -38,6 +45,7 @@
 
 #include "args.hpp"
 #include "png_codec.hpp"
+#include "undo_log.hpp"
 #include "posix_file.hpp"
 
 namespace imgstore {
@@ -75,9 +83,59 @@ Stamp stamp_of(const std::string& path) {
 
 class PngStore;
 
+// Waits (bounded) for a lock; false when the wait timed out. `attempt` tries once without blocking.
+template <typename Attempt>
+bool wait_for(Attempt&& attempt, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!attempt()) {
+    if (errno != EWOULDBLOCK && errno != EAGAIN && errno != EACCES && errno != EINTR) return false;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+bool wait_for_flock(int fd, int operation, std::chrono::milliseconds timeout) {
+  return wait_for([&] { return ::flock(fd, operation | LOCK_NB) == 0; }, timeout);
+}
+
+// The reader/writer lock on .imgstore, from two bytes of open-file-description locks (per descriptor, so two
+// connections of one process exclude each other too, and closing one descriptor drops only its own locks).
+// Byte 1 is held shared by every reading statement and exclusive by an applying commit. Byte 0 is a gate: a
+// commit takes it first, so new statements queue behind the commit instead of starving it; a statement passes
+// the gate (shared, released at once) before it takes byte 1.
+constexpr off_t kGate = 0;
+constexpr off_t kState = 1;
+
+bool range_lock(int fd, short type, off_t byte) {
+  struct flock lock{};
+  lock.l_type = type;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = byte;
+  lock.l_len = 1;
+  return ::fcntl(fd, F_OFD_SETLK, &lock) == 0;
+}
+
+bool wait_for_range(int fd, short type, off_t byte, std::chrono::milliseconds timeout) {
+  return wait_for([&] { return range_lock(fd, type, byte); }, timeout);
+}
+
+// A reading statement's shared lock; false when a commit held it up for longer than `timeout`.
+bool lock_for_reading(int fd, std::chrono::milliseconds timeout) {
+  if (!wait_for_range(fd, F_RDLCK, kGate, timeout)) return false;
+  const bool ok = wait_for_range(fd, F_RDLCK, kState, timeout);
+  range_lock(fd, F_UNLCK, kGate);
+  return ok;
+}
+
+// A commit's exclusive lock: closes the gate, then waits for the reading statements to finish.
+bool lock_for_applying(int fd, std::chrono::milliseconds timeout) {
+  return wait_for_range(fd, F_WRLCK, kGate, timeout) && wait_for_range(fd, F_WRLCK, kState, timeout);
+}
+
 class PngCursor final : public Cursor {
  public:
-  PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids);
+  PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids, Fd read_lock);
   bool at_end() const override { return at_end_; }
   void next() override;
   std::int64_t id() const override { return walk_.id(); }
@@ -86,6 +144,7 @@ class PngCursor final : public Cursor {
 
  private:
   PngStore& store_;
+  const Fd read_lock_;         // shared flock on .imgstore while the statement reads (empty in a transaction)
   IdWalk<std::int64_t> walk_;  // id -> label
   bool at_end_ = false;
   std::vector<std::uint8_t> file_bytes_;  // reused across rows
@@ -101,7 +160,7 @@ class PngStore final : public Store {
   }
 
   ~PngStore() override {
-    if (in_txn_) {
+    if (undo_.active()) {
       try {
         rollback();
       } catch (...) {
@@ -113,22 +172,22 @@ class PngStore final : public Store {
   const std::string& table() const { return table_; }
 
   std::uint64_t count() override {
-    refresh();
+    const Fd lock = read_state();
     return labels_.size();
   }
   std::optional<std::int64_t> max_id() override {
-    refresh();
+    const Fd lock = read_state();
     if (labels_.empty()) return std::nullopt;
     return labels_.rbegin()->first;
   }
 
   std::unique_ptr<Cursor> scan(IdRange range) override {
-    refresh();
-    return std::make_unique<PngCursor>(*this, range, std::vector<std::int64_t>{}, false);
+    Fd lock = read_state();
+    return std::make_unique<PngCursor>(*this, range, std::vector<std::int64_t>{}, false, std::move(lock));
   }
   std::unique_ptr<Cursor> lookup(std::vector<std::int64_t> ids) override {
-    refresh();
-    return std::make_unique<PngCursor>(*this, IdRange{}, std::move(ids), true);
+    Fd lock = read_state();
+    return std::make_unique<PngCursor>(*this, IdRange{}, std::move(ids), true, std::move(lock));
   }
 
   // The first row with id >= from, or nullopt.
@@ -198,7 +257,7 @@ class PngStore final : public Store {
   }
 
   std::vector<std::string> check(bool full) override {
-    refresh();
+    const Fd lock = read_state();
     std::vector<std::string> problems;
     std::set<std::string> listed;
     std::vector<std::uint8_t> raw;
@@ -230,37 +289,37 @@ class PngStore final : public Store {
   }
 
   void begin() override {
-    if (in_txn_) return;
+    if (undo_.active()) return;
     lock_writer();
-    refresh(true);  // another writer may have committed since we last looked
-    in_txn_ = true;
+    try {
+      finish_commit();
+      refresh(true);  // another writer may have committed since we last looked
+      ensure_meta();
+    } catch (...) {
+      lock_ = Fd();
+      throw;
+    }
+    undo_.begin();
     seq_ = 0;
   }
 
   void sync() override {
-    if (!in_txn_) return;
+    if (!undo_.active()) return;
     if (!undo_.empty()) commit_changes();
     end_txn();
   }
   void commit() override { sync(); }
 
   void rollback() override {
-    if (!in_txn_) return;
-    while (!undo_.empty()) undo_one();
+    if (!undo_.active()) return;
+    undo_.rollback_all([&](const Undo& u) { undo_one(u); });
     end_txn();
   }
 
-  void savepoint(int level) override {
-    if (in_txn_) savepoints_.push_back({level, undo_.size()});
-  }
-  void release(int level) override {
-    while (!savepoints_.empty() && savepoints_.back().first >= level) savepoints_.pop_back();
-  }
+  void savepoint(int level) override { undo_.savepoint(level); }
+  void release(int level) override { undo_.release(level); }
   void rollback_to(int level) override {
-    while (!savepoints_.empty() && savepoints_.back().first > level) savepoints_.pop_back();
-    const std::size_t keep = savepoints_.empty() ? 0 : savepoints_.back().second;
-    if (savepoints_.empty() || savepoints_.back().first != level) return;
-    while (undo_.size() > keep) undo_one();
+    undo_.rollback_to(level, [&](const Undo& u) { undo_one(u); });
   }
 
  private:
@@ -279,21 +338,21 @@ class PngStore final : public Store {
   }
   std::string csv_path() const { return dir_ + "/labels.csv"; }
 
+  std::string meta_path() const { return dir_ + "/.imgstore"; }
+
   void require_txn(const char* what) const {
-    if (!in_txn_) throw Error("table " + table_ + ": " + what + " outside a transaction (SQLite did not call xBegin)");
+    if (!undo_.active()) throw Error("table " + table_ + ": " + what + " outside a transaction (SQLite did not call xBegin)");
   }
 
   void remember(std::int64_t id) {
     const auto label = labels_.find(id);
     const auto pending = pending_.find(id);
-    undo_.push_back(Undo{id, label == labels_.end() ? std::nullopt : std::optional(label->second),
+    undo_.push(Undo{id, label == labels_.end() ? std::nullopt : std::optional(label->second),
                          pending == pending_.end() ? std::nullopt : std::optional(pending->second),
                          inserted_.contains(id), deleted_.contains(id), full_rewrite_});
   }
 
-  void undo_one() {
-    const Undo u = undo_.back();
-    undo_.pop_back();
+  void undo_one(const Undo& u) {
     if (u.label) {
       labels_[u.id] = *u.label;
     } else {
@@ -318,9 +377,7 @@ class PngStore final : public Store {
   }
 
   void end_txn() {
-    in_txn_ = false;
-    undo_.clear();
-    savepoints_.clear();
+    undo_.end();
     pending_.clear();
     inserted_.clear();
     deleted_.clear();
@@ -329,7 +386,9 @@ class PngStore final : public Store {
     lock_ = Fd();  // closing the descriptor releases the flock
   }
 
+  // Removes an unfinished transaction's files; never those of a commit record waiting to be applied.
   void remove_pending_files() {
+    if (::access((dir_ + "/COMMIT").c_str(), F_OK) == 0) return;
     std::error_code ec;
     fs::remove_all(pending_dir(), ec);
     fs::remove(csv_path() + ".pending", ec);
@@ -338,14 +397,9 @@ class PngStore final : public Store {
 
   void lock_writer() {
     Fd fd = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-      if (errno != EWOULDBLOCK) throw_errno("table " + table_ + ": cannot lock '" + dir_ + "'", errno);
-      if (std::chrono::steady_clock::now() > deadline) {
-        throw Error("table " + table_ + ": '" + dir_ + "' is being written by another connection; try again after it commits",
-                    ErrorKind::busy);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (!wait_for_flock(fd.get(), LOCK_EX, kLockTimeout)) {
+      throw Error("table " + table_ + ": '" + dir_ + "' is being written by another connection; try again after it commits",
+                  ErrorKind::busy);
     }
     lock_ = std::move(fd);
     std::error_code ec;
@@ -372,15 +426,68 @@ class PngStore final : public Store {
     write_synced(csv_path() + ".pending", csv, where);
     for (const auto& [id, seq] : pending_) record += "rename " + std::to_string(id) + " " + std::to_string(seq) + "\n";
     for (const auto id : deleted_) record += "delete " + std::to_string(id) + "\n";
-    // 3. The commit point: COMMIT appears atomically, and the directory entry is made durable.
     write_synced(dir_ + "/COMMIT.tmp", record, where);
+    // 3. Wait for the statements reading the committed state to finish (they hold .imgstore shared).
+    const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);
+    if (!lock_for_applying(exclusive.get(), kLockTimeout)) {
+      throw Error("table " + table_ + ": cannot commit to '" + dir_ + "': other statements are still reading it after " +
+                      std::to_string(kLockTimeout.count()) + " ms; nothing was committed, try COMMIT again",
+                  ErrorKind::busy);
+    }
+    // 4. The commit point: COMMIT appears atomically, and the directory entry is made durable.
     if (::rename((dir_ + "/COMMIT.tmp").c_str(), (dir_ + "/COMMIT").c_str()) != 0) {
       throw_errno(where + ": cannot rename the commit record in '" + dir_ + "'", errno);
     }
     fsync_or_throw(lock_.get(), dir_, where);
-    // 4. Apply it. From here on the transaction is committed: a failure is finished by the next open.
-    roll_forward();
+    // 5. Apply it. The transaction is committed: a failure leaves the record for the next statement or open.
+    try {
+      roll_forward();
+    } catch (const std::exception&) {
+      // Deliberately not reported here: SQLite would roll back a transaction that is already durable. Every
+      // later statement retries and reports it (finish_commit).
+    }
     csv_stamp_ = stamp_of(csv_path());
+  }
+
+  // Finishes a durable commit record left by a failed apply or a crash, or says why it cannot.
+  void finish_commit() {
+    if (::access((dir_ + "/COMMIT").c_str(), F_OK) != 0) return;
+    const std::string where = "table " + table_ + ": '" + dir_ + "' holds a committed transaction not yet applied";
+    const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);
+    if (!lock_for_applying(exclusive.get(), kLockTimeout)) {
+      throw Error(where + ", and other statements are reading it; try again", ErrorKind::busy);
+    }
+    try {
+      roll_forward();
+    } catch (const Error& e) {
+      throw Error(where + ": " + e.what() + "; fix the cause, and the next statement finishes it", e.kind());
+    }
+    load_csv();
+  }
+
+  // Takes the shared lock a reading statement holds (none inside this table's own transaction: the writer
+  // lock keeps others out) and brings labels.csv up to date.
+  Fd read_state() {
+    if (undo_.active()) return Fd();
+    if (::access((dir_ + "/COMMIT").c_str(), F_OK) == 0) {
+      // Finished by a writer (which holds the directory) or by us.
+      const Fd writer = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
+      if (wait_for_flock(writer.get(), LOCK_EX, kLockTimeout)) finish_commit();
+    }
+    Fd shared(::open(meta_path().c_str(), O_RDONLY | O_CLOEXEC));
+    if (shared && !lock_for_reading(shared.get(), kLockTimeout)) {
+      throw Error("table " + table_ + ": '" + dir_ + "' is being committed to by another process for more than " +
+                      std::to_string(kLockTimeout.count()) + " ms; try again",
+                  ErrorKind::busy);
+    }
+    refresh();
+    return shared;
+  }
+
+  // Our own stores have .imgstore; a directory made by other tools gets it with its first write.
+  void ensure_meta() {
+    if (::access(meta_path().c_str(), F_OK) == 0) return;
+    write_synced(meta_path(), std::string(kFormat) + "\nshape=" + shape_.str() + "\n", "table " + table_);
   }
 
   void write_synced(const std::string& path, const std::string& text, const std::string& where) {
@@ -466,16 +573,15 @@ class PngStore final : public Store {
       if (::mkdir(dir_.c_str(), 0755) != 0) throw_errno("table " + table_ + ": cannot create '" + dir_ + "'", errno);
     }
     recover();
-    const std::string meta_path = dir_ + "/.imgstore";
-    const bool has_meta = fs::exists(meta_path);
+    const bool has_meta = fs::exists(meta_path());
     const bool has_csv = fs::exists(csv_path());
     if (!has_csv && mode == OpenMode::must_exist) throw_missing_store(table_, csv_path(), mode);
     if (has_meta) {
       std::vector<std::uint8_t> raw;
-      read_whole(meta_path, raw, "table " + table_);
+      read_whole(meta_path(), raw, "table " + table_);
       const std::string meta(raw.begin(), raw.end());
       if (meta.rfind(kFormat, 0) != 0) {
-        throw Error("table " + table_ + ": '" + meta_path + "' is not an imgstore png_dir description", ErrorKind::corrupt);
+        throw Error("table " + table_ + ": '" + meta_path() + "' is not an imgstore png_dir description", ErrorKind::corrupt);
       }
       const auto at = meta.find("shape=");
       const auto end = meta.find('\n', at);
@@ -490,10 +596,6 @@ class PngStore final : public Store {
         std::vector<std::uint8_t> raw;
         read_whole(first, raw, "table " + table_);
         shape_ = png_peek_shape(raw, "table " + table_ + ": '" + first + "'");
-        if (wanted && *wanted != shape_) {
-          throw Error("table " + table_ + ": '" + first + "' is a " + shape_.str() + " image; expected " + wanted->str(),
-                      ErrorKind::mismatch);
-        }
       } else if (wanted) {
         shape_ = *wanted;
       } else {
@@ -501,8 +603,7 @@ class PngStore final : public Store {
                     ErrorKind::cantopen);
       }
       if (wanted && *wanted != shape_) throw_shape_mismatch(*wanted);
-      const std::string text = std::string(kFormat) + "\nshape=" + shape_.str() + "\n";
-      write_synced(meta_path, text, "table " + table_);
+      if (!has_csv) ensure_meta();  // a new store; a foreign directory is left as it is until a write
     }
     if (wanted && *wanted != shape_) throw_shape_mismatch(*wanted);
     if (!has_csv) {
@@ -531,11 +632,8 @@ class PngStore final : public Store {
   void recover() {
     const Fd fd = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return;
-    if (fs::exists(dir_ + "/COMMIT")) {
-      roll_forward();
-    } else {
-      remove_pending_files();
-    }
+    finish_commit();
+    remove_pending_files();
   }
 
   void load_csv() {
@@ -582,7 +680,7 @@ class PngStore final : public Store {
 
   // Reloads labels.csv if another connection or process committed (never inside our own transaction).
   void refresh(bool force = false) {
-    if (in_txn_) return;
+    if (undo_.active()) return;
     const Stamp now = stamp_of(csv_path());
     if (force ? now != csv_stamp_ : (now != csv_stamp_ && now.size >= 0)) load_csv();
   }
@@ -593,21 +691,20 @@ class PngStore final : public Store {
   Shape shape_;
   std::map<std::int64_t, std::int64_t> labels_;  // the rows as this connection sees them
   Stamp csv_stamp_;
+  static constexpr std::chrono::milliseconds kLockTimeout{5000};
   // The open transaction.
-  bool in_txn_ = false;
+  UndoLog<Undo> undo_;
   Fd lock_;
   std::uint64_t seq_ = 0;
   std::map<std::int64_t, std::uint64_t> pending_;  // id -> its file in .pending
   std::set<std::int64_t> inserted_;                // ids new in this transaction
   std::set<std::int64_t> deleted_;                 // committed ids whose file goes at commit
   bool full_rewrite_ = false;                      // labels.csv must be rewritten, not appended to
-  std::vector<Undo> undo_;
-  std::vector<std::pair<int, std::size_t>> savepoints_;
   std::vector<std::uint8_t> encoded_;  // reused PNG buffer
 };
 
-PngCursor::PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
-    : store_(store), walk_(range, std::move(ids), by_ids) {
+PngCursor::PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids, Fd read_lock)
+    : store_(store), read_lock_(std::move(read_lock)), walk_(range, std::move(ids), by_ids) {
   next();
 }
 

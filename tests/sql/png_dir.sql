@@ -86,10 +86,13 @@ SELECT hex(pixels) = CAST(readfile('pil_palette/0.hex') AS TEXT) FROM pal WHERE 
 CREATE VIRTUAL TABLE g16 USING png_dir(path='pil_gray16', shape='4x5x1');
 -- expect: 000102030405060708090A0B0C0D0E0F10111213
 SELECT hex(pixels) FROM g16 WHERE id = 0;
--- error: table wrong: 'pil_wrong_size/0.png' is a 7x7x3 image; expected 4x5x3
+-- error: table wrong: shape '4x5x3' disagrees with the store 'pil_wrong_size', which holds 7x7x3 images
 CREATE VIRTUAL TABLE wrong USING png_dir(path='pil_wrong_size', shape='4x5x3');
 -- error: table wrong2: shape '5x4x3' disagrees with the store 'pil_rgb', which holds 4x5x3 images
 CREATE VIRTUAL TABLE wrong2 USING png_dir(path='pil_rgb', shape='5x4x3');
+-- Reading a directory made by other tools leaves it as it was: no .imgstore, nothing else written.
+-- shell: ls -A pil_rgb | tr '\n' ' '
+-- shell-expect: 0.hex 0.png 1.hex 1.png labels.csv
 -- error: table csv: 'pil_badcsv/labels.csv' line 4 is '2;4'; expected 'id,label' with integers, id >= 0
 CREATE VIRTUAL TABLE csv USING png_dir(path='pil_badcsv', shape='4x5x3');
 
@@ -112,3 +115,20 @@ INSERT INTO w1 VALUES (500, 1, zeroblob(3072));
 COMMIT;
 -- expect: 21
 SELECT count(*) FROM w1;
+
+-- A commit whose record is durable but whose apply fails (a rename refused: a directory stands where the new
+-- PNG goes) stands: the statement succeeds, the next statements fail naming the cause until it is fixed, and
+-- then the rows are there; nothing is lost or shown from a rolled-back state.
+-- process
+CREATE VIRTUAL TABLE f USING png_dir(path='fail_png', shape='2x2x1');
+INSERT INTO f VALUES (1, 1, x'01010101');
+.shell mkdir -p fail_png/7.png/in_the_way
+INSERT INTO f VALUES (7, 7, x'07070707');
+-- error: table f: 'fail_png' holds a committed transaction not yet applied: table f: applying the commit record of 'fail_png': rename to 'fail_png/7.png': Is a directory; fix the cause
+SELECT count(*) FROM f;
+.shell rm -r fail_png/7.png
+-- expect: 2|07070707
+SELECT count(*), (SELECT hex(pixels) FROM f WHERE id = 7) FROM f;
+-- process
+-- expect: 2|07070707|ok
+SELECT count(*), (SELECT hex(pixels) FROM f WHERE id = 7), imgstore_check('png_dir', 'fail_png', 1) FROM f;
