@@ -43,11 +43,24 @@ bool drop_page_cache() {
   return static_cast<bool>(out);
 }
 
+Statement prepare(sqlite3* db, const std::string& sql) {
+  sqlite3_stmt* raw = nullptr;
+  const int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr);
+  Statement stmt(raw);
+  if (rc != SQLITE_OK) throw std::runtime_error("cannot prepare '" + sql + "': " + sqlite3_errmsg(db));
+  if (!stmt) throw std::runtime_error("cannot prepare '" + sql + "': it holds no statement");
+  return stmt;
+}
+
 Session::Session(const std::string& extension) {
-  if (sqlite3_open(":memory:", &db_) != SQLITE_OK) throw std::runtime_error("cannot open an SQLite connection");
-  sqlite3_enable_load_extension(db_, 1);
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open(":memory:", &raw);
+  db_.reset(raw);  // owned even when the open failed: a failed open still allocates a handle
+  if (rc != SQLITE_OK) throw std::runtime_error("cannot open an SQLite connection");
+  sqlite3* const db = db_.get();
+  sqlite3_enable_load_extension(db, 1);
   char* err = nullptr;
-  if (sqlite3_load_extension(db_, extension.c_str(), "sqlite3_imgstore_init", &err) != SQLITE_OK) {
+  if (sqlite3_load_extension(db, extension.c_str(), "sqlite3_imgstore_init", &err) != SQLITE_OK) {
     const std::string message = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
     throw std::runtime_error("cannot load the extension '" + extension + "': " + message);
@@ -55,15 +68,16 @@ Session::Session(const std::string& extension) {
   // The parameter table of the sqlite3 shell, created the way the shell does (its name is reserved).
   int defensive = 0;
   int writable = 0;
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, -1, &defensive);
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, 0, nullptr);
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_WRITABLE_SCHEMA, 1, &writable);
-  sqlite3_exec(db_, "CREATE TABLE IF NOT EXISTS temp.sqlite_parameters(key TEXT PRIMARY KEY, value) WITHOUT ROWID;", nullptr,
-               nullptr, nullptr);
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_WRITABLE_SCHEMA, writable, nullptr);
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, defensive, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, -1, &defensive);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 0, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, 1, &writable);
+  const char* const create = "CREATE TABLE IF NOT EXISTS temp.sqlite_parameters(key TEXT PRIMARY KEY, value) WITHOUT ROWID;";
+  const int created = sqlite3_exec(db, create, nullptr, nullptr, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, writable, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, defensive, nullptr);
+  if (created != SQLITE_OK) throw std::runtime_error(std::string("cannot run '") + create + "': " + sqlite3_errmsg(db));
   sqlite3_progress_handler(
-      db_, 20000,
+      db, 20000,
       [](void* self) -> int {
         auto* s = static_cast<Session*>(self);
         if (s->on_progress) s->on_progress(s->current_label_, now_seconds() - s->started_);
@@ -72,55 +86,65 @@ Session::Session(const std::string& extension) {
       this);
 }
 
-Session::~Session() { sqlite3_close_v2(db_); }
+namespace {
+
+std::string parameter_key(const std::string& name) {
+  return name.empty() || name[0] == '@' || name[0] == ':' || name[0] == '$' ? name : "@" + name;
+}
+
+// Steps the REPLACE of a parameter whose key and value are bound.
+void store_parameter(sqlite3* db, sqlite3_stmt* stmt, const std::string& key) {
+  if (sqlite3_step(stmt) != SQLITE_DONE) throw std::runtime_error("cannot set parameter " + key + ": " + sqlite3_errmsg(db));
+}
+
+constexpr const char* kSetParameter = "REPLACE INTO temp.sqlite_parameters(key, value) VALUES (?1, ?2)";
+
+}  // namespace
 
 void Session::set_param(const std::string& name, const std::string& value) {
-  const std::string key = name.empty() || name[0] == '@' || name[0] == ':' || name[0] == '$' ? name : "@" + name;
-  sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db_, "REPLACE INTO temp.sqlite_parameters(key, value) VALUES (?1, ?2)", -1, &stmt, nullptr);
-  sqlite3_bind_text(stmt, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+  const std::string key = parameter_key(name);
+  const Statement stmt = prepare(db(), kSetParameter);
+  sqlite3_bind_text(stmt.get(), 1, key.c_str(), -1, SQLITE_TRANSIENT);
   char* end = nullptr;
   const long long as_int = std::strtoll(value.c_str(), &end, 10);
   if (!value.empty() && end != nullptr && *end == '\0') {
-    sqlite3_bind_int64(stmt, 2, as_int);
+    sqlite3_bind_int64(stmt.get(), 2, as_int);
   } else if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'') {
-    sqlite3_bind_text(stmt, 2, value.substr(1, value.size() - 2).c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt.get(), 2, value.substr(1, value.size() - 2).c_str(), -1, SQLITE_TRANSIENT);
   } else {
-    sqlite3_bind_text(stmt, 2, value.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt.get(), 2, value.c_str(), -1, SQLITE_TRANSIENT);
   }
-  sqlite3_step(stmt);
-  sqlite3_finalize(stmt);
+  store_parameter(db(), stmt.get(), key);
 }
 
 void Session::bind_parameters(sqlite3_stmt* stmt) {
   const int n = sqlite3_bind_parameter_count(stmt);
   if (n == 0) return;
-  sqlite3_stmt* lookup = nullptr;
-  sqlite3_prepare_v2(db_, "SELECT value FROM temp.sqlite_parameters WHERE key = ?1", -1, &lookup, nullptr);
+  // Fails when a script dropped temp.sqlite_parameters: an error, not silently unbound parameters.
+  const Statement lookup = prepare(db(), "SELECT value FROM temp.sqlite_parameters WHERE key = ?1");
   for (int i = 1; i <= n; ++i) {
     const char* name = sqlite3_bind_parameter_name(stmt, i);
     if (name == nullptr) continue;
-    sqlite3_reset(lookup);
-    sqlite3_bind_text(lookup, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(lookup) == SQLITE_ROW) sqlite3_bind_value(stmt, i, sqlite3_column_value(lookup, 0));
+    sqlite3_reset(lookup.get());
+    sqlite3_bind_text(lookup.get(), 1, name, -1, SQLITE_STATIC);
+    const int rc = sqlite3_step(lookup.get());
+    if (rc == SQLITE_ROW) {
+      sqlite3_bind_value(stmt, i, sqlite3_column_value(lookup.get(), 0));
+    } else if (rc != SQLITE_DONE) {
+      throw std::runtime_error(std::string("cannot read parameter ") + name + ": " + sqlite3_errmsg(db()));
+    }
   }
-  sqlite3_finalize(lookup);
 }
 
 std::string Session::query_text(const std::string& sql) {
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
-  }
-  bind_parameters(stmt);
+  const Statement stmt = prepare(db(), sql);
+  bind_parameters(stmt.get());
   std::string out;
-  const int rc = sqlite3_step(stmt);
-  if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
-    out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  const int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_ROW && sqlite3_column_type(stmt.get(), 0) != SQLITE_NULL) {
+    out = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
   }
-  const std::string message = sqlite3_errmsg(db_);
-  sqlite3_finalize(stmt);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw std::runtime_error(sql + ": " + message);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw std::runtime_error(sql + ": " + sqlite3_errmsg(db()));
   return out;
 }
 
@@ -135,7 +159,11 @@ void Session::dot_command(const std::string& line, const std::string& where) {
     std::string value;
     std::getline(in, value);
     if (verb == "set") {
-      set_param(key, trim(value));
+      try {
+        set_param(key, trim(value));
+      } catch (const std::runtime_error& e) {
+        throw std::runtime_error(where + ": " + e.what());
+      }
       return;
     }
     if (verb == "init" || verb == "list") return;
@@ -150,12 +178,17 @@ void Session::dot_command(const std::string& line, const std::string& where) {
 }
 
 StatementRun Session::execute(const std::string& sql, const std::string& where) {
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    throw std::runtime_error(where + ": " + sqlite3_errmsg(db_));
+  sqlite3_stmt* raw = nullptr;
+  const int prepared = sqlite3_prepare_v2(db(), sql.c_str(), -1, &raw, nullptr);
+  const Statement statement(raw);
+  if (prepared != SQLITE_OK) throw std::runtime_error(where + ": " + sqlite3_errmsg(db()));
+  if (!statement) return {};
+  sqlite3_stmt* const stmt = statement.get();
+  try {
+    bind_parameters(stmt);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(where + ": " + e.what());
   }
-  if (stmt == nullptr) return {};
-  bind_parameters(stmt);
   StatementRun run;
   started_ = now_seconds();
   int rc;
@@ -169,9 +202,7 @@ StatementRun Session::execute(const std::string& sql, const std::string& where) 
     }
   }
   run.seconds = now_seconds() - started_;
-  const std::string message = sqlite3_errmsg(db_);
-  sqlite3_finalize(stmt);
-  if (rc != SQLITE_DONE) throw std::runtime_error(where + ": " + message);
+  if (rc != SQLITE_DONE) throw std::runtime_error(where + ": " + sqlite3_errmsg(db()));
   return run;
 }
 

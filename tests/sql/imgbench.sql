@@ -10,6 +10,13 @@
 -- shell: "$(dirname {extension})/imgbench" missing.sql 2>&1; echo "exit $?"
 -- shell-expect: imgbench: script 'missing.sql' does not exist\n(see imgbench --help)\nexit 2
 
+-- Every prepare is checked: a script that drops the parameter table gets a clear error naming the SQL, not
+-- silently unbound parameters.
+-- shell: printf '%s\n' 'DROP TABLE temp.sqlite_parameters;' 'SELECT @n;' > drop.sql; "$(dirname {extension})/imgbench" -p n=1 drop.sql 2>&1 > /dev/null; echo "exit $?"
+-- shell-expect: imgbench: drop.sql:2: cannot prepare 'SELECT value FROM temp.sqlite_parameters WHERE key = ?1': no such table: temp.sqlite_parameters\nexit 1
+-- shell: printf '%s\n' 'DROP TABLE temp.sqlite_parameters;' '.parameter set @y 2' > drop2.sql; "$(dirname {extension})/imgbench" drop2.sql 2>&1 > /dev/null; echo "exit $?"
+-- shell-expect: imgbench: drop2.sql:2: cannot prepare 'REPLACE INTO temp.sqlite_parameters(key, value) VALUES (?1, ?2)': no such table: temp.sqlite_parameters\nexit 1
+
 -- A sweep over n with repeats, CSV and JSON, and plots; {n} and {repeat} in a parameter give each run its own store.
 -- shell: "$(dirname {extension})/imgbench" -p backend=lmdb -p "path='sweep-{n}-{repeat}.lmdb'" -p source=fashion-mnist --sweep n=10,100 -r 2 --csv sweep.csv --json sweep.json --plot plots {tests}/../sql/store_many.sql {tests}/../sql/read_many.sql > table.txt 2> err.txt
 -- shell: head -1 sweep.csv
