@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -177,13 +179,7 @@ void Session::dot_command(const std::string& line, const std::string& where) {
                            "' (it understands .parameter set and ignores .load, .timer, .headers, .mode, .bail, .print)");
 }
 
-StatementRun Session::execute(const std::string& sql, const std::string& where) {
-  sqlite3_stmt* raw = nullptr;
-  const int prepared = sqlite3_prepare_v2(db(), sql.c_str(), -1, &raw, nullptr);
-  const Statement statement(raw);
-  if (prepared != SQLITE_OK) throw std::runtime_error(where + ": " + sqlite3_errmsg(db()));
-  if (!statement) return {};
-  sqlite3_stmt* const stmt = statement.get();
+StatementRun Session::execute(sqlite3_stmt* stmt, const std::string& where) {
   try {
     bind_parameters(stmt);
   } catch (const std::runtime_error& e) {
@@ -213,7 +209,7 @@ std::vector<StatementRun> Session::run_script(const std::string& path) {
   std::string buffer;
   std::string line;
   int line_no = 0;
-  int start_line = 1;
+  int start_line = 1;  // the line buffer[0] is on
   int index = 0;
   while (std::getline(in, line)) {
     ++line_no;
@@ -222,37 +218,62 @@ std::vector<StatementRun> Session::run_script(const std::string& path) {
       buffer.clear();
       continue;
     }
-    if (only_comments(buffer) && buffer.empty()) start_line = line_no;
+    if (buffer.empty()) start_line = line_no;
     buffer += line + "\n";
     if (only_comments(buffer) || !sqlite3_complete(buffer.c_str())) continue;
-    // The statement is complete: its label is the last "-- measure:" comment before it.
-    std::string label;
-    bool cold = false;
-    std::istringstream lines(buffer);
-    std::string l;
-    std::string sql;
-    while (std::getline(lines, l)) {
-      const std::string t = trim(l);
-      if (t.rfind("-- measure:", 0) == 0) {
-        std::istringstream words(t.substr(11));
-        words >> label;
-        std::string flag;
-        cold = static_cast<bool>(words >> flag) && flag == "cold";
-      } else if (!t.empty() && t.rfind("--", 0) != 0) {
-        sql += (sql.empty() ? "" : " ") + t;
+    // The buffer ends a statement but may hold several ("CREATE ...; INSERT ...;" on one line): prepare one
+    // at a time, each after the previous one ran (it may use a table the previous one made), walking pzTail.
+    const char* pos = buffer.c_str();
+    while (*pos != '\0') {
+      sqlite3_stmt* raw = nullptr;
+      const char* tail = nullptr;
+      const int rc = sqlite3_prepare_v2(db(), pos, -1, &raw, &tail);
+      const Statement stmt(raw);
+      // Where this statement starts: its first line holding more than a comment.
+      const std::string piece(pos, tail != nullptr ? tail : pos + std::strlen(pos));
+      int at = start_line + static_cast<int>(std::count(buffer.c_str(), pos, '\n'));
+      {
+        std::istringstream lines(piece);
+        for (std::string l; std::getline(lines, l); ++at) {
+          const std::string t = trim(l);
+          if (!t.empty() && t.rfind("--", 0) != 0) break;
+        }
       }
+      const std::string where = path + ":" + std::to_string(at);
+      if (rc != SQLITE_OK) throw std::runtime_error(where + ": " + sqlite3_errmsg(db()));
+      if (!stmt) break;  // only whitespace and comments are left
+      // The statement's label is the last "-- measure:" comment before it.
+      std::string label;
+      bool cold = false;
+      std::string sql;
+      std::istringstream lines(piece);
+      for (std::string l; std::getline(lines, l);) {
+        const std::string t = trim(l);
+        if (t.rfind("-- measure:", 0) == 0) {
+          std::istringstream words(t.substr(11));
+          words >> label;
+          std::string flag;
+          cold = static_cast<bool>(words >> flag) && flag == "cold";
+        } else if (!t.empty() && t.rfind("--", 0) != 0) {
+          sql += (sql.empty() ? "" : " ") + t;
+        }
+      }
+      current_label_ = label.empty() ? sql.substr(0, 40) : label;
+      const bool dropped = cold && drop_page_cache();
+      StatementRun run = execute(stmt.get(), where);
+      run.script = path;
+      run.index = ++index;
+      run.label = label;
+      run.cold = cold;
+      run.cache_dropped = dropped;
+      run.sql = sql;
+      runs.push_back(std::move(run));
+      pos = tail;
     }
-    current_label_ = label.empty() ? sql.substr(0, 40) : label;
-    const bool dropped = cold && drop_page_cache();
-    StatementRun run = execute(buffer, path + ":" + std::to_string(start_line));
-    run.script = path;
-    run.index = ++index;
-    run.label = label;
-    run.cold = cold;
-    run.cache_dropped = dropped;
-    run.sql = sql;
-    runs.push_back(std::move(run));
-    buffer.clear();
+    // Comments after the last statement: a "-- measure:" among them labels the next statement, so they stay.
+    const std::string rest(pos);
+    start_line += static_cast<int>(std::count(buffer.c_str(), pos, '\n'));
+    buffer = rest.find("-- measure:") != std::string::npos ? rest : std::string();
   }
   if (!only_comments(buffer)) throw std::runtime_error(path + ":" + std::to_string(start_line) + ": incomplete statement at the end");
   return runs;

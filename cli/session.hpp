@@ -54,7 +54,7 @@ class Session {
  private:
   void bind_parameters(sqlite3_stmt* stmt);
   void dot_command(const std::string& line, const std::string& where);
-  StatementRun execute(const std::string& sql, const std::string& where);
+  StatementRun execute(sqlite3_stmt* stmt, const std::string& where);
 
   struct Closer {
     void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }

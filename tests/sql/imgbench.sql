@@ -10,6 +10,14 @@
 -- shell: "$(dirname {extension})/imgbench" missing.sql 2>&1; echo "exit $?"
 -- shell-expect: imgbench: script 'missing.sql' does not exist\n(see imgbench --help)\nexit 2
 
+-- Every statement of a script runs, in order, each timed, however the statements are laid out on lines.
+-- shell: printf '%s\n' "CREATE TEMP TABLE t(x); INSERT INTO t VALUES (1); INSERT INTO t VALUES (2); -- two rows" "-- measure: total" "SELECT sum(x) FROM t; SELECT imgstore_assert((SELECT count(*) FROM t) = 2, 'both inserts ran'); /* done */" > multi.sql
+-- shell: "$(dirname {extension})/imgbench" --all --csv multi.csv multi.sql > /dev/null; echo "exit $?"; /usr/bin/python3 -c "import csv; print(*[r['statement'].strip() + ' -> ' + r['result'] for r in csv.DictReader(open('multi.csv'))], sep='\n')"
+-- shell-expect: exit 0\nCREATE TEMP TABLE t(x); -> \nINSERT INTO t VALUES (1); -> \nINSERT INTO t VALUES (2); -> \ntotal -> 3\nSELECT imgstore_assert((SELECT count(*) FROM t) -> 1
+-- An error names the line of the statement that failed, even the second one on a line.
+-- shell: printf '%s\n' "-- a comment" "" "SELECT 1; SELECT nosuch(1);" > bad.sql; "$(dirname {extension})/imgbench" bad.sql 2>&1; echo "exit $?"
+-- shell-expect: imgbench: bad.sql:3: no such function: nosuch\nexit 1
+
 -- Every prepare is checked: a script that drops the parameter table gets a clear error naming the SQL, not
 -- silently unbound parameters.
 -- shell: printf '%s\n' 'DROP TABLE temp.sqlite_parameters;' 'SELECT @n;' > drop.sql; "$(dirname {extension})/imgbench" -p n=1 drop.sql 2>&1 > /dev/null; echo "exit $?"
