@@ -59,7 +59,7 @@ void remove_store(const std::string& path) {
 }
 
 std::int64_t allocated_bytes(Session& s, const std::string& path) {
-  s.set_param("@probe", "'" + path + "'");
+  s.set_text_param("@probe", path);
   return std::stoll(s.query_text("SELECT disk_usage(@probe)"));
 }
 
@@ -96,10 +96,11 @@ class Runner {
   }
 
   void params(const Dataset& d, const std::string& backend, const std::string& path, std::int64_t n) {
-    session_.set_param("@backend", backend);
-    session_.set_param("@path", "'" + path + "'");
-    session_.set_param("@source", "'" + d.name + "'");
-    session_.set_param("@shape", "'" + shape_ + "'");
+    // Text as it is: a path or a --cifar directory may hold quotes.
+    session_.set_text_param("@backend", backend);
+    session_.set_text_param("@path", path);
+    session_.set_text_param("@source", d.name);
+    session_.set_text_param("@shape", shape_);
     session_.set_param("@n", std::to_string(n));
     session_.set_param("@id", std::to_string(n / 2));
   }
@@ -135,7 +136,8 @@ class Runner {
     ++step_;
     current_ = d.key + " " + backend + " " + what;
     progress_.show(step_, total_, current_, 0);
-    shape_ = session_.query_text("SELECT dataset_shape('" + d.name + "')");
+    session_.set_text_param("@probe", d.name);  // bound, not spliced: a --cifar path may hold a quote
+    shape_ = session_.query_text("SELECT dataset_shape(@probe)");
   }
 
   void store_one(const Dataset& d, const std::string& backend) {

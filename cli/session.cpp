@@ -112,10 +112,24 @@ void Session::set_param(const std::string& name, const std::string& value) {
   if (!value.empty() && end != nullptr && *end == '\0') {
     sqlite3_bind_int64(stmt.get(), 2, as_int);
   } else if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'') {
-    sqlite3_bind_text(stmt.get(), 2, value.substr(1, value.size() - 2).c_str(), -1, SQLITE_TRANSIENT);
+    // An SQL string literal, as the shell reads it: '' inside stands for one quote ('it''s.lmdb').
+    std::string text;
+    for (std::size_t i = 1; i + 1 < value.size(); ++i) {
+      text += value[i];
+      if (value[i] == '\'' && i + 2 < value.size() && value[i + 1] == '\'') ++i;
+    }
+    sqlite3_bind_text(stmt.get(), 2, text.c_str(), -1, SQLITE_TRANSIENT);
   } else {
     sqlite3_bind_text(stmt.get(), 2, value.c_str(), -1, SQLITE_TRANSIENT);
   }
+  store_parameter(db(), stmt.get(), key);
+}
+
+void Session::set_text_param(const std::string& name, const std::string& value) {
+  const std::string key = parameter_key(name);
+  const Statement stmt = prepare(db(), kSetParameter);
+  sqlite3_bind_text(stmt.get(), 1, key.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(stmt.get(), 2, value.c_str(), -1, SQLITE_TRANSIENT);
   store_parameter(db(), stmt.get(), key);
 }
 

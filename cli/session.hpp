@@ -41,8 +41,11 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   sqlite3* db() const { return db_.get(); }
-  // Sets a parameter as `.parameter set` does: a number stays a number, 'quoted' or bare text is text.
+  // Sets a parameter as `.parameter set` does: a number stays a number, 'quoted' text (with '' for a
+  // quote, as in SQL) or bare text is text.
   void set_param(const std::string& name, const std::string& value);
+  // Sets a parameter to exactly this text, whatever it looks like (a path, a data set name).
+  void set_text_param(const std::string& name, const std::string& value);
   // Runs a script; throws std::runtime_error naming the script, line and SQLite's message on the first error.
   std::vector<StatementRun> run_script(const std::string& path);
   // Runs one query and returns its first row's first column as text (empty when no row).

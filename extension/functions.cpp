@@ -12,6 +12,7 @@
 
 #include <xxhash.h>
 
+#include <memory>
 #include <new>
 
 #include "dataset.hpp"
@@ -63,6 +64,18 @@ bool any_null(int argc, sqlite3_value** argv) {
     if (sqlite3_value_type(argv[i]) == SQLITE_NULL) return true;
   }
   return false;
+}
+
+struct SqliteFree {
+  void operator()(char* p) const noexcept { sqlite3_free(p); }
+};
+
+// text as an SQL string literal ('' for a quote), the form module arguments are parsed in: a path holding a
+// quote must reach the store unchanged.
+std::string sql_quoted(const std::string& text) {
+  const std::unique_ptr<char, SqliteFree> quoted(sqlite3_mprintf("%Q", text.c_str()));
+  if (!quoted) throw std::bad_alloc();
+  return quoted.get();
 }
 
 void result_bytes(sqlite3_context* ctx, const std::vector<std::uint8_t>& bytes) {
@@ -175,7 +188,7 @@ void fn_check(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
     const bool full = argc > 2 && sqlite3_value_int(argv[2]) != 0;
     std::vector<std::string> problems;
     try {
-      const auto store = open_any_store("imgstore_check", {"backend=" + backend, "path='" + path + "'"});
+      const auto store = open_any_store("imgstore_check", {"backend=" + sql_quoted(backend), "path=" + sql_quoted(path)});
       problems = store->check(full);
     } catch (const Error& e) {
       problems.push_back(e.what());  // a store that does not open is the first problem

@@ -25,6 +25,10 @@
 -- shell: printf '%s\n' 'DROP TABLE temp.sqlite_parameters;' '.parameter set @y 2' > drop2.sql; "$(dirname {extension})/imgbench" drop2.sql 2>&1 > /dev/null; echo "exit $?"
 -- shell-expect: imgbench: drop2.sql:2: cannot prepare 'REPLACE INTO temp.sqlite_parameters(key, value) VALUES (?1, ?2)': no such table: temp.sqlite_parameters\nexit 1
 
+-- A store path holding a quote, written as in the shell ('it''s.lmdb'), is that path.
+-- shell: "$(dirname {extension})/imgbench" -p backend=lmdb -p "path='it''s.lmdb'" -p source=fashion-mnist -p n=20 {tests}/../sql/store_many.sql {tests}/../sql/read_many.sql {tests}/../sql/disk_usage.sql > /dev/null; echo "exit $?"; ls it*
+-- shell-expect: exit 0\nit's.lmdb\nit's.lmdb-lock
+
 -- A sweep over n with repeats, CSV and JSON, and plots; {n} and {repeat} in a parameter give each run its own store.
 -- shell: "$(dirname {extension})/imgbench" -p backend=lmdb -p "path='sweep-{n}-{repeat}.lmdb'" -p source=fashion-mnist --sweep n=10,100 -r 2 --csv sweep.csv --json sweep.json --plot plots {tests}/../sql/store_many.sql {tests}/../sql/read_many.sql > table.txt 2> err.txt
 -- shell: head -1 sweep.csv
@@ -67,3 +71,6 @@
 -- shell: /usr/bin/python3 {tests}/make_fixtures.py && "$(dirname {extension})/imgbench" report --cifar cifar-10-batches-bin --counts 10,40 --backends lmdb --out rep2 --no-progress > /dev/null
 -- shell: grep -c 'CIFAR-10 (cifar-10-batches-bin' rep2/report.md; grep -c '^cifar10,lmdb,store_many,40,' rep2/results.csv
 -- shell-expect: 2\n1
+-- A --cifar directory and an --out directory whose names hold a quote.
+-- shell: mkdir -p "cifar it's" && cp cifar-10-batches-bin/* "cifar it's"/ && "$(dirname {extension})/imgbench" report --cifar "cifar it's" --counts 10 --backends lmdb --out "rep it's" --no-progress > /dev/null; echo "exit $?"; grep -c '^cifar10,lmdb,store_many,10,' "rep it's/results.csv"
+-- shell-expect: exit 0\n1
