@@ -29,6 +29,11 @@
 -- shell: "$(dirname {extension})/imgbench" -p backend=lmdb -p "path='it''s.lmdb'" -p source=fashion-mnist -p n=20 {tests}/../sql/store_many.sql {tests}/../sql/read_many.sql {tests}/../sql/disk_usage.sql > /dev/null; echo "exit $?"; ls it*
 -- shell-expect: exit 0\nit's.lmdb\nit's.lmdb-lock
 
+-- gnuplot runs without a shell: a plot directory named with $(...), `...` and a quote gets its PNGs and runs
+-- no command.
+-- shell: d='plots $(touch pwned) `touch pwned2` '"it's"; "$(dirname {extension})/imgbench" -p backend=lmdb -p "path='q-{n}.lmdb'" -p source=fashion-mnist --sweep n=10,20 --plot "$d" {tests}/../sql/store_many.sql > /dev/null 2>&1; echo "exit $?"; file -b "$d/sweep_linear.png" "$d/sweep_log.png" | cut -d, -f1 | sort -u; test -e pwned || test -e pwned2 || echo 'no command ran'
+-- shell-expect: exit 0\nPNG image data\nno command ran
+
 -- A sweep over n with repeats, CSV and JSON, and plots; {n} and {repeat} in a parameter give each run its own store.
 -- shell: "$(dirname {extension})/imgbench" -p backend=lmdb -p "path='sweep-{n}-{repeat}.lmdb'" -p source=fashion-mnist --sweep n=10,100 -r 2 --csv sweep.csv --json sweep.json --plot plots {tests}/../sql/store_many.sql {tests}/../sql/read_many.sql > table.txt 2> err.txt
 -- shell: head -1 sweep.csv
