@@ -1,34 +1,166 @@
 #include "plot.hpp"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
+#include <cstring>
+#include <ctime>
 #include <stdexcept>
+#include <string>
+
+extern char** environ;
 
 namespace imgbench {
 
 namespace {
 
+// A gnuplot single-quoted string: no backslash escapes and no `command` substitution inside, a quote is
+// doubled. A newline would end the command, so it becomes a space.
 std::string quoted(const std::string& s) {
+  std::string q = "'";
+  for (const char c : s) {
+    if (c == '\'') {
+      q += "''";
+    } else {
+      q += c == '\n' || c == '\r' ? ' ' : c;
+    }
+  }
+  return q + "'";
+}
+
+// A string field of inline data ("-" files): double quotes, which data lines cannot escape, become single.
+std::string data_field(const std::string& s) {
   std::string q = "\"";
-  for (const char c : s) q += c == '"' ? std::string("\\\"") : std::string(1, c);
+  for (const char c : s) q += c == '"' ? '\'' : (c == '\n' || c == '\r' ? ' ' : c);
   return q + "\"";
 }
 
-void run_gnuplot(const std::string& script, const std::string& png) {
-  const std::string path = png + ".gp";
-  std::ofstream(path) << script;
-  const std::string log = png + ".log";
-  const std::string command = "gnuplot " + quoted(path) + " > " + quoted(log) + " 2>&1";
-  const int rc = std::system(command.c_str());
-  if (rc != 0) {
-    std::ifstream in(log);
-    const std::string message((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    throw std::runtime_error("gnuplot failed for " + png + ": " + (message.empty() ? "is gnuplot installed?" : message));
+std::string errno_text(int e) { return std::strerror(e); }
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
   }
-  std::filesystem::remove(path);
-  std::filesystem::remove(log);
+
+ private:
+  int fd_;
+};
+
+class SpawnActions {
+ public:
+  SpawnActions() {
+    if (const int e = posix_spawn_file_actions_init(&actions_); e != 0) throw std::runtime_error("posix_spawn: " + errno_text(e));
+  }
+  ~SpawnActions() { posix_spawn_file_actions_destroy(&actions_); }
+  SpawnActions(const SpawnActions&) = delete;
+  SpawnActions& operator=(const SpawnActions&) = delete;
+  posix_spawn_file_actions_t* get() { return &actions_; }
+
+ private:
+  posix_spawn_file_actions_t actions_;
+};
+
+// Blocks SIGPIPE in this thread while the script is written, so a gnuplot that exits early is an EPIPE
+// to report, not a signal that kills imgbench; a SIGPIPE raised meanwhile is consumed before unblocking.
+class NoSigpipe {
+ public:
+  NoSigpipe() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~NoSigpipe() {
+    sigset_t pending;
+    sigpending(&pending);
+    if (sigismember(&pending, SIGPIPE) == 1 && sigismember(&old_, SIGPIPE) == 0) {
+      const timespec zero{0, 0};
+      sigtimedwait(&pipe_, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  NoSigpipe(const NoSigpipe&) = delete;
+  NoSigpipe& operator=(const NoSigpipe&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+};
+
+// Everything in a file from its start (gnuplot's messages).
+std::string contents(int fd) {
+  std::string out;
+  char buf[4096];
+  for (off_t at = 0;;) {
+    const ssize_t n = ::pread(fd, buf, sizeof buf, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    at += n;
+  }
+  return out;
+}
+
+// Runs gnuplot without a shell (no path is ever parsed by /bin/sh), the script on its stdin. Its stdout and
+// stderr go to an anonymous file (a pipe could fill and deadlock us while we write), shown only on failure:
+// gnuplot warns about things as harmless as a plot with one point.
+void run_gnuplot(const std::string& script, const std::string& png) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("cannot make a pipe for gnuplot: " + errno_text(errno));
+  Fd read_end(fds[0]);
+  Fd write_end(fds[1]);
+  const Fd messages(::memfd_create("gnuplot-messages", MFD_CLOEXEC));
+  if (messages.get() < 0) throw std::runtime_error("cannot make a file for gnuplot's messages: " + errno_text(errno));
+  SpawnActions actions;
+  posix_spawn_file_actions_adddup2(actions.get(), read_end.get(), STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(actions.get(), messages.get(), STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(actions.get(), messages.get(), STDERR_FILENO);
+  char arg0[] = "gnuplot";
+  char* argv[] = {arg0, nullptr};
+  pid_t pid = 0;
+  if (const int e = posix_spawnp(&pid, "gnuplot", actions.get(), nullptr, argv, environ); e != 0) {
+    throw std::runtime_error("cannot start gnuplot for " + png + ": " + errno_text(e) + " (is gnuplot installed?)");
+  }
+  read_end.reset();
+  int write_error = 0;
+  {
+    const NoSigpipe guard;
+    for (std::size_t done = 0; done < script.size();) {
+      const ssize_t n = ::write(write_end.get(), script.data() + done, script.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        write_error = errno;
+        break;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    write_end.reset();  // end of the script: gnuplot exits
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw std::runtime_error("waiting for gnuplot: " + errno_text(errno));
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && write_error == 0) return;
+  std::string why = WIFEXITED(status)     ? "exit status " + std::to_string(WEXITSTATUS(status))
+                    : WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                          : "status " + std::to_string(status);
+  if (write_error != 0) why += "; writing its script: " + errno_text(write_error);
+  const std::string said = contents(messages.get());
+  throw std::runtime_error("gnuplot failed for " + png + " (" + why + ")" + (said.empty() ? "" : ": " + said));
 }
 
 const char* kHeader =
@@ -72,7 +204,7 @@ void draw(const BarPlot& plot, const std::string& png) {
     first = false;
     for (std::size_t g = 0; g < plot.groups.size() && g < values.size(); ++g) {
       char row[160];
-      std::snprintf(row, sizeof row, "%s %.10g\n", quoted(plot.groups[g]).c_str(), values[g]);
+      std::snprintf(row, sizeof row, "%s %.10g\n", data_field(plot.groups[g]).c_str(), values[g]);
       data += row;
     }
     data += "e\n";

@@ -59,7 +59,7 @@ void remove_store(const std::string& path) {
 }
 
 std::int64_t allocated_bytes(Session& s, const std::string& path) {
-  s.set_param("@probe", "'" + path + "'");
+  s.set_text_param("@probe", path);
   return std::stoll(s.query_text("SELECT disk_usage(@probe)"));
 }
 
@@ -96,28 +96,27 @@ class Runner {
   }
 
   void params(const Dataset& d, const std::string& backend, const std::string& path, std::int64_t n) {
-    session_.set_param("@backend", backend);
-    session_.set_param("@path", "'" + path + "'");
-    session_.set_param("@source", "'" + d.name + "'");
-    session_.set_param("@shape", "'" + shape_ + "'");
+    // Text as it is: a path or a --cifar directory may hold quotes.
+    session_.set_text_param("@backend", backend);
+    session_.set_text_param("@path", path);
+    session_.set_text_param("@source", d.name);
+    session_.set_text_param("@shape", shape_);
     session_.set_param("@n", std::to_string(n));
     session_.set_param("@id", std::to_string(n / 2));
   }
 
   raw::Images load(const Dataset& d, std::int64_t n) {
     raw::Images images;
-    sqlite3_stmt* stmt = nullptr;
-    sqlite3_prepare_v2(session_.db(), "SELECT id, label, pixels FROM dataset(?1, ?2)", -1, &stmt, nullptr);
-    sqlite3_bind_text(stmt, 1, d.name.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(stmt, 2, n);
+    const Statement stmt = prepare(session_.db(), "SELECT id, label, pixels FROM dataset(?1, ?2)");
+    sqlite3_bind_text(stmt.get(), 1, d.name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(stmt.get(), 2, n);
     int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-      images.ids.push_back(sqlite3_column_int64(stmt, 0));
-      images.labels.push_back(sqlite3_column_int64(stmt, 1));
-      const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt, 2));
-      images.pixels.insert(images.pixels.end(), p, p + sqlite3_column_bytes(stmt, 2));
+    while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+      images.ids.push_back(sqlite3_column_int64(stmt.get(), 0));
+      images.labels.push_back(sqlite3_column_int64(stmt.get(), 1));
+      const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt.get(), 2));
+      images.pixels.insert(images.pixels.end(), p, p + sqlite3_column_bytes(stmt.get(), 2));
     }
-    sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) throw std::runtime_error("reading data set " + d.name + ": " + sqlite3_errmsg(session_.db()));
     unsigned h = 0, w = 0, c = 0;
     std::sscanf(shape_.c_str(), "%ux%ux%u", &h, &w, &c);
@@ -137,7 +136,8 @@ class Runner {
     ++step_;
     current_ = d.key + " " + backend + " " + what;
     progress_.show(step_, total_, current_, 0);
-    shape_ = session_.query_text("SELECT dataset_shape('" + d.name + "')");
+    session_.set_text_param("@probe", d.name);  // bound, not spliced: a --cifar path may hold a quote
+    shape_ = session_.query_text("SELECT dataset_shape(@probe)");
   }
 
   void store_one(const Dataset& d, const std::string& backend) {

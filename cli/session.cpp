@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -43,11 +45,24 @@ bool drop_page_cache() {
   return static_cast<bool>(out);
 }
 
+Statement prepare(sqlite3* db, const std::string& sql) {
+  sqlite3_stmt* raw = nullptr;
+  const int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr);
+  Statement stmt(raw);
+  if (rc != SQLITE_OK) throw std::runtime_error("cannot prepare '" + sql + "': " + sqlite3_errmsg(db));
+  if (!stmt) throw std::runtime_error("cannot prepare '" + sql + "': it holds no statement");
+  return stmt;
+}
+
 Session::Session(const std::string& extension) {
-  if (sqlite3_open(":memory:", &db_) != SQLITE_OK) throw std::runtime_error("cannot open an SQLite connection");
-  sqlite3_enable_load_extension(db_, 1);
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open(":memory:", &raw);
+  db_.reset(raw);  // owned even when the open failed: a failed open still allocates a handle
+  if (rc != SQLITE_OK) throw std::runtime_error("cannot open an SQLite connection");
+  sqlite3* const db = db_.get();
+  sqlite3_enable_load_extension(db, 1);
   char* err = nullptr;
-  if (sqlite3_load_extension(db_, extension.c_str(), "sqlite3_imgstore_init", &err) != SQLITE_OK) {
+  if (sqlite3_load_extension(db, extension.c_str(), "sqlite3_imgstore_init", &err) != SQLITE_OK) {
     const std::string message = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
     throw std::runtime_error("cannot load the extension '" + extension + "': " + message);
@@ -55,15 +70,16 @@ Session::Session(const std::string& extension) {
   // The parameter table of the sqlite3 shell, created the way the shell does (its name is reserved).
   int defensive = 0;
   int writable = 0;
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, -1, &defensive);
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, 0, nullptr);
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_WRITABLE_SCHEMA, 1, &writable);
-  sqlite3_exec(db_, "CREATE TABLE IF NOT EXISTS temp.sqlite_parameters(key TEXT PRIMARY KEY, value) WITHOUT ROWID;", nullptr,
-               nullptr, nullptr);
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_WRITABLE_SCHEMA, writable, nullptr);
-  sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, defensive, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, -1, &defensive);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 0, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, 1, &writable);
+  const char* const create = "CREATE TABLE IF NOT EXISTS temp.sqlite_parameters(key TEXT PRIMARY KEY, value) WITHOUT ROWID;";
+  const int created = sqlite3_exec(db, create, nullptr, nullptr, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, writable, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, defensive, nullptr);
+  if (created != SQLITE_OK) throw std::runtime_error(std::string("cannot run '") + create + "': " + sqlite3_errmsg(db));
   sqlite3_progress_handler(
-      db_, 20000,
+      db, 20000,
       [](void* self) -> int {
         auto* s = static_cast<Session*>(self);
         if (s->on_progress) s->on_progress(s->current_label_, now_seconds() - s->started_);
@@ -72,55 +88,79 @@ Session::Session(const std::string& extension) {
       this);
 }
 
-Session::~Session() { sqlite3_close_v2(db_); }
+namespace {
+
+std::string parameter_key(const std::string& name) {
+  return name.empty() || name[0] == '@' || name[0] == ':' || name[0] == '$' ? name : "@" + name;
+}
+
+// Steps the REPLACE of a parameter whose key and value are bound.
+void store_parameter(sqlite3* db, sqlite3_stmt* stmt, const std::string& key) {
+  if (sqlite3_step(stmt) != SQLITE_DONE) throw std::runtime_error("cannot set parameter " + key + ": " + sqlite3_errmsg(db));
+}
+
+constexpr const char* kSetParameter = "REPLACE INTO temp.sqlite_parameters(key, value) VALUES (?1, ?2)";
+
+}  // namespace
 
 void Session::set_param(const std::string& name, const std::string& value) {
-  const std::string key = name.empty() || name[0] == '@' || name[0] == ':' || name[0] == '$' ? name : "@" + name;
-  sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db_, "REPLACE INTO temp.sqlite_parameters(key, value) VALUES (?1, ?2)", -1, &stmt, nullptr);
-  sqlite3_bind_text(stmt, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+  const std::string key = parameter_key(name);
+  const Statement stmt = prepare(db(), kSetParameter);
+  sqlite3_bind_text(stmt.get(), 1, key.c_str(), -1, SQLITE_TRANSIENT);
   char* end = nullptr;
   const long long as_int = std::strtoll(value.c_str(), &end, 10);
   if (!value.empty() && end != nullptr && *end == '\0') {
-    sqlite3_bind_int64(stmt, 2, as_int);
+    sqlite3_bind_int64(stmt.get(), 2, as_int);
   } else if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'') {
-    sqlite3_bind_text(stmt, 2, value.substr(1, value.size() - 2).c_str(), -1, SQLITE_TRANSIENT);
+    // An SQL string literal, as the shell reads it: '' inside stands for one quote ('it''s.lmdb').
+    std::string text;
+    for (std::size_t i = 1; i + 1 < value.size(); ++i) {
+      text += value[i];
+      if (value[i] == '\'' && i + 2 < value.size() && value[i + 1] == '\'') ++i;
+    }
+    sqlite3_bind_text(stmt.get(), 2, text.c_str(), -1, SQLITE_TRANSIENT);
   } else {
-    sqlite3_bind_text(stmt, 2, value.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt.get(), 2, value.c_str(), -1, SQLITE_TRANSIENT);
   }
-  sqlite3_step(stmt);
-  sqlite3_finalize(stmt);
+  store_parameter(db(), stmt.get(), key);
+}
+
+void Session::set_text_param(const std::string& name, const std::string& value) {
+  const std::string key = parameter_key(name);
+  const Statement stmt = prepare(db(), kSetParameter);
+  sqlite3_bind_text(stmt.get(), 1, key.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(stmt.get(), 2, value.c_str(), -1, SQLITE_TRANSIENT);
+  store_parameter(db(), stmt.get(), key);
 }
 
 void Session::bind_parameters(sqlite3_stmt* stmt) {
   const int n = sqlite3_bind_parameter_count(stmt);
   if (n == 0) return;
-  sqlite3_stmt* lookup = nullptr;
-  sqlite3_prepare_v2(db_, "SELECT value FROM temp.sqlite_parameters WHERE key = ?1", -1, &lookup, nullptr);
+  // Fails when a script dropped temp.sqlite_parameters: an error, not silently unbound parameters.
+  const Statement lookup = prepare(db(), "SELECT value FROM temp.sqlite_parameters WHERE key = ?1");
   for (int i = 1; i <= n; ++i) {
     const char* name = sqlite3_bind_parameter_name(stmt, i);
     if (name == nullptr) continue;
-    sqlite3_reset(lookup);
-    sqlite3_bind_text(lookup, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(lookup) == SQLITE_ROW) sqlite3_bind_value(stmt, i, sqlite3_column_value(lookup, 0));
+    sqlite3_reset(lookup.get());
+    sqlite3_bind_text(lookup.get(), 1, name, -1, SQLITE_STATIC);
+    const int rc = sqlite3_step(lookup.get());
+    if (rc == SQLITE_ROW) {
+      sqlite3_bind_value(stmt, i, sqlite3_column_value(lookup.get(), 0));
+    } else if (rc != SQLITE_DONE) {
+      throw std::runtime_error(std::string("cannot read parameter ") + name + ": " + sqlite3_errmsg(db()));
+    }
   }
-  sqlite3_finalize(lookup);
 }
 
 std::string Session::query_text(const std::string& sql) {
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
-  }
-  bind_parameters(stmt);
+  const Statement stmt = prepare(db(), sql);
+  bind_parameters(stmt.get());
   std::string out;
-  const int rc = sqlite3_step(stmt);
-  if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
-    out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  const int rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_ROW && sqlite3_column_type(stmt.get(), 0) != SQLITE_NULL) {
+    out = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
   }
-  const std::string message = sqlite3_errmsg(db_);
-  sqlite3_finalize(stmt);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw std::runtime_error(sql + ": " + message);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw std::runtime_error(sql + ": " + sqlite3_errmsg(db()));
   return out;
 }
 
@@ -135,7 +175,11 @@ void Session::dot_command(const std::string& line, const std::string& where) {
     std::string value;
     std::getline(in, value);
     if (verb == "set") {
-      set_param(key, trim(value));
+      try {
+        set_param(key, trim(value));
+      } catch (const std::runtime_error& e) {
+        throw std::runtime_error(where + ": " + e.what());
+      }
       return;
     }
     if (verb == "init" || verb == "list") return;
@@ -149,13 +193,12 @@ void Session::dot_command(const std::string& line, const std::string& where) {
                            "' (it understands .parameter set and ignores .load, .timer, .headers, .mode, .bail, .print)");
 }
 
-StatementRun Session::execute(const std::string& sql, const std::string& where) {
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    throw std::runtime_error(where + ": " + sqlite3_errmsg(db_));
+StatementRun Session::execute(sqlite3_stmt* stmt, const std::string& where) {
+  try {
+    bind_parameters(stmt);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(where + ": " + e.what());
   }
-  if (stmt == nullptr) return {};
-  bind_parameters(stmt);
   StatementRun run;
   started_ = now_seconds();
   int rc;
@@ -169,9 +212,7 @@ StatementRun Session::execute(const std::string& sql, const std::string& where) 
     }
   }
   run.seconds = now_seconds() - started_;
-  const std::string message = sqlite3_errmsg(db_);
-  sqlite3_finalize(stmt);
-  if (rc != SQLITE_DONE) throw std::runtime_error(where + ": " + message);
+  if (rc != SQLITE_DONE) throw std::runtime_error(where + ": " + sqlite3_errmsg(db()));
   return run;
 }
 
@@ -182,7 +223,7 @@ std::vector<StatementRun> Session::run_script(const std::string& path) {
   std::string buffer;
   std::string line;
   int line_no = 0;
-  int start_line = 1;
+  int start_line = 1;  // the line buffer[0] is on
   int index = 0;
   while (std::getline(in, line)) {
     ++line_no;
@@ -191,37 +232,62 @@ std::vector<StatementRun> Session::run_script(const std::string& path) {
       buffer.clear();
       continue;
     }
-    if (only_comments(buffer) && buffer.empty()) start_line = line_no;
+    if (buffer.empty()) start_line = line_no;
     buffer += line + "\n";
     if (only_comments(buffer) || !sqlite3_complete(buffer.c_str())) continue;
-    // The statement is complete: its label is the last "-- measure:" comment before it.
-    std::string label;
-    bool cold = false;
-    std::istringstream lines(buffer);
-    std::string l;
-    std::string sql;
-    while (std::getline(lines, l)) {
-      const std::string t = trim(l);
-      if (t.rfind("-- measure:", 0) == 0) {
-        std::istringstream words(t.substr(11));
-        words >> label;
-        std::string flag;
-        cold = static_cast<bool>(words >> flag) && flag == "cold";
-      } else if (!t.empty() && t.rfind("--", 0) != 0) {
-        sql += (sql.empty() ? "" : " ") + t;
+    // The buffer ends a statement but may hold several ("CREATE ...; INSERT ...;" on one line): prepare one
+    // at a time, each after the previous one ran (it may use a table the previous one made), walking pzTail.
+    const char* pos = buffer.c_str();
+    while (*pos != '\0') {
+      sqlite3_stmt* raw = nullptr;
+      const char* tail = nullptr;
+      const int rc = sqlite3_prepare_v2(db(), pos, -1, &raw, &tail);
+      const Statement stmt(raw);
+      // Where this statement starts: its first line holding more than a comment.
+      const std::string piece(pos, tail != nullptr ? tail : pos + std::strlen(pos));
+      int at = start_line + static_cast<int>(std::count(buffer.c_str(), pos, '\n'));
+      {
+        std::istringstream lines(piece);
+        for (std::string l; std::getline(lines, l); ++at) {
+          const std::string t = trim(l);
+          if (!t.empty() && t.rfind("--", 0) != 0) break;
+        }
       }
+      const std::string where = path + ":" + std::to_string(at);
+      if (rc != SQLITE_OK) throw std::runtime_error(where + ": " + sqlite3_errmsg(db()));
+      if (!stmt) break;  // only whitespace and comments are left
+      // The statement's label is the last "-- measure:" comment before it.
+      std::string label;
+      bool cold = false;
+      std::string sql;
+      std::istringstream lines(piece);
+      for (std::string l; std::getline(lines, l);) {
+        const std::string t = trim(l);
+        if (t.rfind("-- measure:", 0) == 0) {
+          std::istringstream words(t.substr(11));
+          words >> label;
+          std::string flag;
+          cold = static_cast<bool>(words >> flag) && flag == "cold";
+        } else if (!t.empty() && t.rfind("--", 0) != 0) {
+          sql += (sql.empty() ? "" : " ") + t;
+        }
+      }
+      current_label_ = label.empty() ? sql.substr(0, 40) : label;
+      const bool dropped = cold && drop_page_cache();
+      StatementRun run = execute(stmt.get(), where);
+      run.script = path;
+      run.index = ++index;
+      run.label = label;
+      run.cold = cold;
+      run.cache_dropped = dropped;
+      run.sql = sql;
+      runs.push_back(std::move(run));
+      pos = tail;
     }
-    current_label_ = label.empty() ? sql.substr(0, 40) : label;
-    const bool dropped = cold && drop_page_cache();
-    StatementRun run = execute(buffer, path + ":" + std::to_string(start_line));
-    run.script = path;
-    run.index = ++index;
-    run.label = label;
-    run.cold = cold;
-    run.cache_dropped = dropped;
-    run.sql = sql;
-    runs.push_back(std::move(run));
-    buffer.clear();
+    // Comments after the last statement: a "-- measure:" among them labels the next statement, so they stay.
+    const std::string rest(pos);
+    start_line += static_cast<int>(std::count(buffer.c_str(), pos, '\n'));
+    buffer = rest.find("-- measure:") != std::string::npos ? rest : std::string();
   }
   if (!only_comments(buffer)) throw std::runtime_error(path + ":" + std::to_string(start_line) + ": incomplete statement at the end");
   return runs;

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,16 +25,27 @@ struct StatementRun {
   std::string first_row;     // the first result row, '|' between columns
 };
 
+struct StatementFinalizer {
+  void operator()(sqlite3_stmt* stmt) const noexcept { sqlite3_finalize(stmt); }
+};
+using Statement = std::unique_ptr<sqlite3_stmt, StatementFinalizer>;
+
+// Prepares the one statement in `sql`; throws std::runtime_error naming the SQL and SQLite's message when it
+// does not prepare, so no caller ever steps a NULL statement.
+Statement prepare(sqlite3* db, const std::string& sql);
+
 class Session {
  public:
   explicit Session(const std::string& extension);
-  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  sqlite3* db() const { return db_; }
-  // Sets a parameter as `.parameter set` does: a number stays a number, 'quoted' or bare text is text.
+  sqlite3* db() const { return db_.get(); }
+  // Sets a parameter as `.parameter set` does: a number stays a number, 'quoted' text (with '' for a
+  // quote, as in SQL) or bare text is text.
   void set_param(const std::string& name, const std::string& value);
+  // Sets a parameter to exactly this text, whatever it looks like (a path, a data set name).
+  void set_text_param(const std::string& name, const std::string& value);
   // Runs a script; throws std::runtime_error naming the script, line and SQLite's message on the first error.
   std::vector<StatementRun> run_script(const std::string& path);
   // Runs one query and returns its first row's first column as text (empty when no row).
@@ -45,9 +57,12 @@ class Session {
  private:
   void bind_parameters(sqlite3_stmt* stmt);
   void dot_command(const std::string& line, const std::string& where);
-  StatementRun execute(const std::string& sql, const std::string& where);
+  StatementRun execute(sqlite3_stmt* stmt, const std::string& where);
 
-  sqlite3* db_ = nullptr;
+  struct Closer {
+    void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+  };
+  std::unique_ptr<sqlite3, Closer> db_;
   std::string current_label_;
   double started_ = 0;
 };

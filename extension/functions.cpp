@@ -12,6 +12,7 @@
 
 #include <xxhash.h>
 
+#include <memory>
 #include <new>
 
 #include "dataset.hpp"
@@ -65,11 +66,23 @@ bool any_null(int argc, sqlite3_value** argv) {
   return false;
 }
 
+struct SqliteFree {
+  void operator()(char* p) const noexcept { sqlite3_free(p); }
+};
+
+// text as an SQL string literal ('' for a quote), the form module arguments are parsed in: a path holding a
+// quote must reach the store unchanged.
+std::string sql_quoted(const std::string& text) {
+  const std::unique_ptr<char, SqliteFree> quoted(sqlite3_mprintf("%Q", text.c_str()));
+  if (!quoted) throw std::bad_alloc();
+  return quoted.get();
+}
+
 void result_bytes(sqlite3_context* ctx, const std::vector<std::uint8_t>& bytes) {
   sqlite3_result_blob64(ctx, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
 }
 
-void fn_png_encode(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+void fn_png_encode(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
   guarded(ctx, [&] {
     if (any_null(argc, argv)) return sqlite3_result_null(ctx);
     const auto pixels = blob_arg(argv[0], "png_encode", "pixels");
@@ -81,7 +94,7 @@ void fn_png_encode(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   });
 }
 
-void fn_png_decode(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+void fn_png_decode(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
   guarded(ctx, [&] {
     if (any_null(argc, argv)) return sqlite3_result_null(ctx);
     std::vector<std::uint8_t> out;
@@ -90,7 +103,7 @@ void fn_png_decode(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   });
 }
 
-void fn_png_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+void fn_png_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
   guarded(ctx, [&] {
     if (any_null(argc, argv)) return sqlite3_result_null(ctx);
     const std::string shape = png_peek_shape(blob_arg(argv[0], "png_shape", "png"), "png_shape()").str();
@@ -98,7 +111,7 @@ void fn_png_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   });
 }
 
-void fn_pixel_hash(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+void fn_pixel_hash(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
   guarded(ctx, [&] {
     if (any_null(argc, argv)) return sqlite3_result_null(ctx);
     const auto bytes = blob_arg(argv[0], "pixel_hash", "its argument");
@@ -113,7 +126,7 @@ struct Digest {
   std::uint64_t count;
 };
 
-void digest_step(sqlite3_context* ctx, int, sqlite3_value** argv) {
+void digest_step(sqlite3_context* ctx, int, sqlite3_value** argv) noexcept {
   guarded(ctx, [&] {
     auto* d = static_cast<Digest*>(sqlite3_aggregate_context(ctx, sizeof(Digest)));
     if (d == nullptr) throw std::bad_alloc();
@@ -126,20 +139,22 @@ void digest_step(sqlite3_context* ctx, int, sqlite3_value** argv) {
   });
 }
 
-void digest_final(sqlite3_context* ctx) {
-  const auto* d = static_cast<Digest*>(sqlite3_aggregate_context(ctx, 0));
-  const std::string text = digest_text(d ? d->count : 0, d ? d->sum : 0);
-  sqlite3_result_text(ctx, text.c_str(), -1, SQLITE_TRANSIENT);
+void digest_final(sqlite3_context* ctx) noexcept {
+  guarded(ctx, [&] {
+    const auto* d = static_cast<Digest*>(sqlite3_aggregate_context(ctx, 0));
+    const std::string text = digest_text(d ? d->count : 0, d ? d->sum : 0);  // allocates: may throw
+    sqlite3_result_text(ctx, text.c_str(), -1, SQLITE_TRANSIENT);
+  });
 }
 
-void fn_disk_usage(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+void fn_disk_usage(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
   guarded(ctx, [&] {
     if (any_null(argc, argv)) return sqlite3_result_null(ctx);
     sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(disk_usage(text_arg(argv[0], "disk_usage", "path")).allocated));
   });
 }
 
-void fn_file_bytes(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+void fn_file_bytes(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
   guarded(ctx, [&] {
     if (any_null(argc, argv)) return sqlite3_result_null(ctx);
     sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(disk_usage(text_arg(argv[0], "file_bytes", "path")).apparent));
@@ -148,7 +163,7 @@ void fn_file_bytes(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
 
 // imgstore_assert(condition, message): 1, or an error with the message when the condition is not true, so a
 // script stops (the shell with .bail on, imgbench always) when a verification fails.
-void fn_assert(sqlite3_context* ctx, int, sqlite3_value** argv) {
+void fn_assert(sqlite3_context* ctx, int, sqlite3_value** argv) noexcept {
   guarded(ctx, [&] {
     if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_int64(argv[0]) == 0) {
       const auto* message = reinterpret_cast<const char*>(sqlite3_value_text(argv[1]));
@@ -158,7 +173,7 @@ void fn_assert(sqlite3_context* ctx, int, sqlite3_value** argv) {
   });
 }
 
-void fn_dataset_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+void fn_dataset_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
   guarded(ctx, [&] {
     if (any_null(argc, argv)) return sqlite3_result_null(ctx);
     const std::string shape = dataset_shape(text_arg(argv[0], "dataset_shape", "name")).str();
@@ -168,14 +183,14 @@ void fn_dataset_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
 
 // imgstore_check(backend, path [, full]): 'ok', or the problems found, one per line. With full = 1 every
 // image is read back (and, for png_dir, decoded and its size checked).
-void fn_check(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+void fn_check(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
   guarded(ctx, [&] {
     const std::string backend = text_arg(argv[0], "imgstore_check", "backend");
     const std::string path = text_arg(argv[1], "imgstore_check", "path");
     const bool full = argc > 2 && sqlite3_value_int(argv[2]) != 0;
     std::vector<std::string> problems;
     try {
-      const auto store = open_any_store("imgstore_check", {"backend=" + backend, "path='" + path + "'"});
+      const auto store = open_any_store("imgstore_check", {"backend=" + sql_quoted(backend), "path=" + sql_quoted(path)});
       problems = store->check(full);
     } catch (const Error& e) {
       problems.push_back(e.what());  // a store that does not open is the first problem
@@ -187,7 +202,7 @@ void fn_check(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   });
 }
 
-void fn_version(sqlite3_context* ctx, int, sqlite3_value**) { sqlite3_result_text(ctx, "imgstore 1.0", -1, SQLITE_STATIC); }
+void fn_version(sqlite3_context* ctx, int, sqlite3_value**) noexcept { sqlite3_result_text(ctx, "imgstore 1.0", -1, SQLITE_STATIC); }
 
 }  // namespace
 

@@ -57,3 +57,11 @@ COMMIT;
 CREATE VIRTUAL TABLE cut USING lmdb(path='cut.lmdb');
 -- expect: 1
 SELECT imgstore_check('lmdb', 'cut.lmdb') LIKE '%(truncated)%';
+
+-- imgstore_check reaches a store whose path holds quotes, one or two in a row.
+CREATE VIRTUAL TABLE q1 USING lmdb(path='it''s.lmdb', shape='2x2x1');
+INSERT INTO q1 VALUES (1, 2, zeroblob(4));
+CREATE VIRTUAL TABLE q2 USING lmdb(path='two''''quotes.lmdb', shape='2x2x1');
+INSERT INTO q2 VALUES (1, 2, zeroblob(4));
+-- expect: ok|ok
+SELECT imgstore_check('lmdb', 'it''s.lmdb', 1), imgstore_check('lmdb', 'two''''quotes.lmdb', 1);
