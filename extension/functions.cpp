@@ -190,7 +190,8 @@ void fn_check(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
     const bool full = argc > 2 && sqlite3_value_int(argv[2]) != 0;
     std::vector<std::string> problems;
     try {
-      const auto store = open_any_store("imgstore_check", {"backend=" + sql_quoted(backend), "path=" + sql_quoted(path)});
+      const auto store = open_any_store("imgstore_check", {"backend=" + sql_quoted(backend), "path=" + sql_quoted(path)},
+                                        OpenMode::must_exist);
       problems = store->check(full);
     } catch (const Error& e) {
       problems.push_back(e.what());  // a store that does not open is the first problem
