@@ -28,6 +28,7 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "args.hpp"
 #include "file_registry.hpp"
@@ -135,8 +136,59 @@ std::size_t round_up(std::size_t n, std::size_t unit) { return (n + unit - 1) / 
 // One per data file per process. LMDB forbids opening one file twice in a process (its locks would break).
 class Env {
  public:
+  // One live transaction of this process on the file, counted from construction to destruction.
+  // mdb_env_set_mapsize is only safe while this process has none, so a count never given back would stop
+  // the map from ever growing again: the count is an object, released whatever way its owner goes.
+  class Live {
+   public:
+    Live() = default;
+    explicit Live(Env& env) : env_(&env) { env.enter(); }
+    Live(Live&& other) noexcept : env_(std::exchange(other.env_, nullptr)) {}
+    Live& operator=(Live&& other) noexcept {
+      if (this != &other) {
+        const Live gone(std::move(*this));
+        env_ = std::exchange(other.env_, nullptr);
+      }
+      return *this;
+    }
+    Live(const Live&) = delete;
+    Live& operator=(const Live&) = delete;
+    ~Live() {
+      if (env_ != nullptr) env_->leave();
+    }
+
+   private:
+    Env* env_ = nullptr;
+  };
+
+  // A read-only snapshot, counted as live while held; its destructor resets it into the pool.
+  class Snapshot {
+   public:
+    Snapshot() = default;
+    Snapshot(Env& env, Live live, TxnPtr txn) noexcept : env_(&env), live_(std::move(live)), txn_(std::move(txn)) {}
+    Snapshot(Snapshot&&) noexcept = default;
+    Snapshot& operator=(Snapshot&&) = delete;
+    ~Snapshot() {
+      if (txn_) env_->recycle(std::move(txn_));  // then live_ goes: the reader is reset before it stops counting
+    }
+    MDB_txn* get() const { return txn_.get(); }
+
+   private:
+    Env* env_ = nullptr;
+    Live live_;
+    TxnPtr txn_;
+  };
+
+  // A write transaction and its count.
+  struct Write {
+    Live live;
+    TxnPtr txn;
+  };
+
   Env(EnvPtr env, std::string path, Shape shape, MDB_dbi images)
-      : env_(std::move(env)), path_(std::move(path)), shape_(shape), images_(images) {}
+      : env_(std::move(env)), path_(std::move(path)), shape_(shape), images_(images) {
+    spare_readers_.reserve(kSpareReaders);  // so that recycle() never allocates
+  }
 
   MDB_env* get() const { return env_.get(); }
   const std::string& path() const { return path_; }
@@ -144,31 +196,15 @@ class Env {
   MDB_dbi images() const { return images_; }
 
   // A read-only snapshot, recycled from a small pool (mdb_txn_renew is cheaper than begin).
-  TxnPtr take_reader(const std::string& table) {
-    TxnPtr txn;
-    {
-      const std::lock_guard lock(mutex_);
-      if (!spare_readers_.empty()) {
-        txn = std::move(spare_readers_.back());
-        spare_readers_.pop_back();
-      }
-    }
-    if (txn) {
-      enter();
+  Snapshot take_reader(const std::string& table) {
+    if (TxnPtr txn = spare_reader()) {
+      Live live(*this);
       const int rc = mdb_txn_renew(txn.get());
-      if (rc == MDB_SUCCESS) return txn;
-      leave();
-      txn.reset();
+      if (rc == MDB_SUCCESS) return Snapshot(*this, std::move(live), std::move(txn));
       if (rc != MDB_MAP_RESIZED) fail(table, path_, "mdb_txn_renew", rc);
-    }
-    return begin_txn(table, MDB_RDONLY, "mdb_txn_begin (read)");
-  }
-
-  void give_back_reader(TxnPtr txn) noexcept {
-    mdb_txn_reset(txn.get());
-    leave();
-    const std::lock_guard lock(mutex_);
-    if (spare_readers_.size() < 8) spare_readers_.push_back(std::move(txn));
+    }  // not counted any more: begin_txn may adopt a grown map only while this process has nothing live
+    Write begun = begin_txn(table, MDB_RDONLY, "mdb_txn_begin (read)");
+    return Snapshot(*this, std::move(begun.live), std::move(begun.txn));
   }
 
   // Claims this process's one write slot. LMDB's writer lock would block this very thread forever if a second
@@ -188,11 +224,10 @@ class Env {
   }
   void release_writer() noexcept { writing_.store(false); }
 
-  TxnPtr begin_write(const std::string& table) {
+  Write begin_write(const std::string& table) {
     grow_map_if_needed(table);
     return begin_txn(table, 0, "mdb_txn_begin (write)");
   }
-  void end_write() noexcept { leave(); }
 
   // After MDB_MAP_FULL the transaction is lost; make sure the next one has room for at least twice what the
   // failed one tried to write (at least four times the old map: the failed one did not get to its end).
@@ -209,7 +244,8 @@ class Env {
   }
 
  private:
-  // Counts live transactions: mdb_env_set_mapsize is only safe when this process has none.
+  static constexpr std::size_t kSpareReaders = 8;
+
   void enter() {
     const std::lock_guard lock(mutex_);
     ++live_;
@@ -219,15 +255,31 @@ class Env {
     --live_;
   }
 
+  TxnPtr spare_reader() {
+    const std::lock_guard lock(mutex_);
+    if (spare_readers_.empty()) return nullptr;
+    TxnPtr txn = std::move(spare_readers_.back());
+    spare_readers_.pop_back();
+    return txn;
+  }
+
+  void recycle(TxnPtr txn) noexcept {
+    mdb_txn_reset(txn.get());
+    const std::lock_guard lock(mutex_);
+    if (spare_readers_.size() < kSpareReaders) spare_readers_.push_back(std::move(txn));
+  }
+
   // Begins a top-level transaction. MDB_MAP_RESIZED means another process grew the map: adopt its size
   // (only possible while this process has no live transaction on the file) and try once more.
-  TxnPtr begin_txn(const std::string& table, unsigned flags, const char* call) {
+  Write begin_txn(const std::string& table, unsigned flags, const char* call) {
     for (int attempt = 0;; ++attempt) {
-      enter();
-      MDB_txn* raw = nullptr;
-      const int rc = mdb_txn_begin(env_.get(), nullptr, flags, &raw);
-      if (rc == MDB_SUCCESS) return TxnPtr(raw);
-      leave();
+      int rc;
+      {
+        Live live(*this);
+        MDB_txn* raw = nullptr;
+        rc = mdb_txn_begin(env_.get(), nullptr, flags, &raw);
+        if (rc == MDB_SUCCESS) return Write{std::move(live), TxnPtr(raw)};
+      }
       if (rc != MDB_MAP_RESIZED || attempt > 0) fail(table, path_, call, rc);
       const std::lock_guard lock(mutex_);
       if (live_ != 0) {
@@ -262,7 +314,7 @@ class Env {
   const Shape shape_;
   const MDB_dbi images_;
   std::mutex mutex_;
-  int live_ = 0;
+  int live_ = 0;  // live transactions of this process (Live objects)
   std::atomic<bool> writing_{false};
   std::atomic<std::size_t> grow_hint_{0};  // bytes a failed transaction wanted to write
   std::vector<TxnPtr> spare_readers_;
@@ -428,7 +480,6 @@ class LmdbStore;
 class LmdbCursor final : public Cursor {
  public:
   LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids);
-  ~LmdbCursor() override;
 
   bool at_end() const override { return at_end_; }
   void next() override;
@@ -450,7 +501,7 @@ class LmdbCursor final : public Cursor {
   const bool by_ids_;
   std::size_t next_index_ = 0;
   const bool in_write_txn_;
-  TxnPtr reader_;
+  Env::Snapshot reader_;  // before cursor_, which must close first; given back even if the constructor throws
   CursorPtr cursor_;  // only on the read snapshot: a write transaction's cursors die with its savepoints
   bool at_end_ = false;
   std::int64_t id_ = -1;
@@ -592,7 +643,9 @@ class LmdbStore final : public Store {
     if (!levels_.empty()) return;
     env_->claim_writer(table_);
     try {
-      base_ = env_->begin_write(table_);
+      Env::Write write = env_->begin_write(table_);
+      base_live_ = std::move(write.live);
+      base_ = std::move(write.txn);
     } catch (...) {
       env_->release_writer();
       throw;
@@ -660,9 +713,8 @@ class LmdbStore final : public Store {
       f(txn);
       return;
     }
-    TxnPtr reader = env_->take_reader(table_);
+    const Env::Snapshot reader = env_->take_reader(table_);
     f(reader.get());
-    env_->give_back_reader(std::move(reader));
   }
 
  private:
@@ -692,7 +744,7 @@ class LmdbStore final : public Store {
   }
 
   void finish() noexcept {
-    env_->end_write();
+    base_live_ = Env::Live();
     env_->release_writer();
     last_id_.reset();
   }
@@ -700,6 +752,7 @@ class LmdbStore final : public Store {
   const std::string table_;
   const std::shared_ptr<Env> env_;
   TxnPtr base_;
+  Env::Live base_live_;  // counts base_ while it lives
   std::vector<Level> levels_;
   std::optional<std::int64_t> last_id_;  // largest id in the write transaction, for MDB_APPEND
   std::vector<unsigned char> scratch_;
@@ -708,9 +761,9 @@ class LmdbStore final : public Store {
 
 LmdbCursor::LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
     : store_(store), range_(range), ids_(std::move(ids)), by_ids_(by_ids),
-      in_write_txn_(store.write_txn() != nullptr) {
+      in_write_txn_(store.write_txn() != nullptr),
+      reader_(in_write_txn_ ? Env::Snapshot() : store.env().take_reader(store.table())) {
   if (!in_write_txn_) {
-    reader_ = store_.env().take_reader(store_.table());
     if (!by_ids_) {
       MDB_cursor* raw = nullptr;
       const int rc = mdb_cursor_open(reader_.get(), store_.env().images(), &raw);
@@ -723,11 +776,6 @@ LmdbCursor::LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t
   } else {
     seek(range_.lo);
   }
-}
-
-LmdbCursor::~LmdbCursor() {
-  cursor_.reset();
-  if (reader_) store_.env().give_back_reader(std::move(reader_));
 }
 
 MDB_txn* LmdbCursor::txn() const {

@@ -57,3 +57,10 @@ COMMIT;
 CREATE VIRTUAL TABLE cut USING lmdb(path='cut.lmdb');
 -- expect: 1
 SELECT imgstore_check('lmdb', 'cut.lmdb') LIKE '%(truncated)%';
+
+-- A cursor that fails in its constructor (here: the first row of the scan or lookup is damaged) gives back
+-- its read snapshot. It used to keep it counted, and since the map only grows while this process reads
+-- nothing, the map never grew again: every later transaction too large for the map failed.
+-- shell: IMGSTORE_LMDB_MAP_MIN=1048576 $SQLITE3 -batch -cmd ".load $IMGSTORE_EXTENSION" :memory: "CREATE VIRTUAL TABLE g USING lmdb(path='lease.lmdb', shape='32x32x3')" && /usr/bin/python3 -c "import lmdb, struct; e = lmdb.open('lease.lmdb', subdir=False, max_dbs=2); db = e.open_db(b'images'); t = e.begin(write=True); t.put(struct.pack('>q', 0), b'bad', db=db); t.commit()"
+-- shell: printf "%s\n" ".load {extension}" "CREATE VIRTUAL TABLE g USING lmdb(path='lease.lmdb');" "SELECT id FROM g;" "SELECT id FROM g WHERE id = 0;" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) INSERT INTO g SELECT i, 0, randomblob(3072) FROM n;" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) INSERT INTO g SELECT i, 0, randomblob(3072) FROM n;" "SELECT 'after retry', count(*) FROM g WHERE id > 0;" | IMGSTORE_LMDB_MAP_MIN=1048576 stdbuf -o0 $SQLITE3 -batch :memory: 2>&1 | sed 's/near line [0-9]*: //' | tr '\n' ' '
+-- shell-expect: Runtime error table g: the value of id 0 in 'lease.lmdb' is 3 bytes; expected 3080 (8-byte label + pixels) (11) Runtime error table g: the value of id 0 in 'lease.lmdb' is 3 bytes; expected 3080 (8-byte label + pixels) (11) Runtime error table g: the LMDB map of 'lease.lmdb' (1 MiB) filled up in this transaction; it was rolled back and the map grows before the next one: run it again (in smaller transactions if it keeps failing) (13) after retry|1000
