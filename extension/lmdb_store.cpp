@@ -380,9 +380,12 @@ void check_meta_pages(const std::string& table, const std::string& path, std::ui
       last_page = last;
     }
   }
-  if ((last_page + 1) * page_size > file_size) {
-    throw damaged("it is " + std::to_string(file_size) + " bytes but its meta page says it has " +
-                  std::to_string(last_page + 1) + " pages of " + std::to_string(page_size) + " (truncated)");
+  // Pages 0 .. last_page must be in the file. Compared by division: on a crafted last page number,
+  // (last_page + 1) * page_size wraps around 2^64 and would let the file through.
+  if (last_page >= file_size / page_size) {
+    const std::string pages = last_page == UINT64_MAX ? "18446744073709551616" : std::to_string(last_page + 1);
+    throw damaged("it is " + std::to_string(file_size) + " bytes but its meta page says it has " + pages +
+                  " pages of " + std::to_string(page_size) + " (truncated)");
   }
 }
 

@@ -58,6 +58,18 @@ CREATE VIRTUAL TABLE cut USING lmdb(path='cut.lmdb');
 -- expect: 1
 SELECT imgstore_check('lmdb', 'cut.lmdb') LIKE '%(truncated)%';
 
+-- A meta page whose last page number is so large that (last + 1) * page size wraps around 2^64 is refused as
+-- damaged, not let through by the overflow (LMDB would then map the file as if it were that large).
+-- shell: for last in wrap max; do /usr/bin/python3 -c "import struct, sys; d = bytearray(open('t.lmdb', 'rb').read()); ps = struct.unpack_from('<I', d, 40)[0]; last = 2**64 // ps - 1 if sys.argv[1] == 'wrap' else 2**64 - 1; [struct.pack_into('<Q', d, m * ps + 136, last) for m in (0, 1)]; open('huge-' + sys.argv[1] + '.lmdb', 'wb').write(d)" $last || exit 1; done
+-- error: table hw: 'huge-wrap.lmdb' is not a usable LMDB file: it is 
+CREATE VIRTUAL TABLE hw USING lmdb(path='huge-wrap.lmdb');
+-- error: bytes but its meta page says it has 4503599627370496 pages of 4096 (truncated)
+CREATE VIRTUAL TABLE hw USING lmdb(path='huge-wrap.lmdb');
+-- error: bytes but its meta page says it has 18446744073709551616 pages of 4096 (truncated)
+CREATE VIRTUAL TABLE hm USING lmdb(path='huge-max.lmdb');
+-- expect: 1|1
+SELECT imgstore_check('lmdb', 'huge-wrap.lmdb') LIKE '%(truncated)%', imgstore_check('lmdb', 'huge-max.lmdb') LIKE '%(truncated)%';
+
 -- A cursor that fails in its constructor (here: the first row of the scan or lookup is damaged) gives back
 -- its read snapshot. It used to keep it counted, and since the map only grows while this process reads
 -- nothing, the map never grew again: every later transaction too large for the map failed.
