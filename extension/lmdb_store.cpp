@@ -18,6 +18,7 @@
 #include "lmdb_store.hpp"
 
 #include <lmdb.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -32,6 +33,7 @@
 
 #include "args.hpp"
 #include "file_registry.hpp"
+#include "posix_file.hpp"
 
 namespace imgstore {
 
@@ -339,6 +341,11 @@ void put_meta(MDB_txn* txn, MDB_dbi meta, const char* key, const std::string& va
   if (rc != MDB_SUCCESS) throw Error(std::string("mdb_put(meta) failed: ") + mdb_strerror(rc), kind_of(rc));
 }
 
+[[noreturn]] void throw_not_lmdb(const std::string& table, const std::string& path, int rc) {
+  throw Error("table " + table + ": '" + path + "' is not an LMDB file (" + mdb_strerror(rc) + ")",
+              ErrorKind::cantopen);
+}
+
 // LMDB trusts its file: a data file cut short makes it fault (SIGBUS) on pages past the end. So before
 // handing an existing file to LMDB, read its two meta pages (LMDB's documented layout: a 16-byte page header,
 // then magic, version, address, map size, two 48-byte database records, the last page number, the txn id;
@@ -353,10 +360,12 @@ void check_meta_pages(const std::string& table, const std::string& path, std::ui
   if (raw == nullptr) return;  // mdb_env_open reports it
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(raw, std::fclose);
   unsigned char meta[kHeader + 136];
-  if (std::fread(meta, 1, sizeof meta, file.get()) != sizeof meta) throw damaged("shorter than its first meta page");
+  const std::size_t got = std::fread(meta, 1, sizeof meta, file.get());
   std::uint32_t magic = 0;
-  std::memcpy(&magic, meta + kHeader, 4);
-  if (magic != kMagic) return;  // not LMDB at all: mdb_env_open says so (MDB_INVALID)
+  if (got >= kHeader + 4) std::memcpy(&magic, meta + kHeader, 4);
+  // Not LMDB at all: said here, before mdb_env_open would create a lock file beside it.
+  if (magic != kMagic) throw_not_lmdb(table, path, MDB_INVALID);
+  if (got != sizeof meta) throw damaged("shorter than its first meta page");
   std::uint32_t page_size = 0;
   std::memcpy(&page_size, meta + kHeader + 24, 4);  // mm_dbs[FREE_DBI].md_pad holds the page size
   if (page_size < 512 || page_size > (1u << 16) || (page_size & (page_size - 1)) != 0) {
@@ -389,6 +398,46 @@ void check_meta_pages(const std::string& table, const std::string& path, std::ui
   }
 }
 
+// mdb_env_open creates `path-lock`, and `path` for a new store. An open that fails after it (another
+// program's LMDB file, a wrong shape, ...) must leave the directory as it was, so this removes the files the
+// open created, unless keep() is called. Only when no other process has the environment open: every LMDB
+// process holds a shared lock on the lock file's first byte, so taking a write lock there means none does.
+class UndoCreatedFiles {
+ public:
+  explicit UndoCreatedFiles(std::string path)
+      : path_(std::move(path)), lock_path_(path_ + "-lock"), data_created_(!exists(path_)),
+        lock_created_(!exists(lock_path_)) {}
+  UndoCreatedFiles(const UndoCreatedFiles&) = delete;
+  UndoCreatedFiles& operator=(const UndoCreatedFiles&) = delete;
+  void keep() noexcept { keep_ = true; }
+
+  ~UndoCreatedFiles() {
+    if (keep_ || (!data_created_ && !lock_created_)) return;
+    const Fd lock(::open(lock_path_.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    if (!lock) return;
+    struct flock whole{};
+    whole.l_type = F_WRLCK;
+    whole.l_whence = SEEK_SET;
+    whole.l_start = 0;
+    whole.l_len = 1;
+    if (::fcntl(lock.get(), F_SETLK, &whole) != 0) return;  // in use by another process: theirs now
+    if (data_created_) ::unlink(path_.c_str());
+    if (lock_created_) ::unlink(lock_path_.c_str());
+  }  // closing `lock` drops the write lock
+
+ private:
+  static bool exists(const std::string& path) {
+    struct stat st{};
+    return ::lstat(path.c_str(), &st) == 0;
+  }
+
+  const std::string path_;
+  const std::string lock_path_;
+  const bool data_created_;
+  const bool lock_created_;
+  bool keep_ = false;
+};
+
 // Opens the environment, creating the store when the file is new, and checks it is one of ours.
 std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
                               const std::optional<Shape>& wanted, OpenMode mode) {
@@ -418,6 +467,7 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
   }
 
   if (!fresh) check_meta_pages(table, path, static_cast<std::uint64_t>(st.st_size));
+  UndoCreatedFiles undo(path);  // declared before env: it runs after a failed open has closed the environment
   MDB_env* raw_env = nullptr;
   int rc = mdb_env_create(&raw_env);
   if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_create", rc);
@@ -427,10 +477,7 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
   const std::size_t file_size = exists ? static_cast<std::size_t>(st.st_size) : 0;
   mdb_env_set_mapsize(env.get(), round_up(std::max(min_map_size(), file_size * 2), kMiB));
   rc = mdb_env_open(env.get(), path.c_str(), MDB_NOSUBDIR | MDB_NOTLS, 0664);
-  if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
-    throw Error("table " + table + ": '" + path + "' is not an LMDB file (" + mdb_strerror(rc) + ")",
-                ErrorKind::cantopen);
-  }
+  if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) throw_not_lmdb(table, path, rc);
   if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_open", rc);
 
   MDB_txn* raw_txn = nullptr;
@@ -473,6 +520,7 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
 
   auto shared = std::make_shared<Env>(std::move(env), path, shape, images);
   reg.add(path, table, shared);
+  undo.keep();
   return shared;
 }
 

@@ -70,6 +70,30 @@ CREATE VIRTUAL TABLE hm USING lmdb(path='huge-max.lmdb');
 -- expect: 1|1
 SELECT imgstore_check('lmdb', 'huge-wrap.lmdb') LIKE '%(truncated)%', imgstore_check('lmdb', 'huge-max.lmdb') LIKE '%(truncated)%';
 
+-- Reading never writes: a failed open leaves the directory as it was (no '-lock' file left beside a text
+-- file, a PNG, an LMDB file of another program or a store opened with the wrong shape).
+-- shell: printf 'just some text, not a database at all...%.0s\n' $(seq 20) > x.txt
+-- error: table x: 'x.txt' is not an LMDB file
+CREATE VIRTUAL TABLE x USING lmdb(path='x.txt');
+-- expect: 1
+SELECT writefile('p.png', png_encode(randomblob(3072), '32x32x3')) > 3000;
+-- error: table xp: 'p.png' is not an LMDB file
+CREATE VIRTUAL TABLE xp USING lmdb(path='p.png');
+-- shell: rm plain.lmdb-lock && $SQLITE3 -batch -cmd ".load $IMGSTORE_EXTENSION" :memory: "CREATE VIRTUAL TABLE s USING lmdb(path='shaped.lmdb', shape='2x2x1')" && rm shaped.lmdb-lock
+-- error: table xl: 'plain.lmdb' is an LMDB file but not an imgstore store
+CREATE VIRTUAL TABLE xl USING lmdb(path='plain.lmdb');
+-- error: table xs: shape '3x3x1' disagrees with the store 'shaped.lmdb'
+CREATE VIRTUAL TABLE xs USING lmdb(path='shaped.lmdb', shape='3x3x1');
+-- shell: test ! -e x.txt-lock
+-- shell: test ! -e p.png-lock
+-- shell: test ! -e plain.lmdb-lock
+-- shell: test ! -e shaped.lmdb-lock
+-- A lock file that was there before a failed open stays.
+-- shell: touch plain.lmdb-lock
+-- error: table xl: 'plain.lmdb' is an LMDB file but not an imgstore store
+CREATE VIRTUAL TABLE xl USING lmdb(path='plain.lmdb');
+-- shell: test -e plain.lmdb-lock
+
 -- A cursor that fails in its constructor (here: the first row of the scan or lookup is damaged) gives back
 -- its read snapshot. It used to keep it counted, and since the map only grows while this process reads
 -- nothing, the map never grew again: every later transaction too large for the map failed.
