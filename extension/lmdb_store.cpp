@@ -527,36 +527,42 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
 class LmdbStore;
 
 // Rows from either this table's write transaction (so a transaction sees its own writes) or, outside one, a
-// read-only snapshot of its own.
+// read-only snapshot of its own. The ids-or-range logic is IdWalk's, as in the other backends; what LMDB adds
+// is that a scan of the snapshot keeps one cursor, so the walk's "first id >= the last one + 1" is MDB_NEXT
+// from where the cursor stands, not a search from the root.
 class LmdbCursor final : public Cursor {
  public:
   LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids);
 
   bool at_end() const override { return at_end_; }
   void next() override;
-  std::int64_t id() const override { return id_; }
-  std::int64_t label() override { return decode_label(static_cast<const unsigned char*>(value_.mv_data)); }
+  std::int64_t id() const override { return walk_.id(); }
+  std::int64_t label() override { return decode_label(static_cast<const unsigned char*>(walk_.value().mv_data)); }
   std::span<const std::uint8_t> pixels() override {
-    return {static_cast<const std::uint8_t*>(value_.mv_data) + label_bytes, value_.mv_size - label_bytes};
+    const MDB_val& value = walk_.value();
+    return {static_cast<const std::uint8_t*>(value.mv_data) + label_bytes, value.mv_size - label_bytes};
   }
 
  private:
   MDB_txn* txn() const;
-  void seek(std::int64_t from);
-  void take(MDB_cursor* cursor, MDB_val& key, MDB_cursor_op op);
-  void check_value();
+  std::optional<MDB_val> find(std::int64_t id);
+  std::optional<std::pair<std::int64_t, MDB_val>> first_from(std::int64_t from);
+  int search(std::int64_t from, MDB_val& key, MDB_val& value);
+  void check_value(std::int64_t id, const MDB_val& value) const {
+    if (value.mv_size != value_bytes_) throw_bad_value(id, value);
+  }
+  [[noreturn]] void throw_bad_value(std::int64_t id, const MDB_val& value) const;
 
   LmdbStore& store_;
-  const IdRange range_;
-  const std::vector<std::int64_t> ids_;
-  const bool by_ids_;
-  std::size_t next_index_ = 0;
   const bool in_write_txn_;
   Env::Snapshot reader_;  // before cursor_, which must close first; given back even if the constructor throws
-  CursorPtr cursor_;  // only on the read snapshot: a write transaction's cursors die with its savepoints
+  CursorPtr cursor_;  // only for a scan of the snapshot: a write transaction's cursors die with its savepoints
+  bool on_row_ = false;  // cursor_ stands on the row with id at_
+  std::int64_t at_ = -1;
+  const std::size_t value_bytes_;  // label and pixels
+  const std::int64_t hi_;  // the range's end: a row past it ends the walk unread, so it is not checked
+  IdWalk<MDB_val> walk_;
   bool at_end_ = false;
-  std::int64_t id_ = -1;
-  MDB_val value_{};
 };
 
 class LmdbStore final : public Store {
@@ -811,22 +817,16 @@ class LmdbStore final : public Store {
 };
 
 LmdbCursor::LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
-    : store_(store), range_(range), ids_(std::move(ids)), by_ids_(by_ids),
-      in_write_txn_(store.write_txn() != nullptr),
-      reader_(in_write_txn_ ? Env::Snapshot() : store.env().take_reader(store.table())) {
-  if (!in_write_txn_) {
-    if (!by_ids_) {
-      MDB_cursor* raw = nullptr;
-      const int rc = mdb_cursor_open(reader_.get(), store_.env().images(), &raw);
-      if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_open", rc);
-      cursor_.reset(raw);
-    }
+    : store_(store), in_write_txn_(store.write_txn() != nullptr),
+      reader_(in_write_txn_ ? Env::Snapshot() : store.env().take_reader(store.table())),
+      value_bytes_(label_bytes + store.shape().bytes()), hi_(range.hi), walk_(range, std::move(ids), by_ids) {
+  if (!in_write_txn_ && !by_ids) {
+    MDB_cursor* raw = nullptr;
+    const int rc = mdb_cursor_open(reader_.get(), store_.env().images(), &raw);
+    if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_open", rc);
+    cursor_.reset(raw);
   }
-  if (by_ids_) {
-    next();
-  } else {
-    seek(range_.lo);
-  }
+  next();
 }
 
 MDB_txn* LmdbCursor::txn() const {
@@ -838,72 +838,59 @@ MDB_txn* LmdbCursor::txn() const {
   return txn;
 }
 
-void LmdbCursor::check_value() {
-  if (value_.mv_size != label_bytes + store_.shape().bytes()) {
-    throw Error("table " + store_.table() + ": the value of id " + std::to_string(id_) + " in '" +
-                    store_.env().path() + "' is " + std::to_string(value_.mv_size) + " bytes; expected " +
-                    std::to_string(label_bytes + store_.shape().bytes()) + " (8-byte label + pixels)",
-                ErrorKind::corrupt);
-  }
+void LmdbCursor::throw_bad_value(std::int64_t id, const MDB_val& value) const {
+  throw Error("table " + store_.table() + ": the value of id " + std::to_string(id) + " in '" + store_.env().path() +
+                  "' is " + std::to_string(value.mv_size) + " bytes; expected " + std::to_string(value_bytes_) +
+                  " (8-byte label + pixels)",
+              ErrorKind::corrupt);
 }
 
-// Positions on the first key >= from (within the range).
-void LmdbCursor::seek(std::int64_t from) {
+std::optional<MDB_val> LmdbCursor::find(std::int64_t id) {
+  unsigned char key_bytes[8];
+  encode_key(id, key_bytes);
+  MDB_val key{8, key_bytes};
+  MDB_val value{};
+  const int rc = mdb_get(txn(), store_.env().images(), &key, &value);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_get", rc);
+  check_value(id, value);
+  return value;
+}
+
+// The first row with id >= from. On the snapshot's cursor standing on from - 1 (the walk's every step after
+// the first) that is the next key; otherwise a search.
+std::optional<std::pair<std::int64_t, MDB_val>> LmdbCursor::first_from(std::int64_t from) {
+  MDB_val key{};
+  MDB_val value{};
+  const bool adjacent = on_row_ && at_ < from && from == at_ + 1;
+  const int rc = adjacent ? mdb_cursor_get(cursor_.get(), &key, &value, MDB_NEXT) : search(from, key, value);
+  on_row_ = false;
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_get", rc);
+  const std::int64_t id = decode_key(static_cast<const unsigned char*>(key.mv_data));
+  on_row_ = cursor_ != nullptr;
+  at_ = id;
+  if (id <= hi_) check_value(id, value);
+  return std::pair{id, value};
+}
+
+// MDB_SET_RANGE to `from`: on the snapshot's cursor, or in a write transaction on a cursor of its innermost
+// level, opened for this one search.
+int LmdbCursor::search(std::int64_t from, MDB_val& key, MDB_val& value) {
   unsigned char key_bytes[8];
   encode_key(from, key_bytes);
-  MDB_val key{8, key_bytes};
-  CursorPtr transient;
-  MDB_cursor* cursor = cursor_.get();
-  if (cursor == nullptr) {
-    MDB_cursor* raw = nullptr;
-    const int rc = mdb_cursor_open(txn(), store_.env().images(), &raw);
-    if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_open", rc);
-    transient.reset(raw);
-    cursor = raw;
-  }
-  take(cursor, key, MDB_SET_RANGE);
-}
-
-// Moves the cursor and takes the row it lands on, or the end of the range.
-void LmdbCursor::take(MDB_cursor* cursor, MDB_val& key, MDB_cursor_op op) {
-  const int rc = mdb_cursor_get(cursor, &key, &value_, op);
-  if (rc == MDB_NOTFOUND) {
-    at_end_ = true;
-    return;
-  }
-  if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_get", rc);
-  id_ = decode_key(static_cast<const unsigned char*>(key.mv_data));
-  at_end_ = id_ > range_.hi;
-  if (!at_end_) check_value();
+  key = MDB_val{8, key_bytes};
+  if (cursor_) return mdb_cursor_get(cursor_.get(), &key, &value, MDB_SET_RANGE);
+  MDB_cursor* raw = nullptr;
+  const int opened = mdb_cursor_open(txn(), store_.env().images(), &raw);
+  if (opened != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_open", opened);
+  const CursorPtr transient(raw);
+  return mdb_cursor_get(transient.get(), &key, &value, MDB_SET_RANGE);
 }
 
 void LmdbCursor::next() {
   if (at_end_) return;
-  if (by_ids_) {
-    while (next_index_ < ids_.size()) {
-      id_ = ids_[next_index_++];
-      unsigned char key_bytes[8];
-      encode_key(id_, key_bytes);
-      MDB_val key{8, key_bytes};
-      const int rc = mdb_get(txn(), store_.env().images(), &key, &value_);
-      if (rc == MDB_NOTFOUND) continue;
-      if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_get", rc);
-      check_value();
-      return;
-    }
-    at_end_ = true;
-    return;
-  }
-  if (id_ >= range_.hi) {
-    at_end_ = true;
-    return;
-  }
-  if (cursor_ == nullptr) {  // in a write transaction: re-seek on its current innermost level
-    seek(id_ + 1);
-    return;
-  }
-  MDB_val key{};
-  take(cursor_.get(), key, MDB_NEXT);
+  at_end_ = !walk_.step([&](std::int64_t id) { return find(id); }, [&](std::int64_t from) { return first_from(from); });
 }
 
 }  // namespace
