@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 
 #include "input_file.hpp"
 
@@ -48,7 +49,7 @@ class CifarCursor final : public Cursor {
  public:
   explicit CifarCursor(const CifarOptions& options)
       : files_(batch_files(options)), label_bytes_(options.format == "cifar100" ? 2 : 1),
-        max_label_(options.format == "cifar100" ? 99 : 9), id_(options.id_offset - 1) {
+        max_label_(options.format == "cifar100" ? 99 : 9), id_offset_(options.id_offset), next_id_(options.id_offset) {
     if (options.format != "cifar10" && options.format != "cifar100") {
       throw Error("cifar10(): format '" + options.format + "' is not valid; expected 'cifar10' or 'cifar100'");
     }
@@ -97,7 +98,19 @@ class CifarCursor final : public Cursor {
         continue;
       }
       record_ = *record;
-      ++id_;
+      if (out_of_ids_) {
+        throw Error("cifar10(): id_offset " + std::to_string(id_offset_) + ": the id of record " +
+                    std::to_string(record_index_) + " of '" + file_->path() + "' would pass " +
+                    std::to_string(std::numeric_limits<std::int64_t>::max()) +
+                    ", the largest id; expected an id_offset that leaves room for every record");
+      }
+      id_ = next_id_;
+      // Counted without overflow: the record after the one with the largest id has no id.
+      if (next_id_ == std::numeric_limits<std::int64_t>::max()) {
+        out_of_ids_ = true;
+      } else {
+        ++next_id_;
+      }
       const std::uint8_t label = record_[label_bytes_ - 1];
       if (label > max_label_ || (label_bytes_ == 2 && record_[0] > 19)) {
         throw Error("cifar10(): '" + file_->path() + "' record " + std::to_string(record_index_) + " has label " +
@@ -119,7 +132,10 @@ class CifarCursor final : public Cursor {
   std::unique_ptr<InputFile> file_;
   std::size_t record_index_ = 0;
   std::span<const std::uint8_t> record_;
-  std::int64_t id_;
+  const std::int64_t id_offset_;
+  std::int64_t next_id_;     // the id of the next record, checked >= 0 before any use
+  bool out_of_ids_ = false;  // the last record took INT64_MAX
+  std::int64_t id_ = -1;
   bool at_end_ = false;
   bool converted_ = false;
   std::vector<std::uint8_t> hwc_ = std::vector<std::uint8_t>(cifar_pixels);

@@ -18,6 +18,7 @@
 #include "lmdb_store.hpp"
 
 #include <lmdb.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -28,9 +29,11 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "args.hpp"
 #include "file_registry.hpp"
+#include "posix_file.hpp"
 
 namespace imgstore {
 
@@ -135,8 +138,59 @@ std::size_t round_up(std::size_t n, std::size_t unit) { return (n + unit - 1) / 
 // One per data file per process. LMDB forbids opening one file twice in a process (its locks would break).
 class Env {
  public:
+  // One live transaction of this process on the file, counted from construction to destruction.
+  // mdb_env_set_mapsize is only safe while this process has none, so a count never given back would stop
+  // the map from ever growing again: the count is an object, released whatever way its owner goes.
+  class Live {
+   public:
+    Live() = default;
+    explicit Live(Env& env) : env_(&env) { env.enter(); }
+    Live(Live&& other) noexcept : env_(std::exchange(other.env_, nullptr)) {}
+    Live& operator=(Live&& other) noexcept {
+      if (this != &other) {
+        const Live gone(std::move(*this));
+        env_ = std::exchange(other.env_, nullptr);
+      }
+      return *this;
+    }
+    Live(const Live&) = delete;
+    Live& operator=(const Live&) = delete;
+    ~Live() {
+      if (env_ != nullptr) env_->leave();
+    }
+
+   private:
+    Env* env_ = nullptr;
+  };
+
+  // A read-only snapshot, counted as live while held; its destructor resets it into the pool.
+  class Snapshot {
+   public:
+    Snapshot() = default;
+    Snapshot(Env& env, Live live, TxnPtr txn) noexcept : env_(&env), live_(std::move(live)), txn_(std::move(txn)) {}
+    Snapshot(Snapshot&&) noexcept = default;
+    Snapshot& operator=(Snapshot&&) = delete;
+    ~Snapshot() {
+      if (txn_) env_->recycle(std::move(txn_));  // then live_ goes: the reader is reset before it stops counting
+    }
+    MDB_txn* get() const { return txn_.get(); }
+
+   private:
+    Env* env_ = nullptr;
+    Live live_;
+    TxnPtr txn_;
+  };
+
+  // A write transaction and its count.
+  struct Write {
+    Live live;
+    TxnPtr txn;
+  };
+
   Env(EnvPtr env, std::string path, Shape shape, MDB_dbi images)
-      : env_(std::move(env)), path_(std::move(path)), shape_(shape), images_(images) {}
+      : env_(std::move(env)), path_(std::move(path)), shape_(shape), images_(images) {
+    spare_readers_.reserve(kSpareReaders);  // so that recycle() never allocates
+  }
 
   MDB_env* get() const { return env_.get(); }
   const std::string& path() const { return path_; }
@@ -144,31 +198,15 @@ class Env {
   MDB_dbi images() const { return images_; }
 
   // A read-only snapshot, recycled from a small pool (mdb_txn_renew is cheaper than begin).
-  TxnPtr take_reader(const std::string& table) {
-    TxnPtr txn;
-    {
-      const std::lock_guard lock(mutex_);
-      if (!spare_readers_.empty()) {
-        txn = std::move(spare_readers_.back());
-        spare_readers_.pop_back();
-      }
-    }
-    if (txn) {
-      enter();
+  Snapshot take_reader(const std::string& table) {
+    if (TxnPtr txn = spare_reader()) {
+      Live live(*this);
       const int rc = mdb_txn_renew(txn.get());
-      if (rc == MDB_SUCCESS) return txn;
-      leave();
-      txn.reset();
+      if (rc == MDB_SUCCESS) return Snapshot(*this, std::move(live), std::move(txn));
       if (rc != MDB_MAP_RESIZED) fail(table, path_, "mdb_txn_renew", rc);
-    }
-    return begin_txn(table, MDB_RDONLY, "mdb_txn_begin (read)");
-  }
-
-  void give_back_reader(TxnPtr txn) noexcept {
-    mdb_txn_reset(txn.get());
-    leave();
-    const std::lock_guard lock(mutex_);
-    if (spare_readers_.size() < 8) spare_readers_.push_back(std::move(txn));
+    }  // not counted any more: begin_txn may adopt a grown map only while this process has nothing live
+    Write begun = begin_txn(table, MDB_RDONLY, "mdb_txn_begin (read)");
+    return Snapshot(*this, std::move(begun.live), std::move(begun.txn));
   }
 
   // Claims this process's one write slot. LMDB's writer lock would block this very thread forever if a second
@@ -188,11 +226,10 @@ class Env {
   }
   void release_writer() noexcept { writing_.store(false); }
 
-  TxnPtr begin_write(const std::string& table) {
+  Write begin_write(const std::string& table) {
     grow_map_if_needed(table);
     return begin_txn(table, 0, "mdb_txn_begin (write)");
   }
-  void end_write() noexcept { leave(); }
 
   // After MDB_MAP_FULL the transaction is lost; make sure the next one has room for at least twice what the
   // failed one tried to write (at least four times the old map: the failed one did not get to its end).
@@ -209,7 +246,8 @@ class Env {
   }
 
  private:
-  // Counts live transactions: mdb_env_set_mapsize is only safe when this process has none.
+  static constexpr std::size_t kSpareReaders = 8;
+
   void enter() {
     const std::lock_guard lock(mutex_);
     ++live_;
@@ -219,15 +257,31 @@ class Env {
     --live_;
   }
 
+  TxnPtr spare_reader() {
+    const std::lock_guard lock(mutex_);
+    if (spare_readers_.empty()) return nullptr;
+    TxnPtr txn = std::move(spare_readers_.back());
+    spare_readers_.pop_back();
+    return txn;
+  }
+
+  void recycle(TxnPtr txn) noexcept {
+    mdb_txn_reset(txn.get());
+    const std::lock_guard lock(mutex_);
+    if (spare_readers_.size() < kSpareReaders) spare_readers_.push_back(std::move(txn));
+  }
+
   // Begins a top-level transaction. MDB_MAP_RESIZED means another process grew the map: adopt its size
   // (only possible while this process has no live transaction on the file) and try once more.
-  TxnPtr begin_txn(const std::string& table, unsigned flags, const char* call) {
+  Write begin_txn(const std::string& table, unsigned flags, const char* call) {
     for (int attempt = 0;; ++attempt) {
-      enter();
-      MDB_txn* raw = nullptr;
-      const int rc = mdb_txn_begin(env_.get(), nullptr, flags, &raw);
-      if (rc == MDB_SUCCESS) return TxnPtr(raw);
-      leave();
+      int rc;
+      {
+        Live live(*this);
+        MDB_txn* raw = nullptr;
+        rc = mdb_txn_begin(env_.get(), nullptr, flags, &raw);
+        if (rc == MDB_SUCCESS) return Write{std::move(live), TxnPtr(raw)};
+      }
       if (rc != MDB_MAP_RESIZED || attempt > 0) fail(table, path_, call, rc);
       const std::lock_guard lock(mutex_);
       if (live_ != 0) {
@@ -262,7 +316,7 @@ class Env {
   const Shape shape_;
   const MDB_dbi images_;
   std::mutex mutex_;
-  int live_ = 0;
+  int live_ = 0;  // live transactions of this process (Live objects)
   std::atomic<bool> writing_{false};
   std::atomic<std::size_t> grow_hint_{0};  // bytes a failed transaction wanted to write
   std::vector<TxnPtr> spare_readers_;
@@ -287,6 +341,11 @@ void put_meta(MDB_txn* txn, MDB_dbi meta, const char* key, const std::string& va
   if (rc != MDB_SUCCESS) throw Error(std::string("mdb_put(meta) failed: ") + mdb_strerror(rc), kind_of(rc));
 }
 
+[[noreturn]] void throw_not_lmdb(const std::string& table, const std::string& path, int rc) {
+  throw Error("table " + table + ": '" + path + "' is not an LMDB file (" + mdb_strerror(rc) + ")",
+              ErrorKind::cantopen);
+}
+
 // LMDB trusts its file: a data file cut short makes it fault (SIGBUS) on pages past the end. So before
 // handing an existing file to LMDB, read its two meta pages (LMDB's documented layout: a 16-byte page header,
 // then magic, version, address, map size, two 48-byte database records, the last page number, the txn id;
@@ -301,10 +360,12 @@ void check_meta_pages(const std::string& table, const std::string& path, std::ui
   if (raw == nullptr) return;  // mdb_env_open reports it
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(raw, std::fclose);
   unsigned char meta[kHeader + 136];
-  if (std::fread(meta, 1, sizeof meta, file.get()) != sizeof meta) throw damaged("shorter than its first meta page");
+  const std::size_t got = std::fread(meta, 1, sizeof meta, file.get());
   std::uint32_t magic = 0;
-  std::memcpy(&magic, meta + kHeader, 4);
-  if (magic != kMagic) return;  // not LMDB at all: mdb_env_open says so (MDB_INVALID)
+  if (got >= kHeader + 4) std::memcpy(&magic, meta + kHeader, 4);
+  // Not LMDB at all: said here, before mdb_env_open would create a lock file beside it.
+  if (magic != kMagic) throw_not_lmdb(table, path, MDB_INVALID);
+  if (got != sizeof meta) throw damaged("shorter than its first meta page");
   std::uint32_t page_size = 0;
   std::memcpy(&page_size, meta + kHeader + 24, 4);  // mm_dbs[FREE_DBI].md_pad holds the page size
   if (page_size < 512 || page_size > (1u << 16) || (page_size & (page_size - 1)) != 0) {
@@ -328,11 +389,59 @@ void check_meta_pages(const std::string& table, const std::string& path, std::ui
       last_page = last;
     }
   }
-  if ((last_page + 1) * page_size > file_size) {
-    throw damaged("it is " + std::to_string(file_size) + " bytes but its meta page says it has " +
-                  std::to_string(last_page + 1) + " pages of " + std::to_string(page_size) + " (truncated)");
+  // A writer in another process may have committed since the caller's stat: its meta page can name pages
+  // past that size, yet they were written before the meta page was. So the size is taken again now, after
+  // the meta pages were read (an LMDB file never shrinks).
+  struct stat now{};
+  if (::fstat(::fileno(file.get()), &now) == 0) file_size = std::max<std::uint64_t>(file_size, static_cast<std::uint64_t>(now.st_size));
+  // Pages 0 .. last_page must be in the file. Compared by division: on a crafted last page number,
+  // (last_page + 1) * page_size wraps around 2^64 and would let the file through.
+  if (last_page >= file_size / page_size) {
+    const std::string pages = last_page == UINT64_MAX ? "18446744073709551616" : std::to_string(last_page + 1);
+    throw damaged("it is " + std::to_string(file_size) + " bytes but its meta page says it has " + pages +
+                  " pages of " + std::to_string(page_size) + " (truncated)");
   }
 }
+
+// mdb_env_open creates `path-lock`, and `path` for a new store. An open that fails after it (another
+// program's LMDB file, a wrong shape, ...) must leave the directory as it was, so this removes the files the
+// open created, unless keep() is called. Only when no other process has the environment open: every LMDB
+// process holds a shared lock on the lock file's first byte, so taking a write lock there means none does.
+class UndoCreatedFiles {
+ public:
+  explicit UndoCreatedFiles(std::string path)
+      : path_(std::move(path)), lock_path_(path_ + "-lock"), data_created_(!exists(path_)),
+        lock_created_(!exists(lock_path_)) {}
+  UndoCreatedFiles(const UndoCreatedFiles&) = delete;
+  UndoCreatedFiles& operator=(const UndoCreatedFiles&) = delete;
+  void keep() noexcept { keep_ = true; }
+
+  ~UndoCreatedFiles() {
+    if (keep_ || (!data_created_ && !lock_created_)) return;
+    const Fd lock(::open(lock_path_.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    if (!lock) return;
+    struct flock whole{};
+    whole.l_type = F_WRLCK;
+    whole.l_whence = SEEK_SET;
+    whole.l_start = 0;
+    whole.l_len = 1;
+    if (::fcntl(lock.get(), F_SETLK, &whole) != 0) return;  // in use by another process: theirs now
+    if (data_created_) ::unlink(path_.c_str());
+    if (lock_created_) ::unlink(lock_path_.c_str());
+  }  // closing `lock` drops the write lock
+
+ private:
+  static bool exists(const std::string& path) {
+    struct stat st{};
+    return ::lstat(path.c_str(), &st) == 0;
+  }
+
+  const std::string path_;
+  const std::string lock_path_;
+  const bool data_created_;
+  const bool lock_created_;
+  bool keep_ = false;
+};
 
 // Opens the environment, creating the store when the file is new, and checks it is one of ours.
 std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
@@ -363,6 +472,7 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
   }
 
   if (!fresh) check_meta_pages(table, path, static_cast<std::uint64_t>(st.st_size));
+  UndoCreatedFiles undo(path);  // declared before env: it runs after a failed open has closed the environment
   MDB_env* raw_env = nullptr;
   int rc = mdb_env_create(&raw_env);
   if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_create", rc);
@@ -372,10 +482,7 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
   const std::size_t file_size = exists ? static_cast<std::size_t>(st.st_size) : 0;
   mdb_env_set_mapsize(env.get(), round_up(std::max(min_map_size(), file_size * 2), kMiB));
   rc = mdb_env_open(env.get(), path.c_str(), MDB_NOSUBDIR | MDB_NOTLS, 0664);
-  if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
-    throw Error("table " + table + ": '" + path + "' is not an LMDB file (" + mdb_strerror(rc) + ")",
-                ErrorKind::cantopen);
-  }
+  if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) throw_not_lmdb(table, path, rc);
   if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_open", rc);
 
   MDB_txn* raw_txn = nullptr;
@@ -418,43 +525,49 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
 
   auto shared = std::make_shared<Env>(std::move(env), path, shape, images);
   reg.add(path, table, shared);
+  undo.keep();
   return shared;
 }
 
 class LmdbStore;
 
 // Rows from either this table's write transaction (so a transaction sees its own writes) or, outside one, a
-// read-only snapshot of its own.
+// read-only snapshot of its own. The ids-or-range logic is IdWalk's, as in the other backends; what LMDB adds
+// is that a scan of the snapshot keeps one cursor, so the walk's "first id >= the last one + 1" is MDB_NEXT
+// from where the cursor stands, not a search from the root.
 class LmdbCursor final : public Cursor {
  public:
   LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids);
-  ~LmdbCursor() override;
 
   bool at_end() const override { return at_end_; }
   void next() override;
-  std::int64_t id() const override { return id_; }
-  std::int64_t label() override { return decode_label(static_cast<const unsigned char*>(value_.mv_data)); }
+  std::int64_t id() const override { return walk_.id(); }
+  std::int64_t label() override { return decode_label(static_cast<const unsigned char*>(walk_.value().mv_data)); }
   std::span<const std::uint8_t> pixels() override {
-    return {static_cast<const std::uint8_t*>(value_.mv_data) + label_bytes, value_.mv_size - label_bytes};
+    const MDB_val& value = walk_.value();
+    return {static_cast<const std::uint8_t*>(value.mv_data) + label_bytes, value.mv_size - label_bytes};
   }
 
  private:
   MDB_txn* txn() const;
-  void seek(std::int64_t from);
-  void take(MDB_cursor* cursor, MDB_val& key, MDB_cursor_op op);
-  void check_value();
+  std::optional<MDB_val> find(std::int64_t id);
+  std::optional<std::pair<std::int64_t, MDB_val>> first_from(std::int64_t from);
+  int search(std::int64_t from, MDB_val& key, MDB_val& value);
+  void check_value(std::int64_t id, const MDB_val& value) const {
+    if (value.mv_size != value_bytes_) throw_bad_value(id, value);
+  }
+  [[noreturn]] void throw_bad_value(std::int64_t id, const MDB_val& value) const;
 
   LmdbStore& store_;
-  const IdRange range_;
-  const std::vector<std::int64_t> ids_;
-  const bool by_ids_;
-  std::size_t next_index_ = 0;
   const bool in_write_txn_;
-  TxnPtr reader_;
-  CursorPtr cursor_;  // only on the read snapshot: a write transaction's cursors die with its savepoints
+  Env::Snapshot reader_;  // before cursor_, which must close first; given back even if the constructor throws
+  CursorPtr cursor_;  // only for a scan of the snapshot: a write transaction's cursors die with its savepoints
+  bool on_row_ = false;  // cursor_ stands on the row with id at_
+  std::int64_t at_ = -1;
+  const std::size_t value_bytes_;  // label and pixels
+  const std::int64_t hi_;  // the range's end: a row past it ends the walk unread, so it is not checked
+  IdWalk<MDB_val> walk_;
   bool at_end_ = false;
-  std::int64_t id_ = -1;
-  MDB_val value_{};
 };
 
 class LmdbStore final : public Store {
@@ -592,7 +705,9 @@ class LmdbStore final : public Store {
     if (!levels_.empty()) return;
     env_->claim_writer(table_);
     try {
-      base_ = env_->begin_write(table_);
+      Env::Write write = env_->begin_write(table_);
+      base_live_ = std::move(write.live);
+      base_ = std::move(write.txn);
     } catch (...) {
       env_->release_writer();
       throw;
@@ -660,9 +775,8 @@ class LmdbStore final : public Store {
       f(txn);
       return;
     }
-    TxnPtr reader = env_->take_reader(table_);
+    const Env::Snapshot reader = env_->take_reader(table_);
     f(reader.get());
-    env_->give_back_reader(std::move(reader));
   }
 
  private:
@@ -692,7 +806,7 @@ class LmdbStore final : public Store {
   }
 
   void finish() noexcept {
-    env_->end_write();
+    base_live_ = Env::Live();
     env_->release_writer();
     last_id_.reset();
   }
@@ -700,6 +814,7 @@ class LmdbStore final : public Store {
   const std::string table_;
   const std::shared_ptr<Env> env_;
   TxnPtr base_;
+  Env::Live base_live_;  // counts base_ while it lives
   std::vector<Level> levels_;
   std::optional<std::int64_t> last_id_;  // largest id in the write transaction, for MDB_APPEND
   std::vector<unsigned char> scratch_;
@@ -707,27 +822,16 @@ class LmdbStore final : public Store {
 };
 
 LmdbCursor::LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
-    : store_(store), range_(range), ids_(std::move(ids)), by_ids_(by_ids),
-      in_write_txn_(store.write_txn() != nullptr) {
-  if (!in_write_txn_) {
-    reader_ = store_.env().take_reader(store_.table());
-    if (!by_ids_) {
-      MDB_cursor* raw = nullptr;
-      const int rc = mdb_cursor_open(reader_.get(), store_.env().images(), &raw);
-      if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_open", rc);
-      cursor_.reset(raw);
-    }
+    : store_(store), in_write_txn_(store.write_txn() != nullptr),
+      reader_(in_write_txn_ ? Env::Snapshot() : store.env().take_reader(store.table())),
+      value_bytes_(label_bytes + store.shape().bytes()), hi_(range.hi), walk_(range, std::move(ids), by_ids) {
+  if (!in_write_txn_ && !by_ids) {
+    MDB_cursor* raw = nullptr;
+    const int rc = mdb_cursor_open(reader_.get(), store_.env().images(), &raw);
+    if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_open", rc);
+    cursor_.reset(raw);
   }
-  if (by_ids_) {
-    next();
-  } else {
-    seek(range_.lo);
-  }
-}
-
-LmdbCursor::~LmdbCursor() {
-  cursor_.reset();
-  if (reader_) store_.env().give_back_reader(std::move(reader_));
+  next();
 }
 
 MDB_txn* LmdbCursor::txn() const {
@@ -739,72 +843,59 @@ MDB_txn* LmdbCursor::txn() const {
   return txn;
 }
 
-void LmdbCursor::check_value() {
-  if (value_.mv_size != label_bytes + store_.shape().bytes()) {
-    throw Error("table " + store_.table() + ": the value of id " + std::to_string(id_) + " in '" +
-                    store_.env().path() + "' is " + std::to_string(value_.mv_size) + " bytes; expected " +
-                    std::to_string(label_bytes + store_.shape().bytes()) + " (8-byte label + pixels)",
-                ErrorKind::corrupt);
-  }
+void LmdbCursor::throw_bad_value(std::int64_t id, const MDB_val& value) const {
+  throw Error("table " + store_.table() + ": the value of id " + std::to_string(id) + " in '" + store_.env().path() +
+                  "' is " + std::to_string(value.mv_size) + " bytes; expected " + std::to_string(value_bytes_) +
+                  " (8-byte label + pixels)",
+              ErrorKind::corrupt);
 }
 
-// Positions on the first key >= from (within the range).
-void LmdbCursor::seek(std::int64_t from) {
+std::optional<MDB_val> LmdbCursor::find(std::int64_t id) {
+  unsigned char key_bytes[8];
+  encode_key(id, key_bytes);
+  MDB_val key{8, key_bytes};
+  MDB_val value{};
+  const int rc = mdb_get(txn(), store_.env().images(), &key, &value);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_get", rc);
+  check_value(id, value);
+  return value;
+}
+
+// The first row with id >= from. On the snapshot's cursor standing on from - 1 (the walk's every step after
+// the first) that is the next key; otherwise a search.
+std::optional<std::pair<std::int64_t, MDB_val>> LmdbCursor::first_from(std::int64_t from) {
+  MDB_val key{};
+  MDB_val value{};
+  const bool adjacent = on_row_ && at_ < from && from == at_ + 1;
+  const int rc = adjacent ? mdb_cursor_get(cursor_.get(), &key, &value, MDB_NEXT) : search(from, key, value);
+  on_row_ = false;
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_get", rc);
+  const std::int64_t id = decode_key(static_cast<const unsigned char*>(key.mv_data));
+  on_row_ = cursor_ != nullptr;
+  at_ = id;
+  if (id <= hi_) check_value(id, value);
+  return std::pair{id, value};
+}
+
+// MDB_SET_RANGE to `from`: on the snapshot's cursor, or in a write transaction on a cursor of its innermost
+// level, opened for this one search.
+int LmdbCursor::search(std::int64_t from, MDB_val& key, MDB_val& value) {
   unsigned char key_bytes[8];
   encode_key(from, key_bytes);
-  MDB_val key{8, key_bytes};
-  CursorPtr transient;
-  MDB_cursor* cursor = cursor_.get();
-  if (cursor == nullptr) {
-    MDB_cursor* raw = nullptr;
-    const int rc = mdb_cursor_open(txn(), store_.env().images(), &raw);
-    if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_open", rc);
-    transient.reset(raw);
-    cursor = raw;
-  }
-  take(cursor, key, MDB_SET_RANGE);
-}
-
-// Moves the cursor and takes the row it lands on, or the end of the range.
-void LmdbCursor::take(MDB_cursor* cursor, MDB_val& key, MDB_cursor_op op) {
-  const int rc = mdb_cursor_get(cursor, &key, &value_, op);
-  if (rc == MDB_NOTFOUND) {
-    at_end_ = true;
-    return;
-  }
-  if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_get", rc);
-  id_ = decode_key(static_cast<const unsigned char*>(key.mv_data));
-  at_end_ = id_ > range_.hi;
-  if (!at_end_) check_value();
+  key = MDB_val{8, key_bytes};
+  if (cursor_) return mdb_cursor_get(cursor_.get(), &key, &value, MDB_SET_RANGE);
+  MDB_cursor* raw = nullptr;
+  const int opened = mdb_cursor_open(txn(), store_.env().images(), &raw);
+  if (opened != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_open", opened);
+  const CursorPtr transient(raw);
+  return mdb_cursor_get(transient.get(), &key, &value, MDB_SET_RANGE);
 }
 
 void LmdbCursor::next() {
   if (at_end_) return;
-  if (by_ids_) {
-    while (next_index_ < ids_.size()) {
-      id_ = ids_[next_index_++];
-      unsigned char key_bytes[8];
-      encode_key(id_, key_bytes);
-      MDB_val key{8, key_bytes};
-      const int rc = mdb_get(txn(), store_.env().images(), &key, &value_);
-      if (rc == MDB_NOTFOUND) continue;
-      if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_get", rc);
-      check_value();
-      return;
-    }
-    at_end_ = true;
-    return;
-  }
-  if (id_ >= range_.hi) {
-    at_end_ = true;
-    return;
-  }
-  if (cursor_ == nullptr) {  // in a write transaction: re-seek on its current innermost level
-    seek(id_ + 1);
-    return;
-  }
-  MDB_val key{};
-  take(cursor_.get(), key, MDB_NEXT);
+  at_end_ = !walk_.step([&](std::int64_t id) { return find(id); }, [&](std::int64_t from) { return first_from(from); });
 }
 
 }  // namespace

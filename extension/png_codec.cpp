@@ -3,7 +3,9 @@
 #include <png.h>
 
 #include <csetjmp>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 
 #include "error.hpp"
 
@@ -13,34 +15,44 @@ namespace {
 
 // libpng reports errors by calling our handler, which must not return: it records the message and longjmps
 // back to the setjmp in run_guarded. No C++ object with a destructor lives between the two (see below).
+// No C++ exception may cross libpng's C frames either: the callbacks are noexcept, and one whose C++ work
+// throws keeps the exception here and stops libpng with png_error; it is rethrown once libpng has returned.
 struct Context {
   char message[256] = {};
   std::span<const std::uint8_t> input;
   std::size_t offset = 0;
   std::vector<std::uint8_t>* output = nullptr;
+  std::exception_ptr failure;  // thrown inside a callback
 };
 
-[[noreturn]] void on_error(png_structp png, png_const_charp message) {
+[[noreturn]] void on_error(png_structp png, png_const_charp message) noexcept {
   auto* ctx = static_cast<Context*>(png_get_error_ptr(png));
   std::snprintf(ctx->message, sizeof ctx->message, "%s", message);
   png_longjmp(png, 1);
 }
 
-void on_warning(png_structp, png_const_charp) {}  // warnings (e.g. bad CRC in ancillary chunks) are not errors
+void on_warning(png_structp, png_const_charp) noexcept {}  // warnings (e.g. bad CRC in ancillary chunks) are not errors
 
-void read_bytes(png_structp png, png_bytep data, png_size_t size) {
+void read_bytes(png_structp png, png_bytep data, png_size_t size) noexcept {
   auto* ctx = static_cast<Context*>(png_get_io_ptr(png));
   if (ctx->input.size() - ctx->offset < size) png_error(png, "the PNG data ends early (truncated)");
   std::memcpy(data, ctx->input.data() + ctx->offset, size);
   ctx->offset += size;
 }
 
-void write_bytes(png_structp png, png_bytep data, png_size_t size) {
+void write_bytes(png_structp png, png_bytep data, png_size_t size) noexcept {
   auto* ctx = static_cast<Context*>(png_get_io_ptr(png));
-  ctx->output->insert(ctx->output->end(), data, data + size);
+  try {
+    ctx->output->insert(ctx->output->end(), data, data + size);  // may throw std::bad_alloc
+    return;
+  } catch (...) {
+    ctx->failure = std::current_exception();
+  }
+  // Outside the handler: a longjmp out of a catch block would skip the end of the catch.
+  png_error(png, "writing the PNG data failed");
 }
 
-void flush_nothing(png_structp) {}
+void flush_nothing(png_structp) noexcept {}
 
 class Reader {
  public:
@@ -148,6 +160,7 @@ void png_encode(std::span<const std::uint8_t> pixels, const Shape& shape, int le
     }
     png_write_end(w.png(), nullptr);
   });
+  if (ctx.failure) std::rethrow_exception(ctx.failure);
   if (!ok) throw Error(what + ": PNG encoding failed (" + ctx.message + ")");
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Isolation across processes: one writer process commits batches of 500 rows (replacing the pixels and
 labels of existing ids, deleting and inserting others) and logs `count|digest` after each COMMIT returns;
-three reader processes scan the store in a loop (count and image_digest of every row). Every observation
+three reader processes scan the store in a loop (count and image_digest of every row), opening it again
+every 20 scans. Every observation
 must equal a committed state: a scan never sees a commit halfway or a state that was never committed.
 
 hdf5 is not run here: HDF5's file lock keeps other processes out while one writes (README, "other
@@ -66,6 +67,9 @@ def reader(ext, backend, path, seconds, log):
     while time.time() < deadline:
         try:
             seen.append(observe(con))
+            if len(seen) % 20 == 0:  # and open the store again while the writer commits
+                con.execute("DROP TABLE temp.s")
+                con.execute("CREATE VIRTUAL TABLE temp.s USING %s(path='%s')" % (backend, path))
         except sqlite3.Error as e:
             errors.append(str(e))
     with open(log, "w") as out:

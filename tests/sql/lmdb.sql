@@ -65,3 +65,46 @@ CREATE VIRTUAL TABLE q2 USING lmdb(path='two''''quotes.lmdb', shape='2x2x1');
 INSERT INTO q2 VALUES (1, 2, zeroblob(4));
 -- expect: ok|ok
 SELECT imgstore_check('lmdb', 'it''s.lmdb', 1), imgstore_check('lmdb', 'two''''quotes.lmdb', 1);
+
+-- A meta page whose last page number is so large that (last + 1) * page size wraps around 2^64 is refused as
+-- damaged, not let through by the overflow (LMDB would then map the file as if it were that large).
+-- shell: for last in wrap max; do /usr/bin/python3 -c "import struct, sys; d = bytearray(open('t.lmdb', 'rb').read()); ps = struct.unpack_from('<I', d, 40)[0]; last = 2**64 // ps - 1 if sys.argv[1] == 'wrap' else 2**64 - 1; [struct.pack_into('<Q', d, m * ps + 136, last) for m in (0, 1)]; open('huge-' + sys.argv[1] + '.lmdb', 'wb').write(d)" $last || exit 1; done
+-- error: table hw: 'huge-wrap.lmdb' is not a usable LMDB file: it is 
+CREATE VIRTUAL TABLE hw USING lmdb(path='huge-wrap.lmdb');
+-- error: bytes but its meta page says it has 4503599627370496 pages of 4096 (truncated)
+CREATE VIRTUAL TABLE hw USING lmdb(path='huge-wrap.lmdb');
+-- error: bytes but its meta page says it has 18446744073709551616 pages of 4096 (truncated)
+CREATE VIRTUAL TABLE hm USING lmdb(path='huge-max.lmdb');
+-- expect: 1|1
+SELECT imgstore_check('lmdb', 'huge-wrap.lmdb') LIKE '%(truncated)%', imgstore_check('lmdb', 'huge-max.lmdb') LIKE '%(truncated)%';
+
+-- Reading never writes: a failed open leaves the directory as it was (no '-lock' file left beside a text
+-- file, a PNG, an LMDB file of another program or a store opened with the wrong shape).
+-- shell: printf 'just some text, not a database at all...%.0s\n' $(seq 20) > x.txt
+-- error: table x: 'x.txt' is not an LMDB file
+CREATE VIRTUAL TABLE x USING lmdb(path='x.txt');
+-- expect: 1
+SELECT writefile('p.png', png_encode(randomblob(3072), '32x32x3')) > 3000;
+-- error: table xp: 'p.png' is not an LMDB file
+CREATE VIRTUAL TABLE xp USING lmdb(path='p.png');
+-- shell: rm plain.lmdb-lock && $SQLITE3 -batch -cmd ".load $IMGSTORE_EXTENSION" :memory: "CREATE VIRTUAL TABLE s USING lmdb(path='shaped.lmdb', shape='2x2x1')" && rm shaped.lmdb-lock
+-- error: table xl: 'plain.lmdb' is an LMDB file but not an imgstore store
+CREATE VIRTUAL TABLE xl USING lmdb(path='plain.lmdb');
+-- error: table xs: shape '3x3x1' disagrees with the store 'shaped.lmdb'
+CREATE VIRTUAL TABLE xs USING lmdb(path='shaped.lmdb', shape='3x3x1');
+-- shell: test ! -e x.txt-lock
+-- shell: test ! -e p.png-lock
+-- shell: test ! -e plain.lmdb-lock
+-- shell: test ! -e shaped.lmdb-lock
+-- A lock file that was there before a failed open stays.
+-- shell: touch plain.lmdb-lock
+-- error: table xl: 'plain.lmdb' is an LMDB file but not an imgstore store
+CREATE VIRTUAL TABLE xl USING lmdb(path='plain.lmdb');
+-- shell: test -e plain.lmdb-lock
+
+-- A cursor that fails in its constructor (here: the first row of the scan or lookup is damaged) gives back
+-- its read snapshot. It used to keep it counted, and since the map only grows while this process reads
+-- nothing, the map never grew again: every later transaction too large for the map failed.
+-- shell: IMGSTORE_LMDB_MAP_MIN=1048576 $SQLITE3 -batch -cmd ".load $IMGSTORE_EXTENSION" :memory: "CREATE VIRTUAL TABLE g USING lmdb(path='lease.lmdb', shape='32x32x3')" && /usr/bin/python3 -c "import lmdb, struct; e = lmdb.open('lease.lmdb', subdir=False, max_dbs=2); db = e.open_db(b'images'); t = e.begin(write=True); t.put(struct.pack('>q', 0), b'bad', db=db); t.commit()"
+-- shell: printf "%s\n" ".load {extension}" "CREATE VIRTUAL TABLE g USING lmdb(path='lease.lmdb');" "SELECT id FROM g;" "SELECT id FROM g WHERE id = 0;" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) INSERT INTO g SELECT i, 0, randomblob(3072) FROM n;" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) INSERT INTO g SELECT i, 0, randomblob(3072) FROM n;" "SELECT 'after retry', count(*) FROM g WHERE id > 0;" | IMGSTORE_LMDB_MAP_MIN=1048576 stdbuf -o0 $SQLITE3 -batch :memory: 2>&1 | sed 's/near line [0-9]*: //' | tr '\n' ' '
+-- shell-expect: Runtime error table g: the value of id 0 in 'lease.lmdb' is 3 bytes; expected 3080 (8-byte label + pixels) (11) Runtime error table g: the value of id 0 in 'lease.lmdb' is 3 bytes; expected 3080 (8-byte label + pixels) (11) Runtime error table g: the LMDB map of 'lease.lmdb' (1 MiB) filled up in this transaction; it was rolled back and the map grows before the next one: run it again (in smaller transactions if it keeps failing) (13) after retry|1000

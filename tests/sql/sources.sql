@@ -36,6 +36,19 @@ SELECT count(*) FROM cifar10('bad_label.bin');
 SELECT count(*) FROM cifar10('nope.bin');
 -- error: cifar10(): split 'dev' is not valid; expected 'train', 'test' or 'all'
 SELECT count(*) FROM cifar10('cifar-10-batches-bin', 0, 'dev');
+-- id_offset is checked before any arithmetic on it, and ids never pass INT64_MAX (they used to wrap around to
+-- negative ids).
+-- shell: head -c 9219 /dev/zero > three.bin
+-- expect: 3|9223372036854775805|9223372036854775807
+SELECT count(*), min(id), max(id) FROM cifar10('three.bin', 9223372036854775805);
+-- error: cifar10(): id_offset 9223372036854775806: the id of record 2 of 'three.bin' would pass 9223372036854775807, the largest id; expected an id_offset that leaves room for every record
+SELECT count(*) FROM cifar10('three.bin', 9223372036854775806);
+-- error: cifar10(): id_offset 9223372036854775807: the id of record 1 of 'three.bin' would pass
+SELECT max(id) FROM cifar10('three.bin', 9223372036854775807);
+-- error: cifar10(): id_offset -9223372036854775808 is negative; expected >= 0
+SELECT count(*) FROM cifar10('three.bin', -9223372036854775808);
+-- error: cifar10(): id_offset -1 is negative; expected >= 0
+SELECT count(*) FROM cifar10('three.bin', -1);
 -- error: cifar10(): argument 'path' is required
 SELECT count(*) FROM cifar10;
 

@@ -5,31 +5,18 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <utility>
 
-namespace {
+#include "failing_allocator.hpp"
 
-std::atomic<bool> fail_allocations{false};
-
-}  // namespace
-
-// Replaces the global allocator of this test program (the dlopen'ed extension binds to it too), so a test
-// can make every operator new throw. delete is replaced as well, to match new's malloc.
-void* operator new(std::size_t size) {
-  if (fail_allocations.load()) throw std::bad_alloc();
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -88,13 +75,14 @@ TEST_CASE("image_digest's final step reports an allocation failure as SQLITE_NOM
     const std::unique_ptr<sqlite3_stmt, decltype(finalize)> stmt(raw, finalize);
     int rc = 0;
     bool escaped = false;
-    fail_allocations = failing;
     try {
+      // Every C++ allocation fails while SQLite steps (with `failing`).
+      const std::optional<imgstore::test::FailAllocations> guard =
+          failing ? std::optional<imgstore::test::FailAllocations>(std::in_place, 1) : std::nullopt;
       rc = step(raw);
     } catch (const std::bad_alloc&) {
       escaped = true;  // an exception unwound through SQLite's C frames
     }
-    fail_allocations = false;
     CHECK_FALSE(escaped);
     return std::pair(rc, rc == SQLITE_ROW ? std::string(reinterpret_cast<const char*>(column_text(raw, 0))) : "");
   };

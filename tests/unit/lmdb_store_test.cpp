@@ -130,3 +130,44 @@ TEST_CASE("a second writer in the same process gets a clear busy error instead o
   second->begin();
   second->rollback();
 }
+
+TEST_CASE("LMDB cursors walk ranges and id lists on the snapshot and inside a write transaction") {
+  const TempDir dir;
+  auto store = imgstore::open_lmdb_store("s", {"path=" + dir.file("walk.lmdb"), "shape=1x1x1"});
+  const auto px = pattern(1, 0);
+  store->begin();
+  for (const std::int64_t id : {1, 3, 5, 7, 9}) store->put(Image{id, id * 10, px}, false);
+  store->commit();
+
+  const auto ids = [](std::unique_ptr<imgstore::Cursor> c) {
+    std::vector<std::int64_t> seen;
+    for (; !c->at_end(); c->next()) {
+      CHECK(c->label() == c->id() * 10);
+      seen.push_back(c->id());
+    }
+    return seen;
+  };
+  for (int in_txn = 0; in_txn < 2; ++in_txn) {
+    CAPTURE(in_txn);
+    if (in_txn != 0) store->begin();
+    CHECK(ids(store->scan({})) == std::vector<std::int64_t>{1, 3, 5, 7, 9});
+    CHECK(ids(store->scan({2, 7})) == std::vector<std::int64_t>{3, 5, 7});
+    CHECK(ids(store->scan({9, INT64_MAX})) == std::vector<std::int64_t>{9});
+    CHECK(ids(store->scan({10, INT64_MAX})).empty());
+    CHECK(ids(store->lookup({0, 3, 4, 9, 11})) == std::vector<std::int64_t>{3, 9});
+    if (in_txn != 0) store->rollback();
+  }
+
+  // A scan in a write transaction finds its place again by id after the rows under it change.
+  store->begin();
+  auto rows = store->scan({});
+  CHECK(rows->id() == 1);
+  store->put(Image{2, 20, px}, false);
+  CHECK(store->erase(3));
+  rows->next();
+  CHECK(rows->id() == 2);
+  rows->next();
+  CHECK(rows->id() == 5);
+  rows.reset();
+  store->rollback();
+}
