@@ -33,6 +33,7 @@
 #include <set>
 
 #include "args.hpp"
+#include "busy.hpp"
 #include "file_registry.hpp"
 #include "hdf5_journal.hpp"
 #include "undo_log.hpp"
@@ -639,7 +640,7 @@ class Hdf5Store final : public Store {
 
   void put(const Image& image, bool replace) override {
     const Lock lock(hdf5_mutex());
-    require_txn("INSERT");
+    undo_.require_active(table_, "INSERT");
     const auto existing = row_of(*f_->committed, image.id);
     if (existing && !replace) {
       throw Error("table " + table_ + ": id " + std::to_string(image.id) +
@@ -659,7 +660,7 @@ class Hdf5Store final : public Store {
 
   bool set_label(std::int64_t id, std::int64_t label) override {
     const Lock lock(hdf5_mutex());
-    require_txn("UPDATE");
+    undo_.require_active(table_, "UPDATE");
     const Committed& c = *f_->committed;
     const auto row = row_of(c, id);
     if (!row) return false;
@@ -677,7 +678,7 @@ class Hdf5Store final : public Store {
 
   bool erase(std::int64_t id) override {
     const Lock lock(hdf5_mutex());
-    require_txn("DELETE");
+    undo_.require_active(table_, "DELETE");
     if (!row_of(*f_->committed, id)) return false;
     remember_id(id);
     overlay_[id] = std::nullopt;
@@ -737,15 +738,20 @@ class Hdf5Store final : public Store {
   }
 
   void begin() override {
-    const Lock lock(hdf5_mutex());
     if (undo_.active()) return;
-    if (f_->writing) {
-      throw Error("table " + table_ + ": '" + f_->path + "' is being written by another connection in this process; "
-                  "try again after it commits",
-                  ErrorKind::busy);
+    // The file's one transaction: claimed under the mutex, waited for without it (the other may commit).
+    const bool claimed = wait_for([&] {
+      const Lock lock(hdf5_mutex());
+      return !std::exchange(f_->writing, true);
+    });
+    if (!claimed) throw_writer_busy(table_, f_->path, "another connection in this process");
+    const Lock lock(hdf5_mutex());
+    try {
+      make_writable(*f_, table_);
+    } catch (...) {
+      f_->writing = false;
+      throw;
     }
-    make_writable(*f_, table_);
-    f_->writing = true;
     undo_.begin();
   }
 
@@ -764,7 +770,6 @@ class Hdf5Store final : public Store {
     }
     finish();
   }
-  void commit() override { sync(); }
 
   void rollback() override {
     const Lock lock(hdf5_mutex());
@@ -808,10 +813,6 @@ class Hdf5Store final : public Store {
       if (it->second) return it->first;
     }
     return -1;
-  }
-
-  void require_txn(const char* what) const {
-    if (!undo_.active()) throw Error("table " + table_ + ": " + what + " outside a transaction (SQLite did not call xBegin)");
   }
 
   void remember_id(std::int64_t id) {

@@ -32,6 +32,7 @@
 #include <utility>
 
 #include "args.hpp"
+#include "busy.hpp"
 #include "file_registry.hpp"
 #include "posix_file.hpp"
 
@@ -212,17 +213,11 @@ class Env {
   // Claims this process's one write slot. LMDB's writer lock would block this very thread forever if a second
   // connection in the same process asked for it, so wait a little here and then report busy.
   void claim_writer(const std::string& table) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    bool expected = false;
-    while (!writing_.compare_exchange_weak(expected, true)) {
-      expected = false;
-      if (std::chrono::steady_clock::now() > deadline) {
-        throw Error("table " + table + ": '" + path_ +
-                        "' is being written by another connection in this process; try again after it commits",
-                    ErrorKind::busy);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    const bool claimed = wait_for([&] {
+      bool expected = false;
+      return writing_.compare_exchange_strong(expected, true);
+    });
+    if (!claimed) throw_writer_busy(table, path_, "another connection in this process");
   }
   void release_writer() noexcept { writing_.store(false); }
 
@@ -728,7 +723,6 @@ class LmdbStore final : public Store {
     }
   }
 
-  void commit() override { sync(); }
 
   void rollback() override {
     if (levels_.empty()) return;

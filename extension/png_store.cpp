@@ -44,6 +44,7 @@
 #include <thread>
 
 #include "args.hpp"
+#include "busy.hpp"
 #include "png_codec.hpp"
 #include "undo_log.hpp"
 #include "posix_file.hpp"
@@ -83,20 +84,15 @@ Stamp stamp_of(const std::string& path) {
 
 class PngStore;
 
-// Waits (bounded) for a lock; false when the wait timed out. `attempt` tries once without blocking.
-template <typename Attempt>
-bool wait_for(Attempt&& attempt, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!attempt()) {
-    if (errno != EWOULDBLOCK && errno != EAGAIN && errno != EACCES && errno != EINTR) return false;
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
+// One try of a lock: true when taken, false when someone else holds it, an error for anything else.
+bool taken(int rc, const char* call) {
+  if (rc == 0) return true;
+  if (errno == EWOULDBLOCK || errno == EAGAIN || errno == EACCES || errno == EINTR) return false;
+  throw_errno(std::string(call) + " failed", errno);
 }
 
 bool wait_for_flock(int fd, int operation, std::chrono::milliseconds timeout) {
-  return wait_for([&] { return ::flock(fd, operation | LOCK_NB) == 0; }, timeout);
+  return wait_for([&] { return taken(::flock(fd, operation | LOCK_NB), "flock"); }, timeout);
 }
 
 // The reader/writer lock on .imgstore, from two bytes of open-file-description locks (per descriptor, so two
@@ -113,7 +109,7 @@ bool range_lock(int fd, short type, off_t byte) {
   lock.l_whence = SEEK_SET;
   lock.l_start = byte;
   lock.l_len = 1;
-  return ::fcntl(fd, F_OFD_SETLK, &lock) == 0;
+  return taken(::fcntl(fd, F_OFD_SETLK, &lock), "fcntl(F_OFD_SETLK)");
 }
 
 bool wait_for_range(int fd, short type, off_t byte, std::chrono::milliseconds timeout) {
@@ -208,7 +204,7 @@ class PngStore final : public Store {
   }
 
   void put(const Image& image, bool replace) override {
-    require_txn("INSERT");
+    undo_.require_active(table_, "INSERT");
     const bool exists = labels_.contains(image.id);
     if (exists && !replace) {
       throw Error("table " + table_ + ": id " + std::to_string(image.id) +
@@ -234,7 +230,7 @@ class PngStore final : public Store {
   }
 
   bool set_label(std::int64_t id, std::int64_t label) override {
-    require_txn("UPDATE");
+    undo_.require_active(table_, "UPDATE");
     const auto it = labels_.find(id);
     if (it == labels_.end()) return false;
     remember(id);
@@ -244,7 +240,7 @@ class PngStore final : public Store {
   }
 
   bool erase(std::int64_t id) override {
-    require_txn("DELETE");
+    undo_.require_active(table_, "DELETE");
     if (!labels_.contains(id)) return false;
     remember(id);
     labels_.erase(id);
@@ -308,7 +304,6 @@ class PngStore final : public Store {
     if (!undo_.empty()) commit_changes();
     end_txn();
   }
-  void commit() override { sync(); }
 
   void rollback() override {
     if (!undo_.active()) return;
@@ -339,10 +334,6 @@ class PngStore final : public Store {
   std::string csv_path() const { return dir_ + "/labels.csv"; }
 
   std::string meta_path() const { return dir_ + "/.imgstore"; }
-
-  void require_txn(const char* what) const {
-    if (!undo_.active()) throw Error("table " + table_ + ": " + what + " outside a transaction (SQLite did not call xBegin)");
-  }
 
   void remember(std::int64_t id) {
     const auto label = labels_.find(id);
@@ -397,10 +388,7 @@ class PngStore final : public Store {
 
   void lock_writer() {
     Fd fd = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
-    if (!wait_for_flock(fd.get(), LOCK_EX, kLockTimeout)) {
-      throw Error("table " + table_ + ": '" + dir_ + "' is being written by another connection; try again after it commits",
-                  ErrorKind::busy);
-    }
+    if (!wait_for_flock(fd.get(), LOCK_EX, kLockTimeout)) throw_writer_busy(table_, dir_, "another connection");
     lock_ = std::move(fd);
     std::error_code ec;
     fs::create_directory(pending_dir(), ec);
@@ -691,7 +679,7 @@ class PngStore final : public Store {
   Shape shape_;
   std::map<std::int64_t, std::int64_t> labels_;  // the rows as this connection sees them
   Stamp csv_stamp_;
-  static constexpr std::chrono::milliseconds kLockTimeout{5000};
+  static constexpr std::chrono::milliseconds kLockTimeout = kBusyTimeout;
   // The open transaction.
   UndoLog<Undo> undo_;
   Fd lock_;

@@ -112,11 +112,10 @@ class Store {
   virtual bool set_label(std::int64_t id, std::int64_t label) = 0;
   virtual bool erase(std::int64_t id) = 0;
 
-  // One backend transaction per SQLite transaction. sync() makes the transaction durable and reports any
-  // failure (SQLite ignores errors from xCommit, so the real work happens here); commit() only finishes.
+  // One backend transaction per SQLite transaction. sync() commits: makes the transaction durable and
+  // reports any failure (SQLite ignores errors from xCommit and calls xSync before it, so the work is here).
   virtual void begin() = 0;
   virtual void sync() = 0;
-  virtual void commit() = 0;
   virtual void rollback() = 0;
   // The problems found in the store's structure and, with `full`, in every image (each read and checked);
   // empty when the store is sound. Never throws for a problem it can describe.

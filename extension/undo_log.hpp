@@ -8,8 +8,11 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <utility>
 #include <vector>
+
+#include "error.hpp"
 
 namespace imgstore {
 
@@ -17,6 +20,10 @@ template <typename Undo>
 class UndoLog {
  public:
   bool active() const { return active_; }
+  // Changes happen only inside a transaction: SQLite calls xBegin (or the adapter begins) before any write.
+  void require_active(const std::string& table, const char* what) const {
+    if (!active_) throw Error("table " + table + ": " + what + " outside a transaction (SQLite did not call xBegin)");
+  }
   void begin() { active_ = true; }
 
   // Records how to undo one change; the newest is undone first.

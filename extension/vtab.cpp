@@ -569,12 +569,8 @@ int store_sync(sqlite3_vtab* vtab) noexcept {
     return SQLITE_OK;
   });
 }
-int store_commit(sqlite3_vtab* vtab) noexcept {
-  return guarded(vtab, [&] {
-    table_of(vtab).store->commit();
-    return SQLITE_OK;
-  });
-}
+// The commit happened in xSync: SQLite ignores xCommit's result, so nothing that can fail is left for it.
+int store_commit(sqlite3_vtab*) noexcept { return SQLITE_OK; }
 int store_rollback(sqlite3_vtab* vtab) noexcept {
   return guarded(vtab, [&] {
     table_of(vtab).store->rollback();

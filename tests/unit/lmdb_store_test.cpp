@@ -75,7 +75,6 @@ TEST_CASE("the LMDB store round-trips rows through transactions and savepoints")
   CHECK(store->count() == 2);
   store->release(0);
   store->sync();
-  store->commit();
 
   auto rows = store->scan({});
   REQUIRE(!rows->at_end());
@@ -137,7 +136,7 @@ TEST_CASE("LMDB cursors walk ranges and id lists on the snapshot and inside a wr
   const auto px = pattern(1, 0);
   store->begin();
   for (const std::int64_t id : {1, 3, 5, 7, 9}) store->put(Image{id, id * 10, px}, false);
-  store->commit();
+  store->sync();
 
   const auto ids = [](std::unique_ptr<imgstore::Cursor> c) {
     std::vector<std::int64_t> seen;

@@ -1,0 +1,33 @@
+// The one busy wait of every backend. A second writer (another connection of this process, or another
+// process) waits a bounded time for the first to finish, then gets SQLITE_BUSY with a message naming the
+// store; a reading statement waits the same way for a commit that is being applied.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "error.hpp"
+
+namespace imgstore {
+
+inline constexpr std::chrono::milliseconds kBusyTimeout{5000};
+
+// Polls `attempt()` (true: got it) every millisecond until it succeeds or `timeout` has passed.
+template <typename Attempt>
+bool wait_for(Attempt&& attempt, std::chrono::milliseconds timeout = kBusyTimeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!attempt()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// "table t: 'path' is being written by another connection in this process; try again after it commits"
+[[noreturn]] inline void throw_writer_busy(const std::string& table, const std::string& path, const char* by_whom) {
+  throw Error("table " + table + ": '" + path + "' is being written by " + by_whom + "; try again after it commits",
+              ErrorKind::busy);
+}
+
+}  // namespace imgstore
