@@ -93,6 +93,18 @@ class IdWalk {
   V value_{};
 };
 
+// The isolation contract, the same for every backend (the differential tester and tests/isolation_test.py
+// check it):
+//  - A cursor (one statement's reading) sees one committed state, taken when the cursor is created, plus its
+//    own table's transaction's changes. A commit by another connection or process while it reads is not seen
+//    at all, neither halfway nor after: lmdb reads an LMDB read transaction; hdf5 a published, immutable
+//    committed state (rows a commit never overwrites); png_dir holds a shared lock that keeps the commit's
+//    apply waiting until the statement is done.
+//  - The next statement sees the last committed state.
+//  - One writer at a time per store: a second waits (bounded, busy.hpp), then gets ErrorKind::busy.
+//  - A table that only reads does not write its store's files (no lock files left behind, no repairs, no
+//    changed modification time), with one exception every database makes: a crash's unfinished commit is
+//    recovered (rolled back or forward) by whoever opens the store next.
 class Store {
  public:
   virtual ~Store() = default;
