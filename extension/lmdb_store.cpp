@@ -749,17 +749,37 @@ class LmdbStore final : public Store {
   }
 
   void rollback_to(int level) override {
+    if (levels_.empty()) return;
     while (levels_.size() > 1 && levels_.back().level > level) {
       mdb_txn_abort(levels_.back().txn);
       levels_.pop_back();
     }
     last_id_.reset();
-    if (levels_.size() > 1 && levels_.back().level == level) {
-      // The savepoint stays after ROLLBACK TO: replace its transaction with a fresh child of its parent.
+    const bool marked = levels_.size() > 1 && levels_.back().level == level;
+    if (levels_.size() > 1) {
+      // Back to the nearest savepoint: replace its transaction with a fresh child of its parent.
+      const int kept = levels_.back().level;
       mdb_txn_abort(levels_.back().txn);
       levels_.pop_back();
-      savepoint(level);
+      savepoint(kept);
+    } else {
+      // No savepoint at all: `level` was opened before this table's first write (SQLite tells a table only of
+      // the savepoints opened after it joins), so everything it wrote goes: a fresh base transaction.
+      levels_.clear();
+      base_.reset();
+      base_live_ = Env::Live();
+      try {
+        Env::Write write = env_->begin_write(table_);  // still this process's one writer: the claim is kept
+        base_live_ = std::move(write.live);
+        base_ = std::move(write.txn);
+      } catch (...) {
+        finish();  // the transaction is gone: give the writer slot back
+        throw;
+      }
+      levels_.push_back({-1, base_.get()});
     }
+    // The savepoint stays open after ROLLBACK TO (as in SQL).
+    if (!marked) savepoint(level);
   }
 
   // Runs f on the write transaction if one is open, else on a read snapshot.

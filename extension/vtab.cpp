@@ -497,7 +497,7 @@ void insert_row(StoreTable& table, int argc, sqlite3_value** argv, sqlite3_int64
     if (max && *max == std::numeric_limits<std::int64_t>::max()) {
       throw Error("table " + table.name + ": no next id after " + std::to_string(*max), ErrorKind::full);
     }
-    id = max ? *max + 1 : 0;
+    id = max ? *max + 1 : 1;  // as a native rowid table: the first is 1
   }
   const Image image{id, checked_label(table, id, argv[3]), checked_pixels(table, id, argv[4])};
   table.store->put(image, replacing(table));
