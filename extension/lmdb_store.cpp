@@ -369,32 +369,38 @@ void check_meta_pages(const std::string& table, const std::string& path, std::ui
   if (file_size < 2ull * page_size) throw damaged("it is " + std::to_string(file_size) + " bytes, less than its two meta pages");
   std::uint64_t best_txn = 0;
   std::uint64_t last_page = 0;
+  std::uint64_t roots[2] = {0, 0};  // the free and main B-trees' root pages
   for (int m = 0; m < 2; ++m) {
     if (std::fseek(file.get(), static_cast<long>(m) * page_size, SEEK_SET) != 0 ||
         std::fread(meta, 1, sizeof meta, file.get()) != sizeof meta) {
       throw damaged("cannot read meta page " + std::to_string(m));
     }
     std::memcpy(&magic, meta + kHeader, 4);
-    std::uint64_t last = 0;
     std::uint64_t txn = 0;
-    std::memcpy(&last, meta + kHeader + 120, 8);
     std::memcpy(&txn, meta + kHeader + 128, 8);
     if (magic == kMagic && txn >= best_txn) {
       best_txn = txn;
-      last_page = last;
+      std::memcpy(&last_page, meta + kHeader + 120, 8);
+      std::memcpy(&roots[0], meta + kHeader + 24 + 40, 8);  // mm_dbs[0].md_root
+      std::memcpy(&roots[1], meta + kHeader + 72 + 40, 8);  // mm_dbs[1].md_root
     }
   }
-  // A writer in another process may have committed since the caller's stat: its meta page can name pages
-  // past that size, yet they were written before the meta page was. So the size is taken again now, after
-  // the meta pages were read (an LMDB file never shrinks).
+  // No real file has 2^40 pages; a larger number is damage (and would overflow any size computed from it).
+  if (last_page >= (1ull << 40)) {
+    throw damaged("its meta page names page " + std::to_string(last_page) + " as its last, more than 2^40 pages (damaged)");
+  }
+  // A writer in another process may have committed since the caller's stat; the pages its meta page names
+  // were written before it, so the size is taken again now (an LMDB file never shrinks).
   struct stat now{};
   if (::fstat(::fileno(file.get()), &now) == 0) file_size = std::max<std::uint64_t>(file_size, static_cast<std::uint64_t>(now.st_size));
-  // Pages 0 .. last_page must be in the file. Compared by division: on a crafted last page number,
-  // (last_page + 1) * page_size wraps around 2^64 and would let the file through.
-  if (last_page >= file_size / page_size) {
-    const std::string pages = last_page == UINT64_MAX ? "18446744073709551616" : std::to_string(last_page + 1);
-    throw damaged("it is " + std::to_string(file_size) + " bytes but its meta page says it has " + pages +
-                  " pages of " + std::to_string(page_size) + " (truncated)");
+  // The pages the B-trees start from must be in the file. (Not the last page number: pages a transaction
+  // allocated and freed again were never written, so a sound file can be shorter than last_page says.)
+  constexpr std::uint64_t kNoRoot = ~std::uint64_t{0};
+  for (const std::uint64_t root : roots) {
+    if (root != kNoRoot && root >= file_size / page_size) {
+      throw damaged("it is " + std::to_string(file_size) + " bytes but its meta page says a B-tree starts at page " +
+                    std::to_string(root) + " of " + std::to_string(page_size) + " bytes (truncated)");
+    }
   }
 }
 
