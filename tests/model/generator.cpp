@@ -73,7 +73,7 @@ class Generator {
     n_ = seq.pixel_bytes;
     // INSERT with a NULL id takes max(id)+1 on both sides, except at INT64_MAX where the native table picks a
     // random free rowid: a sequence either uses INT64_MAX as an id or NULL ids, never both.
-    max_ids_ = c_.percent(50);
+    max_ids_ = c_.percent(50) || o_.avoid_null_id;
     for (int i = 0; i < o_.statements; ++i) seq.statements.push_back(statement());
     return seq;
   }
@@ -102,7 +102,8 @@ class Generator {
     if (r < 82) return small_id();
     if (r < 88) return huge_id();
     if (r < 90 && !max_ids_) return "NULL";
-    return c_.pick(Strings{"-1", "'x'", "1.5", "'7'", "2.0", "x'05'", "9.21e18", "-9223372036854775808", "''"});
+    const std::string v = c_.pick(Strings{"-1", "'x'", "1.5", "'7'", "2.0", "x'05'", "9.21e18", "-9223372036854775808", "''"});
+    return o_.avoid_float_limit && v == "9.21e18" ? "9.0e18" : v;
   }
 
   // Any value to compare an id with: every type, the int64 limits, floats near them.
@@ -121,7 +122,8 @@ class Generator {
     if (r < 90) {
       return c_.pick(Strings{"-3", "'5'", "2.0", "9223372036854775807", "-9223372036854775808", "' 4'"});
     }
-    return c_.pick(Strings{"NULL", "'cat'", "1.5", "9.21e18", "x'05'", "1e300", "''"});
+    const std::string v = c_.pick(Strings{"NULL", "'cat'", "1.5", "9.21e18", "x'05'", "1e300", "''"});
+    return o_.avoid_float_limit && v == "9.21e18" ? "9.0e18" : v;
   }
 
   std::string valid_pixels() {
@@ -311,7 +313,14 @@ class Generator {
         outer_savepoint_ = false;
         return {Kind::control, c_.percent(85) ? "BEGIN" : "BEGIN IMMEDIATE"};
       }
-      if (r < 85) return savepoint();
+      if (r < 85) {
+        if (o_.avoid_savepoint_txn) {
+          txn_ = true;
+          outer_savepoint_ = false;
+          return {Kind::control, "BEGIN"};
+        }
+        return savepoint();
+      }
       return {Kind::control, c_.pick(Strings{"COMMIT", "ROLLBACK", "RELEASE sp0", "ROLLBACK TO sp1"})};
     }
     if (r < 17) {
