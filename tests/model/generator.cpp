@@ -286,17 +286,22 @@ class Generator {
   }
 
   Statement update() {
-    const std::string head = "UPDATE " + conflict() + "{t} SET ";
+    const std::string clause = conflict();
+    const std::string head = "UPDATE " + clause + "{t} SET ";
+    // UPDATE OR REPLACE that moves several ids onto each other is not comparable: SQLite computes a virtual
+    // table's new rows before the first xUpdate, while a native table's later rows see the earlier rows'
+    // replacements (a cascade). So id-moving updates of many rows never use OR REPLACE.
+    const std::string many_ids = "UPDATE " + (clause == "OR REPLACE " ? std::string() : clause) + "{t} SET ";
     switch (c_.below(8)) {
       case 0:
       case 1: return table(head + "label = " + (c_.percent(30) ? "label + 1" : label_value()) + " WHERE " + where());
       case 2: return table(head + "pixels = " + pixels() + " WHERE " + where());
-      case 3: return table(head + "id = id + " + c_.pick(Strings{"1", "1000", "-1", "3", "40", "9223372036854775000"}) +
+      case 3: return table(many_ids + "id = id + " + c_.pick(Strings{"1", "1000", "-1", "3", "40", "9223372036854775000"}) +
                            " WHERE " + where());
       case 4: return table(head + "id = " + insert_id() + " WHERE id = " + small_id());
-      case 5: return table(head + "id = id + 1000, label = " + label_value() + " WHERE " + where());
+      case 5: return table(many_ids + "id = id + 1000, label = " + label_value() + " WHERE " + where());
       case 6: return table(head + "label = " + label_value() + ", pixels = " + pixels() + " WHERE " + where());
-      default: return table(head + "rowid = " + insert_id() + " WHERE " + where());
+      default: return table(many_ids + "rowid = " + insert_id() + " WHERE " + where());
     }
   }
 
@@ -311,6 +316,7 @@ class Generator {
       if (r < 50) {
         txn_ = true;
         outer_savepoint_ = false;
+        wrote_ = false;
         return {Kind::control, c_.percent(85) ? "BEGIN" : "BEGIN IMMEDIATE"};
       }
       if (r < 85) {
@@ -333,7 +339,10 @@ class Generator {
       savepoints_.clear();
       return {Kind::control, "ROLLBACK"};
     }
-    if (r < 55) return savepoint();
+    if (r < 55) {
+      if (o_.avoid_savepoint_txn && !wrote_) return query();
+      return savepoint();
+    }
     if (r < 75 && !savepoints_.empty()) {
       const auto i = c_.below(savepoints_.size());
       const std::string name = savepoints_[i];
@@ -351,6 +360,7 @@ class Generator {
   }
 
   bool outer_savepoint_ = false;
+  bool wrote_ = false;  // a write was generated since the last BEGIN (a guess, like txn_)
 
   Statement savepoint() {
     if (!txn_) {
@@ -365,6 +375,7 @@ class Generator {
   Statement statement() {
     const auto r = c_.below(100);
     if (r < 24) return query();
+    if (r >= 24 && r < 68) wrote_ = true;
     if (r < 36) return insert_one();
     if (r < 42) return insert_many();
     if (r < 47) return insert_bulk();

@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
     const bool write_out = !out.empty() && !shrunk_one;
     if (write_out || !out_dir.empty()) {
       const auto shrink_start = std::chrono::steady_clock::now();
-      const model::Sequence small = model::shrink(runner, seq, *failure);
+      const model::Sequence small = model::shrink(runner, seq, *failure, 400, avoid_savepoint_txn);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - shrink_start).count();
       const std::string title = "model_test --backend " + backend + " --seeds " + std::to_string(seed) + ".." +
                                 std::to_string(seed) + " --statements " + std::to_string(statements) +

@@ -618,14 +618,15 @@ std::optional<Failure> Runner::run(const Sequence& seq, std::vector<StepLog>* lo
   return failure;
 }
 
-Sequence shrink(Runner& runner, const Sequence& sequence, const Failure& failure, int max_runs) {
+Sequence shrink(Runner& runner, const Sequence& sequence, const Failure& failure, int max_runs, bool keep_begin) {
   Sequence best = sequence;
   if (failure.index < best.statements.size()) best.statements.resize(failure.index + 1);
   int runs = 0;
   auto still_fails = [&](const Sequence& candidate) {
     ++runs;
     const auto f = runner.run(candidate);
-    return f && f->kind == failure.kind;
+    // The same kind of failure at the same statement text, so that shrinking does not drift to another defect.
+    return f && f->kind == failure.kind && f->statement == failure.statement;
   };
   // The truncated sequence must still fail (the final check may have been the failure).
   if (!still_fails(best)) best = sequence;
@@ -636,8 +637,15 @@ Sequence shrink(Runner& runner, const Sequence& sequence, const Failure& failure
     bool removed = false;
     for (std::size_t start = 0; start < size && runs < max_runs; start += chunk) {
       Sequence candidate = best;
-      candidate.statements.erase(candidate.statements.begin() + static_cast<std::ptrdiff_t>(start),
-                                 candidate.statements.begin() + static_cast<std::ptrdiff_t>(std::min(size, start + chunk)));
+      candidate.statements.clear();
+      for (std::size_t k = 0; k < size; ++k) {
+        const Statement& st = best.statements[k];
+        const bool in_chunk = k >= start && k < start + chunk;
+        if (!in_chunk || (keep_begin && st.kind == Kind::control && st.sql.rfind("BEGIN", 0) == 0)) {
+          candidate.statements.push_back(st);
+        }
+      }
+      if (candidate.statements.size() == size) continue;
       if (still_fails(candidate)) {
         best = candidate;
         removed = true;

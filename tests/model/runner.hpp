@@ -116,7 +116,10 @@ class Runner {
 };
 
 // Delta debugging: the smallest sequence found that still fails with the same kind of failure.
-Sequence shrink(Runner& runner, const Sequence& sequence, const Failure& failure, int max_runs = 400);
+// keep_begin: never remove a BEGIN (so the savepoints after it are not left opening transactions of their own,
+// which would drift to the SAVEPOINT-opened-transaction defect; for triage with --avoid savepoint_txn).
+Sequence shrink(Runner& runner, const Sequence& sequence, const Failure& failure, int max_runs = 400,
+                bool keep_begin = false);
 
 // The sequence as a script for tests/sqltest.py ({module}, {path}), expectations from the native table.
 std::string regression_script(Runner& runner, const Sequence& sequence, const std::string& title);
