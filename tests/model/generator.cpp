@@ -41,6 +41,7 @@ const char* kind_name(Kind kind) {
     case Kind::check: return "check";
     case Kind::new_connection: return "new_connection";
     case Kind::reader: return "reader";
+    case Kind::reader_scan: return "reader_scan";
   }
   return "?";
 }
@@ -111,9 +112,12 @@ class Generator {
     const auto r = c_.below(100);
     if (r < 55) return small_id();
     if (r < 65) return huge_id();
-    return c_.pick(Strings{"9223372036854775807", "-9223372036854775808", "9223372036854775806", "9.21e18",
+    const std::string v = c_.pick(Strings{"9223372036854775807", "-9223372036854775808", "9223372036854775806", "9.21e18",
                            "9.3e18", "-9.3e18", "-0.5", "2.0", "20.5", "1e300", "-1e300", "'5'", "'abc'", "'20'",
                            "NULL", "x'05'", "-1", "0", "40.0", "1099511627776.0"});
+    if (o_.avoid_huge_float && (v == "9.3e18" || v == "1e300")) return "9.0e18";
+    if (o_.avoid_float_limit && v == "9.21e18") return "9.0e18";
+    return v;
   }
 
   std::string label_value() {
@@ -392,8 +396,12 @@ class Generator {
       if (txn_) return {Kind::check, ""};
       return {Kind::new_connection, ""};
     }
-    return {Kind::reader, ""};
+    if (r < 97) return {Kind::reader, ""};
+    scan_open_ = !scan_open_;
+    if (scan_open_) return {Kind::reader_scan, "start " + num(static_cast<std::int64_t>(1 + c_.below(4)))};  // >= 1: xFilter runs
+    return {Kind::reader_scan, "finish"};
   }
+  bool scan_open_ = false;
 };
 
 }  // namespace

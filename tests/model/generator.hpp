@@ -56,6 +56,9 @@ enum class Kind {
   new_connection,  // a brand new connection in this process and a fresh one in the reader process (outside
                    // a transaction only) see the same rows as the native table
   reader,          // the reader process (its long-lived connection) sees the last committed state
+  reader_scan,     // "start K": the reader begins a scan of the store and reads K rows (and, in a read
+                   // transaction, the native table); "finish": it reads the rest. The scan must give exactly
+                   // the rows committed when it started, whatever the writer committed in between.
 };
 
 struct Statement {
@@ -79,6 +82,7 @@ struct GeneratorOptions {
   // For triage only (model_test --avoid): leave out what triggers an already-known defect, to find others.
   bool avoid_float_limit = false;    // no 9.21e18 as an inserted id or label
   bool avoid_null_id = false;        // no INSERT with a NULL id
+  bool avoid_huge_float = false;     // no 9.3e18 / 1e300 compared with an id (UBSan: vtab.cpp apply_bound overflows)
   bool avoid_savepoint_txn = false;  // no SAVEPOINT outside BEGIN ... COMMIT
 };
 

@@ -4,7 +4,7 @@
 //
 //   model_test --backend lmdb|hdf5|png_dir --extension build/imgstore.so --seeds 1..200 --statements 50
 //              [--out failing.sql] [--out-dir DIR] [--skip-reader] [--print] [--keep]
-//              [--avoid float_limit,null_id,savepoint_txn]   (triage: leave out triggers of known defects)
+//              [--avoid float_limit,null_id,savepoint_txn,huge_float]   (triage: leave out triggers of known defects)
 //
 // IMGSTORE_MODEL_SEQUENCES=N (environment) runs seeds A..A+N-1 instead of the --seeds range, so CI can ask
 // for more sequences than the quick default without changing the ctest command.
@@ -30,7 +30,7 @@ int usage(const char* why) {
             << "  --out FILE     the first failing seed, shrunk, as an sqltest.py script\n"
             << "  --out-dir DIR  every failing seed, shrunk, as DIR/<backend>-seed<S>.sql\n"
             << "  --skip-reader  no second-process reader checks (hdf5: other processes are locked out)\n"
-            << "  --avoid LIST   triage only: leave out float_limit, null_id, savepoint_txn (known defects)\n"
+            << "  --avoid LIST   triage only: leave out float_limit, null_id, savepoint_txn, huge_float (known defects)\n"
             << "  --print        print the generated statements of each seed, do not run them\n"
             << "  IMGSTORE_MODEL_SEQUENCES=N runs N seeds from A\n";
   return 2;
@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   std::uint64_t first = 1, last = 20;
   int statements = 50;
   bool skip_reader = false, print = false, keep = false;
-  bool avoid_float_limit = false, avoid_null_id = false, avoid_savepoint_txn = false;
+  bool avoid_float_limit = false, avoid_null_id = false, avoid_savepoint_txn = false, avoid_huge_float = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
       avoid_float_limit = v.find("float_limit") != std::string::npos;
       avoid_null_id = v.find("null_id") != std::string::npos;
       avoid_savepoint_txn = v.find("savepoint_txn") != std::string::npos;
+      avoid_huge_float = v.find("huge_float") != std::string::npos;
     } else if (a == "--keep") {
       keep = true;
     } else {
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
   gen.avoid_float_limit = avoid_float_limit;
   gen.avoid_null_id = avoid_null_id;
   gen.avoid_savepoint_txn = avoid_savepoint_txn;
+  gen.avoid_huge_float = avoid_huge_float;
   if (print) {
     for (std::uint64_t seed = first; seed <= last; ++seed) {
       model::RandomChoices choices(seed);

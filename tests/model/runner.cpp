@@ -328,6 +328,10 @@ sqlite3* reader_open(const std::string& extension, const std::string& backend, c
 [[noreturn]] void reader_main(int in, int out, const std::string& extension) {
   std::string backend, dir, store;
   sqlite3* db = nullptr;
+  sqlite3_stmt* scan = nullptr;  // a scan left open between writer statements
+  std::vector<std::pair<std::int64_t, std::string>> scan_rows;
+  Snapshot scan_want;
+  bool scan_done = false;
   while (true) {
     const std::string line = read_line(in);
     std::istringstream words(line);
@@ -335,6 +339,7 @@ sqlite3* reader_open(const std::string& extension, const std::string& backend, c
     words >> command;
     if (command == "open") {
       words >> backend >> dir >> store;
+      if (scan) sqlite3_finalize(scan), scan = nullptr;
       if (db) sqlite3_close_v2(db);
       db = nullptr;
       write_line(out, "ok");
@@ -348,7 +353,59 @@ sqlite3* reader_open(const std::string& extension, const std::string& backend, c
       }
       if (!db) db = reader_open(extension, backend, dir, store, error);
       write_line(out, db ? reader_check(db) : "err\t" + error);
+    } else if (command == "scan-start") {
+      int k = 0;
+      words >> k;
+      std::string error;
+      if (!db) db = reader_open(extension, backend, dir, store, error);
+      if (!db) {
+        write_line(out, "err\t" + error);
+        continue;
+      }
+      if (scan) sqlite3_finalize(scan), scan = nullptr, exec(db, "COMMIT");
+      scan_rows.clear();
+      scan_done = false;
+      exec(db, "BEGIN");
+      scan_want = snapshot(db, "r.ref");  // the native table's snapshot: held by the read transaction
+      if (sqlite3_prepare_v2(db, "SELECT id, label, pixels FROM s", -1, &scan, nullptr) != SQLITE_OK) {
+        write_line(out, std::string("err\t") + sqlite3_errmsg(db));
+        continue;
+      }
+      std::string reply = "ok";
+      for (int i = 0; i < k; ++i) {
+        const int rc = sqlite3_step(scan);
+        if (rc == SQLITE_ROW) {
+          scan_rows.emplace_back(sqlite3_column_int64(scan, 0), std::to_string(sqlite3_column_int64(scan, 0)) + "|" +
+                                                                   typed(scan, 1) + "|" + typed(scan, 2));
+        } else {
+          if (rc != SQLITE_DONE) reply = std::string("err\t") + sqlite3_errmsg(db);
+          scan_done = true;  // stepping again would restart the statement
+          break;
+        }
+      }
+      write_line(out, reply);
+    } else if (command == "scan-finish") {
+      if (!scan) {
+        write_line(out, "none");
+        continue;
+      }
+      int rc = SQLITE_DONE;
+      while (!scan_done && (rc = sqlite3_step(scan)) == SQLITE_ROW) {
+        scan_rows.emplace_back(sqlite3_column_int64(scan, 0), std::to_string(sqlite3_column_int64(scan, 0)) + "|" +
+                                                                 typed(scan, 1) + "|" + typed(scan, 2));
+      }
+      Snapshot got;
+      got.ok = rc == SQLITE_DONE;
+      if (!got.ok) got.error = std::string("error: ") + sqlite3_errmsg(db);
+      got.rows = scan_rows;
+      std::sort(got.rows.begin(), got.rows.end());
+      sqlite3_finalize(scan);
+      scan = nullptr;
+      exec(db, "COMMIT");
+      write_line(out, "ok\t" + got.digest() + "\t" + scan_want.digest() +
+                          (got.digest() == scan_want.digest() ? "" : "\t" + first_difference(scan_want, got)));
     } else if (command == "close") {
+      if (scan) sqlite3_finalize(scan), scan = nullptr;
       if (db) sqlite3_close_v2(db);
       db = nullptr;
       write_line(out, "ok");
@@ -475,6 +532,23 @@ std::optional<Failure> Runner::run(const Sequence& seq, std::vector<StepLog>* lo
     }
   };
 
+  bool scan_open = false;  // the reader has a scan open (reader_scan start without finish yet)
+  auto finish_scan = [&](std::size_t i) {
+    if (!scan_open) return;
+    scan_open = false;
+    const std::string reply = reader->ask("scan-finish");
+    if (reply.rfind("ok\t", 0) != 0) {
+      fail(i, "reader", "another process finishes its scan of the store", "the rows committed when it started", reply);
+      return;
+    }
+    const auto a = reply.find('\t', 3);
+    const auto b = reply.find('\t', a + 1);
+    const std::string got = reply.substr(3, a - 3), want = reply.substr(a + 1, b == std::string::npos ? b : b - a - 1);
+    if (got != want) {
+      fail(i, "reader_scan", "a scan of the store in another process, open across writer statements (started at "
+                             "the matching reader_scan start)", want, got + (b == std::string::npos ? "" : ";" + reply.substr(b + 1)));
+    }
+  };
   const std::size_t n = seq.statements.size();
   for (std::size_t i = 0; i <= n && !failure; ++i) {
     // i == n: the final check after the last statement.
@@ -543,6 +617,8 @@ std::optional<Failure> Runner::run(const Sequence& seq, std::vector<StepLog>* lo
         break;
       }
       case Kind::check:
+        if (i == n) finish_scan(i);
+        if (failure) break;
         compare_tables(i, i < n ? "checkpoint" : "the tables at the end");
         if (!failure && i == n && autocommit && reader) {
           // One more: a fresh connection in another process sees the final committed state.
@@ -568,6 +644,17 @@ std::optional<Failure> Runner::run(const Sequence& seq, std::vector<StepLog>* lo
         Outcome o = exec(main.db, "DROP TABLE s");
         if (o.code == 0) o = exec(main.db, create_s + ")");
         if (o.code != 0) fail(i, "reopen", "DROP TABLE s; " + create_s + ")", "ok", o.describe(false));
+        break;
+      }
+      case Kind::reader_scan: {
+        if (!reader) break;
+        if (st.sql.rfind("start", 0) == 0) {
+          const std::string reply = reader->ask("scan-" + st.sql);
+          scan_open = reply == "ok";
+          if (!scan_open) fail(i, "reader", "another process starts a scan of the store", "ok", reply);
+          break;
+        }
+        finish_scan(i);
         break;
       }
       case Kind::new_connection: {
@@ -599,8 +686,9 @@ std::optional<Failure> Runner::run(const Sequence& seq, std::vector<StepLog>* lo
         [[fallthrough]];
       }
       case Kind::reader: {
-        if (!reader) break;
         const bool fresh = st.kind == Kind::new_connection;
+        // The reader's own connection is inside its scan's read transaction while a scan is open.
+        if (!reader || (scan_open && !fresh)) break;
         const std::string reply = reader->ask(fresh ? "fresh" : "check");
         const std::string what = std::string(fresh ? "a new connection" : "the reader's connection") +
                                  " in another process" + (autocommit ? "" : ", the writer inside a transaction");
@@ -737,6 +825,10 @@ std::string regression_script(Runner& runner, const Sequence& seq, const std::st
         break;
       case Kind::reopen:
         out << "DROP TABLE s;\nCREATE VIRTUAL TABLE s USING {module}(path='{path}');\n";
+        break;
+      case Kind::reader_scan:
+        out << "-- (model_test: another process " << (st.sql == "finish" ? "finishes its scan" : "starts a scan: " + st.sql) << ")\n";
+        if (failing) out << "-- (not expressible in sqltest.py, which runs one sqlite3 process at a time)\n";
         break;
       case Kind::new_connection:
       case Kind::reader:
