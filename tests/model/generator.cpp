@@ -115,7 +115,8 @@ class Generator {
     const std::string v = c_.pick(Strings{"9223372036854775807", "-9223372036854775808", "9223372036854775806", "9.21e18",
                            "9.3e18", "-9.3e18", "-0.5", "2.0", "20.5", "1e300", "-1e300", "'5'", "'abc'", "'20'",
                            "NULL", "x'05'", "-1", "0", "40.0", "1099511627776.0"});
-    if (o_.avoid_huge_float && (v == "9.3e18" || v == "1e300")) return "9.0e18";
+    if (o_.avoid_huge_float && (v == "9.3e18" || v == "1e300" || v == "9.21e18")) return "9.0e18";
+    if (o_.avoid_huge_float && (v == "-9.3e18" || v == "-1e300")) return "-9.0e18";
     if (o_.avoid_float_limit && v == "9.21e18") return "9.0e18";
     return v;
   }

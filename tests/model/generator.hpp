@@ -82,7 +82,7 @@ struct GeneratorOptions {
   // For triage only (model_test --avoid): leave out what triggers an already-known defect, to find others.
   bool avoid_float_limit = false;    // no 9.21e18 as an inserted id or label
   bool avoid_null_id = false;        // no INSERT with a NULL id
-  bool avoid_huge_float = false;     // no 9.3e18 / 1e300 compared with an id (UBSan: vtab.cpp apply_bound overflows)
+  bool avoid_huge_float = false;     // no float beyond +-9.2e18 compared with an id (UBSan: apply_bound overflows)
   bool avoid_savepoint_txn = false;  // no SAVEPOINT outside BEGIN ... COMMIT
 };
 
