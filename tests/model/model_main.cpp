@@ -4,7 +4,7 @@
 //
 //   model_test --backend lmdb|hdf5|png_dir --extension build/imgstore.so --seeds 1..200 --statements 50
 //              [--out failing.sql] [--out-dir DIR] [--skip-reader] [--print] [--keep]
-//              [--avoid float_limit,null_id,savepoint_txn,huge_float]   (triage: leave out triggers of known defects)
+//              [--avoid float_limit,null_id,savepoint_txn,huge_float] [--fuzz-input FILE]   (triage: leave out triggers of known defects)
 //
 // IMGSTORE_MODEL_SEQUENCES=N (environment) runs seeds A..A+N-1 instead of the --seeds range, so CI can ask
 // for more sequences than the quick default without changing the ctest command.
@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -31,6 +32,7 @@ int usage(const char* why) {
             << "  --out-dir DIR  every failing seed, shrunk, as DIR/<backend>-seed<S>.sql\n"
             << "  --skip-reader  no second-process reader checks (hdf5: other processes are locked out)\n"
             << "  --avoid LIST   triage only: leave out float_limit, null_id, savepoint_txn, huge_float (known defects)\n"
+            << "  --fuzz-input F replay a fuzz_model input (its backend byte is ignored: --backend decides)\n"
             << "  --print        print the generated statements of each seed, do not run them\n"
             << "  IMGSTORE_MODEL_SEQUENCES=N runs N seeds from A\n";
   return 2;
@@ -47,7 +49,7 @@ void print_sequence(const model::Sequence& seq) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string backend, extension, out, out_dir;
+  std::string backend, extension, out, out_dir, fuzz_input;
   std::uint64_t first = 1, last = 20;
   int statements = 50;
   bool skip_reader = false, print = false, keep = false;
@@ -90,6 +92,8 @@ int main(int argc, char** argv) {
       avoid_null_id = v.find("null_id") != std::string::npos;
       avoid_savepoint_txn = v.find("savepoint_txn") != std::string::npos;
       avoid_huge_float = v.find("huge_float") != std::string::npos;
+    } else if (a == "--fuzz-input") {
+      fuzz_input = value();
     } else if (a == "--keep") {
       keep = true;
     } else {
@@ -137,9 +141,27 @@ int main(int argc, char** argv) {
   std::vector<std::uint64_t> failing;
   bool shrunk_one = false;
   std::uint64_t sequences = 0;
+  std::vector<std::uint8_t> fuzz_bytes;
+  if (!fuzz_input.empty()) {
+    std::ifstream in(fuzz_input, std::ios::binary);
+    fuzz_bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (fuzz_bytes.size() < 2) return usage("--fuzz-input: too short");
+    last = first;
+  }
   for (std::uint64_t seed = first; seed <= last; ++seed) {
-    model::RandomChoices choices(seed);
-    model::Sequence seq = model::generate(choices, gen);
+    model::Sequence seq;
+    if (fuzz_bytes.empty()) {
+      model::RandomChoices choices(seed);
+      seq = model::generate(choices, gen);
+    } else {
+      // As fuzz/fuzz_model.cpp generates it.
+      model::ByteChoices choices(fuzz_bytes.data() + 1, fuzz_bytes.size() - 1);
+      model::GeneratorOptions fg = gen;
+      fg.statements = 24;
+      fg.bulk_min = 20;
+      fg.bulk_max = 120;
+      seq = model::generate(choices, fg);
+    }
     seq.seed = seed;
     ++sequences;
     std::optional<model::Failure> failure;
