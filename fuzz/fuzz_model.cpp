@@ -46,6 +46,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto failure = runner.run(seq);
   if (failure) {
     std::fprintf(stderr, "fuzz_model: %s: %s\n", backend, model::describe(*failure).c_str());
+    // IMGSTORE_FUZZ_OUT=FILE: the sequence, shrunk, as an sqltest.py script (scripts/fuzz sets it). This is the
+    // way to get SQL from a fuzz input: the generator's string concatenations make its choices in an order the
+    // compiler picks, so model_test (gcc) may generate a different sequence from the same bytes.
+    if (const char* out = std::getenv("IMGSTORE_FUZZ_OUT"); out != nullptr && *out != '\0') {
+      const model::Sequence small = model::shrink(runner, seq, *failure);
+      const std::string script =
+          model::regression_script(runner, small, std::string("fuzz_model, backend ") + backend + ": shrunk from " +
+                                                     std::to_string(seq.statements.size()) + " to " +
+                                                     std::to_string(small.statements.size()) + " statements");
+      if (FILE* f = std::fopen(out, "w")) {
+        std::fputs(script.c_str(), f);
+        std::fclose(f);
+        std::fprintf(stderr, "fuzz_model: shrunk sequence written to %s\n", out);
+      }
+    }
     __builtin_trap();
   }
   return 0;
