@@ -46,9 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto failure = runner.run(seq);
   if (failure) {
     std::fprintf(stderr, "fuzz_model: %s: %s\n", backend, model::describe(*failure).c_str());
-    // IMGSTORE_FUZZ_OUT=FILE: the sequence, shrunk, as an sqltest.py script (scripts/fuzz sets it). This is the
-    // way to get SQL from a fuzz input: the generator's string concatenations make its choices in an order the
-    // compiler picks, so model_test (gcc) may generate a different sequence from the same bytes.
+    // IMGSTORE_FUZZ_OUT=FILE: the sequence, shrunk, as an sqltest.py script (scripts/fuzz sets it); or replay the
+    // input with model_test --fuzz-input FILE --backend B (the generator is the same, whatever the compiler).
     if (const char* out = std::getenv("IMGSTORE_FUZZ_OUT"); out != nullptr && *out != '\0') {
       const model::Sequence small = model::shrink(runner, seq, *failure);
       const std::string script =

@@ -1,5 +1,6 @@
 #include "generator.hpp"
 
+#include <initializer_list>
 #include <string_view>
 
 namespace model {
@@ -49,6 +50,14 @@ const char* kind_name(Kind kind) {
 namespace {
 
 using Strings = std::vector<std::string>;
+
+// Concatenation whose parts are evaluated left to right (a braced list is sequenced; the operands of a chain of
+// `+` are not), so that a seed gives the same sequence whatever the compiler.
+std::string cat(std::initializer_list<std::string> parts) {
+  std::string s;
+  for (const auto& p : parts) s += p;
+  return s;
+}
 
 std::string hex_bytes(Choices& c, int n) {
   static const char* digits = "0123456789ABCDEF";
@@ -135,8 +144,8 @@ class Generator {
     switch (c_.below(4)) {
       case 0: return "zeroblob(" + num(n_) + ")";
       case 1: return "x'" + hex_bytes(c_, n_) + "'";
-      case 2: return "substr(x'" + hex_bytes(c_, 2 * n_) + "', " + num(1 + static_cast<int>(c_.below(n_))) + ", " +
-                     num(n_) + ")";
+      case 2: return cat({"substr(x'", hex_bytes(c_, 2 * n_), "', ", num(1 + static_cast<int>(c_.below(n_))), ", ",
+                          num(n_), ")"});
       default: return "x'" + std::string(static_cast<std::size_t>(2 * n_), "0123456789ABCDEF"[c_.below(16)]) + "'";
     }
   }
@@ -168,9 +177,9 @@ class Generator {
       case 4: return col + " >= " + any_value();
       case 5: return col + " < " + any_value();
       case 6: return col + " <= " + any_value();
-      case 7: return col + " BETWEEN " + any_value() + " AND " + any_value();
-      case 8: return col + " > " + any_value() + " AND " + col + " < " + any_value();
-      case 9: return col + " >= " + any_value() + " AND " + col + " <= " + any_value();
+      case 7: return cat({col, " BETWEEN ", any_value(), " AND ", any_value()});
+      case 8: return cat({col, " > ", any_value(), " AND ", col, " < ", any_value()});
+      case 9: return cat({col, " >= ", any_value(), " AND ", col, " <= ", any_value()});
       default: return c_.pick(Strings{col + " IS NULL", col + " IS NOT NULL", col + " % 3 = 0", col + " IN ()",
                                       col + " NOT IN (1, 2, 3)", col + " != " + small_id()});
     }
@@ -179,7 +188,8 @@ class Generator {
   std::string label_condition() {
     switch (c_.below(4)) {
       case 0: return "label = " + num(static_cast<std::int64_t>(c_.below(10)));
-      case 1: return "label IN (" + num(static_cast<std::int64_t>(c_.below(10))) + ", " + num(static_cast<std::int64_t>(c_.below(10))) + ")";
+      case 1: return cat({"label IN (", num(static_cast<std::int64_t>(c_.below(10))), ", ",
+                          num(static_cast<std::int64_t>(c_.below(10))), ")"});
       case 2: return "label > " + num(static_cast<std::int64_t>(c_.below(10)));
       default: return "label < " + num(static_cast<std::int64_t>(c_.below(10)));
     }
@@ -189,8 +199,8 @@ class Generator {
     const auto r = c_.below(100);
     if (r < 62) return id_condition(c_.percent(5) ? "rowid" : "id");
     if (r < 77) return label_condition();
-    if (r < 87) return id_condition() + " AND " + label_condition();
-    if (r < 95) return id_condition() + " OR " + id_condition();
+    if (r < 87) return cat({id_condition(), " AND ", label_condition()});
+    if (r < 95) return cat({id_condition(), " OR ", id_condition()});
     return c_.pick(Strings{"1", "0", "pixels = zeroblob(" + num(n_) + ")", "length(pixels) = " + num(n_)});
   }
 
@@ -204,7 +214,7 @@ class Generator {
       case 1: return table("SELECT id, label, hex(pixels) FROM {t} WHERE " + where(), true);
       case 2:
       case 3: {
-        std::string s = "SELECT id, label FROM {t} WHERE " + where() + " ORDER BY id" + (c_.percent(50) ? " DESC" : "");
+        std::string s = cat({"SELECT id, label FROM {t} WHERE ", where(), " ORDER BY id", c_.percent(50) ? " DESC" : ""});
         if (c_.percent(60)) {
           s += " LIMIT " + num(static_cast<std::int64_t>(c_.below(8)));
           if (c_.percent(50)) s += " OFFSET " + num(static_cast<std::int64_t>(c_.below(6)));
@@ -216,15 +226,15 @@ class Generator {
                                (c_.percent(40) ? " WHERE " + where() : std::string()) + " GROUP BY label",
                            true);
       case 6: return table("SELECT sum(label), min(id), max(id), count(*) FROM {t}", true);
-      case 7: return table("SELECT id, hex(pixels) FROM {t} ORDER BY id" + std::string(c_.percent(50) ? " DESC" : " ASC") +
-                               " LIMIT " + num(static_cast<std::int64_t>(1 + c_.below(5))) + " OFFSET " +
-                               num(static_cast<std::int64_t>(c_.below(4))),
+      case 7: return table(cat({"SELECT id, hex(pixels) FROM {t} ORDER BY id", c_.percent(50) ? " DESC" : " ASC",
+                                " LIMIT ", num(static_cast<std::int64_t>(1 + c_.below(5))), " OFFSET ",
+                                num(static_cast<std::int64_t>(c_.below(4)))}),
                            true, true);
       case 8: return table("SELECT a.id, b.label FROM {t} a JOIN {t} b ON b.id = a.id + 1 WHERE " + id_condition("a.id"), true);
       case 9: return table("SELECT id, label FROM {t} WHERE id IN (SELECT id + 1 FROM {t} WHERE " + label_condition() + ")", true);
       case 10: return table("SELECT min(id), max(id) FROM {t} WHERE " + id_condition(), true);
-      default: return table("SELECT id FROM {t} WHERE " + where() + " ORDER BY id LIMIT " +
-                                num(static_cast<std::int64_t>(1 + c_.below(10))),
+      default: return table(cat({"SELECT id FROM {t} WHERE ", where(), " ORDER BY id LIMIT ",
+                                 num(static_cast<std::int64_t>(1 + c_.below(10)))}),
                             true, true);
     }
   }
@@ -242,10 +252,12 @@ class Generator {
 
   Statement insert_one() {
     const auto r = c_.below(10);
-    if (r == 0 && !max_ids_) return table("INSERT " + conflict() + "INTO {t}(label, pixels) VALUES (" + label_value() + ", " + pixels() + ")");
+    if (r == 0 && !max_ids_) {
+      return table(cat({"INSERT ", conflict(), "INTO {t}(label, pixels) VALUES (", label_value(), ", ", pixels(), ")"}));
+    }
     if (r == 1) return table("REPLACE INTO {t} VALUES " + row());
-    if (r == 2) return table("INSERT " + conflict() + "INTO {t}(id, label, pixels) VALUES " + row());
-    return table("INSERT " + conflict() + "INTO {t} VALUES " + row());
+    if (r == 2) return table(cat({"INSERT ", conflict(), "INTO {t}(id, label, pixels) VALUES ", row()}));
+    return table(cat({"INSERT ", conflict(), "INTO {t} VALUES ", row()}));
   }
 
   Statement insert_many() {
@@ -286,8 +298,8 @@ class Generator {
   }
 
   Statement self_insert() {
-    return table("INSERT " + conflict() + "INTO {t} SELECT id + " + c_.pick(Strings{"1", "7", "50", "1000", "100000"}) +
-                 ", label, pixels FROM {t} WHERE " + where());
+    return table(cat({"INSERT ", conflict(), "INTO {t} SELECT id + ", c_.pick(Strings{"1", "7", "50", "1000", "100000"}),
+                      ", label, pixels FROM {t} WHERE ", where()}));
   }
 
   Statement update() {
@@ -299,14 +311,14 @@ class Generator {
     const std::string many_ids = "UPDATE " + (clause == "OR REPLACE " ? std::string() : clause) + "{t} SET ";
     switch (c_.below(8)) {
       case 0:
-      case 1: return table(head + "label = " + (c_.percent(30) ? "label + 1" : label_value()) + " WHERE " + where());
-      case 2: return table(head + "pixels = " + pixels() + " WHERE " + where());
-      case 3: return table(many_ids + "id = id + " + c_.pick(Strings{"1", "1000", "-1", "3", "40", "9223372036854775000"}) +
-                           " WHERE " + where());
-      case 4: return table(head + "id = " + insert_id() + " WHERE id = " + small_id());
-      case 5: return table(many_ids + "id = id + 1000, label = " + label_value() + " WHERE " + where());
-      case 6: return table(head + "label = " + label_value() + ", pixels = " + pixels() + " WHERE " + where());
-      default: return table(many_ids + "rowid = " + insert_id() + " WHERE " + where());
+      case 1: return table(cat({head, "label = ", c_.percent(30) ? "label + 1" : label_value(), " WHERE ", where()}));
+      case 2: return table(cat({head, "pixels = ", pixels(), " WHERE ", where()}));
+      case 3: return table(cat({many_ids, "id = id + ", c_.pick(Strings{"1", "1000", "-1", "3", "40", "9223372036854775000"}),
+                                " WHERE ", where()}));
+      case 4: return table(cat({head, "id = ", insert_id(), " WHERE id = ", small_id()}));
+      case 5: return table(cat({many_ids, "id = id + 1000, label = ", label_value(), " WHERE ", where()}));
+      case 6: return table(cat({head, "label = ", label_value(), ", pixels = ", pixels(), " WHERE ", where()}));
+      default: return table(cat({many_ids, "rowid = ", insert_id(), " WHERE ", where()}));
     }
   }
 

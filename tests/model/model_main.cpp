@@ -32,8 +32,7 @@ int usage(const char* why) {
             << "  --out-dir DIR  every failing seed, shrunk, as DIR/<backend>-seed<S>.sql\n"
             << "  --skip-reader  no second-process reader checks (hdf5: other processes are locked out)\n"
             << "  --avoid LIST   triage only: leave out float_limit, null_id, savepoint_txn, huge_float (known defects)\n"
-            << "  --fuzz-input F replay a fuzz_model input (its backend byte is ignored: --backend decides; the same\n"
-            << "                 sequence only from a build by the same compiler as fuzz_model's, see fuzz_model.cpp)\n"
+            << "  --fuzz-input F replay a fuzz_model input (its first byte is ignored: --backend decides)\n"
             << "  --print        print the generated statements of each seed, do not run them\n"
             << "  IMGSTORE_MODEL_SEQUENCES=N runs N seeds from A\n";
   return 2;
