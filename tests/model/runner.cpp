@@ -1,0 +1,860 @@
+#include "runner.hpp"
+
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+namespace model {
+
+namespace {
+
+std::string store_suffix(const std::string& backend) {
+  if (backend == "lmdb") return ".lmdb";
+  if (backend == "hdf5") return ".h5";
+  return "_png";
+}
+
+std::string hex(const void* data, int size) {
+  static const char* digits = "0123456789ABCDEF";
+  std::string s;
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (int i = 0; i < size; ++i) {
+    s += digits[p[i] >> 4];
+    s += digits[p[i] & 15];
+  }
+  return s;
+}
+
+std::string typed(sqlite3_stmt* st, int i) {
+  switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER: return "i:" + std::to_string(sqlite3_column_int64(st, i));
+    case SQLITE_FLOAT: {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "r:%.17g", sqlite3_column_double(st, i));
+      return buf;
+    }
+    case SQLITE_TEXT:
+      return "t:'" + std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, i)),
+                                 static_cast<std::size_t>(sqlite3_column_bytes(st, i))) + "'";
+    case SQLITE_BLOB: return "x:" + hex(sqlite3_column_blob(st, i), sqlite3_column_bytes(st, i));
+    default: return "n";
+  }
+}
+
+std::string listed(sqlite3_stmt* st, int i) {
+  if (sqlite3_column_type(st, i) == SQLITE_NULL) return "";
+  const auto* text = sqlite3_column_text(st, i);
+  return text == nullptr ? "" : std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(sqlite3_column_bytes(st, i)));
+}
+
+Outcome exec(sqlite3* db, const std::string& sql) {
+  Outcome o;
+  const char* tail = sql.c_str();
+  while (tail != nullptr && *tail != '\0') {
+    sqlite3_stmt* st = nullptr;
+    int rc = sqlite3_prepare_v2(db, tail, -1, &st, &tail);
+    if (rc != SQLITE_OK) {
+      o.extended = sqlite3_extended_errcode(db);
+      o.code = o.extended & 0xff;
+      o.message = sqlite3_errmsg(db);
+      break;
+    }
+    if (st == nullptr) break;
+    o.columns = sqlite3_column_count(st);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      std::string row, list;
+      for (int i = 0; i < o.columns; ++i) {
+        row += (i ? "|" : "") + typed(st, i);
+        list += (i ? "|" : "") + listed(st, i);
+      }
+      o.rows.push_back(row);
+      o.list_rows.push_back(list);
+    }
+    if (rc != SQLITE_DONE) {
+      o.extended = sqlite3_extended_errcode(db);
+      o.code = o.extended & 0xff;
+      if (o.code == 0) o.code = rc & 0xff, o.extended = rc;
+      o.message = sqlite3_errmsg(db);
+      sqlite3_finalize(st);
+      break;
+    }
+    sqlite3_finalize(st);
+  }
+  o.changes = sqlite3_changes64(db);
+  o.autocommit = sqlite3_get_autocommit(db) != 0;
+  return o;
+}
+
+void must(sqlite3* db, const std::string& sql) {
+  const Outcome o = exec(db, sql);
+  if (o.code != 0) throw std::runtime_error("setup failed: " + sql + ": " + o.message);
+}
+
+Snapshot snapshot(sqlite3* db, const std::string& table) {
+  Snapshot snap;
+  sqlite3_stmt* st = nullptr;
+  const std::string sql = "SELECT id, label, pixels FROM " + table;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+    snap.error = std::string("error (") + std::to_string(sqlite3_extended_errcode(db)) + "): " + sqlite3_errmsg(db);
+    return snap;
+  }
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    snap.rows.emplace_back(sqlite3_column_int64(st, 0), std::to_string(sqlite3_column_int64(st, 0)) + "|" +
+                                                            typed(st, 1) + "|" + typed(st, 2));
+  }
+  if (rc != SQLITE_DONE) {
+    snap.error = std::string("error (") + std::to_string(sqlite3_extended_errcode(db)) + "): " + sqlite3_errmsg(db);
+    sqlite3_finalize(st);
+    return snap;
+  }
+  sqlite3_finalize(st);
+  std::sort(snap.rows.begin(), snap.rows.end());
+  snap.ok = true;
+  return snap;
+}
+
+// First difference between two snapshots, for messages.
+std::string first_difference(const Snapshot& a, const Snapshot& b) {
+  std::map<std::int64_t, std::string> ma(a.rows.begin(), a.rows.end()), mb(b.rows.begin(), b.rows.end());
+  std::string out;
+  int shown = 0;
+  for (const auto& [id, row] : ma) {
+    const auto it = mb.find(id);
+    if (it == mb.end() || it->second != row) {
+      out += " native has " + row + (it == mb.end() ? ", store has no such id;" : ", store has " + it->second + ";");
+      if (++shown == 3) return out;
+    }
+  }
+  for (const auto& [id, row] : mb) {
+    if (ma.count(id) == 0) {
+      out += " store has extra row " + row + ";";
+      if (++shown == 3) return out;
+    }
+  }
+  return out;
+}
+
+sqlite3* open_db(const std::string& path, const std::string& extension) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+    const std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    throw std::runtime_error("cannot open " + path + ": " + msg);
+  }
+  if (!extension.empty()) {
+    sqlite3_enable_load_extension(db, 1);
+    char* err = nullptr;
+    if (sqlite3_load_extension(db, extension.c_str(), "sqlite3_imgstore_init", &err) != SQLITE_OK) {
+      const std::string msg = err ? err : "?";
+      sqlite3_free(err);
+      sqlite3_close(db);
+      throw std::runtime_error("cannot load " + extension + ": " + msg);
+    }
+  }
+  register_check_functions(db);
+  return db;
+}
+
+void fail_mismatch(sqlite3_context* ctx, const char* what) {
+  sqlite3_result_error(ctx, what, -1);
+  sqlite3_result_error_code(ctx, SQLITE_MISMATCH);
+}
+
+void check_id(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER || sqlite3_value_int64(argv[0]) < 0) {
+    return fail_mismatch(ctx, "model: id is not an integer >= 0");
+  }
+  sqlite3_result_int(ctx, 1);
+}
+
+void check_label(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER) return fail_mismatch(ctx, "model: label is not an integer");
+  sqlite3_result_int(ctx, 1);
+}
+
+void check_pixels(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || sqlite3_value_bytes(argv[0]) != sqlite3_value_int(argv[1])) {
+    return fail_mismatch(ctx, "model: pixels are not a blob of the shape's length");
+  }
+  sqlite3_result_int(ctx, 1);
+}
+
+std::string ref_schema(const Sequence& seq) {
+  return "CREATE TABLE ref(id INTEGER PRIMARY KEY CHECK (model_id(id)), label INTEGER CHECK (model_label(label)), "
+         "pixels BLOB CHECK (model_pixels(pixels, " + std::to_string(seq.pixel_bytes) + ")))";
+}
+
+std::string quote_path(const std::string& p) {
+  std::string q = "'";
+  for (char c : p) q += c == '\'' ? std::string("''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string rows_text(const std::vector<std::string>& rows, bool ordered) {
+  std::vector<std::string> r = rows;
+  if (!ordered) std::sort(r.begin(), r.end());
+  std::string s;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    if (i == 12) {
+      s += " ... (" + std::to_string(r.size()) + " rows)";
+      break;
+    }
+    s += (i ? " ; " : "") + r[i];
+  }
+  return r.empty() ? "(no rows)" : s;
+}
+
+// The query written to a regression file for a query statement: as is when the native table gives at most
+// one row (sqltest's `-- expect:` is one line), else wrapped to give one line.
+std::string file_query(const std::string& sql, int columns, bool ordered, std::size_t native_rows) {
+  if (native_rows <= 1) return sql;
+  std::string cols, concat;
+  for (int i = 0; i < columns; ++i) {
+    cols += (i ? ", c" : "c") + std::to_string(i);
+    concat += (i ? " || '|' || " : "") + std::string("coalesce(c") + std::to_string(i) + ", '')";
+  }
+  return "WITH q(" + cols + ") AS (" + sql + ")\nSELECT group_concat(r, ' ; ') FROM (SELECT " + concat + " AS r FROM q" +
+         (ordered ? "" : " ORDER BY r") + ")";
+}
+
+std::string check_query(const std::string& table, std::size_t rows) {
+  if (rows <= 12) {
+    return "SELECT count(*) || ':' || ifnull(group_concat(id || ',' || label || ',' || hex(pixels), ' '), '') FROM (SELECT * FROM " +
+           table + " ORDER BY id)";
+  }
+  return "SELECT image_digest(id, label, pixels) FROM " + table;
+}
+
+std::string one_line(sqlite3* db, const std::string& sql) {
+  const Outcome o = exec(db, sql);
+  if (o.code != 0) return "error (" + std::to_string(o.extended) + "): " + o.message;
+  if (o.list_rows.empty()) return "(none)";
+  std::string s;
+  for (std::size_t i = 0; i < o.list_rows.size(); ++i) s += (i ? "\n" : "") + o.list_rows[i];
+  return s;
+}
+
+// MODEL_TRACE=1: every statement and both outcomes on stderr.
+bool trace() {
+  static const bool on = std::getenv("MODEL_TRACE") != nullptr;
+  return on;
+}
+
+class TempDir {
+ public:
+  explicit TempDir(bool keep) : keep_(keep) {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/imgstore-model-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!keep_) std::filesystem::remove_all(path, ec);
+  }
+  std::string path;
+
+ private:
+  bool keep_;
+};
+
+struct Db {
+  sqlite3* db = nullptr;
+  ~Db() { sqlite3_close_v2(db); }
+};
+
+// ---- the reader process
+
+std::string read_line(int fd) {
+  std::string line;
+  char c;
+  while (true) {
+    const ssize_t n = ::read(fd, &c, 1);
+    if (n <= 0) return line.empty() ? "err reader process gone" : line;
+    if (c == '\n') return line;
+    line += c;
+  }
+}
+
+void write_line(int fd, const std::string& line) {
+  std::string s = line + "\n";
+  const char* p = s.data();
+  std::size_t left = s.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n <= 0) return;
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+// One check in the reader: count/digest of the store and of ref, each as its own statement.
+std::string reader_check(sqlite3* db) {
+  const Snapshot s = snapshot(db, "s");
+  const Snapshot r = snapshot(db, "r.ref");
+  return "ok\t" + s.digest() + "\t" + r.digest();
+}
+
+sqlite3* reader_open(const std::string& extension, const std::string& backend, const std::string& dir,
+                     const std::string& store, std::string& error) {
+  sqlite3* db = nullptr;
+  try {
+    db = open_db(":memory:", extension);
+  } catch (const std::exception& e) {
+    error = e.what();
+    return nullptr;
+  }
+  Outcome o = exec(db, "ATTACH " + quote_path(dir + "/ref.db") + " AS r");
+  if (o.code == 0) o = exec(db, "CREATE VIRTUAL TABLE s USING " + backend + "(path=" + quote_path(store) + ")");
+  if (o.code != 0) {
+    error = "error (" + std::to_string(o.extended) + "): " + o.message;
+    sqlite3_close_v2(db);
+    return nullptr;
+  }
+  return db;
+}
+
+[[noreturn]] void reader_main(int in, int out, const std::string& extension) {
+  std::string backend, dir, store;
+  sqlite3* db = nullptr;
+  sqlite3_stmt* scan = nullptr;  // a scan left open between writer statements
+  std::vector<std::pair<std::int64_t, std::string>> scan_rows;
+  Snapshot scan_want;
+  bool scan_done = false;
+  while (true) {
+    const std::string line = read_line(in);
+    std::istringstream words(line);
+    std::string command;
+    words >> command;
+    if (command == "open") {
+      words >> backend >> dir >> store;
+      if (scan) sqlite3_finalize(scan), scan = nullptr;
+      if (db) sqlite3_close_v2(db);
+      db = nullptr;
+      write_line(out, "ok");
+    } else if (command == "check" || command == "fresh") {
+      std::string error;
+      if (command == "fresh") {
+        sqlite3* fresh = reader_open(extension, backend, dir, store, error);
+        write_line(out, fresh ? reader_check(fresh) : "err\t" + error);
+        sqlite3_close_v2(fresh);
+        continue;
+      }
+      if (!db) db = reader_open(extension, backend, dir, store, error);
+      write_line(out, db ? reader_check(db) : "err\t" + error);
+    } else if (command == "scan-start") {
+      int k = 0;
+      words >> k;
+      std::string error;
+      if (!db) db = reader_open(extension, backend, dir, store, error);
+      if (!db) {
+        write_line(out, "err\t" + error);
+        continue;
+      }
+      if (scan) sqlite3_finalize(scan), scan = nullptr, exec(db, "COMMIT");
+      scan_rows.clear();
+      scan_done = false;
+      exec(db, "BEGIN");
+      scan_want = snapshot(db, "r.ref");  // the native table's snapshot: held by the read transaction
+      if (sqlite3_prepare_v2(db, "SELECT id, label, pixels FROM s", -1, &scan, nullptr) != SQLITE_OK) {
+        write_line(out, std::string("err\t") + sqlite3_errmsg(db));
+        continue;
+      }
+      std::string reply = "ok";
+      for (int i = 0; i < k; ++i) {
+        const int rc = sqlite3_step(scan);
+        if (rc == SQLITE_ROW) {
+          scan_rows.emplace_back(sqlite3_column_int64(scan, 0), std::to_string(sqlite3_column_int64(scan, 0)) + "|" +
+                                                                   typed(scan, 1) + "|" + typed(scan, 2));
+        } else {
+          if (rc != SQLITE_DONE) reply = std::string("err\t") + sqlite3_errmsg(db);
+          scan_done = true;  // stepping again would restart the statement
+          break;
+        }
+      }
+      write_line(out, reply);
+    } else if (command == "scan-finish") {
+      if (!scan) {
+        write_line(out, "none");
+        continue;
+      }
+      int rc = SQLITE_DONE;
+      while (!scan_done && (rc = sqlite3_step(scan)) == SQLITE_ROW) {
+        scan_rows.emplace_back(sqlite3_column_int64(scan, 0), std::to_string(sqlite3_column_int64(scan, 0)) + "|" +
+                                                                 typed(scan, 1) + "|" + typed(scan, 2));
+      }
+      Snapshot got;
+      got.ok = rc == SQLITE_DONE;
+      if (!got.ok) got.error = std::string("error: ") + sqlite3_errmsg(db);
+      got.rows = scan_rows;
+      std::sort(got.rows.begin(), got.rows.end());
+      sqlite3_finalize(scan);
+      scan = nullptr;
+      exec(db, "COMMIT");
+      write_line(out, "ok\t" + got.digest() + "\t" + scan_want.digest() +
+                          (got.digest() == scan_want.digest() ? "" : "\t" + first_difference(scan_want, got)));
+    } else if (command == "close") {
+      if (scan) sqlite3_finalize(scan), scan = nullptr;
+      if (db) sqlite3_close_v2(db);
+      db = nullptr;
+      write_line(out, "ok");
+    } else {
+      if (db) sqlite3_close_v2(db);
+      std::_Exit(0);
+    }
+  }
+}
+
+}  // namespace
+
+std::string Outcome::error_class() const {
+  if (code == SQLITE_OK) return "ok";
+  if (code == SQLITE_CONSTRAINT) return "CONSTRAINT";
+  if (code == SQLITE_MISMATCH) return "MISMATCH";
+  return "other";
+}
+
+std::string Outcome::describe(bool ordered) const {
+  if (code != 0) return "error " + error_class() + " (" + std::to_string(extended) + "): " + message;
+  return "ok: " + rows_text(rows, ordered) + " [changes " + std::to_string(changes) + ", " +
+         (autocommit ? "autocommit" : "in a transaction") + "]";
+}
+
+std::string Snapshot::digest() const {
+  if (!ok) return error;
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const auto& [id, row] : rows) {
+    for (const char c : row) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+    h = (h ^ '\n') * 0x100000001b3ull;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%zu:%016" PRIx64, rows.size(), h);
+  return buf;
+}
+
+int register_check_functions(sqlite3* db) {
+  const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+  int rc = sqlite3_create_function(db, "model_id", 1, flags, nullptr, check_id, nullptr, nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "model_label", 1, flags, nullptr, check_label, nullptr, nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "model_pixels", 2, flags, nullptr, check_pixels, nullptr, nullptr);
+  return rc;
+}
+
+Reader::Reader(const std::string& extension) {
+  int down[2], up[2];
+  if (::pipe(down) != 0 || ::pipe(up) != 0) throw std::runtime_error("pipe failed");
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    ::close(down[1]);
+    ::close(up[0]);
+    reader_main(down[0], up[1], extension);
+  }
+  ::close(down[0]);
+  ::close(up[1]);
+  to_child_ = down[1];
+  from_child_ = up[0];
+}
+
+Reader::~Reader() {
+  write_line(to_child_, "quit");
+  ::close(to_child_);
+  ::close(from_child_);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+}
+
+std::string Reader::ask(const std::string& line) {
+  write_line(to_child_, line);
+  return read_line(from_child_);
+}
+
+std::string describe(const Failure& f) {
+  return "statement " + std::to_string(f.index) + " [" + f.kind + "]: " + f.statement + "\n  native: " + f.expected +
+         "\n  store:  " + f.actual;
+}
+
+std::optional<Failure> Runner::run(const Sequence& seq, std::vector<StepLog>* log) {
+  TempDir dir(options_.keep_dir);
+  const std::string store = dir.path + "/store" + store_suffix(options_.backend);
+  const std::string create_s = "CREATE VIRTUAL TABLE s USING " + options_.backend + "(path=" + quote_path(store);
+  Db oracle, main;
+  oracle.db = open_db(dir.path + "/ref.db", options_.extension);
+  must(oracle.db, "PRAGMA journal_mode=WAL");
+  must(oracle.db, ref_schema(seq));
+  main.db = open_db(dir.path + "/main.db", options_.extension);
+  must(main.db, ref_schema(seq));
+  must(main.db, create_s + ", shape='" + seq.shape + "')");
+  Reader* reader = options_.reader;
+  struct ReaderClose {
+    Reader* r;
+    ~ReaderClose() {
+      if (r) r->ask("close");
+    }
+  } reader_close{reader};
+  if (reader) reader->ask("open " + options_.backend + " " + dir.path + " " + store);
+  if (log) log->assign(seq.statements.size() + 1, StepLog{});
+
+  std::optional<Failure> failure;
+  auto fail = [&](std::size_t i, std::string kind, std::string statement, std::string expected, std::string actual) {
+    failure = Failure{i, std::move(kind), std::move(statement), std::move(expected), std::move(actual)};
+  };
+
+  // The whole store against the oracle (and the witness).
+  auto compare_tables = [&](std::size_t i, const std::string& what) {
+    const Snapshot want = snapshot(oracle.db, "ref");
+    const Snapshot got = snapshot(main.db, "s");
+    if (log) {
+      StepLog& step = (*log)[i];
+      step.file_sql = check_query("{t}", want.rows.size());
+      step.file_expected = one_line(oracle.db, with_table(step.file_sql, "ref"));
+      step.file_store = one_line(main.db, with_table(step.file_sql, "s"));
+    }
+    if (want.digest() != got.digest()) {
+      fail(i, "digest", what, want.digest(), got.digest() + ";" + first_difference(want, got));
+      return;
+    }
+    const Snapshot witness = snapshot(main.db, "ref");
+    if (witness.digest() != want.digest()) {
+      fail(i, "witness", what + " (the native table in the store's connection)", want.digest(),
+           witness.digest() + ";" + first_difference(want, witness));
+    }
+  };
+
+  bool scan_open = false;  // the reader has a scan open (reader_scan start without finish yet)
+  auto finish_scan = [&](std::size_t i) {
+    if (!scan_open) return;
+    scan_open = false;
+    const std::string reply = reader->ask("scan-finish");
+    if (reply.rfind("ok\t", 0) != 0) {
+      fail(i, "reader", "another process finishes its scan of the store", "the rows committed when it started", reply);
+      return;
+    }
+    const auto a = reply.find('\t', 3);
+    const auto b = reply.find('\t', a + 1);
+    const std::string got = reply.substr(3, a - 3), want = reply.substr(a + 1, b == std::string::npos ? b : b - a - 1);
+    if (got != want) {
+      fail(i, "reader_scan", "a scan of the store in another process, open across writer statements (started at "
+                             "the matching reader_scan start)", want, got + (b == std::string::npos ? "" : ";" + reply.substr(b + 1)));
+    }
+  };
+  const std::size_t n = seq.statements.size();
+  for (std::size_t i = 0; i <= n && !failure; ++i) {
+    // i == n: the final check after the last statement.
+    const Statement st = i < n ? seq.statements[i] : Statement{Kind::check, ""};
+    const bool autocommit = sqlite3_get_autocommit(main.db) != 0;
+    if (log) (*log)[i].autocommit_before = autocommit, (*log)[i].ran = true;
+    switch (st.kind) {
+      case Kind::table: {
+        const std::string ref_sql = with_table(st.sql, "ref");
+        const std::string s_sql = with_table(st.sql, "s");
+        const bool oracle_in_txn = sqlite3_get_autocommit(oracle.db) == 0;
+        const Outcome want = exec(oracle.db, ref_sql);
+        const bool ended = oracle_in_txn && want.autocommit;
+        std::optional<Outcome> witness;
+        if (!ended) witness = exec(main.db, ref_sql);
+        const Outcome got = exec(main.db, s_sql);
+        if (trace()) {
+          std::fprintf(stderr, "%zu: %s\n   native %s\n   store  %s\n", i, s_sql.c_str(),
+                       want.describe(st.ordered).c_str(), got.describe(st.ordered).c_str());
+        }
+        if (log) {
+          StepLog& step = (*log)[i];
+          step.native = want;
+          step.store = got;
+          if (st.query && want.code == 0) {
+            step.file_sql = file_query(st.sql, want.columns, st.ordered, want.rows.size());
+            step.file_expected = one_line(oracle.db, with_table(step.file_sql, "ref"));
+            step.file_store = one_line(main.db, with_table(step.file_sql, "s"));
+          }
+        }
+        auto sorted = [&](std::vector<std::string> rows) {
+          if (!st.ordered) std::sort(rows.begin(), rows.end());
+          return rows;
+        };
+        if (want.error_class() != got.error_class()) {
+          fail(i, "class", s_sql, want.describe(st.ordered), got.describe(st.ordered));
+        } else if (want.code == 0 && sorted(want.rows) != sorted(got.rows)) {
+          fail(i, "rows", s_sql, want.describe(st.ordered), got.describe(st.ordered));
+        } else if (want.code == 0 && !st.query && want.changes != got.changes) {
+          fail(i, "changes", s_sql, want.describe(st.ordered), got.describe(st.ordered));
+        } else if (want.autocommit != got.autocommit) {
+          fail(i, "autocommit", s_sql, want.describe(st.ordered), got.describe(st.ordered));
+        } else if (witness && (witness->error_class() != want.error_class() ||
+                               (want.code == 0 && sorted(witness->rows) != sorted(want.rows)))) {
+          fail(i, "witness", ref_sql + " (in the store's connection)", want.describe(st.ordered),
+               witness->describe(st.ordered));
+        } else if (want.code != 0 || got.code != 0) {
+          compare_tables(i, "the tables after: " + s_sql);
+        }
+        break;
+      }
+      case Kind::control: {
+        const Outcome want = exec(oracle.db, st.sql);
+        const Outcome got = exec(main.db, st.sql);
+        if (trace()) {
+          std::fprintf(stderr, "%zu: %s\n   native %s\n   store  %s\n", i, st.sql.c_str(), want.describe(false).c_str(),
+                       got.describe(false).c_str());
+        }
+        if (log) (*log)[i].native = want, (*log)[i].store = got;
+        if (want.error_class() != got.error_class() || want.autocommit != got.autocommit) {
+          fail(i, want.error_class() != got.error_class() ? "class" : "autocommit", st.sql, want.describe(false),
+               got.describe(false));
+        } else if (want.code != 0 || got.code != 0) {
+          compare_tables(i, "the tables after: " + st.sql);
+        }
+        break;
+      }
+      case Kind::check:
+        if (i == n) finish_scan(i);
+        if (failure) break;
+        compare_tables(i, i < n ? "checkpoint" : "the tables at the end");
+        if (!failure && i == n && autocommit && reader) {
+          // One more: a fresh connection in another process sees the final committed state.
+          const std::string reply = reader->ask("fresh");
+          const Snapshot want = snapshot(oracle.db, "ref");
+          if (reply.rfind("ok\t", 0) != 0) {
+            fail(i, "reader", "a new connection in another process opening the store at the end", want.digest(), reply);
+          } else {
+            const auto a = reply.find('\t', 3);
+            const std::string s = reply.substr(3, a - 3), r = reply.substr(a + 1);
+            if (s != r || r != want.digest()) {
+              fail(i, "reader", "a new connection in another process opening the store at the end",
+                   "store = native = " + want.digest(), "store " + s + ", native " + r);
+            }
+          }
+        }
+        break;
+      case Kind::reopen: {
+        if (!autocommit) {
+          if (log) (*log)[i].ran = false;
+          break;
+        }
+        Outcome o = exec(main.db, "DROP TABLE s");
+        if (o.code == 0) o = exec(main.db, create_s + ")");
+        if (o.code != 0) fail(i, "reopen", "DROP TABLE s; " + create_s + ")", "ok", o.describe(false));
+        break;
+      }
+      case Kind::reader_scan: {
+        if (!reader) break;
+        if (st.sql.rfind("start", 0) == 0) {
+          const std::string reply = reader->ask("scan-" + st.sql);
+          scan_open = reply == "ok";
+          if (!scan_open) fail(i, "reader", "another process starts a scan of the store", "ok", reply);
+          break;
+        }
+        finish_scan(i);
+        break;
+      }
+      case Kind::new_connection: {
+        if (!autocommit) {
+          if (log) (*log)[i].ran = false;
+          break;
+        }
+        compare_tables(i, "checkpoint before a new connection");
+        if (failure) break;
+        const Snapshot want = snapshot(oracle.db, "ref");
+        Db fresh;
+        try {
+          fresh.db = open_db(":memory:", options_.extension);
+        } catch (const std::exception& e) {
+          fail(i, "new_connection", "open a new connection", want.digest(), e.what());
+          break;
+        }
+        Outcome o = exec(fresh.db, create_s + ")");
+        if (o.code != 0) {
+          fail(i, "new_connection", "a new connection: " + create_s + ")", want.digest(), o.describe(false));
+          break;
+        }
+        const Snapshot got = snapshot(fresh.db, "s");
+        if (got.digest() != want.digest()) {
+          fail(i, "new_connection", "a new connection in this process reads the store", want.digest(),
+               got.digest() + ";" + first_difference(want, got));
+          break;
+        }
+        [[fallthrough]];
+      }
+      case Kind::reader: {
+        const bool fresh = st.kind == Kind::new_connection;
+        // The reader's own connection is inside its scan's read transaction while a scan is open.
+        if (!reader || (scan_open && !fresh)) break;
+        const std::string reply = reader->ask(fresh ? "fresh" : "check");
+        const std::string what = std::string(fresh ? "a new connection" : "the reader's connection") +
+                                 " in another process" + (autocommit ? "" : ", the writer inside a transaction");
+        if (reply.rfind("ok\t", 0) != 0) {
+          fail(i, "reader", what, "the last committed state", reply);
+          break;
+        }
+        const auto a = reply.find('\t', 3);
+        const std::string s = reply.substr(3, a - 3), r = reply.substr(a + 1);
+        if (s != r) fail(i, "reader", what + " sees store vs native", r, s);
+        break;
+      }
+    }
+  }
+  return failure;
+}
+
+Sequence shrink(Runner& runner, const Sequence& sequence, const Failure& failure, int max_runs, bool keep_begin) {
+  Sequence best = sequence;
+  if (failure.index < best.statements.size()) best.statements.resize(failure.index + 1);
+  int runs = 0;
+  auto still_fails = [&](const Sequence& candidate) {
+    ++runs;
+    const auto f = runner.run(candidate);
+    // The same kind of failure at the same statement text, so that shrinking does not drift to another defect.
+    return f && f->kind == failure.kind && f->statement == failure.statement;
+  };
+  // The truncated sequence must still fail (the final check may have been the failure).
+  if (!still_fails(best)) best = sequence;
+  std::size_t chunks = 2;
+  while (best.statements.size() >= 2 && runs < max_runs) {
+    const std::size_t size = best.statements.size();
+    const std::size_t chunk = (size + chunks - 1) / chunks;
+    bool removed = false;
+    for (std::size_t start = 0; start < size && runs < max_runs; start += chunk) {
+      Sequence candidate = best;
+      candidate.statements.clear();
+      for (std::size_t k = 0; k < size; ++k) {
+        const Statement& st = best.statements[k];
+        const bool in_chunk = k >= start && k < start + chunk;
+        if (!in_chunk || (keep_begin && st.kind == Kind::control && st.sql.rfind("BEGIN", 0) == 0)) {
+          candidate.statements.push_back(st);
+        }
+      }
+      if (candidate.statements.size() == size) continue;
+      if (still_fails(candidate)) {
+        best = candidate;
+        removed = true;
+        break;
+      }
+    }
+    if (removed) {
+      chunks = std::max<std::size_t>(chunks - 1, 2);
+    } else if (chunk == 1) {
+      break;
+    } else {
+      chunks = std::min(size, chunks * 2);
+    }
+  }
+  if (best.statements.size() == 1 && runs < max_runs) {
+    Sequence empty = best;
+    empty.statements.clear();
+    if (still_fails(empty)) best = empty;
+  }
+  return best;
+}
+
+std::string regression_script(Runner& runner, const Sequence& seq, const std::string& title) {
+  std::vector<StepLog> log;
+  const auto failure = runner.run(seq, &log);
+  std::ostringstream out;
+  out << "-- " << title << "\n";
+  out << "-- Written by model_test (tests/model): the native table's results are the expectations. shape "
+      << seq.shape << ".\n";
+  if (failure) {
+    std::string d = describe(*failure);
+    for (std::size_t p = d.find('\n'); p != std::string::npos; p = d.find('\n', p + 1)) d.replace(p, 1, "\n--  ");
+    out << "-- Failure at " << d << "\n";
+  } else {
+    out << "-- (this sequence passes now)\n";
+  }
+  out << "\nCREATE VIRTUAL TABLE s USING {module}(path='{path}', shape='" << seq.shape << "');\n";
+  const std::size_t n = seq.statements.size();
+  const std::size_t last = failure ? std::min(failure->index, n) : n;
+  for (std::size_t i = 0; i <= last; ++i) {
+    const Statement st = i < n ? seq.statements[i] : Statement{Kind::check, ""};
+    const StepLog& step = log[i];
+    const bool failing = failure && failure->index == i;
+    out << "\n";
+    if (!step.ran) {
+      out << "-- (" << kind_name(st.kind) << " skipped: inside a transaction)\n";
+      continue;
+    }
+    auto check_step = [&](const char* what) {
+      if (step.file_sql.empty()) return;
+      out << "-- " << what << ": native " << step.file_expected.substr(0, 200) << "\n";
+      if (step.file_store != step.file_expected) out << "--   store gives: " << step.file_store.substr(0, 300) << "\n";
+      out << "-- expect: " << step.file_expected << "\n" << with_table(step.file_sql, "s") << ";\n";
+    };
+    switch (st.kind) {
+      case Kind::table:
+      case Kind::control: {
+        const std::string sql = st.kind == Kind::table ? with_table(st.sql, "s") : st.sql;
+        if (failing) {
+          out << "-- native: " << step.native.describe(st.ordered).substr(0, 300) << "\n";
+          out << "-- store:  " << step.store.describe(st.ordered).substr(0, 300) << "\n";
+        }
+        if (step.native.code != 0) {
+          // sqlite3 prints the extended code in parentheses; the store reports plain 19 or 20.
+          const int code = step.native.code;
+          out << "-- error: " << (code == SQLITE_CONSTRAINT || code == SQLITE_MISMATCH ? "(" + std::to_string(code) + ")" : "")
+              << "\n" << sql << ";\n";
+        } else if (!step.file_sql.empty() && st.query) {
+          out << "-- expect: " << step.file_expected << "\n" << with_table(step.file_sql, "s") << ";\n";
+        } else if (st.kind == Kind::table && st.query && step.native.rows.empty()) {
+          out << "-- expect: (none)\n" << sql << ";\n";
+        } else {
+          out << sql << ";\n";
+        }
+        if (failing && failure->kind == "changes") {
+          out << "-- expect: " << step.native.changes << "\nSELECT changes();\n";
+        }
+        if (failing && (failure->kind == "autocommit" || failure->kind == "witness")) {
+          if (step.native.autocommit) {
+            out << "-- (no transaction is open now: BEGIN must work)\nBEGIN;\nROLLBACK;\n";
+          } else {
+            out << "-- (a transaction is still open)\n-- error: within a transaction\nBEGIN;\n";
+          }
+        }
+        break;
+      }
+      case Kind::check:
+        check_step("checkpoint, the whole table");
+        break;
+      case Kind::reopen:
+        out << "DROP TABLE s;\nCREATE VIRTUAL TABLE s USING {module}(path='{path}');\n";
+        break;
+      case Kind::reader_scan:
+        out << "-- (model_test: another process " << (st.sql == "finish" ? "finishes its scan" : "starts a scan: " + st.sql) << ")\n";
+        if (failing) out << "-- (not expressible in sqltest.py, which runs one sqlite3 process at a time)\n";
+        break;
+      case Kind::new_connection:
+      case Kind::reader:
+        if (failing) {
+          out << "-- model_test checked here that another process (its own connection, open while this one was "
+              << (step.autocommit_before ? "outside a" : "inside a") << " transaction) sees the last committed state.\n";
+          if (step.autocommit_before) {
+            out << "-- The same check from a new sqlite3 process (this one closed first):\n-- process\n";
+            Sequence head = seq;
+            head.statements.resize(i);
+            std::vector<StepLog> head_log;
+            runner.run(head, &head_log);
+            const StepLog& end = head_log.back();
+            out << "-- expect: " << end.file_expected << "\n" << with_table(end.file_sql, "s") << ";\n";
+          } else {
+            out << "-- (not expressible in sqltest.py, which runs one sqlite3 process at a time)\n";
+          }
+        }
+        break;
+    }
+    // A failing statement (an error on both sides) that left the tables different: the whole table after it.
+    if (failing && failure->kind == "digest" && (st.kind == Kind::table || st.kind == Kind::control)) {
+      check_step("the whole table after it");
+    }
+  }
+  return out.str();
+}
+
+}  // namespace model
