@@ -3,7 +3,7 @@
 // difference, shrinks the first failing seed and writes it as an sqltest.py script.
 //
 //   model_test --backend lmdb|hdf5|png_dir --extension build/imgstore.so --seeds 1..200 --statements 50
-//              [--out failing.sql] [--out-dir DIR] [--skip-reader] [--print] [--keep]
+//              [--out failing.sql] [--out-dir DIR] [--skip-reader] [--skip-reader-scan] [--print] [--keep]
 //              [--avoid float_limit,null_id,savepoint_txn,huge_float] [--fuzz-input FILE]   (triage: leave out triggers of known defects)
 //
 // IMGSTORE_MODEL_SEQUENCES=N (environment) runs seeds A..A+N-1 instead of the --seeds range, so CI can ask
@@ -27,10 +27,12 @@ namespace {
 int usage(const char* why) {
   std::cerr << "model_test: " << why << "\n"
             << "usage: model_test --backend lmdb|hdf5|png_dir --extension PATH [--seeds A..B] [--statements N]\n"
-            << "                  [--out FILE] [--out-dir DIR] [--skip-reader] [--print] [--keep]\n"
+            << "                  [--out FILE] [--out-dir DIR] [--skip-reader] [--skip-reader-scan] [--print] [--keep]\n"
             << "  --out FILE     the first failing seed, shrunk, as an sqltest.py script\n"
             << "  --out-dir DIR  every failing seed, shrunk, as DIR/<backend>-seed<S>.sql\n"
             << "  --skip-reader  no second-process reader checks (hdf5: other processes are locked out)\n"
+            << "  --skip-reader-scan  no scan held open in the other process across writer statements\n"
+            << "                 (png_dir: a commit waits for the statements reading, then SQLITE_BUSY)\n"
             << "  --avoid LIST   triage only: leave out float_limit, null_id, savepoint_txn, huge_float (known defects)\n"
             << "  --fuzz-input F replay a fuzz_model input (its first byte is ignored: --backend decides)\n"
             << "  --print        print the generated statements of each seed, do not run them\n"
@@ -52,7 +54,7 @@ int main(int argc, char** argv) {
   std::string backend, extension, out, out_dir, fuzz_input;
   std::uint64_t first = 1, last = 20;
   int statements = 50;
-  bool skip_reader = false, print = false, keep = false;
+  bool skip_reader = false, skip_reader_scan = false, print = false, keep = false;
   bool avoid_float_limit = false, avoid_null_id = false, avoid_savepoint_txn = false, avoid_huge_float = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -84,6 +86,8 @@ int main(int argc, char** argv) {
       out_dir = value();
     } else if (a == "--skip-reader") {
       skip_reader = true;
+    } else if (a == "--skip-reader-scan") {
+      skip_reader_scan = true;
     } else if (a == "--print") {
       print = true;
     } else if (a == "--avoid") {
@@ -130,7 +134,12 @@ int main(int argc, char** argv) {
   options.extension = extension;
   options.reader = reader.get();
   options.keep_dir = keep;
+  options.skip_reader_scan = skip_reader_scan;
   model::Runner runner(options);
+  if (skip_reader_scan && !skip_reader) {
+    std::cout << "NOTE: no scan held open in the other process across writer statements for " << backend
+              << " (--skip-reader-scan): its commits wait for open scans, as SQLite's rollback journal does\n";
+  }
   if (skip_reader) {
     std::cout << "NOTE: second-process reader checks skipped for " << backend
               << " (--skip-reader); only this process's connections are compared\n";

@@ -559,6 +559,13 @@ std::optional<Failure> Runner::run(const Sequence& seq, std::vector<StepLog>* lo
       case Kind::table: {
         const std::string ref_sql = with_table(st.sql, "ref");
         const std::string s_sql = with_table(st.sql, "s");
+        // A NULL id when the largest id is 2^63-1: SQLite picks a random free rowid, which no store can
+        // reproduce (the stores refuse with SQLITE_FULL, documented). Not compared.
+        if (st.sql.find("INTO {t}(label, pixels)") != std::string::npos &&
+            one_line(oracle.db, "SELECT max(id) = 9223372036854775807 FROM ref") == "1") {
+          if (log) (*log)[i].ran = false;
+          break;
+        }
         const bool oracle_in_txn = sqlite3_get_autocommit(oracle.db) == 0;
         const Outcome want = exec(oracle.db, ref_sql);
         const bool ended = oracle_in_txn && want.autocommit;
@@ -647,7 +654,7 @@ std::optional<Failure> Runner::run(const Sequence& seq, std::vector<StepLog>* lo
         break;
       }
       case Kind::reader_scan: {
-        if (!reader) break;
+        if (!reader || options_.skip_reader_scan) break;
         if (st.sql.rfind("start", 0) == 0) {
           const std::string reply = reader->ask("scan-" + st.sql);
           scan_open = reply == "ok";

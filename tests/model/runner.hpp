@@ -91,6 +91,10 @@ struct RunnerOptions {
   std::string backend = "lmdb";
   std::string extension;      // imgstore.so; empty: registered with sqlite3_auto_extension already
   Reader* reader = nullptr;   // null: no second-process checks
+  // No scan held open in the other process across writer statements: png_dir's commit waits for the
+  // statements reading it (its documented rollback-journal-like isolation; tests/isolation_test.py checks
+  // that a scan still sees one committed state), so the writer would get SQLITE_BUSY where WAL does not.
+  bool skip_reader_scan = false;
   bool keep_dir = false;
 };
 

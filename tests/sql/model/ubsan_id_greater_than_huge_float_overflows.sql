@@ -2,7 +2,7 @@
 -- extension/vtab.cpp apply_bound (clamp_floor(d) + 1): "signed integer overflow: 9223372036854775807 + 1".
 -- Found by model_test under scripts/test-sanitize (the sanitizer aborts the process). The plain build gives the
 -- right rows only because the range constraint is not omitted and SQLite re-checks it.
--- Fails today on: lmdb hdf5 png_dir, under scripts/test-sanitize only (the sqlite3 process dies)
+-- Failed before its fix on: lmdb hdf5 png_dir, under scripts/test-sanitize only (the sqlite3 process dies)
 
 CREATE VIRTUAL TABLE s USING {module}(path='{path}', shape='4x4x1');
 INSERT INTO s VALUES (9223372036854775807, 1, zeroblob(16));

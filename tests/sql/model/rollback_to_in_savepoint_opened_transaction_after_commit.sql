@@ -1,5 +1,5 @@
 -- As rollback_to_in_savepoint_opened_transaction_keeps_rows, with committed rows already in the store.
--- Fails today on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
+-- Failed before its fix on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
 -- model_test --backend lmdb --seeds 18..18 --statements 50: shrunk from 50 to 5 statements
 -- Written by model_test (tests/model): the native table's results are the expectations. shape 4x4x1.
 -- Failure at statement 4 [rows]: SELECT id, hex(pixels) FROM s ORDER BY id DESC LIMIT 1 OFFSET 1

@@ -1,5 +1,5 @@
 -- A transaction opened by SAVEPOINT (no BEGIN): ROLLBACK TO it leaves the rows inserted after it in the store.
--- Fails today on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
+-- Failed before its fix on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
 -- model_test --backend lmdb --seeds 17..17 --statements 50: shrunk from 50 to 4 statements
 -- Written by model_test (tests/model): the native table's results are the expectations. shape 4x4x1.
 -- Failure at statement 3 [rows]: SELECT sum(label), min(id), max(id), count(*) FROM s

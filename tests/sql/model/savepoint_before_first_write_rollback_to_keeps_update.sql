@@ -1,5 +1,5 @@
 -- As savepoint_before_first_write_rollback_to_keeps_rows, with an UPDATE of label: ROLLBACK TO does not restore the old label.
--- Fails today on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
+-- Failed before its fix on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
 -- model_test --backend lmdb --seeds 159..159 --statements 50: shrunk from 50 to 6 statements
 -- Written by model_test (tests/model): the native table's results are the expectations. shape 4x4x1.
 -- Failure at statement 5 [digest]: checkpoint

@@ -1,5 +1,5 @@
 -- An integral float label 9.21e18 becomes the integer 9210000000000000000 in a native INTEGER column; the store rejects it (same clamp).
--- Fails today on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
+-- Failed before its fix on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
 -- model_test --backend lmdb --seeds 10..10 --statements 50: shrunk from 50 to 2 statements
 -- Written by model_test (tests/model): the native table's results are the expectations. shape 4x4x1.
 -- Failure at statement 1 [class]: UPDATE s SET label = 9.21e18 WHERE id > 0

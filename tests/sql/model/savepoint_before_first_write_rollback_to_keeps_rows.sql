@@ -1,5 +1,5 @@
 -- BEGIN, then SAVEPOINT before the table's first write in the transaction, inserts, ROLLBACK TO: the rows stay in the store.
--- Fails today on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
+-- Failed before its fix on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
 -- model_test --backend hdf5 --seeds 296..296 --statements 50: shrunk from 50 to 5 statements
 -- Written by model_test (tests/model): the native table's results are the expectations. shape 4x4x1.
 -- Failure at statement 4 [rows]: SELECT count(*) FROM s WHERE label = 1

@@ -1,5 +1,5 @@
 -- WHERE id >= 9.21e18 finds nothing in the store; the native table returns the row with id 9223372036854775806 (> 9.21e18).
--- Fails today on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
+-- Failed before its fix on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
 -- model_test --backend lmdb --seeds 241..241 --statements 50: shrunk from 50 to 2 statements
 -- Written by model_test (tests/model): the native table's results are the expectations. shape 4x4x1.
 -- Failure at statement 1 [rows]: SELECT id, label, hex(pixels) FROM s WHERE id >= 9.21e18
