@@ -455,11 +455,21 @@ void open_existing(H5File& f, const std::string& table, const std::optional<Shap
 }
 
 // Reopens the file read-write for a transaction's first write, and trims rows an unfinished transaction left.
+// Between closing and reopening, another process may have written (or crashed writing): so its journal is
+// rolled back and the committed state read again, as at open.
 void make_writable(H5File& f, const std::string& table) {
   if (f.writable) return;
   f.close();
   try {
     open_handles(f, table, H5F_ACC_RDWR, f.shape);
+    if (const auto journal = read_journal(f.path, f.where(table))) {
+      if (*journal) {
+        roll_back_journal(f, table, **journal);
+      } else {
+        remove_journal(f.path, f.where(table));
+      }
+    }
+    load_committed(f, table);
   } catch (const Error& e) {
     f.close();
     open_handles(f, table, H5F_ACC_RDONLY, f.shape);  // keep serving reads
