@@ -1,5 +1,5 @@
 -- UndefinedBehaviorSanitizer: `id > 1e300` (any float bound >= 9.2e18 with > ) computes INT64_MAX + 1 in
--- extension/vtab.cpp apply_bound (clamp_floor(d) + 1): "signed integer overflow: 9223372036854775807 + 1".
+-- extension/sqlite/vtab.cpp apply_bound (clamp_floor(d) + 1): "signed integer overflow: 9223372036854775807 + 1".
 -- Found by model_test under scripts/test-sanitize (the sanitizer aborts the process). The plain build gives the
 -- right rows only because the range constraint is not omitted and SQLite re-checks it.
 -- Failed before its fix on: lmdb hdf5 png_dir, under scripts/test-sanitize only (the sqlite3 process dies)
