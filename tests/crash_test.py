@@ -106,13 +106,15 @@ def main():
                    check=False)
         return proc.returncode, proc.stdout.strip(), proc.stderr.strip()
 
-    # How long an undisturbed transaction of ROWS takes, to spread the kills over it and its commit.
-    start = time.time()
-    sql(sqlite3, ext, open_store + "BEGIN; INSERT INTO s SELECT id + 1000000, label, pixels FROM synthetic(%d, '%s', 2, 'smooth');"
-        "COMMIT;" % (ROWS, SHAPE), work)
-    duration = time.time() - start
-    sql(sqlite3, ext, "ATTACH 'ref.db' AS r; INSERT INTO r.ref SELECT id + 1000000, label, pixels FROM synthetic(%d, '%s', 2, 'smooth');"
-        % (ROWS, SHAPE), work)
+    def start_writer(statements):
+        """A writer shell that has loaded the extension, opened the store and begun; returns when it is there,
+        so the time to a kill counts from the transaction's start, not from the process's."""
+        writer = subprocess.Popen([sqlite3, "-batch", ":memory:"], stdin=subprocess.PIPE, cwd=work,
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        writer.stdin.write(".load %s\n%sBEGIN;\n.print ready\n%sCOMMIT;\n.print done\n" % (ext, open_store, statements))
+        writer.stdin.flush()
+        writer.stdout.readline()  # "ready"
+        return writer
 
     def changes(table, k, base, seed):
         """The killed transaction's statements, for the store `s` or the oracle `r.ref`."""
@@ -123,6 +125,15 @@ def main():
                 "INSERT OR REPLACE INTO {t} SELECT {r}, 9, pixels FROM synthetic(1, '{shape}', {seed}, 'smooth');\n"
                 ).format(t=table, base=base, rows=ROWS, shape=SHAPE, seed=seed, d1=(k * 7) % 200, d2=(k * 11 + 3) % 200,
                          u=(k * 13) % 200, r=(k * 17 + 5) % 200)
+
+    # How long an undisturbed transaction of the same kind takes, to spread the kills over it and its commit.
+    writer = start_writer(changes("s", 0, 1000000, 2))
+    start = time.time()
+    writer.stdout.readline()  # "done"
+    duration = time.time() - start
+    writer.stdin.close()
+    writer.wait()
+    sql(sqlite3, ext, "ATTACH 'ref.db' AS r; BEGIN;\n%sCOMMIT;" % changes("r.ref", 0, 1000000, 2), work)
 
     def expected_before_after(k, base, seed):
         """The oracle's state now and after the killed transaction, from one process."""
@@ -142,14 +153,12 @@ def main():
             delay = duration * (0.1 + 1.2 * k / max(kills - 1, 1))
         else:
             delay = duration * (0.75 + 0.5 * k / max(kills - 1, 1))
-        writer = subprocess.Popen([sqlite3, "-batch", ":memory:"], stdin=subprocess.PIPE, cwd=work,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-        writer.stdin.write(".load %s\n%sBEGIN;\n%sCOMMIT;\n" % (ext, open_store, changes("s", k, base, seed)))
-        writer.stdin.flush()
+        writer = start_writer(changes("s", k, base, seed))
         time.sleep(delay)
         writer.send_signal(signal.SIGKILL)
         writer.wait()
         writer.stdin.close()
+        writer.stdout.close()
         rc, got, err = state()
         oracle_changes = ""
         if rc == 0 and got == old:
