@@ -3,7 +3,8 @@
 
 A script is plain SQL for the stock shell, cut into steps by directive comments:
 
-    -- expect: 1            the step's output must be exactly these lines ('|' between columns)
+    -- expect: 1            the step's output must be exactly these lines ('|' between columns); several
+                            consecutive expect lines are a multi-line expectation, one line each
     -- expect-rows: 3       the step must print this many lines
     -- error: id 5 already exists
                             the step must fail, with this text in the error message
@@ -56,6 +57,9 @@ def parse(text):
             step.sql.append(line)
             continue
         kind, arg = m.group(1), m.group(2)
+        if kind == "expect" and not step.sql and step.expect:
+            step.expect.append(arg)  # consecutive expect lines: a multi-line expectation
+            continue
         if kind == "shell-expect":
             # attaches to the shell step just closed
             last = processes[-1][-1] if processes[-1] and not step.sql else step

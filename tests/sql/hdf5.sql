@@ -74,15 +74,23 @@ CREATE VIRTUAL TABLE c USING hdf5(path='c.h5', shape='2x2x1', compression='lzf')
 -- error: table c2: argument chunk='0' is not valid; expected an integer from 1 to 1048576
 CREATE VIRTUAL TABLE c2 USING hdf5(path='c2.h5', shape='2x2x1', chunk=0);
 
--- A second connection of this process cannot write while one transaction is open.
+-- A second connection of this process (the shell's .connection 1) waits for the first one's transaction,
+-- then gets SQLITE_BUSY; it reads the committed state meanwhile, and the new one after the COMMIT.
 BEGIN;
 INSERT INTO plain VALUES (1000, 1, zeroblob(3072));
-CREATE VIRTUAL TABLE plain2 USING hdf5(path='plain.h5');
+.connection 1
+.load {extension}
+CREATE VIRTUAL TABLE temp.plain2 USING hdf5(path='plain.h5');
+-- expect: 500
+SELECT count(*) FROM plain2;
 -- error: table plain2: 'plain.h5' is being written by another connection in this process
 INSERT INTO plain2 VALUES (1001, 1, zeroblob(3072));
+.connection 0
 COMMIT;
+.connection 1
 -- expect: 501
 SELECT count(*) FROM plain2;
+.connection 0
 -- Another process gets a clear error while this one has the file open (HDF5's file lock).
 -- expect: 1
 .shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE x USING hdf5(path='plain.h5');" 2>&1 | grep -c "unable to lock file"
