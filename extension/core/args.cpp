@@ -48,26 +48,32 @@ Args::Args(std::string_view table, const std::initializer_list<std::string_view>
   for (const auto arg : raw) add(arg, allowed);
 }
 
-Args::Args(std::string_view table, const std::initializer_list<std::string_view>& allowed, int argc,
-           const char* const* argv)
+Args::Args(std::string_view table, const std::initializer_list<std::string_view>& allowed,
+           const std::vector<std::string>& raw)
     : table_(table) {
-  for (int i = 0; i < argc; ++i) add(argv[i], allowed);
+  for (const auto& arg : raw) add(arg, allowed);
+}
+
+std::optional<std::pair<std::string, std::string>> split_argument(std::string_view arg) {
+  const auto eq = arg.find('=');
+  if (eq == std::string_view::npos) return std::nullopt;
+  return std::pair{std::string(trim(arg.substr(0, eq))), unquote(arg.substr(eq + 1))};
 }
 
 void Args::add(std::string_view arg, const std::initializer_list<std::string_view>& allowed) {
-  const auto eq = arg.find('=');
-  if (eq == std::string_view::npos) {
+  auto split = split_argument(arg);
+  if (!split) {
     throw Error("table " + table_ + ": argument '" + std::string(trim(arg)) +
                 "' is not key=value; expected one of: " + join(allowed));
   }
-  const std::string key(trim(arg.substr(0, eq)));
+  auto& [key, value] = *split;
   bool known = false;
   for (const auto name : allowed) known = known || name == key;
   if (!known) {
     throw Error("table " + table_ + ": unknown argument '" + key + "'; expected one of: " + join(allowed));
   }
   if (values_.contains(key)) throw Error("table " + table_ + ": argument '" + key + "' given twice");
-  values_.emplace(key, unquote(arg.substr(eq + 1)));
+  values_.emplace(std::move(key), std::move(value));
 }
 
 std::optional<std::string> Args::get(std::string_view key) const {

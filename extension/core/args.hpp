@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace imgstore {
 
@@ -17,8 +19,8 @@ class Args {
   // `allowed` are an error naming the key and listing the allowed ones; so is a repeated key.
   Args(std::string_view table, const std::initializer_list<std::string_view>& allowed,
        const std::initializer_list<std::string_view>& raw);
-  Args(std::string_view table, const std::initializer_list<std::string_view>& allowed, int argc,
-       const char* const* argv);
+  Args(std::string_view table, const std::initializer_list<std::string_view>& allowed,
+       const std::vector<std::string>& raw);
 
   std::optional<std::string> get(std::string_view key) const;
   std::string require(std::string_view key) const;
@@ -31,6 +33,10 @@ class Args {
   std::string table_;
   std::map<std::string, std::string, std::less<>> values_;
 };
+
+// One "key=value" argument split at its first '=': the trimmed key and the unquoted value; nullopt without '='.
+// The only place arguments are split (Args, the imgstore module's backend=, the @parameter values).
+std::optional<std::pair<std::string, std::string>> split_argument(std::string_view arg);
 
 // Removes one level of SQL quoting ('..', "..", [..], `..`) if present.
 std::string unquote(std::string_view text);

@@ -10,6 +10,8 @@
 
 #include "functions.hpp"
 
+#include "error_mapping.hpp"
+
 #include <xxhash.h>
 
 #include <memory>
@@ -33,15 +35,14 @@ template <typename Body>
 void guarded(sqlite3_context* ctx, Body&& body) noexcept {
   try {
     body();
-  } catch (const Error& e) {
-    sqlite3_result_error(ctx, e.what(), -1);
-    sqlite3_result_error_code(ctx, sqlite_code(e.kind()));
-  } catch (const std::bad_alloc&) {
-    sqlite3_result_error_nomem(ctx);
-  } catch (const std::exception& e) {
-    sqlite3_result_error(ctx, e.what(), -1);
   } catch (...) {
-    sqlite3_result_error(ctx, "unknown error", -1);
+    const SqliteError error = current_sqlite_error();
+    if (error.code == SQLITE_NOMEM) {
+      sqlite3_result_error_nomem(ctx);
+      return;
+    }
+    sqlite3_result_error(ctx, error.message.c_str(), -1);
+    sqlite3_result_error_code(ctx, error.code);
   }
 }
 

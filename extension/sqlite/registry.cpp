@@ -18,10 +18,9 @@ std::unique_ptr<Store> open_any_store(const std::string& table, const std::vecto
   std::vector<std::string> rest;
   std::string backend;
   for (const auto& arg : args) {
-    const auto eq = arg.find('=');
-    const std::string key = eq == std::string::npos ? "" : unquote(arg.substr(0, eq));
-    if (key == "backend") {
-      backend = unquote(arg.substr(eq + 1));
+    const auto split = split_argument(arg);
+    if (split && split->first == "backend") {
+      backend = split->second;
     } else {
       rest.push_back(arg);
     }

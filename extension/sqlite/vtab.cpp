@@ -12,6 +12,7 @@
 #include "vtab.hpp"
 
 #include "args.hpp"
+#include "error_mapping.hpp"
 #include "id_bounds.hpp"
 
 #include <algorithm>
@@ -35,27 +36,13 @@ constexpr const char* kStoreSchema = "CREATE TABLE x(id INTEGER, label INTEGER, 
 // Error mapping: one place turns any exception into (code, message).
 
 int to_sqlite(char** message_out) noexcept {
-  int code = SQLITE_ERROR;
-  const char* text = "unknown error";
-  std::string owned;
-  try {
-    throw;
-  } catch (const Error& e) {
-    code = sqlite_code(e.kind());
-    owned = e.what();
-    text = owned.c_str();
-  } catch (const std::bad_alloc&) {
-    return SQLITE_NOMEM;
-  } catch (const std::exception& e) {
-    owned = e.what();
-    text = owned.c_str();
-  } catch (...) {
-  }
+  const SqliteError error = current_sqlite_error();
+  if (error.code == SQLITE_NOMEM) return SQLITE_NOMEM;
   if (message_out != nullptr) {
     sqlite3_free(*message_out);
-    *message_out = sqlite3_mprintf("%s", text);
+    *message_out = sqlite3_mprintf("%s", error.message.c_str());
   }
-  return code;
+  return error.code;
 }
 
 // Runs `body` and maps any exception onto the vtab's error message.
@@ -165,9 +152,9 @@ StoreCursor& cursor_of(sqlite3_vtab_cursor* cur) { return *reinterpret_cast<Stor
 // scripts can be parameterised. Only sensible for temp tables: the stored schema keeps the @name text.
 std::vector<std::string> resolve_parameters(sqlite3* db, const std::string& table, std::vector<std::string> args) {
   for (auto& arg : args) {
-    const auto eq = arg.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string value = unquote(std::string_view(arg).substr(eq + 1));
+    const auto split = split_argument(arg);
+    if (!split) continue;
+    const std::string& value = split->second;
     if (value.size() < 2 || (value[0] != '@' && value[0] != ':' && value[0] != '$')) continue;
     std::string resolved;
     bool found = false;
@@ -181,12 +168,12 @@ std::vector<std::string> resolve_parameters(sqlite3* db, const std::string& tabl
     }
     sqlite3_finalize(stmt);
     if (!found) {
-      throw Error("table " + table + ": argument " + arg.substr(0, eq) + "=" + value + " names a parameter that is not set; "
+      throw Error("table " + table + ": argument " + split->first + "=" + value + " names a parameter that is not set; "
                   "expected e.g. .parameter set " + value + " '...'");
     }
     std::string quoted = "'";
     for (const char c : resolved) quoted += c == '\'' ? std::string("''") : std::string(1, c);
-    arg = arg.substr(0, eq) + "=" + quoted + "'";
+    arg = split->first + "=" + quoted + "'";
   }
   return args;
 }

@@ -1034,9 +1034,7 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
 }  // namespace
 
 std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
-  std::vector<const char*> argv;
-  for (const auto& arg : args) argv.push_back(arg.c_str());
-  const Args parsed(table, {"path", "shape", "compression", "chunk"}, static_cast<int>(argv.size()), argv.data());
+  const Args parsed(table, {"path", "shape", "compression", "chunk"}, args);
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
   const Compression compression = parse_compression(table, parsed.get("compression").value_or("none"));

@@ -923,9 +923,7 @@ void LmdbCursor::next() {
 std::size_t lmdb_open_environments() { return registry().open_count(); }
 
 std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
-  std::vector<const char*> argv;
-  for (const auto& arg : args) argv.push_back(arg.c_str());
-  const Args parsed(table, {"path", "shape"}, static_cast<int>(argv.size()), argv.data());
+  const Args parsed(table, {"path", "shape"}, args);
   const std::string path = parsed.require("path");
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");

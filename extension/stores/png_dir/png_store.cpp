@@ -722,9 +722,7 @@ std::span<const std::uint8_t> PngCursor::pixels() {
 }  // namespace
 
 std::unique_ptr<Store> open_png_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
-  std::vector<const char*> argv;
-  for (const auto& arg : args) argv.push_back(arg.c_str());
-  const Args parsed(table, {"path", "shape", "level"}, static_cast<int>(argv.size()), argv.data());
+  const Args parsed(table, {"path", "shape", "level"}, args);
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
   const int level = static_cast<int>(parsed.integer("level", 0, 9, 6));
