@@ -147,6 +147,51 @@ struct StoreCursor {
 StoreTable& table_of(sqlite3_vtab* vtab) { return *reinterpret_cast<StoreTable*>(vtab); }
 StoreCursor& cursor_of(sqlite3_vtab_cursor* cur) { return *reinterpret_cast<StoreCursor*>(cur); }
 
+// Cursor callbacks shared by store and source tables: both cursors hold `base` first and their rows in `rows`.
+template <typename C>
+int cursor_open(sqlite3_vtab*, sqlite3_vtab_cursor** out) noexcept {
+  try {
+    auto cursor = std::make_unique<C>();
+    *out = &cursor.release()->base;
+    return SQLITE_OK;
+  } catch (...) {
+    return SQLITE_NOMEM;
+  }
+}
+
+template <typename C>
+int cursor_close(sqlite3_vtab_cursor* cur) noexcept {
+  const std::unique_ptr<C> owned(reinterpret_cast<C*>(cur));
+  try {
+    owned->rows.reset();
+  } catch (...) {
+    // Closing never reports: the cursor is gone either way.
+  }
+  return SQLITE_OK;
+}
+
+template <typename C>
+int cursor_next(sqlite3_vtab_cursor* cur) noexcept {
+  return guarded(cur->pVtab, [&] {
+    reinterpret_cast<C*>(cur)->rows->next();
+    return SQLITE_OK;
+  });
+}
+
+template <typename C>
+int cursor_eof(sqlite3_vtab_cursor* cur) noexcept {
+  const auto& rows = reinterpret_cast<C*>(cur)->rows;
+  return rows == nullptr || rows->at_end() ? 1 : 0;
+}
+
+template <typename C>
+int cursor_rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
+  return guarded(cur->pVtab, [&] {
+    *rowid = reinterpret_cast<C*>(cur)->rows->id();
+    return SQLITE_OK;
+  });
+}
+
 // A value written as @name (or :name, $name) is the shell's parameter of that name, from
 // temp.sqlite_parameters (`.parameter set @path 'x.lmdb'`; imgbench fills the same table), so experiment
 // scripts can be parameterised. Only sensible for temp tables: the stored schema keeps the @name text.
@@ -310,25 +355,6 @@ int store_best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) noexcept {
   });
 }
 
-int store_open(sqlite3_vtab*, sqlite3_vtab_cursor** out) noexcept {
-  try {
-    auto cursor = std::make_unique<StoreCursor>();
-    *out = &cursor.release()->base;
-    return SQLITE_OK;
-  } catch (...) {
-    return SQLITE_NOMEM;
-  }
-}
-
-int store_close(sqlite3_vtab_cursor* cur) noexcept {
-  const std::unique_ptr<StoreCursor> owned(&cursor_of(cur));
-  try {
-    owned->rows.reset();
-  } catch (...) {
-  }
-  return SQLITE_OK;
-}
-
 void add_id(std::vector<std::int64_t>& ids, sqlite3_value* value) {
   const auto id = integer_value(value);
   if (id && *id >= 0) ids.push_back(*id);
@@ -375,18 +401,6 @@ int store_filter(sqlite3_vtab_cursor* cur, int plan, const char*, int argc, sqli
   });
 }
 
-int store_next(sqlite3_vtab_cursor* cur) noexcept {
-  return guarded(cur->pVtab, [&] {
-    cursor_of(cur).rows->next();
-    return SQLITE_OK;
-  });
-}
-
-int store_eof(sqlite3_vtab_cursor* cur) noexcept {
-  const auto& rows = cursor_of(cur).rows;
-  return rows == nullptr || rows->at_end() ? 1 : 0;
-}
-
 // Shared by store and source cursors: they yield the same three columns.
 int row_column(Cursor& rows, sqlite3_context* ctx, int column) {
   switch (column) {
@@ -412,13 +426,6 @@ int row_column(Cursor& rows, sqlite3_context* ctx, int column) {
 
 int store_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noexcept {
   return guarded(cur->pVtab, [&] { return row_column(*cursor_of(cur).rows, ctx, column); });
-}
-
-int store_rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
-  return guarded(cur->pVtab, [&] {
-    *rowid = cursor_of(cur).rows->id();
-    return SQLITE_OK;
-  });
 }
 
 // --- xUpdate: value checks whose messages name the table, the value and what was expected.
@@ -544,45 +551,25 @@ int store_update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int
   });
 }
 
-int store_begin(sqlite3_vtab* vtab) noexcept {
+// The transaction callbacks only forward to the table's Store: one trampoline template over the member
+// function (as perfetto's Module<Impl>), noexcept and guarded like every other callback.
+template <void (Store::*Method)()>
+int forward(sqlite3_vtab* vtab) noexcept {
   return guarded(vtab, [&] {
-    table_of(vtab).store->begin();
+    (table_of(vtab).store.get()->*Method)();
     return SQLITE_OK;
   });
 }
-int store_sync(sqlite3_vtab* vtab) noexcept {
+template <void (Store::*Method)(int)>
+int forward_level(sqlite3_vtab* vtab, int level) noexcept {
   return guarded(vtab, [&] {
-    table_of(vtab).store->sync();
-    return SQLITE_OK;
-  });
-}
-// The commit happened in xSync: SQLite ignores xCommit's result, so nothing that can fail is left for it.
-int store_commit(sqlite3_vtab*) noexcept { return SQLITE_OK; }
-int store_rollback(sqlite3_vtab* vtab) noexcept {
-  return guarded(vtab, [&] {
-    table_of(vtab).store->rollback();
-    return SQLITE_OK;
-  });
-}
-int store_savepoint(sqlite3_vtab* vtab, int level) noexcept {
-  return guarded(vtab, [&] {
-    table_of(vtab).store->savepoint(level);
-    return SQLITE_OK;
-  });
-}
-int store_release(sqlite3_vtab* vtab, int level) noexcept {
-  return guarded(vtab, [&] {
-    table_of(vtab).store->release(level);
-    return SQLITE_OK;
-  });
-}
-int store_rollback_to(sqlite3_vtab* vtab, int level) noexcept {
-  return guarded(vtab, [&] {
-    table_of(vtab).store->rollback_to(level);
+    (table_of(vtab).store.get()->*Method)(level);
     return SQLITE_OK;
   });
 }
 
+// The commit happened in xSync: SQLite ignores xCommit's result, so nothing that can fail is left for it.
+int store_commit(sqlite3_vtab*) noexcept { return SQLITE_OK; }
 int store_rename(sqlite3_vtab*, const char*) noexcept { return SQLITE_OK; }  // the store does not know its name
 
 constexpr sqlite3_module kStoreModule = {
@@ -592,23 +579,23 @@ constexpr sqlite3_module kStoreModule = {
     /* xBestIndex  */ store_best_index,
     /* xDisconnect */ store_disconnect,
     /* xDestroy    */ store_destroy,
-    /* xOpen       */ store_open,
-    /* xClose      */ store_close,
+    /* xOpen       */ cursor_open<StoreCursor>,
+    /* xClose      */ cursor_close<StoreCursor>,
     /* xFilter     */ store_filter,
-    /* xNext       */ store_next,
-    /* xEof        */ store_eof,
+    /* xNext       */ cursor_next<StoreCursor>,
+    /* xEof        */ cursor_eof<StoreCursor>,
     /* xColumn     */ store_column,
-    /* xRowid      */ store_rowid,
+    /* xRowid      */ cursor_rowid<StoreCursor>,
     /* xUpdate     */ store_update,
-    /* xBegin      */ store_begin,
-    /* xSync       */ store_sync,
+    /* xBegin      */ forward<&Store::begin>,
+    /* xSync       */ forward<&Store::sync>,
     /* xCommit     */ store_commit,
-    /* xRollback   */ store_rollback,
+    /* xRollback   */ forward<&Store::rollback>,
     /* xFindFunction */ nullptr,
     /* xRename     */ store_rename,
-    /* xSavepoint  */ store_savepoint,
-    /* xRelease    */ store_release,
-    /* xRollbackTo */ store_rollback_to,
+    /* xSavepoint  */ forward_level<&Store::savepoint>,
+    /* xRelease    */ forward_level<&Store::release>,
+    /* xRollbackTo */ forward_level<&Store::rollback_to>,
     /* xShadowName */ nullptr,
 };
 
@@ -692,21 +679,6 @@ int source_best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) noexcept {
   });
 }
 
-int source_open(sqlite3_vtab*, sqlite3_vtab_cursor** out) noexcept {
-  try {
-    auto cursor = std::make_unique<SourceCursor>();
-    *out = &cursor.release()->base;
-    return SQLITE_OK;
-  } catch (...) {
-    return SQLITE_NOMEM;
-  }
-}
-
-int source_close(sqlite3_vtab_cursor* cur) noexcept {
-  const std::unique_ptr<SourceCursor> owned(&source_cursor_of(cur));
-  return SQLITE_OK;
-}
-
 SourceArg to_source_arg(sqlite3_value* value) {
   switch (sqlite3_value_type(value)) {
     case SQLITE_NULL: return std::monostate{};
@@ -737,18 +709,6 @@ int source_filter(sqlite3_vtab_cursor* cur, int bits, const char*, int argc, sql
   });
 }
 
-int source_next(sqlite3_vtab_cursor* cur) noexcept {
-  return guarded(cur->pVtab, [&] {
-    source_cursor_of(cur).rows->next();
-    return SQLITE_OK;
-  });
-}
-
-int source_eof(sqlite3_vtab_cursor* cur) noexcept {
-  const auto& rows = source_cursor_of(cur).rows;
-  return rows == nullptr || rows->at_end() ? 1 : 0;
-}
-
 int source_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noexcept {
   return guarded(cur->pVtab, [&] {
     auto& cursor = source_cursor_of(cur);
@@ -762,13 +722,6 @@ int source_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) no
   });
 }
 
-int source_rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
-  return guarded(cur->pVtab, [&] {
-    *rowid = source_cursor_of(cur).rows->id();
-    return SQLITE_OK;
-  });
-}
-
 constexpr sqlite3_module kSourceModule = {
     /* iVersion    */ 1,
     /* xCreate     */ nullptr,  // eponymous-only: used as a table-valued function, never CREATEd
@@ -776,13 +729,13 @@ constexpr sqlite3_module kSourceModule = {
     /* xBestIndex  */ source_best_index,
     /* xDisconnect */ source_disconnect,
     /* xDestroy    */ source_disconnect,
-    /* xOpen       */ source_open,
-    /* xClose      */ source_close,
+    /* xOpen       */ cursor_open<SourceCursor>,
+    /* xClose      */ cursor_close<SourceCursor>,
     /* xFilter     */ source_filter,
-    /* xNext       */ source_next,
-    /* xEof        */ source_eof,
+    /* xNext       */ cursor_next<SourceCursor>,
+    /* xEof        */ cursor_eof<SourceCursor>,
     /* xColumn     */ source_column,
-    /* xRowid      */ source_rowid,
+    /* xRowid      */ cursor_rowid<SourceCursor>,
     /* xUpdate     */ nullptr,  // read-only
     /* xBegin      */ nullptr,
     /* xSync       */ nullptr,
