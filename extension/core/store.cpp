@@ -8,6 +8,9 @@ void throw_missing_store(const std::string& table, const std::string& path, Open
   std::error_code ec;
   const std::string resolved = std::filesystem::absolute(path, ec).lexically_normal().string();
   const std::string where = resolved == path ? "" : " (resolved against the working directory: '" + resolved + "')";
+  if (mode == OpenMode::inspect) {
+    throw Error("table " + table + ": store '" + path + "' does not exist" + where, ErrorKind::cantopen);
+  }
   if (mode == OpenMode::must_exist) {
     throw Error("table " + table + ": store '" + path +
                     "' does not exist; the table was created over it, so the store was moved or deleted, or this "

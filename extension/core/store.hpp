@@ -16,8 +16,10 @@
 namespace imgstore {
 
 // CREATE VIRTUAL TABLE may create a missing store (given a shape); reconnecting to a table of a persistent
-// database (xConnect) never does: a store that has gone is an error, not a new empty store.
-enum class OpenMode { create_if_missing, must_exist };
+// database (xConnect) never does: a store that has gone is an error, not a new empty store. `inspect`
+// (imgstore_check) also changes nothing at all: an interrupted commit is left as it is, for check() to report
+// and imgstore_repair to recover.
+enum class OpenMode { create_if_missing, must_exist, inspect };
 
 // The error for a store that is not at `path` (relative paths resolve against the working directory, as
 // SQLite's own ATTACH and fopen do; the message names the resolved path).

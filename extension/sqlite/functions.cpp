@@ -183,16 +183,20 @@ void fn_dataset_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) noex
 }
 
 // imgstore_check(backend, path [, full]): 'ok', or the problems found, one per line. With full = 1 every
-// image is read back (and, for png_dir, decoded and its size checked).
-void fn_check(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
+// image is read back (and, for png_dir, decoded and its size checked). It changes nothing, not even an
+// interrupted commit (it reports it). imgstore_repair(backend, path) opens the store as a table would, which
+// recovers an interrupted commit (hdf5: rolls back its journal; png_dir: finishes a recorded commit or removes an
+// unfinished transaction's files), then checks it.
+void check_or_repair(sqlite3_context* ctx, int argc, sqlite3_value** argv, bool repair) noexcept {
   guarded(ctx, [&] {
-    const std::string backend = text_arg(argv[0], "imgstore_check", "backend");
-    const std::string path = text_arg(argv[1], "imgstore_check", "path");
+    const char* fn = repair ? "imgstore_repair" : "imgstore_check";
+    const std::string backend = text_arg(argv[0], fn, "backend");
+    const std::string path = text_arg(argv[1], fn, "path");
     const bool full = argc > 2 && sqlite3_value_int(argv[2]) != 0;
     std::vector<std::string> problems;
     try {
-      const auto store = open_any_store("imgstore_check", {"backend=" + sql_quoted(backend), "path=" + sql_quoted(path)},
-                                        OpenMode::must_exist);
+      const auto store = open_any_store(fn, {"backend=" + sql_quoted(backend), "path=" + sql_quoted(path)},
+                                        repair ? OpenMode::must_exist : OpenMode::inspect);
       problems = store->check(full);
     } catch (const Error& e) {
       problems.push_back(e.what());  // a store that does not open is the first problem
@@ -203,6 +207,9 @@ void fn_check(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
     sqlite3_result_text(ctx, text.c_str(), -1, SQLITE_TRANSIENT);
   });
 }
+
+void fn_check(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept { check_or_repair(ctx, argc, argv, false); }
+void fn_repair(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept { check_or_repair(ctx, argc, argv, true); }
 
 void fn_version(sqlite3_context* ctx, int, sqlite3_value**) noexcept { sqlite3_result_text(ctx, "imgstore 1.0", -1, SQLITE_STATIC); }
 
@@ -224,6 +231,7 @@ int register_functions(sqlite3* db) {
       {"file_bytes", 1, files, fn_file_bytes}, {"imgstore_version", 0, pure, fn_version},
       {"imgstore_assert", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_assert}, {"dataset_shape", 1, files, fn_dataset_shape},
       {"imgstore_check", 2, files, fn_check}, {"imgstore_check", 3, files, fn_check},
+      {"imgstore_repair", 2, files, fn_repair},
   };
   for (const auto& f : scalars) {
     const int rc = sqlite3_create_function_v2(db, f.name, f.args, f.flags, nullptr, f.fn, nullptr, nullptr, nullptr);

@@ -120,3 +120,15 @@ CREATE VIRTUAL TABLE r USING hdf5(path='orphan.h5');
 SELECT count(*), sum(id) FROM r;
 -- shell: md5sum orphan.h5 > after.txt && stat -c %Y orphan.h5 >> after.txt && cmp before.txt after.txt && echo unchanged
 -- shell-expect: unchanged
+
+-- imgstore_check changes nothing: a journal left by an interrupted commit is reported and left (here one that
+-- was never completed); imgstore_repair deals with it (an incomplete journal is just removed).
+-- shell: printf 'IMGJRNL1cut short' > orphan.h5-journal && md5sum orphan.h5 > before.txt
+-- expect: 1
+SELECT imgstore_check('hdf5', 'orphan.h5') LIKE '%orphan.h5-journal is left from an interrupted commit%';
+-- shell: test -e orphan.h5-journal && md5sum orphan.h5 | cmp - before.txt && echo unchanged
+-- shell-expect: unchanged
+-- expect: ok|ok
+SELECT imgstore_repair('hdf5', 'orphan.h5'), imgstore_check('hdf5', 'orphan.h5', 1);
+-- shell: test ! -e orphan.h5-journal && echo removed
+-- shell-expect: removed

@@ -133,3 +133,15 @@ SELECT count(*), (SELECT hex(pixels) FROM f WHERE id = 7) FROM f;
 -- process
 -- expect: 2|07070707|ok
 SELECT count(*), (SELECT hex(pixels) FROM f WHERE id = 7), imgstore_check('png_dir', 'fail_png', 1) FROM f;
+
+-- imgstore_check changes nothing: the files of a transaction that did not commit are reported and left;
+-- imgstore_repair removes them.
+-- shell: mkdir -p fail_png/.pending && printf x > fail_png/.pending/99.1.png
+-- expect: 1
+SELECT imgstore_check('png_dir', 'fail_png') LIKE '%fail_png/.pending'' is left by a transaction that did not commit; imgstore_repair() removes it';
+-- shell: test -e fail_png/.pending/99.1.png && echo still there
+-- shell-expect: still there
+-- expect: ok|ok
+SELECT imgstore_repair('png_dir', 'fail_png'), imgstore_check('png_dir', 'fail_png', 1);
+-- shell: test ! -e fail_png/.pending && echo removed
+-- shell-expect: removed

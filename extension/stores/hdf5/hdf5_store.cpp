@@ -445,7 +445,12 @@ void roll_back_journal(H5File& f, const std::string& table, const Journal& journ
 
 // Opens an existing store: read-only, unless a journal says a commit was interrupted, which is rolled back
 // first (as SQLite rolls back a hot journal, even for a reader).
-void open_existing(H5File& f, const std::string& table, const std::optional<Shape>& wanted) {
+void open_existing(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode) {
+  if (mode == OpenMode::inspect) {  // as it is: check() reports a journal, imgstore_repair rolls it back
+    open_handles(f, table, H5F_ACC_RDONLY, wanted);
+    load_committed(f, table);
+    return;
+  }
   const auto journal = read_journal(f.path, f.where(table));
   if (journal && !*journal) remove_journal(f.path, f.where(table));  // never completed: nothing changed in place
   const bool recover = journal && *journal;
@@ -506,7 +511,7 @@ std::shared_ptr<H5File> open_file(const std::string& table, const std::string& p
     }
   }
   const bool fresh = !exists || st.st_size == 0;
-  if (fresh && (!wanted || mode == OpenMode::must_exist)) throw_missing_store(table, path, mode);
+  if (fresh && (!wanted || mode != OpenMode::create_if_missing)) throw_missing_store(table, path, mode);
   auto f = std::make_shared<H5File>();
   f->path = path;
   if (fresh) {
@@ -521,7 +526,7 @@ std::shared_ptr<H5File> open_file(const std::string& table, const std::string& p
       H5Eclear2(H5E_DEFAULT);
       throw Error("table " + table + ": '" + path + "' is not an HDF5 file", ErrorKind::cantopen);
     }
-    open_existing(*f, table, wanted);
+    open_existing(*f, table, wanted, mode);
   }
   reg.add(path, table, f);
   return f;
@@ -717,7 +722,7 @@ class Hdf5Store final : public Store {
       if (ids != c.row_ids) problems.push_back("/ids on disk differs from what was read at open");
       if (::access(journal_path(f_->path).c_str(), F_OK) == 0 && !f_->writing) {
         std::string problem = journal_path(f_->path);
-        problem.append(" is left from an interrupted commit; the next open rolls it back");
+        problem.append(" is left from an interrupted commit; imgstore_repair() (or the next table opened on it) rolls it back");
         problems.push_back(problem);
       }
       // Every chunk that holds committed rows must exist: HDF5 reads a missing chunk as zeros, silently.

@@ -462,7 +462,7 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
                 ErrorKind::cantopen);
   }
   const bool fresh = !exists || st.st_size == 0;
-  if (fresh && (!wanted || mode == OpenMode::must_exist)) throw_missing_store(table, path, mode);
+  if (fresh && (!wanted || mode != OpenMode::create_if_missing)) throw_missing_store(table, path, mode);
   if (exists) {
     if (auto env = reg.find(st)) {
       if (wanted && *wanted != env->shape()) {

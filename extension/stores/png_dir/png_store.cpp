@@ -151,7 +151,7 @@ class PngCursor final : public Cursor {
 class PngStore final : public Store {
  public:
   PngStore(std::string table, std::string dir, std::optional<Shape> wanted, int level, OpenMode mode)
-      : table_(std::move(table)), dir_(std::move(dir)), level_(level) {
+      : table_(std::move(table)), dir_(std::move(dir)), level_(level), inspect_(mode == OpenMode::inspect) {
     open(wanted, mode);
   }
 
@@ -255,6 +255,11 @@ class PngStore final : public Store {
   std::vector<std::string> check(bool full) override {
     const Fd lock = read_state();
     std::vector<std::string> problems;
+    if (::access((dir_ + "/COMMIT").c_str(), F_OK) == 0) {
+      problems.push_back("'" + dir_ + "/COMMIT' holds a committed transaction not yet applied; imgstore_repair() finishes it");
+    } else if (::access(pending_dir().c_str(), F_OK) == 0 && !undo_.active()) {
+      problems.push_back("'" + pending_dir() + "' is left by a transaction that did not commit; imgstore_repair() removes it");
+    }
     std::set<std::string> listed;
     std::vector<std::uint8_t> raw;
     std::vector<std::uint8_t> pixels;
@@ -457,7 +462,7 @@ class PngStore final : public Store {
   // lock keeps others out) and brings labels.csv up to date.
   Fd read_state() {
     if (undo_.active()) return Fd();
-    if (::access((dir_ + "/COMMIT").c_str(), F_OK) == 0) {
+    if (!inspect_ && ::access((dir_ + "/COMMIT").c_str(), F_OK) == 0) {
       // Finished by a writer (which holds the directory) or by us.
       const Fd writer = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
       if (wait_for_flock(writer.get(), LOCK_EX, kLockTimeout)) finish_commit();
@@ -557,13 +562,13 @@ class PngStore final : public Store {
                     ErrorKind::cantopen);
       }
     } else {
-      if (!wanted || mode == OpenMode::must_exist) throw_missing_store(table_, dir_, mode);
+      if (!wanted || mode != OpenMode::create_if_missing) throw_missing_store(table_, dir_, mode);
       if (::mkdir(dir_.c_str(), 0755) != 0) throw_errno("table " + table_ + ": cannot create '" + dir_ + "'", errno);
     }
-    recover();
+    if (!inspect_) recover();
     const bool has_meta = fs::exists(meta_path());
     const bool has_csv = fs::exists(csv_path());
-    if (!has_csv && mode == OpenMode::must_exist) throw_missing_store(table_, csv_path(), mode);
+    if (!has_csv && mode != OpenMode::create_if_missing) throw_missing_store(table_, csv_path(), mode);
     if (has_meta) {
       std::vector<std::uint8_t> raw;
       read_whole(meta_path(), raw, "table " + table_);
@@ -676,6 +681,7 @@ class PngStore final : public Store {
   const std::string table_;
   const std::string dir_;
   const int level_;
+  const bool inspect_;  // imgstore_check: change nothing, not even to finish an interrupted commit
   Shape shape_;
   std::map<std::int64_t, std::int64_t> labels_;  // the rows as this connection sees them
   Stamp csv_stamp_;
