@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "bench_util.hpp"
+#include "lmdb_format.hpp"
 
 namespace {
 
@@ -18,9 +19,9 @@ void check(int rc, const char* what) {
   if (rc != MDB_SUCCESS) throw std::runtime_error(std::string(what) + ": " + mdb_strerror(rc));
 }
 
-void key_of(std::int64_t id, unsigned char out[8]) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(id) >> (56 - 8 * i));
-}
+// The store's own layout (lmdb_format.hpp): big-endian keys, little-endian labels.
+using imgstore::lmdb_format::encode_key;
+using imgstore::lmdb_format::encode_label;
 
 // The raw C API doing what the virtual table does, with the same on-disk layout.
 struct RawLmdb {
@@ -43,11 +44,11 @@ struct RawLmdb {
     check(mdb_txn_begin(env, nullptr, 0, &txn), "begin");
     for (std::size_t i = 0; i < data.n; ++i) {
       unsigned char k[8];
-      key_of(static_cast<std::int64_t>(i), k);
+      encode_key(static_cast<std::int64_t>(i), k);
       MDB_val key{8, k};
       MDB_val value{8 + data.bytes, nullptr};
       check(mdb_put(txn, dbi, &key, &value, MDB_RESERVE | MDB_APPEND), "put");
-      std::memcpy(value.mv_data, &data.labels[i], 8);
+      encode_label(data.labels[i], static_cast<unsigned char*>(value.mv_data));
       std::memcpy(static_cast<char*>(value.mv_data) + 8, data.image(i), data.bytes);
     }
     check(mdb_txn_commit(txn), "commit");
@@ -78,7 +79,7 @@ struct RawLmdb {
     for (const auto id : order) {
       check(mdb_txn_renew(txn), "renew");
       unsigned char k[8];
-      key_of(id, k);
+      encode_key(id, k);
       MDB_val key{8, k};
       MDB_val value;
       if (mdb_get(txn, dbi, &key, &value) == MDB_SUCCESS) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "error.hpp"
+#include "lmdb_format.hpp"
 #include "lmdb_store.hpp"
 
 namespace fs = std::filesystem;
@@ -47,6 +48,18 @@ TEST_CASE("keys are big-endian so that LMDB's byte order is id order") {
   imgstore::lmdb_format::encode_key(0x0102030405060708, a);
   CHECK(a[0] == 1);
   CHECK(imgstore::lmdb_format::decode_key(a) == 0x0102030405060708);
+}
+
+TEST_CASE("labels are 8 bytes little-endian, whatever the host (py-lmdb readers unpack '<q')") {
+  unsigned char v[8];
+  imgstore::lmdb_format::encode_label(0x0102030405060708, v);
+  CHECK(v[0] == 8);
+  CHECK(v[7] == 1);
+  CHECK(imgstore::lmdb_format::decode_label(v) == 0x0102030405060708);
+  imgstore::lmdb_format::encode_label(-2, v);
+  CHECK(v[0] == 0xfe);
+  CHECK(v[7] == 0xff);
+  CHECK(imgstore::lmdb_format::decode_label(v) == -2);
 }
 
 TEST_CASE("error kinds map to SQLite result codes") {

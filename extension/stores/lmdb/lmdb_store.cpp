@@ -2,10 +2,7 @@
 //
 //   CREATE VIRTUAL TABLE train USING lmdb(path='train.lmdb', shape='32x32x3');
 //
-// On disk (readable without our code): an LMDB environment opened with MDB_NOSUBDIR, so `path` is the data
-// file and `path-lock` its lock file. Named database "images": key = id as 8 bytes big-endian (memcmp order is
-// id order), value = label as 8 bytes little-endian signed, then height*width*channels pixel bytes (HWC).
-// Named database "meta": "format" -> "imgstore-lmdb 1", "shape" -> "32x32x3".
+// On disk: lmdb_format.hpp (readable without our code).
 //
 // Transactions: one LMDB write transaction per SQLite transaction; SQLite savepoints (statement atomicity
 // inside BEGIN ... COMMIT) are LMDB nested transactions, which is why MDB_WRITEMAP is not used (LMDB refuses
@@ -34,41 +31,19 @@
 #include "args.hpp"
 #include "busy.hpp"
 #include "file_registry.hpp"
+#include "lmdb_format.hpp"
 #include "posix_file.hpp"
 
 namespace imgstore {
-
-namespace lmdb_format {
-
-void encode_key(std::int64_t id, unsigned char out[8]) noexcept {
-  const auto u = static_cast<std::uint64_t>(id);
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<unsigned char>(u >> (56 - 8 * i));
-}
-
-std::int64_t decode_key(const unsigned char in[8]) noexcept {
-  std::uint64_t u = 0;
-  for (int i = 0; i < 8; ++i) u = (u << 8) | in[i];
-  return static_cast<std::int64_t>(u);
-}
-
-}  // namespace lmdb_format
 
 namespace {
 
 using lmdb_format::decode_key;
 using lmdb_format::encode_key;
+using lmdb_format::decode_label;
+using lmdb_format::encode_label;
 using lmdb_format::label_bytes;
 
-std::int64_t decode_label(const unsigned char* p) noexcept {
-  std::uint64_t u = 0;
-  for (int i = 7; i >= 0; --i) u = (u << 8) | p[i];
-  return static_cast<std::int64_t>(u);
-}
-
-void encode_label(std::int64_t label, unsigned char* p) noexcept {
-  const auto u = static_cast<std::uint64_t>(label);
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(u >> (8 * i));
-}
 
 ErrorKind kind_of(int rc) {
   switch (rc) {

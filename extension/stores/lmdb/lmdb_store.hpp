@@ -15,15 +15,6 @@ namespace imgstore {
 std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args,
                                       OpenMode mode = OpenMode::create_if_missing);
 
-namespace lmdb_format {
-inline constexpr const char* images_db = "images";
-inline constexpr const char* meta_db = "meta";
-inline constexpr const char* format_tag = "imgstore-lmdb 1";
-inline constexpr std::size_t label_bytes = 8;
-void encode_key(std::int64_t id, unsigned char out[8]) noexcept;
-std::int64_t decode_key(const unsigned char in[8]) noexcept;
-}  // namespace lmdb_format
-
 // How many LMDB environments this process holds open (for tests of the registry).
 std::size_t lmdb_open_environments();
 
