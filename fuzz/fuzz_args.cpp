@@ -16,10 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       start = i + 1;
     }
   }
-  std::vector<const char*> argv;
-  for (const auto& p : parts) argv.push_back(p.c_str());
   try {
-    const imgstore::Args args("t", {"path", "shape", "level", "compression", "chunk"}, static_cast<int>(argv.size()), argv.data());
+    const imgstore::Args args("t", {"path", "shape", "level", "compression", "chunk"}, parts);
     if (const auto shape = args.get("shape")) (void)imgstore::parse_shape(*shape, "t");
     (void)args.integer("level", 0, 9, 6);
     (void)args.integer("chunk", 1, 1 << 20, 0);

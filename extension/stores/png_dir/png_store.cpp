@@ -1,17 +1,6 @@
 // png_dir backend.
 //
-// On disk, in the directory `path`:
-//   <id>.png            one 8-bit PNG per row; colour type from the channel count (1 gray, 2 gray+alpha, 3 RGB,
-//                       4 RGBA); opens in any viewer
-//   labels.csv          header `id,label`, then one `id,label` line per row. It is the index: a row exists
-//                       when its id is listed. A PNG that labels.csv does not list is not part of the store
-//                       (imgstore_check reports it); a listed id without its PNG is an error naming the file.
-//   .imgstore           "imgstore-png_dir 1" and "shape=HxWxC"
-// During a transaction:
-//   .pending/<id>.<n>.png   the transaction's new or replaced images, written as they are inserted
-//   labels.csv.pending      at commit: the new labels.csv, or the lines to append to it
-//   COMMIT                  the commit record: which pending files to rename, which ids to delete, how to
-//                           update labels.csv. Its rename into place is the commit point.
+// On disk: png_dir_format.hpp (the files, labels.csv, the commit record).
 // A commit flushes the pending files (syncfs), writes labels.csv.pending and COMMIT (fsync, rename, fsync
 // the directory), then rolls forward: renames, deletes, labels.csv, removes COMMIT. Opening a store rolls
 // forward a COMMIT left by a crash, and otherwise removes pending leftovers, so a crash leaves either the old
@@ -46,6 +35,7 @@
 #include "args.hpp"
 #include "busy.hpp"
 #include "png_codec.hpp"
+#include "png_dir_format.hpp"
 #include "undo_log.hpp"
 #include "posix_file.hpp"
 
@@ -61,11 +51,11 @@ std::span<const std::uint8_t> bytes_of(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-std::optional<std::int64_t> parse_int(std::string_view text) {
-  std::int64_t v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-  return v;
+// "'path' <text>", built by appending: GCC 12 warns falsely (-Wrestrict) on "'" + std::string + ... chains.
+std::string about(const std::string& path, std::string_view text) {
+  std::string out = "'";
+  out.append(path).append("' ").append(text);
+  return out;
 }
 
 // Identity of labels.csv as last read, to notice commits by other connections and processes.
@@ -200,7 +190,7 @@ class PngStore final : public Store {
   std::string file_of(std::int64_t id) const {
     const auto it = pending_.find(id);
     if (it != pending_.end()) return pending_name(id, it->second);
-    return dir_ + "/" + std::to_string(id) + ".png";
+    return dir_ + "/" + png_dir_format::image_name(id);
   }
 
   void put(const Image& image, bool replace) override {
@@ -256,9 +246,9 @@ class PngStore final : public Store {
     const Fd lock = read_state();
     std::vector<std::string> problems;
     if (::access((dir_ + "/COMMIT").c_str(), F_OK) == 0) {
-      problems.push_back("'" + dir_ + "/COMMIT' holds a committed transaction not yet applied; imgstore_repair() finishes it");
+      problems.push_back(about(dir_ + "/COMMIT", "holds a committed transaction not yet applied; imgstore_repair() finishes it"));
     } else if (::access(pending_dir().c_str(), F_OK) == 0 && !undo_.active()) {
-      problems.push_back("'" + pending_dir() + "' is left by a transaction that did not commit; imgstore_repair() removes it");
+      problems.push_back(about(pending_dir(), "is left by a transaction that did not commit; imgstore_repair() removes it"));
     }
     std::set<std::string> listed;
     std::vector<std::uint8_t> raw;
@@ -267,14 +257,14 @@ class PngStore final : public Store {
       const std::string path = file_of(id);
       listed.insert(fs::path(path).filename().string());
       if (!fs::exists(path)) {
-        problems.push_back("'" + path + "' is missing; labels.csv lists id " + std::to_string(id));
+        problems.push_back(about(path, "is missing; labels.csv lists id " + std::to_string(id)));
         continue;
       }
       if (!full) continue;
       try {
         read_whole(path, raw, "table " + table_);
         const Shape found = png_decode(raw, pixels, "'" + path + "'");
-        if (found != shape_) problems.push_back("'" + path + "' is a " + found.str() + " image; expected " + shape_.str());
+        if (found != shape_) problems.push_back(about(path, "is a " + found.str() + " image; expected " + shape_.str()));
       } catch (const Error& e) {
         problems.push_back(e.what());
       }
@@ -283,7 +273,7 @@ class PngStore final : public Store {
     for (const auto& entry : fs::directory_iterator(dir_, ec)) {
       const std::string name = entry.path().filename().string();
       if (name.ends_with(".png") && !listed.contains(name)) {
-        problems.push_back("'" + entry.path().string() + "' is not listed in labels.csv (not part of the store)");
+        problems.push_back(about(entry.path().string(), "is not listed in labels.csv (not part of the store)"));
       }
     }
     return problems;
@@ -334,7 +324,7 @@ class PngStore final : public Store {
 
   std::string pending_dir() const { return dir_ + "/.pending"; }
   std::string pending_name(std::int64_t id, std::uint64_t seq) const {
-    return pending_dir() + "/" + std::to_string(id) + "." + std::to_string(seq) + ".png";
+    return pending_dir() + "/" + png_dir_format::pending_name(id, seq);
   }
   std::string csv_path() const { return dir_ + "/labels.csv"; }
 
@@ -406,20 +396,21 @@ class PngStore final : public Store {
     // 1. The pending PNGs reach the disk before anything refers to them.
     if (::syncfs(lock_.get()) != 0) throw_errno(where + ": syncfs of '" + dir_ + "'", errno);
     // 2. The new labels: the lines to append, or the whole file.
+    png_dir_format::CommitRecord record;
     std::string csv;
-    std::string record = std::string("imgstore-commit 1\n");
     if (full_rewrite_) {
-      csv = "id,label\n";
-      for (const auto& [id, label] : labels_) csv += std::to_string(id) + "," + std::to_string(label) + "\n";
-      record += "csv replace\n";
+      csv = png_dir_format::labels_csv(labels_);
+      record.replace_csv = true;
     } else {
-      for (const auto id : inserted_) csv += std::to_string(id) + "," + std::to_string(labels_.at(id)) + "\n";
-      record += "csv append " + std::to_string(stamp_of(csv_path()).size) + "\n";
+      std::vector<std::pair<std::int64_t, std::int64_t>> rows;
+      for (const auto id : inserted_) rows.emplace_back(id, labels_.at(id));
+      csv = png_dir_format::labels_csv_lines(rows);
+      record.append_at = stamp_of(csv_path()).size;
     }
     write_synced(csv_path() + ".pending", csv, where);
-    for (const auto& [id, seq] : pending_) record += "rename " + std::to_string(id) + " " + std::to_string(seq) + "\n";
-    for (const auto id : deleted_) record += "delete " + std::to_string(id) + "\n";
-    write_synced(dir_ + "/COMMIT.tmp", record, where);
+    record.renames.assign(pending_.begin(), pending_.end());
+    record.deletes.assign(deleted_.begin(), deleted_.end());
+    write_synced(dir_ + "/COMMIT.tmp", png_dir_format::encode_commit_record(record), where);
     // 3. Wait for the statements reading the committed state to finish (they hold .imgstore shared).
     const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);
     if (!lock_for_applying(exclusive.get(), kLockTimeout)) {
@@ -480,7 +471,7 @@ class PngStore final : public Store {
   // Our own stores have .imgstore; a directory made by other tools gets it with its first write.
   void ensure_meta() {
     if (::access(meta_path().c_str(), F_OK) == 0) return;
-    write_synced(meta_path(), std::string(kFormat) + "\nshape=" + shape_.str() + "\n", "table " + table_);
+    write_synced(meta_path(), png_dir_format::meta_text(shape_), "table " + table_);
   }
 
   void write_synced(const std::string& path, const std::string& text, const std::string& where) {
@@ -494,54 +485,29 @@ class PngStore final : public Store {
     const std::string where = "table " + table_ + ": applying the commit record of '" + dir_ + "'";
     std::vector<std::uint8_t> raw;
     read_whole(dir_ + "/COMMIT", raw, where);
-    const std::string record(raw.begin(), raw.end());
-    std::size_t pos = 0;
-    std::optional<off_t> append_at;
-    bool replace = false;
-    bool first = true;
-    while (pos < record.size()) {
-      const std::size_t eol = record.find('\n', pos);
-      if (eol == std::string::npos) throw Error(where + ": the record is cut short", ErrorKind::corrupt);
-      const std::string line = record.substr(pos, eol - pos);
-      pos = eol + 1;
-      if (first) {
-        if (line != "imgstore-commit 1") throw Error(where + ": unknown record '" + line + "'", ErrorKind::corrupt);
-        first = false;
-        continue;
-      }
-      const auto space = line.find(' ');
-      const std::string verb = line.substr(0, space);
-      const std::string rest = space == std::string::npos ? "" : line.substr(space + 1);
-      if (verb == "csv") {
-        if (rest == "replace") {
-          replace = true;
-        } else if (rest.rfind("append ", 0) == 0) {
-          append_at = static_cast<off_t>(parse_int(rest.substr(7)).value_or(-1));
-        }
-      } else if (verb == "rename") {
-        const auto sp = rest.find(' ');
-        const std::string id = rest.substr(0, sp);
-        const std::string from = pending_dir() + "/" + id + "." + rest.substr(sp + 1) + ".png";
-        const std::string to = dir_ + "/" + id + ".png";
-        if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) throw_errno(where + ": rename to '" + to + "'", errno);
-      } else if (verb == "delete") {
-        const std::string path = dir_ + "/" + rest + ".png";
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno(where + ": unlink '" + path + "'", errno);
-      } else {
-        throw Error(where + ": unknown line '" + line + "'", ErrorKind::corrupt);
-      }
+    const png_dir_format::CommitRecord record = png_dir_format::parse_commit_record(
+        std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()), where);
+    for (const auto& [id, seq] : record.renames) {
+      const std::string from = pending_name(id, seq);
+      const std::string to = dir_ + "/" + png_dir_format::image_name(id);
+      if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) throw_errno(where + ": rename to '" + to + "'", errno);
+    }
+    for (const auto id : record.deletes) {
+      const std::string path = dir_ + "/" + png_dir_format::image_name(id);
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno(where + ": unlink '" + path + "'", errno);
     }
     const std::string pending_csv = csv_path() + ".pending";
-    if (replace) {
+    if (record.replace_csv) {
       if (::rename(pending_csv.c_str(), csv_path().c_str()) != 0 && errno != ENOENT) {
         throw_errno(where + ": rename to '" + csv_path() + "'", errno);
       }
-    } else if (append_at && *append_at >= 0 && fs::exists(pending_csv)) {
+    } else if (fs::exists(pending_csv)) {
       std::vector<std::uint8_t> lines;
       read_whole(pending_csv, lines, where);
       const Fd fd = open_or_throw(csv_path(), O_WRONLY, where);
-      if (::ftruncate(fd.get(), *append_at) != 0) throw_errno(where + ": truncate '" + csv_path() + "'", errno);
-      if (::lseek(fd.get(), *append_at, SEEK_SET) < 0) throw_errno(where + ": seek '" + csv_path() + "'", errno);
+      const auto at = static_cast<off_t>(record.append_at);
+      if (::ftruncate(fd.get(), at) != 0) throw_errno(where + ": truncate '" + csv_path() + "'", errno);
+      if (::lseek(fd.get(), at, SEEK_SET) < 0) throw_errno(where + ": seek '" + csv_path() + "'", errno);
       write_all(fd.get(), lines, csv_path(), where);
       fsync_or_throw(fd.get(), csv_path(), where);
     }
@@ -572,14 +538,8 @@ class PngStore final : public Store {
     if (has_meta) {
       std::vector<std::uint8_t> raw;
       read_whole(meta_path(), raw, "table " + table_);
-      const std::string meta(raw.begin(), raw.end());
-      if (meta.rfind(kFormat, 0) != 0) {
-        throw Error("table " + table_ + ": '" + meta_path() + "' is not an imgstore png_dir description", ErrorKind::corrupt);
-      }
-      const auto at = meta.find("shape=");
-      const auto end = meta.find('\n', at);
-      shape_ = parse_shape(meta.substr(at + 6, end == std::string::npos ? std::string::npos : end - at - 6),
-                           "table " + table_ + ": stored shape");
+      shape_ = png_dir_format::parse_meta(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()),
+                                          "table " + table_ + ": '" + meta_path() + "'");
     }
     if (has_csv) load_csv();
     if (!has_meta) {
@@ -633,43 +593,11 @@ class PngStore final : public Store {
     std::vector<std::uint8_t> raw;
     const Stamp before = stamp_of(csv_path());
     read_whole(csv_path(), raw, "table " + table_);
-    const std::string text(raw.begin(), raw.end());
-    std::map<std::int64_t, std::int64_t> labels;
-    std::size_t pos = 0;
-    std::size_t line_no = 0;
-    while (pos < text.size()) {
-      std::size_t eol = text.find('\n', pos);
-      if (eol == std::string::npos) eol = text.size();
-      std::string_view line(text.data() + pos, eol - pos);
-      pos = eol + 1;
-      ++line_no;
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line_no == 1) {
-        if (line != "id,label") {
-          throw Error("table " + table_ + ": '" + csv_path() + "' starts with '" + std::string(line) +
-                          "'; expected the header 'id,label'",
-                      ErrorKind::corrupt);
-        }
-        continue;
-      }
-      if (line.empty()) continue;
-      const auto comma = line.find(',');
-      const auto id = parse_int(line.substr(0, comma));
-      const auto label = comma == std::string_view::npos ? std::nullopt : parse_int(line.substr(comma + 1));
-      if (!id || !label || *id < 0) {
-        throw Error("table " + table_ + ": '" + csv_path() + "' line " + std::to_string(line_no) + " is '" +
-                        std::string(line) + "'; expected 'id,label' with integers, id >= 0",
-                    ErrorKind::corrupt);
-      }
-      if (!labels.emplace(*id, *label).second) {
-        throw Error("table " + table_ + ": '" + csv_path() + "' line " + std::to_string(line_no) + " repeats id " +
-                        std::to_string(*id),
-                    ErrorKind::corrupt);
-      }
-    }
-    labels_ = std::move(labels);
+    labels_ = png_dir_format::parse_labels_csv(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()),
+                                               "table " + table_ + ": '" + csv_path() + "'");
     csv_stamp_ = before;
   }
+
 
   // Reloads labels.csv if another connection or process committed (never inside our own transaction).
   void refresh(bool force = false) {

@@ -1,0 +1,53 @@
+// The on-disk layout of a png_dir store, pure (no file I/O), so it is unit-tested and fuzzed on its own:
+//   <id>.png              one 8-bit PNG per row (png_codec.hpp), opens in any viewer
+//   labels.csv            header `id,label`, then one `id,label` line per row: the index (a row exists when its
+//                         id is listed)
+//   .imgstore             "imgstore-png_dir 1" and "shape=HxWxC"; also the reader/writer lock (png_store.cpp)
+//   .pending/<id>.<n>.png a transaction's new or replaced images
+//   labels.csv.pending    at commit: the new labels.csv, or the lines to append to it
+//   COMMIT                the commit record (below); its atomic rename into place is the commit point
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "shape.hpp"
+
+namespace imgstore::png_dir_format {
+
+inline constexpr const char* format_tag = "imgstore-png_dir 1";
+
+std::string image_name(std::int64_t id);                       // "<id>.png"
+std::string pending_name(std::int64_t id, std::uint64_t seq);  // "<id>.<seq>.png", inside .pending/
+
+// .imgstore's text, and the shape it records (Error(corrupt) naming `what` if it is not ours).
+std::string meta_text(const Shape& shape);
+Shape parse_meta(std::string_view text, const std::string& what);
+
+using Labels = std::map<std::int64_t, std::int64_t>;  // id -> label
+// labels.csv: Error(corrupt) naming `what`, the line and what was expected for a bad header, a line that is not
+// two integers, a negative id or a repeated id. CRLF line ends are accepted.
+Labels parse_labels_csv(std::string_view text, const std::string& what);
+std::string labels_csv(const Labels& labels);                                // the whole file
+std::string labels_csv_lines(const std::vector<std::pair<std::int64_t, std::int64_t>>& rows);  // lines to append
+
+// The commit record: how labels.csv changes (replaced by labels.csv.pending, or that file's lines appended at
+// byte `append_at`, which also cuts off a half-written earlier append), which pending files become which
+// images, which images go.
+struct CommitRecord {
+  bool replace_csv = false;
+  std::int64_t append_at = 0;
+  std::vector<std::pair<std::int64_t, std::uint64_t>> renames;  // (id, seq): .pending/<id>.<seq>.png -> <id>.png
+  std::vector<std::int64_t> deletes;                              // <id>.png removed
+  friend bool operator==(const CommitRecord&, const CommitRecord&) = default;
+};
+std::string encode_commit_record(const CommitRecord& record);
+// Error(corrupt) naming `what` for anything that is not a complete record: every number is checked, so a
+// damaged record cannot name a file outside the store.
+CommitRecord parse_commit_record(std::string_view text, const std::string& what);
+
+}  // namespace imgstore::png_dir_format

@@ -1,0 +1,33 @@
+// The stores' pure on-disk formats: labels.csv, the png_dir commit record and .imgstore, and the hdf5 rollback
+// journal. Any bytes give a value or an imgstore::Error (the journal: a value or nullopt), never a crash; what
+// parses must encode back to something that parses to the same.
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "error.hpp"
+#include "hdf5_journal.hpp"
+#include "png_dir_format.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  namespace fmt = imgstore::png_dir_format;
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  try {
+    const auto labels = fmt::parse_labels_csv(text, "f");
+    if (fmt::parse_labels_csv(fmt::labels_csv(labels), "f") != labels) std::abort();
+  } catch (const imgstore::Error&) {
+  }
+  try {
+    const auto record = fmt::parse_commit_record(text, "f");
+    if (fmt::parse_commit_record(fmt::encode_commit_record(record), "f") != record) std::abort();
+  } catch (const imgstore::Error&) {
+  }
+  try {
+    (void)fmt::parse_meta(text, "f");
+  } catch (const imgstore::Error&) {
+  }
+  if (const auto journal = imgstore::decode_journal({data, size})) {
+    if (imgstore::decode_journal(imgstore::encode_journal(*journal)) != journal) std::abort();
+  }
+  return 0;
+}
