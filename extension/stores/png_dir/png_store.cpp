@@ -45,8 +45,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kFormat = "imgstore-png_dir 1";
-
 std::span<const std::uint8_t> bytes_of(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }

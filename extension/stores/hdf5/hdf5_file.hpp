@@ -1,0 +1,204 @@
+// The HDF5 file of an hdf5 store: its layout (documented below, readable with h5py or h5dump without our
+// code), the HDF5 handles, the published committed state, opening, creating and recovering. hdf5_store.cpp
+// builds the Store (transactions, cursors) on it.
+//
+// On disk:
+//   /images  (N, H, W, C) uint8, chunked (chunk rows x H x W x C), extendible in N, optionally gzip
+//   /labels  (N) int64
+//   /ids     (N) int64; -1 marks a deleted row (a tombstone)
+//   root attributes: imgstore_format = "imgstore-hdf5 1", shape = "HxWxC", rows = the committed row count
+//   beside the file, while a commit that changes committed rows runs: `<path>-journal` (hdf5_journal.hpp)
+// Rows past `rows` (left by a transaction that did not commit) are not part of the store; the next writer trims
+// them. A row's id is in /ids, so rows need not be in id order; a scan goes in id order through an in-memory
+// id -> row index built from /ids at open (8 bytes a row), so a point read never scans.
+//
+// HDF5 in Debian is not thread-safe: every HDF5 call runs under one process-wide mutex. HDF5's own error
+// printing is switched off and its error stack becomes our message. A file is opened once per process (a
+// registry by device+inode), read-only until a transaction writes.
+#pragma once
+
+#include <hdf5.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "error.hpp"
+#include "shape.hpp"
+#include "store.hpp"
+
+namespace imgstore::hdf5 {
+
+inline constexpr const char* kFormat = "imgstore-hdf5 1";
+
+std::recursive_mutex& hdf5_mutex();
+using Lock = std::lock_guard<std::recursive_mutex>;
+
+// Throws Error(what + HDF5's error stack), of kind full or busy where the stack says so.
+[[noreturn]] void fail(const std::string& what);
+
+// An HDF5 identifier closed by the matching H5?close.
+class Hid {
+ public:
+  Hid() = default;
+  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~Hid() { reset(); }
+  Hid(Hid&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = H5I_INVALID_HID; }
+  Hid& operator=(Hid&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = o.id_;
+      close_ = o.close_;
+      o.id_ = H5I_INVALID_HID;
+    }
+    return *this;
+  }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  hid_t get() const { return id_; }
+  explicit operator bool() const { return id_ >= 0; }
+  void reset() {
+    if (id_ >= 0 && close_ != nullptr) close_(id_);
+    id_ = H5I_INVALID_HID;
+  }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  herr_t (*close_)(hid_t) = nullptr;
+};
+
+Hid checked(hid_t id, herr_t (*close)(hid_t), const std::string& what);
+void checked(herr_t rc, const std::string& what);
+
+struct Compression {
+  int gzip = 0;  // 0: none, 1..9: deflate level
+};
+Compression parse_compression(const std::string& table, const std::string& text);
+// Rows per chunk when not given: about 64 KiB of pixels, so a random point read decompresses little while a
+// scan still reads large blocks (see the benchmark).
+std::uint64_t default_chunk_rows(const Shape& shape);
+
+// One committed state of a file: what a statement reads, plus its own transaction's changes. Immutable once
+// published: a commit publishes a new one, so a cursor that holds the old one never sees a commit halfway.
+// The rows it names stay valid after later commits, which only append rows and change /ids and /labels.
+struct Committed {
+  std::uint64_t rows = 0;                       // committed row count
+  std::vector<std::int64_t> row_ids;            // per committed row; -1 deleted
+  std::vector<std::int64_t> row_labels;         // per committed row
+  std::map<std::int64_t, std::uint64_t> index;  // live id -> row
+};
+
+// One open file per process, shared by every table on it.
+class H5File {
+ public:
+  std::string path;
+  Shape shape;
+  std::uint64_t chunk_rows = 1;
+  Hid file;
+  Hid images;
+  Hid labels;
+  Hid ids;
+  std::shared_ptr<const Committed> committed = std::make_shared<Committed>();
+  bool writing = false;   // one transaction at a time per file
+  bool writable = false;  // opened read-write: only once a transaction writes (reading must not change the file)
+
+  ~H5File() {
+    const Lock lock(hdf5_mutex());
+    close();
+  }
+
+  void close() {
+    ids.reset();
+    labels.reset();
+    images.reset();
+    file.reset();
+  }
+
+  std::string where(const std::string& table) const { return "table " + table + ": '" + path + "'"; }
+
+  std::vector<hsize_t> dims(std::uint64_t n) const {
+    return {n, shape.height, shape.width, shape.channels};
+  }
+
+  // Reads or writes rows [row0, row0 + n) of a dataset (rank 4 images, or rank 1).
+  void transfer(hid_t dset, bool write, std::uint64_t row0, std::uint64_t n, hid_t memtype, void* data,
+                const std::string& what) const {
+    const bool is_images = dset == images.get();
+    const int rank = is_images ? 4 : 1;
+    std::vector<hsize_t> start(static_cast<std::size_t>(rank), 0);
+    std::vector<hsize_t> count = is_images ? dims(n) : std::vector<hsize_t>{n};
+    start[0] = row0;
+    const Hid fspace = checked(H5Dget_space(dset), H5Sclose, what);
+    checked(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr), what);
+    const Hid mspace = checked(H5Screate_simple(rank, count.data(), nullptr), H5Sclose, what);
+    if (write) {
+      checked(H5Dwrite(dset, memtype, mspace.get(), fspace.get(), H5P_DEFAULT, data), what);
+    } else {
+      checked(H5Dread(dset, memtype, mspace.get(), fspace.get(), H5P_DEFAULT, data), what);
+    }
+  }
+
+  std::uint64_t extent(hid_t dset, const std::string& what) const {
+    const Hid space = checked(H5Dget_space(dset), H5Sclose, what);
+    hsize_t d[4] = {0, 0, 0, 0};
+    if (H5Sget_simple_extent_dims(space.get(), d, nullptr) < 0) fail(what);
+    return d[0];
+  }
+
+  void set_rows(std::uint64_t n, const std::string& what) const {
+    checked(H5Dset_extent(images.get(), dims(n).data()), what);
+    const hsize_t one[1] = {n};
+    checked(H5Dset_extent(labels.get(), one), what);
+    checked(H5Dset_extent(ids.get(), one), what);
+  }
+
+  void write_rows_attribute(std::uint64_t n, const std::string& what) const {
+    const Hid attr = checked(H5Aopen(file.get(), "rows", H5P_DEFAULT), H5Aclose, what);
+    const std::uint64_t value = n;
+    checked(H5Awrite(attr.get(), H5T_NATIVE_UINT64, &value), what);
+  }
+
+  // HDF5 cannot undo a write that failed half-way for want of space: its metadata stays half-updated and the
+  // file can read back wrong. So every write first checks that the file system has room for it, with a margin
+  // for HDF5's own metadata, and refuses cleanly, before writing anything, when it has not.
+  void ensure_space(std::uint64_t bytes, const std::string& what) const {
+    struct statvfs fs{};
+    if (::statvfs(path.c_str(), &fs) != 0) return;
+    const std::uint64_t free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    const std::uint64_t needed = bytes + bytes / 8 + (2u << 20);
+    if (free < needed) {
+      throw Error(what + ": the file system is full (" + std::to_string(free) + " bytes free, this write needs about " +
+                      std::to_string(needed) + "); the transaction was rolled back",
+                  ErrorKind::full);
+    }
+  }
+
+  // Flushes HDF5's buffers and makes them durable.
+  void flush_and_sync(const std::string& what) const {
+    checked(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), what);
+    void* handle = nullptr;
+    if (H5Fget_vfd_handle(file.get(), H5P_DEFAULT, &handle) >= 0 && handle != nullptr) {
+      if (::fsync(*static_cast<int*>(handle)) != 0) {
+        throw Error(what + ": fsync failed: " + std::strerror(errno), errno == ENOSPC ? ErrorKind::full : ErrorKind::generic);
+      }
+    }
+  }
+};
+
+// The open file of `path` (shared by every table of this process on it), created with `wanted` when missing
+// and `mode` allows; an interrupted commit is rolled back first (not with OpenMode::inspect).
+std::shared_ptr<H5File> open_file(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,
+                                  const Compression& compression, std::uint64_t chunk, OpenMode mode);
+// Reopens the file read-write for a transaction's first write (Error busy when another process has it open).
+void make_writable(H5File& f, const std::string& table);
+
+}  // namespace imgstore::hdf5
