@@ -1,10 +1,12 @@
 #include "session.hpp"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -54,7 +56,27 @@ Statement prepare(sqlite3* db, const std::string& sql) {
   return stmt;
 }
 
-Session::Session(const std::string& extension) {
+namespace {
+
+// The extension as given: SQLite would also try PATH.so and report that name's error ('x.so.so'), and
+// dlopen would search the library path for a name without a slash. So the file is found and opened here
+// first, and a failure names the path the user gave.
+std::string loadable(const std::string& given) {
+  namespace fs = std::filesystem;
+  std::string path = given.find('/') == std::string::npos ? "./" + given : given;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec) && fs::is_regular_file(path + ".so", ec)) path += ".so";
+  if (!fs::is_regular_file(path, ec)) throw std::runtime_error("cannot load the extension '" + given + "': no such file");
+  void* const handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) throw std::runtime_error("cannot load the extension '" + given + "': " + ::dlerror());
+  ::dlclose(handle);
+  return path;
+}
+
+}  // namespace
+
+Session::Session(const std::string& extension_path) {
+  const std::string extension = loadable(extension_path);
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open(":memory:", &raw);
   db_.reset(raw);  // owned even when the open failed: a failed open still allocates a handle
@@ -146,7 +168,11 @@ void Session::bind_parameters(sqlite3_stmt* stmt) {
     const int rc = sqlite3_step(lookup.get());
     if (rc == SQLITE_ROW) {
       sqlite3_bind_value(stmt, i, sqlite3_column_value(lookup.get(), 0));
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc == SQLITE_DONE) {
+      // The shell would bind NULL, and the error would come later from whatever got the NULL, naming
+      // an argument instead of the parameter that was forgotten.
+      throw std::runtime_error(std::string("parameter ") + name + " is not set (imgbench -p " + (name + 1) + "=VALUE, or .parameter set " + name + " VALUE)");
+    } else {
       throw std::runtime_error(std::string("cannot read parameter ") + name + ": " + sqlite3_errmsg(db()));
     }
   }
@@ -219,6 +245,15 @@ StatementRun Session::execute(sqlite3_stmt* stmt, const std::string& where) {
 std::vector<StatementRun> Session::run_script(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read script '" + path + "'");
+  return run_stream(in, path);
+}
+
+std::vector<StatementRun> Session::run_text(const std::string& sql, const std::string& name) {
+  std::istringstream in(sql);
+  return run_stream(in, name);
+}
+
+std::vector<StatementRun> Session::run_stream(std::istream& in, const std::string& path) {
   std::vector<StatementRun> runs;
   std::string buffer;
   std::string line;
