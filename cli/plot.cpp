@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "output.hpp"
+
 extern char** environ;
 
 namespace imgbench {
@@ -192,15 +194,7 @@ std::pair<double, std::string> unit_of(Unit unit, double largest) {
 
 // "10 µs", "1 ms", "100 KiB", "10,000": a decade's label in its own unit.
 std::string decade_label(Unit unit, double v) {
-  if (unit == Unit::count) {
-    const std::string digits = std::to_string(static_cast<long long>(v + 0.5));
-    std::string grouped;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-      if (i > 0 && (digits.size() - i) % 3 == 0) grouped += ',';
-      grouped += digits[i];
-    }
-    return grouped;
-  }
+  if (unit == Unit::count) return grouped(static_cast<long long>(v + 0.5));
   const auto [scale, name] = unit_of(unit, v * 1.0001);
   char text[32];
   std::snprintf(text, sizeof text, "%g %s", v / scale, name.c_str());
@@ -236,6 +230,7 @@ std::string axes(const LinePlot& p, double& y_scale) {
   y_scale = 1;
   if (p.log_y) {
     s += "set logscale y\n" + decade_tics("y", p.y_unit, y_lo, y_hi) + "set ylabel " + quoted(p.ylabel) + "\n";
+    s += "set yrange [" + fixed_g(y_lo / 1.4) + ":" + fixed_g(y_hi * 1.4) + "]\n";  // the data, not the enclosing decades
   } else {
     const auto [scale, name] = unit_of(p.y_unit, y_hi);
     y_scale = scale;
@@ -250,7 +245,8 @@ std::string lines(const LinePlot& p, double y_scale) {
   std::string data;
   for (std::size_t i = 0; i < p.series.size(); ++i) {
     const Series& se = p.series[i];
-    command += std::string(i > 0 ? ", " : "") + "'-' using 1:2:3:4 with yerrorlines lw 2 pt " + (se.dashed ? "6" : "7") +
+    const int pt = se.point_type != 0 ? se.point_type : (se.dashed ? 6 : 7);
+    command += std::string(i > 0 ? ", " : "") + "'-' using 1:2:3:4 with yerrorlines lw " + fixed_g(se.line_width) + " pt " + std::to_string(pt) +
                " ps 0.9 dt " + (se.dashed ? "(6,4)" : "1") + " lc rgb " + quoted(se.color) + " title " + quoted(se.name);
     for (const auto& pt : se.points) {
       data += fixed_g(pt.x) + " " + fixed_g(pt.y / y_scale) + " " + fixed_g(pt.lo / y_scale) + " " + fixed_g(pt.hi / y_scale) + "\n";
@@ -275,6 +271,11 @@ std::string backend_color(const std::string& backend) {
 }
 
 std::string palette_color(std::size_t i) { return kPalette[i % kPalette.size()]; }
+
+int backend_point(const std::string& backend, bool open) {
+  const int filled = backend == "hdf5" ? 5 : backend == "png_dir" ? 9 : 7;  // square, triangle, circle
+  return open ? filled - 1 : filled;
+}
 
 void draw(const LinePlot& plot, const std::string& png) {
   double y_scale = 1;

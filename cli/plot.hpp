@@ -18,6 +18,8 @@ struct Series {
   std::string color;  // "#rrggbb"
   bool dashed = false;
   std::vector<PlotPoint> points;
+  int point_type = 0;  // gnuplot's pt; 0: a filled circle, or an open one when dashed
+  double line_width = 2;
 };
 
 enum class Unit { seconds, bytes, count };
@@ -43,6 +45,8 @@ struct BarPlot {
 // Okabe and Ito's palette without its yellow (faint on white): a backend's colour, or the i-th colour.
 std::string backend_color(const std::string& backend);
 std::string palette_color(std::size_t i);
+// A backend's marker, filled (SQL) or open (raw C), so that lines that coincide stay told apart.
+int backend_point(const std::string& backend, bool open);
 
 // Write `png`; throw std::runtime_error with gnuplot's message when it fails or is missing.
 void draw(const LinePlot& plot, const std::string& png);

@@ -253,6 +253,44 @@ std::vector<StatementRun> Session::run_text(const std::string& sql, const std::s
   return run_stream(in, name);
 }
 
+namespace {
+
+// Lines before a statement's first line holding more than a comment: where an error says it is.
+int leading_comment_lines(const std::string& piece) {
+  int n = 0;
+  std::istringstream lines(piece);
+  for (std::string l; std::getline(lines, l); ++n) {
+    const std::string t = trim(l);
+    if (!t.empty() && t.rfind("--", 0) != 0) break;
+  }
+  return n;
+}
+
+struct Labelled {
+  std::string label;  // the last "-- measure: NAME" before the statement
+  bool cold = false;  // "-- measure: NAME cold"
+  std::string sql;    // the statement's lines without comments, trimmed, joined by spaces
+};
+
+Labelled labelled(const std::string& piece) {
+  Labelled out;
+  std::istringstream lines(piece);
+  for (std::string l; std::getline(lines, l);) {
+    const std::string t = trim(l);
+    if (t.rfind("-- measure:", 0) == 0) {
+      std::istringstream words(t.substr(11));
+      words >> out.label;
+      std::string flag;
+      out.cold = static_cast<bool>(words >> flag) && flag == "cold";
+    } else if (!t.empty() && t.rfind("--", 0) != 0) {
+      out.sql += (out.sql.empty() ? "" : " ") + t;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<StatementRun> Session::run_stream(std::istream& in, const std::string& path) {
   std::vector<StatementRun> runs;
   std::string buffer;
@@ -278,44 +316,21 @@ std::vector<StatementRun> Session::run_stream(std::istream& in, const std::strin
       const char* tail = nullptr;
       const int rc = sqlite3_prepare_v2(db(), pos, -1, &raw, &tail);
       const Statement stmt(raw);
-      // Where this statement starts: its first line holding more than a comment.
       const std::string piece(pos, tail != nullptr ? tail : pos + std::strlen(pos));
-      int at = start_line + static_cast<int>(std::count(buffer.c_str(), pos, '\n'));
-      {
-        std::istringstream lines(piece);
-        for (std::string l; std::getline(lines, l); ++at) {
-          const std::string t = trim(l);
-          if (!t.empty() && t.rfind("--", 0) != 0) break;
-        }
-      }
+      const int at = start_line + static_cast<int>(std::count(buffer.c_str(), pos, '\n')) + leading_comment_lines(piece);
       const std::string where = path + ":" + std::to_string(at);
       if (rc != SQLITE_OK) throw std::runtime_error(where + ": " + sqlite3_errmsg(db()));
       if (!stmt) break;  // only whitespace and comments are left
-      // The statement's label is the last "-- measure:" comment before it.
-      std::string label;
-      bool cold = false;
-      std::string sql;
-      std::istringstream lines(piece);
-      for (std::string l; std::getline(lines, l);) {
-        const std::string t = trim(l);
-        if (t.rfind("-- measure:", 0) == 0) {
-          std::istringstream words(t.substr(11));
-          words >> label;
-          std::string flag;
-          cold = static_cast<bool>(words >> flag) && flag == "cold";
-        } else if (!t.empty() && t.rfind("--", 0) != 0) {
-          sql += (sql.empty() ? "" : " ") + t;
-        }
-      }
-      current_label_ = label.empty() ? sql.substr(0, 40) : label;
-      const bool dropped = cold && drop_page_cache();
+      const Labelled text = labelled(piece);
+      current_label_ = text.label.empty() ? text.sql.substr(0, 40) : text.label;
+      const bool dropped = text.cold && drop_page_cache();
       StatementRun run = execute(stmt.get(), where);
       run.script = path;
       run.index = ++index;
-      run.label = label;
-      run.cold = cold;
+      run.label = text.label;
+      run.cold = text.cold;
       run.cache_dropped = dropped;
-      run.sql = sql;
+      run.sql = text.sql;
       runs.push_back(std::move(run));
       pos = tail;
     }
