@@ -1,21 +1,50 @@
 #include "output.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <iomanip>
+#include <utility>
 
 #include "stats.hpp"
 
 namespace imgbench {
 
+namespace {
+
+// The unit a time is best read in: its divisor and name.
+std::pair<double, const char*> time_unit(double s) {
+  if (s >= 1) return {1, "s"};
+  if (s >= 1e-3) return {1e-3, "ms"};
+  return {1e-6, "\u00b5s"};
+}
+
+}  // namespace
+
 std::string human_seconds(double s) {
+  const auto [scale, unit] = time_unit(s);
   char text[32];
-  if (s >= 1) {
-    std::snprintf(text, sizeof text, "%.3g s", s);
-  } else if (s >= 1e-3) {
-    std::snprintf(text, sizeof text, "%.3g ms", s * 1e3);
-  } else {
-    std::snprintf(text, sizeof text, "%.3g us", s * 1e6);
-  }
+  std::snprintf(text, sizeof text, "%.3g %s", s / scale, unit);
+  return text;
+}
+
+std::string human_range(const Timing& t) {
+  const auto [scale, unit] = time_unit(t.median());
+  char text[96];
+  // Three significant digits, but no exponent: a slow run can be 7110 µs beside a 851 µs median.
+  const auto number = [](double v) {
+    char n[32];
+    std::snprintf(n, sizeof n, v >= 1000 ? "%.0f" : "%.3g", v);
+    return std::string(n);
+  };
+  std::snprintf(text, sizeof text, "%s %s", number(t.median() / scale).c_str(), unit);
+  if (t.runs() < 2) return text;
+  return text + (" (" + number(t.min() / scale) + "-" + number(t.max() / scale) + ")");
+}
+
+std::string noise_warning(const Timing& t) {
+  if (!noisy(t)) return "";
+  char text[48];
+  std::snprintf(text, sizeof text, "noisy (max/min %.1f)", t.spread());
   return text;
 }
 
@@ -37,23 +66,26 @@ bool is_numeric(const Table& t, std::size_t c) { return c < t.numeric.size() && 
 
 }  // namespace
 
+// Characters, not bytes: a UTF-8 continuation byte (µ is two bytes) takes no column.
+std::size_t display_width(const std::string& text) {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
 void write_text(std::ostream& out, const Table& t) {
   std::vector<std::size_t> width(t.header.size(), 0);
-  for (std::size_t c = 0; c < t.header.size(); ++c) width[c] = t.header[c].size();
+  for (std::size_t c = 0; c < t.header.size(); ++c) width[c] = display_width(t.header[c]);
   for (const auto& row : t.rows) {
-    for (std::size_t c = 0; c < row.size() && c < width.size(); ++c) width[c] = std::max(width[c], row[c].size());
+    for (std::size_t c = 0; c < row.size() && c < width.size(); ++c) width[c] = std::max(width[c], display_width(row[c]));
   }
   const auto line = [&](const std::vector<std::string>& cells) {
+    std::string text;
     for (std::size_t c = 0; c < width.size(); ++c) {
       const std::string cell = c < cells.size() ? cells[c] : "";
-      if (c > 0) out << "  ";
-      if (is_numeric(t, c)) {
-        out << std::setw(static_cast<int>(width[c])) << std::right << cell;
-      } else {
-        out << std::setw(static_cast<int>(width[c])) << std::left << cell;
-      }
+      const std::string pad(width[c] - display_width(cell), ' ');
+      if (c > 0) text += "  ";
+      text += is_numeric(t, c) ? pad + cell : cell + pad;
     }
-    out << "\n";
+    out << text.substr(0, text.find_last_not_of(' ') + 1) << "\n";
   };
   line(t.header);
   std::vector<std::string> rule;
@@ -73,6 +105,16 @@ void write_markdown(std::ostream& out, const Table& t) {
     for (const auto& cell : row) out << " " << cell << " |";
     out << "\n";
   }
+}
+
+std::string grouped(long long n) {
+  const std::string digits = std::to_string(n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && digits[i - 1] != '-' && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
 }
 
 std::string csv_quote(const std::string& cell) {

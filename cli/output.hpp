@@ -19,6 +19,9 @@ void write_markdown(std::ostream& out, const Table& table);
 void write_csv(std::ostream& out, const Table& table);
 void write_json(std::ostream& out, const Table& table);
 
+// 100000 -> "100,000".
+std::string grouped(long long n);
+
 std::string csv_quote(const std::string& cell);
 std::string json_quote(const std::string& text);
 

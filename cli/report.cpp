@@ -63,18 +63,20 @@ std::int64_t allocated_bytes(Session& s, const std::string& path) {
   return std::stoll(s.query_text("SELECT disk_usage(@probe)"));
 }
 
+// Runs per figure: enough for a median and a range; the one-image figures are cheap, so more.
+constexpr int kRuns = 3;
+constexpr int kOneRuns = 5;
+
 class Runner {
  public:
-  Runner(const ReportOptions& o) : o_(o), session_(o.extension), progress_(o.progress) {
-    session_.on_progress = [this](const std::string& what, double elapsed) {
-      progress_.show(step_, total_, current_ + " " + what, elapsed);
-    };
+  explicit Runner(const ReportOptions& o, std::size_t datasets)
+      : o_(o), session_(o.extension), progress_(o.progress, static_cast<int>(datasets * o.backends.size() * (o.counts.size() + 1)), total_weight(datasets)) {
+    session_.on_progress = [this](const std::string& what, double elapsed) { progress_.running(what, elapsed); };
   }
 
   std::vector<Result> results;
 
   void run(const std::vector<Dataset>& datasets) {
-    total_ = static_cast<int>(datasets.size() * o_.backends.size() * (o_.counts.size() + 1));
     for (const auto& d : datasets) {
       for (const auto& backend : o_.backends) {
         store_one(d, backend);
@@ -85,6 +87,20 @@ class Runner {
   }
 
  private:
+  // A step's expected cost, for the estimate of the time left: a fixed part and a part per image, which
+  // is about 20 times larger for a directory of PNG files (a file per image).
+  static double weight(const std::string& backend, std::int64_t n) {
+    return 1 + static_cast<double>(n) / (backend == "png_dir" ? 10 : 200);
+  }
+  double total_weight(std::size_t datasets) const {
+    double w = 0;
+    for (const auto& backend : o_.backends) {
+      w += 1;
+      for (const auto n : o_.counts) w += weight(backend, n);
+    }
+    return w * static_cast<double>(datasets);
+  }
+
   std::string script(const std::string& name) const { return o_.sql_dir + "/" + name + ".sql"; }
 
   // Runs a script and returns the time of its statement labelled `measure`.
@@ -132,19 +148,17 @@ class Runner {
     return (dir / (kind + "-n" + std::to_string(n) + "-r" + std::to_string(r) + extension_of(backend))).string();
   }
 
-  void begin_step(const Dataset& d, const std::string& backend, const std::string& what) {
-    ++step_;
-    current_ = d.key + " " + backend + " " + what;
-    progress_.show(step_, total_, current_, 0);
+  void begin_step(const Dataset& d, const std::string& backend, const std::string& what, std::int64_t n) {
+    progress_.start(d.key + " " + backend + " " + what, weight(backend, n));
     session_.set_text_param("@probe", d.name);  // bound, not spliced: a --cifar path may hold a quote
     shape_ = session_.query_text("SELECT dataset_shape(@probe)");
   }
 
   void store_one(const Dataset& d, const std::string& backend) {
-    begin_step(d, backend, "store one");
+    begin_step(d, backend, "store one", 1);
     const raw::Images one = load(d, 1);
     Result r{d.key, backend, "store_one", 1, {}, {}, "", -1, -1, -1};
-    for (int k = 0; k < 5; ++k) {
+    for (int k = 0; k < kOneRuns; ++k) {
       const std::string sql_path = store_path(d, backend, "one-sql", 1, k);
       const std::string raw_path = store_path(d, backend, "one-raw", 1, k);
       params(d, backend, sql_path, 1);
@@ -159,67 +173,71 @@ class Runner {
     results.push_back(r);
   }
 
-  void many(const Dataset& d, const std::string& backend, std::int64_t n) {
-    begin_step(d, backend, "n=" + std::to_string(n));
-    const raw::Images images = load(d, n);
-    const int repeats = n <= 10000 ? 3 : 1;
-    Result store{d.key, backend, "store_many", n, {}, {}, "", -1, -1, -1};
-    std::string sql_path;
-    std::string raw_path;
-    for (int k = 0; k < repeats; ++k) {
+  // The two stores of one count, made kRuns times (each run into new stores); the last pair is kept.
+  struct Stores {
+    std::string sql_path, raw_path;
+  };
+
+  Stores store_many(const Dataset& d, const std::string& backend, const raw::Images& images, Result& store) {
+    const auto n = static_cast<std::int64_t>(images.n());
+    Stores s;
+    for (int k = 0; k < kRuns; ++k) {
       if (k > 0) {
-        remove_store(sql_path);
-        remove_store(raw_path);
+        remove_store(s.sql_path);
+        remove_store(s.raw_path);
       }
-      sql_path = store_path(d, backend, "many-sql", n, k);
-      raw_path = store_path(d, backend, "many-raw", n, k);
-      params(d, backend, sql_path, n);
+      s = {store_path(d, backend, "many-sql", n, k), store_path(d, backend, "many-raw", n, k)};
+      params(d, backend, s.sql_path, n);
       ::sync();  // no measurement pays for an earlier one's writeback
       store.sql.samples.push_back(measured("store_many", "store_many").seconds);
       ::sync();
-      const auto raw_store = raw::create(backend, raw_path, images);
+      const auto raw_store = raw::create(backend, s.raw_path, images);
       const double start = now_seconds();
       raw_store->write(images);
       store.raw.samples.push_back(now_seconds() - start);
     }
-    params(d, backend, sql_path, n);
+    params(d, backend, s.sql_path, n);
+    return s;
+  }
 
-    // Disk usage of both stores.
-    Result usage{d.key, backend, "disk_usage", n, {}, {}, "", -1, -1, -1};
+  void disk_usage(const Stores& s, Result& usage) {
     const auto du = measured("disk_usage", "disk_usage");
-    std::sscanf(du.first_row.c_str(), "%lld|%lld", reinterpret_cast<long long*>(&usage.allocated),
-                reinterpret_cast<long long*>(&usage.file_bytes));
-    usage.raw_allocated = allocated_bytes(session_, raw_path);
+    long long allocated = -1, file_bytes = -1;
+    std::sscanf(du.first_row.c_str(), "%lld|%lld", &allocated, &file_bytes);
+    usage.allocated = allocated;
+    usage.file_bytes = file_bytes;
+    usage.raw_allocated = allocated_bytes(session_, s.raw_path);
+  }
 
-    // Read one (the middle image), 5 times each.
-    Result one{d.key, backend, "read_one", n, {}, {}, "", -1, -1, -1};
-    for (int k = 0; k < 5; ++k) {
+  // The middle image by id, kOneRuns times each way.
+  void read_one(const std::string& backend, const Stores& s, const raw::Images& images, Result& one) {
+    const auto n = static_cast<std::int64_t>(images.n());
+    for (int k = 0; k < kOneRuns; ++k) {
       one.sql.samples.push_back(measured("read_one", "read_one").seconds);
-      const auto raw_store = raw::open(backend, raw_path, images);
+      const auto raw_store = raw::open(backend, s.raw_path, images);
       const double start = now_seconds();
       const raw::Digest got = raw_store->read_one(n / 2);
       one.raw.samples.push_back(now_seconds() - start);
-      if (got.count != 1) throw std::runtime_error("raw read_one of " + raw_path + " found no image " + std::to_string(n / 2));
+      if (got.count != 1) throw std::runtime_error("raw read_one of " + s.raw_path + " found no image " + std::to_string(n / 2));
     }
+  }
 
-    // Read many: cold (page cache dropped when allowed) then warm, SQL and raw, digests compared.
-    Result cold{d.key, backend, "read_many_cold", n, {}, {}, "", -1, -1, -1};
-    Result warm{d.key, backend, "read_many_warm", n, {}, {}, "", -1, -1, -1};
-    for (int k = 0; k < repeats; ++k) {
-      const auto runs = session_.run_script(script("read_many"));
+  // Every image: cold (page cache dropped when allowed) then warm, SQL and raw, the digests compared.
+  void read_many(const std::string& backend, const Stores& s, const raw::Images& images, Result& cold, Result& warm) {
+    for (int k = 0; k < kRuns; ++k) {
       std::string sql_digest;
-      for (const auto& run : runs) {
+      for (const auto& run : session_.run_script(script("read_many"))) {
         if (run.label != "read_many") continue;
         if (run.cold) {
           cold.sql.samples.push_back(run.seconds);
-          cold.note = run.cache_dropped ? "page cache dropped" : "page cache NOT dropped (needs root): first read";
+          cold.note = run.cache_dropped ? "" : "page cache NOT dropped (needs root): first read";
         } else {
           warm.sql.samples.push_back(run.seconds);
           sql_digest = run.first_row;
         }
       }
       // As in read_many.sql: the store is opened, then the page cache dropped, then read.
-      const auto raw_store = raw::open(backend, raw_path, images);
+      const auto raw_store = raw::open(backend, s.raw_path, images);
       drop_page_cache();
       double start = now_seconds();
       raw_store->read_all();
@@ -228,37 +246,59 @@ class Runner {
       const raw::Digest got = raw_store->read_all();
       warm.raw.samples.push_back(now_seconds() - start);
       if (got.text() != sql_digest) {
-        throw std::runtime_error("verification failed: " + backend + " n=" + std::to_string(n) + ": SQL read " + sql_digest +
+        throw std::runtime_error("verification failed: " + backend + " n=" + std::to_string(images.n()) + ": SQL read " + sql_digest +
                                  ", raw read " + got.text());
       }
     }
+  }
+
+  void many(const Dataset& d, const std::string& backend, std::int64_t n) {
+    begin_step(d, backend, "n=" + std::to_string(n), n);
+    const raw::Images images = load(d, n);
+    const auto result = [&](const char* measure) { return Result{d.key, backend, measure, n, {}, {}, "", -1, -1, -1}; };
+    Result store = result("store_many"), usage = result("disk_usage"), one = result("read_one");
+    Result cold = result("read_many_cold"), warm = result("read_many_warm");
+    const Stores s = store_many(d, backend, images, store);
+    disk_usage(s, usage);
+    read_one(backend, s, images, one);
+    read_many(backend, s, images, cold, warm);
     for (auto* r : {&store, &one, &cold, &warm, &usage}) results.push_back(*r);
-    remove_store(sql_path);
-    remove_store(raw_path);
+    remove_store(s.sql_path);
+    remove_store(s.raw_path);
   }
 
   const ReportOptions& o_;
   Session session_;
   Progress progress_;
-  int step_ = 0;
-  int total_ = 0;
-  std::string current_;
   std::string shape_;
 };
 
+// What keeps a figure from being a finding: noisy runs, or a ratio no different from 1.
+std::string warnings(const Result& r) {
+  std::vector<std::string> w;
+  if (!r.note.empty()) w.push_back(r.note);
+  if (r.sql.empty()) return r.note;
+  if (noisy(r.sql)) w.push_back("SQL " + noise_warning(r.sql));
+  if (noisy(r.raw)) w.push_back("raw C " + noise_warning(r.raw));
+  if (ratio_within_noise(r.sql, r.raw)) w.push_back("SQL and raw C runs overlap: no difference shown");
+  std::string text;
+  for (const auto& item : w) text += (text.empty() ? "" : "; ") + item;
+  return text;
+}
+
 Table results_table(const std::vector<Result>& results) {
   Table t;
-  t.header = {"dataset", "backend", "measure", "images", "repeats", "sql_median_s", "sql_min_s", "sql_max_s",
-              "raw_median_s", "raw_min_s", "raw_max_s", "ratio", "allocated_bytes", "file_bytes", "raw_allocated_bytes", "note"};
+  t.header = {"dataset", "backend", "measure", "images", "runs", "sql_median_s", "sql_min_s", "sql_max_s",
+              "raw_median_s", "raw_min_s", "raw_max_s", "ratio", "allocated_bytes", "file_bytes", "raw_allocated_bytes", "warning"};
   t.numeric = {false, false, false, true, true, true, true, true, true, true, true, true, true, true, true, false};
   for (const auto& r : results) {
     const bool timed = !r.sql.empty();
     const auto num = [](std::int64_t v) { return v < 0 ? std::string() : std::to_string(v); };
-    t.rows.push_back({r.dataset, r.backend, r.measure, std::to_string(r.n), std::to_string(r.sql.samples.size()),
+    t.rows.push_back({r.dataset, r.backend, r.measure, std::to_string(r.n), timed ? std::to_string(r.sql.runs()) : "",
                       timed ? fixed(r.sql.median()) : "", timed ? fixed(r.sql.min()) : "", timed ? fixed(r.sql.max()) : "",
                       timed ? fixed(r.raw.median()) : "", timed ? fixed(r.raw.min()) : "", timed ? fixed(r.raw.max()) : "",
                       timed && r.raw.median() > 0 ? fixed(r.sql.median() / r.raw.median(), "%.3f") : "", num(r.allocated),
-                      num(r.file_bytes), num(r.raw_allocated), r.note});
+                      num(r.file_bytes), num(r.raw_allocated), warnings(r)});
   }
   return t;
 }
@@ -280,56 +320,160 @@ std::string machine_line() {
          " " + u.release + ", SQLite " + sqlite3_libversion();
 }
 
-void plots(const std::vector<Result>& results, const Dataset& d, const std::string& out, std::vector<std::string>& files) {
-  const auto series_of = [&](const std::string& measure, bool with_raw, bool bytes) {
-    LinePlot p;
+constexpr const char* kErrorBars = "median; bars: fastest to slowest run";
+
+// One line per backend and path: through SQL (solid) and the raw C baseline (dashed), in the backend's colour.
+// `value` turns a result into a point (or nothing, to skip it).
+template <typename Value>
+std::vector<Series> backend_series(const std::vector<Result>& results, const Dataset& d, const std::string& measure, bool with_raw, Value value) {
+  std::vector<Series> out;
+  for (const bool raw : {false, true}) {
+    if (raw && !with_raw) continue;
+    std::map<std::string, std::size_t> index;
     for (const auto& r : results) {
       if (r.dataset != d.key || r.measure != measure) continue;
-      if (bytes) {
-        p.series[r.backend].push_back({static_cast<double>(r.n), static_cast<double>(r.allocated) / 1e6});
-      } else {
-        p.series[r.backend + " (SQL)"].push_back({static_cast<double>(r.n), r.sql.median()});
-        if (with_raw) p.series[r.backend + " (raw C)"].push_back({static_cast<double>(r.n), r.raw.median()});
+      if (!index.contains(r.backend)) {
+        index[r.backend] = out.size();
+        out.push_back({r.backend + (raw ? " (raw C)" : " (SQL)"), backend_color(r.backend), raw, {}, backend_point(r.backend, raw)});
       }
+      out[index[r.backend]].points.push_back(value(r, raw));
     }
-    return p;
-  };
-  const auto line = [&](const std::string& measure, const std::string& title, bool bytes) {
-    for (const bool log : {false, true}) {
-      LinePlot p = series_of(measure, true, bytes);
-      p.title = title + " - " + d.key + (log ? " (log axes)" : "");
-      p.xlabel = "images";
-      p.ylabel = bytes ? "MB allocated on disk" : "seconds (median)";
-      p.log_axes = log;
-      const std::string file = d.key + "_" + measure + (log ? "_log" : "_linear") + ".png";
-      draw(p, out + "/" + file);
-      files.push_back(file);
-    }
-  };
-  line("store_many", "Store many images", false);
-  line("read_many_warm", "Read many images (warm)", false);
-  line("read_many_cold", "Read many images (cold)", false);
-  line("disk_usage", "Disk usage", true);
+  }
+  // SQL and raw C of a backend next to each other in the legend, backends in the order run.
+  const auto rank = [&](const Series& s) { return std::find_if(out.begin(), out.end(), [&](const Series& o) { return o.color == s.color; }) - out.begin(); };
+  std::vector<std::pair<long, Series>> ranked;
+  for (const auto& s : out) ranked.emplace_back(rank(s), s);
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = ranked[i].second;
+  return out;
+}
+
+PlotPoint time_point(const Result& r, bool raw, bool per_image) {
+  const Timing& t = raw ? r.raw : r.sql;
+  const double k = per_image ? static_cast<double>(std::max<std::int64_t>(r.n, 1)) : 1;
+  return {static_cast<double>(r.n), t.median() / k, t.min() / k, t.max() / k};
+}
+
+LinePlot time_plot(const std::vector<Result>& results, const Dataset& d, const std::string& measure, const std::string& title, bool per_image) {
+  LinePlot p;
+  p.title = title;
+  p.xlabel = "images in the store";
+  p.ylabel = per_image ? "time per image" : std::string("time (") + kErrorBars + ")";
+  p.series = backend_series(results, d, measure, true, [&](const Result& r, bool raw) { return time_point(r, raw, per_image); });
+  return p;
+}
+
+LinePlot disk_plot(const std::vector<Result>& results, const Dataset& d) {
+  LinePlot p;
+  p.title = "Disk usage: bytes allocated on disk by a store of n images - " + d.key;
+  p.xlabel = "images in the store";
+  p.ylabel = "allocated on disk";
+  p.log_x = p.log_y = false;
+  p.y_unit = Unit::bytes;
+  // Through SQL only: the raw C stores take the same space within a few KiB (see the table).
+  p.series = backend_series(results, d, "disk_usage", false, [](const Result& r, bool raw) {
+    const auto bytes = static_cast<double>(raw ? r.raw_allocated : r.allocated);
+    return PlotPoint{static_cast<double>(r.n), bytes, bytes, bytes};
+  });
+  // Stores of the same size draw the same line: each one drawn thinner than the one before stays visible.
+  for (std::size_t i = 0; i < p.series.size(); ++i) p.series[i].line_width = 2 + 2.5 * static_cast<double>(p.series.size() - 1 - i);
+  return p;
+}
+
+BarPlot store_one_plot(const std::vector<Result>& results, const Dataset& d) {
   BarPlot bars;
-  bars.title = "One image - " + d.key;
-  bars.ylabel = "milliseconds (median)";
+  bars.title = "Store one image in a new store - " + d.key;
+  bars.ylabel = std::string("time (") + kErrorBars + ")";
+  bars.groups = {"through SQL", "raw C baseline"};
+  for (const auto& r : results) {
+    if (r.dataset != d.key || r.measure != "store_one") continue;
+    bars.bars.push_back({r.backend, backend_color(r.backend), {time_point(r, false, false), time_point(r, true, false)}});
+  }
+  return bars;
+}
+
+void plots(const std::vector<Result>& results, const Dataset& d, const std::string& out, std::vector<std::string>& files) {
+  const auto line = [&](const std::string& measure, const std::string& question) {
+    const std::string file = d.key + "_" + measure + ".png";
+    draw(time_plot(results, d, measure, question + " - " + d.key, false), out + "/" + file);
+    files.push_back(file);
+  };
+  line("store_many", "Store many: n images into a new store, one transaction");
+  line("read_many_warm", "Read many, warm: every image of a store of n, page cache warm");
+  line("read_many_cold", "Read many, cold: every image of a store of n, page cache dropped");
+  line("read_one", "Read one: the middle image by id, from a store of n");
+  files.push_back(d.key + "_disk_usage.png");
+  draw(disk_plot(results, d), out + "/" + files.back());
+  files.push_back(d.key + "_time_per_image.png");
+  draw_panels("Time per image when storing or reading n images - " + d.key + " (" + kErrorBars + ")",
+              {time_plot(results, d, "store_many", "store many", true), time_plot(results, d, "read_many_cold", "read many, cold", true),
+               time_plot(results, d, "read_many_warm", "read many, warm", true)},
+              out + "/" + files.back());
+  files.push_back(d.key + "_store_one.png");
+  draw(store_one_plot(results, d), out + "/" + files.back());
+}
+
+// A README-ready cell: "699 ms (1.16 s, 0.60x)", the ratio "≈1x" when the runs overlap and a mark when noisy.
+std::string summary_cell(const Result& r) {
+  const bool overlap = ratio_within_noise(r.sql, r.raw);
+  std::string ratio = overlap ? "\u22481x" : fixed(r.sql.median() / std::max(r.raw.median(), 1e-12), "%.2fx");
+  const bool shaky = noisy(r.sql) || noisy(r.raw);
+  return human_seconds(r.sql.median()) + " (" + human_seconds(r.raw.median()) + ", " + ratio + ")" + (shaky ? " \u26a0" : "");
+}
+
+void write_summary(std::ostream& md, const Dataset& d, const std::vector<Result>& results) {
   std::int64_t largest = 0;
   for (const auto& r : results) {
-    if (r.dataset == d.key && r.measure == "read_one") largest = std::max(largest, r.n);
+    if (r.dataset == d.key && r.measure == "store_many") largest = std::max(largest, r.n);
   }
+  const std::string n = grouped(largest);
+  Table t;
+  t.header = {"backend", "store one", "store " + n, "read one of " + n, "read " + n + " cold", "read " + n + " warm", "on disk"};
+  t.numeric = {false, true, true, true, true, true, true};
+  std::map<std::string, std::size_t> row_of;
   for (const auto& r : results) {
-    if (r.dataset != d.key) continue;
-    const bool store = r.measure == "store_one";
-    const bool read = r.measure == "read_one" && r.n == largest;
-    if (!store && !read) continue;
-    if (std::find(bars.groups.begin(), bars.groups.end(), r.backend) == bars.groups.end()) bars.groups.push_back(r.backend);
-    const std::string what = store ? "store one" : "read one of " + std::to_string(largest);
-    bars.bars[what + " (SQL)"].push_back(r.sql.median() * 1e3);
-    bars.bars[what + " (raw C)"].push_back(r.raw.median() * 1e3);
+    if (r.dataset != d.key || (r.n != largest && r.measure != "store_one")) continue;
+    if (!row_of.contains(r.backend)) {
+      row_of[r.backend] = t.rows.size();
+      t.rows.push_back({r.backend, "", "", "", "", "", ""});
+    }
+    auto& row = t.rows[row_of[r.backend]];
+    const std::vector<std::string> order = {"store_one", "store_many", "read_one", "read_many_cold", "read_many_warm"};
+    const auto at = std::find(order.begin(), order.end(), r.measure);
+    if (at != order.end()) row[1 + static_cast<std::size_t>(at - order.begin())] = summary_cell(r);
+    if (r.measure == "disk_usage") row[6] = human_bytes(static_cast<double>(r.allocated));
   }
-  const std::string file = d.key + "_one_image.png";
-  draw(bars, out + "/" + file);
-  files.push_back(file);
+  md << "### Summary at " << n << " images\n\nMedians through SQL; in brackets the raw C baseline's median and the ratio "
+        "SQL / raw C. \u22481x: the SQL and raw C runs overlap, so no difference is shown; \u26a0: noisy (a slowest run "
+        "over 1.5 times the fastest), not a finding.\n\n";
+  write_markdown(md, t);
+}
+
+void write_times(std::ostream& md, const Dataset& d, const std::vector<Result>& results) {
+  Table t;
+  t.header = {"backend", "measure", "images", "runs", "SQL: median (min-max)", "raw C: median (min-max)", "ratio", "warning"};
+  t.numeric = {false, false, true, true, true, true, true, false};
+  for (const auto& r : results) {
+    if (r.dataset != d.key || r.measure == "disk_usage") continue;
+    t.rows.push_back({r.backend, r.measure, std::to_string(r.n), std::to_string(r.sql.runs()), human_range(r.sql), human_range(r.raw),
+                      fixed(r.sql.median() / std::max(r.raw.median(), 1e-12), "%.2fx"), warnings(r)});
+  }
+  md << "### Times\n\n";
+  write_markdown(md, t);
+}
+
+void write_disk(std::ostream& md, const Dataset& d, const std::vector<Result>& results) {
+  Table du;
+  du.header = {"backend", "images", "allocated (SQL store)", "file bytes", "allocated (raw store)", "per image"};
+  du.numeric = {false, true, true, true, true, true};
+  for (const auto& r : results) {
+    if (r.dataset != d.key || r.measure != "disk_usage") continue;
+    du.rows.push_back({r.backend, std::to_string(r.n), human_bytes(static_cast<double>(r.allocated)), human_bytes(static_cast<double>(r.file_bytes)),
+                       human_bytes(static_cast<double>(r.raw_allocated)),
+                       human_bytes(static_cast<double>(r.allocated) / static_cast<double>(std::max<std::int64_t>(r.n, 1)))});
+  }
+  md << "\n### Disk usage\n\n";
+  write_markdown(md, du);
 }
 
 void write_report(const ReportOptions& o, const std::vector<Dataset>& datasets, const std::vector<Result>& results,
@@ -341,37 +485,26 @@ void write_report(const ReportOptions& o, const std::vector<Dataset>& datasets, 
   md << "# imgstore experiments\n\n";
   md << "Run " << date << " on " << machine_line() << "; " << (o.quick ? "quick run" : "full run") << ", "
      << fixed(seconds, "%.0f") << " s in all.\n\n";
-  md << "Each time is the median of its repeats (store/read many: 3 up to 10,000 images, 1 at 100,000; one image: 5). "
-        "`SQL` is the extension through SQLite (the scripts in sql/); `raw C` is the backend's C library doing the same "
-        "work in the same run (bench/raw_baselines.cpp); `ratio` = SQL / raw C. Every read is verified: the SQL "
-        "scripts check the store against its source with image_digest(), and the raw read's digest must equal the SQL "
-        "read's. Cold reads drop the OS page cache first when the run may (root).\n\n";
+  if (o.quick) {
+    md << "**A quick run**: small counts only, where most figures are a few microseconds and dominated by noise. It shows "
+          "that everything works; for numbers to quote, run the full report (`scripts/run`).\n\n";
+  }
+  md << "Every figure is the median of " << kRuns << " runs (" << kOneRuns << " for one image), each into new stores, with "
+        "the fastest and slowest run beside it. `SQL` is the extension through SQLite (the scripts in sql/); `raw C` is "
+        "the backend's C library doing the same work in the same run (bench/raw_baselines.cpp); `ratio` = SQL / raw C. A "
+        "figure is marked noisy when its slowest run took over 1.5 times its fastest, and a ratio is no finding when the "
+        "SQL and raw C runs overlap. Every read is verified: the SQL scripts check the store against its source with "
+        "image_digest(), and the raw read's digest must equal the SQL read's. Cold reads drop the OS page cache first "
+        "when the run may (root). Sizes are binary (1 KiB = 1,024 bytes, 1 MiB = 1,024 KiB).\n\n";
   md << "Data sets:\n\n";
   for (const auto& d : datasets) md << "- **" << d.key << "**: " << d.label << "\n";
   md << "\n";
   for (const auto& d : datasets) {
     md << "## " << d.label << "\n\n";
-    Table t;
-    t.header = {"backend", "measure", "images", "SQL", "raw C", "ratio", "note"};
-    t.numeric = {false, false, true, true, true, true, false};
-    Table du;
-    du.header = {"backend", "images", "allocated (SQL store)", "file bytes", "allocated (raw store)", "per image"};
-    du.numeric = {false, true, true, true, true, true};
-    for (const auto& r : results) {
-      if (r.dataset != d.key) continue;
-      if (r.measure == "disk_usage") {
-        du.rows.push_back({r.backend, std::to_string(r.n), human_bytes(static_cast<double>(r.allocated)),
-                           human_bytes(static_cast<double>(r.file_bytes)), human_bytes(static_cast<double>(r.raw_allocated)),
-                           human_bytes(static_cast<double>(r.allocated) / static_cast<double>(std::max<std::int64_t>(r.n, 1)))});
-        continue;
-      }
-      t.rows.push_back({r.backend, r.measure, std::to_string(r.n), human_seconds(r.sql.median()), human_seconds(r.raw.median()),
-                        fixed(r.sql.median() / std::max(r.raw.median(), 1e-12), "%.2fx"), r.note});
-    }
-    md << "### Times\n\n";
-    write_markdown(md, t);
-    md << "\n### Disk usage\n\n";
-    write_markdown(md, du);
+    write_summary(md, d, results);
+    md << "\n";
+    write_times(md, d, results);
+    write_disk(md, d, results);
     md << "\n### Plots\n\n";
     for (const auto& f : plot_files) {
       if (f.rfind(d.key + "_", 0) == 0) md << "![" << f << "](" << f << ")\n\n";
@@ -400,7 +533,7 @@ int run_report(const ReportOptions& options) {
                         "noise, which compress like photos; pass --cifar DIR to use the real data set)"});
   }
   const double start = now_seconds();
-  Runner runner(o);
+  Runner runner(o, datasets.size());
   runner.run(datasets);
   const double seconds = now_seconds() - start;
   const Table table = results_table(runner.results);

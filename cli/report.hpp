@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "progress.hpp"
+
 namespace imgbench {
 
 struct ReportOptions {
@@ -16,7 +18,7 @@ struct ReportOptions {
   std::string cifar;    // a cifar-10-batches-bin directory; empty: synthetic smooth 32x32x3 images instead
   std::string scratch;  // where the stores are made (default: OUT/stores), removed as it goes
   bool quick = false;
-  bool progress = false;
+  Progress::Mode progress = Progress::Mode::off;
   std::vector<std::int64_t> counts;  // default 10 .. 100,000 (quick: 10, 100, 1,000)
   std::vector<std::string> backends = {"lmdb", "hdf5", "png_dir"};
 };

@@ -1,10 +1,12 @@
 #include "session.hpp"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -54,7 +56,27 @@ Statement prepare(sqlite3* db, const std::string& sql) {
   return stmt;
 }
 
-Session::Session(const std::string& extension) {
+namespace {
+
+// The extension as given: SQLite would also try PATH.so and report that name's error ('x.so.so'), and
+// dlopen would search the library path for a name without a slash. So the file is found and opened here
+// first, and a failure names the path the user gave.
+std::string loadable(const std::string& given) {
+  namespace fs = std::filesystem;
+  std::string path = given.find('/') == std::string::npos ? "./" + given : given;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec) && fs::is_regular_file(path + ".so", ec)) path += ".so";
+  if (!fs::is_regular_file(path, ec)) throw std::runtime_error("cannot load the extension '" + given + "': no such file");
+  void* const handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) throw std::runtime_error("cannot load the extension '" + given + "': " + ::dlerror());
+  ::dlclose(handle);
+  return path;
+}
+
+}  // namespace
+
+Session::Session(const std::string& extension_path) {
+  const std::string extension = loadable(extension_path);
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open(":memory:", &raw);
   db_.reset(raw);  // owned even when the open failed: a failed open still allocates a handle
@@ -146,7 +168,11 @@ void Session::bind_parameters(sqlite3_stmt* stmt) {
     const int rc = sqlite3_step(lookup.get());
     if (rc == SQLITE_ROW) {
       sqlite3_bind_value(stmt, i, sqlite3_column_value(lookup.get(), 0));
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc == SQLITE_DONE) {
+      // The shell would bind NULL, and the error would come later from whatever got the NULL, naming
+      // an argument instead of the parameter that was forgotten.
+      throw std::runtime_error(std::string("parameter ") + name + " is not set (imgbench -p " + (name + 1) + "=VALUE, or .parameter set " + name + " VALUE)");
+    } else {
       throw std::runtime_error(std::string("cannot read parameter ") + name + ": " + sqlite3_errmsg(db()));
     }
   }
@@ -219,6 +245,53 @@ StatementRun Session::execute(sqlite3_stmt* stmt, const std::string& where) {
 std::vector<StatementRun> Session::run_script(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read script '" + path + "'");
+  return run_stream(in, path);
+}
+
+std::vector<StatementRun> Session::run_text(const std::string& sql, const std::string& name) {
+  std::istringstream in(sql);
+  return run_stream(in, name);
+}
+
+namespace {
+
+// Lines before a statement's first line holding more than a comment: where an error says it is.
+int leading_comment_lines(const std::string& piece) {
+  int n = 0;
+  std::istringstream lines(piece);
+  for (std::string l; std::getline(lines, l); ++n) {
+    const std::string t = trim(l);
+    if (!t.empty() && t.rfind("--", 0) != 0) break;
+  }
+  return n;
+}
+
+struct Labelled {
+  std::string label;  // the last "-- measure: NAME" before the statement
+  bool cold = false;  // "-- measure: NAME cold"
+  std::string sql;    // the statement's lines without comments, trimmed, joined by spaces
+};
+
+Labelled labelled(const std::string& piece) {
+  Labelled out;
+  std::istringstream lines(piece);
+  for (std::string l; std::getline(lines, l);) {
+    const std::string t = trim(l);
+    if (t.rfind("-- measure:", 0) == 0) {
+      std::istringstream words(t.substr(11));
+      words >> out.label;
+      std::string flag;
+      out.cold = static_cast<bool>(words >> flag) && flag == "cold";
+    } else if (!t.empty() && t.rfind("--", 0) != 0) {
+      out.sql += (out.sql.empty() ? "" : " ") + t;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<StatementRun> Session::run_stream(std::istream& in, const std::string& path) {
   std::vector<StatementRun> runs;
   std::string buffer;
   std::string line;
@@ -243,44 +316,21 @@ std::vector<StatementRun> Session::run_script(const std::string& path) {
       const char* tail = nullptr;
       const int rc = sqlite3_prepare_v2(db(), pos, -1, &raw, &tail);
       const Statement stmt(raw);
-      // Where this statement starts: its first line holding more than a comment.
       const std::string piece(pos, tail != nullptr ? tail : pos + std::strlen(pos));
-      int at = start_line + static_cast<int>(std::count(buffer.c_str(), pos, '\n'));
-      {
-        std::istringstream lines(piece);
-        for (std::string l; std::getline(lines, l); ++at) {
-          const std::string t = trim(l);
-          if (!t.empty() && t.rfind("--", 0) != 0) break;
-        }
-      }
+      const int at = start_line + static_cast<int>(std::count(buffer.c_str(), pos, '\n')) + leading_comment_lines(piece);
       const std::string where = path + ":" + std::to_string(at);
       if (rc != SQLITE_OK) throw std::runtime_error(where + ": " + sqlite3_errmsg(db()));
       if (!stmt) break;  // only whitespace and comments are left
-      // The statement's label is the last "-- measure:" comment before it.
-      std::string label;
-      bool cold = false;
-      std::string sql;
-      std::istringstream lines(piece);
-      for (std::string l; std::getline(lines, l);) {
-        const std::string t = trim(l);
-        if (t.rfind("-- measure:", 0) == 0) {
-          std::istringstream words(t.substr(11));
-          words >> label;
-          std::string flag;
-          cold = static_cast<bool>(words >> flag) && flag == "cold";
-        } else if (!t.empty() && t.rfind("--", 0) != 0) {
-          sql += (sql.empty() ? "" : " ") + t;
-        }
-      }
-      current_label_ = label.empty() ? sql.substr(0, 40) : label;
-      const bool dropped = cold && drop_page_cache();
+      const Labelled text = labelled(piece);
+      current_label_ = text.label.empty() ? text.sql.substr(0, 40) : text.label;
+      const bool dropped = text.cold && drop_page_cache();
       StatementRun run = execute(stmt.get(), where);
       run.script = path;
       run.index = ++index;
-      run.label = label;
-      run.cold = cold;
+      run.label = text.label;
+      run.cold = text.cold;
       run.cache_dropped = dropped;
-      run.sql = sql;
+      run.sql = text.sql;
       runs.push_back(std::move(run));
       pos = tail;
     }

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <functional>
+#include <istream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,13 +49,16 @@ class Session {
   void set_text_param(const std::string& name, const std::string& value);
   // Runs a script; throws std::runtime_error naming the script, line and SQLite's message on the first error.
   std::vector<StatementRun> run_script(const std::string& path);
+  // The same for SQL text (--prepare, --cleanup); `name` stands for the script's path in errors.
+  std::vector<StatementRun> run_text(const std::string& sql, const std::string& name);
   // Runs one query and returns its first row's first column as text (empty when no row).
   std::string query_text(const std::string& sql);
 
-  // Called while a statement runs (about every 10 ms of work), with the elapsed seconds.
+  // Called while a statement runs (every 20,000 VM instructions), with the elapsed seconds.
   std::function<void(const std::string& label, double elapsed)> on_progress;
 
  private:
+  std::vector<StatementRun> run_stream(std::istream& in, const std::string& path);
   void bind_parameters(sqlite3_stmt* stmt);
   void dot_command(const std::string& line, const std::string& where);
   StatementRun execute(sqlite3_stmt* stmt, const std::string& where);

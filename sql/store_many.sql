@@ -10,6 +10,7 @@
 INSERT OR IGNORE INTO temp.sqlite_parameters(key, value) VALUES ('@shape', dataset_shape(@source));
 CREATE TEMP TABLE source AS SELECT * FROM dataset(@source, @n);
 CREATE VIRTUAL TABLE temp.store USING imgstore(backend=@backend, path=@path, shape=@shape);
+SELECT imgstore_assert((SELECT count(*) FROM store) = 0, 'store_many: the store ' || @path || ' is not new (it holds images); give each store script its own @path');
 -- measure: store_many
 INSERT INTO store SELECT * FROM source;
 SELECT imgstore_assert((SELECT count(*) FROM store) = @n, 'store_many: the store does not hold @n images');

@@ -9,6 +9,7 @@
 INSERT OR IGNORE INTO temp.sqlite_parameters(key, value) VALUES ('@shape', dataset_shape(@source));
 CREATE TEMP TABLE one AS SELECT * FROM dataset(@source, 1);
 CREATE VIRTUAL TABLE temp.store USING imgstore(backend=@backend, path=@path, shape=@shape);
+SELECT imgstore_assert((SELECT count(*) FROM store) = 0, 'store_one: the store ' || @path || ' is not new (it holds images); give each store script its own @path');
 -- measure: store_one
 INSERT INTO store SELECT * FROM one;
 SELECT imgstore_assert((SELECT pixels FROM store WHERE id = 0) = (SELECT pixels FROM one), 'store_one: the stored image differs from its source');

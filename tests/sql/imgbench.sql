@@ -12,32 +12,48 @@
 
 -- Every statement of a script runs, in order, each timed, however the statements are laid out on lines.
 -- shell: printf '%s\n' "CREATE TEMP TABLE t(x); INSERT INTO t VALUES (1); INSERT INTO t VALUES (2); -- two rows" "-- measure: total" "SELECT sum(x) FROM t; SELECT imgstore_assert((SELECT count(*) FROM t) = 2, 'both inserts ran'); /* done */" > multi.sql
--- shell: "$(dirname {extension})/imgbench" --all --csv multi.csv multi.sql > /dev/null; echo "exit $?"; /usr/bin/python3 -c "import csv; print(*[r['statement'].strip() + ' -> ' + r['result'] for r in csv.DictReader(open('multi.csv'))], sep='\n')"
--- shell-expect: exit 0\nCREATE TEMP TABLE t(x); -> \nINSERT INTO t VALUES (1); -> \nINSERT INTO t VALUES (2); -> \ntotal -> 3\nSELECT imgstore_assert((SELECT count(*) FROM t) -> 1
+-- shell: "$(dirname {extension})/imgbench" --no-progress --all --csv multi.csv multi.sql > /dev/null; echo "exit $?"; /usr/bin/python3 -c "import csv; print(*[r['statement'].strip() + ' -> ' + r['result'] for r in csv.DictReader(open('multi.csv'))], sep='\n')"
+-- shell-expect: exit 0\nCREATE TEMP TABLE t(x); -> \nINSERT INTO t VALUES (1); -> \nINSERT INTO t VALUES (2); -> \ntotal -> 3\nSELECT imgstore_assert((SELECT count(*) FROM t) = 2, 'both inserts ran'); -> 1
 -- An error names the line of the statement that failed, even the second one on a line.
--- shell: printf '%s\n' "-- a comment" "" "SELECT 1; SELECT nosuch(1);" > bad.sql; "$(dirname {extension})/imgbench" bad.sql 2>&1; echo "exit $?"
+-- shell: printf '%s\n' "-- a comment" "" "SELECT 1; SELECT nosuch(1);" > bad.sql; "$(dirname {extension})/imgbench" --no-progress bad.sql 2>&1; echo "exit $?"
 -- shell-expect: imgbench: bad.sql:3: no such function: nosuch\nexit 1
+-- ... and after a "-- measure:" comment and a blank line.
+-- shell: printf '%s\n' "SELECT 1;" "-- measure: x" "" "SELECT nosuch(1);" > bad2.sql; "$(dirname {extension})/imgbench" --no-progress bad2.sql 2>&1; echo "exit $?"
+-- shell-expect: imgbench: bad2.sql:4: no such function: nosuch\nexit 1
+-- An unset @parameter is an error naming it (the shell would bind NULL and dataset() would complain instead).
+-- shell: "$(dirname {extension})/imgbench" --no-progress -p backend=lmdb {tests}/../sql/store_one.sql 2>&1; echo "exit $?"
+-- shell-expect: imgbench: {tests}/../sql/store_one.sql:9: parameter @source is not set (imgbench -p source=VALUE, or .parameter set @source VALUE)\nexit 1
+-- --ext is used as given, and its error names it.
+-- shell: "$(dirname {extension})/imgbench" --ext /nonexistent.so bad.sql 2>&1; echo "exit $?"
+-- shell-expect: imgbench: cannot load the extension '/nonexistent.so': no such file\nexit 1
+-- shell: head -c 4096 /dev/zero > zero.so; "$(dirname {extension})/imgbench" --ext zero.so bad.sql 2>&1; echo "exit $?"
+-- shell-expect: imgbench: cannot load the extension 'zero.so': ./zero.so: invalid ELF header\nexit 1
+-- Usage errors caught before anything runs.
+-- shell: "$(dirname {extension})/imgbench" --csv - --json - bad.sql 2>&1; echo "exit $?"
+-- shell-expect: imgbench: --csv - and --json - cannot both write to stdout\n(see imgbench --help)\nexit 2
+-- shell: "$(dirname {extension})/imgbench" --sweep n=1,2 --sweep n=3 bad.sql 2>&1; echo "exit $?"
+-- shell-expect: imgbench: --sweep n is given twice (several --sweep options are swept together, each once)\n(see imgbench --help)\nexit 2
 
 -- Every prepare is checked: a script that drops the parameter table gets a clear error naming the SQL, not
 -- silently unbound parameters.
--- shell: printf '%s\n' 'DROP TABLE temp.sqlite_parameters;' 'SELECT @n;' > drop.sql; "$(dirname {extension})/imgbench" -p n=1 drop.sql 2>&1 > /dev/null; echo "exit $?"
+-- shell: printf '%s\n' 'DROP TABLE temp.sqlite_parameters;' 'SELECT @n;' > drop.sql; "$(dirname {extension})/imgbench" --no-progress -p n=1 drop.sql 2>&1 > /dev/null; echo "exit $?"
 -- shell-expect: imgbench: drop.sql:2: cannot prepare 'SELECT value FROM temp.sqlite_parameters WHERE key = ?1': no such table: temp.sqlite_parameters\nexit 1
--- shell: printf '%s\n' 'DROP TABLE temp.sqlite_parameters;' '.parameter set @y 2' > drop2.sql; "$(dirname {extension})/imgbench" drop2.sql 2>&1 > /dev/null; echo "exit $?"
+-- shell: printf '%s\n' 'DROP TABLE temp.sqlite_parameters;' '.parameter set @y 2' > drop2.sql; "$(dirname {extension})/imgbench" --no-progress drop2.sql 2>&1 > /dev/null; echo "exit $?"
 -- shell-expect: imgbench: drop2.sql:2: cannot prepare 'REPLACE INTO temp.sqlite_parameters(key, value) VALUES (?1, ?2)': no such table: temp.sqlite_parameters\nexit 1
 
 -- A store path holding a quote, written as in the shell ('it''s.lmdb'), is that path.
--- shell: "$(dirname {extension})/imgbench" -p backend=lmdb -p "path='it''s.lmdb'" -p source=fashion-mnist -p n=20 {tests}/../sql/store_many.sql {tests}/../sql/read_many.sql {tests}/../sql/disk_usage.sql > /dev/null; echo "exit $?"; ls it*
+-- shell: "$(dirname {extension})/imgbench" --no-progress -p backend=lmdb -p "path='it''s.lmdb'" -p source=fashion-mnist -p n=20 {tests}/../sql/store_many.sql {tests}/../sql/read_many.sql {tests}/../sql/disk_usage.sql > /dev/null; echo "exit $?"; ls it*
 -- shell-expect: exit 0\nit's.lmdb\nit's.lmdb-lock
 
 -- gnuplot runs without a shell: a plot directory named with $(...), `...` and a quote gets its PNGs and runs
 -- no command.
--- shell: d='plots $(touch pwned) `touch pwned2` '"it's"; "$(dirname {extension})/imgbench" -p backend=lmdb -p "path='q-{n}.lmdb'" -p source=fashion-mnist --sweep n=10,20 --plot "$d" {tests}/../sql/store_many.sql > /dev/null 2>&1; echo "exit $?"; file -b "$d/sweep_linear.png" "$d/sweep_log.png" | cut -d, -f1 | sort -u; test -e pwned || test -e pwned2 || echo 'no command ran'
+-- shell: d='plots $(touch pwned) `touch pwned2` '"it's"; "$(dirname {extension})/imgbench" -p backend=lmdb -p "path='q-{n}.lmdb'" -p source=fashion-mnist --sweep n=10,20 --plot "$d" {tests}/../sql/store_many.sql > /dev/null 2>&1; echo "exit $?"; file -b "$d/store_many.png" | cut -d, -f1 | sort -u; test -e pwned || test -e pwned2 || echo 'no command ran'
 -- shell-expect: exit 0\nPNG image data\nno command ran
 
 -- A sweep over n with repeats, CSV and JSON, and plots; {n} and {repeat} in a parameter give each run its own store.
 -- shell: "$(dirname {extension})/imgbench" -p backend=lmdb -p "path='sweep-{n}-{repeat}.lmdb'" -p source=fashion-mnist --sweep n=10,100 -r 2 --csv sweep.csv --json sweep.json --plot plots {tests}/../sql/store_many.sql {tests}/../sql/read_many.sql > table.txt 2> err.txt
 -- shell: head -1 sweep.csv
--- shell-expect: script,statement,@n,repeats,rows,min_s,median_s,max_s,result
+-- shell-expect: script,statement,@n,runs,rows,min_s,median_s,max_s,result,warning
 -- The CSV has one row per measured statement and value of n: store_many, read_many (cold), read_many.
 -- shell: tail -n +2 sweep.csv | wc -l
 -- shell-expect: 6
@@ -47,8 +63,41 @@
 -- shell-expect: 6 [10, 100] True
 -- shell: grep 'read_many ' sweep.csv | grep -c '100:'
 -- shell-expect: 1
--- shell: file -b plots/sweep_linear.png plots/sweep_log.png | cut -d, -f1 | sort -u
--- shell-expect: PNG image data
+-- One figure per measured statement: cold and warm reads apart.
+-- shell: ls plots; file -b plots/*.png | cut -d, -f1 | sort -u
+-- shell-expect: read_many.png\nread_many_cold.png\nstore_many.png\nPNG image data
+
+-- Repeatable: without -p path, every run stores into a fresh scratch directory ({tmp}), removed afterwards,
+-- so the same command runs twice in a row; --keep keeps the directories.
+-- shell: mkdir -p scratch; for i in 1 2; do TMPDIR=$PWD/scratch "$(dirname {extension})/imgbench" --no-progress -p backend=hdf5 -p source=fashion-mnist -p n=20 -r 2 {tests}/../sql/store_many.sql {tests}/../sql/read_one.sql {tests}/../sql/read_many.sql {tests}/../sql/disk_usage.sql > /dev/null; echo "exit $?"; done; ls scratch | wc -l
+-- shell-expect: exit 0\nexit 0\n0
+-- shell: for i in 1 2; do TMPDIR=$PWD/scratch "$(dirname {extension})/imgbench" --no-progress -p backend=png_dir -p source=fashion-mnist {tests}/../sql/store_one.sql > /dev/null; echo "exit $?"; done; ls scratch | wc -l
+-- shell-expect: exit 0\nexit 0\n0
+-- Two store scripts on one @path: the second says why it cannot store, rather than "id 0 already exists".
+-- shell: "$(dirname {extension})/imgbench" --no-progress -p backend=lmdb -p source=fashion-mnist -p n=5 {tests}/../sql/store_one.sql {tests}/../sql/store_many.sql 2>&1 | sed 's/^.*check failed/check failed/; s/imgbench-[^/]*/X/'; echo "exit ${PIPESTATUS[0]}"
+-- shell-expect: check failed: store_many: the store /tmp/X/p0-r0/store.lmdb is not new (it holds images); give each store script its own @path\nexit 1
+-- shell: TMPDIR=$PWD/scratch "$(dirname {extension})/imgbench" --no-progress --keep -p backend=lmdb -p source=fashion-mnist -p n=20 {tests}/../sql/store_many.sql 2>&1 > /dev/null | sed 's/imgbench-.*/imgbench-X/'; ls scratch/imgbench-*/*
+-- shell-expect: imgbench: stores kept in {dir}/scratch/imgbench-X\nstore.lmdb\nstore.lmdb-lock
+
+-- --warmup runs are not timed; --prepare and --cleanup run around every run, warmups included: a shell
+-- command, or SQL when it ends with ';' (here setting a parameter the script reads).
+-- shell: printf '%s\n' "-- measure: k" "SELECT @k;" > k.sql; "$(dirname {extension})/imgbench" --no-progress -w 1 -r 2 --prepare "REPLACE INTO temp.sqlite_parameters VALUES ('@k', 7);" --cleanup 'echo cleanup {repeat} >> hooks.txt; echo to-stderr' --csv - k.sql 2> /dev/null | cut -d, -f2-4; cat hooks.txt
+-- shell-expect: statement,runs,rows\nk,2,1\ncleanup -1\ncleanup 0\ncleanup 1
+
+-- --csv - writes CSV only on stdout (the table goes to stderr), with a warning column that flags noisy figures:
+-- run 0 counts to 0, run 1 to 300,000, so the slowest run is far over 1.5 times the fastest.
+-- shell: printf '%s\n' "-- measure: spin" "WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x < @k * 300000) SELECT count(*) FROM c;" > spin.sql; "$(dirname {extension})/imgbench" -p "k={repeat}" -r 2 --csv - spin.sql > spin.csv 2> spin.err; /usr/bin/python3 -c "import csv; rows = list(csv.reader(open('spin.csv'))); print(rows[0][-1], len(rows), rows[1][-1].startswith('noisy (max/min '))"; grep -c 'noisy (max/min' spin.err; grep -c '^imgbench: \[1/2\] spin.sql run 1/2$' spin.err
+-- shell-expect: warning 2 True\n1\n1
+
+-- Several --sweep options are swept together (their cartesian product); a non-numeric one (backend) is a
+-- series, one line per value, the numeric one the x axis.
+-- shell: "$(dirname {extension})/imgbench" --no-progress -p source=fashion-mnist --sweep backend=lmdb,png_dir --sweep n=10,20 --csv two.csv --plot two {tests}/../sql/store_many.sql > /dev/null 2>&1; echo "exit $?"; /usr/bin/python3 -c "import csv; print(sorted((r['@backend'], r['@n']) for r in csv.DictReader(open('two.csv'))))"; ls two
+-- shell-expect: exit 0\n[('lmdb', '10'), ('lmdb', '20'), ('png_dir', '10'), ('png_dir', '20')]\nstore_many.png
+-- What cannot be plotted is refused before anything runs: no numeric sweep, a log axis through zero.
+-- shell: "$(dirname {extension})/imgbench" -p source=fashion-mnist -p n=10 --sweep backend=lmdb,hdf5,png_dir --plot p3 {tests}/../sql/store_many.sql 2>&1; echo "exit $?"; test ! -e p3 && echo 'no plot directory'
+-- shell-expect: imgbench: --plot needs a numeric --sweep for the x axis (such as --sweep n=10,100,1000); backend=lmdb,... is not numeric, so it can only make one line per value\n(see imgbench --help)\nexit 2\nno plot directory
+-- shell: "$(dirname {extension})/imgbench" --sweep n=0,10 --plot p4 k.sql 2>&1; echo "exit $?"
+-- shell-expect: imgbench: --plot: @n=0 cannot be shown on a log axis; add --linear\n(see imgbench --help)\nexit 2
 
 -- A tampered store fails verification: the script stops with exit status 1 and says why.
 -- shell: "$(dirname {extension})/imgbench" -p backend=png_dir -p "path='tamper'" -p source=fashion-mnist -p n=50 {tests}/../sql/store_many.sql > /dev/null && cp tamper/7.png tamper/8.png
@@ -66,9 +115,12 @@
 -- shell: /usr/bin/python3 -c "import csv; rows = list(csv.DictReader(open('rep/results.csv'))); keys = {(r['dataset'], r['backend'], r['measure'], r['images']) for r in rows}; want = {(d, b, m, n) for d in ('fashion-mnist', 'synthetic-32x32x3') for b in ('lmdb', 'hdf5', 'png_dir') for m in ('store_many', 'read_one', 'read_many_cold', 'read_many_warm', 'disk_usage') for n in ('10', '100', '1000')} | {(d, b, 'store_one', '1') for d in ('fashion-mnist', 'synthetic-32x32x3') for b in ('lmdb', 'hdf5', 'png_dir')}; print(len(rows), keys == want, all(float(r['ratio']) > 0 for r in rows if r['ratio']))"
 -- shell-expect: 96 True True
 -- shell: ls rep/*.png | wc -l; file -b rep/*.png | cut -d, -f1 | sort -u
--- shell-expect: 18\nPNG image data
--- shell: grep -c '^!\[' rep/report.md; grep -c 'NOT CIFAR-10' rep/report.md
--- shell-expect: 18\n2
+-- shell-expect: 14\nPNG image data
+-- shell: grep -c '^!\[' rep/report.md; grep -c 'NOT CIFAR-10' rep/report.md; grep -c '^\*\*A quick run\*\*' rep/report.md
+-- shell-expect: 14\n2\n1
+-- Every timed figure of the report has at least 3 runs.
+-- shell: /usr/bin/python3 -c "import csv; print(min(int(r['runs']) for r in csv.DictReader(open('rep/results.csv')) if r['runs']))"
+-- shell-expect: 3
 -- shell: test ! -e rep/stores && echo 'scratch stores removed'
 -- shell-expect: scratch stores removed
 
