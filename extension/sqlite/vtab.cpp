@@ -6,14 +6,15 @@
 //   SELECT label, count(*) FROM train GROUP BY label;
 //   SELECT pixels FROM train WHERE id = 42;
 //
-// Every callback here is a noexcept trampoline: it catches every exception and turns it into an SQLite
-// result code with the message set on the table (or *pzErr), so no exception ever crosses into SQLite.
+// Every callback here is a noexcept trampoline (vtab_common.hpp): it catches every exception and turns it into
+// an SQLite result code with the message set on the table (or *pzErr), so no exception ever crosses into
+// SQLite. The sources' adapter is source_vtab.cpp.
 
 #include "vtab.hpp"
 
 #include "args.hpp"
-#include "error_mapping.hpp"
 #include "id_bounds.hpp"
+#include "vtab_common.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -27,33 +28,9 @@ namespace imgstore {
 
 namespace {
 
-constexpr int kColId = 0;
-constexpr int kColLabel = 1;
-constexpr int kColPixels = 2;
+using namespace vtab_detail;
+
 constexpr const char* kStoreSchema = "CREATE TABLE x(id INTEGER, label INTEGER, pixels BLOB)";
-
-// ---------------------------------------------------------------------------------------------------------
-// Error mapping: one place turns any exception into (code, message).
-
-int to_sqlite(char** message_out) noexcept {
-  const SqliteError error = current_sqlite_error();
-  if (error.code == SQLITE_NOMEM) return SQLITE_NOMEM;
-  if (message_out != nullptr) {
-    sqlite3_free(*message_out);
-    *message_out = sqlite3_mprintf("%s", error.message.c_str());
-  }
-  return error.code;
-}
-
-// Runs `body` and maps any exception onto the vtab's error message.
-template <typename Body>
-int guarded(sqlite3_vtab* vtab, Body&& body) noexcept {
-  try {
-    return body();
-  } catch (...) {
-    return to_sqlite(&vtab->zErrMsg);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Values: integer conversion with SQLite's numeric affinity, as the declared INTEGER columns would apply.
@@ -147,51 +124,6 @@ struct StoreCursor {
 StoreTable& table_of(sqlite3_vtab* vtab) { return *reinterpret_cast<StoreTable*>(vtab); }
 StoreCursor& cursor_of(sqlite3_vtab_cursor* cur) { return *reinterpret_cast<StoreCursor*>(cur); }
 
-// Cursor callbacks shared by store and source tables: both cursors hold `base` first and their rows in `rows`.
-template <typename C>
-int cursor_open(sqlite3_vtab*, sqlite3_vtab_cursor** out) noexcept {
-  try {
-    auto cursor = std::make_unique<C>();
-    *out = &cursor.release()->base;
-    return SQLITE_OK;
-  } catch (...) {
-    return SQLITE_NOMEM;
-  }
-}
-
-template <typename C>
-int cursor_close(sqlite3_vtab_cursor* cur) noexcept {
-  const std::unique_ptr<C> owned(reinterpret_cast<C*>(cur));
-  try {
-    owned->rows.reset();
-  } catch (...) {
-    // Closing never reports: the cursor is gone either way.
-  }
-  return SQLITE_OK;
-}
-
-template <typename C>
-int cursor_next(sqlite3_vtab_cursor* cur) noexcept {
-  return guarded(cur->pVtab, [&] {
-    reinterpret_cast<C*>(cur)->rows->next();
-    return SQLITE_OK;
-  });
-}
-
-template <typename C>
-int cursor_eof(sqlite3_vtab_cursor* cur) noexcept {
-  const auto& rows = reinterpret_cast<C*>(cur)->rows;
-  return rows == nullptr || rows->at_end() ? 1 : 0;
-}
-
-template <typename C>
-int cursor_rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
-  return guarded(cur->pVtab, [&] {
-    *rowid = reinterpret_cast<C*>(cur)->rows->id();
-    return SQLITE_OK;
-  });
-}
-
 // A value written as @name (or :name, $name) is the shell's parameter of that name, from
 // temp.sqlite_parameters (`.parameter set @path 'x.lmdb'`; imgbench fills the same table), so experiment
 // scripts can be parameterised. Only sensible for temp tables: the stored schema keeps the @name text.
@@ -284,69 +216,76 @@ enum Plan : int {
 
 bool is_id_column(int column) { return column == kColId || column == -1; }
 
+// The usable constraints on id, by kind (the first of each): indexes into aConstraint, -1 where none.
+struct IdConstraints {
+  int eq = -1;  // id = ? (or IN)
+  int lo = -1;  // id > ? or id >= ?
+  int hi = -1;  // id < ? or id <= ?
+};
+
+IdConstraints id_constraints(const sqlite3_index_info* info) {
+  IdConstraints found;
+  for (int i = 0; i < info->nConstraint; ++i) {
+    const auto& c = info->aConstraint[i];
+    // label constraints are left to SQLite: no backend has a label index, so SQLite filters them.
+    if (!c.usable || !is_id_column(c.iColumn)) continue;
+    int* slot = nullptr;
+    switch (c.op) {
+      case SQLITE_INDEX_CONSTRAINT_EQ: slot = &found.eq; break;
+      case SQLITE_INDEX_CONSTRAINT_GT:
+      case SQLITE_INDEX_CONSTRAINT_GE: slot = &found.lo; break;
+      case SQLITE_INDEX_CONSTRAINT_LT:
+      case SQLITE_INDEX_CONSTRAINT_LE: slot = &found.hi; break;
+      default: break;
+    }
+    if (slot != nullptr && *slot < 0) *slot = i;
+  }
+  return found;
+}
+
+// id = ? reads one row; id IN (...) is handed over whole so the backend reads the ids in key order. Both are
+// exact (xFilter applies INTEGER affinity as SQLite would), so SQLite need not re-check.
+int plan_point(sqlite3_index_info* info, int eq) {
+  info->aConstraintUsage[eq].argvIndex = 1;
+  info->aConstraintUsage[eq].omit = 1;
+  if (sqlite3_vtab_in(info, eq, -1) != 0) {
+    sqlite3_vtab_in(info, eq, 1);
+    info->estimatedCost = 10.0;
+    info->estimatedRows = 10;
+    return kIn;
+  }
+  info->estimatedCost = 1.0;
+  info->estimatedRows = 1;
+  return kEq;
+}
+
+// Ranges: bounds are passed down but not omitted; SQLite re-checks them, which costs one id read per row and
+// keeps edge cases (floats, text, overflow) exactly SQLite's. A full scan costs one unit per row plus a
+// constant, so any point lookup or range wins over it.
+int plan_range(sqlite3_index_info* info, const IdConstraints& c, double rows) {
+  int plan = 0;
+  int argv_index = 0;
+  double fraction = 1.0;
+  if (c.lo >= 0) {
+    info->aConstraintUsage[c.lo].argvIndex = ++argv_index;
+    plan |= kLo | (info->aConstraint[c.lo].op == SQLITE_INDEX_CONSTRAINT_GT ? kLoStrict : 0);
+    fraction /= 3;
+  }
+  if (c.hi >= 0) {
+    info->aConstraintUsage[c.hi].argvIndex = ++argv_index;
+    plan |= kHi | (info->aConstraint[c.hi].op == SQLITE_INDEX_CONSTRAINT_LT ? kHiStrict : 0);
+    fraction /= 3;
+  }
+  info->estimatedCost = 10.0 + rows * fraction;
+  info->estimatedRows = static_cast<sqlite3_int64>(rows * fraction) + 1;
+  return plan;
+}
+
 int store_best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) noexcept {
   return guarded(vtab, [&] {
-    auto& table = table_of(vtab);
-    int eq = -1;
-    int lo = -1;
-    int hi = -1;
-    for (int i = 0; i < info->nConstraint; ++i) {
-      const auto& c = info->aConstraint[i];
-      // label constraints are left to SQLite: no backend has a label index, so SQLite filters them.
-      if (!c.usable || !is_id_column(c.iColumn)) continue;
-      switch (c.op) {
-        case SQLITE_INDEX_CONSTRAINT_EQ:
-          if (eq < 0) eq = i;
-          break;
-        case SQLITE_INDEX_CONSTRAINT_GT:
-        case SQLITE_INDEX_CONSTRAINT_GE:
-          if (lo < 0) lo = i;
-          break;
-        case SQLITE_INDEX_CONSTRAINT_LT:
-        case SQLITE_INDEX_CONSTRAINT_LE:
-          if (hi < 0) hi = i;
-          break;
-        default:
-          break;
-      }
-    }
-    const double rows = static_cast<double>(std::max<std::uint64_t>(table.store->count(), 1));
-    int plan = 0;
-    int argv_index = 0;
-    if (eq >= 0) {
-      // id = ? reads one row; id IN (...) is handed over whole so the backend reads the ids in key order.
-      // Both are exact (xFilter applies INTEGER affinity as SQLite would), so SQLite need not re-check.
-      info->aConstraintUsage[eq].argvIndex = ++argv_index;
-      info->aConstraintUsage[eq].omit = 1;
-      if (sqlite3_vtab_in(info, eq, -1) != 0) {
-        sqlite3_vtab_in(info, eq, 1);
-        plan |= kIn;
-        info->estimatedCost = 10.0;
-        info->estimatedRows = 10;
-      } else {
-        plan |= kEq;
-        info->estimatedCost = 1.0;
-        info->estimatedRows = 1;
-      }
-    } else {
-      // Ranges: bounds are passed down but not omitted; SQLite re-checks them, which costs one id read per
-      // row and keeps edge cases (floats, text, overflow) exactly SQLite's.
-      double fraction = 1.0;
-      if (lo >= 0) {
-        info->aConstraintUsage[lo].argvIndex = ++argv_index;
-        plan |= kLo | (info->aConstraint[lo].op == SQLITE_INDEX_CONSTRAINT_GT ? kLoStrict : 0);
-        fraction /= 3;
-      }
-      if (hi >= 0) {
-        info->aConstraintUsage[hi].argvIndex = ++argv_index;
-        plan |= kHi | (info->aConstraint[hi].op == SQLITE_INDEX_CONSTRAINT_LT ? kHiStrict : 0);
-        fraction /= 3;
-      }
-      // A full scan costs one unit per row plus a constant, so any point lookup or range wins over it.
-      info->estimatedCost = 10.0 + rows * fraction;
-      info->estimatedRows = static_cast<sqlite3_int64>(rows * fraction) + 1;
-    }
-    info->idxNum = plan;
+    const IdConstraints c = id_constraints(info);
+    const double rows = static_cast<double>(std::max<std::uint64_t>(table_of(vtab).store->count(), 1));
+    info->idxNum = c.eq >= 0 ? plan_point(info, c.eq) : plan_range(info, c, rows);
     // Every plan yields rows in ascending id order.
     if (info->nOrderBy == 1 && is_id_column(info->aOrderBy[0].iColumn) && info->aOrderBy[0].desc == 0) {
       info->orderByConsumed = 1;
@@ -401,28 +340,6 @@ int store_filter(sqlite3_vtab_cursor* cur, int plan, const char*, int argc, sqli
   });
 }
 
-// Shared by store and source cursors: they yield the same three columns.
-int row_column(Cursor& rows, sqlite3_context* ctx, int column) {
-  switch (column) {
-    case kColId:
-      sqlite3_result_int64(ctx, rows.id());
-      break;
-    case kColLabel:
-      sqlite3_result_int64(ctx, rows.label());
-      break;
-    case kColPixels: {
-      // UPDATE ... SET label = ? does not need the pixels: leave them unread.
-      if (sqlite3_vtab_nochange(ctx) != 0) break;
-      const auto pixels = rows.pixels();
-      // TRANSIENT: the view points into backend memory (an LMDB map, a reused buffer) that the next row reuses.
-      sqlite3_result_blob64(ctx, pixels.data(), pixels.size(), SQLITE_TRANSIENT);
-      break;
-    }
-    default:
-      break;
-  }
-  return SQLITE_OK;
-}
 
 int store_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noexcept {
   return guarded(cur->pVtab, [&] { return row_column(*cursor_of(cur).rows, ctx, column); });
@@ -599,160 +516,6 @@ constexpr sqlite3_module kStoreModule = {
     /* xShadowName */ nullptr,
 };
 
-// ---------------------------------------------------------------------------------------------------------
-// Source tables: eponymous, read-only, with hidden argument columns after id, label, pixels.
-
-struct SourceModule {
-  std::string name;
-  SourceSpec spec;
-};
-
-struct SourceTable {
-  sqlite3_vtab base{};
-  const SourceModule* module = nullptr;
-};
-
-struct SourceCursor {
-  sqlite3_vtab_cursor base{};
-  std::unique_ptr<Cursor> rows;
-  std::vector<SourceArg> args;
-};
-
-const SourceModule& source_module_of(sqlite3_vtab* vtab) {
-  return *reinterpret_cast<SourceTable*>(vtab)->module;
-}
-SourceCursor& source_cursor_of(sqlite3_vtab_cursor* cur) { return *reinterpret_cast<SourceCursor*>(cur); }
-
-int source_connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char** err) noexcept {
-  try {
-    const auto* module = static_cast<const SourceModule*>(aux);
-    std::string schema = "CREATE TABLE x(id INTEGER, label INTEGER, pixels BLOB";
-    for (const auto& param : module->spec.params) schema += ", \"" + param + "\" HIDDEN";
-    schema += ")";
-    const int rc = sqlite3_declare_vtab(db, schema.c_str());
-    if (rc != SQLITE_OK) return rc;
-    sqlite3_vtab_config(db, module->spec.touches_files ? SQLITE_VTAB_DIRECTONLY : SQLITE_VTAB_INNOCUOUS);
-    auto table = std::make_unique<SourceTable>();
-    table->module = module;
-    *out = &table.release()->base;
-    return SQLITE_OK;
-  } catch (...) {
-    return to_sqlite(err);
-  }
-}
-
-int source_disconnect(sqlite3_vtab* vtab) noexcept {
-  const std::unique_ptr<SourceTable> owned(reinterpret_cast<SourceTable*>(vtab));
-  return SQLITE_OK;
-}
-
-// Only equality constraints on the hidden argument columns are used; they must all be usable for the
-// required arguments, otherwise the plan is refused (SQLITE_CONSTRAINT) so SQLite picks an order that
-// supplies them. Nothing about id or label is pushed down: a source streams its file in order.
-int source_best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) noexcept {
-  return guarded(vtab, [&] {
-    const auto& spec = source_module_of(vtab).spec;
-    const int first_param = 3;
-    int bits = 0;
-    std::vector<int> slot(spec.params.size(), -1);
-    for (int i = 0; i < info->nConstraint; ++i) {
-      const auto& c = info->aConstraint[i];
-      const int param = c.iColumn - first_param;
-      if (param < 0 || c.op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
-      if (!c.usable) return SQLITE_CONSTRAINT;
-      slot[static_cast<std::size_t>(param)] = i;
-    }
-    int argv_index = 0;
-    for (std::size_t p = 0; p < slot.size(); ++p) {
-      if (slot[p] < 0) continue;
-      info->aConstraintUsage[slot[p]].argvIndex = ++argv_index;
-      info->aConstraintUsage[slot[p]].omit = 1;
-      bits |= 1 << p;
-    }
-    info->idxNum = bits;
-    info->estimatedCost = 1e6;
-    info->estimatedRows = 100000;
-    if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn == kColId && info->aOrderBy[0].desc == 0) {
-      info->orderByConsumed = 1;  // sources yield ids in ascending order
-    }
-    return SQLITE_OK;
-  });
-}
-
-SourceArg to_source_arg(sqlite3_value* value) {
-  switch (sqlite3_value_type(value)) {
-    case SQLITE_NULL: return std::monostate{};
-    case SQLITE_INTEGER: return static_cast<std::int64_t>(sqlite3_value_int64(value));
-    default:
-      return std::string(reinterpret_cast<const char*>(sqlite3_value_text(value)),
-                         static_cast<std::size_t>(sqlite3_value_bytes(value)));
-  }
-}
-
-int source_filter(sqlite3_vtab_cursor* cur, int bits, const char*, int argc, sqlite3_value** argv) noexcept {
-  return guarded(cur->pVtab, [&] {
-    const auto& module = source_module_of(cur->pVtab);
-    auto& cursor = source_cursor_of(cur);
-    cursor.rows.reset();
-    cursor.args.assign(module.spec.params.size(), std::monostate{});
-    int arg = 0;
-    for (std::size_t p = 0; p < module.spec.params.size() && arg < argc; ++p) {
-      if ((bits & (1 << p)) != 0) cursor.args[p] = to_source_arg(argv[arg++]);
-    }
-    for (std::size_t p = 0; p < module.spec.required; ++p) {
-      if (std::holds_alternative<std::monostate>(cursor.args[p])) {
-        throw Error(module.name + "(): argument '" + module.spec.params[p] + "' is required");
-      }
-    }
-    cursor.rows = module.spec.open(cursor.args);
-    return SQLITE_OK;
-  });
-}
-
-int source_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noexcept {
-  return guarded(cur->pVtab, [&] {
-    auto& cursor = source_cursor_of(cur);
-    if (column < 3) return row_column(*cursor.rows, ctx, column);
-    const auto& arg = cursor.args[static_cast<std::size_t>(column - 3)];
-    if (const auto* i = std::get_if<std::int64_t>(&arg)) sqlite3_result_int64(ctx, *i);
-    if (const auto* s = std::get_if<std::string>(&arg)) {
-      sqlite3_result_text64(ctx, s->data(), s->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-    }
-    return SQLITE_OK;
-  });
-}
-
-constexpr sqlite3_module kSourceModule = {
-    /* iVersion    */ 1,
-    /* xCreate     */ nullptr,  // eponymous-only: used as a table-valued function, never CREATEd
-    /* xConnect    */ source_connect,
-    /* xBestIndex  */ source_best_index,
-    /* xDisconnect */ source_disconnect,
-    /* xDestroy    */ source_disconnect,
-    /* xOpen       */ cursor_open<SourceCursor>,
-    /* xClose      */ cursor_close<SourceCursor>,
-    /* xFilter     */ source_filter,
-    /* xNext       */ cursor_next<SourceCursor>,
-    /* xEof        */ cursor_eof<SourceCursor>,
-    /* xColumn     */ source_column,
-    /* xRowid      */ cursor_rowid<SourceCursor>,
-    /* xUpdate     */ nullptr,  // read-only
-    /* xBegin      */ nullptr,
-    /* xSync       */ nullptr,
-    /* xCommit     */ nullptr,
-    /* xRollback   */ nullptr,
-    /* xFindFunction */ nullptr,
-    /* xRename     */ nullptr,
-    /* xSavepoint  */ nullptr,
-    /* xRelease    */ nullptr,
-    /* xRollbackTo */ nullptr,
-    /* xShadowName */ nullptr,
-};
-
-template <typename T>
-void destroy_aux(void* p) {
-  const std::unique_ptr<T> owned(static_cast<T*>(p));
-}
 
 }  // namespace
 
@@ -766,13 +529,5 @@ int register_store_module(sqlite3* db, const char* name, StoreFactory factory) {
   }
 }
 
-int register_source_module(sqlite3* db, const char* name, SourceSpec spec) {
-  try {
-    auto aux = std::make_unique<SourceModule>(SourceModule{name, std::move(spec)});
-    return sqlite3_create_module_v2(db, name, &kSourceModule, aux.release(), destroy_aux<SourceModule>);
-  } catch (...) {
-    return SQLITE_NOMEM;
-  }
-}
 
 }  // namespace imgstore

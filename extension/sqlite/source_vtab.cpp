@@ -1,0 +1,178 @@
+// The adapter for the sources (cifar10(), idx(), synthetic(), dataset()): eponymous, read-only virtual tables
+// used as table-valued functions, with hidden argument columns after id, label, pixels.
+//
+//   SELECT count(*) FROM cifar10('cifar-10-batches-bin');
+//   INSERT INTO train SELECT * FROM synthetic(1000, '32x32x3', 7);
+
+#include <variant>
+
+#include "vtab.hpp"
+#include "vtab_common.hpp"
+
+SQLITE_EXTENSION_INIT3
+
+namespace imgstore {
+
+namespace {
+
+using namespace vtab_detail;
+
+struct SourceModule {
+  std::string name;
+  SourceSpec spec;
+};
+
+struct SourceTable {
+  sqlite3_vtab base{};
+  const SourceModule* module = nullptr;
+};
+
+struct SourceCursor {
+  sqlite3_vtab_cursor base{};
+  std::unique_ptr<Cursor> rows;
+  std::vector<SourceArg> args;
+};
+
+const SourceModule& source_module_of(sqlite3_vtab* vtab) {
+  return *reinterpret_cast<SourceTable*>(vtab)->module;
+}
+SourceCursor& source_cursor_of(sqlite3_vtab_cursor* cur) { return *reinterpret_cast<SourceCursor*>(cur); }
+
+int source_connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char** err) noexcept {
+  try {
+    const auto* module = static_cast<const SourceModule*>(aux);
+    std::string schema = "CREATE TABLE x(id INTEGER, label INTEGER, pixels BLOB";
+    for (const auto& param : module->spec.params) schema += ", \"" + param + "\" HIDDEN";
+    schema += ")";
+    const int rc = sqlite3_declare_vtab(db, schema.c_str());
+    if (rc != SQLITE_OK) return rc;
+    sqlite3_vtab_config(db, module->spec.touches_files ? SQLITE_VTAB_DIRECTONLY : SQLITE_VTAB_INNOCUOUS);
+    auto table = std::make_unique<SourceTable>();
+    table->module = module;
+    *out = &table.release()->base;
+    return SQLITE_OK;
+  } catch (...) {
+    return to_sqlite(err);
+  }
+}
+
+int source_disconnect(sqlite3_vtab* vtab) noexcept {
+  const std::unique_ptr<SourceTable> owned(reinterpret_cast<SourceTable*>(vtab));
+  return SQLITE_OK;
+}
+
+// Only equality constraints on the hidden argument columns are used; they must all be usable for the
+// required arguments, otherwise the plan is refused (SQLITE_CONSTRAINT) so SQLite picks an order that
+// supplies them. Nothing about id or label is pushed down: a source streams its file in order.
+int source_best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) noexcept {
+  return guarded(vtab, [&] {
+    const auto& spec = source_module_of(vtab).spec;
+    const int first_param = 3;
+    int bits = 0;
+    std::vector<int> slot(spec.params.size(), -1);
+    for (int i = 0; i < info->nConstraint; ++i) {
+      const auto& c = info->aConstraint[i];
+      const int param = c.iColumn - first_param;
+      if (param < 0 || c.op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
+      if (!c.usable) return SQLITE_CONSTRAINT;
+      slot[static_cast<std::size_t>(param)] = i;
+    }
+    int argv_index = 0;
+    for (std::size_t p = 0; p < slot.size(); ++p) {
+      if (slot[p] < 0) continue;
+      info->aConstraintUsage[slot[p]].argvIndex = ++argv_index;
+      info->aConstraintUsage[slot[p]].omit = 1;
+      bits |= 1 << p;
+    }
+    info->idxNum = bits;
+    info->estimatedCost = 1e6;
+    info->estimatedRows = 100000;
+    if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn == kColId && info->aOrderBy[0].desc == 0) {
+      info->orderByConsumed = 1;  // sources yield ids in ascending order
+    }
+    return SQLITE_OK;
+  });
+}
+
+SourceArg to_source_arg(sqlite3_value* value) {
+  switch (sqlite3_value_type(value)) {
+    case SQLITE_NULL: return std::monostate{};
+    case SQLITE_INTEGER: return static_cast<std::int64_t>(sqlite3_value_int64(value));
+    default:
+      return std::string(reinterpret_cast<const char*>(sqlite3_value_text(value)),
+                         static_cast<std::size_t>(sqlite3_value_bytes(value)));
+  }
+}
+
+int source_filter(sqlite3_vtab_cursor* cur, int bits, const char*, int argc, sqlite3_value** argv) noexcept {
+  return guarded(cur->pVtab, [&] {
+    const auto& module = source_module_of(cur->pVtab);
+    auto& cursor = source_cursor_of(cur);
+    cursor.rows.reset();
+    cursor.args.assign(module.spec.params.size(), std::monostate{});
+    int arg = 0;
+    for (std::size_t p = 0; p < module.spec.params.size() && arg < argc; ++p) {
+      if ((bits & (1 << p)) != 0) cursor.args[p] = to_source_arg(argv[arg++]);
+    }
+    for (std::size_t p = 0; p < module.spec.required; ++p) {
+      if (std::holds_alternative<std::monostate>(cursor.args[p])) {
+        throw Error(module.name + "(): argument '" + module.spec.params[p] + "' is required");
+      }
+    }
+    cursor.rows = module.spec.open(cursor.args);
+    return SQLITE_OK;
+  });
+}
+
+int source_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noexcept {
+  return guarded(cur->pVtab, [&] {
+    auto& cursor = source_cursor_of(cur);
+    if (column < 3) return row_column(*cursor.rows, ctx, column);
+    const auto& arg = cursor.args[static_cast<std::size_t>(column - 3)];
+    if (const auto* i = std::get_if<std::int64_t>(&arg)) sqlite3_result_int64(ctx, *i);
+    if (const auto* s = std::get_if<std::string>(&arg)) {
+      sqlite3_result_text64(ctx, s->data(), s->size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    }
+    return SQLITE_OK;
+  });
+}
+
+constexpr sqlite3_module kSourceModule = {
+    /* iVersion    */ 1,
+    /* xCreate     */ nullptr,  // eponymous-only: used as a table-valued function, never CREATEd
+    /* xConnect    */ source_connect,
+    /* xBestIndex  */ source_best_index,
+    /* xDisconnect */ source_disconnect,
+    /* xDestroy    */ source_disconnect,
+    /* xOpen       */ cursor_open<SourceCursor>,
+    /* xClose      */ cursor_close<SourceCursor>,
+    /* xFilter     */ source_filter,
+    /* xNext       */ cursor_next<SourceCursor>,
+    /* xEof        */ cursor_eof<SourceCursor>,
+    /* xColumn     */ source_column,
+    /* xRowid      */ cursor_rowid<SourceCursor>,
+    /* xUpdate     */ nullptr,  // read-only
+    /* xBegin      */ nullptr,
+    /* xSync       */ nullptr,
+    /* xCommit     */ nullptr,
+    /* xRollback   */ nullptr,
+    /* xFindFunction */ nullptr,
+    /* xRename     */ nullptr,
+    /* xSavepoint  */ nullptr,
+    /* xRelease    */ nullptr,
+    /* xRollbackTo */ nullptr,
+    /* xShadowName */ nullptr,
+};
+
+}  // namespace
+
+int register_source_module(sqlite3* db, const char* name, SourceSpec spec) {
+  try {
+    auto aux = std::make_unique<SourceModule>(SourceModule{name, std::move(spec)});
+    return sqlite3_create_module_v2(db, name, &kSourceModule, aux.release(), destroy_aux<SourceModule>);
+  } catch (...) {
+    return SQLITE_NOMEM;
+  }
+}
+
+}  // namespace imgstore
