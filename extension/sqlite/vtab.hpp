@@ -1,6 +1,7 @@
 // The one generic adapter between SQLite's virtual-table API and imgstore's C++ interfaces. Registering a
 // backend is one call; everything SQLite-specific (argument strings, xBestIndex, cursors, xUpdate,
-// transactions, turning exceptions into SQLite errors) lives in vtab.cpp.
+// transactions, turning exceptions into SQLite errors) lives in vtab.cpp (store tables) and source_vtab.cpp
+// (the sources), over the trampolines of vtab_common.hpp.
 #pragma once
 
 #include <functional>
