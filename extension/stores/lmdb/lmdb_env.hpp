@@ -1,0 +1,240 @@
+// The LMDB environment of an lmdb store: one per data file per process (a registry by device+inode, as LMDB
+// forbids opening a file twice in a process), the map that grows by itself, the write slot, read snapshots,
+// and opening a file safely (its meta pages checked before LMDB maps it; a failed open leaves nothing behind).
+// lmdb_store.cpp builds the Store on it; lmdb_format.hpp is the layout of the keys and values.
+//
+// Map size: never set by the user. It starts at max(1 GiB, twice the file) and grows before a write
+// transaction whenever less than half the data size (or 512 MiB) is free; on 64-bit it costs address space only.
+#pragma once
+
+#include <lmdb.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <sys/statvfs.h>
+#include <utility>
+
+#include "busy.hpp"
+#include "error.hpp"
+#include "shape.hpp"
+#include "store.hpp"
+
+namespace imgstore::lmdb {
+
+ErrorKind kind_of(int rc);
+// Throws Error naming the table, the call, the file and LMDB's message (a full disk said as such).
+[[noreturn]] void fail(const std::string& table, const std::string& path, const char* call, int rc);
+
+struct EnvClose {
+  void operator()(MDB_env* env) const noexcept { mdb_env_close(env); }
+};
+struct TxnAbort {
+  void operator()(MDB_txn* txn) const noexcept { mdb_txn_abort(txn); }
+};
+struct CursorClose {
+  void operator()(MDB_cursor* cursor) const noexcept { mdb_cursor_close(cursor); }
+};
+using EnvPtr = std::unique_ptr<MDB_env, EnvClose>;
+using TxnPtr = std::unique_ptr<MDB_txn, TxnAbort>;
+using CursorPtr = std::unique_ptr<MDB_cursor, CursorClose>;
+
+inline constexpr std::size_t kMiB = std::size_t{1} << 20;
+// Smallest map: 1 GiB. IMGSTORE_LMDB_MAP_MIN (bytes) lowers it so tests can watch the map grow.
+std::size_t min_map_size();
+inline std::size_t round_up(std::size_t n, std::size_t unit) { return (n + unit - 1) / unit * unit; }
+
+// One per data file per process. LMDB forbids opening one file twice in a process (its locks would break).
+class Env {
+ public:
+  // One live transaction of this process on the file, counted from construction to destruction.
+  // mdb_env_set_mapsize is only safe while this process has none, so a count never given back would stop
+  // the map from ever growing again: the count is an object, released whatever way its owner goes.
+  class Live {
+   public:
+    Live() = default;
+    explicit Live(Env& env) : env_(&env) { env.enter(); }
+    Live(Live&& other) noexcept : env_(std::exchange(other.env_, nullptr)) {}
+    Live& operator=(Live&& other) noexcept {
+      if (this != &other) {
+        const Live gone(std::move(*this));
+        env_ = std::exchange(other.env_, nullptr);
+      }
+      return *this;
+    }
+    Live(const Live&) = delete;
+    Live& operator=(const Live&) = delete;
+    ~Live() {
+      if (env_ != nullptr) env_->leave();
+    }
+
+   private:
+    Env* env_ = nullptr;
+  };
+
+  // A read-only snapshot, counted as live while held; its destructor resets it into the pool.
+  class Snapshot {
+   public:
+    Snapshot() = default;
+    Snapshot(Env& env, Live live, TxnPtr txn) noexcept : env_(&env), live_(std::move(live)), txn_(std::move(txn)) {}
+    Snapshot(Snapshot&&) noexcept = default;
+    Snapshot& operator=(Snapshot&&) = delete;
+    ~Snapshot() {
+      if (txn_) env_->recycle(std::move(txn_));  // then live_ goes: the reader is reset before it stops counting
+    }
+    MDB_txn* get() const { return txn_.get(); }
+
+   private:
+    Env* env_ = nullptr;
+    Live live_;
+    TxnPtr txn_;
+  };
+
+  // A write transaction and its count.
+  struct Write {
+    Live live;
+    TxnPtr txn;
+  };
+
+  Env(EnvPtr env, std::string path, Shape shape, MDB_dbi images)
+      : env_(std::move(env)), path_(std::move(path)), shape_(shape), images_(images) {
+    spare_readers_.reserve(kSpareReaders);  // so that recycle() never allocates
+  }
+
+  MDB_env* get() const { return env_.get(); }
+  const std::string& path() const { return path_; }
+  const Shape& shape() const { return shape_; }
+  MDB_dbi images() const { return images_; }
+
+  // A read-only snapshot, recycled from a small pool (mdb_txn_renew is cheaper than begin).
+  Snapshot take_reader(const std::string& table) {
+    if (TxnPtr txn = spare_reader()) {
+      Live live(*this);
+      const int rc = mdb_txn_renew(txn.get());
+      if (rc == MDB_SUCCESS) return Snapshot(*this, std::move(live), std::move(txn));
+      if (rc != MDB_MAP_RESIZED) fail(table, path_, "mdb_txn_renew", rc);
+    }  // not counted any more: begin_txn may adopt a grown map only while this process has nothing live
+    Write begun = begin_txn(table, MDB_RDONLY, "mdb_txn_begin (read)");
+    return Snapshot(*this, std::move(begun.live), std::move(begun.txn));
+  }
+
+  // Claims this process's one write slot. LMDB's writer lock would block this very thread forever if a second
+  // connection in the same process asked for it, so wait a little here and then report busy.
+  void claim_writer(const std::string& table) {
+    const bool claimed = wait_for([&] {
+      bool expected = false;
+      return writing_.compare_exchange_strong(expected, true);
+    });
+    if (!claimed) throw_writer_busy(table, path_, "another connection in this process");
+  }
+  void release_writer() noexcept { writing_.store(false); }
+
+  Write begin_write(const std::string& table) {
+    grow_map_if_needed(table);
+    return begin_txn(table, 0, "mdb_txn_begin (write)");
+  }
+
+  // After MDB_MAP_FULL the transaction is lost; make sure the next one has room for at least twice what the
+  // failed one tried to write (at least four times the old map: the failed one did not get to its end).
+  void map_was_full(std::size_t txn_bytes) noexcept {
+    std::size_t seen = grow_hint_.load();
+    while (seen < txn_bytes && !grow_hint_.compare_exchange_weak(seen, txn_bytes)) {
+    }
+    if (seen == 0 && txn_bytes == 0) grow_hint_.store(1);
+  }
+  std::size_t map_size() const {
+    MDB_envinfo info{};
+    mdb_env_info(env_.get(), &info);
+    return info.me_mapsize;
+  }
+
+ private:
+  static constexpr std::size_t kSpareReaders = 8;
+
+  void enter() {
+    const std::lock_guard lock(mutex_);
+    ++live_;
+  }
+  void leave() noexcept {
+    const std::lock_guard lock(mutex_);
+    --live_;
+  }
+
+  TxnPtr spare_reader() {
+    const std::lock_guard lock(mutex_);
+    if (spare_readers_.empty()) return nullptr;
+    TxnPtr txn = std::move(spare_readers_.back());
+    spare_readers_.pop_back();
+    return txn;
+  }
+
+  void recycle(TxnPtr txn) noexcept {
+    mdb_txn_reset(txn.get());
+    const std::lock_guard lock(mutex_);
+    if (spare_readers_.size() < kSpareReaders) spare_readers_.push_back(std::move(txn));
+  }
+
+  // Begins a top-level transaction. MDB_MAP_RESIZED means another process grew the map: adopt its size
+  // (only possible while this process has no live transaction on the file) and try once more.
+  Write begin_txn(const std::string& table, unsigned flags, const char* call) {
+    for (int attempt = 0;; ++attempt) {
+      int rc;
+      {
+        Live live(*this);
+        MDB_txn* raw = nullptr;
+        rc = mdb_txn_begin(env_.get(), nullptr, flags, &raw);
+        if (rc == MDB_SUCCESS) return Write{std::move(live), TxnPtr(raw)};
+      }
+      if (rc != MDB_MAP_RESIZED || attempt > 0) fail(table, path_, call, rc);
+      const std::lock_guard lock(mutex_);
+      if (live_ != 0) {
+        throw Error("table " + table + ": another process grew the map of '" + path_ +
+                        "' while this one is reading it; finish the open queries and try again",
+                    ErrorKind::busy);
+      }
+      const int resized = mdb_env_set_mapsize(env_.get(), 0);
+      if (resized != MDB_SUCCESS) fail(table, path_, "mdb_env_set_mapsize", resized);
+    }
+  }
+
+  void grow_map_if_needed(const std::string& table) {
+    const std::lock_guard lock(mutex_);
+    if (live_ != 0) return;  // readers of this process hold pointers into the map: grow next time
+    MDB_envinfo info{};
+    MDB_stat stat{};
+    mdb_env_info(env_.get(), &info);
+    mdb_env_stat(env_.get(), &stat);
+    const std::size_t used = (info.me_last_pgno + 1) * std::size_t{stat.ms_psize};
+    const std::size_t want_free = std::max(used, min_map_size()) / 2;
+    const std::size_t hint = grow_hint_.exchange(0);
+    if (hint == 0 && info.me_mapsize - std::min(used, info.me_mapsize) >= want_free) return;
+    const std::size_t target = round_up(
+        std::max({info.me_mapsize * (hint != 0 ? 4 : 1), used * 2 + min_map_size(), used + 4 * hint}), kMiB);
+    const int rc = mdb_env_set_mapsize(env_.get(), target);
+    if (rc != MDB_SUCCESS) fail(table, path_, "mdb_env_set_mapsize", rc);
+  }
+
+  EnvPtr env_;
+  const std::string path_;
+  const Shape shape_;
+  const MDB_dbi images_;
+  std::mutex mutex_;
+  int live_ = 0;  // live transactions of this process (Live objects)
+  std::atomic<bool> writing_{false};
+  std::atomic<std::size_t> grow_hint_{0};  // bytes a failed transaction wanted to write
+  std::vector<TxnPtr> spare_readers_;
+};
+
+// The environment of `path`, shared by every table of this process on it; created with `wanted` when missing
+// and `mode` allows.
+std::shared_ptr<Env> open_env(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,
+                              OpenMode mode);
+// How many environments this process holds open.
+std::size_t open_environments();
+
+}  // namespace imgstore::lmdb
