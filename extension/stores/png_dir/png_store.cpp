@@ -36,6 +36,7 @@
 #include "busy.hpp"
 #include "png_codec.hpp"
 #include "png_dir_format.hpp"
+#include "png_dir_locks.hpp"
 #include "undo_log.hpp"
 #include "posix_file.hpp"
 
@@ -70,52 +71,10 @@ Stamp stamp_of(const std::string& path) {
   return {st.st_ino, st.st_size, static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
+using namespace png_dir;  // the locks
+
 class PngStore;
 
-// One try of a lock: true when taken, false when someone else holds it, an error for anything else.
-bool taken(int rc, const char* call) {
-  if (rc == 0) return true;
-  if (errno == EWOULDBLOCK || errno == EAGAIN || errno == EACCES || errno == EINTR) return false;
-  throw_errno(std::string(call) + " failed", errno);
-}
-
-bool wait_for_flock(int fd, int operation, std::chrono::milliseconds timeout) {
-  return wait_for([&] { return taken(::flock(fd, operation | LOCK_NB), "flock"); }, timeout);
-}
-
-// The reader/writer lock on .imgstore, from two bytes of open-file-description locks (per descriptor, so two
-// connections of one process exclude each other too, and closing one descriptor drops only its own locks).
-// Byte 1 is held shared by every reading statement and exclusive by an applying commit. Byte 0 is a gate: a
-// commit takes it first, so new statements queue behind the commit instead of starving it; a statement passes
-// the gate (shared, released at once) before it takes byte 1.
-constexpr off_t kGate = 0;
-constexpr off_t kState = 1;
-
-bool range_lock(int fd, short type, off_t byte) {
-  struct flock lock{};
-  lock.l_type = type;
-  lock.l_whence = SEEK_SET;
-  lock.l_start = byte;
-  lock.l_len = 1;
-  return taken(::fcntl(fd, F_OFD_SETLK, &lock), "fcntl(F_OFD_SETLK)");
-}
-
-bool wait_for_range(int fd, short type, off_t byte, std::chrono::milliseconds timeout) {
-  return wait_for([&] { return range_lock(fd, type, byte); }, timeout);
-}
-
-// A reading statement's shared lock; false when a commit held it up for longer than `timeout`.
-bool lock_for_reading(int fd, std::chrono::milliseconds timeout) {
-  if (!wait_for_range(fd, F_RDLCK, kGate, timeout)) return false;
-  const bool ok = wait_for_range(fd, F_RDLCK, kState, timeout);
-  range_lock(fd, F_UNLCK, kGate);
-  return ok;
-}
-
-// A commit's exclusive lock: closes the gate, then waits for the reading statements to finish.
-bool lock_for_applying(int fd, std::chrono::milliseconds timeout) {
-  return wait_for_range(fd, F_WRLCK, kGate, timeout) && wait_for_range(fd, F_WRLCK, kState, timeout);
-}
 
 class PngCursor final : public Cursor {
  public:
