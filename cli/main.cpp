@@ -66,7 +66,7 @@ Exit status: 0 on success, 1 when a script fails (an SQL error, a failed imgstor
 
 report (the main job; scripts/run calls it):
       --out DIR              where report.md, results.csv, results.json and the plots go (default: report)
-      --quick                counts 10, 100, 1,000 only (about 25 s; small figures are mostly noise)
+      --quick                counts 10, 100, 1,000 only (about 15 s; small figures are mostly noise)
       --cifar DIR            a cifar-10-batches-bin directory; without it, synthetic 32x32x3 images stand in
       --counts LIST          image counts (default 10,100,1000,10000,100000)
       --backends LIST        some of lmdb,hdf5,png_dir (default all three)
