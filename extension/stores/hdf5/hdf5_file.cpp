@@ -270,6 +270,17 @@ void roll_back_journal(H5File& f, const std::string& table, const Journal& journ
   remove_journal(f.path, what);
 }
 
+// Deals with the journal found beside the file, if any: a complete one is rolled back (the file must be open
+// read-write); an incomplete one was never acted on (nothing changed in place before it was synced): removed.
+void recover_journal(H5File& f, const std::string& table, const std::optional<std::optional<Journal>>& journal) {
+  if (!journal) return;
+  if (*journal) {
+    roll_back_journal(f, table, **journal);
+  } else {
+    remove_journal(f.path, f.where(table));
+  }
+}
+
 // Opens an existing store: read-only, unless a journal says a commit was interrupted, which is rolled back
 // first (as SQLite rolls back a hot journal, even for a reader).
 void open_existing(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode) {
@@ -279,10 +290,8 @@ void open_existing(H5File& f, const std::string& table, const std::optional<Shap
     return;
   }
   const auto journal = read_journal(f.path, f.where(table));
-  if (journal && !*journal) remove_journal(f.path, f.where(table));  // never completed: nothing changed in place
-  const bool recover = journal && *journal;
-  open_handles(f, table, recover ? H5F_ACC_RDWR : H5F_ACC_RDONLY, wanted);
-  if (recover) roll_back_journal(f, table, **journal);
+  open_handles(f, table, journal && *journal ? H5F_ACC_RDWR : H5F_ACC_RDONLY, wanted);
+  recover_journal(f, table, journal);
   load_committed(f, table);
 }
 
@@ -296,13 +305,7 @@ void make_writable(H5File& f, const std::string& table) {
   f.close();
   try {
     open_handles(f, table, H5F_ACC_RDWR, f.shape);
-    if (const auto journal = read_journal(f.path, f.where(table))) {
-      if (*journal) {
-        roll_back_journal(f, table, **journal);
-      } else {
-        remove_journal(f.path, f.where(table));
-      }
-    }
+    recover_journal(f, table, read_journal(f.path, f.where(table)));
     load_committed(f, table);
   } catch (const Error& e) {
     f.close();

@@ -202,8 +202,8 @@ class PngStore final : public Store {
   std::vector<std::string> check(bool full) override {
     const Fd lock = read_state();
     std::vector<std::string> problems;
-    if (::access((dir_ + "/COMMIT").c_str(), F_OK) == 0) {
-      problems.push_back(about(dir_ + "/COMMIT", "holds a committed transaction not yet applied; imgstore_repair() finishes it"));
+    if (commit_pending()) {
+      problems.push_back(about(commit_path(), "holds a committed transaction not yet applied; imgstore_repair() finishes it"));
     } else if (::access(pending_dir().c_str(), F_OK) == 0 && !undo_.active()) {
       problems.push_back(about(pending_dir(), "is left by a transaction that did not commit; imgstore_repair() removes it"));
     }
@@ -286,6 +286,9 @@ class PngStore final : public Store {
   std::string csv_path() const { return dir_ + "/labels.csv"; }
 
   std::string meta_path() const { return dir_ + "/.imgstore"; }
+  std::string commit_path() const { return dir_ + "/COMMIT"; }
+  // A durable commit record not yet applied (a crash, or an apply that failed).
+  bool commit_pending() const { return ::access(commit_path().c_str(), F_OK) == 0; }
 
   void remember(std::int64_t id) {
     const auto label = labels_.find(id);
@@ -331,7 +334,7 @@ class PngStore final : public Store {
 
   // Removes an unfinished transaction's files; never those of a commit record waiting to be applied.
   void remove_pending_files() {
-    if (::access((dir_ + "/COMMIT").c_str(), F_OK) == 0) return;
+    if (commit_pending()) return;
     std::error_code ec;
     fs::remove_all(pending_dir(), ec);
     fs::remove(csv_path() + ".pending", ec);
@@ -376,7 +379,7 @@ class PngStore final : public Store {
                   ErrorKind::busy);
     }
     // 4. The commit point: COMMIT appears atomically, and the directory entry is made durable.
-    if (::rename((dir_ + "/COMMIT.tmp").c_str(), (dir_ + "/COMMIT").c_str()) != 0) {
+    if (::rename((dir_ + "/COMMIT.tmp").c_str(), commit_path().c_str()) != 0) {
       throw_errno(where + ": cannot rename the commit record in '" + dir_ + "'", errno);
     }
     fsync_or_throw(lock_.get(), dir_, where);
@@ -392,7 +395,7 @@ class PngStore final : public Store {
 
   // Finishes a durable commit record left by a failed apply or a crash, or says why it cannot.
   void finish_commit() {
-    if (::access((dir_ + "/COMMIT").c_str(), F_OK) != 0) return;
+    if (!commit_pending()) return;
     const std::string where = "table " + table_ + ": '" + dir_ + "' holds a committed transaction not yet applied";
     const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);
     if (!lock_for_applying(exclusive.get(), kLockTimeout)) {
@@ -410,7 +413,7 @@ class PngStore final : public Store {
   // lock keeps others out) and brings labels.csv up to date.
   Fd read_state() {
     if (undo_.active()) return Fd();
-    if (!inspect_ && ::access((dir_ + "/COMMIT").c_str(), F_OK) == 0) {
+    if (!inspect_ && commit_pending()) {
       // Finished by a writer (which holds the directory) or by us.
       const Fd writer = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
       if (wait_for_flock(writer.get(), LOCK_EX, kLockTimeout)) finish_commit();
@@ -441,7 +444,7 @@ class PngStore final : public Store {
   void roll_forward() {
     const std::string where = "table " + table_ + ": applying the commit record of '" + dir_ + "'";
     std::vector<std::uint8_t> raw;
-    read_whole(dir_ + "/COMMIT", raw, where);
+    read_whole(commit_path(), raw, where);
     const png_dir_format::CommitRecord record = png_dir_format::parse_commit_record(
         std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()), where);
     for (const auto& [id, seq] : record.renames) {
@@ -470,7 +473,7 @@ class PngStore final : public Store {
     }
     const Fd dir = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, where);
     fsync_or_throw(dir.get(), dir_, where);
-    if (::unlink((dir_ + "/COMMIT").c_str()) != 0 && errno != ENOENT) throw_errno(where + ": unlink COMMIT", errno);
+    if (::unlink(commit_path().c_str()) != 0 && errno != ENOENT) throw_errno(where + ": unlink COMMIT", errno);
     std::error_code ec;
     fs::remove(pending_csv, ec);
     fs::remove_all(pending_dir(), ec);
