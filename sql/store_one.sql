@@ -6,8 +6,13 @@
 --   .parameter set @source fashion-mnist
 --   .read sql/store_one.sql
 -- Parameters: @backend (lmdb, hdf5, png_dir), @path, @source (see dataset()); @shape defaults to the data set's.
+-- The experiments' data sets (their policy lives here, not in the extension): @source 'fashion-mnist' is
+-- Debian's Fashion-MNIST, any other @source is given to dataset() as it is; @every (default 50,000) repeats
+-- the first images past that many, as the original comparison repeated CIFAR-10's 50,000 training images.
+UPDATE temp.sqlite_parameters SET value = '/usr/share/datasets/fashion-mnist' WHERE key = '@source' AND value = 'fashion-mnist';
+INSERT OR IGNORE INTO temp.sqlite_parameters(key, value) VALUES ('@every', 50000);
 INSERT OR IGNORE INTO temp.sqlite_parameters(key, value) VALUES ('@shape', dataset_shape(@source));
-CREATE TEMP TABLE one AS SELECT * FROM dataset(@source, 1);
+CREATE TEMP TABLE one AS SELECT * FROM dataset(@source, 1, @every);
 CREATE VIRTUAL TABLE temp.store USING imgstore(backend=@backend, path=@path, shape=@shape);
 SELECT imgstore_assert((SELECT count(*) FROM store) = 0, 'store_one: the store ' || @path || ' is not new (it holds images); give each store script its own @path');
 -- measure: store_one

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 #include <functional>
+#include <limits>
+#include <utility>
 
 #include "cifar10_reader.hpp"
 #include "idx_reader.hpp"
@@ -13,10 +15,10 @@ namespace {
 
 using Opener = std::function<std::unique_ptr<Cursor>()>;
 
-// Yields n rows with ids 0..n-1 from a source reopened every `base` rows (or when it ends).
+// Yields n rows with ids 0..n-1 from a source reopened every `every` rows (0: only when it ends).
 class Cycling final : public Cursor {
  public:
-  Cycling(Opener open, std::int64_t base, std::int64_t n) : open_(std::move(open)), base_(base), n_(n) {
+  Cycling(Opener open, std::int64_t every, std::int64_t n) : open_(std::move(open)), every_(every), n_(n) {
     if (n < 0) throw Error("dataset(): n " + std::to_string(n) + " is negative; expected n >= 0");
     rows_ = open_();
     if (rows_->at_end() && n_ > 0) throw Error("dataset(): the source is empty");
@@ -26,7 +28,7 @@ class Cycling final : public Cursor {
     ++id_;
     ++in_pass_;
     rows_->next();
-    if (id_ < n_ && (rows_->at_end() || in_pass_ == base_)) {
+    if (id_ < n_ && (rows_->at_end() || in_pass_ == every_)) {
       rows_ = open_();
       in_pass_ = 0;
     }
@@ -37,44 +39,61 @@ class Cycling final : public Cursor {
 
  private:
   Opener open_;
-  const std::int64_t base_;
+  const std::int64_t every_;
   const std::int64_t n_;
   std::unique_ptr<Cursor> rows_;
   std::int64_t id_ = 0;
   std::int64_t in_pass_ = 0;
 };
 
-Opener opener(const std::string& name) {
-  if (name == "fashion-mnist") {
-    const std::string dir = fashion_mnist_dir;
-    return [dir] { return open_idx(dir + "train-images-idx3-ubyte.gz", dir + "train-labels-idx1-ubyte.gz"); };
+// The IDX training files of a directory, gzipped or plain; empty when it has none.
+std::pair<std::string, std::string> idx_files(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const char* suffix : {".gz", ""}) {
+    const fs::path images = fs::path(dir) / (std::string("train-images-idx3-ubyte") + suffix);
+    const fs::path labels = fs::path(dir) / (std::string("train-labels-idx1-ubyte") + suffix);
+    if (fs::is_regular_file(images, ec) && fs::is_regular_file(labels, ec)) return {images.string(), labels.string()};
   }
-  if (name == "smooth" || name == "noise") {
-    return [name] {
+  return {};
+}
+
+Opener opener(const std::string& source) {
+  if (source == "smooth" || source == "noise") {
+    return [source] {
       SyntheticOptions o;
-      o.n = dataset_base;
+      o.n = std::numeric_limits<std::int64_t>::max();  // endless; dataset() stops at n
       o.seed = 1;
-      o.kind = name;
+      o.kind = source;
       return open_synthetic(o);
     };
   }
   std::error_code ec;
-  if (std::filesystem::is_directory(name, ec)) {
-    return [name] { return open_cifar(CifarOptions{name, 0, "train", "cifar10"}); };
+  if (std::filesystem::is_directory(source, ec)) {
+    const auto [images, labels] = idx_files(source);
+    if (!images.empty()) return [images, labels] { return open_idx(images, labels); };
+    return [source] { return open_cifar(CifarOptions{source, 0, "train", "cifar10"}); };
   }
-  throw Error("dataset(): '" + name + "' is not a data set; expected 'fashion-mnist', 'smooth', 'noise' or a "
-              "cifar-10-batches-bin directory");
+  throw Error("dataset(): '" + source + "' is not a data set; expected a directory of IDX files "
+              "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz), a cifar-10-batches-bin directory, "
+              "'smooth' or 'noise'");
 }
 
 }  // namespace
 
-std::unique_ptr<Cursor> open_dataset(const std::string& name, std::int64_t n) {
-  return std::make_unique<Cycling>(opener(name), dataset_base, n);
+std::unique_ptr<Cursor> open_dataset(const std::string& source, std::int64_t n, std::int64_t every) {
+  if (every < 0) throw Error("dataset(): every " + std::to_string(every) + " is negative; expected 0 (start over when "
+                             "the source ends) or a row count");
+  return std::make_unique<Cycling>(opener(source), every, n);
 }
 
-Shape dataset_shape(const std::string& name) {
-  if (name == "fashion-mnist") return idx_shape(std::string(fashion_mnist_dir) + "train-images-idx3-ubyte.gz");
-  opener(name);  // validates the name
+Shape dataset_shape(const std::string& source) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(source, ec)) {
+    const auto images = idx_files(source).first;
+    if (!images.empty()) return idx_shape(images);
+  }
+  opener(source);  // validates the source
   return Shape{32, 32, 3};
 }
 

@@ -177,7 +177,7 @@ void fn_assert(sqlite3_context* ctx, int, sqlite3_value** argv) noexcept {
 void fn_dataset_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
   guarded(ctx, [&] {
     if (any_null(argc, argv)) return sqlite3_result_null(ctx);
-    const std::string shape = dataset_shape(text_arg(argv[0], "dataset_shape", "name")).str();
+    const std::string shape = dataset_shape(text_arg(argv[0], "dataset_shape", "source")).str();
     sqlite3_result_text(ctx, shape.c_str(), -1, SQLITE_TRANSIENT);
   });
 }

@@ -3,7 +3,7 @@
 //   INSERT INTO train SELECT * FROM cifar10('cifar-10-batches-bin');
 //   INSERT INTO train SELECT * FROM idx('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz');
 //   INSERT INTO train SELECT * FROM synthetic(50000, '32x32x3', 42, 'smooth');
-//   INSERT INTO train SELECT * FROM dataset('fashion-mnist', 100000);   -- the experiments' data sets
+//   INSERT INTO train SELECT * FROM dataset('/usr/share/datasets/fashion-mnist', 100000, 50000);  -- repeated
 //
 // Each streams its input in blocks (constant memory) and pushes nothing down: filters on id or label are
 // applied by SQLite to the stream.
@@ -70,9 +70,10 @@ int register_sources(sqlite3* db) {
   }
   if (rc == SQLITE_OK) {
     rc = register_source_module(db, "dataset",
-                                SourceSpec{{"name", "n"}, 2, true, [](const std::vector<SourceArg>& a) {
-                                             return open_dataset(text_arg(a, 0, "dataset", "name", ""),
-                                                                 int_arg(a, 1, "dataset", "n", 0));
+                                SourceSpec{{"source", "n", "every"}, 2, true, [](const std::vector<SourceArg>& a) {
+                                             return open_dataset(text_arg(a, 0, "dataset", "source", ""),
+                                                                 int_arg(a, 1, "dataset", "n", 0),
+                                                                 int_arg(a, 2, "dataset", "every", 0));
                                            }});
   }
   return rc;

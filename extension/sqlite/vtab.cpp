@@ -14,6 +14,7 @@
 
 #include "args.hpp"
 #include "id_bounds.hpp"
+#include "shell_parameters.hpp"
 #include "vtab_common.hpp"
 
 #include <algorithm>
@@ -124,37 +125,6 @@ struct StoreCursor {
 StoreTable& table_of(sqlite3_vtab* vtab) { return *reinterpret_cast<StoreTable*>(vtab); }
 StoreCursor& cursor_of(sqlite3_vtab_cursor* cur) { return *reinterpret_cast<StoreCursor*>(cur); }
 
-// A value written as @name (or :name, $name) is the shell's parameter of that name, from
-// temp.sqlite_parameters (`.parameter set @path 'x.lmdb'`; imgbench fills the same table), so experiment
-// scripts can be parameterised. Only sensible for temp tables: the stored schema keeps the @name text.
-std::vector<std::string> resolve_parameters(sqlite3* db, const std::string& table, std::vector<std::string> args) {
-  for (auto& arg : args) {
-    const auto split = split_argument(arg);
-    if (!split) continue;
-    const std::string& value = split->second;
-    if (value.size() < 2 || (value[0] != '@' && value[0] != ':' && value[0] != '$')) continue;
-    std::string resolved;
-    bool found = false;
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT value FROM temp.sqlite_parameters WHERE key = ?1", -1, &stmt, nullptr) == SQLITE_OK) {
-      sqlite3_bind_text(stmt, 1, value.c_str(), -1, SQLITE_TRANSIENT);
-      if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
-        resolved = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-        found = true;
-      }
-    }
-    sqlite3_finalize(stmt);
-    if (!found) {
-      throw Error("table " + table + ": argument " + split->first + "=" + value + " names a parameter that is not set; "
-                  "expected e.g. .parameter set " + value + " '...'");
-    }
-    std::string quoted = "'";
-    for (const char c : resolved) quoted += c == '\'' ? std::string("''") : std::string(1, c);
-    arg = split->first + "=" + quoted + "'";
-  }
-  return args;
-}
-
 int open_table(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out, char** err,
                OpenMode mode) noexcept {
   try {
@@ -163,7 +133,8 @@ int open_table(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite
     auto table = std::make_unique<StoreTable>();
     table->db = db;
     table->name = argv[2];
-    const std::vector<std::string> args = resolve_parameters(db, table->name, std::vector<std::string>(argv + 3, argv + argc));
+    const std::vector<std::string> args =
+        resolve_shell_parameters(db, argv[1], table->name, std::vector<std::string>(argv + 3, argv + argc));
     table->store = module.factory(table->name, args, mode);
     int rc = sqlite3_declare_vtab(db, kStoreSchema);
     if (rc != SQLITE_OK) return rc;

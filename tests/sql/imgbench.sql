@@ -22,7 +22,7 @@
 -- shell-expect: imgbench: bad2.sql:4: no such function: nosuch\nexit 1
 -- An unset @parameter is an error naming it (the shell would bind NULL and dataset() would complain instead).
 -- shell: "$(dirname {extension})/imgbench" --no-progress -p backend=lmdb {tests}/../sql/store_one.sql 2>&1; echo "exit $?"
--- shell-expect: imgbench: {tests}/../sql/store_one.sql:9: parameter @source is not set (imgbench -p source=VALUE, or .parameter set @source VALUE)\nexit 1
+-- shell-expect: imgbench: {tests}/../sql/store_one.sql:14: parameter @source is not set (imgbench -p source=VALUE, or .parameter set @source VALUE)\nexit 1
 -- --ext is used as given, and its error names it.
 -- shell: "$(dirname {extension})/imgbench" --ext /nonexistent.so bad.sql 2>&1; echo "exit $?"
 -- shell-expect: imgbench: cannot load the extension '/nonexistent.so': no such file\nexit 1
@@ -102,7 +102,7 @@
 -- A tampered store fails verification: the script stops with exit status 1 and says why.
 -- shell: "$(dirname {extension})/imgbench" -p backend=png_dir -p "path='tamper'" -p source=fashion-mnist -p n=50 {tests}/../sql/store_many.sql > /dev/null && cp tamper/7.png tamper/8.png
 -- shell: "$(dirname {extension})/imgbench" -p backend=png_dir -p "path='tamper'" -p source=fashion-mnist -p n=50 {tests}/../sql/read_many.sql 2>&1 | tail -1; echo "exit ${PIPESTATUS[0]}"
--- shell-expect: imgbench: {tests}/../sql/read_many.sql:13: check failed: read_many: the store differs from its source\nexit 1
+-- shell-expect: imgbench: {tests}/../sql/read_many.sql:18: check failed: read_many: the store differs from its source\nexit 1
 -- shell: "$(dirname {extension})/imgbench" -p backend=hdf5 -p "path='tamper.h5'" -p source=fashion-mnist -p n=50 {tests}/../sql/store_many.sql > /dev/null && /usr/bin/python3 -c "import h5py; f = h5py.File('tamper.h5', 'r+'); f['images'][3, 0, 0, 0] ^= 1"
 -- shell: "$(dirname {extension})/imgbench" -p backend=hdf5 -p "path='tamper.h5'" -p source=fashion-mnist -p n=50 {tests}/../sql/read_many.sql > /dev/null 2> err.txt; echo "exit $?"; grep -c 'check failed: read_many' err.txt
 -- shell-expect: exit 1\n1

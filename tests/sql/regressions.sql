@@ -34,3 +34,8 @@ INSERT INTO rel VALUES (1, 1, x'01010101');
 -- The same database from its own directory still finds the store, with its row.
 -- expect: 1
 SELECT count(*) FROM rel;
+
+-- A temp table's @name arguments take the shell's parameters (a value with a quote in it stays one value);
+-- an unset parameter, or one in a stored table's arguments, is an error naming the table.
+-- shell: printf '%s\n' ".load $IMGSTORE_EXTENSION" ".parameter set @p \"'it''s p{ext}'\"" "CREATE VIRTUAL TABLE temp.pt USING {module}(path=@p, shape='2x2x1');" "INSERT INTO pt VALUES (1, 1, x'01020304');" "SELECT count(*) FROM pt;" "CREATE VIRTUAL TABLE temp.qt USING {module}(path=@unset);" "CREATE VIRTUAL TABLE st USING {module}(path=@p);" > params.sql && "$SQLITE3" -batch :memory: < params.sql 2>&1; test -e "it's p{ext}" && echo 'store made'
+-- shell-expect: 1\nRuntime error near line 6: table qt: argument path=@unset names a parameter that is not set; expected e.g. .parameter set @unset '...'\nRuntime error near line 7: table st: argument path=@p names a shell parameter, which only a temp table may use (a stored schema must mean the same store in every session); expected CREATE VIRTUAL TABLE temp.st or a literal value\nstore made

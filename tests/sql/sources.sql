@@ -93,6 +93,32 @@ SELECT count(*), min(length(pixels)), min(n), max(n) FROM
 -- expect: 10000|10
 SELECT count(*), count(DISTINCT label) FROM idx('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz', '/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz');
 
+-- dataset(): a source by its path, n rows with ids 0..n-1, started over every `every` rows.
+-- Row 60,005 of Fashion-MNIST's training images is image 5 again (the directory holds 60,000).
+-- expect: 60010|59999|0|1
+SELECT count(*), max(id) - 10, min(id),
+       (SELECT pixels FROM dataset('/usr/share/datasets/fashion-mnist', 60010) WHERE id = 60005)
+     = (SELECT pixels FROM idx('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz', '/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz') WHERE id = 5)
+  FROM dataset('/usr/share/datasets/fashion-mnist', 60010);
+-- With every = 4, image 9 is image 1 (9 = 2 * 4 + 1); ids still run on.
+-- expect: 10|9|1
+SELECT count(*), max(id),
+       (SELECT image_digest(0, label, pixels) FROM dataset('/usr/share/datasets/fashion-mnist', 10, 4) WHERE id = 9)
+     = (SELECT image_digest(0, label, pixels) FROM dataset('/usr/share/datasets/fashion-mnist', 2) WHERE id = 1)
+  FROM dataset('/usr/share/datasets/fashion-mnist', 10, 4);
+-- The training batches of a CIFAR-10 directory (30 images here), repeated past them.
+-- expect: 35|1
+SELECT count(*), (SELECT pixels FROM dataset('cifar-10-batches-bin', 35) WHERE id = 31)
+               = (SELECT pixels FROM cifar10('cifar-10-batches-bin') WHERE id = 1) FROM dataset('cifar-10-batches-bin', 35);
+-- expect: 28x28x1|32x32x3|32x32x3
+SELECT dataset_shape('/usr/share/datasets/fashion-mnist'), dataset_shape('cifar-10-batches-bin'), dataset_shape('smooth');
+-- expect: 1
+SELECT (SELECT image_digest(id, label, pixels) FROM dataset('smooth', 50)) = (SELECT image_digest(id, label, pixels) FROM synthetic(50, '32x32x3', 1, 'smooth'));
+-- error: dataset(): 'fashion-mnist' is not a data set; expected a directory of IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz), a cifar-10-batches-bin directory, 'smooth' or 'noise'
+SELECT count(*) FROM dataset('fashion-mnist', 3);
+-- error: dataset(): every -1 is negative; expected 0 (start over when the source ends) or a row count
+SELECT count(*) FROM dataset('smooth', 3, -1);
+
 -- synthetic(): deterministic, lazily generated; 'smooth' compresses like photos, 'noise' does not.
 -- expect: 1
 SELECT (SELECT image_digest(id, label, pixels) FROM synthetic(500, '32x32x3', 9))
