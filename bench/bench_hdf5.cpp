@@ -13,10 +13,14 @@
 #include <cstring>
 
 #include "bench_util.hpp"
+#include "hdf5_format.hpp"
 
 namespace {
 
-constexpr hsize_t kChunk = 21;  // the extension's default for 3,072-byte images: 64 KiB of pixels
+namespace fmt = imgstore::hdf5;
+
+constexpr hsize_t kImageBytes = 32 * 32 * 3;
+constexpr hsize_t kChunk = fmt::default_chunk_rows(kImageBytes);  // the extension's default, same layout
 
 void check(herr_t rc, const char* what) {
   if (rc < 0) throw std::runtime_error(std::string("HDF5: ") + what);
@@ -24,7 +28,7 @@ void check(herr_t rc, const char* what) {
 
 hid_t access_plist() {
   const hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
-  H5Pset_chunk_cache(dapl, 12421, 32u << 20, 1.0);  // the extension's settings
+  H5Pset_chunk_cache(dapl, fmt::kChunkCache.slots, fmt::kChunkCache.bytes, fmt::kChunkCache.w0);
   return dapl;
 }
 
@@ -40,19 +44,19 @@ void raw_load(const std::string& path, const bench::Dataset& data, int gzip) {
   H5Pset_chunk(dcpl, 4, chunk);
   if (gzip > 0) H5Pset_deflate(dcpl, static_cast<unsigned>(gzip));
   const hid_t dapl = access_plist();
-  const hid_t images = H5Dcreate2(file, "images", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, dapl);
+  const hid_t images = H5Dcreate2(file, fmt::kImages, H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, dapl);
   check(H5Dwrite(images, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.pixels.data()), "write images");
   const hsize_t one[1] = {n};
   const hsize_t one_max[1] = {H5S_UNLIMITED};
-  const hsize_t one_chunk[1] = {1024};
+  const hsize_t one_chunk[1] = {fmt::row_chunk_rows(kChunk)};
   const hid_t space1 = H5Screate_simple(1, one, one_max);
   const hid_t dcpl1 = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(dcpl1, 1, one_chunk);
-  const hid_t labels = H5Dcreate2(file, "labels", H5T_STD_I64LE, space1, H5P_DEFAULT, dcpl1, H5P_DEFAULT);
+  const hid_t labels = H5Dcreate2(file, fmt::kLabels, H5T_STD_I64LE, space1, H5P_DEFAULT, dcpl1, H5P_DEFAULT);
   check(H5Dwrite(labels, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.labels.data()), "write labels");
   std::vector<std::int64_t> ids(data.n);
   for (std::size_t i = 0; i < data.n; ++i) ids[i] = static_cast<std::int64_t>(i);
-  const hid_t idset = H5Dcreate2(file, "ids", H5T_STD_I64LE, space1, H5P_DEFAULT, dcpl1, H5P_DEFAULT);
+  const hid_t idset = H5Dcreate2(file, fmt::kIds, H5T_STD_I64LE, space1, H5P_DEFAULT, dcpl1, H5P_DEFAULT);
   check(H5Dwrite(idset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids.data()), "write ids");
   H5Fflush(file, H5F_SCOPE_GLOBAL);
   void* handle = nullptr;
@@ -118,7 +122,7 @@ int main(int argc, char** argv) {
     // Full scan touching every byte: the raw reader uses the same 4 MiB blocks of whole chunks.
     const RawReader raw(raw_path);
     std::uint64_t raw_sum = 0;
-    const hsize_t block = (4u << 20) / (kChunk * 3072) * kChunk;
+    const hsize_t block = fmt::block_rows(kChunk, kImageBytes, fmt::kScanBlockBytes);
     std::vector<std::uint8_t> buffer(block * 3072);
     const double raw_scan = bench::timed([&] {
       for (hsize_t row = 0; row < n; row += block) {

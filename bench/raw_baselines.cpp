@@ -17,6 +17,9 @@
 #include <stdexcept>
 
 #include "digest.hpp"
+#include "hdf5_format.hpp"
+#include "lmdb_format.hpp"
+#include "png_dir_format.hpp"
 #include "png_codec.hpp"  // png_colour_type only (header-only): the baseline encodes with libpng itself
 
 namespace raw {
@@ -25,17 +28,9 @@ namespace {
 
 [[noreturn]] void fail(const std::string& what) { throw std::runtime_error("raw baseline: " + what); }
 
-// --- LMDB: the lmdb module's layout (NOSUBDIR file, "images" db, big-endian id keys, label + pixels).
+// --- LMDB: the lmdb module's layout (lmdb_format.hpp): a NOSUBDIR file, the "images" database.
 
-void be_key(std::int64_t id, unsigned char out[8]) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(id) >> (56 - 8 * i));
-}
-
-std::int64_t le_label(const unsigned char* p) {
-  std::uint64_t u = 0;
-  for (int i = 7; i >= 0; --i) u = (u << 8) | p[i];
-  return static_cast<std::int64_t>(u);
-}
+namespace lf = imgstore::lmdb_format;
 
 class LmdbStore final : public Store {
  public:
@@ -48,7 +43,7 @@ class LmdbStore final : public Store {
     }
     MDB_txn* txn = nullptr;
     mdb_txn_begin(env_, nullptr, create ? 0 : MDB_RDONLY, &txn);
-    if (mdb_dbi_open(txn, "images", create ? MDB_CREATE : 0, &dbi_) != 0) fail("mdb_dbi_open");
+    if (mdb_dbi_open(txn, lf::images_db, create ? MDB_CREATE : 0, &dbi_) != 0) fail("mdb_dbi_open");
     mdb_txn_commit(txn);
   }
   ~LmdbStore() override { mdb_env_close(env_); }
@@ -57,14 +52,14 @@ class LmdbStore final : public Store {
     MDB_txn* txn = nullptr;
     if (mdb_txn_begin(env_, nullptr, 0, &txn) != 0) fail("mdb_txn_begin");
     for (std::size_t i = 0; i < images.n(); ++i) {
-      unsigned char k[8];
-      be_key(images.ids[i], k);
-      MDB_val key{8, k};
-      MDB_val value{8 + images.bytes(), nullptr};
+      unsigned char k[lf::key_bytes];
+      lf::encode_key(images.ids[i], k);
+      MDB_val key{lf::key_bytes, k};
+      MDB_val value{lf::value_bytes(images.bytes()), nullptr};
       if (mdb_put(txn, dbi_, &key, &value, MDB_RESERVE | MDB_APPEND) != 0) fail("mdb_put");
       auto* out = static_cast<unsigned char*>(value.mv_data);
-      for (int b = 0; b < 8; ++b) out[b] = static_cast<unsigned char>(static_cast<std::uint64_t>(images.labels[i]) >> (8 * b));
-      std::memcpy(out + 8, images.image(i).data(), images.bytes());
+      lf::encode_label(images.labels[i], out);
+      std::memcpy(out + lf::label_bytes, images.image(i).data(), images.bytes());
     }
     if (mdb_txn_commit(txn) != 0) fail("mdb_txn_commit");
   }
@@ -78,16 +73,15 @@ class LmdbStore final : public Store {
     mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
     Digest d;
     const auto add = [&](const MDB_val& key, const MDB_val& value) {
-      std::int64_t id = 0;
-      for (int i = 0; i < 8; ++i) id = (id << 8) | static_cast<const unsigned char*>(key.mv_data)[i];
+      const std::int64_t id = lf::decode_key(static_cast<const unsigned char*>(key.mv_data));
       const auto* v = static_cast<const unsigned char*>(value.mv_data);
-      d.sum += imgstore::row_digest(id, le_label(v), {v + 8, value.mv_size - 8});
+      d.sum += imgstore::row_digest(id, lf::decode_label(v), {v + lf::label_bytes, value.mv_size - lf::label_bytes});
       ++d.count;
     };
     if (only != nullptr) {
-      unsigned char k[8];
-      be_key(*only, k);
-      MDB_val key{8, k};
+      unsigned char k[lf::key_bytes];
+      lf::encode_key(*only, k);
+      MDB_val key{lf::key_bytes, k};
       MDB_val value;
       if (mdb_get(txn, dbi_, &key, &value) == 0) add(key, value);
     } else {
@@ -106,35 +100,35 @@ class LmdbStore final : public Store {
   MDB_dbi dbi_ = 0;
 };
 
-// --- HDF5: /images (N,H,W,C) uint8 chunked like the hdf5 module, /labels, /ids int64.
+// --- HDF5: the hdf5 module's layout (hdf5_format.hpp): /images (N,H,W,C) uint8 chunked alike, /labels, /ids.
 
-constexpr hsize_t kRowsChunk = 1024;
+namespace hdf5 = imgstore::hdf5;
 
 hid_t chunk_cache() {
   const hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
-  H5Pset_chunk_cache(dapl, 12421, 32u << 20, 1.0);  // the hdf5 module's settings
+  H5Pset_chunk_cache(dapl, hdf5::kChunkCache.slots, hdf5::kChunkCache.bytes, hdf5::kChunkCache.w0);
   return dapl;
 }
 
 class Hdf5Store final : public Store {
  public:
   Hdf5Store(const std::string& path, const Images& layout, bool create) : layout_(layout) {
-    chunk_ = std::clamp<hsize_t>((64 * 1024) / layout.bytes(), 1, 1024);  // the hdf5 module's default
+    chunk_ = hdf5::default_chunk_rows(layout.bytes());
     file_ = create ? H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)
                    : H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file_ < 0) fail("cannot open " + path);
     if (create) return;
     // What the hdf5 module does at open: the ids and labels in memory, an id -> row index.
     dapl_ = chunk_cache();
-    images_ = H5Dopen2(file_, "images", dapl_);
+    images_ = H5Dopen2(file_, hdf5::kImages, dapl_);
     const hid_t space = H5Dget_space(images_);
     hsize_t dims[4];
     H5Sget_simple_extent_dims(space, dims, nullptr);
     H5Sclose(space);
     ids_.resize(dims[0]);
     labels_.resize(dims[0]);
-    const hid_t idset = H5Dopen2(file_, "ids", H5P_DEFAULT);
-    const hid_t lset = H5Dopen2(file_, "labels", H5P_DEFAULT);
+    const hid_t idset = H5Dopen2(file_, hdf5::kIds, H5P_DEFAULT);
+    const hid_t lset = H5Dopen2(file_, hdf5::kLabels, H5P_DEFAULT);
     if (dims[0] > 0) {
       H5Dread(idset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids_.data());
       H5Dread(lset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels_.data());
@@ -158,15 +152,15 @@ class Hdf5Store final : public Store {
     const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 4, chunk);
     const hid_t dapl = chunk_cache();
-    const hid_t dset = H5Dcreate2(file_, "images", H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, dapl);
+    const hid_t dset = H5Dcreate2(file_, hdf5::kImages, H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, dapl);
     if (n > 0 && H5Dwrite(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, images.pixels.data()) < 0) fail("H5Dwrite");
     const hsize_t one[1] = {n};
     const hsize_t one_max[1] = {H5S_UNLIMITED};
-    const hsize_t one_chunk[1] = {kRowsChunk};
+    const hsize_t one_chunk[1] = {hdf5::row_chunk_rows(chunk_)};
     const hid_t space1 = H5Screate_simple(1, one, one_max);
     const hid_t dcpl1 = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl1, 1, one_chunk);
-    for (const auto& [name, data] : {std::pair{"labels", &images.labels}, std::pair{"ids", &images.ids}}) {
+    for (const auto& [name, data] : {std::pair{hdf5::kLabels, &images.labels}, std::pair{hdf5::kIds, &images.ids}}) {
       const hid_t d = H5Dcreate2(file_, name, H5T_STD_I64LE, space1, H5P_DEFAULT, dcpl1, H5P_DEFAULT);
       if (n > 0 && H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, data->data()) < 0) fail("H5Dwrite");
       H5Dclose(d);
@@ -184,7 +178,7 @@ class Hdf5Store final : public Store {
 
   Digest read_all() override {
     // Blocks of whole chunks, about 4 MiB, like the module's scans.
-    const hsize_t block = std::max<hsize_t>(1, (4u << 20) / (chunk_ * layout_.bytes())) * chunk_;
+    const hsize_t block = hdf5::block_rows(chunk_, layout_.bytes(), hdf5::kScanBlockBytes);
     Digest d;
     for (hsize_t row = 0; row < ids_.size(); row += block) read_rows(row, std::min<hsize_t>(block, ids_.size() - row), d);
     return d;
@@ -225,7 +219,9 @@ class Hdf5Store final : public Store {
   std::vector<std::uint8_t> buffer_;
 };
 
-// --- PNG: <id>.png at zlib level 6 (the png_dir default) plus labels.csv.
+// --- PNG: the png_dir layout (png_dir_format.hpp): <id>.png at zlib level 6 (the png_dir default), labels.csv.
+
+namespace pf = imgstore::png_dir_format;
 
 constexpr int kPngLevel = 6;
 
@@ -242,22 +238,18 @@ class PngStore final : public Store {
       return;
     }
     // What png_dir does at open: labels.csv read into an id -> label map.
-    std::ifstream csv(dir + "/labels.csv");
-    std::string line;
-    std::getline(csv, line);
-    while (std::getline(csv, line)) {
-      const auto comma = line.find(',');
-      labels_.emplace(std::stoll(line.substr(0, comma)), std::stoll(line.substr(comma + 1)));
-    }
+    std::ifstream csv(dir + "/" + pf::labels_file);
+    const std::string text((std::istreambuf_iterator<char>(csv)), std::istreambuf_iterator<char>());
+    labels_ = pf::parse_labels_csv(text, dir);
   }
 
   void write(const Images& images) override {
-    std::string csv = "id,label\n";
+    pf::Labels labels;
     for (std::size_t i = 0; i < images.n(); ++i) {
-      write_file(dir_ + "/" + std::to_string(images.ids[i]) + ".png", images, i);
-      csv += std::to_string(images.ids[i]) + "," + std::to_string(images.labels[i]) + "\n";
+      write_file(dir_ + "/" + pf::image_name(images.ids[i]), images, i);
+      labels.emplace(images.ids[i], images.labels[i]);
     }
-    std::ofstream(dir_ + "/labels.csv") << csv;
+    std::ofstream(dir_ + "/" + pf::labels_file) << pf::labels_csv(labels);
     const int fd = ::open(dir_.c_str(), O_RDONLY);
     ::syncfs(fd);  // the durability the png_dir commit gives
     ::close(fd);
@@ -277,7 +269,7 @@ class PngStore final : public Store {
 
  private:
   void add(std::int64_t id, std::int64_t label, Digest& d) {
-    read_file(dir_ + "/" + std::to_string(id) + ".png");
+    read_file(dir_ + "/" + pf::image_name(id));
     d.sum += imgstore::row_digest(id, label, pixels_);
     ++d.count;
   }

@@ -68,9 +68,6 @@ Compression parse_compression(const std::string& table, const std::string& text)
               ErrorKind::mismatch);
 }
 
-std::uint64_t default_chunk_rows(const Shape& shape) {
-  return std::clamp<std::uint64_t>((64 * 1024) / shape.bytes(), 1, 1024);
-}
 
 
 namespace {
@@ -86,9 +83,8 @@ FileRegistry<H5File>& registry() {
 }
 
 Hid dataset_access() {
-  // A chunk cache big enough for a block of chunks being filled or read, with many slots to avoid collisions.
   Hid dapl = checked(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose, "H5Pcreate");
-  checked(H5Pset_chunk_cache(dapl.get(), 12421, 32u << 20, 1.0), "H5Pset_chunk_cache");
+  checked(H5Pset_chunk_cache(dapl.get(), kChunkCache.slots, kChunkCache.bytes, kChunkCache.w0), "H5Pset_chunk_cache");
   return dapl;
 }
 
@@ -142,14 +138,14 @@ void create_layout(H5File& f, const std::string& table, const Compression& compr
     return checked(H5Dcreate2(f.file.get(), name, type, space.get(), H5P_DEFAULT, dcpl.get(), dapl.get()), H5Dclose, what);
   };
   const hsize_t image_chunk[4] = {chunk, f.shape.height, f.shape.width, f.shape.channels};
-  const hsize_t row_chunk[1] = {std::max<hsize_t>(chunk, 1024)};
-  f.images = make("images", H5T_STD_U8LE, 4, image_chunk, true);
-  f.labels = make("labels", H5T_STD_I64LE, 1, row_chunk, false);
-  f.ids = make("ids", H5T_STD_I64LE, 1, row_chunk, false);
-  write_string_attribute(f.file.get(), "imgstore_format", kFormat, what);
-  write_string_attribute(f.file.get(), "shape", f.shape.str(), what);
+  const hsize_t row_chunk[1] = {row_chunk_rows(chunk)};
+  f.images = make(kImages, H5T_STD_U8LE, 4, image_chunk, true);
+  f.labels = make(kLabels, H5T_STD_I64LE, 1, row_chunk, false);
+  f.ids = make(kIds, H5T_STD_I64LE, 1, row_chunk, false);
+  write_string_attribute(f.file.get(), kFormatAttribute, kFormat, what);
+  write_string_attribute(f.file.get(), kShapeAttribute, f.shape.str(), what);
   const Hid space = checked(H5Screate(H5S_SCALAR), H5Sclose, what);
-  const Hid attr = checked(H5Acreate2(f.file.get(), "rows", H5T_STD_U64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose, what);
+  const Hid attr = checked(H5Acreate2(f.file.get(), kRowsAttribute, H5T_STD_U64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose, what);
   const std::uint64_t zero = 0;
   checked(H5Awrite(attr.get(), H5T_NATIVE_UINT64, &zero), what);
   f.flush_and_sync(what);
@@ -194,13 +190,13 @@ void open_handles(H5File& f, const std::string& table, unsigned flags, const std
                        (flags == H5F_ACC_RDWR ? " for writing" : "") +
                        ": another process may be writing it (HDF5 locks the whole file), or it is damaged");
   // Files from other tools have no format attribute and are accepted if their datasets fit; ours must match.
-  const std::string format = read_string_attribute(f.file.get(), "imgstore_format");
+  const std::string format = read_string_attribute(f.file.get(), kFormatAttribute);
   if (!format.empty() && format != kFormat) {
     throw Error(what + " has format '" + format + "'; expected '" + kFormat + "'", ErrorKind::corrupt);
   }
-  f.images = open_dataset(f, table, "images", 4, true);
-  f.labels = open_dataset(f, table, "labels", 1, false);
-  f.ids = open_dataset(f, table, "ids", 1, false);
+  f.images = open_dataset(f, table, kImages, 4, true);
+  f.labels = open_dataset(f, table, kLabels, 1, false);
+  f.ids = open_dataset(f, table, kIds, 1, false);
   hsize_t d[4] = {0, 0, 0, 0};
   {
     const Hid space = checked(H5Dget_space(f.images.get()), H5Sclose, what);
@@ -220,8 +216,8 @@ void open_handles(H5File& f, const std::string& table, unsigned flags, const std
 void load_committed(H5File& f, const std::string& table) {
   const std::string what = f.where(table);
   std::uint64_t rows = 0;
-  if (H5Aexists(f.file.get(), "rows") > 0) {
-    const Hid attr = checked(H5Aopen(f.file.get(), "rows", H5P_DEFAULT), H5Aclose, what);
+  if (H5Aexists(f.file.get(), kRowsAttribute) > 0) {
+    const Hid attr = checked(H5Aopen(f.file.get(), kRowsAttribute, H5P_DEFAULT), H5Aclose, what);
     checked(H5Aread(attr.get(), H5T_NATIVE_UINT64, &rows), what + ": reading the rows attribute");
   } else {
     rows = f.extent(f.ids.get(), what);  // written by another tool: every row counts
@@ -349,7 +345,7 @@ std::shared_ptr<H5File> open_file(const std::string& table, const std::string& p
   f->path = path;
   if (fresh) {
     f->shape = *wanted;
-    f->chunk_rows = chunk > 0 ? chunk : default_chunk_rows(f->shape);
+    f->chunk_rows = chunk > 0 ? chunk : default_chunk_rows(f->shape.bytes());
     f->file = checked(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
                       "table " + table + ": cannot create '" + path + "'");
     f->writable = true;

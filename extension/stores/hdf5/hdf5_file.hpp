@@ -2,15 +2,8 @@
 // code), the HDF5 handles, the published committed state, opening, creating and recovering. hdf5_store.cpp
 // builds the Store (transactions, cursors) on it.
 //
-// On disk:
-//   /images  (N, H, W, C) uint8, chunked (chunk rows x H x W x C), extendible in N, optionally gzip
-//   /labels  (N) int64
-//   /ids     (N) int64; -1 marks a deleted row (a tombstone)
-//   root attributes: imgstore_format = "imgstore-hdf5 1", shape = "HxWxC", rows = the committed row count
-//   beside the file, while a commit that changes committed rows runs: `<path>-journal` (hdf5_journal.hpp)
-// Rows past `rows` (left by a transaction that did not commit) are not part of the store; the next writer trims
-// them. A row's id is in /ids, so rows need not be in id order; a scan goes in id order through an in-memory
-// id -> row index built from /ids at open (8 bytes a row), so a point read never scans.
+// The layout itself is hdf5_format.hpp. A scan goes in id order through an in-memory id -> row index built
+// from /ids at open (8 bytes a row), so a point read never scans.
 //
 // HDF5 in Debian is not thread-safe: every HDF5 call runs under one process-wide mutex. HDF5's own error
 // printing is switched off and its error stack becomes our message. A file is opened once per process (a
@@ -33,12 +26,11 @@
 #include <vector>
 
 #include "error.hpp"
+#include "hdf5_format.hpp"
 #include "shape.hpp"
 #include "store.hpp"
 
 namespace imgstore::hdf5 {
-
-inline constexpr const char* kFormat = "imgstore-hdf5 1";
 
 std::recursive_mutex& hdf5_mutex();
 using Lock = std::lock_guard<std::recursive_mutex>;
@@ -83,9 +75,6 @@ struct Compression {
   int gzip = 0;  // 0: none, 1..9: deflate level
 };
 Compression parse_compression(const std::string& table, const std::string& text);
-// Rows per chunk when not given: about 64 KiB of pixels, so a random point read decompresses little while a
-// scan still reads large blocks (see the benchmark).
-std::uint64_t default_chunk_rows(const Shape& shape);
 
 // One committed state of a file: what a statement reads, plus its own transaction's changes. Immutable once
 // published: a commit publishes a new one, so a cursor that holds the old one never sees a commit halfway.

@@ -174,7 +174,7 @@ class Hdf5Store final : public Store {
     new_labels_.push_back(image.label);
     ++appended_;
     overlay_[image.id] = row;
-    if (pending_.size() >= block_rows() * shape().bytes()) flush_block();
+    if (pending_.size() >= write_block_rows() * shape().bytes()) flush_block();
   }
 
   bool set_label(std::int64_t id, std::int64_t label) override {
@@ -241,7 +241,7 @@ class Hdf5Store final : public Store {
       }
       if (full && problems.empty()) {
         // Every image read back, a block of chunks at a time: damaged chunks (and bad gzip data) show here.
-        const std::uint64_t block = std::max<std::uint64_t>(1, (4u << 20) / (f_->chunk_rows * shape().bytes())) * f_->chunk_rows;
+        const std::uint64_t block = block_rows(f_->chunk_rows, shape().bytes(), kScanBlockBytes);
         std::vector<std::uint8_t> buffer;
         for (std::uint64_t row = 0; row < c.rows; row += block) {
           const std::uint64_t n = std::min(block, c.rows - row);
@@ -321,11 +321,7 @@ class Hdf5Store final : public Store {
     std::uint64_t appended;
   };
 
-  std::uint64_t block_rows() const {
-    // Whole chunks per H5Dwrite: about 1 MiB, at least one chunk.
-    const std::uint64_t chunks = std::max<std::uint64_t>(1, (1u << 20) / (f_->chunk_rows * shape().bytes()));
-    return chunks * f_->chunk_rows;
-  }
+  std::uint64_t write_block_rows() const { return block_rows(f_->chunk_rows, shape().bytes(), kWriteBlockBytes); }
 
   std::int64_t max_overlay() const {
     for (auto it = overlay_.rbegin(); it != overlay_.rend(); ++it) {
@@ -372,7 +368,7 @@ class Hdf5Store final : public Store {
     new_labels_.resize(count);
     if (count < flushed_) {
       // Part of a written block is undone: keep the rows still wanted in the buffer and rewrite them later.
-      const std::uint64_t keep_from = count / block_rows() * block_rows();
+      const std::uint64_t keep_from = count / write_block_rows() * write_block_rows();
       std::vector<std::uint8_t> kept((count - keep_from) * shape().bytes());
       if (!kept.empty()) {
         f_->transfer(f_->images.get(), false, f_->committed->rows + keep_from, count - keep_from, H5T_NATIVE_UINT8,
@@ -414,7 +410,7 @@ class Hdf5Store final : public Store {
     next->rows = total;
     next->row_ids = old.row_ids;
     next->row_labels = old.row_labels;
-    next->row_ids.resize(total, -1);
+    next->row_ids.resize(total, kTombstone);
     next->row_labels.resize(total, 0);
     next->index = old.index;
     std::set<std::uint64_t> dirty;  // committed rows changed in place
@@ -427,7 +423,7 @@ class Hdf5Store final : public Store {
     // New rows are live only if the overlay still points at them; committed rows of changed ids die.
     for (const auto& [id, row] : overlay_) {
       if (const auto c = old.index.find(id); c != old.index.end() && (!row || *row != c->second)) {
-        next->row_ids[c->second] = -1;
+        next->row_ids[c->second] = kTombstone;
         dirty.insert(c->second);
       }
       if (row && *row >= old.rows) next->row_ids[*row] = id;
@@ -530,7 +526,7 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
     // A scan: a block of about 4 MiB of whole chunks per H5Dread, reused across blocks. Rows past the file's
     // written rows are not read (they are still in the writer's buffer).
     const std::uint64_t chunk = f.chunk_rows;
-    const std::uint64_t rows_per_block = std::max<std::uint64_t>(1, (4u << 20) / (chunk * bytes)) * chunk;
+    const std::uint64_t rows_per_block = block_rows(chunk, bytes, kScanBlockBytes);
     block_first_ = row / chunk * chunk;
     block_rows_ = std::min(rows_per_block, std::max(store_.rows_in_file(), snapshot_->rows) - block_first_);
     block_.resize(block_rows_ * bytes);

@@ -20,6 +20,10 @@
 namespace imgstore::png_dir_format {
 
 inline constexpr const char* format_tag = "imgstore-png_dir 1";
+inline constexpr const char* labels_file = "labels.csv";
+inline constexpr const char* meta_file = ".imgstore";
+inline constexpr const char* pending_dir = ".pending";
+inline constexpr const char* commit_file = "COMMIT";
 
 std::string image_name(std::int64_t id);                       // "<id>.png"
 std::string pending_name(std::int64_t id, std::uint64_t seq);  // "<id>.<seq>.png", inside .pending/

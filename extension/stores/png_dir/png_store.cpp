@@ -279,14 +279,14 @@ class PngStore final : public Store {
     bool full_rewrite;
   };
 
-  std::string pending_dir() const { return dir_ + "/.pending"; }
+  std::string pending_dir() const { return dir_ + "/" + png_dir_format::pending_dir; }
   std::string pending_name(std::int64_t id, std::uint64_t seq) const {
     return pending_dir() + "/" + png_dir_format::pending_name(id, seq);
   }
-  std::string csv_path() const { return dir_ + "/labels.csv"; }
+  std::string csv_path() const { return dir_ + "/" + png_dir_format::labels_file; }
 
-  std::string meta_path() const { return dir_ + "/.imgstore"; }
-  std::string commit_path() const { return dir_ + "/COMMIT"; }
+  std::string meta_path() const { return dir_ + "/" + png_dir_format::meta_file; }
+  std::string commit_path() const { return dir_ + "/" + png_dir_format::commit_file; }
   // A durable commit record not yet applied (a crash, or an apply that failed).
   bool commit_pending() const { return ::access(commit_path().c_str(), F_OK) == 0; }
 
@@ -338,7 +338,7 @@ class PngStore final : public Store {
     std::error_code ec;
     fs::remove_all(pending_dir(), ec);
     fs::remove(csv_path() + ".pending", ec);
-    fs::remove(dir_ + "/COMMIT.tmp", ec);
+    fs::remove(commit_path() + ".tmp", ec);
   }
 
   void lock_writer() {
@@ -370,7 +370,7 @@ class PngStore final : public Store {
     write_synced(csv_path() + ".pending", csv, where);
     record.renames.assign(pending_.begin(), pending_.end());
     record.deletes.assign(deleted_.begin(), deleted_.end());
-    write_synced(dir_ + "/COMMIT.tmp", png_dir_format::encode_commit_record(record), where);
+    write_synced(commit_path() + ".tmp", png_dir_format::encode_commit_record(record), where);
     // 3. Wait for the statements reading the committed state to finish (they hold .imgstore shared).
     const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);
     if (!lock_for_applying(exclusive.get(), kLockTimeout)) {
@@ -379,7 +379,7 @@ class PngStore final : public Store {
                   ErrorKind::busy);
     }
     // 4. The commit point: COMMIT appears atomically, and the directory entry is made durable.
-    if (::rename((dir_ + "/COMMIT.tmp").c_str(), commit_path().c_str()) != 0) {
+    if (::rename((commit_path() + ".tmp").c_str(), commit_path().c_str()) != 0) {
       throw_errno(where + ": cannot rename the commit record in '" + dir_ + "'", errno);
     }
     fsync_or_throw(lock_.get(), dir_, where);

@@ -1,0 +1,52 @@
+// The on-disk layout of an hdf5 store, readable with h5py or h5dump without our code:
+//   /images  (N, H, W, C) uint8, chunked (chunk rows x H x W x C), extendible in N, optionally gzip
+//   /labels  (N) int64, chunked (row_chunk rows)
+//   /ids     (N) int64, chunked alike; -1 marks a deleted row (a tombstone)
+//   root attributes: imgstore_format = "imgstore-hdf5 1", shape = "HxWxC", rows = the committed row count
+//   beside the file, while a commit that changes committed rows runs: `<path>-journal` (hdf5_journal.hpp)
+// Rows past `rows` (left by a transaction that did not commit) are not part of the store. A row's id is in
+// /ids, so rows need not be in id order.
+// Pure numbers and names, no HDF5 calls: the store and the benchmarks' raw HDF5 code share them.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+namespace imgstore::hdf5 {
+
+inline constexpr const char* kFormat = "imgstore-hdf5 1";
+inline constexpr const char* kImages = "images";
+inline constexpr const char* kLabels = "labels";
+inline constexpr const char* kIds = "ids";
+inline constexpr const char* kFormatAttribute = "imgstore_format";
+inline constexpr const char* kShapeAttribute = "shape";
+inline constexpr const char* kRowsAttribute = "rows";
+inline constexpr std::int64_t kTombstone = -1;
+
+// The chunk cache every dataset is opened with (H5Pset_chunk_cache): room for a block of chunks being filled
+// or read, with many slots (a prime) to avoid collisions; w0 = 1 evicts fully read or written chunks first.
+struct ChunkCache {
+  std::size_t slots;
+  std::size_t bytes;
+  double w0;
+};
+inline constexpr ChunkCache kChunkCache{12421, std::size_t{32} << 20, 1.0};
+
+// Rows per /images chunk when not given: about 64 KiB of pixels, so a random point read decompresses little
+// while a scan still reads large blocks (21 for 32x32x3, 83 for 28x28x1).
+constexpr std::uint64_t default_chunk_rows(std::uint64_t image_bytes) {
+  return std::clamp<std::uint64_t>((64 * 1024) / std::max<std::uint64_t>(image_bytes, 1), 1, 1024);
+}
+
+// Rows per /labels and /ids chunk.
+constexpr std::uint64_t row_chunk_rows(std::uint64_t image_chunk_rows) { return std::max<std::uint64_t>(image_chunk_rows, 1024); }
+
+// Whole chunks of about `bytes` (at least one chunk): the unit of one H5Dread or H5Dwrite.
+constexpr std::uint64_t block_rows(std::uint64_t chunk_rows, std::uint64_t image_bytes, std::uint64_t bytes) {
+  return std::max<std::uint64_t>(1, bytes / std::max<std::uint64_t>(chunk_rows * image_bytes, 1)) * chunk_rows;
+}
+inline constexpr std::uint64_t kScanBlockBytes = std::uint64_t{4} << 20;   // a scan reads about 4 MiB at a time
+inline constexpr std::uint64_t kWriteBlockBytes = std::uint64_t{1} << 20;  // an insert writes about 1 MiB
+
+}  // namespace imgstore::hdf5

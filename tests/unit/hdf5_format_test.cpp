@@ -1,0 +1,70 @@
+#include <doctest/doctest.h>
+
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "hdf5_format.hpp"
+#include "hdf5_store.hpp"
+
+namespace fs = std::filesystem;
+namespace fmt = imgstore::hdf5;
+
+TEST_CASE("hdf5 chunk sizes: about 64 KiB of pixels per chunk, blocks of whole chunks") {
+  CHECK(fmt::default_chunk_rows(32 * 32 * 3) == 21);
+  CHECK(fmt::default_chunk_rows(28 * 28) == 83);
+  CHECK(fmt::default_chunk_rows(1) == 1024);              // tiny images: at most 1,024 rows a chunk
+  CHECK(fmt::default_chunk_rows(1000 * 1000 * 3) == 1);   // a chunk holds at least one image
+  CHECK(fmt::row_chunk_rows(21) == 1024);
+  CHECK(fmt::row_chunk_rows(4096) == 4096);
+  CHECK(fmt::block_rows(21, 3072, fmt::kScanBlockBytes) == 65 * 21);  // 4 MiB / 64.5 KiB = 65 chunks
+  CHECK(fmt::block_rows(21, 3072, fmt::kWriteBlockBytes) == 16 * 21);
+  CHECK(fmt::block_rows(1, 8 << 20, fmt::kScanBlockBytes) == 1);      // one chunk even when it is bigger
+}
+
+// The layout constants are what the store really writes, read back with plain HDF5 calls.
+TEST_CASE("an hdf5 store's file has the documented layout") {
+  const fs::path dir = fs::temp_directory_path() / ("imgstore-h5fmt-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "f.h5").string();
+  {
+    auto store = imgstore::open_hdf5_store("t", {"path=" + path, "shape=32x32x3"});
+    store->begin();
+    const std::vector<std::uint8_t> pixels(32 * 32 * 3, 7);
+    store->put(imgstore::Image{5, 3, pixels}, false);
+    store->sync();
+  }
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  REQUIRE(file >= 0);
+  const hid_t images = H5Dopen2(file, fmt::kImages, H5P_DEFAULT);
+  const hid_t dcpl = H5Dget_create_plist(images);
+  hsize_t chunk[4] = {};
+  CHECK(H5Pget_chunk(dcpl, 4, chunk) == 4);
+  CHECK(chunk[0] == fmt::default_chunk_rows(32 * 32 * 3));
+  CHECK(chunk[3] == 3);
+  const hid_t ids = H5Dopen2(file, fmt::kIds, H5P_DEFAULT);
+  const hid_t ids_dcpl = H5Dget_create_plist(ids);
+  hsize_t row_chunk[1] = {};
+  CHECK(H5Pget_chunk(ids_dcpl, 1, row_chunk) == 1);
+  CHECK(row_chunk[0] == fmt::row_chunk_rows(chunk[0]));
+  std::int64_t id = 0;
+  CHECK(H5Dread(ids, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &id) >= 0);
+  CHECK(id == 5);
+  CHECK(H5Aexists(file, fmt::kFormatAttribute) > 0);
+  CHECK(H5Aexists(file, fmt::kShapeAttribute) > 0);
+  const hid_t rows = H5Aopen(file, fmt::kRowsAttribute, H5P_DEFAULT);
+  std::uint64_t committed = 0;
+  CHECK(H5Aread(rows, H5T_NATIVE_UINT64, &committed) >= 0);
+  CHECK(committed == 1);
+  H5Aclose(rows);
+  H5Pclose(ids_dcpl);
+  H5Dclose(ids);
+  H5Pclose(dcpl);
+  H5Dclose(images);
+  H5Fclose(file);
+  fs::remove_all(dir);
+}
