@@ -2,7 +2,7 @@
 //   <id>.png              one 8-bit PNG per row (png_codec.hpp), opens in any viewer
 //   labels.csv            header `id,label`, then one `id,label` line per row: the index (a row exists when its
 //                         id is listed)
-//   .imgstore             "imgstore-png_dir 1" and "shape=HxWxC"; also the reader/writer lock (png_store.cpp)
+//   .imgstore             "imgstore-png_dir 1" and "shape=HxWxC"; also the reader/writer lock (png_dir_locks.hpp)
 //   .pending/<id>.<n>.png a transaction's new or replaced images
 //   labels.csv.pending    at commit: the new labels.csv, or the lines to append to it
 //   COMMIT                the commit record (below); its atomic rename into place is the commit point

@@ -3,7 +3,7 @@
 //   CREATE VIRTUAL TABLE t USING png_dir(path='train_png', shape='32x32x3' [, level=6]);
 //
 // labels.csv is the index: it says which ids exist and their labels; <id>.png holds the pixels. Commits are
-// atomic through a commit record (see png_store.cpp).
+// atomic through a commit record (see png_commit.cpp).
 #pragma once
 
 #include <memory>

@@ -1,0 +1,179 @@
+// png_dir's commit protocol and recovery (on disk: png_dir_format.hpp).
+//
+// A commit flushes the pending files (syncfs), writes labels.csv.pending and COMMIT (fsync, rename, fsync
+// the directory), then rolls forward: renames, deletes, labels.csv, removes COMMIT. Opening a store rolls
+// forward a COMMIT left by a crash, and otherwise removes pending leftovers, so a crash leaves either the old
+// or the new state. A transaction that only inserts new ids appends to labels.csv instead of rewriting it.
+//
+// One writer at a time (flock on the directory; a second gets SQLITE_BUSY after 5 s). A commit writes its
+// record and applies it under the exclusive flock on .imgstore, which a reading statement holds shared
+// (png_store.cpp), so a statement never sees a commit halfway. A commit waits for the statements reading
+// (at most 5 s, then SQLITE_BUSY with nothing committed). If applying a durable commit record fails (a
+// rename refused), the commit stands: the record and its files stay, every later statement first retries it
+// and fails with the cause until it succeeds, and the next open finishes it.
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+
+#include "png_dir_locks.hpp"
+#include "png_store_impl.hpp"
+
+namespace imgstore::png_dir {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::span<const std::uint8_t> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+}  // namespace
+
+std::string PngStore::pending_name(std::int64_t id, std::uint64_t seq) const {
+  return pending_dir() + "/" + png_dir_format::pending_name(id, seq);
+}
+
+bool PngStore::commit_pending() const { return ::access(commit_path().c_str(), F_OK) == 0; }
+
+void PngStore::end_txn() {
+  undo_.end();
+  pending_.clear();
+  inserted_.clear();
+  deleted_.clear();
+  full_rewrite_ = false;
+  remove_pending_files();
+  lock_ = Fd();  // closing the descriptor releases the flock
+}
+
+void PngStore::remove_pending_files() {
+  if (commit_pending()) return;
+  std::error_code ec;
+  fs::remove_all(pending_dir(), ec);
+  fs::remove(csv_path() + ".pending", ec);
+  fs::remove(commit_path() + ".tmp", ec);
+}
+
+void PngStore::lock_writer() {
+  Fd fd = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
+  if (!wait_for_flock(fd.get(), LOCK_EX, kLockTimeout)) throw_writer_busy(table_, dir_, "another connection");
+  lock_ = std::move(fd);
+  std::error_code ec;
+  fs::create_directory(pending_dir(), ec);
+  if (ec) throw Error("table " + table_ + ": cannot create '" + pending_dir() + "': " + ec.message());
+}
+
+void PngStore::commit_changes() {
+  const std::string where = "table " + table_ + ": commit";
+  // 1. The pending PNGs reach the disk before anything refers to them.
+  if (::syncfs(lock_.get()) != 0) throw_errno(where + ": syncfs of '" + dir_ + "'", errno);
+  // 2. The new labels: the lines to append, or the whole file.
+  png_dir_format::CommitRecord record;
+  std::string csv;
+  if (full_rewrite_) {
+    csv = png_dir_format::labels_csv(labels_);
+    record.replace_csv = true;
+  } else {
+    std::vector<std::pair<std::int64_t, std::int64_t>> rows;
+    for (const auto id : inserted_) rows.emplace_back(id, labels_.at(id));
+    csv = png_dir_format::labels_csv_lines(rows);
+    record.append_at = stamp_of(csv_path()).size;
+  }
+  write_synced(csv_path() + ".pending", csv, where);
+  record.renames.assign(pending_.begin(), pending_.end());
+  record.deletes.assign(deleted_.begin(), deleted_.end());
+  write_synced(commit_path() + ".tmp", png_dir_format::encode_commit_record(record), where);
+  // 3. Wait for the statements reading the committed state to finish (they hold .imgstore shared).
+  const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);
+  if (!lock_for_applying(exclusive.get(), kLockTimeout)) {
+    throw Error("table " + table_ + ": cannot commit to '" + dir_ + "': other statements are still reading it after " +
+                    std::to_string(kLockTimeout.count()) + " ms; nothing was committed, try COMMIT again",
+                ErrorKind::busy);
+  }
+  // 4. The commit point: COMMIT appears atomically, and the directory entry is made durable.
+  if (::rename((commit_path() + ".tmp").c_str(), commit_path().c_str()) != 0) {
+    throw_errno(where + ": cannot rename the commit record in '" + dir_ + "'", errno);
+  }
+  fsync_or_throw(lock_.get(), dir_, where);
+  // 5. Apply it. The transaction is committed: a failure leaves the record for the next statement or open.
+  try {
+    roll_forward();
+  } catch (const std::exception&) {
+    // Deliberately not reported here: SQLite would roll back a transaction that is already durable. Every
+    // later statement retries and reports it (finish_commit).
+  }
+  csv_stamp_ = stamp_of(csv_path());
+}
+
+void PngStore::finish_commit() {
+  if (!commit_pending()) return;
+  const std::string where = "table " + table_ + ": '" + dir_ + "' holds a committed transaction not yet applied";
+  const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);
+  if (!lock_for_applying(exclusive.get(), kLockTimeout)) {
+    throw Error(where + ", and other statements are reading it; try again", ErrorKind::busy);
+  }
+  try {
+    roll_forward();
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what() + "; fix the cause, and the next statement finishes it", e.kind());
+  }
+  load_csv();
+}
+
+void PngStore::write_synced(const std::string& path, const std::string& text, const std::string& where) {
+  const Fd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_TRUNC, where);
+  write_all(fd.get(), bytes_of(text), path, where);
+  fsync_or_throw(fd.get(), path, where);
+}
+
+void PngStore::roll_forward() {
+  const std::string where = "table " + table_ + ": applying the commit record of '" + dir_ + "'";
+  std::vector<std::uint8_t> raw;
+  read_whole(commit_path(), raw, where);
+  const png_dir_format::CommitRecord record = png_dir_format::parse_commit_record(
+      std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()), where);
+  for (const auto& [id, seq] : record.renames) {
+    const std::string from = pending_name(id, seq);
+    const std::string to = dir_ + "/" + png_dir_format::image_name(id);
+    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) throw_errno(where + ": rename to '" + to + "'", errno);
+  }
+  for (const auto id : record.deletes) {
+    const std::string path = dir_ + "/" + png_dir_format::image_name(id);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno(where + ": unlink '" + path + "'", errno);
+  }
+  const std::string pending_csv = csv_path() + ".pending";
+  if (record.replace_csv) {
+    if (::rename(pending_csv.c_str(), csv_path().c_str()) != 0 && errno != ENOENT) {
+      throw_errno(where + ": rename to '" + csv_path() + "'", errno);
+    }
+  } else if (fs::exists(pending_csv)) {
+    std::vector<std::uint8_t> lines;
+    read_whole(pending_csv, lines, where);
+    const Fd fd = open_or_throw(csv_path(), O_WRONLY, where);
+    const auto at = static_cast<off_t>(record.append_at);
+    if (::ftruncate(fd.get(), at) != 0) throw_errno(where + ": truncate '" + csv_path() + "'", errno);
+    if (::lseek(fd.get(), at, SEEK_SET) < 0) throw_errno(where + ": seek '" + csv_path() + "'", errno);
+    write_all(fd.get(), lines, csv_path(), where);
+    fsync_or_throw(fd.get(), csv_path(), where);
+  }
+  const Fd dir = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, where);
+  fsync_or_throw(dir.get(), dir_, where);
+  if (::unlink(commit_path().c_str()) != 0 && errno != ENOENT) throw_errno(where + ": unlink COMMIT", errno);
+  std::error_code ec;
+  fs::remove(pending_csv, ec);
+  fs::remove_all(pending_dir(), ec);
+  fsync_or_throw(dir.get(), dir_, where);
+}
+
+void PngStore::recover() {
+  const Fd fd = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return;
+  finish_commit();
+  remove_pending_files();
+}
+
+}  // namespace imgstore::png_dir

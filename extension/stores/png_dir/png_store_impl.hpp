@@ -1,0 +1,157 @@
+// The png_dir Store and its cursor, private to the backend (png_store.hpp is its public face). Declared here
+// so two files can define them: png_store.cpp (open, reads, writes, savepoints) and png_commit.cpp (the
+// commit protocol, recovery, the writer lock).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "busy.hpp"
+#include "png_dir_format.hpp"
+#include "posix_file.hpp"
+#include "store.hpp"
+#include "undo_log.hpp"
+
+namespace imgstore::png_dir {
+
+// Identity of labels.csv as last read, to notice commits by other connections and processes.
+struct Stamp {
+  ino_t inode = 0;
+  off_t size = -1;
+  std::int64_t mtime_ns = 0;
+  friend bool operator==(const Stamp&, const Stamp&) = default;
+};
+
+Stamp stamp_of(const std::string& path);
+
+class PngStore;
+
+class PngCursor final : public Cursor {
+ public:
+  PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids, Fd read_lock);
+  bool at_end() const override { return at_end_; }
+  void next() override;
+  std::int64_t id() const override { return walk_.id(); }
+  std::int64_t label() override { return walk_.value(); }
+  std::span<const std::uint8_t> pixels() override;
+
+ private:
+  PngStore& store_;
+  const Fd read_lock_;         // shared flock on .imgstore while the statement reads (empty in a transaction)
+  IdWalk<std::int64_t> walk_;  // id -> label
+  bool at_end_ = false;
+  std::vector<std::uint8_t> file_bytes_;  // reused across rows
+  std::vector<std::uint8_t> pixels_;
+  bool decoded_ = false;
+};
+
+class PngStore final : public Store {
+ public:
+  PngStore(std::string table, std::string dir, std::optional<Shape> wanted, int level, OpenMode mode);
+  ~PngStore() override;
+
+  const Shape& shape() const override { return shape_; }
+  const std::string& table() const { return table_; }
+
+  std::uint64_t count() override;
+  std::optional<std::int64_t> max_id() override;
+  std::unique_ptr<Cursor> scan(IdRange range) override;
+  std::unique_ptr<Cursor> lookup(std::vector<std::int64_t> ids) override;
+
+  // The first row with id >= from, or nullopt.
+  std::optional<std::pair<std::int64_t, std::int64_t>> row_from(std::int64_t from) const;
+  std::optional<std::int64_t> label_of(std::int64_t id) const;
+  std::string file_of(std::int64_t id) const;
+
+  void put(const Image& image, bool replace) override;
+  bool set_label(std::int64_t id, std::int64_t label) override;
+  bool erase(std::int64_t id) override;
+  std::vector<std::string> check(bool full) override;
+
+  void begin() override;
+  void sync() override;
+  void rollback() override;
+  void savepoint(int level) override { undo_.savepoint(level); }
+  void release(int level) override { undo_.release(level); }
+  void rollback_to(int level) override;
+
+ private:
+  struct Undo {
+    std::int64_t id;
+    std::optional<std::int64_t> label;
+    std::optional<std::uint64_t> pending;
+    bool inserted;
+    bool deleted;
+    bool full_rewrite;
+  };
+
+  std::string pending_dir() const { return dir_ + "/" + png_dir_format::pending_dir; }
+  std::string pending_name(std::int64_t id, std::uint64_t seq) const;
+  std::string csv_path() const { return dir_ + "/" + png_dir_format::labels_file; }
+  std::string meta_path() const { return dir_ + "/" + png_dir_format::meta_file; }
+  std::string commit_path() const { return dir_ + "/" + png_dir_format::commit_file; }
+  // A durable commit record not yet applied (a crash, or an apply that failed).
+  bool commit_pending() const;
+
+  // The transaction (png_store.cpp).
+  void remember(std::int64_t id);
+  void undo_one(const Undo& u);
+
+  // The commit protocol (png_commit.cpp).
+  void end_txn();
+  // Removes an unfinished transaction's files; never those of a commit record waiting to be applied.
+  void remove_pending_files();
+  void lock_writer();
+  // Writes labels.csv.pending and the commit record, then applies it.
+  void commit_changes();
+  // Finishes a durable commit record left by a failed apply or a crash, or says why it cannot.
+  void finish_commit();
+  void write_synced(const std::string& path, const std::string& text, const std::string& where);
+  // Applies dir/COMMIT; idempotent, so a crash at any point is finished by running it again.
+  void roll_forward();
+  // After a crash: finish a recorded commit, or drop an unfinished transaction's files. Only while no other
+  // writer holds the directory (it may be in the middle of its own commit).
+  void recover();
+
+  // Opening and reading (png_store.cpp).
+  // Takes the shared lock a reading statement holds (none inside this table's own transaction: the writer
+  // lock keeps others out) and brings labels.csv up to date.
+  Fd read_state();
+  // Our own stores have .imgstore; a directory made by other tools gets it with its first write.
+  void ensure_meta();
+  void open(const std::optional<Shape>& wanted, OpenMode mode);
+  [[noreturn]] void throw_shape_mismatch(const Shape& wanted) const;
+  void load_csv();
+  // Reloads labels.csv if another connection or process committed (never inside our own transaction).
+  void refresh(bool force = false);
+
+  const std::string table_;
+  const std::string dir_;
+  const int level_;
+  const bool inspect_;  // imgstore_check: change nothing, not even to finish an interrupted commit
+  Shape shape_;
+  std::map<std::int64_t, std::int64_t> labels_;  // the rows as this connection sees them
+  Stamp csv_stamp_;
+  static constexpr std::chrono::milliseconds kLockTimeout = kBusyTimeout;
+  // The open transaction.
+  UndoLog<Undo> undo_;
+  Fd lock_;
+  std::uint64_t seq_ = 0;
+  std::map<std::int64_t, std::uint64_t> pending_;  // id -> its file in .pending
+  std::set<std::int64_t> inserted_;                // ids new in this transaction
+  std::set<std::int64_t> deleted_;                 // committed ids whose file goes at commit
+  bool full_rewrite_ = false;                      // labels.csv must be rewritten, not appended to
+  std::vector<std::uint8_t> encoded_;  // reused PNG buffer
+};
+
+}  // namespace imgstore::png_dir
