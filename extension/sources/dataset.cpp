@@ -70,8 +70,8 @@ Opener opener(const std::string& source) {
   }
   std::error_code ec;
   if (std::filesystem::is_directory(source, ec)) {
-    const auto [images, labels] = idx_files(source);
-    if (!images.empty()) return [images, labels] { return open_idx(images, labels); };
+    const auto files = idx_files(source);  // a pair, not a structured binding: clang 14 cannot capture those
+    if (!files.first.empty()) return [files] { return open_idx(files.first, files.second); };
     return [source] { return open_cifar(CifarOptions{source, 0, "train", "cifar10"}); };
   }
   throw Error("dataset(): '" + source + "' is not a data set; expected a directory of IDX files "
