@@ -63,51 +63,16 @@ class Hdf5Cursor final : public Cursor {
 class Hdf5Store final : public Store {
  public:
   Hdf5Store(std::string table, std::shared_ptr<H5File> file) : table_(std::move(table)), f_(std::move(file)) {}
-  ~Hdf5Store() override {
-    if (undo_.active()) {
-      try {
-        rollback();
-      } catch (...) {
-      }
-    }
-  }
+  ~Hdf5Store() override;
 
   const Shape& shape() const override { return f_->shape; }
   const std::string& table() const { return table_; }
   H5File& file() { return *f_; }
   // The committed state a new statement reads (inside this table's transaction no other can commit).
-  std::shared_ptr<const Committed> snapshot() const {
-    const Lock lock(hdf5_mutex());
-    return f_->committed;
-  }
+  std::shared_ptr<const Committed> snapshot() const;
 
-  std::uint64_t count() override {
-    const Lock lock(hdf5_mutex());
-    const Committed& c = *f_->committed;
-    std::uint64_t n = c.index.size();
-    for (const auto& [id, row] : overlay_) {
-      const bool committed = c.index.contains(id);
-      if (row && !committed) ++n;
-      if (!row && committed) --n;
-    }
-    return n;
-  }
-
-  std::optional<std::int64_t> max_id() override {
-    const Lock lock(hdf5_mutex());
-    const Committed& c = *f_->committed;
-    std::optional<std::int64_t> best;
-    for (auto it = c.index.rbegin(); it != c.index.rend(); ++it) {
-      const auto o = overlay_.find(it->first);
-      if (o == overlay_.end() || o->second) {  // the committed maximum, unless this transaction deleted it
-        best = it->first;
-        break;
-      }
-    }
-    if (const auto m = max_overlay(); m >= 0 && (!best || m > *best)) best = m;
-    return best;
-  }
-
+  std::uint64_t count() override;
+  std::optional<std::int64_t> max_id() override;
   std::unique_ptr<Cursor> scan(IdRange range) override {
     return std::make_unique<Hdf5Cursor>(*this, range, std::vector<std::int64_t>{}, false);
   }
@@ -116,197 +81,27 @@ class Hdf5Store final : public Store {
   }
 
   // The row of a live id as this connection sees it: its transaction's changes over the snapshot `c`.
-  std::optional<std::uint64_t> row_of(const Committed& c, std::int64_t id) const {
-    const auto o = overlay_.find(id);
-    if (o != overlay_.end()) return o->second;
-    const auto it = c.index.find(id);
-    if (it == c.index.end()) return std::nullopt;
-    return it->second;
-  }
-
+  std::optional<std::uint64_t> row_of(const Committed& c, std::int64_t id) const;
   // The first live id >= from, with its row.
-  std::optional<std::pair<std::int64_t, std::uint64_t>> first_from(const Committed& snap, std::int64_t from) const {
-    auto c = snap.index.lower_bound(from);
-    auto o = overlay_.lower_bound(from);
-    while (true) {
-      const bool has_c = c != snap.index.end();
-      const bool has_o = o != overlay_.end();
-      if (!has_c && !has_o) return std::nullopt;
-      if (has_o && (!has_c || o->first <= c->first)) {
-        if (has_c && c->first == o->first) ++c;  // the overlay decides for this id
-        if (o->second) return std::pair{o->first, *o->second};
-        ++o;
-        continue;
-      }
-      return *c;
-    }
-  }
-
-  std::int64_t label_at(const Committed& c, std::uint64_t row) const {
-    if (row >= c.rows) return new_labels_[row - c.rows];
-    const auto it = label_overlay_.find(row);
-    return it != label_overlay_.end() ? it->second : c.row_labels[row];
-  }
-
+  std::optional<std::pair<std::int64_t, std::uint64_t>> first_from(const Committed& snap, std::int64_t from) const;
+  std::int64_t label_at(const Committed& c, std::uint64_t row) const;
   // Rows written to the file so far (committed, plus this transaction's full blocks).
   std::uint64_t rows_in_file() const { return f_->committed->rows + flushed_; }
   // A new row still in the write buffer.
-  const std::uint8_t* buffered(std::uint64_t row) const {
-    if (row < rows_in_file()) return nullptr;
-    return pending_.data() + (row - rows_in_file()) * shape().bytes();
-  }
+  const std::uint8_t* buffered(std::uint64_t row) const;
   std::uint64_t generation() const { return generation_; }
 
-  void put(const Image& image, bool replace) override {
-    const Lock lock(hdf5_mutex());
-    undo_.require_active(table_, "INSERT");
-    const auto existing = row_of(*f_->committed, image.id);
-    if (existing && !replace) {
-      throw Error("table " + table_ + ": id " + std::to_string(image.id) +
-                      " already exists; expected a unique id (INSERT OR REPLACE overwrites)",
-                  ErrorKind::constraint);
-    }
-    // Always a new row: committed pixels are never overwritten in place. The undo record is taken before the
-    // row is counted, so undoing it also forgets the row.
-    remember_id(image.id);
-    const std::uint64_t row = f_->committed->rows + appended_;
-    pending_.insert(pending_.end(), image.pixels.begin(), image.pixels.end());
-    new_labels_.push_back(image.label);
-    ++appended_;
-    overlay_[image.id] = row;
-    if (pending_.size() >= write_block_rows() * shape().bytes()) flush_block();
-  }
+  void put(const Image& image, bool replace) override;
+  bool set_label(std::int64_t id, std::int64_t label) override;
+  bool erase(std::int64_t id) override;
+  std::vector<std::string> check(bool full) override;
 
-  bool set_label(std::int64_t id, std::int64_t label) override {
-    const Lock lock(hdf5_mutex());
-    undo_.require_active(table_, "UPDATE");
-    const Committed& c = *f_->committed;
-    const auto row = row_of(c, id);
-    if (!row) return false;
-    if (*row >= c.rows) {
-      undo_.push(Undo{Undo::kNewLabel, id, *row, new_labels_[*row - c.rows], std::nullopt, false, appended_});
-      new_labels_[*row - c.rows] = label;
-    } else {
-      const auto old = label_overlay_.find(*row);
-      undo_.push(Undo{Undo::kLabel, id, *row, old == label_overlay_.end() ? 0 : old->second, std::nullopt,
-                      old != label_overlay_.end(), appended_});
-      label_overlay_[*row] = label;
-    }
-    return true;
-  }
-
-  bool erase(std::int64_t id) override {
-    const Lock lock(hdf5_mutex());
-    undo_.require_active(table_, "DELETE");
-    if (!row_of(*f_->committed, id)) return false;
-    remember_id(id);
-    overlay_[id] = std::nullopt;
-    return true;
-  }
-
-  std::vector<std::string> check(bool full) override {
-    const Lock lock(hdf5_mutex());
-    std::vector<std::string> problems;
-    const std::string what = f_->where(table_);
-    const Committed& c = *f_->committed;
-    try {
-      for (const auto& [name, dset] : {std::pair{"images", f_->images.get()}, std::pair{"labels", f_->labels.get()},
-                                       std::pair{"ids", f_->ids.get()}}) {
-        const std::uint64_t n = f_->extent(dset, what);
-        if (n < c.rows) {
-          // Built with append: GCC 12 warns falsely (-Wrestrict) on "/" + std::string(...) chains.
-          std::string problem = "/";
-          problem.append(name).append(" has ").append(std::to_string(n)).append(" rows; the rows attribute says ");
-          problem.append(std::to_string(c.rows));
-          problems.push_back(problem);
-        }
-      }
-      std::vector<std::int64_t> ids(c.rows);
-      if (c.rows > 0) f_->transfer(f_->ids.get(), false, 0, c.rows, H5T_NATIVE_INT64, ids.data(), what + ": reading /ids");
-      if (ids != c.row_ids) problems.push_back("/ids on disk differs from what was read at open");
-      if (::access(journal_path(f_->path).c_str(), F_OK) == 0 && !f_->writing) {
-        std::string problem = journal_path(f_->path);
-        problem.append(" is left from an interrupted commit; imgstore_repair() (or the next table opened on it) rolls it back");
-        problems.push_back(problem);
-      }
-      // Every chunk that holds committed rows must exist: HDF5 reads a missing chunk as zeros, silently.
-      hsize_t chunks = 0;
-      const Hid space = checked(H5Dget_space(f_->images.get()), H5Sclose, what);
-      if (H5Dget_num_chunks(f_->images.get(), space.get(), &chunks) >= 0) {
-        const std::uint64_t wanted = (c.rows + f_->chunk_rows - 1) / f_->chunk_rows;
-        if (chunks < wanted) {
-          problems.push_back("/images has " + std::to_string(chunks) + " chunks; its " + std::to_string(c.rows) +
-                             " rows need " + std::to_string(wanted) + " (the file is damaged: missing chunks read as zeros)");
-        }
-      }
-      if (full && problems.empty()) {
-        // Every image read back, a block of chunks at a time: damaged chunks (and bad gzip data) show here.
-        const std::uint64_t block = block_rows(f_->chunk_rows, shape().bytes(), kScanBlockBytes);
-        std::vector<std::uint8_t> buffer;
-        for (std::uint64_t row = 0; row < c.rows; row += block) {
-          const std::uint64_t n = std::min(block, c.rows - row);
-          buffer.resize(n * shape().bytes());
-          f_->transfer(f_->images.get(), false, row, n, H5T_NATIVE_UINT8, buffer.data(),
-                       "rows " + std::to_string(row) + " to " + std::to_string(row + n - 1) + " of /images");
-        }
-      }
-    } catch (const Error& e) {
-      problems.push_back(e.what());
-    }
-    return problems;
-  }
-
-  void begin() override {
-    if (undo_.active()) return;
-    // The file's one transaction: claimed under the mutex, waited for without it (the other may commit).
-    const bool claimed = wait_for([&] {
-      const Lock lock(hdf5_mutex());
-      return !std::exchange(f_->writing, true);
-    });
-    if (!claimed) throw_writer_busy(table_, f_->path, "another connection in this process");
-    const Lock lock(hdf5_mutex());
-    try {
-      make_writable(*f_, table_);
-    } catch (...) {
-      f_->writing = false;
-      throw;
-    }
-    undo_.begin();
-  }
-
-  void sync() override {
-    const Lock lock(hdf5_mutex());
-    if (!undo_.active()) return;
-    try {
-      if (!undo_.empty() || appended_ > 0) commit_changes();
-    } catch (...) {
-      try {
-        discard();
-      } catch (...) {
-        // The commit's own error is the one to report.
-      }
-      throw;
-    }
-    finish();
-  }
-
-  void rollback() override {
-    const Lock lock(hdf5_mutex());
-    if (!undo_.active()) return;
-    discard();
-  }
-
+  void begin() override;
+  void sync() override;
+  void rollback() override;
   void savepoint(int level) override { undo_.savepoint(level); }
   void release(int level) override { undo_.release(level); }
-  void rollback_to(int level) override {
-    const Lock lock(hdf5_mutex());
-    std::optional<std::uint64_t> appended;  // the new-row count before the oldest undone change
-    undo_.rollback_to(level, [&](const Undo& u) {
-      undo_one(u);
-      appended = u.appended;
-    });
-    if (appended) truncate_new_rows(*appended);
-  }
+  void rollback_to(int level) override;
 
  private:
   // How to undo one change. `appended` is the new-row count before the change: undoing back to a savepoint
@@ -322,164 +117,18 @@ class Hdf5Store final : public Store {
   };
 
   std::uint64_t write_block_rows() const { return block_rows(f_->chunk_rows, shape().bytes(), kWriteBlockBytes); }
-
-  std::int64_t max_overlay() const {
-    for (auto it = overlay_.rbegin(); it != overlay_.rend(); ++it) {
-      if (it->second) return it->first;
-    }
-    return -1;
-  }
-
-  void remember_id(std::int64_t id) {
-    const auto o = overlay_.find(id);
-    undo_.push(Undo{Undo::kId, id, 0, 0,
-                    o == overlay_.end() ? std::nullopt : std::optional<std::optional<std::uint64_t>>(o->second), false,
-                    appended_});
-  }
-
-  void undo_one(const Undo& u) {
-    switch (u.kind) {
-      case Undo::kId:
-        if (u.old_overlay) {
-          overlay_[u.id] = *u.old_overlay;
-        } else {
-          overlay_.erase(u.id);
-        }
-        break;
-      case Undo::kLabel:
-        if (u.had_label) {
-          label_overlay_[u.row] = u.old_label;
-        } else {
-          label_overlay_.erase(u.row);
-        }
-        break;
-      case Undo::kNewLabel: {
-        const std::uint64_t rows = f_->committed->rows;
-        if (u.row - rows < new_labels_.size()) new_labels_[u.row - rows] = u.old_label;
-        break;
-      }
-    }
-  }
-
+  std::int64_t max_overlay() const;
+  void remember_id(std::int64_t id);
+  void undo_one(const Undo& u);
   // Forgets new rows past `count` (they belong to undone changes).
-  void truncate_new_rows(std::uint64_t count) {
-    if (count >= appended_) return;
-    appended_ = count;
-    new_labels_.resize(count);
-    if (count < flushed_) {
-      // Part of a written block is undone: keep the rows still wanted in the buffer and rewrite them later.
-      const std::uint64_t keep_from = count / write_block_rows() * write_block_rows();
-      std::vector<std::uint8_t> kept((count - keep_from) * shape().bytes());
-      if (!kept.empty()) {
-        f_->transfer(f_->images.get(), false, f_->committed->rows + keep_from, count - keep_from, H5T_NATIVE_UINT8,
-                     kept.data(), f_->where(table_) + ": reading back rows");
-      }
-      pending_ = std::move(kept);
-      flushed_ = keep_from;
-    } else {
-      pending_.resize((count - flushed_) * shape().bytes());
-    }
-    ++generation_;
-  }
-
-  void flush_block() {
-    const std::uint64_t n = pending_.size() / shape().bytes();
-    if (n == 0) return;
-    const std::string what = f_->where(table_) + ": writing " + std::to_string(n) + " images";
-    // Counted from the start of the transaction: HDF5's chunk cache may not have written the earlier blocks yet.
-    f_->ensure_space((flushed_ + n) * shape().bytes(), what);
-    const std::uint64_t first = f_->committed->rows + flushed_;
-    if (f_->extent(f_->images.get(), what) < first + n) {
-      checked(H5Dset_extent(f_->images.get(), f_->dims(first + n).data()), what);
-    }
-    f_->transfer(f_->images.get(), true, first, n, H5T_NATIVE_UINT8, pending_.data(), what);
-    flushed_ += n;
-    pending_.clear();
-    ++generation_;  // cursors holding a block of the buffer must re-read
-  }
-
+  void truncate_new_rows(std::uint64_t count);
+  void flush_block();
   // Writes the transaction and publishes the new committed state. New rows go past the committed count; changes
   // to committed rows are journaled first (hdf5_journal.hpp), so a crash at any point leaves old or new.
-  void commit_changes() {
-    const std::string what = f_->where(table_) + ": commit";
-    flush_block();
-    const Committed& old = *f_->committed;
-    f_->ensure_space((old.rows + appended_) * 16, what);
-    auto next = std::make_shared<Committed>();
-    const std::uint64_t total = old.rows + appended_;
-    next->rows = total;
-    next->row_ids = old.row_ids;
-    next->row_labels = old.row_labels;
-    next->row_ids.resize(total, kTombstone);
-    next->row_labels.resize(total, 0);
-    next->index = old.index;
-    std::set<std::uint64_t> dirty;  // committed rows changed in place
-    for (const auto& [row, label] : label_overlay_) {
-      if (next->row_labels[row] == label) continue;
-      next->row_labels[row] = label;
-      dirty.insert(row);
-    }
-    for (std::uint64_t i = 0; i < appended_; ++i) next->row_labels[old.rows + i] = new_labels_[i];
-    // New rows are live only if the overlay still points at them; committed rows of changed ids die.
-    for (const auto& [id, row] : overlay_) {
-      if (const auto c = old.index.find(id); c != old.index.end() && (!row || *row != c->second)) {
-        next->row_ids[c->second] = kTombstone;
-        dirty.insert(c->second);
-      }
-      if (row && *row >= old.rows) next->row_ids[*row] = id;
-      if (row) {
-        next->index[id] = *row;
-      } else {
-        next->index.erase(id);
-      }
-    }
-    Journal journal{old.rows, {}};
-    for (const auto row : dirty) journal.entries.push_back({row, old.row_ids[row], old.row_labels[row]});
-    if (!journal.entries.empty()) write_journal(f_->path, journal, what);
-    if (total > old.rows) {
-      const hsize_t n[1] = {total};
-      checked(H5Dset_extent(f_->labels.get(), n), what);
-      checked(H5Dset_extent(f_->ids.get(), n), what);
-    }
-    for (const auto row : dirty) {
-      f_->transfer(f_->ids.get(), true, row, 1, H5T_NATIVE_INT64, next->row_ids.data() + row, what);
-      f_->transfer(f_->labels.get(), true, row, 1, H5T_NATIVE_INT64, next->row_labels.data() + row, what);
-    }
-    if (total > old.rows) {
-      f_->transfer(f_->ids.get(), true, old.rows, appended_, H5T_NATIVE_INT64, next->row_ids.data() + old.rows, what);
-      f_->transfer(f_->labels.get(), true, old.rows, appended_, H5T_NATIVE_INT64, next->row_labels.data() + old.rows, what);
-    }
-    // The new rows reach the disk first; then the rows attribute, flushed and synced; then, if the commit
-    // changed committed rows, the journal goes, and that is its commit point.
-    f_->flush_and_sync(what);
-    f_->write_rows_attribute(total, what);
-    f_->flush_and_sync(what);
-    if (!journal.entries.empty()) remove_journal(f_->path, what);
-    f_->committed = std::move(next);
-  }
-
+  void commit_changes();
   // Drops the transaction; rows written past the committed count are trimmed from the file.
-  void discard() {
-    const bool wrote = flushed_ > 0;
-    finish();
-    if (wrote) {
-      const std::string what = f_->where(table_) + ": rollback";
-      f_->set_rows(f_->committed->rows, what);
-      f_->flush_and_sync(what);
-    }
-  }
-
-  void finish() {
-    f_->writing = false;
-    undo_.end();
-    overlay_.clear();
-    label_overlay_.clear();
-    new_labels_.clear();
-    pending_.clear();
-    appended_ = 0;
-    flushed_ = 0;
-    ++generation_;
-  }
+  void discard();
+  void finish();
 
   const std::string table_;
   const std::shared_ptr<H5File> f_;
@@ -492,6 +141,387 @@ class Hdf5Store final : public Store {
   std::uint64_t flushed_ = 0;                                      // new rows written to the file
   std::uint64_t generation_ = 0;
 };
+
+Hdf5Store::~Hdf5Store() {
+  if (undo_.active()) {
+    try {
+      rollback();
+    } catch (...) {
+    }
+  }
+}
+
+std::shared_ptr<const Committed> Hdf5Store::snapshot() const {
+  const Lock lock(hdf5_mutex());
+  return f_->committed;
+}
+
+std::uint64_t Hdf5Store::count() {
+  const Lock lock(hdf5_mutex());
+  const Committed& c = *f_->committed;
+  std::uint64_t n = c.index.size();
+  for (const auto& [id, row] : overlay_) {
+    const bool committed = c.index.contains(id);
+    if (row && !committed) ++n;
+    if (!row && committed) --n;
+  }
+  return n;
+}
+
+std::optional<std::int64_t> Hdf5Store::max_id() {
+  const Lock lock(hdf5_mutex());
+  const Committed& c = *f_->committed;
+  std::optional<std::int64_t> best;
+  for (auto it = c.index.rbegin(); it != c.index.rend(); ++it) {
+    const auto o = overlay_.find(it->first);
+    if (o == overlay_.end() || o->second) {  // the committed maximum, unless this transaction deleted it
+      best = it->first;
+      break;
+    }
+  }
+  if (const auto m = max_overlay(); m >= 0 && (!best || m > *best)) best = m;
+  return best;
+}
+
+std::optional<std::uint64_t> Hdf5Store::row_of(const Committed& c, std::int64_t id) const {
+  const auto o = overlay_.find(id);
+  if (o != overlay_.end()) return o->second;
+  const auto it = c.index.find(id);
+  if (it == c.index.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::pair<std::int64_t, std::uint64_t>> Hdf5Store::first_from(const Committed& snap,
+                                                                          std::int64_t from) const {
+  auto c = snap.index.lower_bound(from);
+  auto o = overlay_.lower_bound(from);
+  while (true) {
+    const bool has_c = c != snap.index.end();
+    const bool has_o = o != overlay_.end();
+    if (!has_c && !has_o) return std::nullopt;
+    if (has_o && (!has_c || o->first <= c->first)) {
+      if (has_c && c->first == o->first) ++c;  // the overlay decides for this id
+      if (o->second) return std::pair{o->first, *o->second};
+      ++o;
+      continue;
+    }
+    return *c;
+  }
+}
+
+std::int64_t Hdf5Store::label_at(const Committed& c, std::uint64_t row) const {
+  if (row >= c.rows) return new_labels_[row - c.rows];
+  const auto it = label_overlay_.find(row);
+  return it != label_overlay_.end() ? it->second : c.row_labels[row];
+}
+
+const std::uint8_t* Hdf5Store::buffered(std::uint64_t row) const {
+  if (row < rows_in_file()) return nullptr;
+  return pending_.data() + (row - rows_in_file()) * shape().bytes();
+}
+
+void Hdf5Store::put(const Image& image, bool replace) {
+  const Lock lock(hdf5_mutex());
+  undo_.require_active(table_, "INSERT");
+  const auto existing = row_of(*f_->committed, image.id);
+  if (existing && !replace) {
+    throw Error("table " + table_ + ": id " + std::to_string(image.id) +
+                    " already exists; expected a unique id (INSERT OR REPLACE overwrites)",
+                ErrorKind::constraint);
+  }
+  // Always a new row: committed pixels are never overwritten in place. The undo record is taken before the
+  // row is counted, so undoing it also forgets the row.
+  remember_id(image.id);
+  const std::uint64_t row = f_->committed->rows + appended_;
+  pending_.insert(pending_.end(), image.pixels.begin(), image.pixels.end());
+  new_labels_.push_back(image.label);
+  ++appended_;
+  overlay_[image.id] = row;
+  if (pending_.size() >= write_block_rows() * shape().bytes()) flush_block();
+}
+
+bool Hdf5Store::set_label(std::int64_t id, std::int64_t label) {
+  const Lock lock(hdf5_mutex());
+  undo_.require_active(table_, "UPDATE");
+  const Committed& c = *f_->committed;
+  const auto row = row_of(c, id);
+  if (!row) return false;
+  if (*row >= c.rows) {
+    undo_.push(Undo{Undo::kNewLabel, id, *row, new_labels_[*row - c.rows], std::nullopt, false, appended_});
+    new_labels_[*row - c.rows] = label;
+  } else {
+    const auto old = label_overlay_.find(*row);
+    undo_.push(Undo{Undo::kLabel, id, *row, old == label_overlay_.end() ? 0 : old->second, std::nullopt,
+                    old != label_overlay_.end(), appended_});
+    label_overlay_[*row] = label;
+  }
+  return true;
+}
+
+bool Hdf5Store::erase(std::int64_t id) {
+  const Lock lock(hdf5_mutex());
+  undo_.require_active(table_, "DELETE");
+  if (!row_of(*f_->committed, id)) return false;
+  remember_id(id);
+  overlay_[id] = std::nullopt;
+  return true;
+}
+
+std::vector<std::string> Hdf5Store::check(bool full) {
+  const Lock lock(hdf5_mutex());
+  std::vector<std::string> problems;
+  const std::string what = f_->where(table_);
+  const Committed& c = *f_->committed;
+  try {
+    for (const auto& [name, dset] : {std::pair{"images", f_->images.get()}, std::pair{"labels", f_->labels.get()},
+                                     std::pair{"ids", f_->ids.get()}}) {
+      const std::uint64_t n = f_->extent(dset, what);
+      if (n < c.rows) {
+        // Built with append: GCC 12 warns falsely (-Wrestrict) on "/" + std::string(...) chains.
+        std::string problem = "/";
+        problem.append(name).append(" has ").append(std::to_string(n)).append(" rows; the rows attribute says ");
+        problem.append(std::to_string(c.rows));
+        problems.push_back(problem);
+      }
+    }
+    std::vector<std::int64_t> ids(c.rows);
+    if (c.rows > 0) f_->transfer(f_->ids.get(), false, 0, c.rows, H5T_NATIVE_INT64, ids.data(), what + ": reading /ids");
+    if (ids != c.row_ids) problems.push_back("/ids on disk differs from what was read at open");
+    if (::access(journal_path(f_->path).c_str(), F_OK) == 0 && !f_->writing) {
+      std::string problem = journal_path(f_->path);
+      problem.append(" is left from an interrupted commit; imgstore_repair() (or the next table opened on it) rolls it back");
+      problems.push_back(problem);
+    }
+    // Every chunk that holds committed rows must exist: HDF5 reads a missing chunk as zeros, silently.
+    hsize_t chunks = 0;
+    const Hid space = checked(H5Dget_space(f_->images.get()), H5Sclose, what);
+    if (H5Dget_num_chunks(f_->images.get(), space.get(), &chunks) >= 0) {
+      const std::uint64_t wanted = (c.rows + f_->chunk_rows - 1) / f_->chunk_rows;
+      if (chunks < wanted) {
+        problems.push_back("/images has " + std::to_string(chunks) + " chunks; its " + std::to_string(c.rows) +
+                           " rows need " + std::to_string(wanted) + " (the file is damaged: missing chunks read as zeros)");
+      }
+    }
+    if (full && problems.empty()) {
+      // Every image read back, a block of chunks at a time: damaged chunks (and bad gzip data) show here.
+      const std::uint64_t block = block_rows(f_->chunk_rows, shape().bytes(), kScanBlockBytes);
+      std::vector<std::uint8_t> buffer;
+      for (std::uint64_t row = 0; row < c.rows; row += block) {
+        const std::uint64_t n = std::min(block, c.rows - row);
+        buffer.resize(n * shape().bytes());
+        f_->transfer(f_->images.get(), false, row, n, H5T_NATIVE_UINT8, buffer.data(),
+                     "rows " + std::to_string(row) + " to " + std::to_string(row + n - 1) + " of /images");
+      }
+    }
+  } catch (const Error& e) {
+    problems.push_back(e.what());
+  }
+  return problems;
+}
+
+void Hdf5Store::begin() {
+  if (undo_.active()) return;
+  // The file's one transaction: claimed under the mutex, waited for without it (the other may commit).
+  const bool claimed = wait_for([&] {
+    const Lock lock(hdf5_mutex());
+    return !std::exchange(f_->writing, true);
+  });
+  if (!claimed) throw_writer_busy(table_, f_->path, "another connection in this process");
+  const Lock lock(hdf5_mutex());
+  try {
+    make_writable(*f_, table_);
+  } catch (...) {
+    f_->writing = false;
+    throw;
+  }
+  undo_.begin();
+}
+
+void Hdf5Store::sync() {
+  const Lock lock(hdf5_mutex());
+  if (!undo_.active()) return;
+  try {
+    if (!undo_.empty() || appended_ > 0) commit_changes();
+  } catch (...) {
+    try {
+      discard();
+    } catch (...) {
+      // The commit's own error is the one to report.
+    }
+    throw;
+  }
+  finish();
+}
+
+void Hdf5Store::rollback() {
+  const Lock lock(hdf5_mutex());
+  if (!undo_.active()) return;
+  discard();
+}
+
+void Hdf5Store::rollback_to(int level) {
+  const Lock lock(hdf5_mutex());
+  std::optional<std::uint64_t> appended;  // the new-row count before the oldest undone change
+  undo_.rollback_to(level, [&](const Undo& u) {
+    undo_one(u);
+    appended = u.appended;
+  });
+  if (appended) truncate_new_rows(*appended);
+}
+
+std::int64_t Hdf5Store::max_overlay() const {
+  for (auto it = overlay_.rbegin(); it != overlay_.rend(); ++it) {
+    if (it->second) return it->first;
+  }
+  return -1;
+}
+
+void Hdf5Store::remember_id(std::int64_t id) {
+  const auto o = overlay_.find(id);
+  undo_.push(Undo{Undo::kId, id, 0, 0,
+                  o == overlay_.end() ? std::nullopt : std::optional<std::optional<std::uint64_t>>(o->second), false,
+                  appended_});
+}
+
+void Hdf5Store::undo_one(const Undo& u) {
+  switch (u.kind) {
+    case Undo::kId:
+      if (u.old_overlay) {
+        overlay_[u.id] = *u.old_overlay;
+      } else {
+        overlay_.erase(u.id);
+      }
+      break;
+    case Undo::kLabel:
+      if (u.had_label) {
+        label_overlay_[u.row] = u.old_label;
+      } else {
+        label_overlay_.erase(u.row);
+      }
+      break;
+    case Undo::kNewLabel: {
+      const std::uint64_t rows = f_->committed->rows;
+      if (u.row - rows < new_labels_.size()) new_labels_[u.row - rows] = u.old_label;
+      break;
+    }
+  }
+}
+
+void Hdf5Store::truncate_new_rows(std::uint64_t count) {
+  if (count >= appended_) return;
+  appended_ = count;
+  new_labels_.resize(count);
+  if (count < flushed_) {
+    // Part of a written block is undone: keep the rows still wanted in the buffer and rewrite them later.
+    const std::uint64_t keep_from = count / write_block_rows() * write_block_rows();
+    std::vector<std::uint8_t> kept((count - keep_from) * shape().bytes());
+    if (!kept.empty()) {
+      f_->transfer(f_->images.get(), false, f_->committed->rows + keep_from, count - keep_from, H5T_NATIVE_UINT8,
+                   kept.data(), f_->where(table_) + ": reading back rows");
+    }
+    pending_ = std::move(kept);
+    flushed_ = keep_from;
+  } else {
+    pending_.resize((count - flushed_) * shape().bytes());
+  }
+  ++generation_;
+}
+
+void Hdf5Store::flush_block() {
+  const std::uint64_t n = pending_.size() / shape().bytes();
+  if (n == 0) return;
+  const std::string what = f_->where(table_) + ": writing " + std::to_string(n) + " images";
+  // Counted from the start of the transaction: HDF5's chunk cache may not have written the earlier blocks yet.
+  f_->ensure_space((flushed_ + n) * shape().bytes(), what);
+  const std::uint64_t first = f_->committed->rows + flushed_;
+  if (f_->extent(f_->images.get(), what) < first + n) {
+    checked(H5Dset_extent(f_->images.get(), f_->dims(first + n).data()), what);
+  }
+  f_->transfer(f_->images.get(), true, first, n, H5T_NATIVE_UINT8, pending_.data(), what);
+  flushed_ += n;
+  pending_.clear();
+  ++generation_;  // cursors holding a block of the buffer must re-read
+}
+
+void Hdf5Store::commit_changes() {
+  const std::string what = f_->where(table_) + ": commit";
+  flush_block();
+  const Committed& old = *f_->committed;
+  f_->ensure_space((old.rows + appended_) * 16, what);
+  auto next = std::make_shared<Committed>();
+  const std::uint64_t total = old.rows + appended_;
+  next->rows = total;
+  next->row_ids = old.row_ids;
+  next->row_labels = old.row_labels;
+  next->row_ids.resize(total, kTombstone);
+  next->row_labels.resize(total, 0);
+  next->index = old.index;
+  std::set<std::uint64_t> dirty;  // committed rows changed in place
+  for (const auto& [row, label] : label_overlay_) {
+    if (next->row_labels[row] == label) continue;
+    next->row_labels[row] = label;
+    dirty.insert(row);
+  }
+  for (std::uint64_t i = 0; i < appended_; ++i) next->row_labels[old.rows + i] = new_labels_[i];
+  // New rows are live only if the overlay still points at them; committed rows of changed ids die.
+  for (const auto& [id, row] : overlay_) {
+    if (const auto c = old.index.find(id); c != old.index.end() && (!row || *row != c->second)) {
+      next->row_ids[c->second] = kTombstone;
+      dirty.insert(c->second);
+    }
+    if (row && *row >= old.rows) next->row_ids[*row] = id;
+    if (row) {
+      next->index[id] = *row;
+    } else {
+      next->index.erase(id);
+    }
+  }
+  Journal journal{old.rows, {}};
+  for (const auto row : dirty) journal.entries.push_back({row, old.row_ids[row], old.row_labels[row]});
+  if (!journal.entries.empty()) write_journal(f_->path, journal, what);
+  if (total > old.rows) {
+    const hsize_t n[1] = {total};
+    checked(H5Dset_extent(f_->labels.get(), n), what);
+    checked(H5Dset_extent(f_->ids.get(), n), what);
+  }
+  for (const auto row : dirty) {
+    f_->transfer(f_->ids.get(), true, row, 1, H5T_NATIVE_INT64, next->row_ids.data() + row, what);
+    f_->transfer(f_->labels.get(), true, row, 1, H5T_NATIVE_INT64, next->row_labels.data() + row, what);
+  }
+  if (total > old.rows) {
+    f_->transfer(f_->ids.get(), true, old.rows, appended_, H5T_NATIVE_INT64, next->row_ids.data() + old.rows, what);
+    f_->transfer(f_->labels.get(), true, old.rows, appended_, H5T_NATIVE_INT64, next->row_labels.data() + old.rows, what);
+  }
+  // The new rows reach the disk first; then the rows attribute, flushed and synced; then, if the commit
+  // changed committed rows, the journal goes, and that is its commit point.
+  f_->flush_and_sync(what);
+  f_->write_rows_attribute(total, what);
+  f_->flush_and_sync(what);
+  if (!journal.entries.empty()) remove_journal(f_->path, what);
+  f_->committed = std::move(next);
+}
+
+void Hdf5Store::discard() {
+  const bool wrote = flushed_ > 0;
+  finish();
+  if (wrote) {
+    const std::string what = f_->where(table_) + ": rollback";
+    f_->set_rows(f_->committed->rows, what);
+    f_->flush_and_sync(what);
+  }
+}
+
+void Hdf5Store::finish() {
+  f_->writing = false;
+  undo_.end();
+  overlay_.clear();
+  label_overlay_.clear();
+  new_labels_.clear();
+  pending_.clear();
+  appended_ = 0;
+  flushed_ = 0;
+  ++generation_;
+}
 
 Hdf5Cursor::Hdf5Cursor(Hdf5Store& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
     : store_(store), snapshot_(store.snapshot()), walk_(range, std::move(ids), by_ids) {

@@ -195,15 +195,9 @@ class UndoCreatedFiles {
   bool keep_ = false;
 };
 
-// Opens the environment, creating the store when the file is new, and checks it is one of ours.
-}  // namespace
-
-std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
-                              const std::optional<Shape>& wanted, OpenMode mode) {
-  auto& reg = registry();
-  const std::lock_guard lock(reg.mutex());
-
-  struct stat st{};
+// Whether `path` exists (its stat in `st`). Only a regular file can be an LMDB data file: anything else is
+// refused here with a message that says what it is.
+bool stat_data_file(const std::string& table, const std::string& path, struct stat& st) {
   const bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && S_ISDIR(st.st_mode)) {
     throw Error("table " + table + ": path '" + path +
@@ -214,70 +208,117 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
     throw Error("table " + table + ": path '" + path + "' is not a regular file; expected an LMDB data file",
                 ErrorKind::cantopen);
   }
-  const bool fresh = !exists || st.st_size == 0;
-  if (fresh && (!wanted || mode != OpenMode::create_if_missing)) throw_missing_store(table, path, mode);
-  if (exists) {
-    if (auto env = reg.find(st)) {
-      if (wanted && *wanted != env->shape()) {
-        throw shape_mismatch(table, *wanted, path, env->shape());
-      }
-      return env;
-    }
-  }
+  return exists;
+}
 
-  if (!fresh) check_meta_pages(table, path, static_cast<std::uint64_t>(st.st_size));
-  UndoCreatedFiles undo(path);  // declared before env: it runs after a failed open has closed the environment
+// The environment this process already has open on the file `st`, if any (LMDB forbids a second one).
+std::shared_ptr<Env> find_open_env(FileRegistry<Env>& reg, const struct stat& st, const std::string& table,
+                                   const std::string& path, const std::optional<Shape>& wanted) {
+  auto env = reg.find(st);
+  if (env && wanted && *wanted != env->shape()) {
+    throw shape_mismatch(table, *wanted, path, env->shape());
+  }
+  return env;
+}
+
+// mdb_env_open on `path`, its map starting at max(min_map_size(), twice the file) (lmdb_env.hpp).
+// MDB_NOSUBDIR: `path` is the data file itself (the lock file is the path plus "-lock"). MDB_NOTLS: a read
+// snapshot is not tied to its thread, so several cursors in one thread each have one.
+EnvPtr create_env(const std::string& table, const std::string& path, std::size_t file_size) {
   MDB_env* raw_env = nullptr;
   int rc = mdb_env_create(&raw_env);
   if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_create", rc);
   EnvPtr env(raw_env);
   mdb_env_set_maxdbs(env.get(), 4);
   mdb_env_set_maxreaders(env.get(), 512);
-  const std::size_t file_size = exists ? static_cast<std::size_t>(st.st_size) : 0;
   mdb_env_set_mapsize(env.get(), round_up(std::max(min_map_size(), file_size * 2), kMiB));
   rc = mdb_env_open(env.get(), path.c_str(), MDB_NOSUBDIR | MDB_NOTLS, 0664);
   if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) throw_not_lmdb(table, path, rc);
   if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_open", rc);
+  return env;
+}
 
-  MDB_txn* raw_txn = nullptr;
-  rc = mdb_txn_begin(env.get(), nullptr, fresh ? 0 : MDB_RDONLY, &raw_txn);
-  if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_begin", rc);
-  TxnPtr txn(raw_txn);
+// The store's two databases and the transaction that opened them: a write transaction that creates them in
+// a new store (write_new_meta then commits it), a read-only one in an existing store (read_stored_shape).
+struct Databases {
+  TxnPtr txn;
   MDB_dbi images = 0;
   MDB_dbi meta = 0;
+};
+
+Databases open_databases(const std::string& table, const std::string& path, MDB_env* env, bool fresh) {
+  Databases dbs;
+  MDB_txn* raw_txn = nullptr;
+  int rc = mdb_txn_begin(env, nullptr, fresh ? 0 : MDB_RDONLY, &raw_txn);
+  if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_begin", rc);
+  dbs.txn.reset(raw_txn);
   const unsigned create = fresh ? MDB_CREATE : 0;
-  rc = mdb_dbi_open(txn.get(), lmdb_format::images_db, create, &images);
-  if (rc == MDB_SUCCESS) rc = mdb_dbi_open(txn.get(), lmdb_format::meta_db, create, &meta);
+  rc = mdb_dbi_open(dbs.txn.get(), lmdb_format::images_db, create, &dbs.images);
+  if (rc == MDB_SUCCESS) rc = mdb_dbi_open(dbs.txn.get(), lmdb_format::meta_db, create, &dbs.meta);
   if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
     throw Error("table " + table + ": '" + path +
                     "' is an LMDB file but not an imgstore store (no 'images' and 'meta' databases)",
                 ErrorKind::cantopen);
   }
   if (rc != MDB_SUCCESS) fail(table, path, "mdb_dbi_open", rc);
+  return dbs;
+}
 
+// A new store: its format tag and shape, committed with the databases.
+void write_new_meta(const std::string& table, const std::string& path, Databases& dbs, const Shape& shape) {
+  put_meta(dbs.txn.get(), dbs.meta, "format", lmdb_format::format_tag);
+  put_meta(dbs.txn.get(), dbs.meta, "shape", shape.str());
+  const int rc = mdb_txn_commit(dbs.txn.release());
+  if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_commit", rc);
+}
+
+// An existing store: its format tag checked, its stored shape read (and compared with the wanted one).
+Shape read_stored_shape(const std::string& table, const std::string& path, Databases& dbs,
+                        const std::optional<Shape>& wanted) {
+  const std::string format = get_meta(dbs.txn.get(), dbs.meta, "format");
+  if (format != lmdb_format::format_tag) {
+    throw Error("table " + table + ": '" + path + "' has format '" + format + "'; expected '" +
+                    lmdb_format::format_tag + "'",
+                ErrorKind::corrupt);
+  }
+  const Shape shape = parse_shape(get_meta(dbs.txn.get(), dbs.meta, "shape"), "table " + table + ": stored shape");
+  const int rc = mdb_txn_commit(dbs.txn.release());  // a read-only commit keeps the dbi handles open
+  if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_commit", rc);
+  if (wanted && *wanted != shape) {
+    throw shape_mismatch(table, *wanted, path, shape);
+  }
+  return shape;
+}
+
+}  // namespace
+
+// Opens the environment, creating the store when the file is new, and checks it is one of ours.
+std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
+                              const std::optional<Shape>& wanted, OpenMode mode) {
+  auto& reg = registry();
+  const std::lock_guard lock(reg.mutex());
+
+  struct stat st{};
+  const bool exists = stat_data_file(table, path, st);
+  const bool fresh = !exists || st.st_size == 0;
+  if (fresh && (!wanted || mode != OpenMode::create_if_missing)) throw_missing_store(table, path, mode);
+  if (exists) {
+    if (auto env = find_open_env(reg, st, table, path, wanted)) return env;
+  }
+
+  if (!fresh) check_meta_pages(table, path, static_cast<std::uint64_t>(st.st_size));
+  UndoCreatedFiles undo(path);  // declared before env: it runs after a failed open has closed the environment
+  EnvPtr env = create_env(table, path, exists ? static_cast<std::size_t>(st.st_size) : 0);
+  Databases dbs = open_databases(table, path, env.get(), fresh);
   Shape shape;
   if (fresh) {
     shape = *wanted;
-    put_meta(txn.get(), meta, "format", lmdb_format::format_tag);
-    put_meta(txn.get(), meta, "shape", shape.str());
-    rc = mdb_txn_commit(txn.release());
-    if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_commit", rc);
+    write_new_meta(table, path, dbs, shape);
   } else {
-    const std::string format = get_meta(txn.get(), meta, "format");
-    if (format != lmdb_format::format_tag) {
-      throw Error("table " + table + ": '" + path + "' has format '" + format + "'; expected '" +
-                      lmdb_format::format_tag + "'",
-                  ErrorKind::corrupt);
-    }
-    shape = parse_shape(get_meta(txn.get(), meta, "shape"), "table " + table + ": stored shape");
-    rc = mdb_txn_commit(txn.release());  // a read-only commit keeps the dbi handles open
-    if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_commit", rc);
-    if (wanted && *wanted != shape) {
-      throw shape_mismatch(table, *wanted, path, shape);
-    }
+    shape = read_stored_shape(table, path, dbs, wanted);
   }
 
-  auto shared = std::make_shared<Env>(std::move(env), path, shape, images);
+  auto shared = std::make_shared<Env>(std::move(env), path, shape, dbs.images);
   reg.add(path, table, shared);
   undo.keep();
   return shared;

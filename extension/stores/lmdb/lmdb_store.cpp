@@ -90,27 +90,8 @@ class LmdbStore final : public Store {
   Env& env() { return *env_; }
   MDB_txn* write_txn() const { return levels_.empty() ? nullptr : levels_.back().txn; }
 
-  std::uint64_t count() override {
-    MDB_stat stat{};
-    with_txn([&](MDB_txn* txn) { mdb_stat(txn, env_->images(), &stat); });
-    return stat.ms_entries;
-  }
-
-  std::optional<std::int64_t> max_id() override {
-    std::optional<std::int64_t> result;
-    with_txn([&](MDB_txn* txn) {
-      MDB_cursor* raw = nullptr;
-      if (mdb_cursor_open(txn, env_->images(), &raw) != MDB_SUCCESS) return;
-      const CursorPtr cursor(raw);
-      MDB_val key{};
-      MDB_val value{};
-      if (mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST) == MDB_SUCCESS && key.mv_size == 8) {
-        result = decode_key(static_cast<const unsigned char*>(key.mv_data));
-      }
-    });
-    return result;
-  }
-
+  std::uint64_t count() override;
+  std::optional<std::int64_t> max_id() override;
   std::unique_ptr<Cursor> scan(IdRange range) override {
     return std::make_unique<LmdbCursor>(*this, range, std::vector<std::int64_t>{}, false);
   }
@@ -118,192 +99,21 @@ class LmdbStore final : public Store {
     return std::make_unique<LmdbCursor>(*this, IdRange{}, std::move(ids), true);
   }
 
-  void put(const Image& image, bool replace) override {
-    MDB_txn* txn = require_write("INSERT");
-    unsigned char key_bytes[8];
-    encode_key(image.id, key_bytes);
-    MDB_val key{8, key_bytes};
-    MDB_val value{label_bytes + image.pixels.size(), nullptr};
-    if (!last_id_) last_id_ = max_id().value_or(-1);
-    // Ascending ids (a bulk load) take LMDB's append path: no search, pages filled completely.
-    const bool append = image.id > *last_id_;
-    const unsigned flags = MDB_RESERVE | (replace ? 0u : unsigned{MDB_NOOVERWRITE}) | (append ? MDB_APPEND : 0u);
-    const int rc = mdb_put(txn, env_->images(), &key, &value, flags);
-    if (rc == MDB_KEYEXIST) {
-      throw Error("table " + table_ + ": id " + std::to_string(image.id) +
-                      " already exists; expected a unique id (INSERT OR REPLACE overwrites)",
-                  ErrorKind::constraint);
-    }
-    check_write(rc, "mdb_put");
-    auto* out = static_cast<unsigned char*>(value.mv_data);
-    encode_label(image.label, out);
-    std::memcpy(out + label_bytes, image.pixels.data(), image.pixels.size());
-    last_id_ = std::max(*last_id_, image.id);
-    // Values over half a page go to overflow pages of their own: count whole pages.
-    txn_bytes_ += round_up(value.mv_size + 16, value.mv_size > 2000 ? 4096 : 1);
-  }
+  void put(const Image& image, bool replace) override;
+  bool set_label(std::int64_t id, std::int64_t label) override;
+  bool erase(std::int64_t id) override;
+  std::vector<std::string> check(bool full) override;
 
-  bool set_label(std::int64_t id, std::int64_t label) override {
-    MDB_txn* txn = require_write("UPDATE");
-    unsigned char key_bytes[8];
-    encode_key(id, key_bytes);
-    MDB_val key{8, key_bytes};
-    MDB_val old{};
-    const int rc = mdb_get(txn, env_->images(), &key, &old);
-    if (rc == MDB_NOTFOUND) return false;
-    check_write(rc, "mdb_get");
-    // Copy first: the old value's page may be the one the put rewrites.
-    scratch_.assign(static_cast<const unsigned char*>(old.mv_data),
-                    static_cast<const unsigned char*>(old.mv_data) + old.mv_size);
-    encode_label(label, scratch_.data());
-    MDB_val value{scratch_.size(), scratch_.data()};
-    check_write(mdb_put(txn, env_->images(), &key, &value, 0), "mdb_put");
-    return true;
-  }
-
-  bool erase(std::int64_t id) override {
-    MDB_txn* txn = require_write("DELETE");
-    unsigned char key_bytes[8];
-    encode_key(id, key_bytes);
-    MDB_val key{8, key_bytes};
-    const int rc = mdb_del(txn, env_->images(), &key, nullptr);
-    if (rc == MDB_NOTFOUND) return false;
-    check_write(rc, "mdb_del");
-    return true;
-  }
-
-  std::vector<std::string> check(bool full) override {
-    std::vector<std::string> problems;
-    const std::size_t expected = label_bytes + shape().bytes();
-    with_txn([&](MDB_txn* txn) {
-      MDB_cursor* raw = nullptr;
-      if (const int rc = mdb_cursor_open(txn, env_->images(), &raw); rc != MDB_SUCCESS) {
-        problems.push_back(std::string("cannot read the images database: ") + mdb_strerror(rc));
-        return;
-      }
-      const CursorPtr cursor(raw);
-      MDB_val key{};
-      MDB_val value{};
-      std::uint64_t sum = 0;
-      int rc;
-      while ((rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) == MDB_SUCCESS) {
-        if (key.mv_size != 8) {
-          problems.push_back("a key of " + std::to_string(key.mv_size) + " bytes; expected 8 (a big-endian id)");
-          continue;
-        }
-        const std::int64_t id = decode_key(static_cast<const unsigned char*>(key.mv_data));
-        if (id < 0) problems.push_back("id " + std::to_string(id) + " is negative");
-        if (value.mv_size != expected) {
-          problems.push_back("id " + std::to_string(id) + ": value of " + std::to_string(value.mv_size) + " bytes; expected " +
-                             std::to_string(expected));
-        } else if (full) {
-          // Reading every byte makes LMDB fault in every overflow page: I/O errors show here.
-          const auto* p = static_cast<const unsigned char*>(value.mv_data);
-          for (std::size_t i = 0; i < value.mv_size; i += 64) sum += p[i];
-        }
-      }
-      if (rc != MDB_NOTFOUND) problems.push_back(std::string("the scan stopped: ") + mdb_strerror(rc));
-      (void)sum;
-    });
-    return problems;
-  }
-
-  void begin() override {
-    if (!levels_.empty()) return;
-    env_->claim_writer(table_);
-    try {
-      Env::Write write = env_->begin_write(table_);
-      base_live_ = std::move(write.live);
-      base_ = std::move(write.txn);
-    } catch (...) {
-      env_->release_writer();
-      throw;
-    }
-    levels_.push_back({-1, base_.get()});
-    last_id_.reset();
-    txn_bytes_ = 0;
-  }
-
-  void sync() override {
-    if (levels_.empty()) return;
-    levels_.clear();
-    const int rc = mdb_txn_commit(base_.release());  // frees the handle on failure too
-    finish();
-    if (rc != MDB_SUCCESS) {
-      if (rc == MDB_MAP_FULL) env_->map_was_full(txn_bytes_);
-      fail(table_, env_->path(), "mdb_txn_commit", rc);
-    }
-  }
-
-
-  void rollback() override {
-    if (levels_.empty()) return;
-    levels_.clear();
-    base_.reset();  // aborts the base and every nested transaction
-    finish();
-  }
-
-  void savepoint(int level) override {
-    if (levels_.empty()) return;
-    MDB_txn* child = nullptr;
-    const int rc = mdb_txn_begin(env_->get(), levels_.back().txn, 0, &child);
-    if (rc != MDB_SUCCESS) fail(table_, env_->path(), "mdb_txn_begin (nested)", rc);
-    levels_.push_back({level, child});
-  }
-
-  void release(int level) override {
-    while (levels_.size() > 1 && levels_.back().level >= level) {
-      MDB_txn* child = levels_.back().txn;
-      levels_.pop_back();
-      const int rc = mdb_txn_commit(child);
-      if (rc != MDB_SUCCESS) fail(table_, env_->path(), "mdb_txn_commit (nested)", rc);
-    }
-  }
-
-  void rollback_to(int level) override {
-    if (levels_.empty()) return;
-    while (levels_.size() > 1 && levels_.back().level > level) {
-      mdb_txn_abort(levels_.back().txn);
-      levels_.pop_back();
-    }
-    last_id_.reset();
-    const bool marked = levels_.size() > 1 && levels_.back().level == level;
-    if (levels_.size() > 1) {
-      // Back to the nearest savepoint: replace its transaction with a fresh child of its parent.
-      const int kept = levels_.back().level;
-      mdb_txn_abort(levels_.back().txn);
-      levels_.pop_back();
-      savepoint(kept);
-    } else {
-      // No savepoint at all: `level` was opened before this table's first write (SQLite tells a table only of
-      // the savepoints opened after it joins), so everything it wrote goes: a fresh base transaction.
-      levels_.clear();
-      base_.reset();
-      base_live_ = Env::Live();
-      try {
-        Env::Write write = env_->begin_write(table_);  // still this process's one writer: the claim is kept
-        base_live_ = std::move(write.live);
-        base_ = std::move(write.txn);
-      } catch (...) {
-        finish();  // the transaction is gone: give the writer slot back
-        throw;
-      }
-      levels_.push_back({-1, base_.get()});
-    }
-    // The savepoint stays open after ROLLBACK TO (as in SQL).
-    if (!marked) savepoint(level);
-  }
+  void begin() override;
+  void sync() override;
+  void rollback() override;
+  void savepoint(int level) override;
+  void release(int level) override;
+  void rollback_to(int level) override;
 
   // Runs f on the write transaction if one is open, else on a read snapshot.
   template <typename F>
-  void with_txn(F&& f) {
-    if (MDB_txn* txn = write_txn()) {
-      f(txn);
-      return;
-    }
-    const Env::Snapshot reader = env_->take_reader(table_);
-    f(reader.get());
-  }
+  void with_txn(F&& f);
 
  private:
   struct Level {
@@ -311,31 +121,9 @@ class LmdbStore final : public Store {
     MDB_txn* txn;  // owned by base_ (aborting a parent aborts its children)
   };
 
-  MDB_txn* require_write(const char* what) {
-    if (levels_.empty()) {
-      throw Error("table " + table_ + ": " + what + " outside a transaction (SQLite did not call xBegin)");
-    }
-    return levels_.back().txn;
-  }
-
-  void check_write(int rc, const char* call) {
-    if (rc == MDB_SUCCESS) return;
-    if (rc == MDB_MAP_FULL) {
-      env_->map_was_full(txn_bytes_);
-      throw Error("table " + table_ + ": the LMDB map of '" + env_->path() + "' (" +
-                      std::to_string(env_->map_size() >> 20) +
-                      " MiB) filled up in this transaction; it was rolled back and the map grows before the "
-                      "next one: run it again (in smaller transactions if it keeps failing)",
-                  ErrorKind::full);
-    }
-    fail(table_, env_->path(), call, rc);
-  }
-
-  void finish() noexcept {
-    base_live_ = Env::Live();
-    env_->release_writer();
-    last_id_.reset();
-  }
+  MDB_txn* require_write(const char* what);
+  void check_write(int rc, const char* call);
+  void finish() noexcept;
 
   const std::string table_;
   const std::shared_ptr<Env> env_;
@@ -346,6 +134,238 @@ class LmdbStore final : public Store {
   std::vector<unsigned char> scratch_;
   std::size_t txn_bytes_ = 0;  // written in this transaction, to size the map after MDB_MAP_FULL
 };
+
+template <typename F>
+void LmdbStore::with_txn(F&& f) {
+  if (MDB_txn* txn = write_txn()) {
+    f(txn);
+    return;
+  }
+  const Env::Snapshot reader = env_->take_reader(table_);
+  f(reader.get());
+}
+
+std::uint64_t LmdbStore::count() {
+  MDB_stat stat{};
+  with_txn([&](MDB_txn* txn) { mdb_stat(txn, env_->images(), &stat); });
+  return stat.ms_entries;
+}
+
+std::optional<std::int64_t> LmdbStore::max_id() {
+  std::optional<std::int64_t> result;
+  with_txn([&](MDB_txn* txn) {
+    MDB_cursor* raw = nullptr;
+    if (mdb_cursor_open(txn, env_->images(), &raw) != MDB_SUCCESS) return;
+    const CursorPtr cursor(raw);
+    MDB_val key{};
+    MDB_val value{};
+    if (mdb_cursor_get(cursor.get(), &key, &value, MDB_LAST) == MDB_SUCCESS && key.mv_size == 8) {
+      result = decode_key(static_cast<const unsigned char*>(key.mv_data));
+    }
+  });
+  return result;
+}
+
+void LmdbStore::put(const Image& image, bool replace) {
+  MDB_txn* txn = require_write("INSERT");
+  unsigned char key_bytes[8];
+  encode_key(image.id, key_bytes);
+  MDB_val key{8, key_bytes};
+  MDB_val value{label_bytes + image.pixels.size(), nullptr};
+  if (!last_id_) last_id_ = max_id().value_or(-1);
+  // Ascending ids (a bulk load) take LMDB's append path: no search, pages filled completely.
+  const bool append = image.id > *last_id_;
+  const unsigned flags = MDB_RESERVE | (replace ? 0u : unsigned{MDB_NOOVERWRITE}) | (append ? MDB_APPEND : 0u);
+  const int rc = mdb_put(txn, env_->images(), &key, &value, flags);
+  if (rc == MDB_KEYEXIST) {
+    throw Error("table " + table_ + ": id " + std::to_string(image.id) +
+                    " already exists; expected a unique id (INSERT OR REPLACE overwrites)",
+                ErrorKind::constraint);
+  }
+  check_write(rc, "mdb_put");
+  auto* out = static_cast<unsigned char*>(value.mv_data);
+  encode_label(image.label, out);
+  std::memcpy(out + label_bytes, image.pixels.data(), image.pixels.size());
+  last_id_ = std::max(*last_id_, image.id);
+  // Values over half a page go to overflow pages of their own: count whole pages.
+  txn_bytes_ += round_up(value.mv_size + 16, value.mv_size > 2000 ? 4096 : 1);
+}
+
+bool LmdbStore::set_label(std::int64_t id, std::int64_t label) {
+  MDB_txn* txn = require_write("UPDATE");
+  unsigned char key_bytes[8];
+  encode_key(id, key_bytes);
+  MDB_val key{8, key_bytes};
+  MDB_val old{};
+  const int rc = mdb_get(txn, env_->images(), &key, &old);
+  if (rc == MDB_NOTFOUND) return false;
+  check_write(rc, "mdb_get");
+  // Copy first: the old value's page may be the one the put rewrites.
+  scratch_.assign(static_cast<const unsigned char*>(old.mv_data),
+                  static_cast<const unsigned char*>(old.mv_data) + old.mv_size);
+  encode_label(label, scratch_.data());
+  MDB_val value{scratch_.size(), scratch_.data()};
+  check_write(mdb_put(txn, env_->images(), &key, &value, 0), "mdb_put");
+  return true;
+}
+
+bool LmdbStore::erase(std::int64_t id) {
+  MDB_txn* txn = require_write("DELETE");
+  unsigned char key_bytes[8];
+  encode_key(id, key_bytes);
+  MDB_val key{8, key_bytes};
+  const int rc = mdb_del(txn, env_->images(), &key, nullptr);
+  if (rc == MDB_NOTFOUND) return false;
+  check_write(rc, "mdb_del");
+  return true;
+}
+
+std::vector<std::string> LmdbStore::check(bool full) {
+  std::vector<std::string> problems;
+  const std::size_t expected = label_bytes + shape().bytes();
+  with_txn([&](MDB_txn* txn) {
+    MDB_cursor* raw = nullptr;
+    if (const int rc = mdb_cursor_open(txn, env_->images(), &raw); rc != MDB_SUCCESS) {
+      problems.push_back(std::string("cannot read the images database: ") + mdb_strerror(rc));
+      return;
+    }
+    const CursorPtr cursor(raw);
+    MDB_val key{};
+    MDB_val value{};
+    std::uint64_t sum = 0;
+    int rc;
+    while ((rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) == MDB_SUCCESS) {
+      if (key.mv_size != 8) {
+        problems.push_back("a key of " + std::to_string(key.mv_size) + " bytes; expected 8 (a big-endian id)");
+        continue;
+      }
+      const std::int64_t id = decode_key(static_cast<const unsigned char*>(key.mv_data));
+      if (id < 0) problems.push_back("id " + std::to_string(id) + " is negative");
+      if (value.mv_size != expected) {
+        problems.push_back("id " + std::to_string(id) + ": value of " + std::to_string(value.mv_size) + " bytes; expected " +
+                           std::to_string(expected));
+      } else if (full) {
+        // Reading every byte makes LMDB fault in every overflow page: I/O errors show here.
+        const auto* p = static_cast<const unsigned char*>(value.mv_data);
+        for (std::size_t i = 0; i < value.mv_size; i += 64) sum += p[i];
+      }
+    }
+    if (rc != MDB_NOTFOUND) problems.push_back(std::string("the scan stopped: ") + mdb_strerror(rc));
+    (void)sum;
+  });
+  return problems;
+}
+
+void LmdbStore::begin() {
+  if (!levels_.empty()) return;
+  env_->claim_writer(table_);
+  try {
+    Env::Write write = env_->begin_write(table_);
+    base_live_ = std::move(write.live);
+    base_ = std::move(write.txn);
+  } catch (...) {
+    env_->release_writer();
+    throw;
+  }
+  levels_.push_back({-1, base_.get()});
+  last_id_.reset();
+  txn_bytes_ = 0;
+}
+
+void LmdbStore::sync() {
+  if (levels_.empty()) return;
+  levels_.clear();
+  const int rc = mdb_txn_commit(base_.release());  // frees the handle on failure too
+  finish();
+  if (rc != MDB_SUCCESS) {
+    if (rc == MDB_MAP_FULL) env_->map_was_full(txn_bytes_);
+    fail(table_, env_->path(), "mdb_txn_commit", rc);
+  }
+}
+
+void LmdbStore::rollback() {
+  if (levels_.empty()) return;
+  levels_.clear();
+  base_.reset();  // aborts the base and every nested transaction
+  finish();
+}
+
+void LmdbStore::savepoint(int level) {
+  if (levels_.empty()) return;
+  MDB_txn* child = nullptr;
+  const int rc = mdb_txn_begin(env_->get(), levels_.back().txn, 0, &child);
+  if (rc != MDB_SUCCESS) fail(table_, env_->path(), "mdb_txn_begin (nested)", rc);
+  levels_.push_back({level, child});
+}
+
+void LmdbStore::release(int level) {
+  while (levels_.size() > 1 && levels_.back().level >= level) {
+    MDB_txn* child = levels_.back().txn;
+    levels_.pop_back();
+    const int rc = mdb_txn_commit(child);
+    if (rc != MDB_SUCCESS) fail(table_, env_->path(), "mdb_txn_commit (nested)", rc);
+  }
+}
+
+void LmdbStore::rollback_to(int level) {
+  if (levels_.empty()) return;
+  while (levels_.size() > 1 && levels_.back().level > level) {
+    mdb_txn_abort(levels_.back().txn);
+    levels_.pop_back();
+  }
+  last_id_.reset();
+  const bool marked = levels_.size() > 1 && levels_.back().level == level;
+  if (levels_.size() > 1) {
+    // Back to the nearest savepoint: replace its transaction with a fresh child of its parent.
+    const int kept = levels_.back().level;
+    mdb_txn_abort(levels_.back().txn);
+    levels_.pop_back();
+    savepoint(kept);
+  } else {
+    // No savepoint at all: `level` was opened before this table's first write (SQLite tells a table only of
+    // the savepoints opened after it joins), so everything it wrote goes: a fresh base transaction.
+    levels_.clear();
+    base_.reset();
+    base_live_ = Env::Live();
+    try {
+      Env::Write write = env_->begin_write(table_);  // still this process's one writer: the claim is kept
+      base_live_ = std::move(write.live);
+      base_ = std::move(write.txn);
+    } catch (...) {
+      finish();  // the transaction is gone: give the writer slot back
+      throw;
+    }
+    levels_.push_back({-1, base_.get()});
+  }
+  // The savepoint stays open after ROLLBACK TO (as in SQL).
+  if (!marked) savepoint(level);
+}
+
+MDB_txn* LmdbStore::require_write(const char* what) {
+  if (levels_.empty()) {
+    throw Error("table " + table_ + ": " + what + " outside a transaction (SQLite did not call xBegin)");
+  }
+  return levels_.back().txn;
+}
+
+void LmdbStore::check_write(int rc, const char* call) {
+  if (rc == MDB_SUCCESS) return;
+  if (rc == MDB_MAP_FULL) {
+    env_->map_was_full(txn_bytes_);
+    throw Error("table " + table_ + ": the LMDB map of '" + env_->path() + "' (" +
+                    std::to_string(env_->map_size() >> 20) +
+                    " MiB) filled up in this transaction; it was rolled back and the map grows before the "
+                    "next one: run it again (in smaller transactions if it keeps failing)",
+                ErrorKind::full);
+  }
+  fail(table_, env_->path(), call, rc);
+}
+
+void LmdbStore::finish() noexcept {
+  base_live_ = Env::Live();
+  env_->release_writer();
+  last_id_.reset();
+}
 
 LmdbCursor::LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
     : store_(store), in_write_txn_(store.write_txn() != nullptr),
