@@ -7,11 +7,18 @@
 #include <string>
 #include <thread>
 
+#include "args.hpp"
 #include "error.hpp"
 
 namespace imgstore {
 
 inline constexpr std::chrono::milliseconds kBusyTimeout{5000};
+
+// Every store module's `timeout` argument: how long, in milliseconds, a writer waits for another writer (and a
+// reader for a commit being applied) before SQLITE_BUSY. 0 fails at once.
+inline std::chrono::milliseconds timeout_argument(const Args& args) {
+  return std::chrono::milliseconds(args.integer("timeout", 0, 3600 * 1000, kBusyTimeout.count()));
+}
 
 // Polls `attempt()` (true: got it) every millisecond until it succeeds or `timeout` has passed.
 template <typename Attempt>
@@ -24,9 +31,11 @@ bool wait_for(Attempt&& attempt, std::chrono::milliseconds timeout = kBusyTimeou
   return true;
 }
 
-// "table t: 'path' is being written by another connection in this process; try again after it commits"
-[[noreturn]] inline void throw_writer_busy(const std::string& table, const std::string& path, const char* by_whom) {
-  throw Error("table " + table + ": '" + path + "' is being written by " + by_whom + "; try again after it commits",
+// "table t: 'path' is being written by another process; waited 5000 ms, try again after it commits"
+[[noreturn]] inline void throw_writer_busy(const std::string& table, const std::string& path, const char* by_whom,
+                                           std::chrono::milliseconds waited) {
+  throw Error("table " + table + ": '" + path + "' is being written by " + by_whom + "; waited " +
+                  std::to_string(waited.count()) + " ms, try again after it commits",
               ErrorKind::busy);
 }
 

@@ -8,6 +8,7 @@ int sqlite_code(ErrorKind kind) noexcept {
     case ErrorKind::generic: return 1;      // SQLITE_ERROR
     case ErrorKind::busy: return 5;         // SQLITE_BUSY
     case ErrorKind::nomem: return 7;        // SQLITE_NOMEM
+    case ErrorKind::readonly: return 8;     // SQLITE_READONLY
     case ErrorKind::corrupt: return 11;     // SQLITE_CORRUPT
     case ErrorKind::full: return 13;        // SQLITE_FULL
     case ErrorKind::cantopen: return 14;    // SQLITE_CANTOPEN

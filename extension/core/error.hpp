@@ -16,6 +16,7 @@ enum class ErrorKind {
   corrupt,     // SQLITE_CORRUPT: the store's bytes are not what we wrote
   cantopen,    // SQLITE_CANTOPEN: a path that cannot be opened as a store
   nomem,       // SQLITE_NOMEM
+  readonly,    // SQLITE_READONLY: a store that may be read but not written (read-only mount, no permission)
 };
 
 class Error : public std::runtime_error {

@@ -32,6 +32,26 @@ void throw_errno(const std::string& message, int err) {
   throw Error(message + ": " + std::strerror(err), kind);
 }
 
+void require_writable(const std::string& table, const std::string& path) {
+  if (::access(path.c_str(), W_OK) == 0) return;
+  const int err = errno;
+  if (err != EROFS && err != EACCES && err != EPERM) return;  // the write itself reports anything else
+  throw Error("table " + table + ": the store '" + path + "' is read-only (" + std::strerror(err) +
+                  "); it can be read but not written",
+              ErrorKind::readonly);
+}
+
+bool try_ofd_lock(int fd, short type, off_t byte) {
+  struct flock lock{};
+  lock.l_type = type;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = byte;
+  lock.l_len = 1;
+  if (::fcntl(fd, F_OFD_SETLK, &lock) == 0) return true;
+  if (errno == EWOULDBLOCK || errno == EAGAIN || errno == EACCES || errno == EINTR) return false;
+  throw_errno("fcntl(F_OFD_SETLK) failed", errno);
+}
+
 Fd open_or_throw(const std::string& path, int flags, const std::string& what, int mode) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
   if (fd < 0) throw_errno(what + ": cannot open '" + path + "'", errno);

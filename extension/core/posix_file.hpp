@@ -1,6 +1,8 @@
 // Small RAII helpers over POSIX file descriptors, with errors that name the path and say what failed.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -37,5 +39,15 @@ void fsync_or_throw(int fd, const std::string& path, const std::string& what);
 
 // Throws Error with errno's text; ENOSPC/EDQUOT become ErrorKind::full.
 [[noreturn]] void throw_errno(const std::string& message, int err);
+
+// Throws Error(readonly) when `path` cannot be written: a read-only mount (EROFS) or no permission (EACCES,
+// EPERM). Called before a transaction's first change, so a store one may only read serves SELECTs and refuses
+// writes with one clear message instead of a failed open or a half-made transaction.
+void require_writable(const std::string& table, const std::string& path);
+
+// One try of an open-file-description lock (F_OFD_SETLK) on one byte: true when taken (or released, F_UNLCK),
+// false while another descriptor holds it, an Error for anything else. OFD locks belong to the descriptor, so
+// two connections of one process exclude each other too, and closing another descriptor of the file keeps them.
+bool try_ofd_lock(int fd, short type, off_t byte);
 
 }  // namespace imgstore

@@ -68,6 +68,7 @@ TEST_CASE("error kinds map to SQLite result codes") {
   CHECK(imgstore::sqlite_code(ErrorKind::full) == 13);
   CHECK(imgstore::sqlite_code(ErrorKind::constraint) == 19);
   CHECK(imgstore::sqlite_code(ErrorKind::mismatch) == 20);
+  CHECK(imgstore::sqlite_code(ErrorKind::readonly) == 8);
 }
 
 TEST_CASE("the LMDB store round-trips rows through transactions and savepoints") {

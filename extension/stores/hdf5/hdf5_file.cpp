@@ -1,13 +1,18 @@
 #include "hdf5_file.hpp"
 
+#include <filesystem>
+
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 
+#include "busy.hpp"
 #include "file_registry.hpp"
 #include "hdf5_journal.hpp"
+#include "posix_file.hpp"
 
 namespace imgstore::hdf5 {
 
@@ -18,35 +23,46 @@ std::recursive_mutex& hdf5_mutex() {
 
 using Lock = std::lock_guard<std::recursive_mutex>;
 
-// HDF5's error stack as one line: the descriptions, innermost last.
-std::string error_stack() {
+// HDF5's error stack: the descriptions as one line, innermost last, and whether a file lock was refused
+// (H5E_CANTLOCKFILE: another process has the file open).
+struct ErrorStack {
   std::string text;
+  bool locked = false;
+};
+
+ErrorStack error_stack() {
+  ErrorStack stack;
   H5Ewalk2(
       H5E_DEFAULT, H5E_WALK_DOWNWARD,
       [](unsigned, const H5E_error2_t* e, void* out) noexcept -> herr_t {
         // A C callback: nothing may be thrown through HDF5's frames. Out of memory ends the walk early.
         try {
-          auto& s = *static_cast<std::string*>(out);
+          auto& s = *static_cast<ErrorStack*>(out);
+          if (e->min_num == H5E_CANTLOCKFILE) s.locked = true;
           if (e->desc != nullptr && *e->desc != '\0') {
-            if (!s.empty()) s += "; ";
-            s += e->desc;
+            if (!s.text.empty()) s.text += "; ";
+            s.text += e->desc;
           }
           return 0;
         } catch (...) {
           return -1;
         }
       },
-      &text);
+      &stack);
   H5Eclear2(H5E_DEFAULT);
-  return text.empty() ? "unknown HDF5 error" : text;
+  if (stack.text.empty()) stack.text = "unknown HDF5 error";
+  return stack;
 }
 
 [[noreturn]] void fail(const std::string& what) {
-  const std::string stack = error_stack();
+  const ErrorStack stack = error_stack();
   ErrorKind kind = ErrorKind::generic;
-  if (stack.find("No space left") != std::string::npos || stack.find("errno = 28") != std::string::npos) kind = ErrorKind::full;
-  if (stack.find("unable to lock file") != std::string::npos) kind = ErrorKind::busy;
-  throw Error(what + " (" + stack + ")", kind);
+  // HDF5 has no error code for a full disk, only errno in the text of its write error.
+  if (stack.text.find("errno = 28") != std::string::npos || stack.text.find("No space left") != std::string::npos) {
+    kind = ErrorKind::full;
+  }
+  if (stack.locked) kind = ErrorKind::busy;
+  throw Error(what + " (" + stack.text + ")", kind);
 }
 
 Hid checked(hid_t id, herr_t (*close)(hid_t), const std::string& what) {
@@ -185,10 +201,20 @@ Hid open_dataset(const H5File& f, const std::string& table, const char* name, in
 // Opens the file with `flags` and its three datasets, checking their types, ranks and the stored shape.
 void open_handles(H5File& f, const std::string& table, unsigned flags, const std::optional<Shape>& wanted) {
   const std::string what = f.where(table);
-  f.file = checked(H5Fopen(f.path.c_str(), flags, H5P_DEFAULT), H5Fclose,
-                   "table " + table + ": cannot open '" + f.path + "'" +
-                       (flags == H5F_ACC_RDWR ? " for writing" : "") +
-                       ": another process may be writing it (HDF5 locks the whole file), or it is damaged");
+  const hid_t file = H5Fopen(f.path.c_str(), flags, H5P_DEFAULT);
+  if (file < 0) {
+    const ErrorStack stack = error_stack();
+    if (stack.locked) {
+      throw Error("table " + table + ": '" + f.path + "' is " +
+                      (flags == H5F_ACC_RDWR ? "open in another process" : "being written by another process") +
+                      " (HDF5 locks the whole file)",
+                  ErrorKind::busy);
+    }
+    throw Error("table " + table + ": cannot open '" + f.path + "'" + (flags == H5F_ACC_RDWR ? " for writing" : "") +
+                    " (" + stack.text + ")",
+                ErrorKind::cantopen);
+  }
+  f.file = Hid(file, H5Fclose);
   // Files from other tools have no format attribute and are accepted if their datasets fit; ours must match.
   const std::string format = read_string_attribute(f.file.get(), kFormatAttribute);
   if (!format.empty() && format != kFormat) {
@@ -279,7 +305,7 @@ void recover_journal(H5File& f, const std::string& table, const std::optional<st
 
 // Opens an existing store: read-only, unless a journal says a commit was interrupted, which is rolled back
 // first (as SQLite rolls back a hot journal, even for a reader).
-void open_existing(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode) {
+void open_existing_once(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode) {
   if (mode == OpenMode::inspect) {  // as it is: check() reports a journal, imgstore_repair rolls it back
     open_handles(f, table, H5F_ACC_RDONLY, wanted);
     load_committed(f, table);
@@ -291,26 +317,78 @@ void open_existing(H5File& f, const std::string& table, const std::optional<Shap
   load_committed(f, table);
 }
 
+// While another process writes the file, HDF5's lock keeps readers out too: wait for it, up to `timeout`.
+void open_existing(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode,
+                   std::chrono::milliseconds timeout) {
+  std::optional<Error> busy;
+  const bool opened = wait_for([&] {
+    try {
+      open_existing_once(f, table, wanted, mode);
+      return true;
+    } catch (const Error& e) {
+      f.close();
+      if (e.kind() != ErrorKind::busy) throw;
+      busy = e;
+      return false;
+    }
+  }, timeout);
+  if (!opened) {
+    throw Error(std::string(busy->what()) + "; waited " + std::to_string(timeout.count()) + " ms, try again after it commits",
+                ErrorKind::busy);
+  }
+}
+
 }  // namespace
 
 // Reopens the file read-write for a transaction's first write, and trims rows an unfinished transaction left.
 // Between closing and reopening, another process may have written (or crashed writing): so its journal is
 // rolled back and the committed state read again, as at open.
-void make_writable(H5File& f, const std::string& table) {
+namespace {
+
+std::optional<std::pair<std::int64_t, std::int64_t>> file_stamp(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return std::pair{static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                   static_cast<std::int64_t>(st.st_size)};
+}
+
+// Opens the file with `flags`, waiting up to `timeout` while another process holds HDF5's lock on it.
+bool open_waiting(H5File& f, const std::string& table, unsigned flags, std::chrono::milliseconds timeout) {
+  return wait_for([&] {
+    try {
+      open_handles(f, table, flags, f.shape);
+      return true;
+    } catch (const Error& e) {
+      f.close();
+      if (e.kind() != ErrorKind::busy) throw;
+      return false;
+    }
+  }, timeout);
+}
+
+}  // namespace
+
+void make_writable(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
   if (f.writable) return;
+  require_writable(table, f.path);
+  const std::string dir = std::filesystem::path(f.path).parent_path().string();
+  require_writable(table, dir.empty() ? "." : dir);  // the journal is made beside the file
   f.close();
   try {
-    open_handles(f, table, H5F_ACC_RDWR, f.shape);
-    recover_journal(f, table, read_journal(f.path, f.where(table)));
-    load_committed(f, table);
-  } catch (const Error& e) {
+    if (!open_waiting(f, table, H5F_ACC_RDWR, timeout)) {
+      throw Error("table " + table + ": '" + f.path + "' is open in another process (reading or writing it; HDF5 lets a "
+                  "writer have the file only alone); waited " + std::to_string(timeout.count()) +
+                  " ms, try again when the other process has closed it",
+                  ErrorKind::busy);
+    }
+    const auto journal = read_journal(f.path, f.where(table));
+    const bool unchanged = !journal && f.left_as && f.left_as == file_stamp(f.path);
+    recover_journal(f, table, journal);
+    if (!unchanged) load_committed(f, table);  // another process may have committed since
+  } catch (const Error&) {
     f.close();
     open_handles(f, table, H5F_ACC_RDONLY, f.shape);  // keep serving reads
-    const bool locked = std::string(e.what()).find("unable to lock file") != std::string::npos;
-    if (!locked) throw;
-    throw Error("table " + table + ": '" + f.path + "' is open in another process, and HDF5 lets a writer have the file "
-                "only alone; try again when the other process has closed it",
-                ErrorKind::busy);
+    throw;
   }
   const std::string what = f.where(table) + ": trimming rows of an unfinished transaction";
   const std::uint64_t rows = f.committed->rows;
@@ -319,9 +397,30 @@ void make_writable(H5File& f, const std::string& table) {
   }
 }
 
+void make_readonly(H5File& f, const std::string& table) noexcept {
+  if (!f.writable) return;
+  f.close();
+  f.left_as = file_stamp(f.path);
+  try {
+    open_handles(f, table, H5F_ACC_RDONLY, f.shape);
+  } catch (...) {
+    f.close();  // another process was quicker: ensure_open reopens it when this process reads again
+  }
+}
+
+void ensure_open(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
+  if (f.file) return;
+  if (!open_waiting(f, table, H5F_ACC_RDONLY, timeout)) {
+    throw Error("table " + table + ": '" + f.path + "' is being written by another process (HDF5 locks the whole file); "
+                "waited " + std::to_string(timeout.count()) + " ms, try again after it commits",
+                ErrorKind::busy);
+  }
+}
+
 
 std::shared_ptr<H5File> open_file(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,
-                                  const Compression& compression, std::uint64_t chunk, OpenMode mode) {
+                                  const Compression& compression, std::uint64_t chunk, OpenMode mode,
+                                  std::chrono::milliseconds timeout) {
   auto& reg = registry();
   const std::lock_guard reg_lock(reg.mutex());
   const Lock lock(hdf5_mutex());
@@ -355,7 +454,7 @@ std::shared_ptr<H5File> open_file(const std::string& table, const std::string& p
       H5Eclear2(H5E_DEFAULT);
       throw Error("table " + table + ": '" + path + "' is not an HDF5 file", ErrorKind::cantopen);
     }
-    open_existing(*f, table, wanted, mode);
+    open_existing(*f, table, wanted, mode, timeout);
   }
   reg.add(path, table, f);
   return f;

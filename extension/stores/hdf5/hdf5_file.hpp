@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "busy.hpp"
 #include "error.hpp"
 #include "hdf5_format.hpp"
 #include "shape.hpp"
@@ -99,6 +100,9 @@ class H5File {
   std::shared_ptr<const Committed> committed = std::make_shared<Committed>();
   bool writing = false;   // one transaction at a time per file
   bool writable = false;  // opened read-write: only once a transaction writes (reading must not change the file)
+  // The file as this process left it read-only after its last commit (mtime, size): unchanged at the next
+  // transaction, its committed state need not be read again.
+  std::optional<std::pair<std::int64_t, std::int64_t>> left_as;
 
   ~H5File() {
     const Lock lock(hdf5_mutex());
@@ -110,6 +114,7 @@ class H5File {
     labels.reset();
     images.reset();
     file.reset();
+    writable = false;
   }
 
   std::string where(const std::string& table) const { return "table " + table + ": '" + path + "'"; }
@@ -186,8 +191,14 @@ class H5File {
 // The open file of `path` (shared by every table of this process on it), created with `wanted` when missing
 // and `mode` allows; an interrupted commit is rolled back first (not with OpenMode::inspect).
 std::shared_ptr<H5File> open_file(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,
-                                  const Compression& compression, std::uint64_t chunk, OpenMode mode);
+                                  const Compression& compression, std::uint64_t chunk, OpenMode mode,
+                                  std::chrono::milliseconds timeout = kBusyTimeout);
 // Reopens the file read-write for a transaction's first write (Error busy when another process has it open).
-void make_writable(H5File& f, const std::string& table);
+void make_writable(H5File& f, const std::string& table, std::chrono::milliseconds timeout = kBusyTimeout);
+// After a transaction: back to read-only, so that other processes may open the file again (HDF5 locks it
+// whole for a writer). If another process takes it first, the file stays closed until ensure_open.
+void make_readonly(H5File& f, const std::string& table) noexcept;
+// Reopens (read-only) a file make_readonly left closed, waiting up to `timeout` for another process's writer.
+void ensure_open(H5File& f, const std::string& table, std::chrono::milliseconds timeout);
 
 }  // namespace imgstore::hdf5

@@ -62,12 +62,14 @@ class Hdf5Cursor final : public Cursor {
 
 class Hdf5Store final : public Store {
  public:
-  Hdf5Store(std::string table, std::shared_ptr<H5File> file) : table_(std::move(table)), f_(std::move(file)) {}
+  Hdf5Store(std::string table, std::shared_ptr<H5File> file, std::chrono::milliseconds timeout)
+      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout) {}
   ~Hdf5Store() override;
 
   const Shape& shape() const override { return f_->shape; }
   const std::string& table() const { return table_; }
   H5File& file() { return *f_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
   // The committed state a new statement reads (inside this table's transaction no other can commit).
   std::shared_ptr<const Committed> snapshot() const;
 
@@ -132,6 +134,7 @@ class Hdf5Store final : public Store {
 
   const std::string table_;
   const std::shared_ptr<H5File> f_;
+  const std::chrono::milliseconds timeout_;  // the `timeout` argument
   UndoLog<Undo> undo_;
   std::map<std::int64_t, std::optional<std::uint64_t>> overlay_;  // id -> new row, or deleted
   std::map<std::uint64_t, std::int64_t> label_overlay_;            // committed row -> new label
@@ -273,6 +276,7 @@ std::vector<std::string> Hdf5Store::check(bool full) {
   const std::string what = f_->where(table_);
   const Committed& c = *f_->committed;
   try {
+    ensure_open(*f_, table_, timeout_);
     for (const auto& [name, dset] : {std::pair{"images", f_->images.get()}, std::pair{"labels", f_->labels.get()},
                                      std::pair{"ids", f_->ids.get()}}) {
       const std::uint64_t n = f_->extent(dset, what);
@@ -325,11 +329,11 @@ void Hdf5Store::begin() {
   const bool claimed = wait_for([&] {
     const Lock lock(hdf5_mutex());
     return !std::exchange(f_->writing, true);
-  });
-  if (!claimed) throw_writer_busy(table_, f_->path, "another connection in this process");
+  }, timeout_);
+  if (!claimed) throw_writer_busy(table_, f_->path, "another connection in this process", timeout_);
   const Lock lock(hdf5_mutex());
   try {
-    make_writable(*f_, table_);
+    make_writable(*f_, table_, timeout_);
   } catch (...) {
     f_->writing = false;
     throw;
@@ -521,6 +525,7 @@ void Hdf5Store::finish() {
   appended_ = 0;
   flushed_ = 0;
   ++generation_;
+  make_readonly(*f_, table_);
 }
 
 Hdf5Cursor::Hdf5Cursor(Hdf5Store& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
@@ -545,6 +550,7 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
   const std::size_t bytes = store_.shape().bytes();
   if (const std::uint8_t* p = store_.buffered(row)) return {p, bytes};
   H5File& f = store_.file();
+  ensure_open(f, store_.table(), store_.timeout());
   const std::string what = f.where(store_.table()) + ": reading id " + std::to_string(walk_.id());
   if (walk_.by_ids()) {
     // A point read: one row through the chunk cache.
@@ -569,12 +575,14 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
 }  // namespace
 
 std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
-  const Args parsed(table, {"path", "shape", "compression", "chunk"}, args);
+  const Args parsed(table, {"path", "shape", "compression", "chunk", "timeout"}, args);
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
   const Compression compression = parse_compression(table, parsed.get("compression").value_or("none"));
   const auto chunk = static_cast<std::uint64_t>(parsed.integer("chunk", 1, 1 << 20, 0));
-  return std::make_unique<Hdf5Store>(table, open_file(table, parsed.require("path"), shape, compression, chunk, mode));
+  const auto timeout = timeout_argument(parsed);
+  return std::make_unique<Hdf5Store>(table, open_file(table, parsed.require("path"), shape, compression, chunk, mode, timeout),
+                                     timeout);
 }
 
 }  // namespace imgstore

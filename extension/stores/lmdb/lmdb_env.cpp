@@ -224,18 +224,32 @@ std::shared_ptr<Env> find_open_env(FileRegistry<Env>& reg, const struct stat& st
 // mdb_env_open on `path`, its map starting at max(min_map_size(), twice the file) (lmdb_env.hpp).
 // MDB_NOSUBDIR: `path` is the data file itself (the lock file is the path plus "-lock"). MDB_NOTLS: a read
 // snapshot is not tied to its thread, so several cursors in one thread each have one.
-EnvPtr create_env(const std::string& table, const std::string& path, std::size_t file_size) {
+EnvPtr create_env(const std::string& table, const std::string& path, std::size_t file_size, unsigned flags, int& rc) {
   MDB_env* raw_env = nullptr;
-  int rc = mdb_env_create(&raw_env);
+  rc = mdb_env_create(&raw_env);
   if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_create", rc);
   EnvPtr env(raw_env);
   mdb_env_set_maxdbs(env.get(), 4);
   mdb_env_set_maxreaders(env.get(), 512);
   mdb_env_set_mapsize(env.get(), round_up(std::max(min_map_size(), file_size * 2), kMiB));
-  rc = mdb_env_open(env.get(), path.c_str(), MDB_NOSUBDIR | MDB_NOTLS, 0664);
+  rc = mdb_env_open(env.get(), path.c_str(), MDB_NOSUBDIR | MDB_NOTLS | flags, 0664);
   if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) throw_not_lmdb(table, path, rc);
-  if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_open", rc);
-  return env;
+  if (rc != MDB_SUCCESS && rc != EROFS && rc != EACCES) fail(table, path, "mdb_env_open", rc);
+  return rc == MDB_SUCCESS ? std::move(env) : EnvPtr();
+}
+
+// An existing store on a read-only mount (EROFS) or without write permission (EACCES) is opened MDB_RDONLY,
+// so it serves reads. Without permission to write the lock file either, it is read with MDB_NOLOCK: no reader
+// slot, which is safe while nobody writes it (a store one may only read; said in the README).
+EnvPtr open_existing_env(const std::string& table, const std::string& path, std::size_t file_size, int& read_only) {
+  int rc = 0;
+  read_only = 0;
+  for (const unsigned flags : {0u, unsigned{MDB_RDONLY}, unsigned{MDB_RDONLY | MDB_NOLOCK}}) {
+    EnvPtr env = create_env(table, path, file_size, flags, rc);
+    if (env) return env;
+    read_only = rc;
+  }
+  fail(table, path, "mdb_env_open", rc);
 }
 
 // The store's two databases and the transaction that opened them: a write transaction that creates them in
@@ -308,7 +322,10 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
 
   if (!fresh) check_meta_pages(table, path, static_cast<std::uint64_t>(st.st_size));
   UndoCreatedFiles undo(path);  // declared before env: it runs after a failed open has closed the environment
-  EnvPtr env = create_env(table, path, exists ? static_cast<std::size_t>(st.st_size) : 0);
+  int read_only = 0;
+  int rc = 0;
+  EnvPtr env = fresh ? create_env(table, path, 0, 0, rc) : open_existing_env(table, path, static_cast<std::size_t>(st.st_size), read_only);
+  if (!env) fail(table, path, "mdb_env_open", rc);
   Databases dbs = open_databases(table, path, env.get(), fresh);
   Shape shape;
   if (fresh) {
@@ -318,12 +335,40 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
     shape = read_stored_shape(table, path, dbs, wanted);
   }
 
-  auto shared = std::make_shared<Env>(std::move(env), path, shape, dbs.images);
+  auto shared = std::make_shared<Env>(std::move(env), path, shape, dbs.images, read_only);
   reg.add(path, table, shared);
   undo.keep();
   return shared;
 }
 
 std::size_t open_environments() { return registry().open_count(); }
+
+void Env::claim_writer(const std::string& table, std::chrono::milliseconds timeout) {
+  if (read_only_ != 0) {
+    throw Error("table " + table + ": the store '" + path_ + "' is read-only (" + std::strerror(read_only_) +
+                    "); it can be read but not written",
+                ErrorKind::readonly);
+  }
+  const bool claimed = wait_for([&] {
+    bool expected = false;
+    return writing_.compare_exchange_strong(expected, true);
+  }, timeout);
+  if (!claimed) throw_writer_busy(table, path_, "another connection in this process", timeout);
+  try {
+    Fd fd = open_or_throw(path_, O_RDWR, "table " + table);
+    if (!wait_for([&] { return try_ofd_lock(fd.get(), F_WRLCK, 0); }, timeout)) {
+      throw_writer_busy(table, path_, "another process", timeout);
+    }
+    writer_lock_ = std::move(fd);
+  } catch (...) {
+    writing_.store(false);
+    throw;
+  }
+}
+
+void Env::release_writer() noexcept {
+  writer_lock_ = Fd();  // closing the descriptor releases its OFD lock
+  writing_.store(false);
+}
 
 }  // namespace imgstore::lmdb

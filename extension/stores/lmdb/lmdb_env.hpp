@@ -22,6 +22,7 @@
 
 #include "busy.hpp"
 #include "error.hpp"
+#include "posix_file.hpp"
 #include "shape.hpp"
 #include "store.hpp"
 
@@ -101,8 +102,9 @@ class Env {
     TxnPtr txn;
   };
 
-  Env(EnvPtr env, std::string path, Shape shape, MDB_dbi images)
-      : env_(std::move(env)), path_(std::move(path)), shape_(shape), images_(images) {
+  // read_only: the errno (EROFS, EACCES) that made the environment open MDB_RDONLY, or 0.
+  Env(EnvPtr env, std::string path, Shape shape, MDB_dbi images, int read_only)
+      : env_(std::move(env)), path_(std::move(path)), shape_(shape), images_(images), read_only_(read_only) {
     spare_readers_.reserve(kSpareReaders);  // so that recycle() never allocates
   }
 
@@ -123,16 +125,12 @@ class Env {
     return Snapshot(*this, std::move(begun.live), std::move(begun.txn));
   }
 
-  // Claims this process's one write slot. LMDB's writer lock would block this very thread forever if a second
-  // connection in the same process asked for it, so wait a little here and then report busy.
-  void claim_writer(const std::string& table) {
-    const bool claimed = wait_for([&] {
-      bool expected = false;
-      return writing_.compare_exchange_strong(expected, true);
-    });
-    if (!claimed) throw_writer_busy(table, path_, "another connection in this process");
-  }
-  void release_writer() noexcept { writing_.store(false); }
+  // Claims the store's one writer: first this process's write slot (LMDB's writer lock would block this very
+  // thread forever if a second connection in the same process asked for it), then, across processes, an OFD
+  // lock on the data file, so a writer in another process means waiting `timeout` and SQLITE_BUSY instead of
+  // blocking in mdb_txn_begin. A store opened read-only refuses at once.
+  void claim_writer(const std::string& table, std::chrono::milliseconds timeout);
+  void release_writer() noexcept;
 
   Write begin_write(const std::string& table) {
     grow_map_if_needed(table);
@@ -225,7 +223,9 @@ class Env {
   const MDB_dbi images_;
   std::mutex mutex_;
   int live_ = 0;  // live transactions of this process (Live objects)
+  const int read_only_;
   std::atomic<bool> writing_{false};
+  Fd writer_lock_;  // the data file, OFD-locked (byte 0) while this process writes
   std::atomic<std::size_t> grow_hint_{0};  // bytes a failed transaction wanted to write
   std::vector<TxnPtr> spare_readers_;
 };

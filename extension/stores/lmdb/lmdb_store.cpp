@@ -79,7 +79,8 @@ class LmdbCursor final : public Cursor {
 
 class LmdbStore final : public Store {
  public:
-  LmdbStore(std::string table, std::shared_ptr<Env> env) : table_(std::move(table)), env_(std::move(env)) {}
+  LmdbStore(std::string table, std::shared_ptr<Env> env, std::chrono::milliseconds timeout)
+      : table_(std::move(table)), env_(std::move(env)), timeout_(timeout) {}
 
   ~LmdbStore() override {
     if (!levels_.empty()) rollback();
@@ -127,6 +128,7 @@ class LmdbStore final : public Store {
 
   const std::string table_;
   const std::shared_ptr<Env> env_;
+  const std::chrono::milliseconds timeout_;  // the `timeout` argument
   TxnPtr base_;
   Env::Live base_live_;  // counts base_ while it lives
   std::vector<Level> levels_;
@@ -258,7 +260,7 @@ std::vector<std::string> LmdbStore::check(bool full) {
 
 void LmdbStore::begin() {
   if (!levels_.empty()) return;
-  env_->claim_writer(table_);
+  env_->claim_writer(table_, timeout_);
   try {
     Env::Write write = env_->begin_write(table_);
     base_live_ = std::move(write.live);
@@ -449,11 +451,11 @@ void LmdbCursor::next() {
 std::size_t lmdb_open_environments() { return lmdb::open_environments(); }
 
 std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
-  const Args parsed(table, {"path", "shape"}, args);
+  const Args parsed(table, {"path", "shape", "timeout"}, args);
   const std::string path = parsed.require("path");
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
-  return std::make_unique<LmdbStore>(table, open_env(table, path, shape, mode));
+  return std::make_unique<LmdbStore>(table, open_env(table, path, shape, mode), timeout_argument(parsed));
 }
 
 }  // namespace imgstore

@@ -59,8 +59,9 @@ void PngStore::remove_pending_files() {
 }
 
 void PngStore::lock_writer() {
+  require_writable(table_, dir_);
   Fd fd = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
-  if (!wait_for_flock(fd.get(), LOCK_EX, kLockTimeout)) throw_writer_busy(table_, dir_, "another connection");
+  if (!wait_for_flock(fd.get(), LOCK_EX, timeout_)) throw_writer_busy(table_, dir_, "another connection or process", timeout_);
   lock_ = std::move(fd);
   std::error_code ec;
   fs::create_directory(pending_dir(), ec);
@@ -89,9 +90,9 @@ void PngStore::commit_changes() {
   write_synced(commit_path() + ".tmp", png_dir_format::encode_commit_record(record), where);
   // 3. Wait for the statements reading the committed state to finish (they hold .imgstore shared).
   const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);
-  if (!lock_for_applying(exclusive.get(), kLockTimeout)) {
+  if (!lock_for_applying(exclusive.get(), timeout_)) {
     throw Error("table " + table_ + ": cannot commit to '" + dir_ + "': other statements are still reading it after " +
-                    std::to_string(kLockTimeout.count()) + " ms; nothing was committed, try COMMIT again",
+                    std::to_string(timeout_.count()) + " ms; nothing was committed, try COMMIT again",
                 ErrorKind::busy);
   }
   // 4. The commit point: COMMIT appears atomically, and the directory entry is made durable.
@@ -113,7 +114,7 @@ void PngStore::finish_commit() {
   if (!commit_pending()) return;
   const std::string where = "table " + table_ + ": '" + dir_ + "' holds a committed transaction not yet applied";
   const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);
-  if (!lock_for_applying(exclusive.get(), kLockTimeout)) {
+  if (!lock_for_applying(exclusive.get(), timeout_)) {
     throw Error(where + ", and other statements are reading it; try again", ErrorKind::busy);
   }
   try {

@@ -36,14 +36,7 @@ namespace {
 constexpr off_t kGate = 0;
 constexpr off_t kState = 1;
 
-bool range_lock(int fd, short type, off_t byte) {
-  struct flock lock{};
-  lock.l_type = type;
-  lock.l_whence = SEEK_SET;
-  lock.l_start = byte;
-  lock.l_len = 1;
-  return taken(::fcntl(fd, F_OFD_SETLK, &lock), "fcntl(F_OFD_SETLK)");
-}
+bool range_lock(int fd, short type, off_t byte) { return try_ofd_lock(fd, type, byte); }
 
 bool wait_for_range(int fd, short type, off_t byte, std::chrono::milliseconds timeout) {
   return wait_for([&] { return range_lock(fd, type, byte); }, timeout);

@@ -46,8 +46,9 @@ Stamp stamp_of(const std::string& path) {
   return {st.st_ino, st.st_size, static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
-PngStore::PngStore(std::string table, std::string dir, std::optional<Shape> wanted, int level, OpenMode mode)
-    : table_(std::move(table)), dir_(std::move(dir)), level_(level), inspect_(mode == OpenMode::inspect) {
+PngStore::PngStore(std::string table, std::string dir, std::optional<Shape> wanted, int level,
+                   std::chrono::milliseconds timeout, OpenMode mode)
+    : table_(std::move(table)), dir_(std::move(dir)), level_(level), inspect_(mode == OpenMode::inspect), timeout_(timeout) {
   open(wanted, mode);
 }
 
@@ -253,12 +254,12 @@ Fd PngStore::read_state() {
   if (!inspect_ && commit_pending()) {
     // Finished by a writer (which holds the directory) or by us.
     const Fd writer = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
-    if (wait_for_flock(writer.get(), LOCK_EX, kLockTimeout)) finish_commit();
+    if (wait_for_flock(writer.get(), LOCK_EX, timeout_)) finish_commit();
   }
   Fd shared(::open(meta_path().c_str(), O_RDONLY | O_CLOEXEC));
-  if (shared && !lock_for_reading(shared.get(), kLockTimeout)) {
+  if (shared && !lock_for_reading(shared.get(), timeout_)) {
     throw Error("table " + table_ + ": '" + dir_ + "' is being committed to by another process for more than " +
-                    std::to_string(kLockTimeout.count()) + " ms; try again",
+                    std::to_string(timeout_.count()) + " ms; try again",
                 ErrorKind::busy);
   }
   refresh();
@@ -376,11 +377,11 @@ std::span<const std::uint8_t> PngCursor::pixels() {
 }  // namespace png_dir
 
 std::unique_ptr<Store> open_png_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
-  const Args parsed(table, {"path", "shape", "level"}, args);
+  const Args parsed(table, {"path", "shape", "level", "timeout"}, args);
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
   const int level = static_cast<int>(parsed.integer("level", 0, 9, 6));
-  return std::make_unique<png_dir::PngStore>(table, parsed.require("path"), shape, level, mode);
+  return std::make_unique<png_dir::PngStore>(table, parsed.require("path"), shape, level, timeout_argument(parsed), mode);
 }
 
 }  // namespace imgstore

@@ -57,7 +57,8 @@ class PngCursor final : public Cursor {
 
 class PngStore final : public Store {
  public:
-  PngStore(std::string table, std::string dir, std::optional<Shape> wanted, int level, OpenMode mode);
+  PngStore(std::string table, std::string dir, std::optional<Shape> wanted, int level, std::chrono::milliseconds timeout,
+           OpenMode mode);
   ~PngStore() override;
 
   const Shape& shape() const override { return shape_; }
@@ -142,7 +143,7 @@ class PngStore final : public Store {
   Shape shape_;
   std::map<std::int64_t, std::int64_t> labels_;  // the rows as this connection sees them
   Stamp csv_stamp_;
-  static constexpr std::chrono::milliseconds kLockTimeout = kBusyTimeout;
+  const std::chrono::milliseconds timeout_;  // the `timeout` argument: how long lock waits last
   // The open transaction.
   UndoLog<Undo> undo_;
   Fd lock_;
