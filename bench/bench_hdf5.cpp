@@ -94,6 +94,79 @@ struct RawReader {
   }
 };
 
+// Bulk load, best of 3: each SQL load into a fresh file, the raw file written anew each time.
+bench::Row bulk_load(bench::Db& db, const std::filesystem::path& dir, const bench::Dataset& data,
+                     const std::string& raw_path) {
+  double raw_time = 1e9;
+  double sql_time = 1e9;
+  for (int k = 0; k < 3; ++k) {
+    const auto sql_path = (dir / ("vtab" + std::to_string(k) + ".h5")).string();
+    std::filesystem::remove(raw_path);
+    raw_time = std::min(raw_time, bench::timed([&] { raw_load(raw_path, data, 0); }));
+    if (k > 0) db.exec("DROP TABLE t");
+    db.exec("CREATE VIRTUAL TABLE t USING hdf5(path='" + sql_path + "', shape='32x32x3')");
+    sql_time = std::min(sql_time, bench::timed([&] { db.exec("INSERT INTO t SELECT * FROM ref"); }));
+  }
+  return {"bulk load (INSERT ... SELECT, 1 txn)", sql_time, raw_time, "one raw H5Dwrite per dataset", "(best of 3)"};
+}
+
+// Full scan touching every byte: the raw reader uses the same 4 MiB blocks of whole chunks.
+bench::Row full_scan(bench::Db& db, const RawReader& raw, std::size_t n) {
+  std::uint64_t raw_sum = 0;
+  const hsize_t block = fmt::block_rows(kChunk, kImageBytes, fmt::kScanBlockBytes);
+  std::vector<std::uint8_t> buffer(block * 3072);
+  const double raw_scan = bench::timed([&] {
+    for (hsize_t row = 0; row < n; row += block) {
+      const hsize_t count = std::min<hsize_t>(block, n - row);
+      raw.read(row, count, buffer.data());
+      for (hsize_t i = 0; i < count; ++i) raw_sum += bench::touch32(buffer.data() + i * 3072, 3072);
+    }
+  });
+  std::int64_t sql_sum = 0;
+  const double sql_scan = bench::timed([&] { sql_sum = db.scalar("SELECT sum(bench_touch(pixels)) FROM t"); });
+  if (static_cast<std::uint64_t>(sql_sum) != raw_sum) throw std::runtime_error("scan sums differ");
+  return {"full scan, every byte read", sql_scan, raw_scan, "raw H5Dread in 4 MiB blocks", ""};
+}
+
+// Random point lookups.
+bench::Row point_lookups(bench::Db& db, const RawReader& raw, const bench::Dataset& data) {
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  std::vector<std::uint8_t> one(3072);
+  const double raw_get = bench::timed([&] {
+    for (const auto id : data.lookup_order) {
+      raw.read(static_cast<hsize_t>(id), 1, one.data());
+      a += bench::touch(one.data(), one.size());
+    }
+  });
+  const double sql_get = bench::timed([&] { b = db.lookups("t", data.lookup_order); });
+  if (a != b) throw std::runtime_error("lookup sums differ");
+  return {"point lookups, random order", sql_get, raw_get, "raw H5Dread of one row", ""};
+}
+
+// Sizes: random bytes do not compress; smooth synthetic images a little; Fashion-MNIST a lot.
+void print_file_sizes(bench::Db& db, const std::filesystem::path& dir, std::size_t n) {
+  std::printf("\nFile sizes (bytes, %zu images):\n\n| data | none | gzip:4 |\n|---|---:|---:|\n", n);
+  const auto size_of = [&](const std::string& source, const std::string& shape, const std::string& compression, const std::string& name) {
+    const auto path = (dir / (name + ".h5")).string();
+    db.exec("CREATE VIRTUAL TABLE " + name + " USING hdf5(path='" + path + "', shape='" + shape + "', compression='" + compression + "')");
+    db.exec("INSERT INTO " + name + " SELECT * FROM " + source);
+    return db.scalar("SELECT file_bytes('" + path + "')");
+  };
+  const std::string count = std::to_string(n);
+  const std::string fm = "/usr/share/datasets/fashion-mnist/";
+  const std::string fashion = "(SELECT * FROM idx('" + fm + "train-images-idx3-ubyte.gz', '" + fm +
+                              "train-labels-idx1-ubyte.gz') LIMIT " + count + ")";
+  std::printf("| random bytes 32x32x3 | %lld | %lld |\n", static_cast<long long>(size_of("ref", "32x32x3", "none", "s1")),
+              static_cast<long long>(size_of("ref", "32x32x3", "gzip:4", "s2")));
+  const std::string smooth = "synthetic(" + count + ", '32x32x3', 1, 'smooth')";
+  std::printf("| smooth synthetic 32x32x3 | %lld | %lld |\n", static_cast<long long>(size_of(smooth, "32x32x3", "none", "s3")),
+              static_cast<long long>(size_of(smooth, "32x32x3", "gzip:4", "s4")));
+  std::printf("| Fashion-MNIST 28x28x1 (first %s, at most 60,000) | %lld | %lld |\n", count.c_str(),
+              static_cast<long long>(size_of(fashion, "28x28x1", "none", "s5")),
+              static_cast<long long>(size_of(fashion, "28x28x1", "gzip:4", "s6")));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -106,71 +179,13 @@ int main(int argc, char** argv) {
     db.load_native("ref", data);
     std::vector<bench::Row> rows;
 
-    double raw_time = 1e9;
-    double sql_time = 1e9;
     const auto raw_path = (dir / "raw.h5").string();
-    for (int k = 0; k < 3; ++k) {
-      const auto sql_path = (dir / ("vtab" + std::to_string(k) + ".h5")).string();
-      std::filesystem::remove(raw_path);
-      raw_time = std::min(raw_time, bench::timed([&] { raw_load(raw_path, data, 0); }));
-      if (k > 0) db.exec("DROP TABLE t");
-      db.exec("CREATE VIRTUAL TABLE t USING hdf5(path='" + sql_path + "', shape='32x32x3')");
-      sql_time = std::min(sql_time, bench::timed([&] { db.exec("INSERT INTO t SELECT * FROM ref"); }));
-    }
-    rows.push_back({"bulk load (INSERT ... SELECT, 1 txn)", sql_time, raw_time, "one raw H5Dwrite per dataset", "(best of 3)"});
-
-    // Full scan touching every byte: the raw reader uses the same 4 MiB blocks of whole chunks.
+    rows.push_back(bulk_load(db, dir, data, raw_path));
     const RawReader raw(raw_path);
-    std::uint64_t raw_sum = 0;
-    const hsize_t block = fmt::block_rows(kChunk, kImageBytes, fmt::kScanBlockBytes);
-    std::vector<std::uint8_t> buffer(block * 3072);
-    const double raw_scan = bench::timed([&] {
-      for (hsize_t row = 0; row < n; row += block) {
-        const hsize_t count = std::min<hsize_t>(block, n - row);
-        raw.read(row, count, buffer.data());
-        for (hsize_t i = 0; i < count; ++i) raw_sum += bench::touch32(buffer.data() + i * 3072, 3072);
-      }
-    });
-    std::int64_t sql_sum = 0;
-    const double sql_scan = bench::timed([&] { sql_sum = db.scalar("SELECT sum(bench_touch(pixels)) FROM t"); });
-    if (static_cast<std::uint64_t>(sql_sum) != raw_sum) throw std::runtime_error("scan sums differ");
-    rows.push_back({"full scan, every byte read", sql_scan, raw_scan, "raw H5Dread in 4 MiB blocks", ""});
-
-    // Random point lookups.
-    std::uint64_t a = 0;
-    std::uint64_t b = 0;
-    std::vector<std::uint8_t> one(3072);
-    const double raw_get = bench::timed([&] {
-      for (const auto id : data.lookup_order) {
-        raw.read(static_cast<hsize_t>(id), 1, one.data());
-        a += bench::touch(one.data(), one.size());
-      }
-    });
-    const double sql_get = bench::timed([&] { b = db.lookups("t", data.lookup_order); });
-    if (a != b) throw std::runtime_error("lookup sums differ");
-    rows.push_back({"point lookups, random order", sql_get, raw_get, "raw H5Dread of one row", ""});
+    rows.push_back(full_scan(db, raw, n));
+    rows.push_back(point_lookups(db, raw, data));
     bench::print_report("HDF5, 32x32x3", n, rows);
-
-    // Sizes: random bytes do not compress; smooth synthetic images a little; Fashion-MNIST a lot.
-    std::printf("\nFile sizes (bytes, %zu images):\n\n| data | none | gzip:4 |\n|---|---:|---:|\n", n);
-    const auto size_of = [&](const std::string& source, const std::string& shape, const std::string& compression, const std::string& name) {
-      const auto path = (dir / (name + ".h5")).string();
-      db.exec("CREATE VIRTUAL TABLE " + name + " USING hdf5(path='" + path + "', shape='" + shape + "', compression='" + compression + "')");
-      db.exec("INSERT INTO " + name + " SELECT * FROM " + source);
-      return db.scalar("SELECT file_bytes('" + path + "')");
-    };
-    const std::string count = std::to_string(n);
-    const std::string fm = "/usr/share/datasets/fashion-mnist/";
-    const std::string fashion = "(SELECT * FROM idx('" + fm + "train-images-idx3-ubyte.gz', '" + fm +
-                                "train-labels-idx1-ubyte.gz') LIMIT " + count + ")";
-    std::printf("| random bytes 32x32x3 | %lld | %lld |\n", static_cast<long long>(size_of("ref", "32x32x3", "none", "s1")),
-                static_cast<long long>(size_of("ref", "32x32x3", "gzip:4", "s2")));
-    const std::string smooth = "synthetic(" + count + ", '32x32x3', 1, 'smooth')";
-    std::printf("| smooth synthetic 32x32x3 | %lld | %lld |\n", static_cast<long long>(size_of(smooth, "32x32x3", "none", "s3")),
-                static_cast<long long>(size_of(smooth, "32x32x3", "gzip:4", "s4")));
-    std::printf("| Fashion-MNIST 28x28x1 (first %s, at most 60,000) | %lld | %lld |\n", count.c_str(),
-                static_cast<long long>(size_of(fashion, "28x28x1", "none", "s5")),
-                static_cast<long long>(size_of(fashion, "28x28x1", "gzip:4", "s6")));
+    print_file_sizes(db, dir, n);
     std::filesystem::remove_all(dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_hdf5: %s\n", e.what());

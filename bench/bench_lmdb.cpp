@@ -92,6 +92,71 @@ struct RawLmdb {
   }
 };
 
+std::string lmdb_path(const std::filesystem::path& dir, const std::string& name, int k) {
+  return (dir / (name + std::to_string(k) + ".lmdb")).string();
+}
+
+// Bulk load, best of 3 interleaved runs (fresh files each time): this machine's disk writeback is noisy.
+// The last run's stores stay: raw2.lmdb and the table t.
+bench::Row bulk_load(bench::Db& db, const std::filesystem::path& dir, const bench::Dataset& data) {
+  double raw_load = 1e9;
+  double sql_load = 1e9;
+  for (int k = 0; k < 3; ++k) {
+    {
+      RawLmdb fresh(lmdb_path(dir, "raw", k));
+      raw_load = std::min(raw_load, bench::timed([&] { fresh.load(data); }));
+    }
+    db.exec("CREATE VIRTUAL TABLE t" + std::to_string(k) + " USING lmdb(path='" + lmdb_path(dir, "vtab", k) + "', shape='32x32x3')");
+    sql_load = std::min(sql_load, bench::timed([&] { db.exec("INSERT INTO t" + std::to_string(k) + " SELECT * FROM ref"); }));
+    if (k < 2) {
+      db.exec("DROP TABLE t" + std::to_string(k));
+      std::filesystem::remove(lmdb_path(dir, "raw", k));
+      std::filesystem::remove(lmdb_path(dir, "vtab", k));
+    }
+  }
+  db.exec("ALTER TABLE t2 RENAME TO t");
+  return {"bulk load (INSERT ... SELECT, 1 txn)", sql_load, raw_load, "raw mdb_put MDB_APPEND", ""};
+}
+
+// Full scan touching every pixel byte.
+void add_full_scans(bench::Db& db, RawLmdb& raw, std::vector<bench::Row>& rows) {
+  std::uint64_t raw_sum = 0;
+  const double raw_scan = bench::timed([&] { raw_sum = raw.scan(); });
+  std::int64_t native_sum = 0;
+  std::int64_t sql_sum = 0;
+  const double native_scan = bench::timed([&] { native_sum = db.scalar("SELECT sum(bench_touch(pixels)) FROM ref"); });
+  const double sql_scan = bench::timed([&] { sql_sum = db.scalar("SELECT sum(bench_touch(pixels)) FROM t"); });
+  if (static_cast<std::uint64_t>(sql_sum) != raw_sum || sql_sum != native_sum) throw std::runtime_error("scan sums differ");
+  rows.push_back({"full scan, every byte read", sql_scan, native_scan, "native SQLite table scan", ""});
+  rows.push_back({"full scan, every byte read", sql_scan, raw_scan, "raw LMDB cursor", ""});
+}
+
+// Random point lookups.
+void add_point_lookups(bench::Db& db, RawLmdb& raw, const bench::Dataset& data, std::vector<bench::Row>& rows) {
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  std::uint64_t c = 0;
+  const double native_get = bench::timed([&] { a = db.lookups("ref", data.lookup_order); });
+  const double sql_get = bench::timed([&] { b = db.lookups("t", data.lookup_order); });
+  const double raw_get = bench::timed([&] { c = raw.lookups(data.lookup_order); });
+  if (a != b || b != c) throw std::runtime_error("lookup sums differ");
+  rows.push_back({"point lookups, random order", sql_get, native_get, "native SQLite table lookup", ""});
+  rows.push_back({"point lookups, random order", sql_get, raw_get, "raw mdb_get (txn renew each)", ""});
+}
+
+double best_raw_load(const std::filesystem::path& dir, const bench::Dataset& data, unsigned flags, const std::string& name) {
+  double best = 1e9;
+  for (int k = 0; k < 3; ++k) {
+    const auto path = lmdb_path(dir, name, k);
+    {
+      RawLmdb fresh(path, flags);
+      best = std::min(best, bench::timed([&] { fresh.load(data); }));
+    }
+    std::filesystem::remove(path);
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -104,66 +169,16 @@ int main(int argc, char** argv) {
     db.load_native("ref", data);
 
     std::vector<bench::Row> rows;
-    // Bulk load, best of 3 interleaved runs (fresh files each time): this machine's disk writeback is noisy.
-    const auto raw_path = [&](int k) { return (dir / ("raw" + std::to_string(k) + ".lmdb")).string(); };
-    const auto sql_path = [&](int k) { return (dir / ("vtab" + std::to_string(k) + ".lmdb")).string(); };
-    double raw_load = 1e9;
-    double sql_load = 1e9;
-    for (int k = 0; k < 3; ++k) {
-      {
-        RawLmdb fresh(raw_path(k));
-        raw_load = std::min(raw_load, bench::timed([&] { fresh.load(data); }));
-      }
-      db.exec("CREATE VIRTUAL TABLE t" + std::to_string(k) + " USING lmdb(path='" + sql_path(k) + "', shape='32x32x3')");
-      sql_load = std::min(sql_load, bench::timed([&] { db.exec("INSERT INTO t" + std::to_string(k) + " SELECT * FROM ref"); }));
-      if (k < 2) {
-        db.exec("DROP TABLE t" + std::to_string(k));
-        std::filesystem::remove(raw_path(k));
-        std::filesystem::remove(sql_path(k));
-      }
-    }
-    db.exec("ALTER TABLE t2 RENAME TO t");
-    RawLmdb raw(raw_path(2));
-    rows.push_back({"bulk load (INSERT ... SELECT, 1 txn)", sql_load, raw_load, "raw mdb_put MDB_APPEND", ""});
-
-    // Full scan touching every pixel byte.
-    std::uint64_t raw_sum = 0;
-    const double raw_scan = bench::timed([&] { raw_sum = raw.scan(); });
-    std::int64_t native_sum = 0;
-    std::int64_t sql_sum = 0;
-    const double native_scan = bench::timed([&] { native_sum = db.scalar("SELECT sum(bench_touch(pixels)) FROM ref"); });
-    const double sql_scan = bench::timed([&] { sql_sum = db.scalar("SELECT sum(bench_touch(pixels)) FROM t"); });
-    if (static_cast<std::uint64_t>(sql_sum) != raw_sum || sql_sum != native_sum) throw std::runtime_error("scan sums differ");
-    rows.push_back({"full scan, every byte read", sql_scan, native_scan, "native SQLite table scan", ""});
-    rows.push_back({"full scan, every byte read", sql_scan, raw_scan, "raw LMDB cursor", ""});
-
-    // Random point lookups.
-    std::uint64_t a = 0;
-    std::uint64_t b = 0;
-    std::uint64_t c = 0;
-    const double native_get = bench::timed([&] { a = db.lookups("ref", data.lookup_order); });
-    const double sql_get = bench::timed([&] { b = db.lookups("t", data.lookup_order); });
-    const double raw_get = bench::timed([&] { c = raw.lookups(data.lookup_order); });
-    if (a != b || b != c) throw std::runtime_error("lookup sums differ");
-    rows.push_back({"point lookups, random order", sql_get, native_get, "native SQLite table lookup", ""});
-    rows.push_back({"point lookups, random order", sql_get, raw_get, "raw mdb_get (txn renew each)", ""});
+    rows.push_back(bulk_load(db, dir, data));
+    const double raw_load = rows.back().baseline;
+    RawLmdb raw(lmdb_path(dir, "raw", 2));
+    add_full_scans(db, raw, rows);
+    add_point_lookups(db, raw, data, rows);
 
     // The options the design asked to measure: raw LMDB with MDB_WRITEMAP and with MDB_NOSYNC, best of 3.
-    const auto best_raw_load = [&](unsigned flags, const std::string& name) {
-      double best = 1e9;
-      for (int k = 0; k < 3; ++k) {
-        const auto path = (dir / (name + std::to_string(k) + ".lmdb")).string();
-        {
-          RawLmdb fresh(path, flags);
-          best = std::min(best, bench::timed([&] { fresh.load(data); }));
-        }
-        std::filesystem::remove(path);
-      }
-      return best;
-    };
-    rows.push_back({"raw load with MDB_WRITEMAP", best_raw_load(MDB_WRITEMAP, "writemap"), raw_load,
+    rows.push_back({"raw load with MDB_WRITEMAP", best_raw_load(dir, data, MDB_WRITEMAP, "writemap"), raw_load,
                     "raw load (default flags)", ""});
-    rows.push_back({"raw load with MDB_NOSYNC", best_raw_load(MDB_NOSYNC, "nosync"), raw_load,
+    rows.push_back({"raw load with MDB_NOSYNC", best_raw_load(dir, data, MDB_NOSYNC, "nosync"), raw_load,
                     "raw load (default flags)", ""});
 
     bench::print_report("LMDB, 32x32x3", n, rows);

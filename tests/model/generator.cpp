@@ -70,25 +70,43 @@ std::string hex_bytes(Choices& c, int n) {
   return s;
 }
 
+// One sequence from a stream of choices. Its state is the generator's guess at the transaction state (the
+// runner tracks the real one) and whether the reader process has a scan open.
 class Generator {
  public:
   Generator(Choices& c, const GeneratorOptions& o) : c_(c), o_(o) {}
-
-  Sequence run() {
-    Sequence seq;
-    if (c_.percent(20)) {
-      seq.shape = "2x3x3";
-      seq.pixel_bytes = 18;
-    }
-    n_ = seq.pixel_bytes;
-    // INSERT with a NULL id takes max(id)+1 on both sides, except at INT64_MAX where the native table picks a
-    // random free rowid: a sequence either uses INT64_MAX as an id or NULL ids, never both.
-    max_ids_ = c_.percent(50) || o_.avoid_null_id;
-    for (int i = 0; i < o_.statements; ++i) seq.statements.push_back(statement());
-    return seq;
-  }
+  Sequence run();
 
  private:
+  // Values.
+  std::string num(std::int64_t v) { return std::to_string(v); }
+  std::string small_id() { return num(static_cast<std::int64_t>(c_.below(41))); }
+  std::string huge_id();
+  std::string insert_id();
+  std::string any_value();
+  std::string label_value();
+  std::string valid_pixels();
+  std::string bad_pixels();
+  std::string pixels() { return c_.percent(92) ? valid_pixels() : bad_pixels(); }
+  std::string conflict();
+  // WHERE clauses.
+  std::string id_condition(const std::string& col = "id");
+  std::string label_condition();
+  std::string where();
+  // Statements.
+  Statement table(std::string sql, bool query = false, bool ordered = false);
+  Statement query();
+  std::string row();
+  Statement insert_one();
+  Statement insert_many();
+  Statement insert_bulk();
+  Statement self_insert();
+  Statement update();
+  Statement remove();
+  Statement control();
+  Statement savepoint();
+  Statement statement();
+
   Choices& c_;
   const GeneratorOptions& o_;
   int n_ = 16;
@@ -96,326 +114,334 @@ class Generator {
   bool txn_ = false;          // the generator's guess; the runner tracks the real state
   Strings savepoints_;
   int next_savepoint_ = 0;
-
-  std::string num(std::int64_t v) { return std::to_string(v); }
-  std::string small_id() { return num(static_cast<std::int64_t>(c_.below(41))); }
-
-  std::string huge_id() {
-    Strings ids = {"9223372036854775806", "1099511627776", "4611686018427387904", "9223372036854775000"};
-    if (max_ids_) ids.push_back("9223372036854775807");
-    return c_.pick(ids);
-  }
-
-  // An id to insert: mostly valid and small, so that collisions are frequent.
-  std::string insert_id() {
-    const auto r = c_.below(100);
-    if (r < 82) return small_id();
-    if (r < 88) return huge_id();
-    if (r < 90 && !max_ids_) return "NULL";
-    const std::string v = c_.pick(Strings{"-1", "'x'", "1.5", "'7'", "2.0", "x'05'", "9.21e18", "-9223372036854775808", "''"});
-    return o_.avoid_float_limit && v == "9.21e18" ? "9.0e18" : v;
-  }
-
-  // Any value to compare an id with: every type, the int64 limits, floats near them.
-  std::string any_value() {
-    const auto r = c_.below(100);
-    if (r < 55) return small_id();
-    if (r < 65) return huge_id();
-    const std::string v = c_.pick(Strings{"9223372036854775807", "-9223372036854775808", "9223372036854775806", "9.21e18",
-                           "9.3e18", "-9.3e18", "-0.5", "2.0", "20.5", "1e300", "-1e300", "'5'", "'abc'", "'20'",
-                           "NULL", "x'05'", "-1", "0", "40.0", "1099511627776.0"});
-    if (o_.avoid_huge_float && (v == "9.3e18" || v == "1e300" || v == "9.21e18")) return "9.0e18";
-    if (o_.avoid_huge_float && (v == "-9.3e18" || v == "-1e300")) return "-9.0e18";
-    if (o_.avoid_float_limit && v == "9.21e18") return "9.0e18";
-    return v;
-  }
-
-  std::string label_value() {
-    const auto r = c_.below(100);
-    if (r < 80) return num(static_cast<std::int64_t>(c_.below(10)));
-    if (r < 90) {
-      return c_.pick(Strings{"-3", "'5'", "2.0", "9223372036854775807", "-9223372036854775808", "' 4'"});
-    }
-    const std::string v = c_.pick(Strings{"NULL", "'cat'", "1.5", "9.21e18", "x'05'", "1e300", "''"});
-    return o_.avoid_float_limit && v == "9.21e18" ? "9.0e18" : v;
-  }
-
-  std::string valid_pixels() {
-    switch (c_.below(4)) {
-      case 0: return "zeroblob(" + num(n_) + ")";
-      case 1: return "x'" + hex_bytes(c_, n_) + "'";
-      case 2: return cat({"substr(x'", hex_bytes(c_, 2 * n_), "', ", num(1 + static_cast<int>(c_.below(n_))), ", ",
-                          num(n_), ")"});
-      default: return "x'" + std::string(static_cast<std::size_t>(2 * n_), "0123456789ABCDEF"[c_.below(16)]) + "'";
-    }
-  }
-
-  std::string bad_pixels() {
-    return c_.pick(Strings{"zeroblob(" + num(n_ - 1) + ")", "zeroblob(" + num(n_ + 1) + ")", "'abc'", "NULL",
-                           "x'05'", "123", "zeroblob(0)"});
-  }
-
-  std::string pixels() { return c_.percent(92) ? valid_pixels() : bad_pixels(); }
-
-  std::string conflict() {
-    const auto r = c_.below(100);
-    if (r < 55) return "";
-    return c_.pick(Strings{"OR IGNORE ", "OR REPLACE ", "OR ABORT ", "OR FAIL ", "OR ROLLBACK "});
-  }
-
-  std::string id_condition(const std::string& col = "id") {
-    switch (c_.below(11)) {
-      case 0:
-      case 1: return col + " = " + any_value();
-      case 2: {
-        std::string s = col + " IN (";
-        const auto k = 1 + c_.below(6);
-        for (std::uint64_t i = 0; i < k; ++i) s += (i ? ", " : "") + any_value();
-        return s + ")";
-      }
-      case 3: return col + " > " + any_value();
-      case 4: return col + " >= " + any_value();
-      case 5: return col + " < " + any_value();
-      case 6: return col + " <= " + any_value();
-      case 7: return cat({col, " BETWEEN ", any_value(), " AND ", any_value()});
-      case 8: return cat({col, " > ", any_value(), " AND ", col, " < ", any_value()});
-      case 9: return cat({col, " >= ", any_value(), " AND ", col, " <= ", any_value()});
-      default: return c_.pick(Strings{col + " IS NULL", col + " IS NOT NULL", col + " % 3 = 0", col + " IN ()",
-                                      col + " NOT IN (1, 2, 3)", col + " != " + small_id()});
-    }
-  }
-
-  std::string label_condition() {
-    switch (c_.below(4)) {
-      case 0: return "label = " + num(static_cast<std::int64_t>(c_.below(10)));
-      case 1: return cat({"label IN (", num(static_cast<std::int64_t>(c_.below(10))), ", ",
-                          num(static_cast<std::int64_t>(c_.below(10))), ")"});
-      case 2: return "label > " + num(static_cast<std::int64_t>(c_.below(10)));
-      default: return "label < " + num(static_cast<std::int64_t>(c_.below(10)));
-    }
-  }
-
-  std::string where() {
-    const auto r = c_.below(100);
-    if (r < 62) return id_condition(c_.percent(5) ? "rowid" : "id");
-    if (r < 77) return label_condition();
-    if (r < 87) return cat({id_condition(), " AND ", label_condition()});
-    if (r < 95) return cat({id_condition(), " OR ", id_condition()});
-    return c_.pick(Strings{"1", "0", "pixels = zeroblob(" + num(n_) + ")", "length(pixels) = " + num(n_)});
-  }
-
-  Statement table(std::string sql, bool query = false, bool ordered = false) {
-    return Statement{Kind::table, std::move(sql), query, ordered};
-  }
-
-  Statement query() {
-    switch (c_.below(12)) {
-      case 0:
-      case 1: return table("SELECT id, label, hex(pixels) FROM {t} WHERE " + where(), true);
-      case 2:
-      case 3: {
-        std::string s = cat({"SELECT id, label FROM {t} WHERE ", where(), " ORDER BY id", c_.percent(50) ? " DESC" : ""});
-        if (c_.percent(60)) {
-          s += " LIMIT " + num(static_cast<std::int64_t>(c_.below(8)));
-          if (c_.percent(50)) s += " OFFSET " + num(static_cast<std::int64_t>(c_.below(6)));
-        }
-        return table(s, true, true);
-      }
-      case 4: return table("SELECT count(*) FROM {t}" + (c_.percent(70) ? " WHERE " + where() : std::string()), true);
-      case 5: return table("SELECT label, count(*), sum(id) FROM {t}" +
-                               (c_.percent(40) ? " WHERE " + where() : std::string()) + " GROUP BY label",
-                           true);
-      case 6: return table("SELECT sum(label), min(id), max(id), count(*) FROM {t}", true);
-      case 7: return table(cat({"SELECT id, hex(pixels) FROM {t} ORDER BY id", c_.percent(50) ? " DESC" : " ASC",
-                                " LIMIT ", num(static_cast<std::int64_t>(1 + c_.below(5))), " OFFSET ",
-                                num(static_cast<std::int64_t>(c_.below(4)))}),
-                           true, true);
-      case 8: return table("SELECT a.id, b.label FROM {t} a JOIN {t} b ON b.id = a.id + 1 WHERE " + id_condition("a.id"), true);
-      case 9: return table("SELECT id, label FROM {t} WHERE id IN (SELECT id + 1 FROM {t} WHERE " + label_condition() + ")", true);
-      case 10: return table("SELECT min(id), max(id) FROM {t} WHERE " + id_condition(), true);
-      default: return table(cat({"SELECT id FROM {t} WHERE ", where(), " ORDER BY id LIMIT ",
-                                 num(static_cast<std::int64_t>(1 + c_.below(10)))}),
-                            true, true);
-    }
-  }
-
-  std::string row() {
-    std::string r = "(";
-    r += insert_id();
-    r += ", ";
-    r += label_value();
-    r += ", ";
-    r += pixels();
-    r += ")";
-    return r;
-  }
-
-  Statement insert_one() {
-    const auto r = c_.below(10);
-    if (r == 0 && !max_ids_) {
-      return table(cat({"INSERT ", conflict(), "INTO {t}(label, pixels) VALUES (", label_value(), ", ", pixels(), ")"}));
-    }
-    if (r == 1) return table("REPLACE INTO {t} VALUES " + row());
-    if (r == 2) return table(cat({"INSERT ", conflict(), "INTO {t}(id, label, pixels) VALUES ", row()}));
-    return table(cat({"INSERT ", conflict(), "INTO {t} VALUES ", row()}));
-  }
-
-  Statement insert_many() {
-    std::string s = "INSERT " + conflict() + "INTO {t} VALUES ";
-    const auto k = 2 + c_.below(5);
-    for (std::uint64_t i = 0; i < k; ++i) s += (i ? ", " : "") + row();
-    return table(s);
-  }
-
-  // Hundreds of rows, one of them bad (or none), at a random position.
-  Statement insert_bulk() {
-    const int n = o_.bulk_min + static_cast<int>(c_.below(static_cast<std::uint64_t>(o_.bulk_max - o_.bulk_min + 1)));
-    const int k = static_cast<int>(c_.below(static_cast<std::uint64_t>(n)));
-    const std::string base = c_.pick(Strings{"0", "20", "41", "100", "1000", "100000", "9223372036854770000"});
-    const std::string step = c_.percent(70) ? "1" : "2";
-    const auto bad = c_.below(6);  // 0 none, 1 pixels, 2 NULL label, 3 negative id, 4 duplicate id, 5 text label
-    const std::string K = num(k);
-    if (c_.percent(35)) {
-      const std::string seed = num(static_cast<std::int64_t>(c_.below(1000)));
-      std::string id = "id * " + step + " + " + base, label = "label", pix = "pixels";
-      if (bad == 1) pix = "CASE WHEN id = " + K + " THEN substr(pixels, 2) ELSE pixels END";
-      if (bad == 2) label = "CASE WHEN id = " + K + " THEN NULL ELSE label END";
-      if (bad == 3) id = "CASE WHEN id = " + K + " THEN -1 ELSE " + id + " END";
-      if (bad == 4) id = "CASE WHEN id = " + K + " THEN " + base + " ELSE " + id + " END";
-      if (bad == 5) label = "CASE WHEN id = " + K + " THEN 'cat' ELSE label END";
-      return table("INSERT " + conflict() + "INTO {t} SELECT " + id + ", " + label + ", " + pix + " FROM synthetic(" +
-                   num(n) + ", '" + (n_ == 16 ? "4x4x1" : "2x3x3") + "', " + seed + ")");
-    }
-    std::string id = "i * " + step + " + " + base, label = "i % 10";
-    std::string pix = "substr(x'" + hex_bytes(c_, 2 * n_) + "', 1 + i % " + num(n_) + ", " + num(n_) + ")";
-    if (bad == 1) pix = "CASE WHEN i = " + K + " THEN zeroblob(" + num(n_ + 1) + ") ELSE " + pix + " END";
-    if (bad == 2) label = "CASE WHEN i = " + K + " THEN NULL ELSE i % 10 END";
-    if (bad == 3) id = "CASE WHEN i = " + K + " THEN -5 ELSE " + id + " END";
-    if (bad == 4) id = "CASE WHEN i = " + K + " THEN " + base + " ELSE " + id + " END";
-    if (bad == 5) label = "CASE WHEN i = " + K + " THEN 1.5 ELSE i % 10 END";
-    return table("WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < " + num(n - 1) +
-                 ") INSERT " + conflict() + "INTO {t} SELECT " + id + ", " + label + ", " + pix + " FROM c");
-  }
-
-  Statement self_insert() {
-    return table(cat({"INSERT ", conflict(), "INTO {t} SELECT id + ", c_.pick(Strings{"1", "7", "50", "1000", "100000"}),
-                      ", label, pixels FROM {t} WHERE ", where()}));
-  }
-
-  Statement update() {
-    const std::string clause = conflict();
-    const std::string head = "UPDATE " + clause + "{t} SET ";
-    // UPDATE OR REPLACE that moves several ids onto each other is not comparable: SQLite computes a virtual
-    // table's new rows before the first xUpdate, while a native table's later rows see the earlier rows'
-    // replacements (a cascade). So id-moving updates of many rows never use OR REPLACE.
-    const std::string many_ids = "UPDATE " + (clause == "OR REPLACE " ? std::string() : clause) + "{t} SET ";
-    switch (c_.below(8)) {
-      case 0:
-      case 1: return table(cat({head, "label = ", c_.percent(30) ? "label + 1" : label_value(), " WHERE ", where()}));
-      case 2: return table(cat({head, "pixels = ", pixels(), " WHERE ", where()}));
-      case 3: return table(cat({many_ids, "id = id + ", c_.pick(Strings{"1", "1000", "-1", "3", "40", "9223372036854775000"}),
-                                " WHERE ", where()}));
-      case 4: return table(cat({head, "id = ", insert_id(), " WHERE id = ", small_id()}));
-      case 5: return table(cat({many_ids, "id = id + 1000, label = ", label_value(), " WHERE ", where()}));
-      case 6: return table(cat({head, "label = ", label_value(), ", pixels = ", pixels(), " WHERE ", where()}));
-      default: return table(cat({many_ids, "rowid = ", insert_id(), " WHERE ", where()}));
-    }
-  }
-
-  Statement remove() {
-    if (c_.percent(4)) return table("DELETE FROM {t}");
-    return table("DELETE FROM {t} WHERE " + where());
-  }
-
-  Statement control() {
-    const auto r = c_.below(100);
-    if (!txn_) {
-      if (r < 50) {
-        txn_ = true;
-        outer_savepoint_ = false;
-        wrote_ = false;
-        return {Kind::control, c_.percent(85) ? "BEGIN" : "BEGIN IMMEDIATE"};
-      }
-      if (r < 85) {
-        if (o_.avoid_savepoint_txn) {
-          txn_ = true;
-          outer_savepoint_ = false;
-          return {Kind::control, "BEGIN"};
-        }
-        return savepoint();
-      }
-      return {Kind::control, c_.pick(Strings{"COMMIT", "ROLLBACK", "RELEASE sp0", "ROLLBACK TO sp1"})};
-    }
-    if (r < 17) {
-      txn_ = false;
-      savepoints_.clear();
-      return {Kind::control, c_.percent(80) ? "COMMIT" : "END"};
-    }
-    if (r < 30) {
-      txn_ = false;
-      savepoints_.clear();
-      return {Kind::control, "ROLLBACK"};
-    }
-    if (r < 55) {
-      if (o_.avoid_savepoint_txn && !wrote_) return query();
-      return savepoint();
-    }
-    if (r < 75 && !savepoints_.empty()) {
-      const auto i = c_.below(savepoints_.size());
-      const std::string name = savepoints_[i];
-      savepoints_.resize(i);
-      if (savepoints_.empty() && outer_savepoint_) txn_ = false;
-      return {Kind::control, "RELEASE " + name};
-    }
-    if (r < 97 && !savepoints_.empty()) {
-      const auto i = c_.below(savepoints_.size());
-      const std::string name = savepoints_[i];
-      savepoints_.resize(i + 1);
-      return {Kind::control, "ROLLBACK TO " + name};
-    }
-    return {Kind::control, c_.pick(Strings{"BEGIN", "RELEASE nosuch", "ROLLBACK TO nosuch"})};
-  }
-
   bool outer_savepoint_ = false;
   bool wrote_ = false;  // a write was generated since the last BEGIN (a guess, like txn_)
-
-  Statement savepoint() {
-    if (!txn_) {
-      outer_savepoint_ = true;  // a SAVEPOINT outside a transaction opens one, which its RELEASE commits
-      txn_ = true;
-    }
-    const std::string name = "sp" + num(next_savepoint_++ % 4);
-    savepoints_.push_back(name);
-    return {Kind::control, "SAVEPOINT " + name};
-  }
-
-  Statement statement() {
-    const auto r = c_.below(100);
-    if (r < 24) return query();
-    if (r >= 24 && r < 68) wrote_ = true;
-    if (r < 36) return insert_one();
-    if (r < 42) return insert_many();
-    if (r < 47) return insert_bulk();
-    if (r < 50) return self_insert();
-    if (r < 62) return update();
-    if (r < 68) return remove();
-    if (r < 83) return control();
-    if (r < 86) {
-      if (txn_) return control();
-      return {Kind::reopen, ""};
-    }
-    if (r < 92) return {Kind::check, ""};
-    if (r < 94) {
-      if (txn_) return {Kind::check, ""};
-      return {Kind::new_connection, ""};
-    }
-    if (r < 97) return {Kind::reader, ""};
-    scan_open_ = !scan_open_;
-    if (scan_open_) return {Kind::reader_scan, "start " + num(static_cast<std::int64_t>(1 + c_.below(4)))};  // >= 1: xFilter runs
-    return {Kind::reader_scan, "finish"};
-  }
-  bool scan_open_ = false;
+  bool scan_open_ = false;  // a reader_scan start was generated, its finish not yet
 };
+
+Sequence Generator::run() {
+  Sequence seq;
+  if (c_.percent(20)) {
+    seq.shape = "2x3x3";
+    seq.pixel_bytes = 18;
+  }
+  n_ = seq.pixel_bytes;
+  // INSERT with a NULL id takes max(id)+1 on both sides, except at INT64_MAX where the native table picks a
+  // random free rowid: a sequence either uses INT64_MAX as an id or NULL ids, never both.
+  max_ids_ = c_.percent(50) || o_.avoid_null_id;
+  for (int i = 0; i < o_.statements; ++i) seq.statements.push_back(statement());
+  return seq;
+}
+
+std::string Generator::huge_id() {
+  Strings ids = {"9223372036854775806", "1099511627776", "4611686018427387904", "9223372036854775000"};
+  if (max_ids_) ids.push_back("9223372036854775807");
+  return c_.pick(ids);
+}
+
+// An id to insert: mostly valid and small, so that collisions are frequent.
+std::string Generator::insert_id() {
+  const auto r = c_.below(100);
+  if (r < 82) return small_id();
+  if (r < 88) return huge_id();
+  if (r < 90 && !max_ids_) return "NULL";
+  const std::string v = c_.pick(Strings{"-1", "'x'", "1.5", "'7'", "2.0", "x'05'", "9.21e18", "-9223372036854775808", "''"});
+  return o_.avoid_float_limit && v == "9.21e18" ? "9.0e18" : v;
+}
+
+// Any value to compare an id with: every type, the int64 limits, floats near them.
+std::string Generator::any_value() {
+  const auto r = c_.below(100);
+  if (r < 55) return small_id();
+  if (r < 65) return huge_id();
+  const std::string v = c_.pick(Strings{"9223372036854775807", "-9223372036854775808", "9223372036854775806", "9.21e18",
+                         "9.3e18", "-9.3e18", "-0.5", "2.0", "20.5", "1e300", "-1e300", "'5'", "'abc'", "'20'",
+                         "NULL", "x'05'", "-1", "0", "40.0", "1099511627776.0"});
+  if (o_.avoid_huge_float && (v == "9.3e18" || v == "1e300" || v == "9.21e18")) return "9.0e18";
+  if (o_.avoid_huge_float && (v == "-9.3e18" || v == "-1e300")) return "-9.0e18";
+  if (o_.avoid_float_limit && v == "9.21e18") return "9.0e18";
+  return v;
+}
+
+std::string Generator::label_value() {
+  const auto r = c_.below(100);
+  if (r < 80) return num(static_cast<std::int64_t>(c_.below(10)));
+  if (r < 90) {
+    return c_.pick(Strings{"-3", "'5'", "2.0", "9223372036854775807", "-9223372036854775808", "' 4'"});
+  }
+  const std::string v = c_.pick(Strings{"NULL", "'cat'", "1.5", "9.21e18", "x'05'", "1e300", "''"});
+  return o_.avoid_float_limit && v == "9.21e18" ? "9.0e18" : v;
+}
+
+std::string Generator::valid_pixels() {
+  switch (c_.below(4)) {
+    case 0: return "zeroblob(" + num(n_) + ")";
+    case 1: return "x'" + hex_bytes(c_, n_) + "'";
+    case 2: return cat({"substr(x'", hex_bytes(c_, 2 * n_), "', ", num(1 + static_cast<int>(c_.below(n_))), ", ",
+                        num(n_), ")"});
+    default: return "x'" + std::string(static_cast<std::size_t>(2 * n_), "0123456789ABCDEF"[c_.below(16)]) + "'";
+  }
+}
+
+std::string Generator::bad_pixels() {
+  return c_.pick(Strings{"zeroblob(" + num(n_ - 1) + ")", "zeroblob(" + num(n_ + 1) + ")", "'abc'", "NULL",
+                         "x'05'", "123", "zeroblob(0)"});
+}
+
+std::string Generator::conflict() {
+  const auto r = c_.below(100);
+  if (r < 55) return "";
+  return c_.pick(Strings{"OR IGNORE ", "OR REPLACE ", "OR ABORT ", "OR FAIL ", "OR ROLLBACK "});
+}
+
+std::string Generator::id_condition(const std::string& col) {
+  switch (c_.below(11)) {
+    case 0:
+    case 1: return col + " = " + any_value();
+    case 2: {
+      std::string s = col + " IN (";
+      const auto k = 1 + c_.below(6);
+      for (std::uint64_t i = 0; i < k; ++i) s += (i ? ", " : "") + any_value();
+      return s + ")";
+    }
+    case 3: return col + " > " + any_value();
+    case 4: return col + " >= " + any_value();
+    case 5: return col + " < " + any_value();
+    case 6: return col + " <= " + any_value();
+    case 7: return cat({col, " BETWEEN ", any_value(), " AND ", any_value()});
+    case 8: return cat({col, " > ", any_value(), " AND ", col, " < ", any_value()});
+    case 9: return cat({col, " >= ", any_value(), " AND ", col, " <= ", any_value()});
+    default: return c_.pick(Strings{col + " IS NULL", col + " IS NOT NULL", col + " % 3 = 0", col + " IN ()",
+                                    col + " NOT IN (1, 2, 3)", col + " != " + small_id()});
+  }
+}
+
+std::string Generator::label_condition() {
+  switch (c_.below(4)) {
+    case 0: return "label = " + num(static_cast<std::int64_t>(c_.below(10)));
+    case 1: return cat({"label IN (", num(static_cast<std::int64_t>(c_.below(10))), ", ",
+                        num(static_cast<std::int64_t>(c_.below(10))), ")"});
+    case 2: return "label > " + num(static_cast<std::int64_t>(c_.below(10)));
+    default: return "label < " + num(static_cast<std::int64_t>(c_.below(10)));
+  }
+}
+
+std::string Generator::where() {
+  const auto r = c_.below(100);
+  if (r < 62) return id_condition(c_.percent(5) ? "rowid" : "id");
+  if (r < 77) return label_condition();
+  if (r < 87) return cat({id_condition(), " AND ", label_condition()});
+  if (r < 95) return cat({id_condition(), " OR ", id_condition()});
+  return c_.pick(Strings{"1", "0", "pixels = zeroblob(" + num(n_) + ")", "length(pixels) = " + num(n_)});
+}
+
+Statement Generator::table(std::string sql, bool query, bool ordered) {
+  return Statement{Kind::table, std::move(sql), query, ordered};
+}
+
+Statement Generator::query() {
+  switch (c_.below(12)) {
+    case 0:
+    case 1: return table("SELECT id, label, hex(pixels) FROM {t} WHERE " + where(), true);
+    case 2:
+    case 3: {
+      std::string s = cat({"SELECT id, label FROM {t} WHERE ", where(), " ORDER BY id", c_.percent(50) ? " DESC" : ""});
+      if (c_.percent(60)) {
+        s += " LIMIT " + num(static_cast<std::int64_t>(c_.below(8)));
+        if (c_.percent(50)) s += " OFFSET " + num(static_cast<std::int64_t>(c_.below(6)));
+      }
+      return table(s, true, true);
+    }
+    case 4: return table("SELECT count(*) FROM {t}" + (c_.percent(70) ? " WHERE " + where() : std::string()), true);
+    case 5: return table("SELECT label, count(*), sum(id) FROM {t}" +
+                             (c_.percent(40) ? " WHERE " + where() : std::string()) + " GROUP BY label",
+                         true);
+    case 6: return table("SELECT sum(label), min(id), max(id), count(*) FROM {t}", true);
+    case 7: return table(cat({"SELECT id, hex(pixels) FROM {t} ORDER BY id", c_.percent(50) ? " DESC" : " ASC",
+                              " LIMIT ", num(static_cast<std::int64_t>(1 + c_.below(5))), " OFFSET ",
+                              num(static_cast<std::int64_t>(c_.below(4)))}),
+                         true, true);
+    case 8: return table("SELECT a.id, b.label FROM {t} a JOIN {t} b ON b.id = a.id + 1 WHERE " + id_condition("a.id"), true);
+    case 9: return table("SELECT id, label FROM {t} WHERE id IN (SELECT id + 1 FROM {t} WHERE " + label_condition() + ")", true);
+    case 10: return table("SELECT min(id), max(id) FROM {t} WHERE " + id_condition(), true);
+    default: return table(cat({"SELECT id FROM {t} WHERE ", where(), " ORDER BY id LIMIT ",
+                               num(static_cast<std::int64_t>(1 + c_.below(10)))}),
+                          true, true);
+  }
+}
+
+std::string Generator::row() {
+  std::string r = "(";
+  r += insert_id();
+  r += ", ";
+  r += label_value();
+  r += ", ";
+  r += pixels();
+  r += ")";
+  return r;
+}
+
+Statement Generator::insert_one() {
+  const auto r = c_.below(10);
+  if (r == 0 && !max_ids_) {
+    return table(cat({"INSERT ", conflict(), "INTO {t}(label, pixels) VALUES (", label_value(), ", ", pixels(), ")"}));
+  }
+  if (r == 1) return table("REPLACE INTO {t} VALUES " + row());
+  if (r == 2) return table(cat({"INSERT ", conflict(), "INTO {t}(id, label, pixels) VALUES ", row()}));
+  return table(cat({"INSERT ", conflict(), "INTO {t} VALUES ", row()}));
+}
+
+Statement Generator::insert_many() {
+  std::string s = "INSERT " + conflict() + "INTO {t} VALUES ";
+  const auto k = 2 + c_.below(5);
+  for (std::uint64_t i = 0; i < k; ++i) s += (i ? ", " : "") + row();
+  return table(s);
+}
+
+// Hundreds of rows, one of them bad (or none), at a random position.
+Statement Generator::insert_bulk() {
+  const int n = o_.bulk_min + static_cast<int>(c_.below(static_cast<std::uint64_t>(o_.bulk_max - o_.bulk_min + 1)));
+  const int k = static_cast<int>(c_.below(static_cast<std::uint64_t>(n)));
+  const std::string base = c_.pick(Strings{"0", "20", "41", "100", "1000", "100000", "9223372036854770000"});
+  const std::string step = c_.percent(70) ? "1" : "2";
+  const auto bad = c_.below(6);  // 0 none, 1 pixels, 2 NULL label, 3 negative id, 4 duplicate id, 5 text label
+  const std::string K = num(k);
+  if (c_.percent(35)) {
+    const std::string seed = num(static_cast<std::int64_t>(c_.below(1000)));
+    std::string id = "id * " + step + " + " + base, label = "label", pix = "pixels";
+    if (bad == 1) pix = "CASE WHEN id = " + K + " THEN substr(pixels, 2) ELSE pixels END";
+    if (bad == 2) label = "CASE WHEN id = " + K + " THEN NULL ELSE label END";
+    if (bad == 3) id = "CASE WHEN id = " + K + " THEN -1 ELSE " + id + " END";
+    if (bad == 4) id = "CASE WHEN id = " + K + " THEN " + base + " ELSE " + id + " END";
+    if (bad == 5) label = "CASE WHEN id = " + K + " THEN 'cat' ELSE label END";
+    return table("INSERT " + conflict() + "INTO {t} SELECT " + id + ", " + label + ", " + pix + " FROM synthetic(" +
+                 num(n) + ", '" + (n_ == 16 ? "4x4x1" : "2x3x3") + "', " + seed + ")");
+  }
+  std::string id = "i * " + step + " + " + base, label = "i % 10";
+  std::string pix = "substr(x'" + hex_bytes(c_, 2 * n_) + "', 1 + i % " + num(n_) + ", " + num(n_) + ")";
+  if (bad == 1) pix = "CASE WHEN i = " + K + " THEN zeroblob(" + num(n_ + 1) + ") ELSE " + pix + " END";
+  if (bad == 2) label = "CASE WHEN i = " + K + " THEN NULL ELSE i % 10 END";
+  if (bad == 3) id = "CASE WHEN i = " + K + " THEN -5 ELSE " + id + " END";
+  if (bad == 4) id = "CASE WHEN i = " + K + " THEN " + base + " ELSE " + id + " END";
+  if (bad == 5) label = "CASE WHEN i = " + K + " THEN 1.5 ELSE i % 10 END";
+  return table("WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < " + num(n - 1) +
+               ") INSERT " + conflict() + "INTO {t} SELECT " + id + ", " + label + ", " + pix + " FROM c");
+}
+
+Statement Generator::self_insert() {
+  return table(cat({"INSERT ", conflict(), "INTO {t} SELECT id + ", c_.pick(Strings{"1", "7", "50", "1000", "100000"}),
+                    ", label, pixels FROM {t} WHERE ", where()}));
+}
+
+Statement Generator::update() {
+  const std::string clause = conflict();
+  const std::string head = "UPDATE " + clause + "{t} SET ";
+  // UPDATE OR REPLACE that moves several ids onto each other is not comparable: SQLite computes a virtual
+  // table's new rows before the first xUpdate, while a native table's later rows see the earlier rows'
+  // replacements (a cascade). So id-moving updates of many rows never use OR REPLACE.
+  const std::string many_ids = "UPDATE " + (clause == "OR REPLACE " ? std::string() : clause) + "{t} SET ";
+  switch (c_.below(8)) {
+    case 0:
+    case 1: return table(cat({head, "label = ", c_.percent(30) ? "label + 1" : label_value(), " WHERE ", where()}));
+    case 2: return table(cat({head, "pixels = ", pixels(), " WHERE ", where()}));
+    case 3: return table(cat({many_ids, "id = id + ", c_.pick(Strings{"1", "1000", "-1", "3", "40", "9223372036854775000"}),
+                              " WHERE ", where()}));
+    case 4: return table(cat({head, "id = ", insert_id(), " WHERE id = ", small_id()}));
+    case 5: return table(cat({many_ids, "id = id + 1000, label = ", label_value(), " WHERE ", where()}));
+    case 6: return table(cat({head, "label = ", label_value(), ", pixels = ", pixels(), " WHERE ", where()}));
+    default: return table(cat({many_ids, "rowid = ", insert_id(), " WHERE ", where()}));
+  }
+}
+
+Statement Generator::remove() {
+  if (c_.percent(4)) return table("DELETE FROM {t}");
+  return table("DELETE FROM {t} WHERE " + where());
+}
+
+Statement Generator::control() {
+  const auto r = c_.below(100);
+  if (!txn_) {
+    if (r < 50) {
+      txn_ = true;
+      outer_savepoint_ = false;
+      wrote_ = false;
+      return {Kind::control, c_.percent(85) ? "BEGIN" : "BEGIN IMMEDIATE"};
+    }
+    if (r < 85) {
+      if (o_.avoid_savepoint_txn) {
+        txn_ = true;
+        outer_savepoint_ = false;
+        return {Kind::control, "BEGIN"};
+      }
+      return savepoint();
+    }
+    return {Kind::control, c_.pick(Strings{"COMMIT", "ROLLBACK", "RELEASE sp0", "ROLLBACK TO sp1"})};
+  }
+  if (r < 17) {
+    txn_ = false;
+    savepoints_.clear();
+    return {Kind::control, c_.percent(80) ? "COMMIT" : "END"};
+  }
+  if (r < 30) {
+    txn_ = false;
+    savepoints_.clear();
+    return {Kind::control, "ROLLBACK"};
+  }
+  if (r < 55) {
+    if (o_.avoid_savepoint_txn && !wrote_) return query();
+    return savepoint();
+  }
+  if (r < 75 && !savepoints_.empty()) {
+    const auto i = c_.below(savepoints_.size());
+    const std::string name = savepoints_[i];
+    savepoints_.resize(i);
+    if (savepoints_.empty() && outer_savepoint_) txn_ = false;
+    return {Kind::control, "RELEASE " + name};
+  }
+  if (r < 97 && !savepoints_.empty()) {
+    const auto i = c_.below(savepoints_.size());
+    const std::string name = savepoints_[i];
+    savepoints_.resize(i + 1);
+    return {Kind::control, "ROLLBACK TO " + name};
+  }
+  return {Kind::control, c_.pick(Strings{"BEGIN", "RELEASE nosuch", "ROLLBACK TO nosuch"})};
+}
+
+Statement Generator::savepoint() {
+  if (!txn_) {
+    outer_savepoint_ = true;  // a SAVEPOINT outside a transaction opens one, which its RELEASE commits
+    txn_ = true;
+  }
+  const std::string name = "sp" + num(next_savepoint_++ % 4);
+  savepoints_.push_back(name);
+  return {Kind::control, "SAVEPOINT " + name};
+}
+
+Statement Generator::statement() {
+  const auto r = c_.below(100);
+  if (r < 24) return query();
+  if (r >= 24 && r < 68) wrote_ = true;
+  if (r < 36) return insert_one();
+  if (r < 42) return insert_many();
+  if (r < 47) return insert_bulk();
+  if (r < 50) return self_insert();
+  if (r < 62) return update();
+  if (r < 68) return remove();
+  if (r < 83) return control();
+  if (r < 86) {
+    if (txn_) return control();
+    return {Kind::reopen, ""};
+  }
+  if (r < 92) return {Kind::check, ""};
+  if (r < 94) {
+    if (txn_) return {Kind::check, ""};
+    return {Kind::new_connection, ""};
+  }
+  if (r < 97) return {Kind::reader, ""};
+  scan_open_ = !scan_open_;
+  if (scan_open_) return {Kind::reader_scan, "start " + num(static_cast<std::int64_t>(1 + c_.below(4)))};  // >= 1: xFilter runs
+  return {Kind::reader_scan, "finish"};
+}
 
 }  // namespace
 

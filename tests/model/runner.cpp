@@ -100,6 +100,12 @@ void must(sqlite3* db, const std::string& sql) {
   if (o.code != 0) throw std::runtime_error("setup failed: " + sql + ": " + o.message);
 }
 
+// One row of a scan of id, label, pixels as a Snapshot holds it: the id, and "id|label|HEX".
+std::pair<std::int64_t, std::string> snapshot_row(sqlite3_stmt* st) {
+  return {sqlite3_column_int64(st, 0),
+          std::to_string(sqlite3_column_int64(st, 0)) + "|" + typed(st, 1) + "|" + typed(st, 2)};
+}
+
 Snapshot snapshot(sqlite3* db, const std::string& table) {
   Snapshot snap;
   sqlite3_stmt* st = nullptr;
@@ -109,10 +115,7 @@ Snapshot snapshot(sqlite3* db, const std::string& table) {
     return snap;
   }
   int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    snap.rows.emplace_back(sqlite3_column_int64(st, 0), std::to_string(sqlite3_column_int64(st, 0)) + "|" +
-                                                            typed(st, 1) + "|" + typed(st, 2));
-  }
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) snap.rows.push_back(snapshot_row(st));
   if (rc != SQLITE_DONE) {
     snap.error = std::string("error (") + std::to_string(sqlite3_extended_errcode(db)) + "): " + sqlite3_errmsg(db);
     sqlite3_finalize(st);
@@ -201,9 +204,14 @@ std::string quote_path(const std::string& p) {
   return q + "'";
 }
 
+// Rows as they are compared: in order when the statement gave an ORDER BY, otherwise as a sorted multiset.
+std::vector<std::string> in_order(std::vector<std::string> rows, bool ordered) {
+  if (!ordered) std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
 std::string rows_text(const std::vector<std::string>& rows, bool ordered) {
-  std::vector<std::string> r = rows;
-  if (!ordered) std::sort(r.begin(), r.end());
+  const std::vector<std::string> r = in_order(rows, ordered);
   std::string s;
   for (std::size_t i = 0; i < r.size(); ++i) {
     if (i == 12) {
@@ -249,6 +257,12 @@ std::string one_line(sqlite3* db, const std::string& sql) {
 bool trace() {
   static const bool on = std::getenv("MODEL_TRACE") != nullptr;
   return on;
+}
+
+void trace_step(std::size_t i, const std::string& sql, const Outcome& want, const Outcome& got, bool ordered) {
+  if (!trace()) return;
+  std::fprintf(stderr, "%zu: %s\n   native %s\n   store  %s\n", i, sql.c_str(), want.describe(ordered).c_str(),
+               got.describe(ordered).c_str());
 }
 
 class TempDir {
@@ -325,95 +339,406 @@ sqlite3* reader_open(const std::string& extension, const std::string& backend, c
   return db;
 }
 
+// The reader process: the store it was told of, its long-lived connection, and a scan left open between
+// writer statements. Each command gets one line back on `out`.
+class ReaderProcess {
+ public:
+  ReaderProcess(std::string extension, int out) : extension_(std::move(extension)), out_(out) {}
+  void answer(const std::string& command, std::istringstream& words);
+
+ private:
+  void forget();
+  void check(bool fresh);
+  void scan_start(int k);
+  std::string scan_read(int k);
+  void scan_finish();
+  [[noreturn]] void quit();
+
+  const std::string extension_;
+  const int out_;
+  std::string backend_, dir_, store_;
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* scan_ = nullptr;  // a scan left open between writer statements
+  std::vector<std::pair<std::int64_t, std::string>> scan_rows_;
+  Snapshot scan_want_;
+  bool scan_done_ = false;
+};
+
+void ReaderProcess::answer(const std::string& command, std::istringstream& words) {
+  if (command == "open") {
+    words >> backend_ >> dir_ >> store_;
+    forget();
+  } else if (command == "check" || command == "fresh") {
+    check(command == "fresh");
+  } else if (command == "scan-start") {
+    int k = 0;
+    words >> k;
+    scan_start(k);
+  } else if (command == "scan-finish") {
+    scan_finish();
+  } else if (command == "close") {
+    forget();
+  } else {
+    quit();
+  }
+}
+
+// Closes the connection (and its scan): the next command opens the store afresh.
+void ReaderProcess::forget() {
+  if (scan_) sqlite3_finalize(scan_), scan_ = nullptr;
+  if (db_) sqlite3_close_v2(db_);
+  db_ = nullptr;
+  write_line(out_, "ok");
+}
+
+void ReaderProcess::check(bool fresh) {
+  std::string error;
+  if (fresh) {
+    sqlite3* db = reader_open(extension_, backend_, dir_, store_, error);
+    write_line(out_, db ? reader_check(db) : "err\t" + error);
+    sqlite3_close_v2(db);
+    return;
+  }
+  if (!db_) db_ = reader_open(extension_, backend_, dir_, store_, error);
+  write_line(out_, db_ ? reader_check(db_) : "err\t" + error);
+}
+
+void ReaderProcess::scan_start(int k) {
+  std::string error;
+  if (!db_) db_ = reader_open(extension_, backend_, dir_, store_, error);
+  if (!db_) return write_line(out_, "err\t" + error);
+  if (scan_) sqlite3_finalize(scan_), scan_ = nullptr, exec(db_, "COMMIT");
+  scan_rows_.clear();
+  scan_done_ = false;
+  exec(db_, "BEGIN");
+  scan_want_ = snapshot(db_, "r.ref");  // the native table's snapshot: held by the read transaction
+  if (sqlite3_prepare_v2(db_, "SELECT id, label, pixels FROM s", -1, &scan_, nullptr) != SQLITE_OK) {
+    return write_line(out_, std::string("err\t") + sqlite3_errmsg(db_));
+  }
+  write_line(out_, scan_read(k));
+}
+
+// The first k rows of the scan: "ok", or the error.
+std::string ReaderProcess::scan_read(int k) {
+  std::string reply = "ok";
+  for (int i = 0; i < k; ++i) {
+    const int rc = sqlite3_step(scan_);
+    if (rc == SQLITE_ROW) {
+      scan_rows_.push_back(snapshot_row(scan_));
+    } else {
+      if (rc != SQLITE_DONE) reply = std::string("err\t") + sqlite3_errmsg(db_);
+      scan_done_ = true;  // stepping again would restart the statement
+      break;
+    }
+  }
+  return reply;
+}
+
+void ReaderProcess::scan_finish() {
+  if (!scan_) return write_line(out_, "none");
+  int rc = SQLITE_DONE;
+  while (!scan_done_ && (rc = sqlite3_step(scan_)) == SQLITE_ROW) scan_rows_.push_back(snapshot_row(scan_));
+  Snapshot got;
+  got.ok = rc == SQLITE_DONE;
+  if (!got.ok) got.error = std::string("error: ") + sqlite3_errmsg(db_);
+  got.rows = scan_rows_;
+  std::sort(got.rows.begin(), got.rows.end());
+  sqlite3_finalize(scan_);
+  scan_ = nullptr;
+  exec(db_, "COMMIT");
+  write_line(out_, "ok\t" + got.digest() + "\t" + scan_want_.digest() +
+                       (got.digest() == scan_want_.digest() ? "" : "\t" + first_difference(scan_want_, got)));
+}
+
+void ReaderProcess::quit() {
+  if (db_) sqlite3_close_v2(db_);
+  std::_Exit(0);
+}
+
 [[noreturn]] void reader_main(int in, int out, const std::string& extension) {
-  std::string backend, dir, store;
-  sqlite3* db = nullptr;
-  sqlite3_stmt* scan = nullptr;  // a scan left open between writer statements
-  std::vector<std::pair<std::int64_t, std::string>> scan_rows;
-  Snapshot scan_want;
-  bool scan_done = false;
+  ReaderProcess reader(extension, out);
   while (true) {
     const std::string line = read_line(in);
     std::istringstream words(line);
     std::string command;
     words >> command;
-    if (command == "open") {
-      words >> backend >> dir >> store;
-      if (scan) sqlite3_finalize(scan), scan = nullptr;
-      if (db) sqlite3_close_v2(db);
-      db = nullptr;
-      write_line(out, "ok");
-    } else if (command == "check" || command == "fresh") {
-      std::string error;
-      if (command == "fresh") {
-        sqlite3* fresh = reader_open(extension, backend, dir, store, error);
-        write_line(out, fresh ? reader_check(fresh) : "err\t" + error);
-        sqlite3_close_v2(fresh);
-        continue;
-      }
-      if (!db) db = reader_open(extension, backend, dir, store, error);
-      write_line(out, db ? reader_check(db) : "err\t" + error);
-    } else if (command == "scan-start") {
-      int k = 0;
-      words >> k;
-      std::string error;
-      if (!db) db = reader_open(extension, backend, dir, store, error);
-      if (!db) {
-        write_line(out, "err\t" + error);
-        continue;
-      }
-      if (scan) sqlite3_finalize(scan), scan = nullptr, exec(db, "COMMIT");
-      scan_rows.clear();
-      scan_done = false;
-      exec(db, "BEGIN");
-      scan_want = snapshot(db, "r.ref");  // the native table's snapshot: held by the read transaction
-      if (sqlite3_prepare_v2(db, "SELECT id, label, pixels FROM s", -1, &scan, nullptr) != SQLITE_OK) {
-        write_line(out, std::string("err\t") + sqlite3_errmsg(db));
-        continue;
-      }
-      std::string reply = "ok";
-      for (int i = 0; i < k; ++i) {
-        const int rc = sqlite3_step(scan);
-        if (rc == SQLITE_ROW) {
-          scan_rows.emplace_back(sqlite3_column_int64(scan, 0), std::to_string(sqlite3_column_int64(scan, 0)) + "|" +
-                                                                   typed(scan, 1) + "|" + typed(scan, 2));
-        } else {
-          if (rc != SQLITE_DONE) reply = std::string("err\t") + sqlite3_errmsg(db);
-          scan_done = true;  // stepping again would restart the statement
-          break;
-        }
-      }
-      write_line(out, reply);
-    } else if (command == "scan-finish") {
-      if (!scan) {
-        write_line(out, "none");
-        continue;
-      }
-      int rc = SQLITE_DONE;
-      while (!scan_done && (rc = sqlite3_step(scan)) == SQLITE_ROW) {
-        scan_rows.emplace_back(sqlite3_column_int64(scan, 0), std::to_string(sqlite3_column_int64(scan, 0)) + "|" +
-                                                                 typed(scan, 1) + "|" + typed(scan, 2));
-      }
-      Snapshot got;
-      got.ok = rc == SQLITE_DONE;
-      if (!got.ok) got.error = std::string("error: ") + sqlite3_errmsg(db);
-      got.rows = scan_rows;
-      std::sort(got.rows.begin(), got.rows.end());
-      sqlite3_finalize(scan);
-      scan = nullptr;
-      exec(db, "COMMIT");
-      write_line(out, "ok\t" + got.digest() + "\t" + scan_want.digest() +
-                          (got.digest() == scan_want.digest() ? "" : "\t" + first_difference(scan_want, got)));
-    } else if (command == "close") {
-      if (scan) sqlite3_finalize(scan), scan = nullptr;
-      if (db) sqlite3_close_v2(db);
-      db = nullptr;
-      write_line(out, "ok");
-    } else {
-      if (db) sqlite3_close_v2(db);
-      std::_Exit(0);
-    }
+    reader.answer(command, words);
   }
+}
+
+// ---- one run of a sequence
+
+// Tells the reader process to close its connections when a run ends, however it ends.
+struct ReaderClose {
+  Reader* r;
+  ~ReaderClose() {
+    if (r) r->ask("close");
+  }
+};
+
+// The two digests of a reader's "ok\t<store>\t<native>" reply.
+std::pair<std::string, std::string> reply_digests(const std::string& reply) {
+  const auto a = reply.find('\t', 3);
+  return {reply.substr(3, a - 3), reply.substr(a + 1)};
+}
+
+// What a table statement gave on each side.
+struct TableOutcomes {
+  Outcome want;                    // the oracle
+  std::optional<Outcome> witness;  // the native table in the store's connection, unless the oracle's transaction ended
+  Outcome got;                     // the store
+};
+
+// The statements of one sequence over the connections Runner::run set up, each compared as it runs, until the
+// first failure.
+class Execution {
+ public:
+  Execution(const RunnerOptions& options, sqlite3* oracle, sqlite3* main, const std::string& create_s,
+            std::vector<StepLog>* log)
+      : options_(options), reader_(options.reader), oracle_(oracle), main_(main), create_s_(create_s), log_(log) {}
+  std::optional<Failure> run(const Sequence& seq);
+
+ private:
+  void statement(std::size_t i, const Statement& st, bool at_end);
+  void table(std::size_t i, const Statement& st);
+  void log_table(std::size_t i, const Statement& st, const TableOutcomes& o);
+  void compare_table(std::size_t i, const Statement& st, const TableOutcomes& o);
+  void control(std::size_t i, const Statement& st);
+  void check(std::size_t i, bool at_end);
+  void fresh_reader_at_end(std::size_t i);
+  void reopen(std::size_t i);
+  void reader_scan(std::size_t i, const Statement& st);
+  bool new_connection(std::size_t i);
+  void ask_reader(std::size_t i, bool fresh);
+  void compare_tables(std::size_t i, const std::string& what);
+  void finish_scan(std::size_t i);
+  void log_file_query(StepLog& step, const std::string& file_sql);
+  void skipped(std::size_t i);
+  void fail(std::size_t i, std::string kind, std::string statement, std::string expected, std::string actual);
+
+  const RunnerOptions& options_;
+  Reader* const reader_;
+  sqlite3* const oracle_;
+  sqlite3* const main_;
+  const std::string& create_s_;  // CREATE VIRTUAL TABLE s ... without its closing parenthesis
+  std::vector<StepLog>* const log_;
+  std::optional<Failure> failure_;
+  bool autocommit_ = true;  // the main connection, before the current statement
+  bool scan_open_ = false;  // the reader has a scan open (reader_scan start without finish yet)
+};
+
+std::optional<Failure> Execution::run(const Sequence& seq) {
+  const std::size_t n = seq.statements.size();
+  for (std::size_t i = 0; i <= n && !failure_; ++i) {
+    // i == n: the final check after the last statement.
+    const Statement st = i < n ? seq.statements[i] : Statement{Kind::check, ""};
+    autocommit_ = sqlite3_get_autocommit(main_) != 0;
+    if (log_) (*log_)[i].autocommit_before = autocommit_, (*log_)[i].ran = true;
+    statement(i, st, i == n);
+  }
+  return failure_;
+}
+
+void Execution::statement(std::size_t i, const Statement& st, bool at_end) {
+  switch (st.kind) {
+    case Kind::table: return table(i, st);
+    case Kind::control: return control(i, st);
+    case Kind::check: return check(i, at_end);
+    case Kind::reopen: return reopen(i);
+    case Kind::reader_scan: return reader_scan(i, st);
+    case Kind::new_connection:
+      if (new_connection(i)) ask_reader(i, true);
+      return;
+    case Kind::reader: return ask_reader(i, false);
+  }
+}
+
+void Execution::table(std::size_t i, const Statement& st) {
+  // A NULL id when the largest id is 2^63-1: SQLite picks a random free rowid, which no store can
+  // reproduce (the stores refuse with SQLITE_FULL, documented). Not compared.
+  if (st.sql.find("INTO {t}(label, pixels)") != std::string::npos &&
+      one_line(oracle_, "SELECT max(id) = 9223372036854775807 FROM ref") == "1") {
+    return skipped(i);
+  }
+  const std::string ref_sql = with_table(st.sql, "ref");
+  const std::string s_sql = with_table(st.sql, "s");
+  const bool oracle_in_txn = sqlite3_get_autocommit(oracle_) == 0;
+  TableOutcomes o;
+  o.want = exec(oracle_, ref_sql);
+  const bool ended = oracle_in_txn && o.want.autocommit;
+  if (!ended) o.witness = exec(main_, ref_sql);
+  o.got = exec(main_, s_sql);
+  trace_step(i, s_sql, o.want, o.got, st.ordered);
+  if (log_) log_table(i, st, o);
+  compare_table(i, st, o);
+}
+
+void Execution::log_table(std::size_t i, const Statement& st, const TableOutcomes& o) {
+  StepLog& step = (*log_)[i];
+  step.native = o.want;
+  step.store = o.got;
+  if (st.query && o.want.code == 0) {
+    log_file_query(step, file_query(st.sql, o.want.columns, st.ordered, o.want.rows.size()));
+  }
+}
+
+void Execution::compare_table(std::size_t i, const Statement& st, const TableOutcomes& o) {
+  const Outcome& want = o.want;
+  const Outcome& got = o.got;
+  const std::string s_sql = with_table(st.sql, "s");
+  if (want.error_class() != got.error_class()) {
+    fail(i, "class", s_sql, want.describe(st.ordered), got.describe(st.ordered));
+  } else if (want.code == 0 && in_order(want.rows, st.ordered) != in_order(got.rows, st.ordered)) {
+    fail(i, "rows", s_sql, want.describe(st.ordered), got.describe(st.ordered));
+  } else if (want.code == 0 && !st.query && want.changes != got.changes) {
+    fail(i, "changes", s_sql, want.describe(st.ordered), got.describe(st.ordered));
+  } else if (want.autocommit != got.autocommit) {
+    fail(i, "autocommit", s_sql, want.describe(st.ordered), got.describe(st.ordered));
+  } else if (o.witness && (o.witness->error_class() != want.error_class() ||
+                           (want.code == 0 && in_order(o.witness->rows, st.ordered) != in_order(want.rows, st.ordered)))) {
+    fail(i, "witness", with_table(st.sql, "ref") + " (in the store's connection)", want.describe(st.ordered),
+         o.witness->describe(st.ordered));
+  } else if (want.code != 0 || got.code != 0) {
+    compare_tables(i, "the tables after: " + s_sql);
+  }
+}
+
+void Execution::control(std::size_t i, const Statement& st) {
+  const Outcome want = exec(oracle_, st.sql);
+  const Outcome got = exec(main_, st.sql);
+  trace_step(i, st.sql, want, got, false);
+  if (log_) (*log_)[i].native = want, (*log_)[i].store = got;
+  if (want.error_class() != got.error_class() || want.autocommit != got.autocommit) {
+    fail(i, want.error_class() != got.error_class() ? "class" : "autocommit", st.sql, want.describe(false),
+         got.describe(false));
+  } else if (want.code != 0 || got.code != 0) {
+    compare_tables(i, "the tables after: " + st.sql);
+  }
+}
+
+void Execution::check(std::size_t i, bool at_end) {
+  if (at_end) finish_scan(i);
+  if (failure_) return;
+  compare_tables(i, at_end ? "the tables at the end" : "checkpoint");
+  if (!failure_ && at_end && autocommit_ && reader_) fresh_reader_at_end(i);
+}
+
+// One more: a fresh connection in another process sees the final committed state.
+void Execution::fresh_reader_at_end(std::size_t i) {
+  const std::string reply = reader_->ask("fresh");
+  const Snapshot want = snapshot(oracle_, "ref");
+  const std::string what = "a new connection in another process opening the store at the end";
+  if (reply.rfind("ok\t", 0) != 0) return fail(i, "reader", what, want.digest(), reply);
+  const auto [s, r] = reply_digests(reply);
+  if (s != r || r != want.digest()) {
+    fail(i, "reader", what, "store = native = " + want.digest(), "store " + s + ", native " + r);
+  }
+}
+
+void Execution::reopen(std::size_t i) {
+  if (!autocommit_) return skipped(i);
+  Outcome o = exec(main_, "DROP TABLE s");
+  if (o.code == 0) o = exec(main_, create_s_ + ")");
+  if (o.code != 0) fail(i, "reopen", "DROP TABLE s; " + create_s_ + ")", "ok", o.describe(false));
+}
+
+void Execution::reader_scan(std::size_t i, const Statement& st) {
+  if (!reader_ || options_.skip_reader_scan) return;
+  if (st.sql.rfind("start", 0) != 0) return finish_scan(i);
+  const std::string reply = reader_->ask("scan-" + st.sql);
+  scan_open_ = reply == "ok";
+  if (!scan_open_) fail(i, "reader", "another process starts a scan of the store", "ok", reply);
+}
+
+// A brand new connection in this process reads what the native table holds; true when it does (the reader
+// process's new connection is asked next).
+bool Execution::new_connection(std::size_t i) {
+  if (!autocommit_) {
+    skipped(i);
+    return false;
+  }
+  compare_tables(i, "checkpoint before a new connection");
+  if (failure_) return false;
+  const Snapshot want = snapshot(oracle_, "ref");
+  Db fresh;
+  try {
+    fresh.db = open_db(":memory:", options_.extension);
+  } catch (const std::exception& e) {
+    fail(i, "new_connection", "open a new connection", want.digest(), e.what());
+    return false;
+  }
+  Outcome o = exec(fresh.db, create_s_ + ")");
+  if (o.code != 0) {
+    fail(i, "new_connection", "a new connection: " + create_s_ + ")", want.digest(), o.describe(false));
+    return false;
+  }
+  const Snapshot got = snapshot(fresh.db, "s");
+  if (got.digest() != want.digest()) {
+    fail(i, "new_connection", "a new connection in this process reads the store", want.digest(),
+         got.digest() + ";" + first_difference(want, got));
+    return false;
+  }
+  return true;
+}
+
+// fresh: a new connection in the reader process; otherwise its long-lived one.
+void Execution::ask_reader(std::size_t i, bool fresh) {
+  // The reader's own connection is inside its scan's read transaction while a scan is open.
+  if (!reader_ || (scan_open_ && !fresh)) return;
+  const std::string reply = reader_->ask(fresh ? "fresh" : "check");
+  const std::string what = std::string(fresh ? "a new connection" : "the reader's connection") +
+                           " in another process" + (autocommit_ ? "" : ", the writer inside a transaction");
+  if (reply.rfind("ok\t", 0) != 0) return fail(i, "reader", what, "the last committed state", reply);
+  const auto [s, r] = reply_digests(reply);
+  if (s != r) fail(i, "reader", what + " sees store vs native", r, s);
+}
+
+// The whole store against the oracle (and the witness).
+void Execution::compare_tables(std::size_t i, const std::string& what) {
+  const Snapshot want = snapshot(oracle_, "ref");
+  const Snapshot got = snapshot(main_, "s");
+  if (log_) log_file_query((*log_)[i], check_query("{t}", want.rows.size()));
+  if (want.digest() != got.digest()) {
+    return fail(i, "digest", what, want.digest(), got.digest() + ";" + first_difference(want, got));
+  }
+  const Snapshot witness = snapshot(main_, "ref");
+  if (witness.digest() != want.digest()) {
+    fail(i, "witness", what + " (the native table in the store's connection)", want.digest(),
+         witness.digest() + ";" + first_difference(want, witness));
+  }
+}
+
+void Execution::finish_scan(std::size_t i) {
+  if (!scan_open_) return;
+  scan_open_ = false;
+  const std::string reply = reader_->ask("scan-finish");
+  if (reply.rfind("ok\t", 0) != 0) {
+    return fail(i, "reader", "another process finishes its scan of the store", "the rows committed when it started",
+                reply);
+  }
+  const auto a = reply.find('\t', 3);
+  const auto b = reply.find('\t', a + 1);
+  const std::string got = reply.substr(3, a - 3), want = reply.substr(a + 1, b == std::string::npos ? b : b - a - 1);
+  if (got != want) {
+    fail(i, "reader_scan", "a scan of the store in another process, open across writer statements (started at "
+                           "the matching reader_scan start)", want, got + (b == std::string::npos ? "" : ";" + reply.substr(b + 1)));
+  }
+}
+
+// The query a regression file runs at this step, and what it gives on each side.
+void Execution::log_file_query(StepLog& step, const std::string& file_sql) {
+  step.file_sql = file_sql;
+  step.file_expected = one_line(oracle_, with_table(step.file_sql, "ref"));
+  step.file_store = one_line(main_, with_table(step.file_sql, "s"));
+}
+
+// A meta statement not run here (inside a transaction, or a NULL id the native table cannot answer alike).
+void Execution::skipped(std::size_t i) {
+  if (log_) (*log_)[i].ran = false;
+}
+
+void Execution::fail(std::size_t i, std::string kind, std::string statement, std::string expected, std::string actual) {
+  failure_ = Failure{i, std::move(kind), std::move(statement), std::move(expected), std::move(actual)};
 }
 
 }  // namespace
@@ -497,220 +822,10 @@ std::optional<Failure> Runner::run(const Sequence& seq, std::vector<StepLog>* lo
   must(main.db, ref_schema(seq));
   must(main.db, create_s + ", shape='" + seq.shape + "')");
   Reader* reader = options_.reader;
-  struct ReaderClose {
-    Reader* r;
-    ~ReaderClose() {
-      if (r) r->ask("close");
-    }
-  } reader_close{reader};
+  const ReaderClose reader_close{reader};
   if (reader) reader->ask("open " + options_.backend + " " + dir.path + " " + store);
   if (log) log->assign(seq.statements.size() + 1, StepLog{});
-
-  std::optional<Failure> failure;
-  auto fail = [&](std::size_t i, std::string kind, std::string statement, std::string expected, std::string actual) {
-    failure = Failure{i, std::move(kind), std::move(statement), std::move(expected), std::move(actual)};
-  };
-
-  // The whole store against the oracle (and the witness).
-  auto compare_tables = [&](std::size_t i, const std::string& what) {
-    const Snapshot want = snapshot(oracle.db, "ref");
-    const Snapshot got = snapshot(main.db, "s");
-    if (log) {
-      StepLog& step = (*log)[i];
-      step.file_sql = check_query("{t}", want.rows.size());
-      step.file_expected = one_line(oracle.db, with_table(step.file_sql, "ref"));
-      step.file_store = one_line(main.db, with_table(step.file_sql, "s"));
-    }
-    if (want.digest() != got.digest()) {
-      fail(i, "digest", what, want.digest(), got.digest() + ";" + first_difference(want, got));
-      return;
-    }
-    const Snapshot witness = snapshot(main.db, "ref");
-    if (witness.digest() != want.digest()) {
-      fail(i, "witness", what + " (the native table in the store's connection)", want.digest(),
-           witness.digest() + ";" + first_difference(want, witness));
-    }
-  };
-
-  bool scan_open = false;  // the reader has a scan open (reader_scan start without finish yet)
-  auto finish_scan = [&](std::size_t i) {
-    if (!scan_open) return;
-    scan_open = false;
-    const std::string reply = reader->ask("scan-finish");
-    if (reply.rfind("ok\t", 0) != 0) {
-      fail(i, "reader", "another process finishes its scan of the store", "the rows committed when it started", reply);
-      return;
-    }
-    const auto a = reply.find('\t', 3);
-    const auto b = reply.find('\t', a + 1);
-    const std::string got = reply.substr(3, a - 3), want = reply.substr(a + 1, b == std::string::npos ? b : b - a - 1);
-    if (got != want) {
-      fail(i, "reader_scan", "a scan of the store in another process, open across writer statements (started at "
-                             "the matching reader_scan start)", want, got + (b == std::string::npos ? "" : ";" + reply.substr(b + 1)));
-    }
-  };
-  const std::size_t n = seq.statements.size();
-  for (std::size_t i = 0; i <= n && !failure; ++i) {
-    // i == n: the final check after the last statement.
-    const Statement st = i < n ? seq.statements[i] : Statement{Kind::check, ""};
-    const bool autocommit = sqlite3_get_autocommit(main.db) != 0;
-    if (log) (*log)[i].autocommit_before = autocommit, (*log)[i].ran = true;
-    switch (st.kind) {
-      case Kind::table: {
-        const std::string ref_sql = with_table(st.sql, "ref");
-        const std::string s_sql = with_table(st.sql, "s");
-        // A NULL id when the largest id is 2^63-1: SQLite picks a random free rowid, which no store can
-        // reproduce (the stores refuse with SQLITE_FULL, documented). Not compared.
-        if (st.sql.find("INTO {t}(label, pixels)") != std::string::npos &&
-            one_line(oracle.db, "SELECT max(id) = 9223372036854775807 FROM ref") == "1") {
-          if (log) (*log)[i].ran = false;
-          break;
-        }
-        const bool oracle_in_txn = sqlite3_get_autocommit(oracle.db) == 0;
-        const Outcome want = exec(oracle.db, ref_sql);
-        const bool ended = oracle_in_txn && want.autocommit;
-        std::optional<Outcome> witness;
-        if (!ended) witness = exec(main.db, ref_sql);
-        const Outcome got = exec(main.db, s_sql);
-        if (trace()) {
-          std::fprintf(stderr, "%zu: %s\n   native %s\n   store  %s\n", i, s_sql.c_str(),
-                       want.describe(st.ordered).c_str(), got.describe(st.ordered).c_str());
-        }
-        if (log) {
-          StepLog& step = (*log)[i];
-          step.native = want;
-          step.store = got;
-          if (st.query && want.code == 0) {
-            step.file_sql = file_query(st.sql, want.columns, st.ordered, want.rows.size());
-            step.file_expected = one_line(oracle.db, with_table(step.file_sql, "ref"));
-            step.file_store = one_line(main.db, with_table(step.file_sql, "s"));
-          }
-        }
-        auto sorted = [&](std::vector<std::string> rows) {
-          if (!st.ordered) std::sort(rows.begin(), rows.end());
-          return rows;
-        };
-        if (want.error_class() != got.error_class()) {
-          fail(i, "class", s_sql, want.describe(st.ordered), got.describe(st.ordered));
-        } else if (want.code == 0 && sorted(want.rows) != sorted(got.rows)) {
-          fail(i, "rows", s_sql, want.describe(st.ordered), got.describe(st.ordered));
-        } else if (want.code == 0 && !st.query && want.changes != got.changes) {
-          fail(i, "changes", s_sql, want.describe(st.ordered), got.describe(st.ordered));
-        } else if (want.autocommit != got.autocommit) {
-          fail(i, "autocommit", s_sql, want.describe(st.ordered), got.describe(st.ordered));
-        } else if (witness && (witness->error_class() != want.error_class() ||
-                               (want.code == 0 && sorted(witness->rows) != sorted(want.rows)))) {
-          fail(i, "witness", ref_sql + " (in the store's connection)", want.describe(st.ordered),
-               witness->describe(st.ordered));
-        } else if (want.code != 0 || got.code != 0) {
-          compare_tables(i, "the tables after: " + s_sql);
-        }
-        break;
-      }
-      case Kind::control: {
-        const Outcome want = exec(oracle.db, st.sql);
-        const Outcome got = exec(main.db, st.sql);
-        if (trace()) {
-          std::fprintf(stderr, "%zu: %s\n   native %s\n   store  %s\n", i, st.sql.c_str(), want.describe(false).c_str(),
-                       got.describe(false).c_str());
-        }
-        if (log) (*log)[i].native = want, (*log)[i].store = got;
-        if (want.error_class() != got.error_class() || want.autocommit != got.autocommit) {
-          fail(i, want.error_class() != got.error_class() ? "class" : "autocommit", st.sql, want.describe(false),
-               got.describe(false));
-        } else if (want.code != 0 || got.code != 0) {
-          compare_tables(i, "the tables after: " + st.sql);
-        }
-        break;
-      }
-      case Kind::check:
-        if (i == n) finish_scan(i);
-        if (failure) break;
-        compare_tables(i, i < n ? "checkpoint" : "the tables at the end");
-        if (!failure && i == n && autocommit && reader) {
-          // One more: a fresh connection in another process sees the final committed state.
-          const std::string reply = reader->ask("fresh");
-          const Snapshot want = snapshot(oracle.db, "ref");
-          if (reply.rfind("ok\t", 0) != 0) {
-            fail(i, "reader", "a new connection in another process opening the store at the end", want.digest(), reply);
-          } else {
-            const auto a = reply.find('\t', 3);
-            const std::string s = reply.substr(3, a - 3), r = reply.substr(a + 1);
-            if (s != r || r != want.digest()) {
-              fail(i, "reader", "a new connection in another process opening the store at the end",
-                   "store = native = " + want.digest(), "store " + s + ", native " + r);
-            }
-          }
-        }
-        break;
-      case Kind::reopen: {
-        if (!autocommit) {
-          if (log) (*log)[i].ran = false;
-          break;
-        }
-        Outcome o = exec(main.db, "DROP TABLE s");
-        if (o.code == 0) o = exec(main.db, create_s + ")");
-        if (o.code != 0) fail(i, "reopen", "DROP TABLE s; " + create_s + ")", "ok", o.describe(false));
-        break;
-      }
-      case Kind::reader_scan: {
-        if (!reader || options_.skip_reader_scan) break;
-        if (st.sql.rfind("start", 0) == 0) {
-          const std::string reply = reader->ask("scan-" + st.sql);
-          scan_open = reply == "ok";
-          if (!scan_open) fail(i, "reader", "another process starts a scan of the store", "ok", reply);
-          break;
-        }
-        finish_scan(i);
-        break;
-      }
-      case Kind::new_connection: {
-        if (!autocommit) {
-          if (log) (*log)[i].ran = false;
-          break;
-        }
-        compare_tables(i, "checkpoint before a new connection");
-        if (failure) break;
-        const Snapshot want = snapshot(oracle.db, "ref");
-        Db fresh;
-        try {
-          fresh.db = open_db(":memory:", options_.extension);
-        } catch (const std::exception& e) {
-          fail(i, "new_connection", "open a new connection", want.digest(), e.what());
-          break;
-        }
-        Outcome o = exec(fresh.db, create_s + ")");
-        if (o.code != 0) {
-          fail(i, "new_connection", "a new connection: " + create_s + ")", want.digest(), o.describe(false));
-          break;
-        }
-        const Snapshot got = snapshot(fresh.db, "s");
-        if (got.digest() != want.digest()) {
-          fail(i, "new_connection", "a new connection in this process reads the store", want.digest(),
-               got.digest() + ";" + first_difference(want, got));
-          break;
-        }
-        [[fallthrough]];
-      }
-      case Kind::reader: {
-        const bool fresh = st.kind == Kind::new_connection;
-        // The reader's own connection is inside its scan's read transaction while a scan is open.
-        if (!reader || (scan_open && !fresh)) break;
-        const std::string reply = reader->ask(fresh ? "fresh" : "check");
-        const std::string what = std::string(fresh ? "a new connection" : "the reader's connection") +
-                                 " in another process" + (autocommit ? "" : ", the writer inside a transaction");
-        if (reply.rfind("ok\t", 0) != 0) {
-          fail(i, "reader", what, "the last committed state", reply);
-          break;
-        }
-        const auto a = reply.find('\t', 3);
-        const std::string s = reply.substr(3, a - 3), r = reply.substr(a + 1);
-        if (s != r) fail(i, "reader", what + " sees store vs native", r, s);
-        break;
-      }
-    }
-  }
-  return failure;
+  return Execution(options_, oracle.db, main.db, create_s, log).run(seq);
 }
 
 Sequence shrink(Runner& runner, const Sequence& sequence, const Failure& failure, int max_runs, bool keep_begin) {
@@ -763,105 +878,157 @@ Sequence shrink(Runner& runner, const Sequence& sequence, const Failure& failure
   return best;
 }
 
+namespace {
+
+// The regression script of a sequence, from the log of one run: each step as sqltest.py runs it, with the
+// native table's results as its expectations.
+class ScriptWriter {
+ public:
+  ScriptWriter(Runner& runner, const Sequence& seq, const std::vector<StepLog>& log,
+               const std::optional<Failure>& failure)
+      : runner_(runner), seq_(seq), log_(log), failure_(failure) {}
+  void header(const std::string& title);
+  void step(std::size_t i);
+  std::string text() const { return out_.str(); }
+
+ private:
+  void sql_statement(const Statement& st, const StepLog& step, bool failing);
+  void after_failing_statement(const StepLog& step);
+  void other_process_check(std::size_t i, const StepLog& step);
+  void whole_table(const StepLog& step, const char* what);
+  void expect(const std::string& expected, const std::string& file_sql);
+
+  Runner& runner_;
+  const Sequence& seq_;
+  const std::vector<StepLog>& log_;
+  const std::optional<Failure>& failure_;
+  std::ostringstream out_;
+};
+
+void ScriptWriter::header(const std::string& title) {
+  out_ << "-- " << title << "\n";
+  out_ << "-- Written by model_test (tests/model): the native table's results are the expectations. shape "
+       << seq_.shape << ".\n";
+  if (failure_) {
+    std::string d = describe(*failure_);
+    for (std::size_t p = d.find('\n'); p != std::string::npos; p = d.find('\n', p + 1)) d.replace(p, 1, "\n--  ");
+    out_ << "-- Failure at " << d << "\n";
+  } else {
+    out_ << "-- (this sequence passes now)\n";
+  }
+  out_ << "\nCREATE VIRTUAL TABLE s USING {module}(path='{path}', shape='" << seq_.shape << "');\n";
+}
+
+void ScriptWriter::step(std::size_t i) {
+  const std::size_t n = seq_.statements.size();
+  const Statement st = i < n ? seq_.statements[i] : Statement{Kind::check, ""};
+  const StepLog& step = log_[i];
+  const bool failing = failure_ && failure_->index == i;
+  out_ << "\n";
+  if (!step.ran) {
+    out_ << "-- (" << kind_name(st.kind) << " skipped: inside a transaction)\n";
+    return;
+  }
+  switch (st.kind) {
+    case Kind::table:
+    case Kind::control:
+      sql_statement(st, step, failing);
+      break;
+    case Kind::check:
+      whole_table(step, "checkpoint, the whole table");
+      break;
+    case Kind::reopen:
+      out_ << "DROP TABLE s;\nCREATE VIRTUAL TABLE s USING {module}(path='{path}');\n";
+      break;
+    case Kind::reader_scan:
+      out_ << "-- (model_test: another process " << (st.sql == "finish" ? "finishes its scan" : "starts a scan: " + st.sql) << ")\n";
+      if (failing) out_ << "-- (not expressible in sqltest.py, which runs one sqlite3 process at a time)\n";
+      break;
+    case Kind::new_connection:
+    case Kind::reader:
+      if (failing) other_process_check(i, step);
+      break;
+  }
+  // A failing statement (an error on both sides) that left the tables different: the whole table after it.
+  if (failing && failure_->kind == "digest" && (st.kind == Kind::table || st.kind == Kind::control)) {
+    whole_table(step, "the whole table after it");
+  }
+}
+
+// A table or control statement, with what the native table gave.
+void ScriptWriter::sql_statement(const Statement& st, const StepLog& step, bool failing) {
+  const std::string sql = st.kind == Kind::table ? with_table(st.sql, "s") : st.sql;
+  if (failing) {
+    out_ << "-- native: " << step.native.describe(st.ordered).substr(0, 300) << "\n";
+    out_ << "-- store:  " << step.store.describe(st.ordered).substr(0, 300) << "\n";
+  }
+  if (step.native.code != 0) {
+    // sqlite3 prints the extended code in parentheses; the store reports plain 19 or 20.
+    const int code = step.native.code;
+    out_ << "-- error: " << (code == SQLITE_CONSTRAINT || code == SQLITE_MISMATCH ? "(" + std::to_string(code) + ")" : "")
+         << "\n" << sql << ";\n";
+  } else if (!step.file_sql.empty() && st.query) {
+    expect(step.file_expected, step.file_sql);
+  } else if (st.kind == Kind::table && st.query && step.native.rows.empty()) {
+    out_ << "-- expect: (none)\n" << sql << ";\n";
+  } else {
+    out_ << sql << ";\n";
+  }
+  if (failing) after_failing_statement(step);
+}
+
+// What the failure was about, checked right after the failing statement.
+void ScriptWriter::after_failing_statement(const StepLog& step) {
+  if (failure_->kind == "changes") {
+    out_ << "-- expect: " << step.native.changes << "\nSELECT changes();\n";
+  }
+  if (failure_->kind == "autocommit" || failure_->kind == "witness") {
+    if (step.native.autocommit) {
+      out_ << "-- (no transaction is open now: BEGIN must work)\nBEGIN;\nROLLBACK;\n";
+    } else {
+      out_ << "-- (a transaction is still open)\n-- error: within a transaction\nBEGIN;\n";
+    }
+  }
+}
+
+void ScriptWriter::other_process_check(std::size_t i, const StepLog& step) {
+  out_ << "-- model_test checked here that another process (its own connection, open while this one was "
+       << (step.autocommit_before ? "outside a" : "inside a") << " transaction) sees the last committed state.\n";
+  if (!step.autocommit_before) {
+    out_ << "-- (not expressible in sqltest.py, which runs one sqlite3 process at a time)\n";
+    return;
+  }
+  out_ << "-- The same check from a new sqlite3 process (this one closed first):\n-- process\n";
+  Sequence head = seq_;
+  head.statements.resize(i);
+  std::vector<StepLog> head_log;
+  runner_.run(head, &head_log);
+  const StepLog& end = head_log.back();
+  expect(end.file_expected, end.file_sql);
+}
+
+void ScriptWriter::whole_table(const StepLog& step, const char* what) {
+  if (step.file_sql.empty()) return;
+  out_ << "-- " << what << ": native " << step.file_expected.substr(0, 200) << "\n";
+  if (step.file_store != step.file_expected) out_ << "--   store gives: " << step.file_store.substr(0, 300) << "\n";
+  expect(step.file_expected, step.file_sql);
+}
+
+void ScriptWriter::expect(const std::string& expected, const std::string& file_sql) {
+  out_ << "-- expect: " << expected << "\n" << with_table(file_sql, "s") << ";\n";
+}
+
+}  // namespace
+
 std::string regression_script(Runner& runner, const Sequence& seq, const std::string& title) {
   std::vector<StepLog> log;
   const auto failure = runner.run(seq, &log);
-  std::ostringstream out;
-  out << "-- " << title << "\n";
-  out << "-- Written by model_test (tests/model): the native table's results are the expectations. shape "
-      << seq.shape << ".\n";
-  if (failure) {
-    std::string d = describe(*failure);
-    for (std::size_t p = d.find('\n'); p != std::string::npos; p = d.find('\n', p + 1)) d.replace(p, 1, "\n--  ");
-    out << "-- Failure at " << d << "\n";
-  } else {
-    out << "-- (this sequence passes now)\n";
-  }
-  out << "\nCREATE VIRTUAL TABLE s USING {module}(path='{path}', shape='" << seq.shape << "');\n";
+  ScriptWriter script(runner, seq, log, failure);
+  script.header(title);
   const std::size_t n = seq.statements.size();
   const std::size_t last = failure ? std::min(failure->index, n) : n;
-  for (std::size_t i = 0; i <= last; ++i) {
-    const Statement st = i < n ? seq.statements[i] : Statement{Kind::check, ""};
-    const StepLog& step = log[i];
-    const bool failing = failure && failure->index == i;
-    out << "\n";
-    if (!step.ran) {
-      out << "-- (" << kind_name(st.kind) << " skipped: inside a transaction)\n";
-      continue;
-    }
-    auto check_step = [&](const char* what) {
-      if (step.file_sql.empty()) return;
-      out << "-- " << what << ": native " << step.file_expected.substr(0, 200) << "\n";
-      if (step.file_store != step.file_expected) out << "--   store gives: " << step.file_store.substr(0, 300) << "\n";
-      out << "-- expect: " << step.file_expected << "\n" << with_table(step.file_sql, "s") << ";\n";
-    };
-    switch (st.kind) {
-      case Kind::table:
-      case Kind::control: {
-        const std::string sql = st.kind == Kind::table ? with_table(st.sql, "s") : st.sql;
-        if (failing) {
-          out << "-- native: " << step.native.describe(st.ordered).substr(0, 300) << "\n";
-          out << "-- store:  " << step.store.describe(st.ordered).substr(0, 300) << "\n";
-        }
-        if (step.native.code != 0) {
-          // sqlite3 prints the extended code in parentheses; the store reports plain 19 or 20.
-          const int code = step.native.code;
-          out << "-- error: " << (code == SQLITE_CONSTRAINT || code == SQLITE_MISMATCH ? "(" + std::to_string(code) + ")" : "")
-              << "\n" << sql << ";\n";
-        } else if (!step.file_sql.empty() && st.query) {
-          out << "-- expect: " << step.file_expected << "\n" << with_table(step.file_sql, "s") << ";\n";
-        } else if (st.kind == Kind::table && st.query && step.native.rows.empty()) {
-          out << "-- expect: (none)\n" << sql << ";\n";
-        } else {
-          out << sql << ";\n";
-        }
-        if (failing && failure->kind == "changes") {
-          out << "-- expect: " << step.native.changes << "\nSELECT changes();\n";
-        }
-        if (failing && (failure->kind == "autocommit" || failure->kind == "witness")) {
-          if (step.native.autocommit) {
-            out << "-- (no transaction is open now: BEGIN must work)\nBEGIN;\nROLLBACK;\n";
-          } else {
-            out << "-- (a transaction is still open)\n-- error: within a transaction\nBEGIN;\n";
-          }
-        }
-        break;
-      }
-      case Kind::check:
-        check_step("checkpoint, the whole table");
-        break;
-      case Kind::reopen:
-        out << "DROP TABLE s;\nCREATE VIRTUAL TABLE s USING {module}(path='{path}');\n";
-        break;
-      case Kind::reader_scan:
-        out << "-- (model_test: another process " << (st.sql == "finish" ? "finishes its scan" : "starts a scan: " + st.sql) << ")\n";
-        if (failing) out << "-- (not expressible in sqltest.py, which runs one sqlite3 process at a time)\n";
-        break;
-      case Kind::new_connection:
-      case Kind::reader:
-        if (failing) {
-          out << "-- model_test checked here that another process (its own connection, open while this one was "
-              << (step.autocommit_before ? "outside a" : "inside a") << " transaction) sees the last committed state.\n";
-          if (step.autocommit_before) {
-            out << "-- The same check from a new sqlite3 process (this one closed first):\n-- process\n";
-            Sequence head = seq;
-            head.statements.resize(i);
-            std::vector<StepLog> head_log;
-            runner.run(head, &head_log);
-            const StepLog& end = head_log.back();
-            out << "-- expect: " << end.file_expected << "\n" << with_table(end.file_sql, "s") << ";\n";
-          } else {
-            out << "-- (not expressible in sqltest.py, which runs one sqlite3 process at a time)\n";
-          }
-        }
-        break;
-    }
-    // A failing statement (an error on both sides) that left the tables different: the whole table after it.
-    if (failing && failure->kind == "digest" && (st.kind == Kind::table || st.kind == Kind::control)) {
-      check_step("the whole table after it");
-    }
-  }
-  return out.str();
+  for (std::size_t i = 0; i <= last; ++i) script.step(i);
+  return script.text();
 }
 
 }  // namespace model
