@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Isolation across processes: one writer process commits batches of 500 rows (replacing the pixels and
 labels of existing ids, deleting and inserting others) and logs `count|digest` after each COMMIT returns;
-three reader processes scan the store in a loop (count and image_digest of every row), opening it again
-every 20 scans. Every observation
-must equal a committed state: a scan never sees a commit halfway or a state that was never committed.
+three reader processes scan the store in a loop (count and image_digest of every row): two through the
+extension (opening the store again every 20 scans), one with the format's own tool as the README tells a user
+to (py-lmdb in a read transaction; Pillow reading labels.csv and the PNGs under a shared lock on .imgstore).
+Every observation must equal a committed state: a scan never sees a commit halfway or a state that was never
+committed. Meanwhile a second writer (timeout=50) keeps trying to write and must only ever get SQLITE_BUSY.
 
 hdf5 is not run here: HDF5's file lock keeps other processes out while one writes (README, "other
 processes"); its in-process snapshot is checked by the differential tester.
@@ -11,8 +13,11 @@ processes"); its in-process snapshot is checked by the differential tester.
 usage: isolation_test.py SQLITE3 EXTENSION [BACKEND ...] [--seconds N]
 """
 
+import fcntl
+import io
 import multiprocessing
 import os
+import struct
 import shutil
 import sqlite3
 import sys
@@ -78,6 +83,84 @@ def reader(ext, backend, path, seconds, log):
             out.write("ERROR " + e + "\n")
 
 
+def digest_of(ext, rows):
+    """image_digest of (id, label, pixels) rows read without the extension (the digest is only a hash)."""
+    con = connect(ext)
+    con.execute("CREATE TEMP TABLE r(id, label, pixels)")
+    con.executemany("INSERT INTO r VALUES (?, ?, ?)", rows)
+    return con.execute("SELECT count(*) || '|' || image_digest(id, label, pixels) FROM r").fetchone()[0]
+
+
+def lmdb_rows(path):
+    """The README's py-lmdb recipe: a read transaction is a snapshot, so a scan sees one commit."""
+    import lmdb
+    env = lmdb.open(path, subdir=False, readonly=True, lock=True, max_dbs=4)
+    try:
+        images = env.open_db(b"images", create=False)
+        with env.begin(db=images) as txn:
+            return [(struct.unpack(">q", k)[0], struct.unpack("<q", v[:8])[0], bytes(v[8:])) for k, v in txn.cursor()]
+    finally:
+        env.close()
+
+
+def png_dir_rows(path):
+    """The README's recipe for other tools: a shared lock on byte 1 of .imgstore while reading (after passing
+    the gate, byte 0), so a commit being applied is waited for; then labels.csv and the PNGs."""
+    from PIL import Image
+    with open(os.path.join(path, ".imgstore"), "rb") as meta:
+        fcntl.lockf(meta, fcntl.LOCK_SH, 1, 0)
+        fcntl.lockf(meta, fcntl.LOCK_SH, 1, 1)
+        fcntl.lockf(meta, fcntl.LOCK_UN, 1, 0)
+        with open(os.path.join(path, "labels.csv")) as f:
+            lines = f.read().splitlines()[1:]
+        rows = []
+        for line in lines:
+            i, label = (int(x) for x in line.split(","))
+            with open(os.path.join(path, "%d.png" % i), "rb") as f:
+                rows.append((i, label, Image.open(io.BytesIO(f.read())).convert("RGB").tobytes()))
+        return rows  # closing the file drops the lock
+
+
+def tool_reader(ext, backend, path, seconds, log):
+    deadline = time.time() + seconds
+    seen, errors = [], []
+    read = lmdb_rows if backend == "lmdb" else png_dir_rows
+    while time.time() < deadline:
+        try:
+            seen.append(digest_of(ext, read(path)))
+        except Exception as e:  # noqa: BLE001 - every failure is reported as a reader error
+            errors.append("%s: %s" % (type(e).__name__, e))
+    with open(log, "w") as out:
+        out.write("\n".join(seen) + "\n")
+        for e in errors:
+            out.write("ERROR " + e + "\n")
+
+
+def second_writer(ext, backend, path, seconds, log):
+    """Tries to write again and again with a short timeout: every try must end in SQLITE_BUSY (it writes
+    nothing even when it gets in: DELETE of no row, then ROLLBACK)."""
+    deadline = time.time() + seconds
+    busy, others, got_in = 0, [], 0
+    con = connect(ext)
+    con.execute("CREATE VIRTUAL TABLE temp.s USING %s(path='%s', timeout=50)" % (backend, path))
+    while time.time() < deadline:
+        try:
+            con.execute("BEGIN")
+            con.execute("DELETE FROM s WHERE id = -1")
+            got_in += 1
+        except sqlite3.OperationalError as e:
+            if "is being written by another" in str(e) and "waited 50 ms" in str(e):
+                busy += 1
+            else:
+                others.append(str(e))
+        finally:
+            con.execute("ROLLBACK") if con.in_transaction else None
+    with open(log, "w") as out:
+        out.write("%d %d\n" % (busy, got_in))
+        for e in others:
+            out.write("ERROR " + e + "\n")
+
+
 def run(ext, backend, seconds):
     work = tempfile.mkdtemp(prefix="imgstore-isolation-")
     path = os.path.join(work, {"lmdb": "s.lmdb", "hdf5": "s.h5", "png_dir": "s_png"}[backend])
@@ -88,12 +171,14 @@ def run(ext, backend, seconds):
     with open(committed_log, "w") as out:
         out.write(observe(con) + "\n")
     con.close()
-    readers = [multiprocessing.Process(target=reader, args=(ext, backend, path, seconds, os.path.join(work, "r%d.txt" % i)))
+    readers = [multiprocessing.Process(target=reader if i < 2 else tool_reader,
+                                       args=(ext, backend, path, seconds, os.path.join(work, "r%d.txt" % i)))
                for i in range(3)]
-    for r in readers:
+    contender = multiprocessing.Process(target=second_writer, args=(ext, backend, path, seconds, os.path.join(work, "w2.txt")))
+    for r in readers + [contender]:
         r.start()
     batches = writer(ext, backend, path, seconds, committed_log)
-    for r in readers:
+    for r in readers + [contender]:
         r.join()
     committed = set(open(committed_log).read().split())
     observations, torn, errors = 0, [], []
@@ -107,11 +192,17 @@ def run(ext, backend, seconds):
             observations += 1
             if line not in committed:
                 torn.append(line)
-    print("%s: %d commits, %d scans by 3 readers, %d saw an uncommitted state, %d reader errors"
-          % (backend, batches, observations, len(torn), len(errors)))
-    for e in sorted(set(errors))[:5]:
-        print("  reader error: " + e)
-    ok = not torn and not errors and observations > 0
+    tool_scans = sum(1 for line in open(os.path.join(work, "r2.txt")).read().splitlines() if line and not line.startswith("ERROR "))
+    contender_lines = open(os.path.join(work, "w2.txt")).read().splitlines()
+    busy, got_in = (int(x) for x in contender_lines[0].split())
+    contender_errors = [line[6:] for line in contender_lines[1:] if line.startswith("ERROR ")]
+    print("%s: %d commits, %d scans by 3 readers (%d by the format's own tool), %d saw an uncommitted state, "
+          "%d reader errors; the second writer got SQLITE_BUSY %d times, got in between commits %d times, "
+          "other errors %d" % (backend, batches, observations, tool_scans, len(torn), len(errors), busy, got_in,
+                               len(contender_errors)))
+    for e in sorted(set(errors + contender_errors))[:5]:
+        print("  error: " + e)
+    ok = not torn and not errors and observations > 0 and tool_scans > 0 and busy > 0 and not contender_errors
     if ok:
         shutil.rmtree(work, ignore_errors=True)
     else:
