@@ -111,17 +111,25 @@ long long positive(const std::string& text, const std::string& option) {
   return v;
 }
 
+// Calls handle(argument, value) for each argument in turn; value() takes the next argument as the option's
+// value (an error naming the option when there is none).
+void for_each_option(const std::vector<std::string>& args,
+                     const std::function<void(const std::string&, const std::function<std::string()>&)>& handle) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    handle(a, [&]() -> std::string {
+      if (i + 1 >= args.size()) throw UsageError(a + " needs a value");
+      return args[++i];
+    });
+  }
+}
+
 int report_main(const std::vector<std::string>& args) {
   ReportOptions o;
   o.extension = default_extension();
   o.sql_dir = default_sql_dir();
   o.progress = default_progress_mode();
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(a + " needs a value");
-      return args[++i];
-    };
+  for_each_option(args, [&](const std::string& a, const std::function<std::string()>& value) {
     if (a == "--out") {
       o.out_dir = value();
     } else if (a == "--quick") {
@@ -146,7 +154,7 @@ int report_main(const std::vector<std::string>& args) {
     } else {
       throw UsageError("report: unknown option '" + a + "'");
     }
-  }
+  });
   return run_report(o);
 }
 
@@ -195,17 +203,12 @@ int run_main(const std::vector<std::string>& args) {
   RunOptions o;
   o.extension = default_extension();
   o.progress = default_progress_mode();
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(a + " needs a value");
-      return args[++i];
-    };
-    if (run_option(o, a, value)) continue;
+  for_each_option(args, [&](const std::string& a, const std::function<std::string()>& value) {
+    if (run_option(o, a, value)) return;
     if (!a.empty() && a[0] == '-') throw UsageError("unknown option '" + a + "'");
     if (!std::filesystem::is_regular_file(a)) throw UsageError("script '" + a + "' does not exist");
     o.scripts.push_back(a);
-  }
+  });
   check(o);
   return run_scripts(o);
 }

@@ -20,23 +20,11 @@ import tempfile
 import threading
 import time
 
-FAILURES = []
-PASSED = [0]
+from harness import Checks, connect
+
+check = Checks()
 
 
-def check(condition, what):
-    if condition:
-        PASSED[0] += 1
-    else:
-        FAILURES.append(what)
-        print("FAIL " + what)
-
-
-def connect(ext):
-    con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    con.enable_load_extension(True)
-    con.load_extension(ext)
-    return con
 
 
 def shell(sqlite3_path, ext, script, cwd):
@@ -154,12 +142,11 @@ def main():
     check(not errors, "threads: " + "; ".join(errors))
 
     os.chdir("/")
-    if not FAILURES:
+    if not check.failures:
         shutil.rmtree(work, ignore_errors=True)
     else:
         print("work directory kept: " + work)
-    print("%d passed, %d failed" % (PASSED[0], len(FAILURES)))
-    return 1 if FAILURES else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -24,15 +24,11 @@ import sys
 import tempfile
 import time
 
+from harness import connect
+
 SHAPE = "8x8x3"
 ROWS = 1500
 
-
-def connect(ext):
-    con = sqlite3.connect(":memory:", isolation_level=None)
-    con.enable_load_extension(True)
-    con.load_extension(ext)
-    return con
 
 
 def observe(con):

@@ -14,17 +14,11 @@ import subprocess
 import sys
 import tempfile
 
-FAILURES = []
-PASSED = [0]
+from harness import Checks
+
+check = Checks()
 STORES = {"lmdb": "s.lmdb", "hdf5": "s.h5", "png_dir": "s_png"}
 
-
-def check(condition, what):
-    if condition:
-        PASSED[0] += 1
-    else:
-        FAILURES.append(what)
-        print("FAIL " + what)
 
 
 def run(sqlite3_path, ext, sql, cwd, user=None):
@@ -104,8 +98,7 @@ def main():
         check_read_only(sqlite3_path, ext, shared, "Permission denied", user=65534)  # nobody
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("%d checks passed, %d failed" % (PASSED[0], len(FAILURES)))
-    return 1 if FAILURES else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -45,7 +45,6 @@ def parse(text):
     """Returns a list of processes, each a list of steps."""
     processes = [[]]
     step = Step(1)
-    pending = {}  # directive for the next step
 
     def close(step):
         if step.sql or step.shell:

@@ -1,0 +1,29 @@
+"""What the process tests share: a Python sqlite3 connection with the extension loaded (autocommit, so the
+tests say BEGIN and COMMIT themselves), and a tally of named checks."""
+
+import sqlite3
+
+
+def connect(ext):
+    con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    con.enable_load_extension(True)
+    con.load_extension(ext)
+    return con
+
+
+class Checks:
+    def __init__(self):
+        self.passed = 0
+        self.failures = []
+
+    def __call__(self, condition, what):
+        if condition:
+            self.passed += 1
+        else:
+            self.failures.append(what)
+            print("FAIL " + what)
+
+    def summary(self):
+        """Prints the tally; the process's exit status."""
+        print("%d checks passed, %d failed" % (self.passed, len(self.failures)))
+        return 1 if self.failures else 0
