@@ -32,19 +32,11 @@ def shell(sqlite3_path, ext, script, cwd):
                             stderr=subprocess.PIPE, text=True, cwd=cwd), ".load %s\n%s\n" % (ext, script)
 
 
-def main():
-    sqlite3_path, ext = sys.argv[1], sys.argv[2]
-    work = tempfile.mkdtemp(prefix="imgstore-conc-")
-    os.chdir(work)
-    paths = {"lmdb": "c.lmdb", "hdf5": "c.h5", "png_dir": "c_png"}
-    setup = connect(ext)
-    for backend, path in paths.items():
-        setup.execute("CREATE VIRTUAL TABLE temp.%s USING %s(path='%s', shape='8x8x3')" % (backend, backend, path))
-        setup.execute("INSERT INTO %s SELECT * FROM synthetic(2000, '8x8x3', 1)" % backend)
-        setup.execute("DROP TABLE temp.%s" % backend)
-    setup.close()
+PATHS = {"lmdb": "c.lmdb", "hdf5": "c.h5", "png_dir": "c_png"}
 
-    # 1. lmdb: a scan keeps its snapshot while another process deletes everything and commits.
+
+# 1. lmdb: a scan keeps its snapshot while another process deletes everything and commits.
+def lmdb_snapshot(sqlite3_path, ext, work):
     reader = connect(ext)
     reader.execute("CREATE VIRTUAL TABLE temp.s USING lmdb(path='c.lmdb')")
     cursor = reader.execute("SELECT id, label, pixels FROM s")
@@ -60,8 +52,10 @@ def main():
           "lmdb: a new statement does not see the committed state")
     reader.close()
 
-    # 2. Two writer processes: the second waits for the first's COMMIT (default timeout, 5 s), or with
-    # timeout=300 gives up with SQLITE_BUSY naming the store, having written nothing.
+
+# 2. Two writer processes: the second waits for the first's COMMIT (default timeout, 5 s), or with
+# timeout=300 gives up with SQLITE_BUSY naming the store, having written nothing.
+def two_writer_processes(sqlite3_path, ext, work, paths):
     for backend, path in paths.items():
         first = connect(ext)
         first.execute("CREATE VIRTUAL TABLE temp.s USING %s(path='%s')" % (backend, path))
@@ -93,7 +87,9 @@ def main():
               "%s: imgstore_check after two writers" % backend)
         con.close()
 
-    # 3. One store, two connections of one process: both read; a second writer is told it is busy.
+
+# 3. One store, two connections of one process: both read; a second writer is told it is busy.
+def two_connections(ext, paths):
     for backend, path in paths.items():
         a = connect(ext)
         b = connect(ext)
@@ -115,7 +111,9 @@ def main():
         a.close()
         b.close()
 
-    # 4. Threads, each with its own connection, reading all three stores and writing their own.
+
+# 4. Threads, each with its own connection, reading all three stores and writing their own.
+def threads_with_own_connections(ext, paths):
     errors = []
 
     def worker(t):
@@ -140,6 +138,24 @@ def main():
     for th in threads:
         th.join()
     check(not errors, "threads: " + "; ".join(errors))
+
+
+def main():
+    sqlite3_path, ext = sys.argv[1], sys.argv[2]
+    work = tempfile.mkdtemp(prefix="imgstore-conc-")
+    os.chdir(work)
+    paths = PATHS
+    setup = connect(ext)
+    for backend, path in paths.items():
+        setup.execute("CREATE VIRTUAL TABLE temp.%s USING %s(path='%s', shape='8x8x3')" % (backend, backend, path))
+        setup.execute("INSERT INTO %s SELECT * FROM synthetic(2000, '8x8x3', 1)" % backend)
+        setup.execute("DROP TABLE temp.%s" % backend)
+    setup.close()
+
+    lmdb_snapshot(sqlite3_path, ext, work)
+    two_writer_processes(sqlite3_path, ext, work, paths)
+    two_connections(ext, paths)
+    threads_with_own_connections(ext, paths)
 
     os.chdir("/")
     if not check.failures:

@@ -89,33 +89,37 @@ def loop_workload(sqlite3, ext, backend, path):
     return failures
 
 
-def main():
-    sqlite3, ext, backend = sys.argv[1], sys.argv[2], sys.argv[3]
-    kills = int(sys.argv[4]) if len(sys.argv) > 4 else 100
-    path = {"lmdb": "s.lmdb", "hdf5": "s.h5", "png_dir": "s_png"}[backend]
-    work = tempfile.mkdtemp(prefix="imgstore-crash-")
-    open_store = "CREATE VIRTUAL TABLE temp.s USING %s(path='%s');" % (backend, path)
-    # The oracle: a native SQLite file with the committed rows.
-    sql(sqlite3, ext, "ATTACH 'ref.db' AS r; CREATE TABLE r.ref(id INTEGER PRIMARY KEY, label, pixels);"
-        "CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s');"
-        "INSERT INTO s SELECT * FROM synthetic(200, '%s', 1, 'smooth');"
-        "INSERT INTO r.ref SELECT * FROM synthetic(200, '%s', 1, 'smooth');" % (backend, path, SHAPE, SHAPE, SHAPE), work)
+class CrashRun:
+    """One backend's store and its oracle (a native SQLite file with the committed rows) in a work directory."""
 
-    def state():
-        proc = sql(sqlite3, ext, open_store + "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM s;", work,
-                   check=False)
+    def __init__(self, sqlite3, ext, backend):
+        self.sqlite3, self.ext, self.backend = sqlite3, ext, backend
+        self.path = {"lmdb": "s.lmdb", "hdf5": "s.h5", "png_dir": "s_png"}[backend]
+        self.work = tempfile.mkdtemp(prefix="imgstore-crash-")
+        self.open_store = "CREATE VIRTUAL TABLE temp.s USING %s(path='%s');" % (backend, self.path)
+        self.run("ATTACH 'ref.db' AS r; CREATE TABLE r.ref(id INTEGER PRIMARY KEY, label, pixels);"
+                 "CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s');"
+                 "INSERT INTO s SELECT * FROM synthetic(200, '%s', 1, 'smooth');"
+                 "INSERT INTO r.ref SELECT * FROM synthetic(200, '%s', 1, 'smooth');" % (backend, self.path, SHAPE, SHAPE, SHAPE))
+
+    def run(self, script, check=True):
+        return sql(self.sqlite3, self.ext, script, self.work, check=check)
+
+    def state(self):
+        proc = self.run(self.open_store + "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM s;", check=False)
         return proc.returncode, proc.stdout.strip(), proc.stderr.strip()
 
-    def start_writer(statements):
+    def start_writer(self, statements):
         """A writer shell that has loaded the extension, opened the store and begun; returns when it is there,
         so the time to a kill counts from the transaction's start, not from the process's."""
-        writer = subprocess.Popen([sqlite3, "-batch", ":memory:"], stdin=subprocess.PIPE, cwd=work,
+        writer = subprocess.Popen([self.sqlite3, "-batch", ":memory:"], stdin=subprocess.PIPE, cwd=self.work,
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        writer.stdin.write(".load %s\n%sBEGIN;\n.print ready\n%sCOMMIT;\n.print done\n" % (ext, open_store, statements))
+        writer.stdin.write(".load %s\n%sBEGIN;\n.print ready\n%sCOMMIT;\n.print done\n" % (self.ext, self.open_store, statements))
         writer.stdin.flush()
         writer.stdout.readline()  # "ready"
         return writer
 
+    @staticmethod
     def changes(table, k, base, seed):
         """The killed transaction's statements, for the store `s` or the oracle `r.ref`."""
         return ("INSERT INTO {t} SELECT id + {base}, label, pixels FROM synthetic({rows}, '{shape}', {seed}, 'smooth');\n"
@@ -126,88 +130,108 @@ def main():
                 ).format(t=table, base=base, rows=ROWS, shape=SHAPE, seed=seed, d1=(k * 7) % 200, d2=(k * 11 + 3) % 200,
                          u=(k * 13) % 200, r=(k * 17 + 5) % 200)
 
-    # How long an undisturbed transaction of the same kind takes, to spread the kills over it and its commit.
-    writer = start_writer(changes("s", 0, 1000000, 2))
-    start = time.time()
-    writer.stdout.readline()  # "done"
-    duration = time.time() - start
-    writer.stdin.close()
-    writer.wait()
-    sql(sqlite3, ext, "ATTACH 'ref.db' AS r; BEGIN;\n%sCOMMIT;" % changes("r.ref", 0, 1000000, 2), work)
+    def undisturbed_duration(self):
+        """How long an undisturbed transaction of the same kind takes, to spread the kills over it and its commit."""
+        writer = self.start_writer(self.changes("s", 0, 1000000, 2))
+        start = time.time()
+        writer.stdout.readline()  # "done"
+        duration = time.time() - start
+        writer.stdin.close()
+        writer.wait()
+        self.run("ATTACH 'ref.db' AS r; BEGIN;\n%sCOMMIT;" % self.changes("r.ref", 0, 1000000, 2))
+        return duration
 
-    def expected_before_after(k, base, seed):
+    def expected_before_after(self, k, base, seed):
         """The oracle's state now and after the killed transaction, from one process."""
         digest = "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM r.ref;\n"
-        out = sql(sqlite3, ext, "ATTACH 'ref.db' AS r;\n%sBEGIN;\n%s%sROLLBACK;" % (digest, changes("r.ref", k, base, seed),
-                                                                                 digest), work).stdout.split("\n")
+        out = self.run("ATTACH 'ref.db' AS r;\n%sBEGIN;\n%s%sROLLBACK;" % (digest, self.changes("r.ref", k, base, seed),
+                                                                          digest)).stdout.split("\n")
         return out[0].strip(), out[1].strip()
 
-    outcomes = {"old state": 0, "new state": 0, "damage detected": 0}
-    failures = []
-    base = 2000000
-    for k in range(kills):
-        seed = 100 + k
-        old, new = expected_before_after(k, base, seed)
-        # Half the kills spread over the whole transaction, half over its last part and its COMMIT.
-        if k % 2 == 0:
-            delay = duration * (0.1 + 1.2 * k / max(kills - 1, 1))
-        else:
-            delay = duration * (0.75 + 0.5 * k / max(kills - 1, 1))
-        writer = start_writer(changes("s", k, base, seed))
+    def kill_after(self, statements, delay):
+        writer = self.start_writer(statements)
         time.sleep(delay)
         writer.send_signal(signal.SIGKILL)
         writer.wait()
         writer.stdin.close()
         writer.stdout.close()
-        rc, got, err = state()
-        oracle_changes = ""
-        if rc == 0 and got == old:
-            outcomes["old state"] += 1
-        elif rc == 0 and got == new:
-            outcomes["new state"] += 1
-            oracle_changes = changes("r.ref", k, base, seed)
-        elif rc != 0 and backend == "hdf5" and ("damaged" in err or "HDF5" in err or "unable to" in err):
-            outcomes["damage detected"] += 1
-            print("kill %d after %.3fs: damage detected on open: %s" % (k, delay, err))
-            # Start again from a fresh store holding the oracle's rows.
-            for p in (path, path + "-lock"):
-                shutil.rmtree(os.path.join(work, p), ignore_errors=True)
-                if os.path.exists(os.path.join(work, p)):
-                    os.remove(os.path.join(work, p))
-            sql(sqlite3, ext, "ATTACH 'ref.db' AS r; CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s');"
-                "INSERT INTO s SELECT * FROM r.ref;" % (backend, path, SHAPE), work)
-        else:
-            failures.append("kill %d after %.3fs: the store holds %r (rc %d, %s); expected the old state %r or the new %r"
-                            % (k, delay, got, rc, err, old, new))
-            break
-        base += 10000
-        # It can be written again, and its structure is sound (every image read back now and then).
-        write_again = "INSERT INTO %%s SELECT id + %d, label, pixels FROM synthetic(1, '%s', 7);\n" % (base + 5000, SHAPE)
+
+    def restart_from_oracle(self):
+        """A fresh store holding the oracle's rows (after hdf5 damage was detected and reported)."""
+        for p in (self.path, self.path + "-lock"):
+            shutil.rmtree(os.path.join(self.work, p), ignore_errors=True)
+            if os.path.exists(os.path.join(self.work, p)):
+                os.remove(os.path.join(self.work, p))
+        self.run("ATTACH 'ref.db' AS r; CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s');"
+                 "INSERT INTO s SELECT * FROM r.ref;" % (self.backend, self.path, SHAPE))
+
+    def write_again(self, k, base, oracle_changes):
+        """After a kill the store can be written again, and its structure is sound (every image read back now
+        and then); the oracle follows. A failure message, or None."""
+        write = "INSERT INTO %%s SELECT id + %d, label, pixels FROM synthetic(1, '%s', 7);\n" % (base + 5000, SHAPE)
         full = 1 if k % 10 == 9 else 0
-        proc = sql(sqlite3, ext, open_store + write_again % "s" + "SELECT imgstore_check('%s', '%s', %d);" % (
-            backend, path, full), work, check=False)
+        proc = self.run(self.open_store + write % "s" + "SELECT imgstore_check('%s', '%s', %d);" % (
+            self.backend, self.path, full), check=False)
         if proc.returncode != 0:
-            failures.append("kill %d: writing after the crash failed: %s" % (k, proc.stderr.strip()))
-            break
-        sql(sqlite3, ext, "ATTACH 'ref.db' AS r; BEGIN;\n%s%sCOMMIT;" % (oracle_changes, write_again % "r.ref"), work)
-        check = proc.stdout.strip()
-        if check != "ok":
-            failures.append("kill %d: imgstore_check found: %s" % (k, check))
-            break
+            return "kill %d: writing after the crash failed: %s" % (k, proc.stderr.strip())
+        self.run("ATTACH 'ref.db' AS r; BEGIN;\n%s%sCOMMIT;" % (oracle_changes, write % "r.ref"))
+        found = proc.stdout.strip()
+        return None if found == "ok" else "kill %d: imgstore_check found: %s" % (k, found)
+
+    def kills(self, kills):
+        """Kills a writer `kills` times; returns the outcomes and the first failure (or None)."""
+        duration = self.undisturbed_duration()
+        outcomes = {"old state": 0, "new state": 0, "damage detected": 0}
+        base = 2000000
+        for k in range(kills):
+            seed = 100 + k
+            old, new = self.expected_before_after(k, base, seed)
+            # Half the kills spread over the whole transaction, half over its last part and its COMMIT.
+            if k % 2 == 0:
+                delay = duration * (0.1 + 1.2 * k / max(kills - 1, 1))
+            else:
+                delay = duration * (0.75 + 0.5 * k / max(kills - 1, 1))
+            self.kill_after(self.changes("s", k, base, seed), delay)
+            rc, got, err = self.state()
+            oracle_changes = ""
+            if rc == 0 and got == old:
+                outcomes["old state"] += 1
+            elif rc == 0 and got == new:
+                outcomes["new state"] += 1
+                oracle_changes = self.changes("r.ref", k, base, seed)
+            elif rc != 0 and self.backend == "hdf5" and ("damaged" in err or "HDF5" in err or "unable to" in err):
+                outcomes["damage detected"] += 1
+                print("kill %d after %.3fs: damage detected on open: %s" % (k, delay, err))
+                self.restart_from_oracle()
+            else:
+                return duration, outcomes, ("kill %d after %.3fs: the store holds %r (rc %d, %s); expected the old state "
+                                            "%r or the new %r" % (k, delay, got, rc, err, old, new))
+            base += 10000
+            failure = self.write_again(k, base, oracle_changes)
+            if failure:
+                return duration, outcomes, failure
+        return duration, outcomes, None
+
+
+def main():
+    sqlite3, ext, backend = sys.argv[1], sys.argv[2], sys.argv[3]
+    kills = int(sys.argv[4]) if len(sys.argv) > 4 else 100
+    crash = CrashRun(sqlite3, ext, backend)
+    duration, outcomes, failure = crash.kills(kills)
+    failures = [failure] if failure else []
     print("%s: %d kills over %.3fs transactions: %s" % (backend, kills, duration, outcomes))
     if not failures:
         started = time.time()
-        failures += loop_workload(sqlite3, ext, backend, path)
+        failures += loop_workload(sqlite3, ext, backend, crash.path)
         print("%s loop: %.1f s" % (backend, time.time() - started))
     for f in failures:
         print("FAIL " + f)
     if not failures:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(crash.work, ignore_errors=True)
     else:
-        print("work directory kept: " + work)
+        print("work directory kept: " + crash.work)
     print("%d passed, %d failed" % (kills - len(failures) if not failures else 0, len(failures)))
     return 1 if failures else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
