@@ -381,9 +381,13 @@ void build_index(Committed& c, const std::string& what) {
 // see other processes' writes only after H5Drefresh, which also empties the dataset's chunk cache), then
 // /commit again; an odd generation (a commit changing rows in place) or a changed one means read again.
 // Unchanged since the last read: nothing to do. Inside this process's transaction nobody else writes.
+void recover_abandoned(H5File& f, const std::string& table);
+
 void load_committed_v2(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
   const std::string what = f.where(table);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + timeout;
+  auto next_recovery = start + std::chrono::milliseconds(50);
   while (true) {
     const auto [generation, rows] = f.read_commit(what + ": reading /commit");
     if (generation % 2 == 0) {
@@ -417,6 +421,11 @@ void load_committed_v2(H5File& f, const std::string& table, std::chrono::millise
                       std::to_string(generation) + "); waited " + std::to_string(timeout.count()) +
                       " ms, try again after it commits",
                   ErrorKind::busy);
+    }
+    if (!f.writable && generation % 2 == 1 && std::chrono::steady_clock::now() > next_recovery) {
+      // Odd for 50 ms: if the writer lock is free, its writer died mid-commit; recover instead of waiting.
+      recover_abandoned(f, table);
+      next_recovery = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
     }
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
