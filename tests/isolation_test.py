@@ -3,12 +3,10 @@
 labels of existing ids, deleting and inserting others) and logs `count|digest` after each COMMIT returns;
 three reader processes scan the store in a loop (count and image_digest of every row): two through the
 extension (opening the store again every 20 scans), one with the format's own tool as the README tells a user
-to (py-lmdb in a read transaction; Pillow reading labels.csv and the PNGs under a shared lock on .imgstore).
+to (py-lmdb in a read transaction; Pillow reading labels.csv and the PNGs under a shared lock on .imgstore;
+h5py opened with swmr=True, locking=False, reading /commit before and after /ids and /labels).
 Every observation must equal a committed state: a scan never sees a commit halfway or a state that was never
-committed. Meanwhile a second writer (timeout=50) keeps trying to write and must only ever get SQLITE_BUSY.
-
-hdf5 is not run here: HDF5's file lock keeps other processes out while one writes (README, "other
-processes"); its in-process snapshot is checked by the differential tester.
+committed. Meanwhile a second writer (timeout=10) keeps trying to write and must only ever get SQLITE_BUSY.
 
 usage: isolation_test.py SQLITE3 EXTENSION [BACKEND ...] [--seconds N]
 """
@@ -117,10 +115,48 @@ def png_dir_rows(path):
         return rows  # closing the file drops the lock
 
 
+class Hdf5Reader:
+    """The README's h5py recipe for a store that a writer may be changing (SWMR): the file opened with
+    swmr=True, locking=False (kept open, opened again every 20 scans); /commit = [generation, rows] refreshed
+    and read before and after /ids and /labels: the same even generation both times is one commit (an odd one
+    is a commit changing rows in place). Committed pixels never change, so /images is read after."""
+
+    def __init__(self):
+        self.f = None
+        self.scans = 0
+
+    def __call__(self, path):
+        import h5py
+        import numpy as np
+        if self.f is None or self.scans % 20 == 0:
+            if self.f is not None:
+                self.f.close()
+            self.f = h5py.File(path, "r", swmr=True, locking=False)
+        self.scans += 1
+        f = self.f
+        commit, ids_d, labels_d, images_d = f["commit"], f["ids"], f["labels"], f["images"]
+        while True:
+            commit.refresh()
+            generation, rows = (int(x) for x in commit[:])
+            if generation % 2:
+                time.sleep(0.001)
+                continue
+            for d in (ids_d, labels_d, images_d):
+                d.refresh()
+            ids, labels = ids_d[:rows], labels_d[:rows]
+            commit.refresh()
+            if int(commit[0]) == generation:
+                break
+        live = np.nonzero(ids >= 0)[0]
+        images = images_d[:rows] if rows else np.zeros((0,) + images_d.shape[1:], "u1")
+        order = live[np.argsort(ids[live])]
+        return [(int(ids[r]), int(labels[r]), images[r].tobytes()) for r in order]
+
+
 def tool_reader(ext, backend, path, seconds, log):
     deadline = time.time() + seconds
     seen, errors = [], []
-    read = lmdb_rows if backend == "lmdb" else png_dir_rows
+    read = {"lmdb": lmdb_rows, "png_dir": png_dir_rows}.get(backend) or Hdf5Reader()
     while time.time() < deadline:
         try:
             seen.append(digest_of(ext, read(path)))
@@ -138,14 +174,16 @@ def second_writer(ext, backend, path, seconds, log):
     deadline = time.time() + seconds
     busy, others, got_in = 0, [], 0
     con = connect(ext)
-    con.execute("CREATE VIRTUAL TABLE temp.s USING %s(path='%s', timeout=50)" % (backend, path))
+    # 10 ms: shorter than one of the writer's transactions on every backend (hdf5's take 50-60 ms, mostly
+    # fsync), so that the contender is refused, not only let in between commits.
+    con.execute("CREATE VIRTUAL TABLE temp.s USING %s(path='%s', timeout=10)" % (backend, path))
     while time.time() < deadline:
         try:
             con.execute("BEGIN")
             con.execute("DELETE FROM s WHERE id = -1")
             got_in += 1
         except sqlite3.OperationalError as e:
-            if "is being written by another" in str(e) and "waited 50 ms" in str(e):
+            if "is being written by another" in str(e) and "waited 10 ms" in str(e):
                 busy += 1
             else:
                 others.append(str(e))
@@ -214,7 +252,7 @@ def main():
         seconds = float(args[i + 1])
         del args[i:i + 2]
     ext = os.path.abspath(args[1])
-    backends = args[2:] or ["lmdb", "png_dir"]
+    backends = args[2:] or ["lmdb", "png_dir", "hdf5"]
     results = [run(ext, b, seconds) for b in backends]
     print("%d passed, %d failed" % (results.count(True), results.count(False)))
     return 0 if all(results) else 1

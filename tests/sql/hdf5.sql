@@ -5,13 +5,14 @@ INSERT INTO h SELECT id * 2, label, pixels FROM synthetic(100, '8x6x3', 4);
 DELETE FROM h WHERE id = 10;
 UPDATE h SET label = 7 WHERE id = 12;
 INSERT OR REPLACE INTO h SELECT 14, 3, pixels FROM synthetic(1, '8x6x3', 99);
--- h5dump -H shows the three datasets with the documented shapes and types (101 rows: 100, plus 1 for the replaced id).
+-- h5dump -H shows the four datasets with the documented shapes and types (101 rows: 100, plus 1 for the replaced id).
 -- shell: h5dump -H h.h5 | sed -n '/DATASET "/,$p' | grep -E 'DATASET|DATASPACE|H5T_STD' | tr '\n' ' ' | tr -s ' '
--- shell-expect: DATASET "ids" { DATATYPE H5T_STD_I64LE DATASPACE SIMPLE { ( 101 ) / ( H5S_UNLIMITED ) } DATASET "images" { DATATYPE H5T_STD_U8LE DATASPACE SIMPLE { ( 101, 8, 6, 3 ) / ( H5S_UNLIMITED, 8, 6, 3 ) } DATASET "labels" { DATATYPE H5T_STD_I64LE DATASPACE SIMPLE { ( 101 ) / ( H5S_UNLIMITED ) } 
--- shell: h5dump -a imgstore_format -a shape -a rows h.h5 | grep -A1 'DATA {' | grep '(0)' | tr '\n' ' ' | tr -s ' '
--- shell-expect: (0): "imgstore-hdf5 1" (0): "8x6x3" (0): 101 
+-- shell-expect: DATASET "commit" { DATATYPE H5T_STD_U64LE DATASPACE SIMPLE { ( 2 ) / ( 2 ) } DATASET "ids" { DATATYPE H5T_STD_I64LE DATASPACE SIMPLE { ( 101 ) / ( H5S_UNLIMITED ) } DATASET "images" { DATATYPE H5T_STD_U8LE DATASPACE SIMPLE { ( 101, 8, 6, 3 ) / ( H5S_UNLIMITED, 8, 6, 3 ) } DATASET "labels" { DATATYPE H5T_STD_I64LE DATASPACE SIMPLE { ( 101 ) / ( H5S_UNLIMITED ) } 
+-- /commit holds [generation, rows]: three commits that changed committed rows in place or appended, 2 each.
+-- shell: h5dump -a imgstore_format -a shape -d commit h.h5 | grep -A1 'DATA {' | grep '(0)' | tr '\n' ' ' | tr -s ' '
+-- shell-expect: (0): "imgstore-hdf5 2" (0): "8x6x3" (0): 8, 101 
 -- h5py, following the README's recipe, reads one image equal to the row and the labels in id order.
--- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('h.h5', 'r'); n = f.attrs['rows']; ids = f['ids'][:n]; live = ids >= 0; order = np.argsort(ids[live]); open('labels.txt', 'w').write(','.join(str(x) for x in f['labels'][:n][live][order])); row = int(np.nonzero(ids == 14)[0][0]); open('img14.hex', 'w').write(f['images'][row].tobytes().hex().upper())"
+-- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('h.h5', 'r', swmr=True, locking=False); n = int(f['commit'][1]); ids = f['ids'][:n]; live = ids >= 0; order = np.argsort(ids[live]); open('labels.txt', 'w').write(','.join(str(x) for x in f['labels'][:n][live][order])); row = int(np.nonzero(ids == 14)[0][0]); open('img14.hex', 'w').write(f['images'][row].tobytes().hex().upper())"
 -- expect: 1|1
 SELECT CAST(readfile('labels.txt') AS TEXT) = (SELECT group_concat(label) FROM (SELECT label FROM h ORDER BY id)),
        CAST(readfile('img14.hex') AS TEXT) = (SELECT hex(pixels) FROM h WHERE id = 14);
@@ -94,12 +95,17 @@ SELECT count(*) FROM plain2;
 -- Between transactions this process holds the file read-only, so another process reads it too.
 -- expect: 501
 .shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE temp.x USING hdf5(path='plain.h5'); SELECT count(*) FROM x;"
--- While this one writes, HDF5 locks the file whole: another process waits `timeout` ms, then gets SQLITE_BUSY
--- naming the store (not "damaged").
+-- While this one writes (SWMR), another process opens the file and reads the last committed state; h5py
+-- too, with swmr=True and locking=False (README). A writer in another process waits `timeout` ms for the
+-- writer lock, then gets SQLITE_BUSY naming the store.
 BEGIN;
 INSERT INTO plain VALUES (1002, 1, zeroblob(3072));
--- error: table x: 'plain.h5' is being written by another process (HDF5 locks the whole file); waited 100 ms, try again after it commits (5)
-.shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE temp.x USING hdf5(path='plain.h5', timeout=100);" 2>&1
+-- expect: 501
+.shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE temp.x USING hdf5(path='plain.h5', timeout=100); SELECT count(*) FROM x;" 2>&1
+-- expect: 501
+.shell /usr/bin/python3 -c "import h5py; f = h5py.File('plain.h5', 'r', swmr=True, locking=False); print(f['commit'][1])"
+-- error: table x: 'plain.h5' is being written by another process; waited 100 ms, try again after it commits (5)
+.shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE temp.x USING hdf5(path='plain.h5', timeout=100); DELETE FROM x WHERE id = 1;" 2>&1
 COMMIT;
 -- expect: 502
 .shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE temp.x USING hdf5(path='plain.h5'); SELECT count(*) FROM x;"
@@ -118,7 +124,7 @@ INSERT INTO o VALUES (5, 5, x'05050505');
 COMMIT;
 -- expect: 1,2,5
 SELECT group_concat(id) FROM o;
--- shell: /usr/bin/python3 -c "import h5py; f = h5py.File('orphan.h5', 'r'); print(f.attrs['rows'], list(f['ids'][:]), list(f['labels'][:]))"
+-- shell: /usr/bin/python3 -c "import h5py; f = h5py.File('orphan.h5', 'r'); print(f['commit'][1], list(f['ids'][:]), list(f['labels'][:]))"
 -- shell-expect: 3 [1, 2, 5] [1, 2, 5]
 
 -- Reading a store does not change its file: not its bytes, not its modification time.
@@ -141,3 +147,34 @@ SELECT imgstore_check('hdf5', 'orphan.h5') LIKE '%orphan.h5-journal is left from
 SELECT imgstore_repair('hdf5', 'orphan.h5'), imgstore_check('hdf5', 'orphan.h5', 1);
 -- shell: test ! -e orphan.h5-journal && echo removed
 -- shell-expect: removed
+
+-- Version 1 files (made before SWMR: the committed row count in the `rows` attribute, no /commit) still open,
+-- read and write as before and stay version 1 (row 3 is past `rows`: an unfinished transaction's, not part
+-- of the store). While a connection writes one, HDF5's whole-file lock keeps other processes out, as before.
+-- process
+-- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('v1.h5', 'w'); f.create_dataset('images', data=np.arange(12, dtype='u1').reshape(3, 2, 2, 1), maxshape=(None, 2, 2, 1), chunks=(4, 2, 2, 1)); f.create_dataset('labels', data=np.array([7, 8, 9], 'i8'), maxshape=(None,), chunks=(1024,)); f.create_dataset('ids', data=np.array([1, 2, 3], 'i8'), maxshape=(None,), chunks=(1024,)); f.attrs['imgstore_format'] = np.bytes_('imgstore-hdf5 1'); f.attrs['shape'] = np.bytes_('2x2x1'); f.attrs['rows'] = np.uint64(2)"
+CREATE VIRTUAL TABLE v1 USING hdf5(path='v1.h5');
+-- expect: 1:7:00010203,2:8:04050607
+SELECT group_concat(id || ':' || label || ':' || hex(pixels)) FROM v1;
+BEGIN;
+INSERT INTO v1 VALUES (5, 5, x'05050505');
+DELETE FROM v1 WHERE id = 1;
+-- error: table x: 'v1.h5' is being written by another process (HDF5 locks the whole file); waited 100 ms, try again after it commits (5)
+.shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE temp.x USING hdf5(path='v1.h5', timeout=100); SELECT count(*) FROM x;" 2>&1
+COMMIT;
+-- expect: 2,5
+SELECT group_concat(id) FROM v1;
+-- shell: /usr/bin/python3 -c "import h5py; f = h5py.File('v1.h5', 'r'); print(f.attrs['imgstore_format'].decode(), f.attrs['rows'], list(f['ids'][:]), 'commit' in f)"
+-- shell-expect: imgstore-hdf5 1 3 [-1, 2, 5] False
+
+-- A writer that died mid-commit (here simulated with h5py: /commit's generation odd, id 1 tombstoned in place,
+-- its journal beside) is recovered by a reader that has the store open, once it finds the writer lock free:
+-- it waits 50 ms for the odd generation, then rolls the journal back.
+-- process
+CREATE VIRTUAL TABLE dead USING hdf5(path='dead.h5', shape='2x2x1');
+INSERT INTO dead VALUES (1, 1, x'01010101'), (2, 2, x'02020202');
+.shell /usr/bin/python3 -c "import h5py, struct, zlib; f = h5py.File('dead.h5', 'r+'); g, rows = (int(x) for x in f['commit'][:]); f['commit'][0] = g + 1; f['ids'][0] = -1; f.close(); body = b'IMGJRNL1' + struct.pack('<QQ', rows, 1) + struct.pack('<Qqq', 0, 1, 1); open('dead.h5-journal', 'wb').write(body + struct.pack('<I', zlib.crc32(body)))"
+-- expect: 1,2
+SELECT group_concat(id) FROM dead;
+-- shell: test ! -e dead.h5-journal && /usr/bin/python3 -c "import h5py; print(list(h5py.File('dead.h5', 'r')['commit'][:]))"
+-- shell-expect: [4, 2]

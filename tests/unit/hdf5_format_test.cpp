@@ -56,11 +56,19 @@ TEST_CASE("an hdf5 store's file has the documented layout") {
   CHECK(id == 5);
   CHECK(H5Aexists(file, fmt::kFormatAttribute) > 0);
   CHECK(H5Aexists(file, fmt::kShapeAttribute) > 0);
-  const hid_t rows = H5Aopen(file, fmt::kRowsAttribute, H5P_DEFAULT);
-  std::uint64_t committed = 0;
-  CHECK(H5Aread(rows, H5T_NATIVE_UINT64, &committed) >= 0);
-  CHECK(committed == 1);
-  H5Aclose(rows);
+  // Version 2: /commit = [generation, rows], the latest file format (superblock 3, which SWMR needs).
+  CHECK(H5Aexists(file, fmt::kRowsAttribute) == 0);
+  const hid_t commit = H5Dopen2(file, fmt::kCommit, H5P_DEFAULT);
+  std::uint64_t committed[2] = {1, 0};
+  CHECK(H5Dread(commit, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, committed) >= 0);
+  CHECK(committed[0] == 2);
+  CHECK(committed[1] == 1);
+  H5Dclose(commit);
+  const hid_t fcpl = H5Fget_create_plist(file);
+  H5F_info2_t info{};
+  CHECK(H5Fget_info2(file, &info) >= 0);
+  CHECK(info.super.version >= 3);
+  H5Pclose(fcpl);
   H5Pclose(ids_dcpl);
   H5Dclose(ids);
   H5Pclose(dcpl);

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -122,9 +123,9 @@ std::string read_string_attribute(hid_t obj, const char* name) {
     return out;
   }
   const std::size_t size = H5Tget_size(type.get());
-  std::string out(size, '\0');
+  std::string out(size + 1, '\0');  // room for the terminator: a NULLPAD string (h5py's) may fill all `size`
   const Hid memtype(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(memtype.get(), size);
+  H5Tset_size(memtype.get(), size + 1);
   if (H5Aread(attr.get(), memtype.get(), out.data()) < 0) return {};
   out.resize(std::strlen(out.c_str()));
   return out;
@@ -158,12 +159,20 @@ void create_layout(H5File& f, const std::string& table, const Compression& compr
   f.images = make(kImages, H5T_STD_U8LE, 4, image_chunk, true);
   f.labels = make(kLabels, H5T_STD_I64LE, 1, row_chunk, false);
   f.ids = make(kIds, H5T_STD_I64LE, 1, row_chunk, false);
+  {
+    // /commit: fixed size, its one chunk allocated at once, so writing it changes no metadata.
+    const hsize_t two[1] = {2};
+    const Hid space = checked(H5Screate_simple(1, two, nullptr), H5Sclose, what);
+    const Hid dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, what);
+    checked(H5Pset_chunk(dcpl.get(), 1, two), what);
+    checked(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), what);
+    f.commit = checked(H5Dcreate2(f.file.get(), kCommit, H5T_STD_U64LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                       H5Dclose, what);
+    f.write_commit(0, 0, what);
+  }
   write_string_attribute(f.file.get(), kFormatAttribute, kFormat, what);
   write_string_attribute(f.file.get(), kShapeAttribute, f.shape.str(), what);
-  const Hid space = checked(H5Screate(H5S_SCALAR), H5Sclose, what);
-  const Hid attr = checked(H5Acreate2(f.file.get(), kRowsAttribute, H5T_STD_U64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose, what);
-  const std::uint64_t zero = 0;
-  checked(H5Awrite(attr.get(), H5T_NATIVE_UINT64, &zero), what);
+  f.version = 2;
   f.flush_and_sync(what);
 }
 
@@ -198,31 +207,119 @@ Hid open_dataset(const H5File& f, const std::string& table, const char* name, in
   return dset;
 }
 
-// Opens the file with `flags` and its three datasets, checking their types, ranks and the stored shape.
-void open_handles(H5File& f, const std::string& table, unsigned flags, const std::optional<Shape>& wanted) {
-  const std::string what = f.where(table);
-  const hid_t file = H5Fopen(f.path.c_str(), flags, H5P_DEFAULT);
+// How a file is opened. Version 1: read-only or read-write under HDF5's whole-file lock. Version 2: SWMR, the
+// readers without HDF5's file lock (so that they never keep the writer out), the writer with it (so that a
+// reader that takes the lock, such as h5py without swmr=True, keeps it out instead of reading a torn file).
+// probe: SWMR read with the lock, to learn the version (a version 1 writer's lock keeps it out, as before).
+enum class Access { v1_read, v1_write, probe, swmr_read, swmr_write };
+
+Hid file_access(Access access) {
+  Hid fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
+  if (access == Access::swmr_write) {
+    checked(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
+  }
+  if (access == Access::swmr_read) checked(H5Pset_file_locking(fapl.get(), 0, 1), "H5Pset_file_locking");
+  return fapl;
+}
+
+unsigned file_flags(Access access) {
+  switch (access) {
+    case Access::v1_read: return H5F_ACC_RDONLY;
+    case Access::v1_write: return H5F_ACC_RDWR;
+    case Access::probe:
+    case Access::swmr_read: return H5F_ACC_RDONLY | H5F_ACC_SWMR_READ;
+    case Access::swmr_write: return H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE;
+  }
+  return H5F_ACC_RDONLY;
+}
+
+bool writes(Access access) { return access == Access::v1_write || access == Access::swmr_write; }
+
+// A version 2 writer killed while it had the file open leaves the superblock's "open for write" flags set,
+// and HDF5 then refuses every writer ("file is already open for write/SWMR write"). Only called while holding
+// the writer lock, so no writer is alive: the flags are cleared as h5clear -s does (the library's own file
+// access property "clear_status_flags", which h5clear uses).
+bool clear_status_flags(const std::string& path) {
+  const Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  hbool_t clear = 1;
+  if (!fapl || H5Pexist(fapl.get(), "clear_status_flags") <= 0 || H5Pset(fapl.get(), "clear_status_flags", &clear) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
   if (file < 0) {
-    const ErrorStack stack = error_stack();
-    if (stack.locked) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  H5Fclose(file);
+  return true;
+}
+
+// Opens the file and its datasets, checking their types, ranks and the stored shape.
+void open_handles(H5File& f, const std::string& table, Access access, const std::optional<Shape>& wanted) {
+  const std::string what = f.where(table);
+  const bool write = writes(access);
+  const Hid fapl = file_access(access);  // closed after the error stack is read (any HDF5 call clears it)
+  hid_t file = H5Fopen(f.path.c_str(), file_flags(access), fapl.get());
+  if (file < 0) {
+    ErrorStack stack = error_stack();
+    if (access == Access::swmr_write && stack.text.find("already open for write") != std::string::npos &&
+        clear_status_flags(f.path)) {
+      file = H5Fopen(f.path.c_str(), file_flags(access), fapl.get());
+      if (file < 0) stack = error_stack();
+    }
+    if (file < 0 && stack.locked) {
       throw Error("table " + table + ": '" + f.path + "' is " +
-                      (flags == H5F_ACC_RDWR ? "open in another process" : "being written by another process") +
+                      (access == Access::swmr_write ? "open in another process that locks the file (an HDF5 reader "
+                                                      "without SWMR, e.g. h5py without swmr=True, locking=False)"
+                       : write                      ? "open in another process"
+                                                    : "being written by another process") +
                       " (HDF5 locks the whole file)",
                   ErrorKind::busy);
     }
-    throw Error("table " + table + ": cannot open '" + f.path + "'" + (flags == H5F_ACC_RDWR ? " for writing" : "") +
-                    " (" + stack.text + ")",
-                ErrorKind::cantopen);
+    if (file < 0) {
+      throw Error("table " + table + ": cannot open '" + f.path + "'" + (write ? " for writing" : "") + " (" + stack.text +
+                      ")",
+                  ErrorKind::cantopen);
+    }
   }
   f.file = Hid(file, H5Fclose);
   // Files from other tools have no format attribute and are accepted if their datasets fit; ours must match.
   const std::string format = read_string_attribute(f.file.get(), kFormatAttribute);
-  if (!format.empty() && format != kFormat) {
-    throw Error(what + " has format '" + format + "'; expected '" + kFormat + "'", ErrorKind::corrupt);
+  if (!format.empty() && format != kFormat && format != kFormatV1) {
+    throw Error(what + " has format '" + format + "'; expected '" + kFormat + "' or '" + kFormatV1 + "'",
+                ErrorKind::corrupt);
   }
+  f.version = format == kFormat ? 2 : 1;
   f.images = open_dataset(f, table, kImages, 4, true);
   f.labels = open_dataset(f, table, kLabels, 1, false);
   f.ids = open_dataset(f, table, kIds, 1, false);
+  if (f.version == 2) {
+    if (H5Lexists(f.file.get(), kCommit, H5P_DEFAULT) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      throw Error(what + " is an '" + kFormat + "' file without the dataset /commit (damaged file)", ErrorKind::corrupt);
+    }
+    const Hid dapl = checked(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose, what);
+    checked(H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0), what);  // every read of /commit reads the file
+    f.commit = checked(H5Dopen2(f.file.get(), kCommit, dapl.get()), H5Dclose, what + ": opening /commit");
+    f.commit_address = HADDR_UNDEF;
+    if (!write) {
+      const Hid space = checked(H5Dget_space(f.commit.get()), H5Sclose, what);
+      const Hid dcpl = checked(H5Dget_create_plist(f.commit.get()), H5Pclose, what);
+      const Hid type = checked(H5Dget_type(f.commit.get()), H5Tclose, what);
+      hsize_t offset[1] = {0};
+      unsigned filters = 0;
+      haddr_t address = HADDR_UNDEF;
+      hsize_t size = 0;
+      const bool plain = H5Pget_nfilters(dcpl.get()) == 0 && H5Tequal(type.get(), H5T_STD_U64LE) > 0 &&
+                         H5Sget_simple_extent_npoints(space.get()) == 2;
+      if (plain && H5Dget_chunk_info(f.commit.get(), space.get(), 0, offset, &filters, &address, &size) >= 0 && size == 16) {
+        if (!f.commit_fd) f.commit_fd = Fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
+        f.commit_address = address;
+      }
+      H5Eclear2(H5E_DEFAULT);  // otherwise /commit is read through HDF5, after an H5Drefresh
+    }
+  }
   hsize_t d[4] = {0, 0, 0, 0};
   {
     const Hid space = checked(H5Dget_space(f.images.get()), H5Sclose, what);
@@ -234,26 +331,27 @@ void open_handles(H5File& f, const std::string& table, unsigned flags, const std
   hsize_t chunk[4] = {1, 0, 0, 0};
   if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) H5Pget_chunk(dcpl.get(), 4, chunk);
   f.chunk_rows = std::max<hsize_t>(chunk[0], 1);
-  f.writable = flags == H5F_ACC_RDWR;
+  f.writable = write;
 }
 
-// Reads the committed state (the rows attribute, /ids, /labels) and publishes it. Rows past the committed
-// count, left by a transaction that did not commit, are ignored; the next writer trims them.
-void load_committed(H5File& f, const std::string& table) {
+// Opens a file read-only: probes its version, then reopens it as that version's readers do.
+void open_reader(H5File& f, const std::string& table, const std::optional<Shape>& wanted) {
+  open_handles(f, table, Access::probe, wanted);
+  const int version = f.version;
+  f.close();
+  open_handles(f, table, version == 2 ? Access::swmr_read : Access::v1_read, wanted);
+}
+
+// Reads rows [0, rows) of /ids and /labels into a new committed state and indexes it.
+std::shared_ptr<Committed> read_rows(H5File& f, const std::string& table, std::uint64_t rows, const char* says) {
   const std::string what = f.where(table);
-  std::uint64_t rows = 0;
-  if (H5Aexists(f.file.get(), kRowsAttribute) > 0) {
-    const Hid attr = checked(H5Aopen(f.file.get(), kRowsAttribute, H5P_DEFAULT), H5Aclose, what);
-    checked(H5Aread(attr.get(), H5T_NATIVE_UINT64, &rows), what + ": reading the rows attribute");
-  } else {
-    rows = f.extent(f.ids.get(), what);  // written by another tool: every row counts
-  }
   const std::uint64_t n_images = f.extent(f.images.get(), what);
   const std::uint64_t n_labels = f.extent(f.labels.get(), what);
   const std::uint64_t n_ids = f.extent(f.ids.get(), what);
   if (rows > n_images || rows > n_labels || rows > n_ids) {
-    throw Error(what + " says it has " + std::to_string(rows) + " rows but /images has " + std::to_string(n_images) +
-                    ", /labels " + std::to_string(n_labels) + ", /ids " + std::to_string(n_ids) + " (damaged file)",
+    throw Error(what + " says (" + says + ") it has " + std::to_string(rows) + " rows but /images has " +
+                    std::to_string(n_images) + ", /labels " + std::to_string(n_labels) + ", /ids " + std::to_string(n_ids) +
+                    " (damaged file)",
                 ErrorKind::corrupt);
   }
   auto c = std::make_shared<Committed>();
@@ -264,15 +362,92 @@ void load_committed(H5File& f, const std::string& table) {
     f.transfer(f.ids.get(), false, 0, rows, H5T_NATIVE_INT64, c->row_ids.data(), what + ": reading /ids");
     f.transfer(f.labels.get(), false, 0, rows, H5T_NATIVE_INT64, c->row_labels.data(), what + ": reading /labels");
   }
-  for (std::uint64_t r = 0; r < rows; ++r) {
-    const std::int64_t id = c->row_ids[r];
+  return c;
+}
+
+void build_index(Committed& c, const std::string& what) {
+  for (std::uint64_t r = 0; r < c.rows; ++r) {
+    const std::int64_t id = c.row_ids[r];
     if (id < 0) continue;
-    if (const auto [it, fresh] = c->index.emplace(id, r); !fresh) {
+    if (const auto [it, fresh] = c.index.emplace(id, r); !fresh) {
       throw Error(what + ": /ids holds id " + std::to_string(id) + " twice (rows " + std::to_string(it->second) + " and " +
                       std::to_string(r) + ")",
                   ErrorKind::corrupt);
     }
   }
+}
+
+// Version 2: the seqlock read of hdf5_format.hpp. /commit, then /ids and /labels (each refreshed: SWMR readers
+// see other processes' writes only after H5Drefresh, which also empties the dataset's chunk cache), then
+// /commit again; an odd generation (a commit changing rows in place) or a changed one means read again.
+// Unchanged since the last read: nothing to do. Inside this process's transaction nobody else writes.
+void recover_abandoned(H5File& f, const std::string& table);
+
+void load_committed_v2(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
+  const std::string what = f.where(table);
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + timeout;
+  auto next_recovery = start + std::chrono::milliseconds(50);
+  while (true) {
+    const auto [generation, rows] = f.read_commit(what + ": reading /commit");
+    if (generation % 2 == 0) {
+      if (f.committed->generation == generation && f.committed->rows == rows) return;
+      try {
+        if (!f.writable) {
+          // H5Drefresh evicts the dataset's cached metadata, but reopens it with the default chunk cache (1 MiB):
+          // reopened with ours (dataset_access) afterwards, the datasets read as before.
+          for (auto* d : {&f.ids, &f.labels, &f.images}) {
+            checked(H5Drefresh(d->get()), what + ": H5Drefresh");
+            d->reset();  // closed first: an open dataset opened again shares its chunk cache
+            const Hid dapl = dataset_access();
+            *d = checked(H5Dopen2(f.file.get(), d == &f.ids ? kIds : d == &f.labels ? kLabels : kImages, dapl.get()),
+                         H5Dclose, what + ": reopening a dataset");
+          }
+        }
+        auto c = read_rows(f, table, rows, "/commit");
+        if (f.writable || f.read_commit(what + ": reading /commit").first == generation) {
+          c->generation = generation;
+          build_index(*c, what);
+          f.committed = std::move(c);
+          return;
+        }
+      } catch (const Error&) {
+        // A read that raced a commit may fail; only one that did not race is an error.
+        if (f.writable || f.read_commit(what + ": reading /commit").first == generation) throw;
+      }
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw Error("table " + table + ": '" + f.path + "' has a commit being applied by another process (generation " +
+                      std::to_string(generation) + "); waited " + std::to_string(timeout.count()) +
+                      " ms, try again after it commits",
+                  ErrorKind::busy);
+    }
+    if (!f.writable && generation % 2 == 1 && std::chrono::steady_clock::now() > next_recovery) {
+      // Odd for 50 ms: if the writer lock is free, its writer died mid-commit; recover instead of waiting.
+      recover_abandoned(f, table);
+      next_recovery = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+// Reads the committed state (version 1: the rows attribute, /ids, /labels) and publishes it. Rows past the
+// committed count, left by a transaction that did not commit, are ignored; the next writer trims them.
+void load_committed(H5File& f, const std::string& table, std::chrono::milliseconds timeout = kBusyTimeout) {
+  if (f.version == 2) {
+    load_committed_v2(f, table, timeout);
+    return;
+  }
+  const std::string what = f.where(table);
+  std::uint64_t rows = 0;
+  if (H5Aexists(f.file.get(), kRowsAttribute) > 0) {
+    const Hid attr = checked(H5Aopen(f.file.get(), kRowsAttribute, H5P_DEFAULT), H5Aclose, what);
+    checked(H5Aread(attr.get(), H5T_NATIVE_UINT64, &rows), what + ": reading the rows attribute");
+  } else {
+    rows = f.extent(f.ids.get(), what);  // written by another tool: every row counts
+  }
+  auto c = read_rows(f, table, rows, "the rows attribute");
+  build_index(*c, what);
   f.committed = std::move(c);
 }
 
@@ -294,7 +469,41 @@ void roll_back_journal(H5File& f, const std::string& table, const Journal& journ
 
 // Deals with the journal found beside the file, if any: a complete one is rolled back (the file must be open
 // read-write); an incomplete one was never acted on (nothing changed in place before it was synced): removed.
+void recover_journal(H5File& f, const std::string& table, const std::optional<std::optional<Journal>>& journal);
+
+// Version 2 (the file open for SWMR writing, the writer lock held). A commit that changes rows in place makes
+// /commit's generation odd (synced) before it writes its journal, and even again, with the new row count, as
+// its commit point; then it removes the journal. So after a crash: a complete journal with an odd generation
+// is rolled back; with an even one the commit had finished and the journal is only removed; an odd generation
+// without a complete journal changed nothing in place yet. Either way the generation ends even and new.
+void recover_v2(H5File& f, const std::string& table) {
+  const std::string what = f.where(table) + ": recovering from an interrupted commit";
+  const auto journal = read_journal(f.path, f.where(table));
+  const auto [generation, rows] = f.read_commit(what);
+  if (generation % 2 == 1) {
+    std::uint64_t back_to = rows;
+    if (journal && *journal) {
+      for (const auto& e : (*journal)->entries) {
+        std::int64_t id = e.id;
+        std::int64_t label = e.label;
+        f.transfer(f.ids.get(), true, e.row, 1, H5T_NATIVE_INT64, &id, what);
+        f.transfer(f.labels.get(), true, e.row, 1, H5T_NATIVE_INT64, &label, what);
+      }
+      back_to = (*journal)->rows;
+      f.set_rows(back_to, what);
+      f.flush_and_sync(what);
+    }
+    f.write_commit(generation + 1, back_to, what);
+    f.flush_and_sync(what);
+  }
+  if (journal) remove_journal(f.path, what);
+}
+
 void recover_journal(H5File& f, const std::string& table, const std::optional<std::optional<Journal>>& journal) {
+  if (f.version == 2) {
+    recover_v2(f, table);
+    return;
+  }
   if (!journal) return;
   if (*journal) {
     roll_back_journal(f, table, **journal);
@@ -303,27 +512,71 @@ void recover_journal(H5File& f, const std::string& table, const std::optional<st
   }
 }
 
+// Version 2: takes the writer lock, waiting up to `timeout`.
+bool lock_writer(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
+  if (!f.writer_lock) f.writer_lock = open_or_throw(f.path, O_RDWR | O_CLOEXEC, f.where(table) + ": the writer lock");
+  return wait_for([&] { return try_ofd_lock(f.writer_lock.get(), F_WRLCK, kWriterLockByte); }, timeout);
+}
+
+void unlock_writer(H5File& f) noexcept {
+  if (!f.writer_lock) return;
+  try {
+    try_ofd_lock(f.writer_lock.get(), F_UNLCK, kWriterLockByte);
+  } catch (...) {
+    f.writer_lock = Fd();  // closing the descriptor releases its lock
+  }
+}
+
+// Version 2, opened read-only: a journal or an odd generation left by a writer that died is recovered now,
+// if the writer lock is free (with a live writer both are normal: the seqlock read waits for its commit).
+void recover_abandoned(H5File& f, const std::string& table) {
+  const bool journal = ::access(journal_path(f.path).c_str(), F_OK) == 0;
+  if (!journal && f.read_commit(f.where(table)).first % 2 == 0) return;
+  if (::access(f.path.c_str(), W_OK) != 0) return;  // a read-only store: readers wait, then SQLITE_BUSY
+  if (!lock_writer(f, table, std::chrono::milliseconds(0))) return;
+  try {
+    f.close();
+    open_handles(f, table, Access::swmr_write, f.shape);
+    recover_v2(f, table);
+    f.close();
+    open_handles(f, table, Access::swmr_read, f.shape);
+  } catch (...) {
+    unlock_writer(f);
+    throw;
+  }
+  unlock_writer(f);
+}
+
 // Opens an existing store: read-only, unless a journal says a commit was interrupted, which is rolled back
 // first (as SQLite rolls back a hot journal, even for a reader).
-void open_existing_once(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode) {
+void open_existing_once(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode,
+                        std::chrono::milliseconds timeout) {
+  open_reader(f, table, wanted);
+  if (f.version == 2) {
+    if (mode != OpenMode::inspect) recover_abandoned(f, table);
+    load_committed(f, table, timeout);
+    return;
+  }
   if (mode == OpenMode::inspect) {  // as it is: check() reports a journal, imgstore_repair rolls it back
-    open_handles(f, table, H5F_ACC_RDONLY, wanted);
     load_committed(f, table);
     return;
   }
   const auto journal = read_journal(f.path, f.where(table));
-  open_handles(f, table, journal && *journal ? H5F_ACC_RDWR : H5F_ACC_RDONLY, wanted);
+  if (journal && *journal) {
+    f.close();
+    open_handles(f, table, Access::v1_write, wanted);
+  }
   recover_journal(f, table, journal);
   load_committed(f, table);
 }
 
-// While another process writes the file, HDF5's lock keeps readers out too: wait for it, up to `timeout`.
+// While another process writes a version 1 file, HDF5's lock keeps readers out too: wait for it, up to `timeout`.
 void open_existing(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode,
                    std::chrono::milliseconds timeout) {
   std::optional<Error> busy;
   const bool opened = wait_for([&] {
     try {
-      open_existing_once(f, table, wanted, mode);
+      open_existing_once(f, table, wanted, mode, timeout);
       return true;
     } catch (const Error& e) {
       f.close();
@@ -338,13 +591,6 @@ void open_existing(H5File& f, const std::string& table, const std::optional<Shap
   }
 }
 
-}  // namespace
-
-// Reopens the file read-write for a transaction's first write, and trims rows an unfinished transaction left.
-// Between closing and reopening, another process may have written (or crashed writing): so its journal is
-// rolled back and the committed state read again, as at open.
-namespace {
-
 std::optional<std::pair<std::int64_t, std::int64_t>> file_stamp(const std::string& path) {
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
@@ -352,11 +598,11 @@ std::optional<std::pair<std::int64_t, std::int64_t>> file_stamp(const std::strin
                    static_cast<std::int64_t>(st.st_size)};
 }
 
-// Opens the file with `flags`, waiting up to `timeout` while another process holds HDF5's lock on it.
-bool open_waiting(H5File& f, const std::string& table, unsigned flags, std::chrono::milliseconds timeout) {
+// Opens the file for `access`, waiting up to `timeout` while another process holds HDF5's lock on it.
+bool open_waiting(H5File& f, const std::string& table, Access access, std::chrono::milliseconds timeout) {
   return wait_for([&] {
     try {
-      open_handles(f, table, flags, f.shape);
+      open_handles(f, table, access, f.shape);
       return true;
     } catch (const Error& e) {
       f.close();
@@ -366,29 +612,59 @@ bool open_waiting(H5File& f, const std::string& table, unsigned flags, std::chro
   }, timeout);
 }
 
+Access read_access(const H5File& f) { return f.version == 2 ? Access::swmr_read : Access::v1_read; }
+
+// Version 2: the writer lock (other writers wait for it, readers never), then the file for SWMR writing.
+void make_writable_v2(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
+  if (!lock_writer(f, table, timeout)) throw_writer_busy(table, f.path, "another process", timeout);
+  f.close();
+  try {
+    if (!open_waiting(f, table, Access::swmr_write, timeout)) {
+      throw Error("table " + table + ": '" + f.path + "' is open in another process that locks the file (an HDF5 "
+                  "reader without SWMR, e.g. h5py without swmr=True, locking=False); waited " +
+                  std::to_string(timeout.count()) + " ms, try again when it has closed the file",
+                  ErrorKind::busy);
+    }
+    recover_v2(f, table);
+    load_committed(f, table, timeout);  // read again only if another process committed since
+  } catch (const Error&) {
+    f.close();
+    unlock_writer(f);
+    open_handles(f, table, Access::swmr_read, f.shape);  // keep serving reads
+    throw;
+  }
+}
+
 }  // namespace
 
+// Reopens the file read-write for a transaction's first write, and trims rows an unfinished transaction left.
+// Between closing and reopening, another process may have written (or crashed writing): so its journal is
+// rolled back and the committed state read again, as at open.
 void make_writable(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
   if (f.writable) return;
   require_writable(table, f.path);
   const std::string dir = std::filesystem::path(f.path).parent_path().string();
   require_writable(table, dir.empty() ? "." : dir);  // the journal is made beside the file
-  f.close();
-  try {
-    if (!open_waiting(f, table, H5F_ACC_RDWR, timeout)) {
-      throw Error("table " + table + ": '" + f.path + "' is open in another process (reading or writing it; HDF5 lets a "
-                  "writer have the file only alone); waited " + std::to_string(timeout.count()) +
-                  " ms, try again when the other process has closed it",
-                  ErrorKind::busy);
-    }
-    const auto journal = read_journal(f.path, f.where(table));
-    const bool unchanged = !journal && f.left_as && f.left_as == file_stamp(f.path);
-    recover_journal(f, table, journal);
-    if (!unchanged) load_committed(f, table);  // another process may have committed since
-  } catch (const Error&) {
+  if (f.version == 2) {
+    make_writable_v2(f, table, timeout);
+  } else {
     f.close();
-    open_handles(f, table, H5F_ACC_RDONLY, f.shape);  // keep serving reads
-    throw;
+    try {
+      if (!open_waiting(f, table, Access::v1_write, timeout)) {
+        throw Error("table " + table + ": '" + f.path + "' is open in another process (reading or writing it; HDF5 lets "
+                    "a writer have a version 1 file only alone); waited " + std::to_string(timeout.count()) +
+                    " ms, try again when the other process has closed it",
+                    ErrorKind::busy);
+      }
+      const auto journal = read_journal(f.path, f.where(table));
+      const bool unchanged = !journal && f.left_as && f.left_as == file_stamp(f.path);
+      recover_journal(f, table, journal);
+      if (!unchanged) load_committed(f, table);  // another process may have committed since
+    } catch (const Error&) {
+      f.close();
+      open_handles(f, table, Access::v1_read, f.shape);  // keep serving reads
+      throw;
+    }
   }
   const std::string what = f.where(table) + ": trimming rows of an unfinished transaction";
   const std::uint64_t rows = f.committed->rows;
@@ -400,9 +676,10 @@ void make_writable(H5File& f, const std::string& table, std::chrono::millisecond
 void make_readonly(H5File& f, const std::string& table) noexcept {
   if (!f.writable) return;
   f.close();
+  unlock_writer(f);
   f.left_as = file_stamp(f.path);
   try {
-    open_handles(f, table, H5F_ACC_RDONLY, f.shape);
+    open_handles(f, table, read_access(f), f.shape);
   } catch (...) {
     f.close();  // another process was quicker: ensure_open reopens it when this process reads again
   }
@@ -410,13 +687,29 @@ void make_readonly(H5File& f, const std::string& table) noexcept {
 
 void ensure_open(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
   if (f.file) return;
-  if (!open_waiting(f, table, H5F_ACC_RDONLY, timeout)) {
+  if (!open_waiting(f, table, read_access(f), timeout)) {
     throw Error("table " + table + ": '" + f.path + "' is being written by another process (HDF5 locks the whole file); "
                 "waited " + std::to_string(timeout.count()) + " ms, try again after it commits",
                 ErrorKind::busy);
   }
 }
 
+void refresh_committed(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
+  if (f.version != 2 || f.writing || f.writable) return;
+  ensure_open(f, table, timeout);
+  load_committed(f, table, timeout);
+}
+
+bool writer_active(const H5File& f) {
+  const Fd fd(::open(f.path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) return false;
+  try {
+    if (!try_ofd_lock(fd.get(), F_WRLCK, kWriterLockByte)) return true;
+    try_ofd_lock(fd.get(), F_UNLCK, kWriterLockByte);
+  } catch (...) {
+  }
+  return false;
+}
 
 std::shared_ptr<H5File> open_file(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,
                                   const Compression& compression, std::uint64_t chunk, OpenMode mode,
@@ -445,10 +738,17 @@ std::shared_ptr<H5File> open_file(const std::string& table, const std::string& p
   if (fresh) {
     f->shape = *wanted;
     f->chunk_rows = chunk > 0 ? chunk : default_chunk_rows(f->shape.bytes());
-    f->file = checked(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+    // The latest file format (superblock 3, new chunk indexes): what SWMR needs (hdf5_format.hpp).
+    const Hid fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
+    checked(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
+    f->file = checked(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose,
                       "table " + table + ": cannot create '" + path + "'");
     f->writable = true;
     create_layout(*f, table, compression, f->chunk_rows);
+    // Made; now a reader like any other (SWMR readers cannot open a file open for plain writing).
+    make_readonly(*f, table);
+    ensure_open(*f, table, timeout);
+    load_committed(*f, table, timeout);
   } else {
     if (H5Fis_hdf5(path.c_str()) <= 0) {
       H5Eclear2(H5E_DEFAULT);

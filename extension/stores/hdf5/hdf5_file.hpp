@@ -7,7 +7,9 @@
 //
 // HDF5 in Debian is not thread-safe: every HDF5 call runs under one process-wide mutex. HDF5's own error
 // printing is switched off and its error stack becomes our message. A file is opened once per process (a
-// registry by device+inode), read-only until a transaction writes.
+// registry by device+inode), read-only until a transaction writes: version 2 files for SWMR reading without
+// HDF5's file lock, then for SWMR writing under our writer lock; version 1 files RDONLY / RDWR under HDF5's
+// whole-file lock (hdf5_format.hpp).
 #pragma once
 
 #include <hdf5.h>
@@ -28,6 +30,7 @@
 #include "busy.hpp"
 #include "error.hpp"
 #include "hdf5_format.hpp"
+#include "posix_file.hpp"
 #include "shape.hpp"
 #include "store.hpp"
 
@@ -82,6 +85,7 @@ Compression parse_compression(const std::string& table, const std::string& text)
 // The rows it names stay valid after later commits, which only append rows and change /ids and /labels.
 struct Committed {
   std::uint64_t rows = 0;                       // committed row count
+  std::uint64_t generation = ~std::uint64_t{0};  // version 2: /commit's generation it was read at (~0: never read)
   std::vector<std::int64_t> row_ids;            // per committed row; -1 deleted
   std::vector<std::int64_t> row_labels;         // per committed row
   std::map<std::int64_t, std::uint64_t> index;  // live id -> row
@@ -97,6 +101,13 @@ class H5File {
   Hid images;
   Hid labels;
   Hid ids;
+  Hid commit;       // version 2: /commit
+  int version = 1;  // of the file's format (hdf5_format.hpp): 2 = SWMR readers beside one writer
+  Fd writer_lock;   // version 2: a descriptor of the file, OFD-locked (kWriterLockByte) while this process writes
+  // Version 2 readers: /commit's one chunk (allocated at creation, unfiltered, never moved) read with pread at
+  // its file address: a statement's check for a new commit costs a 16-byte read instead of an H5Drefresh.
+  Fd commit_fd;
+  haddr_t commit_address = HADDR_UNDEF;
   std::shared_ptr<const Committed> committed = std::make_shared<Committed>();
   bool writing = false;   // one transaction at a time per file
   bool writable = false;  // opened read-write: only once a transaction writes (reading must not change the file)
@@ -110,6 +121,7 @@ class H5File {
   }
 
   void close() {
+    commit.reset();
     ids.reset();
     labels.reset();
     images.reset();
@@ -161,6 +173,30 @@ class H5File {
     checked(H5Awrite(attr.get(), H5T_NATIVE_UINT64, &value), what);
   }
 
+  // Version 2: /commit = [generation, rows]. A reader refreshes it first (H5Drefresh: SWMR readers see a
+  // dataset's new data and extent only after it).
+  std::pair<std::uint64_t, std::uint64_t> read_commit(const std::string& what) const {
+    if (!writable && commit_fd && commit_address != HADDR_UNDEF) {
+      std::uint8_t b[16];
+      if (::pread(commit_fd.get(), b, sizeof b, static_cast<off_t>(commit_address)) == static_cast<ssize_t>(sizeof b)) {
+        const auto le = [&](int at) {
+          std::uint64_t x = 0;
+          for (int i = 7; i >= 0; --i) x = (x << 8) | b[at + i];
+          return x;
+        };
+        return {le(0), le(8)};
+      }
+    }
+    if (!writable) checked(H5Drefresh(commit.get()), what);
+    std::uint64_t v[2] = {0, 0};
+    checked(H5Dread(commit.get(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), what);
+    return {v[0], v[1]};
+  }
+  void write_commit(std::uint64_t generation, std::uint64_t rows, const std::string& what) const {
+    const std::uint64_t v[2] = {generation, rows};
+    checked(H5Dwrite(commit.get(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), what);
+  }
+
   // HDF5 cannot undo a write that failed half-way for want of space: its metadata stays half-updated and the
   // file can read back wrong. So every write first checks that the file system has room for it, with a margin
   // for HDF5's own metadata, and refuses cleanly, before writing anything, when it has not.
@@ -193,11 +229,19 @@ class H5File {
 std::shared_ptr<H5File> open_file(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,
                                   const Compression& compression, std::uint64_t chunk, OpenMode mode,
                                   std::chrono::milliseconds timeout = kBusyTimeout);
-// Reopens the file read-write for a transaction's first write (Error busy when another process has it open).
+// Reopens the file read-write for a transaction's first write. Version 2: takes the writer lock (Error busy
+// after `timeout` while another process writes), opens for SWMR writing; version 1: Error busy while another
+// process has the file open at all.
 void make_writable(H5File& f, const std::string& table, std::chrono::milliseconds timeout = kBusyTimeout);
-// After a transaction: back to read-only, so that other processes may open the file again (HDF5 locks it
-// whole for a writer). If another process takes it first, the file stays closed until ensure_open.
+// After a transaction: back to read-only (version 2: SWMR reading, the writer lock released; version 1: so that
+// other processes may open the file again, HDF5 locking it whole for a writer). If another process takes a
+// version 1 file first, the file stays closed until ensure_open.
 void make_readonly(H5File& f, const std::string& table) noexcept;
+// Version 2, outside this process's transactions: reads the committed state again if another process committed
+// since (a seqlock on /commit, hdf5_format.hpp), waiting up to `timeout` for a commit being applied.
+void refresh_committed(H5File& f, const std::string& table, std::chrono::milliseconds timeout);
+// Version 2: whether another process (or connection) holds the writer lock now.
+bool writer_active(const H5File& f);
 // Reopens (read-only) a file make_readonly left closed, waiting up to `timeout` for another process's writer.
 void ensure_open(H5File& f, const std::string& table, std::chrono::milliseconds timeout);
 

@@ -2,10 +2,24 @@
 //   /images  (N, H, W, C) uint8, chunked (chunk rows x H x W x C), extendible in N, optionally gzip
 //   /labels  (N) int64, chunked (row_chunk rows)
 //   /ids     (N) int64, chunked alike; -1 marks a deleted row (a tombstone)
-//   root attributes: imgstore_format = "imgstore-hdf5 1", shape = "HxWxC", rows = the committed row count
+//   root attributes: imgstore_format = "imgstore-hdf5 2", shape = "HxWxC"
+//   /commit  (2) uint64, chunked: [generation, rows]; rows = the committed row count; generation is even
+//            between commits and odd while a commit changes committed rows in place (a seqlock, see below)
 //   beside the file, while a commit that changes committed rows runs: `<path>-journal` (hdf5_journal.hpp)
 // Rows past `rows` (left by a transaction that did not commit) are not part of the store. A row's id is in
 // /ids, so rows need not be in id order.
+//
+// Version 2 files are made with the latest file format (superblock 3) so that HDF5's SWMR works on them: the
+// one writer opens the file H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE (HDF5 drops its whole-file lock then) and
+// readers open it H5F_ACC_RDONLY | H5F_ACC_SWMR_READ without file locking, so readers and the writer never
+// keep each other out. Writers exclude each other with an OFD lock on byte 0 of the .h5 file (kWriterLockByte),
+// which HDF5's flock() does not see. A reader reads /commit, then /ids and /labels up to `rows`, then /commit
+// again (H5Drefresh before each): the same even generation both times means it read one committed state;
+// otherwise it reads again. Committed pixels never change, so /images needs no such check. README, "h5py".
+//
+// Version 1 files ("imgstore-hdf5 1": the committed row count in a root attribute `rows`, default file format,
+// no /commit) are still read and written, with HDF5's whole-file lock as before: a writer has the file alone.
+// Files without a format attribute (made by other tools) are read as version 1 with every row committed.
 // Pure numbers and names, no HDF5 calls: the store and the benchmarks' raw HDF5 code share them.
 #pragma once
 
@@ -15,13 +29,16 @@
 
 namespace imgstore::hdf5 {
 
-inline constexpr const char* kFormat = "imgstore-hdf5 1";
+inline constexpr const char* kFormat = "imgstore-hdf5 2";    // what new stores are made as
+inline constexpr const char* kFormatV1 = "imgstore-hdf5 1";  // still read and written
+inline constexpr const char* kCommit = "commit";
+inline constexpr long kWriterLockByte = 0;
 inline constexpr const char* kImages = "images";
 inline constexpr const char* kLabels = "labels";
 inline constexpr const char* kIds = "ids";
 inline constexpr const char* kFormatAttribute = "imgstore_format";
 inline constexpr const char* kShapeAttribute = "shape";
-inline constexpr const char* kRowsAttribute = "rows";
+inline constexpr const char* kRowsAttribute = "rows";  // version 1 only
 inline constexpr std::int64_t kTombstone = -1;
 
 // The chunk cache every dataset is opened with (H5Pset_chunk_cache): room for a block of chunks being filled

@@ -2,7 +2,10 @@
 // place (a DELETE's tombstone in /ids, a new label in /labels), removed when the commit is done. Its removal
 // is the commit point of such a commit; a store opened with a journal beside it is rolled back to the state
 // the journal recorded, so a writer killed at any moment leaves the old state or the new one, never a mix.
-// A commit that only appends rows needs no journal: the `rows` attribute, written last, is its commit point.
+// A commit that only appends rows needs no journal: the committed row count, written last, is its commit point.
+// Version 2 files (hdf5_format.hpp) make /commit's generation odd before writing the journal and even again,
+// with the new row count, as the commit point; the journal is then removed. There, a journal found beside an
+// even generation belongs to a commit that finished (it is only removed), beside an odd one it is rolled back.
 //
 // Layout (little-endian): "IMGJRNL1", u64 rows (the committed row count before the commit), u64 n, then n
 // entries of (u64 row, i64 id, i64 label) holding the old /ids and /labels values, then the CRC-32 (zlib) of

@@ -3,8 +3,11 @@
 // Transactions: new rows are written past the committed count, a block of chunks per H5Dwrite; label changes
 // and deletes are kept in memory (the transaction core, undo_log.hpp). COMMIT writes the new rows' /ids and
 // /labels; if committed rows change (a tombstone, a new label), their old values first go to a synced journal
-// (hdf5_journal.hpp) and are then written in place; then the `rows` attribute, flush and fsync; the journal's
-// removal (or, for a commit that only appends, the `rows` attribute) is the commit point. ROLLBACK forgets the
+// (hdf5_journal.hpp) and are then written in place; then the committed row count, flush and fsync. Version 2
+// (SWMR, hdf5_format.hpp): /commit's generation is odd (synced) while committed rows change in place, and
+// /commit = [next even generation, rows] is the commit point, for readers in other processes too. Version 1:
+// the `rows` attribute, and the journal's removal (or, for a commit that only appends, the attribute) is the
+// commit point. ROLLBACK forgets the
 // changes and trims the datasets back. A replaced image (OR REPLACE, UPDATE of pixels) is a new row plus a
 // tombstone, so committed pixels are never overwritten in place. Deleted rows keep their space until the store
 // is copied into a new one. Statements read a published, immutable committed state (hdf5_file.hpp).
@@ -156,12 +159,14 @@ Hdf5Store::~Hdf5Store() {
 
 std::shared_ptr<const Committed> Hdf5Store::snapshot() const {
   const Lock lock(hdf5_mutex());
+  if (!undo_.active()) refresh_committed(*f_, table_, timeout_);  // another process may have committed
   return f_->committed;
 }
 
 std::uint64_t Hdf5Store::count() {
   const Lock lock(hdf5_mutex());
-  const Committed& c = *f_->committed;
+  const auto snap = snapshot();
+  const Committed& c = *snap;
   std::uint64_t n = c.index.size();
   for (const auto& [id, row] : overlay_) {
     const bool committed = c.index.contains(id);
@@ -173,7 +178,8 @@ std::uint64_t Hdf5Store::count() {
 
 std::optional<std::int64_t> Hdf5Store::max_id() {
   const Lock lock(hdf5_mutex());
-  const Committed& c = *f_->committed;
+  const auto snap = snapshot();
+  const Committed& c = *snap;
   std::optional<std::int64_t> best;
   for (auto it = c.index.rbegin(); it != c.index.rend(); ++it) {
     const auto o = overlay_.find(it->first);
@@ -274,16 +280,18 @@ std::vector<std::string> Hdf5Store::check(bool full) {
   const Lock lock(hdf5_mutex());
   std::vector<std::string> problems;
   const std::string what = f_->where(table_);
-  const Committed& c = *f_->committed;
+  std::shared_ptr<const Committed> snap = f_->committed;
   try {
     ensure_open(*f_, table_, timeout_);
+    snap = snapshot();
+    const Committed& c = *snap;
     for (const auto& [name, dset] : {std::pair{"images", f_->images.get()}, std::pair{"labels", f_->labels.get()},
                                      std::pair{"ids", f_->ids.get()}}) {
       const std::uint64_t n = f_->extent(dset, what);
       if (n < c.rows) {
         // Built with append: GCC 12 warns falsely (-Wrestrict) on "/" + std::string(...) chains.
         std::string problem = "/";
-        problem.append(name).append(" has ").append(std::to_string(n)).append(" rows; the rows attribute says ");
+        problem.append(name).append(" has ").append(std::to_string(n)).append(" rows; the committed row count is ");
         problem.append(std::to_string(c.rows));
         problems.push_back(problem);
       }
@@ -291,7 +299,8 @@ std::vector<std::string> Hdf5Store::check(bool full) {
     std::vector<std::int64_t> ids(c.rows);
     if (c.rows > 0) f_->transfer(f_->ids.get(), false, 0, c.rows, H5T_NATIVE_INT64, ids.data(), what + ": reading /ids");
     if (ids != c.row_ids) problems.push_back("/ids on disk differs from what was read at open");
-    if (::access(journal_path(f_->path).c_str(), F_OK) == 0 && !f_->writing) {
+    // (Beside a version 2 file a live writer in another process has its journal while it commits.)
+    if (::access(journal_path(f_->path).c_str(), F_OK) == 0 && !f_->writing && !(f_->version == 2 && writer_active(*f_))) {
       std::string problem = journal_path(f_->path);
       problem.append(" is left from an interrupted commit; imgstore_repair() (or the next table opened on it) rolls it back");
       problems.push_back(problem);
@@ -482,7 +491,14 @@ void Hdf5Store::commit_changes() {
   }
   Journal journal{old.rows, {}};
   for (const auto row : dirty) journal.entries.push_back({row, old.row_ids[row], old.row_labels[row]});
-  if (!journal.entries.empty()) write_journal(f_->path, journal, what);
+  const bool v2 = f_->version == 2;
+  if (!journal.entries.empty()) {
+    if (v2) {  // readers of another process wait (or read again) while the generation is odd
+      f_->write_commit(old.generation + 1, old.rows, what);
+      f_->flush_and_sync(what);
+    }
+    write_journal(f_->path, journal, what);
+  }
   if (total > old.rows) {
     const hsize_t n[1] = {total};
     checked(H5Dset_extent(f_->labels.get(), n), what);
@@ -496,10 +512,17 @@ void Hdf5Store::commit_changes() {
     f_->transfer(f_->ids.get(), true, old.rows, appended_, H5T_NATIVE_INT64, next->row_ids.data() + old.rows, what);
     f_->transfer(f_->labels.get(), true, old.rows, appended_, H5T_NATIVE_INT64, next->row_labels.data() + old.rows, what);
   }
-  // The new rows reach the disk first; then the rows attribute, flushed and synced; then, if the commit
-  // changed committed rows, the journal goes, and that is its commit point.
+  // The new rows reach the disk first; then the committed row count (/commit, or version 1's rows attribute),
+  // flushed and synced; then, if the commit changed committed rows, the journal goes (version 1: that is its
+  // commit point).
   f_->flush_and_sync(what);
-  f_->write_rows_attribute(total, what);
+  if (v2) {
+    // The commit point: the even generation with the new row count, which readers poll.
+    next->generation = old.generation + 2;
+    f_->write_commit(next->generation, total, what);
+  } else {
+    f_->write_rows_attribute(total, what);
+  }
   f_->flush_and_sync(what);
   if (!journal.entries.empty()) remove_journal(f_->path, what);
   f_->committed = std::move(next);
