@@ -1,6 +1,7 @@
 // The HDF5 file of an hdf5 store: its layout (documented below, readable with h5py or h5dump without our
 // code), the HDF5 handles, the published committed state, opening, creating and recovering. hdf5_store.cpp
-// builds the Store (transactions, cursors) on it.
+// builds the Store (transactions, cursors) on it; hdf5_open.cpp opens and creates the file, hdf5_file.cpp keeps
+// it (registry, committed states, commits, recovery).
 //
 // The layout itself is hdf5_format.hpp. A scan goes in id order through an in-memory id -> row index built
 // from /ids at open (8 bytes a row), so a point read never scans.
@@ -24,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -244,5 +246,10 @@ void refresh_committed(H5File& f, const std::string& table, std::chrono::millise
 bool writer_active(const H5File& f);
 // Reopens (read-only) a file make_readonly left closed, waiting up to `timeout` for another process's writer.
 void ensure_open(H5File& f, const std::string& table, std::chrono::milliseconds timeout);
+// Writes a transaction's new committed state `next` (f.committed with the transaction's changes) and publishes
+// it; the file is open read-write. New rows go past the committed count; the committed rows in `dirty`, which
+// change in place, are journaled first (hdf5_journal.hpp), so a crash at any point leaves old or new.
+void commit_transaction(H5File& f, std::shared_ptr<Committed> next, const std::set<std::uint64_t>& dirty,
+                        const std::string& what);
 
 }  // namespace imgstore::hdf5

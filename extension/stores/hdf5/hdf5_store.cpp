@@ -131,6 +131,9 @@ class Hdf5Store final : public Store {
   // Writes the transaction and publishes the new committed state. New rows go past the committed count; changes
   // to committed rows are journaled first (hdf5_journal.hpp), so a crash at any point leaves old or new.
   void commit_changes();
+  // The committed state after this transaction: `old` with its changes; `dirty` gets the committed rows that
+  // change in place.
+  std::shared_ptr<Committed> next_committed(const Committed& old, std::set<std::uint64_t>& dirty) const;
   // Drops the transaction; rows written past the committed count are trimmed from the file.
   void discard();
   void finish();
@@ -461,6 +464,12 @@ void Hdf5Store::commit_changes() {
   flush_block();
   const Committed& old = *f_->committed;
   f_->ensure_space((old.rows + appended_) * 16, what);
+  std::set<std::uint64_t> dirty;  // committed rows changed in place
+  auto next = next_committed(old, dirty);
+  commit_transaction(*f_, std::move(next), dirty, what);
+}
+
+std::shared_ptr<Committed> Hdf5Store::next_committed(const Committed& old, std::set<std::uint64_t>& dirty) const {
   auto next = std::make_shared<Committed>();
   const std::uint64_t total = old.rows + appended_;
   next->rows = total;
@@ -469,7 +478,6 @@ void Hdf5Store::commit_changes() {
   next->row_ids.resize(total, kTombstone);
   next->row_labels.resize(total, 0);
   next->index = old.index;
-  std::set<std::uint64_t> dirty;  // committed rows changed in place
   for (const auto& [row, label] : label_overlay_) {
     if (next->row_labels[row] == label) continue;
     next->row_labels[row] = label;
@@ -489,43 +497,7 @@ void Hdf5Store::commit_changes() {
       next->index.erase(id);
     }
   }
-  Journal journal{old.rows, {}};
-  for (const auto row : dirty) journal.entries.push_back({row, old.row_ids[row], old.row_labels[row]});
-  const bool v2 = f_->version == 2;
-  if (!journal.entries.empty()) {
-    if (v2) {  // readers of another process wait (or read again) while the generation is odd
-      f_->write_commit(old.generation + 1, old.rows, what);
-      f_->flush_and_sync(what);
-    }
-    write_journal(f_->path, journal, what);
-  }
-  if (total > old.rows) {
-    const hsize_t n[1] = {total};
-    checked(H5Dset_extent(f_->labels.get(), n), what);
-    checked(H5Dset_extent(f_->ids.get(), n), what);
-  }
-  for (const auto row : dirty) {
-    f_->transfer(f_->ids.get(), true, row, 1, H5T_NATIVE_INT64, next->row_ids.data() + row, what);
-    f_->transfer(f_->labels.get(), true, row, 1, H5T_NATIVE_INT64, next->row_labels.data() + row, what);
-  }
-  if (total > old.rows) {
-    f_->transfer(f_->ids.get(), true, old.rows, appended_, H5T_NATIVE_INT64, next->row_ids.data() + old.rows, what);
-    f_->transfer(f_->labels.get(), true, old.rows, appended_, H5T_NATIVE_INT64, next->row_labels.data() + old.rows, what);
-  }
-  // The new rows reach the disk first; then the committed row count (/commit, or version 1's rows attribute),
-  // flushed and synced; then, if the commit changed committed rows, the journal goes (version 1: that is its
-  // commit point).
-  f_->flush_and_sync(what);
-  if (v2) {
-    // The commit point: the even generation with the new row count, which readers poll.
-    next->generation = old.generation + 2;
-    f_->write_commit(next->generation, total, what);
-  } else {
-    f_->write_rows_attribute(total, what);
-  }
-  f_->flush_and_sync(what);
-  if (!journal.entries.empty()) remove_journal(f_->path, what);
-  f_->committed = std::move(next);
+  return next;
 }
 
 void Hdf5Store::discard() {

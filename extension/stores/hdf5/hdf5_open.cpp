@@ -1,0 +1,348 @@
+// Opening the HDF5 file of an hdf5 store (hdf5_file.hpp): HDF5's errors as ours, how each format version
+// opens a file, the handles with the checks of their types, ranks and shape, and a new file's layout.
+// hdf5_file.cpp keeps the open files: the registry, the committed states, recovery, read-only and read-write.
+#include "hdf5_open.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+#include "posix_file.hpp"
+
+namespace imgstore::hdf5 {
+
+std::recursive_mutex& hdf5_mutex() {
+  static std::recursive_mutex m;
+  return m;
+}
+
+// HDF5's error stack: the descriptions as one line, innermost last, and whether a file lock was refused
+// (H5E_CANTLOCKFILE: another process has the file open).
+struct ErrorStack {
+  std::string text;
+  bool locked = false;
+};
+
+ErrorStack error_stack() {
+  ErrorStack stack;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* e, void* out) noexcept -> herr_t {
+        // A C callback: nothing may be thrown through HDF5's frames. Out of memory ends the walk early.
+        try {
+          auto& s = *static_cast<ErrorStack*>(out);
+          if (e->min_num == H5E_CANTLOCKFILE) s.locked = true;
+          if (e->desc != nullptr && *e->desc != '\0') {
+            if (!s.text.empty()) s.text += "; ";
+            s.text += e->desc;
+          }
+          return 0;
+        } catch (...) {
+          return -1;
+        }
+      },
+      &stack);
+  H5Eclear2(H5E_DEFAULT);
+  if (stack.text.empty()) stack.text = "unknown HDF5 error";
+  return stack;
+}
+
+[[noreturn]] void fail(const std::string& what) {
+  const ErrorStack stack = error_stack();
+  ErrorKind kind = ErrorKind::generic;
+  // HDF5 has no error code for a full disk, only errno in the text of its write error.
+  if (stack.text.find("errno = 28") != std::string::npos || stack.text.find("No space left") != std::string::npos) {
+    kind = ErrorKind::full;
+  }
+  if (stack.locked) kind = ErrorKind::busy;
+  throw Error(what + " (" + stack.text + ")", kind);
+}
+
+Hid checked(hid_t id, herr_t (*close)(hid_t), const std::string& what) {
+  if (id < 0) fail(what);
+  return Hid(id, close);
+}
+
+void checked(herr_t rc, const std::string& what) {
+  if (rc < 0) fail(what);
+}
+
+Compression parse_compression(const std::string& table, const std::string& text) {
+  if (text == "none" || text.empty()) return {};
+  if (text.rfind("gzip", 0) == 0) {
+    if (text == "gzip") return {4};
+    if (text.size() == 6 && text[4] == ':' && text[5] >= '1' && text[5] <= '9') return {text[5] - '0'};
+  }
+  throw Error("table " + table + ": compression '" + text + "' is not valid; expected 'none', 'gzip' or 'gzip:1' to 'gzip:9'",
+              ErrorKind::mismatch);
+}
+
+Hid dataset_access() {
+  Hid dapl = checked(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose, "H5Pcreate");
+  checked(H5Pset_chunk_cache(dapl.get(), kChunkCache.slots, kChunkCache.bytes, kChunkCache.w0), "H5Pset_chunk_cache");
+  return dapl;
+}
+
+namespace {
+
+std::string read_string_attribute(hid_t obj, const char* name) {
+  if (H5Aexists(obj, name) <= 0) return {};
+  const Hid attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
+  const Hid type(H5Aget_type(attr.get()), H5Tclose);
+  if (!attr || !type || H5Tget_class(type.get()) != H5T_STRING) {
+    H5Eclear2(H5E_DEFAULT);
+    return {};
+  }
+  if (H5Tis_variable_str(type.get()) > 0) {
+    char* value = nullptr;
+    const Hid memtype(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(memtype.get(), H5T_VARIABLE);
+    if (H5Aread(attr.get(), memtype.get(), &value) < 0 || value == nullptr) return {};
+    std::string out(value);
+    H5free_memory(value);
+    return out;
+  }
+  const std::size_t size = H5Tget_size(type.get());
+  std::string out(size + 1, '\0');  // room for the terminator: a NULLPAD string (h5py's) may fill all `size`
+  const Hid memtype(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(memtype.get(), size + 1);
+  if (H5Aread(attr.get(), memtype.get(), out.data()) < 0) return {};
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+void write_string_attribute(hid_t obj, const char* name, const std::string& value, const std::string& what) {
+  const Hid type = checked(H5Tcopy(H5T_C_S1), H5Tclose, what);
+  checked(H5Tset_size(type.get(), value.size()), what);
+  checked(H5Tset_strpad(type.get(), H5T_STR_NULLTERM), what);
+  const Hid space = checked(H5Screate(H5S_SCALAR), H5Sclose, what);
+  const Hid attr = checked(H5Acreate2(obj, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose, what);
+  checked(H5Awrite(attr.get(), type.get(), value.data()), what);
+}
+
+// Opens /name and checks its type and rank; errors say what is missing or wrong.
+Hid open_dataset(const H5File& f, const std::string& table, const char* name, int rank, bool is_uint8) {
+  const std::string what = f.where(table);
+  const std::string expected = std::string(is_uint8 ? "uint8 of rank 4 (N,H,W,C)" : "int64 of rank 1 (N)");
+  if (H5Lexists(f.file.get(), name, H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw Error(what + " is an HDF5 file without the dataset /" + name +
+                    "; expected an imgstore store (datasets /images, /labels, /ids)",
+                ErrorKind::cantopen);
+  }
+  const Hid dapl = dataset_access();
+  Hid dset = checked(H5Dopen2(f.file.get(), name, dapl.get()), H5Dclose, what + ": opening /" + name);
+  const Hid type = checked(H5Dget_type(dset.get()), H5Tclose, what);
+  const Hid space = checked(H5Dget_space(dset.get()), H5Sclose, what);
+  const bool integer = H5Tget_class(type.get()) == H5T_INTEGER;
+  const std::size_t size = H5Tget_size(type.get());
+  const bool is_signed = H5Tget_sign(type.get()) == H5T_SGN_2;
+  const bool type_ok = integer && (is_uint8 ? (size == 1 && !is_signed) : (size == 8 && is_signed));
+  if (!type_ok) {
+    throw Error(what + ": dataset /" + name + " has the wrong type (" + (integer ? "" : "not ") + "integer of " +
+                    std::to_string(size) + " bytes); expected " + expected,
+                ErrorKind::mismatch);
+  }
+  if (H5Sget_simple_extent_ndims(space.get()) != rank) {
+    throw Error(what + ": dataset /" + name + " has rank " + std::to_string(H5Sget_simple_extent_ndims(space.get())) +
+                    "; expected " + expected,
+                ErrorKind::mismatch);
+  }
+  return dset;
+}
+
+Hid file_access(Access access) {
+  Hid fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
+  if (access == Access::swmr_write) {
+    checked(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
+  }
+  if (access == Access::swmr_read) checked(H5Pset_file_locking(fapl.get(), 0, 1), "H5Pset_file_locking");
+  return fapl;
+}
+
+unsigned file_flags(Access access) {
+  switch (access) {
+    case Access::v1_read: return H5F_ACC_RDONLY;
+    case Access::v1_write: return H5F_ACC_RDWR;
+    case Access::probe:
+    case Access::swmr_read: return H5F_ACC_RDONLY | H5F_ACC_SWMR_READ;
+    case Access::swmr_write: return H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE;
+  }
+  return H5F_ACC_RDONLY;
+}
+
+bool writes(Access access) { return access == Access::v1_write || access == Access::swmr_write; }
+
+// A version 2 writer killed while it had the file open leaves the superblock's "open for write" flags set,
+// and HDF5 then refuses every writer ("file is already open for write/SWMR write"). Only called while holding
+// the writer lock, so no writer is alive: the flags are cleared as h5clear -s does (the library's own file
+// access property "clear_status_flags", which h5clear uses).
+bool clear_status_flags(const std::string& path) {
+  const Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  hbool_t clear = 1;
+  if (!fapl || H5Pexist(fapl.get(), "clear_status_flags") <= 0 || H5Pset(fapl.get(), "clear_status_flags", &clear) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
+  if (file < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  H5Fclose(file);
+  return true;
+}
+
+// Opens the file itself for `access`. A lock that HDF5 refused is Error busy (who holds the file depends on
+// `access`); a version 2 writer first clears the flags a killed writer left (clear_status_flags).
+Hid open_file_id(const H5File& f, const std::string& table, Access access) {
+  const bool write = writes(access);
+  const Hid fapl = file_access(access);  // closed after the error stack is read (any HDF5 call clears it)
+  hid_t file = H5Fopen(f.path.c_str(), file_flags(access), fapl.get());
+  if (file < 0) {
+    ErrorStack stack = error_stack();
+    if (access == Access::swmr_write && stack.text.find("already open for write") != std::string::npos &&
+        clear_status_flags(f.path)) {
+      file = H5Fopen(f.path.c_str(), file_flags(access), fapl.get());
+      if (file < 0) stack = error_stack();
+    }
+    if (file < 0 && stack.locked) {
+      throw Error("table " + table + ": '" + f.path + "' is " +
+                      (access == Access::swmr_write ? "open in another process that locks the file (an HDF5 reader "
+                                                      "without SWMR, e.g. h5py without swmr=True, locking=False)"
+                       : write                      ? "open in another process"
+                                                    : "being written by another process") +
+                      " (HDF5 locks the whole file)",
+                  ErrorKind::busy);
+    }
+    if (file < 0) {
+      throw Error("table " + table + ": cannot open '" + f.path + "'" + (write ? " for writing" : "") + " (" + stack.text +
+                      ")",
+                  ErrorKind::cantopen);
+    }
+  }
+  return Hid(file, H5Fclose);
+}
+
+// The format version of the open file.
+int format_version(const H5File& f, const std::string& table) {
+  // Files from other tools have no format attribute and are accepted if their datasets fit; ours must match.
+  const std::string format = read_string_attribute(f.file.get(), kFormatAttribute);
+  if (!format.empty() && format != kFormat && format != kFormatV1) {
+    throw Error(f.where(table) + " has format '" + format + "'; expected '" + kFormat + "' or '" + kFormatV1 + "'",
+                ErrorKind::corrupt);
+  }
+  return format == kFormat ? 2 : 1;
+}
+
+// A version 2 reader: the file address of /commit's one chunk, for H5File::read_commit's direct reads, when
+// the chunk is as this code creates it (unfiltered, two u64).
+void find_commit_address(H5File& f, const std::string& what) {
+  const Hid space = checked(H5Dget_space(f.commit.get()), H5Sclose, what);
+  const Hid dcpl = checked(H5Dget_create_plist(f.commit.get()), H5Pclose, what);
+  const Hid type = checked(H5Dget_type(f.commit.get()), H5Tclose, what);
+  hsize_t offset[1] = {0};
+  unsigned filters = 0;
+  haddr_t address = HADDR_UNDEF;
+  hsize_t size = 0;
+  const bool plain = H5Pget_nfilters(dcpl.get()) == 0 && H5Tequal(type.get(), H5T_STD_U64LE) > 0 &&
+                     H5Sget_simple_extent_npoints(space.get()) == 2;
+  if (plain && H5Dget_chunk_info(f.commit.get(), space.get(), 0, offset, &filters, &address, &size) >= 0 && size == 16) {
+    if (!f.commit_fd) f.commit_fd = Fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
+    f.commit_address = address;
+  }
+  H5Eclear2(H5E_DEFAULT);  // otherwise /commit is read through HDF5, after an H5Drefresh
+}
+
+// Version 2: opens /commit (uncached), and for a reader finds its direct-read address.
+void open_commit(H5File& f, const std::string& table, bool write) {
+  const std::string what = f.where(table);
+  if (H5Lexists(f.file.get(), kCommit, H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    throw Error(what + " is an '" + kFormat + "' file without the dataset /commit (damaged file)", ErrorKind::corrupt);
+  }
+  const Hid dapl = checked(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose, what);
+  checked(H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0), what);  // every read of /commit reads the file
+  f.commit = checked(H5Dopen2(f.file.get(), kCommit, dapl.get()), H5Dclose, what + ": opening /commit");
+  f.commit_address = HADDR_UNDEF;
+  if (!write) find_commit_address(f, what);
+}
+
+// The stored shape (checked against `wanted`) and the rows in a chunk of /images.
+void read_shape(H5File& f, const std::string& table, const std::optional<Shape>& wanted) {
+  const std::string what = f.where(table);
+  hsize_t d[4] = {0, 0, 0, 0};
+  {
+    const Hid space = checked(H5Dget_space(f.images.get()), H5Sclose, what);
+    H5Sget_simple_extent_dims(space.get(), d, nullptr);
+  }
+  f.shape = make_shape(d[1], d[2], d[3], what + ": /images");
+  if (wanted && *wanted != f.shape) throw shape_mismatch(table, *wanted, f.path, f.shape);
+  const Hid dcpl = checked(H5Dget_create_plist(f.images.get()), H5Pclose, what);
+  hsize_t chunk[4] = {1, 0, 0, 0};
+  if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) H5Pget_chunk(dcpl.get(), 4, chunk);
+  f.chunk_rows = std::max<hsize_t>(chunk[0], 1);
+}
+
+}  // namespace
+
+// Opens the file and its datasets, checking their types, ranks and the stored shape.
+void open_handles(H5File& f, const std::string& table, Access access, const std::optional<Shape>& wanted) {
+  f.file = open_file_id(f, table, access);
+  f.version = format_version(f, table);
+  f.images = open_dataset(f, table, kImages, 4, true);
+  f.labels = open_dataset(f, table, kLabels, 1, false);
+  f.ids = open_dataset(f, table, kIds, 1, false);
+  if (f.version == 2) open_commit(f, table, writes(access));
+  read_shape(f, table, wanted);
+  f.writable = writes(access);
+}
+
+// Opens a file read-only: probes its version, then reopens it as that version's readers do.
+void open_reader(H5File& f, const std::string& table, const std::optional<Shape>& wanted) {
+  open_handles(f, table, Access::probe, wanted);
+  const int version = f.version;
+  f.close();
+  open_handles(f, table, version == 2 ? Access::swmr_read : Access::v1_read, wanted);
+}
+
+void create_layout(H5File& f, const std::string& table, const Compression& compression, std::uint64_t chunk) {
+  const std::string what = f.where(table) + ": creating the datasets";
+  const auto make = [&](const char* name, hid_t type, int rank, const hsize_t* chunk_dims, bool compress) {
+    std::vector<hsize_t> max(chunk_dims, chunk_dims + rank);
+    std::vector<hsize_t> initial(chunk_dims, chunk_dims + rank);
+    initial[0] = 0;
+    max[0] = H5S_UNLIMITED;
+    const Hid space = checked(H5Screate_simple(rank, initial.data(), max.data()), H5Sclose, what);
+    const Hid dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, what);
+    checked(H5Pset_chunk(dcpl.get(), rank, chunk_dims), what);
+    if (compress && compression.gzip > 0) checked(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(compression.gzip)), what);
+    const Hid dapl = dataset_access();
+    return checked(H5Dcreate2(f.file.get(), name, type, space.get(), H5P_DEFAULT, dcpl.get(), dapl.get()), H5Dclose, what);
+  };
+  const hsize_t image_chunk[4] = {chunk, f.shape.height, f.shape.width, f.shape.channels};
+  const hsize_t row_chunk[1] = {row_chunk_rows(chunk)};
+  f.images = make(kImages, H5T_STD_U8LE, 4, image_chunk, true);
+  f.labels = make(kLabels, H5T_STD_I64LE, 1, row_chunk, false);
+  f.ids = make(kIds, H5T_STD_I64LE, 1, row_chunk, false);
+  {
+    // /commit: fixed size, its one chunk allocated at once, so writing it changes no metadata.
+    const hsize_t two[1] = {2};
+    const Hid space = checked(H5Screate_simple(1, two, nullptr), H5Sclose, what);
+    const Hid dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, what);
+    checked(H5Pset_chunk(dcpl.get(), 1, two), what);
+    checked(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), what);
+    f.commit = checked(H5Dcreate2(f.file.get(), kCommit, H5T_STD_U64LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                       H5Dclose, what);
+    f.write_commit(0, 0, what);
+  }
+  write_string_attribute(f.file.get(), kFormatAttribute, kFormat, what);
+  write_string_attribute(f.file.get(), kShapeAttribute, f.shape.str(), what);
+  f.version = 2;
+  f.flush_and_sync(what);
+}
+
+}  // namespace imgstore::hdf5
