@@ -301,12 +301,36 @@ void open_handles(H5File& f, const std::string& table, Access access, const std:
   f.writable = writes(access);
 }
 
-// Opens a file read-only: probes its version, then reopens it as that version's readers do.
+namespace {
+
+// The superblock version, from the file's first bytes and without HDF5, so without taking its file lock (which,
+// even for a moment, keeps a version 2 writer out): 3 is the latest format, which version 2 stores are made in;
+// -1 when the signature is not at the start (a user block) or the file is short.
+int superblock_version(const std::string& path) {
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  unsigned char head[9] = {};
+  if (!fd || ::pread(fd.get(), head, sizeof head, 0) != static_cast<ssize_t>(sizeof head)) return -1;
+  static constexpr unsigned char kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  return std::memcmp(head, kSignature, sizeof kSignature) == 0 ? head[8] : -1;
+}
+
+}  // namespace
+
+// Opens a file read-only as its version's readers do: the latest format (version 2) for SWMR reading without
+// HDF5's lock, older ones under it; when the superblock does not say, a locked probe reads the format attribute.
 void open_reader(H5File& f, const std::string& table, const std::optional<Shape>& wanted) {
-  open_handles(f, table, Access::probe, wanted);
-  const int version = f.version;
-  f.close();
-  open_handles(f, table, version == 2 ? Access::swmr_read : Access::v1_read, wanted);
+  const int superblock = superblock_version(f.path);
+  if (superblock >= 3) {
+    open_handles(f, table, Access::swmr_read, wanted);
+    if (f.version == 2) return;
+    f.close();  // the latest format, but not ours: read it as version 1, under HDF5's lock
+  } else if (superblock < 0) {
+    open_handles(f, table, Access::probe, wanted);
+    const bool v2 = f.version == 2;
+    f.close();
+    if (v2) return open_handles(f, table, Access::swmr_read, wanted);
+  }
+  open_handles(f, table, Access::v1_read, wanted);
 }
 
 void create_layout(H5File& f, const std::string& table, const Compression& compression, std::uint64_t chunk) {
