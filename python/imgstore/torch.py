@@ -73,7 +73,10 @@ class ImageDataset(Dataset):
     def __getitems__(self, indices):
         """The items at `indices`, read in one query."""
         labels, images = self._connection().fetch(self.ids[np.asarray(indices, dtype=np.int64)])
-        return [self._item(image, label) for image, label in zip(torch.from_numpy(images), labels.tolist())]
+        items = zip(torch.from_numpy(images), labels.tolist())
+        if self.transform is None and self.target_transform is None:
+            return list(items)
+        return [self._item(image, label) for image, label in items]
 
     def __getstate__(self):
         state = self.__dict__.copy()
