@@ -14,10 +14,8 @@
 
 #include <xxhash.h>
 
-#include <cstring>
 #include <memory>
 #include <new>
-#include <vector>
 
 #include "dataset.hpp"
 #include "digest.hpp"
@@ -150,59 +148,6 @@ void digest_final(sqlite3_context* ctx) noexcept {
   });
 }
 
-// image_batch(id, label, pixels): the rows as one blob, the pixels of every row in row order, then the ids,
-// then the labels (int64, little-endian): n = length / (image bytes + 16). A batch of images crosses into a
-// host language as one value (the Python package's reads) instead of one object per row.
-struct Batch {
-  std::vector<std::uint8_t> pixels;
-  std::vector<std::int64_t> ids;
-  std::vector<std::int64_t> labels;
-};
-
-Batch* batch_of(sqlite3_context* ctx, bool create) {
-  auto** slot = static_cast<Batch**>(sqlite3_aggregate_context(ctx, create ? sizeof(Batch*) : 0));
-  if (slot == nullptr) {
-    if (create) throw std::bad_alloc();
-    return nullptr;
-  }
-  if (*slot == nullptr && create) *slot = new Batch();
-  return *slot;
-}
-
-void batch_step(sqlite3_context* ctx, int, sqlite3_value** argv) noexcept {
-  guarded(ctx, [&] {
-    Batch& batch = *batch_of(ctx, true);
-    if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER || sqlite3_value_type(argv[1]) != SQLITE_INTEGER) {
-      throw Error("image_batch(): id and label must be integers", ErrorKind::mismatch);
-    }
-    const auto pixels = blob_arg(argv[2], "image_batch", "pixels");
-    if (!batch.ids.empty() && pixels.size() * batch.ids.size() != batch.pixels.size()) {
-      throw Error("image_batch(): pixels of id " + std::to_string(sqlite3_value_int64(argv[0])) + " are " +
-                      std::to_string(pixels.size()) + " bytes; expected " +
-                      std::to_string(batch.pixels.size() / batch.ids.size()) + " as the rows before",
-                  ErrorKind::mismatch);
-    }
-    batch.pixels.insert(batch.pixels.end(), pixels.begin(), pixels.end());
-    batch.ids.push_back(sqlite3_value_int64(argv[0]));
-    batch.labels.push_back(sqlite3_value_int64(argv[1]));
-  });
-}
-
-void batch_final(sqlite3_context* ctx) noexcept {
-  const std::unique_ptr<Batch> batch(batch_of(ctx, false));
-  guarded(ctx, [&] {
-    if (!batch) return sqlite3_result_zeroblob(ctx, 0);
-    const std::size_t n = batch->ids.size();
-    const std::size_t ints = n * sizeof(std::int64_t);
-    auto* out = static_cast<std::uint8_t*>(sqlite3_malloc64(batch->pixels.size() + 2 * ints));
-    if (out == nullptr) throw std::bad_alloc();
-    std::memcpy(out, batch->pixels.data(), batch->pixels.size());
-    std::memcpy(out + batch->pixels.size(), batch->ids.data(), ints);  // x86-64 and aarch64: little-endian
-    std::memcpy(out + batch->pixels.size() + ints, batch->labels.data(), ints);
-    sqlite3_result_blob64(ctx, out, batch->pixels.size() + 2 * ints, sqlite3_free);
-  });
-}
-
 void fn_disk_usage(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
   guarded(ctx, [&] {
     if (any_null(argc, argv)) return sqlite3_result_null(ctx);
@@ -292,9 +237,6 @@ int register_functions(sqlite3* db) {
     const int rc = sqlite3_create_function_v2(db, f.name, f.args, f.flags, nullptr, f.fn, nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) return rc;
   }
-  const int rc = sqlite3_create_function_v2(db, "image_batch", 3, SQLITE_UTF8 | SQLITE_INNOCUOUS, nullptr, nullptr,
-                                            batch_step, batch_final, nullptr);
-  if (rc != SQLITE_OK) return rc;
   return sqlite3_create_function_v2(db, "image_digest", 3, pure, nullptr, nullptr, digest_step, digest_final, nullptr);
 }
 

@@ -102,22 +102,20 @@ class Store:
         return np.frombuffer(buffer, dtype=np.uint8).reshape((len(pixel_blobs),) + self.shape)
 
     def fetch(self, ids):
-        """(labels, images) of `ids` in the order given, in one query: id IN (...), read in key order by the
-        store, the rows returned as one blob by image_batch(). A missing id is a KeyError naming it."""
+        """(labels, images) of `ids` in the order given, in one query (id IN, read in key order by the store).
+        A missing id is a KeyError naming it."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        blob = self.conn.execute(
-            "SELECT image_batch(id, label, pixels) FROM temp.store WHERE id IN (SELECT value FROM json_each(?))",
+        rows = self.conn.execute(
+            "SELECT id, label, pixels FROM temp.store WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(ids.tolist()),),
-        ).fetchone()[0]
-        image_bytes = int(np.prod(self.shape))
-        n = len(blob) // (image_bytes + 16)
-        images = np.frombuffer(blob, dtype=np.uint8, count=n * image_bytes).reshape((n,) + self.shape)
-        found = np.frombuffer(blob, dtype="<i8", count=n, offset=n * image_bytes)  # ascending
-        labels = np.frombuffer(blob, dtype="<i8", count=n, offset=n * (image_bytes + 8))
+        ).fetchall()
+        found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))  # ascending
         where = np.searchsorted(found, ids)
-        missing = ids if n == 0 else ids[found[np.minimum(where, n - 1)] != ids]
+        missing = ids if len(found) == 0 else ids[found[np.minimum(where, len(found) - 1)] != ids]
         if len(missing):
             raise KeyError(f"ids not in the store {self.path!r}: {missing[:10].tolist()}")
+        labels = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        images = self._images([r[2] for r in rows])
         return labels[where], images[where]  # copies in the order asked: writable, owned
 
     def get(self, ids):

@@ -36,14 +36,3 @@ SELECT * FROM imgstore_info;
 -- process
 -- expect: train|25
 SELECT name, count FROM imgstore_info('train');
--- image_batch(id, label, pixels): one blob, the pixels of every row, then the ids, then the labels (int64 LE).
--- expect: 320|1|0200000000000000|1
-SELECT length(b), substr(b, 1, 144) = (SELECT pixels FROM train WHERE id = 1), hex(substr(b, 297, 8)),
-       substr(b, 305, 8) = (SELECT substr(image_batch(1, label, x'00'), 10, 8) FROM train WHERE id = 1)
-  FROM (SELECT image_batch(id, label, pixels) AS b FROM train WHERE id IN (2, 1));
--- expect: 0
-SELECT length(image_batch(id, label, pixels)) FROM train WHERE id = 999;
--- error: image_batch(): pixels of id 2 are 2 bytes; expected 1 as the rows before
-SELECT image_batch(id, label, pixels) FROM (SELECT 1 AS id, 2 AS label, x'00' AS pixels UNION ALL SELECT 2, 3, x'0000');
--- error: image_batch(): id and label must be integers
-SELECT image_batch('a', 1, x'00');
