@@ -1,9 +1,12 @@
 // One open object per file per process, found by device and inode (so a symlink or another spelling of the
 // path finds it too). LMDB forbids opening a file twice in one process; HDF5 shares one handle better than
-// two. The registry holds weak references: the last table to close a store closes the file.
+// two. The registry holds weak references: the last table to close a store closes the file. An object opened
+// before a fork() is not found in the child (an LMDB environment must not be used across a fork, and a
+// PyTorch DataLoader's workers are forks): the child opens its own.
 #pragma once
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <map>
 #include <memory>
@@ -24,7 +27,8 @@ class FileRegistry {
   // The open object of the file `st` describes, if any (call with mutex() held).
   std::shared_ptr<T> find(const struct stat& st) {
     const auto it = open_.find({st.st_dev, st.st_ino});
-    return it == open_.end() ? nullptr : it->second.lock();
+    if (it == open_.end() || it->second.pid != ::getpid()) return nullptr;
+    return it->second.object.lock();
   }
 
   // Records a newly opened object under the file's identity (call with mutex() held).
@@ -33,19 +37,23 @@ class FileRegistry {
     if (::stat(path.c_str(), &st) != 0) {
       throw Error("table " + table + ": '" + path + "' vanished while opening it", ErrorKind::cantopen);
     }
-    open_[{st.st_dev, st.st_ino}] = object;
+    open_[{st.st_dev, st.st_ino}] = Entry{object, ::getpid()};
   }
 
   std::size_t open_count() {
     const std::lock_guard lock(mutex_);
     std::size_t n = 0;
-    for (const auto& [key, object] : open_) n += object.expired() ? 0 : 1;
+    for (const auto& [key, entry] : open_) n += entry.object.expired() ? 0 : 1;
     return n;
   }
 
  private:
+  struct Entry {
+    std::weak_ptr<T> object;
+    pid_t pid;  // the process that opened it
+  };
   std::mutex mutex_;
-  std::map<std::pair<dev_t, ino_t>, std::weak_ptr<T>> open_;
+  std::map<std::pair<dev_t, ino_t>, Entry> open_;
 };
 
 }  // namespace imgstore

@@ -36,6 +36,7 @@ int register_all(sqlite3* db, char** err) {
   if (rc == SQLITE_OK) rc = register_store_module(db, "hdf5", open_hdf5_store);
   if (rc == SQLITE_OK) rc = register_store_module(db, "png_dir", open_png_store);
   if (rc == SQLITE_OK) rc = register_store_module(db, "imgstore", open_any_store);
+  if (rc == SQLITE_OK) rc = register_info_module(db);
   if (rc == SQLITE_OK) rc = register_sources(db);
   if (rc == SQLITE_OK) rc = register_functions(db);
   if (rc != SQLITE_OK) *err = sqlite3_mprintf("imgstore: cannot register its modules (%s)", sqlite3_errstr(rc));

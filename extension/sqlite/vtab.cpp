@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <new>
 
 SQLITE_EXTENSION_INIT3
@@ -113,9 +114,46 @@ struct StoreModule {
 struct StoreTable {
   sqlite3_vtab base{};  // must be first: SQLite hands us back this pointer
   sqlite3* db = nullptr;
+  std::string schema;
   std::string name;
+  std::string backend;
+  std::string path;
   std::unique_ptr<Store> store;
 };
+
+// Every connected store table of the process, so imgstore_info('t') can find a table by name. Tables of one
+// connection are only added, removed or read under that connection's mutex; the list itself is shared.
+struct OpenTables {
+  std::mutex mutex;
+  std::vector<StoreTable*> tables;
+};
+
+OpenTables& open_tables() {
+  static OpenTables all;
+  return all;
+}
+
+void remember(StoreTable* table) {
+  const std::lock_guard lock(open_tables().mutex);
+  open_tables().tables.push_back(table);
+}
+
+void forget(StoreTable* table) {
+  const std::lock_guard lock(open_tables().mutex);
+  std::erase(open_tables().tables, table);
+}
+
+// The backend and path of a table from its module and arguments (imgstore(backend=...) names its backend).
+void describe_origin(StoreTable& table, const std::string& module, const std::vector<std::string>& args) {
+  table.backend = module;
+  for (const auto& arg : args) {
+    const auto split = split_argument(arg);
+    if (!split) continue;
+    if (split->first == "path") table.path = split->second;
+    if (split->first == "backend" && module == "imgstore") table.backend = split->second;
+  }
+  if (table.backend == "png") table.backend = "png_dir";
+}
 
 struct StoreCursor {
   sqlite3_vtab_cursor base{};  // must be first
@@ -132,10 +170,12 @@ int open_table(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite
     // argv: module name, database name, table name, then the user's arguments.
     auto table = std::make_unique<StoreTable>();
     table->db = db;
+    table->schema = argv[1];
     table->name = argv[2];
     const std::vector<std::string> args =
         resolve_shell_parameters(db, argv[1], table->name, std::vector<std::string>(argv + 3, argv + argc));
     table->store = module.factory(table->name, args, mode);
+    describe_origin(*table, module.name, args);
     int rc = sqlite3_declare_vtab(db, kStoreSchema);
     if (rc != SQLITE_OK) return rc;
     // Duplicate ids are reported as SQLITE_CONSTRAINT before anything changes, so SQLite can implement
@@ -143,6 +183,7 @@ int open_table(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite
     sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
     // A store is a file: a schema, view or trigger must not be able to reach it.
     sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+    remember(table.get());
     *out = &table.release()->base;
     return SQLITE_OK;
   } catch (...) {
@@ -165,6 +206,7 @@ int store_connect(sqlite3* db, void* aux, int argc, const char* const* argv, sql
 // DROP TABLE forgets the table; the store's files stay (documented in the README).
 int store_disconnect(sqlite3_vtab* vtab) noexcept {
   const std::unique_ptr<StoreTable> owned(&table_of(vtab));
+  forget(owned.get());
   try {
     owned->store.reset();
   } catch (...) {
@@ -458,7 +500,14 @@ int forward_level(sqlite3_vtab* vtab, int level) noexcept {
 
 // The commit happened in xSync: SQLite ignores xCommit's result, so nothing that can fail is left for it.
 int store_commit(sqlite3_vtab*) noexcept { return SQLITE_OK; }
-int store_rename(sqlite3_vtab*, const char*) noexcept { return SQLITE_OK; }  // the store does not know its name
+// The store does not know its name; only imgstore_info's list learns the new one.
+int store_rename(sqlite3_vtab* vtab, const char* new_name) noexcept {
+  return guarded(vtab, [&] {
+    const std::lock_guard lock(open_tables().mutex);
+    table_of(vtab).name = new_name;
+    return SQLITE_OK;
+  });
+}
 
 constexpr sqlite3_module kStoreModule = {
     /* iVersion    */ 2,  // 2: savepoints, for statement atomicity inside explicit transactions
@@ -488,7 +537,40 @@ constexpr sqlite3_module kStoreModule = {
 };
 
 
+// The connected table `name` of `db` in `schema`, or nullptr. Called under the list's mutex.
+const StoreTable* find_in(sqlite3* db, const char* schema, const std::string& name) {
+  for (const StoreTable* table : open_tables().tables) {
+    if (table->db == db && sqlite3_stricmp(table->schema.c_str(), schema) == 0 &&
+        sqlite3_stricmp(table->name.c_str(), name.c_str()) == 0) {
+      return table;
+    }
+  }
+  return nullptr;
+}
+
+// SQLite's search order for an unqualified name: temp, main, then the attached databases.
+const StoreTable* find_unqualified(sqlite3* db, const std::string& name) {
+  if (const StoreTable* table = find_in(db, "temp", name)) return table;
+  for (int i = 0; const char* schema = sqlite3_db_name(db, i); ++i) {
+    if (i == 1) continue;  // temp, searched first
+    if (const StoreTable* table = find_in(db, schema, name)) return table;
+  }
+  return nullptr;
+}
+
 }  // namespace
+
+std::optional<StoreInfo> find_store_table(sqlite3* db, const std::string& schema, const std::string& name) {
+  const StoreTable* table = nullptr;
+  {
+    const std::lock_guard lock(open_tables().mutex);
+    table = schema.empty() ? find_unqualified(db, name) : find_in(db, schema.c_str(), name);
+  }
+  // The table stays connected: only this connection, whose mutex the caller holds, could disconnect it.
+  if (table == nullptr) return std::nullopt;
+  return StoreInfo{table->schema, table->name, table->backend, table->path, table->store->shape(),
+                   table->store->count()};
+}
 
 int register_store_module(sqlite3* db, const char* name, StoreFactory factory) {
   try {

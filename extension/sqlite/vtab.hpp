@@ -5,7 +5,9 @@
 #pragma once
 
 #include <functional>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,24 @@ using StoreFactory = std::function<std::unique_ptr<Store>(const std::string& tab
 
 // Registers a read-write module whose tables are stores. File-backed: registered DIRECTONLY.
 int register_store_module(sqlite3* db, const char* name, StoreFactory factory);
+
+// What imgstore_info() tells of an open store table (info_vtab.cpp).
+struct StoreInfo {
+  std::string schema;   // 'main', 'temp' or an attached database's name
+  std::string name;     // the table's name
+  std::string backend;  // 'lmdb', 'hdf5' or 'png_dir'
+  std::string path;     // the path argument, as given
+  Shape shape;
+  std::uint64_t count = 0;
+};
+
+// The store table `name` (case-insensitive) of connection `db` in `schema`, or in the first schema that has
+// one in SQLite's search order (temp, main, then attached ones) when `schema` is empty; nullopt when no store
+// table of that name is connected.
+std::optional<StoreInfo> find_store_table(sqlite3* db, const std::string& schema, const std::string& name);
+
+// Registers imgstore_info(table [, schema]): one row describing a store table.
+int register_info_module(sqlite3* db);
 
 // Registers an eponymous read-only table-valued function (cifar10(...), idx(...), synthetic(...)).
 int register_source_module(sqlite3* db, const char* name, SourceSpec spec);

@@ -1,0 +1,199 @@
+"""A store opened by its path, read and written as numpy arrays."""
+
+import json
+import builtins
+import os
+import sqlite3
+
+import numpy as np
+
+from ._extension import load
+
+BACKENDS = ("lmdb", "hdf5", "png_dir")
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_LMDB_MAGIC = (0xBEEFC0DE).to_bytes(4, "little")
+_SUFFIXES = {".lmdb": "lmdb", ".mdb": "lmdb", ".h5": "hdf5", ".hdf5": "hdf5"}
+
+
+def guess_backend(path):
+    """'png_dir' for a directory, 'hdf5' or 'lmdb' for a file by its first bytes, else by its suffix."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return "png_dir"
+    if os.path.isfile(path):
+        with builtins.open(path, "rb") as f:
+            head = f.read(4096)
+        if head.startswith(_HDF5_MAGIC):
+            return "hdf5"
+        if _LMDB_MAGIC in head:
+            return "lmdb"
+    backend = _SUFFIXES.get(os.path.splitext(path)[1].lower())
+    if backend is None:
+        raise ValueError(
+            f"cannot tell the backend of {path!r}; expected a directory (png_dir), an HDF5 or LMDB file, or a "
+            f"path ending in .lmdb or .h5; pass backend= one of {', '.join(BACKENDS)}"
+        )
+    return backend
+
+
+def _sql_literal(text):
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _shape_text(shape):
+    if isinstance(shape, str):
+        return shape
+    if len(shape) != 3:
+        raise ValueError(f"shape {shape!r} has {len(shape)} dimensions; expected (height, width, channels)")
+    return "x".join(str(int(d)) for d in shape)
+
+
+def open(path, backend=None, shape=None, extension=None):  # noqa: A001 (as the builtin open: a path in, an object out)
+    """Opens the store at `path` (backend guessed from the file when not given). With `shape` (H, W, C) a
+    missing store is created; without, it must exist. Returns a Store; close it, or use it in `with`."""
+    path = os.fspath(path)
+    backend = backend or guess_backend(path)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} is not valid; expected one of {', '.join(BACKENDS)}")
+    if shape is None and not os.path.exists(path):
+        raise FileNotFoundError(f"no store at {path!r}; to create one, give shape=(height, width, channels)")
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    try:
+        load(conn, extension)
+        args = [f"backend={_sql_literal(backend)}", f"path={_sql_literal(path)}"]
+        if shape is not None:
+            args.append(f"shape={_sql_literal(_shape_text(shape))}")
+        conn.execute(f"CREATE VIRTUAL TABLE temp.store USING imgstore({', '.join(args)})")
+    except BaseException:
+        conn.close()
+        raise
+    return Store(conn, path, backend)
+
+
+class Store:
+    """One store on its own connection. Reads in id order unless asked otherwise; every read is one query."""
+
+    def __init__(self, conn, path, backend):
+        self.conn = conn
+        self.path = path
+        self.backend = backend
+        h, w, c = conn.execute("SELECT height, width, channels FROM imgstore_info('store', 'temp')").fetchone()
+        self.shape = (h, w, c)
+
+    # --- reading
+
+    def __len__(self):
+        return self.conn.execute("SELECT count FROM imgstore_info('store', 'temp')").fetchone()[0]
+
+    def ids(self):
+        """Every id, ascending (int64)."""
+        return self._column("id")
+
+    def labels(self):
+        """Every label, in id order (int64)."""
+        return self._column("label")
+
+    def _column(self, name):
+        rows = self.conn.execute(f"SELECT {name} FROM temp.store")
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def _images(self, pixel_blobs):
+        buffer = bytearray().join(pixel_blobs)  # one copy, writable (torch.from_numpy wants that)
+        return np.frombuffer(buffer, dtype=np.uint8).reshape((len(pixel_blobs),) + self.shape)
+
+    def fetch(self, ids):
+        """(labels, images) of `ids` in the order given, in one query (id IN, read in key order by the store).
+        A missing id is a KeyError naming it."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        rows = self.conn.execute(
+            "SELECT id, label, pixels FROM temp.store WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(ids.tolist()),),
+        ).fetchall()
+        found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))  # ascending
+        where = np.searchsorted(found, ids)
+        missing = ids if len(found) == 0 else ids[found[np.minimum(where, len(found) - 1)] != ids]
+        if len(missing):
+            raise KeyError(f"ids not in the store {self.path!r}: {missing[:10].tolist()}")
+        labels = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        images = self._images([r[2] for r in rows])
+        return labels[where], images[where]  # copies in the order asked: writable, owned
+
+    def get(self, ids):
+        """The images of `ids`, (N, H, W, C) uint8, in the order asked."""
+        return self.fetch(ids)[1]
+
+    def to_numpy(self):
+        """(images, labels) of the whole store in id order: (N, H, W, C) uint8 and (N,) int64."""
+        rows = self.conn.execute("SELECT label, pixels FROM temp.store").fetchall()
+        labels = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return self._images([r[1] for r in rows]), labels
+
+    def batches(self, batch_size, shuffle=True, seed=0, epoch=0, drop_last=False):
+        """Yields (ids, labels, images) batches covering every id once; shuffled by (seed, epoch) when asked,
+        so each epoch has its own order and the same (seed, epoch) the same one."""
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size {batch_size!r} is not valid; expected an integer >= 1")
+        ids = self.ids()
+        if shuffle:
+            ids = ids[np.random.default_rng([int(seed), int(epoch)]).permutation(len(ids))]
+        for start in range(0, len(ids), int(batch_size)):
+            chunk = ids[start:start + int(batch_size)]
+            if drop_last and len(chunk) < batch_size:
+                return
+            labels, images = self.fetch(chunk)
+            yield chunk, labels, images
+
+    # --- writing
+
+    def _checked(self, images, labels, ids):
+        images = np.asarray(images)
+        if images.dtype != np.uint8:
+            raise ValueError(f"images have dtype {images.dtype}; expected uint8 (HWC pixels 0..255)")
+        if images.ndim != 4 or images.shape[1:] != self.shape:
+            raise ValueError(f"images have shape {images.shape}; expected (N, {', '.join(map(str, self.shape))})")
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or len(labels) != len(images) or (len(labels) and labels.dtype.kind not in "iu"):
+            raise ValueError(f"labels have shape {labels.shape} and dtype {labels.dtype}; expected {len(images)} "
+                             f"integers, one per image")
+        if ids is not None:
+            ids = np.asarray(ids)
+            if ids.ndim != 1 or len(ids) != len(images) or (len(ids) and ids.dtype.kind not in "iu"):
+                raise ValueError(f"ids have shape {ids.shape} and dtype {ids.dtype}; expected {len(images)} "
+                                 f"integers, one per image")
+            if len(ids) and (ids.min() < 0 or len(np.unique(ids)) != len(ids)):
+                raise ValueError("ids must be unique integers >= 0")
+        return np.ascontiguousarray(images), labels.astype(np.int64), ids
+
+    def append(self, images, labels, ids=None):
+        """Adds images ((N, H, W, C) uint8) with their labels in one transaction: all or nothing. Without
+        `ids` they are numbered after the largest id (from 0 in an empty store). Returns the ids."""
+        images, labels, ids = self._checked(images, labels, ids)
+        self.conn.execute("BEGIN")
+        try:
+            if ids is None:
+                last = self.conn.execute("SELECT max(id) FROM temp.store").fetchone()[0]
+                ids = np.arange(len(images), dtype=np.int64) + (0 if last is None else last + 1)
+            rows = ((int(i), int(l), img.tobytes()) for i, l, img in zip(ids, labels, images))
+            self.conn.executemany("INSERT INTO temp.store(id, label, pixels) VALUES (?, ?, ?)", rows)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        return np.asarray(ids, dtype=np.int64)
+
+    # --- lifetime
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"imgstore.Store({self.path!r}, backend={self.backend!r}, shape={self.shape})"
