@@ -1,8 +1,10 @@
 // One open object per file per process, found by device and inode (so a symlink or another spelling of the
 // path finds it too). LMDB forbids opening a file twice in one process; HDF5 shares one handle better than
-// two. The registry holds weak references: the last table to close a store closes the file. An object opened
-// before a fork() is not found in the child (an LMDB environment must not be used across a fork, and a
-// PyTorch DataLoader's workers are forks): the child opens its own.
+// two. The registry holds weak references: the last table to close a store closes the file. After a fork()
+// (a PyTorch DataLoader's workers are forks), an object the parent opened is, by the registry's Fork policy,
+// either not found in the child, which opens its own (LMDB: an environment must not be used across a fork), or
+// found and used (HDF5: the child's library still holds the parent's open file, and opening it again there
+// shares that file's state and misread /ids chunks in our test; reading through the parent's handles works).
 #pragma once
 
 #include <sys/stat.h>
@@ -21,13 +23,16 @@ namespace imgstore {
 template <typename T>
 class FileRegistry {
  public:
+  enum class Fork { reopen, reuse };
+  explicit FileRegistry(Fork fork) : fork_(fork) {}
+
   // Held while looking up and opening, so two tables never open the same file at once.
   std::mutex& mutex() { return mutex_; }
 
   // The open object of the file `st` describes, if any (call with mutex() held).
   std::shared_ptr<T> find(const struct stat& st) {
     const auto it = open_.find({st.st_dev, st.st_ino});
-    if (it == open_.end() || it->second.pid != ::getpid()) return nullptr;
+    if (it == open_.end() || (fork_ == Fork::reopen && it->second.pid != ::getpid())) return nullptr;
     return it->second.object.lock();
   }
 
@@ -52,6 +57,7 @@ class FileRegistry {
     std::weak_ptr<T> object;
     pid_t pid;  // the process that opened it
   };
+  const Fork fork_;
   std::mutex mutex_;
   std::map<std::pair<dev_t, ino_t>, Entry> open_;
 };

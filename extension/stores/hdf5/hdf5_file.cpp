@@ -26,7 +26,7 @@ void silence_hdf5() {
 }
 
 FileRegistry<H5File>& registry() {
-  static FileRegistry<H5File> r;
+  static FileRegistry<H5File> r(FileRegistry<H5File>::Fork::reuse);  // see file_registry.hpp
   return r;
 }
 

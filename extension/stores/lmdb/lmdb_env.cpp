@@ -69,7 +69,7 @@ std::size_t min_map_size() {
 namespace {
 
 FileRegistry<Env>& registry() {
-  static FileRegistry<Env> instance;
+  static FileRegistry<Env> instance(FileRegistry<Env>::Fork::reopen);  // an environment must not cross a fork
   return instance;
 }
 
