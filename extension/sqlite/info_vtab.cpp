@@ -50,11 +50,6 @@ int info_connect(sqlite3* db, void*, int, const char* const*, sqlite3_vtab** out
   }
 }
 
-int info_disconnect(sqlite3_vtab* vtab) noexcept {
-  const std::unique_ptr<InfoTable> owned(reinterpret_cast<InfoTable*>(vtab));
-  return SQLITE_OK;
-}
-
 // The table argument is required (a plan without it is refused, so SQLite finds one with it); schema is not.
 // idxNum bit 1: the schema is given (argv[1]).
 int info_best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) noexcept {
@@ -160,8 +155,8 @@ constexpr sqlite3_module kInfoModule = {
     /* xCreate     */ nullptr,  // eponymous-only
     /* xConnect    */ info_connect,
     /* xBestIndex  */ info_best_index,
-    /* xDisconnect */ info_disconnect,
-    /* xDestroy    */ info_disconnect,
+    /* xDisconnect */ table_disconnect<InfoTable>,
+    /* xDestroy    */ table_disconnect<InfoTable>,
     /* xOpen       */ cursor_open<InfoCursor>,
     /* xClose      */ [](sqlite3_vtab_cursor* cur) noexcept {
       delete reinterpret_cast<InfoCursor*>(cur);

@@ -56,11 +56,6 @@ int source_connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab
   }
 }
 
-int source_disconnect(sqlite3_vtab* vtab) noexcept {
-  const std::unique_ptr<SourceTable> owned(reinterpret_cast<SourceTable*>(vtab));
-  return SQLITE_OK;
-}
-
 // Only equality constraints on the hidden argument columns are used; they must all be usable for the
 // required arguments, otherwise the plan is refused (SQLITE_CONSTRAINT) so SQLite picks an order that
 // supplies them. Nothing about id or label is pushed down: a source streams its file in order.
@@ -142,8 +137,8 @@ constexpr sqlite3_module kSourceModule = {
     /* xCreate     */ nullptr,  // eponymous-only: used as a table-valued function, never CREATEd
     /* xConnect    */ source_connect,
     /* xBestIndex  */ source_best_index,
-    /* xDisconnect */ source_disconnect,
-    /* xDestroy    */ source_disconnect,
+    /* xDisconnect */ table_disconnect<SourceTable>,
+    /* xDestroy    */ table_disconnect<SourceTable>,
     /* xOpen       */ cursor_open<SourceCursor>,
     /* xClose      */ cursor_close<SourceCursor>,
     /* xFilter     */ source_filter,

@@ -39,6 +39,13 @@ int guarded(sqlite3_vtab* vtab, Body&& body) noexcept {
   }
 }
 
+// xDisconnect of a table struct T that holds `base` first and owns nothing that can fail to close.
+template <typename T>
+int table_disconnect(sqlite3_vtab* vtab) noexcept {
+  const std::unique_ptr<T> owned(reinterpret_cast<T*>(vtab));
+  return SQLITE_OK;
+}
+
 // Cursor callbacks shared by store and source tables: both cursors hold `base` first and their rows in `rows`.
 template <typename C>
 int cursor_open(sqlite3_vtab*, sqlite3_vtab_cursor** out) noexcept {
