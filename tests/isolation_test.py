@@ -176,14 +176,25 @@ def second_writer(ext, backend, path, seconds, log):
     con = connect(ext)
     # 10 ms: shorter than one of the writer's transactions on every backend (hdf5's take 50-60 ms, mostly
     # fsync), so that the contender is refused, not only let in between commits.
-    con.execute("CREATE VIRTUAL TABLE temp.s USING %s(path='%s', timeout=10)" % (backend, path))
+    # A busy error says who holds the store (another writer, or a commit being applied) and how long it waited.
+    def is_busy(e):
+        return "waited 10 ms, try again after it commits" in str(e) and (
+            "is being written by another" in str(e) or "has a commit being applied" in str(e))
+    while True:  # opening may meet a commit being applied too (hdf5: /commit's generation odd)
+        try:
+            con.execute("CREATE VIRTUAL TABLE temp.s USING %s(path='%s', timeout=10)" % (backend, path))
+            break
+        except sqlite3.OperationalError as e:
+            if not is_busy(e):
+                raise
+            busy += 1
     while time.time() < deadline:
         try:
             con.execute("BEGIN")
             con.execute("DELETE FROM s WHERE id = -1")
             got_in += 1
         except sqlite3.OperationalError as e:
-            if "is being written by another" in str(e) and "waited 10 ms" in str(e):
+            if is_busy(e):
                 busy += 1
             else:
                 others.append(str(e))

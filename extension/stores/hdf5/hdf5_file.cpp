@@ -304,8 +304,9 @@ void open_existing(H5File& f, const std::string& table, const std::optional<Shap
     }
   }, timeout);
   if (!opened) {
-    throw Error(std::string(busy->what()) + "; waited " + std::to_string(timeout.count()) + " ms, try again after it commits",
-                ErrorKind::busy);
+    const std::string said = busy->what();
+    if (said.find("; waited ") != std::string::npos) throw *busy;  // it says how long already
+    throw Error(said + "; waited " + std::to_string(timeout.count()) + " ms, try again after it commits", ErrorKind::busy);
   }
 }
 
