@@ -9,6 +9,7 @@
 
 #include "args.hpp"
 #include "error.hpp"
+#include "posix_file.hpp"
 
 namespace imgstore {
 
@@ -29,6 +30,12 @@ bool wait_for(Attempt&& attempt, std::chrono::milliseconds timeout = kBusyTimeou
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return true;
+}
+
+// Waits up to `timeout` for an open-file-description lock of `type` on one byte of `fd` (try_ofd_lock);
+// false when another descriptor held it all that time.
+inline bool wait_for_ofd_lock(int fd, short type, off_t byte, std::chrono::milliseconds timeout) {
+  return wait_for([&] { return try_ofd_lock(fd, type, byte); }, timeout);
 }
 
 // "table t: 'path' is being written by another process; waited 5000 ms, try again after it commits"

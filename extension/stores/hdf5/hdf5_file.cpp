@@ -233,7 +233,7 @@ void write_rows(H5File& f, const Committed& old, Committed& next, const std::set
 // Version 2: takes the writer lock, waiting up to `timeout`.
 bool lock_writer(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
   if (!f.writer_lock) f.writer_lock = open_or_throw(f.path, O_RDWR | O_CLOEXEC, f.where(table) + ": the writer lock");
-  return wait_for([&] { return try_ofd_lock(f.writer_lock.get(), F_WRLCK, kWriterLockByte); }, timeout);
+  return wait_for_ofd_lock(f.writer_lock.get(), F_WRLCK, kWriterLockByte, timeout);
 }
 
 void unlock_writer(H5File& f) noexcept {

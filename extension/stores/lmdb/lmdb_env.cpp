@@ -356,7 +356,7 @@ void Env::claim_writer(const std::string& table, std::chrono::milliseconds timeo
   if (!claimed) throw_writer_busy(table, path_, "another connection in this process", timeout);
   try {
     Fd fd = open_or_throw(path_, O_RDWR, "table " + table);
-    if (!wait_for([&] { return try_ofd_lock(fd.get(), F_WRLCK, 0); }, timeout)) {
+    if (!wait_for_ofd_lock(fd.get(), F_WRLCK, 0, timeout)) {
       throw_writer_busy(table, path_, "another process", timeout);
     }
     writer_lock_ = std::move(fd);

@@ -36,25 +36,19 @@ namespace {
 constexpr off_t kGate = 0;
 constexpr off_t kState = 1;
 
-bool range_lock(int fd, short type, off_t byte) { return try_ofd_lock(fd, type, byte); }
-
-bool wait_for_range(int fd, short type, off_t byte, std::chrono::milliseconds timeout) {
-  return wait_for([&] { return range_lock(fd, type, byte); }, timeout);
-}
-
 }  // namespace
 
 // A reading statement's shared lock; false when a commit held it up for longer than `timeout`.
 bool lock_for_reading(int fd, std::chrono::milliseconds timeout) {
-  if (!wait_for_range(fd, F_RDLCK, kGate, timeout)) return false;
-  const bool ok = wait_for_range(fd, F_RDLCK, kState, timeout);
-  range_lock(fd, F_UNLCK, kGate);
+  if (!wait_for_ofd_lock(fd, F_RDLCK, kGate, timeout)) return false;
+  const bool ok = wait_for_ofd_lock(fd, F_RDLCK, kState, timeout);
+  try_ofd_lock(fd, F_UNLCK, kGate);
   return ok;
 }
 
 // A commit's exclusive lock: closes the gate, then waits for the reading statements to finish.
 bool lock_for_applying(int fd, std::chrono::milliseconds timeout) {
-  return wait_for_range(fd, F_WRLCK, kGate, timeout) && wait_for_range(fd, F_WRLCK, kState, timeout);
+  return wait_for_ofd_lock(fd, F_WRLCK, kGate, timeout) && wait_for_ofd_lock(fd, F_WRLCK, kState, timeout);
 }
 
 }  // namespace imgstore::png_dir
