@@ -288,13 +288,15 @@ void open_existing_once(H5File& f, const std::string& table, const std::optional
   load_committed(f, table);
 }
 
-// While another process writes a version 1 file, HDF5's lock keeps readers out too: wait for it, up to `timeout`.
-void open_existing(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode,
-                   std::chrono::milliseconds timeout) {
+// Runs `attempt` (which opens f) again while it fails busy (HDF5's lock held by another process, a commit
+// being applied), closing the file after each failure, up to `timeout`: nullopt once it succeeds, else the
+// last busy error. Any other error propagates.
+template <typename Attempt>
+std::optional<Error> retry_while_busy(H5File& f, std::chrono::milliseconds timeout, Attempt&& attempt) {
   std::optional<Error> busy;
-  const bool opened = wait_for([&] {
+  const bool done = wait_for([&] {
     try {
-      open_existing_once(f, table, wanted, mode, timeout);
+      attempt();
       return true;
     } catch (const Error& e) {
       f.close();
@@ -303,7 +305,15 @@ void open_existing(H5File& f, const std::string& table, const std::optional<Shap
       return false;
     }
   }, timeout);
-  if (!opened) {
+  if (done) return std::nullopt;
+  return busy;
+}
+
+// While another process writes a version 1 file, HDF5's lock keeps readers out too: wait for it, up to `timeout`.
+void open_existing(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode,
+                   std::chrono::milliseconds timeout) {
+  const auto busy = retry_while_busy(f, timeout, [&] { open_existing_once(f, table, wanted, mode, timeout); });
+  if (busy) {
     const std::string said = busy->what();
     if (said.find("; waited ") != std::string::npos) throw *busy;  // it says how long already
     throw Error(said + "; waited " + std::to_string(timeout.count()) + " ms, try again after it commits", ErrorKind::busy);
@@ -319,16 +329,7 @@ std::optional<std::pair<std::int64_t, std::int64_t>> file_stamp(const std::strin
 
 // Opens the file for `access`, waiting up to `timeout` while another process holds HDF5's lock on it.
 bool open_waiting(H5File& f, const std::string& table, Access access, std::chrono::milliseconds timeout) {
-  return wait_for([&] {
-    try {
-      open_handles(f, table, access, f.shape);
-      return true;
-    } catch (const Error& e) {
-      f.close();
-      if (e.kind() != ErrorKind::busy) throw;
-      return false;
-    }
-  }, timeout);
+  return !retry_while_busy(f, timeout, [&] { open_handles(f, table, access, f.shape); });
 }
 
 Access read_access(const H5File& f) { return f.version == 2 ? Access::swmr_read : Access::v1_read; }
