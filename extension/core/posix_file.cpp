@@ -36,6 +36,10 @@ void require_writable(const std::string& table, const std::string& path) {
   if (::access(path.c_str(), W_OK) == 0) return;
   const int err = errno;
   if (err != EROFS && err != EACCES && err != EPERM) return;  // the write itself reports anything else
+  throw_read_only(table, path, err);
+}
+
+void throw_read_only(const std::string& table, const std::string& path, int err) {
   throw Error("table " + table + ": the store '" + path + "' is read-only (" + std::strerror(err) +
                   "); it can be read but not written",
               ErrorKind::readonly);

@@ -44,6 +44,8 @@ void fsync_or_throw(int fd, const std::string& path, const std::string& what);
 // EPERM). Called before a transaction's first change, so a store one may only read serves SELECTs and refuses
 // writes with one clear message instead of a failed open or a half-made transaction.
 void require_writable(const std::string& table, const std::string& path);
+// "table t: the store 'path' is read-only (Read-only file system); it can be read but not written"
+[[noreturn]] void throw_read_only(const std::string& table, const std::string& path, int err);
 
 // One try of an open-file-description lock (F_OFD_SETLK) on one byte: true when taken (or released, F_UNLCK),
 // false while another descriptor holds it, an Error for anything else. OFD locks belong to the descriptor, so

@@ -344,11 +344,7 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
 std::size_t open_environments() { return registry().open_count(); }
 
 void Env::claim_writer(const std::string& table, std::chrono::milliseconds timeout) {
-  if (read_only_ != 0) {
-    throw Error("table " + table + ": the store '" + path_ + "' is read-only (" + std::strerror(read_only_) +
-                    "); it can be read but not written",
-                ErrorKind::readonly);
-  }
+  if (read_only_ != 0) throw_read_only(table, path_, read_only_);
   const bool claimed = wait_for([&] {
     bool expected = false;
     return writing_.compare_exchange_strong(expected, true);
