@@ -28,6 +28,7 @@
 #include <set>
 
 #include "args.hpp"
+#include "thread_pool.hpp"
 #include "busy.hpp"
 #include "hdf5_journal.hpp"
 #include "undo_log.hpp"
@@ -65,8 +66,8 @@ class Hdf5Cursor final : public Cursor {
 
 class Hdf5Store final : public Store {
  public:
-  Hdf5Store(std::string table, std::shared_ptr<H5File> file, std::chrono::milliseconds timeout)
-      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout) {}
+  Hdf5Store(std::string table, std::shared_ptr<H5File> file, std::chrono::milliseconds timeout, unsigned threads)
+      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout), threads_(threads) {}
   ~Hdf5Store() override;
 
   const Shape& shape() const override { return f_->shape; }
@@ -141,6 +142,7 @@ class Hdf5Store final : public Store {
   const std::string table_;
   const std::shared_ptr<H5File> f_;
   const std::chrono::milliseconds timeout_;  // the `timeout` argument
+  const unsigned threads_;                    // the `threads` argument (thread_pool.hpp)
   UndoLog<Undo> undo_;
   std::map<std::int64_t, std::optional<std::uint64_t>> overlay_;  // id -> new row, or deleted
   std::map<std::uint64_t, std::int64_t> label_overlay_;            // committed row -> new label
@@ -570,14 +572,14 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
 }  // namespace
 
 std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
-  const Args parsed(table, {"path", "shape", "compression", "chunk", "timeout"}, args);
+  const Args parsed(table, {"path", "shape", "compression", "chunk", "timeout", "threads"}, args);
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
   const Compression compression = parse_compression(table, parsed.get("compression").value_or("none"));
   const auto chunk = static_cast<std::uint64_t>(parsed.integer("chunk", 1, 1 << 20, 0));
   const auto timeout = timeout_argument(parsed);
   return std::make_unique<Hdf5Store>(table, open_file(table, parsed.require("path"), shape, compression, chunk, mode, timeout),
-                                     timeout);
+                                     timeout, threads_argument(parsed));
 }
 
 }  // namespace imgstore

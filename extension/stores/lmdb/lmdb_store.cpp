@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "args.hpp"
+#include "thread_pool.hpp"
 #include "lmdb_env.hpp"
 #include "lmdb_format.hpp"
 
@@ -451,7 +452,8 @@ void LmdbCursor::next() {
 std::size_t lmdb_open_environments() { return lmdb::open_environments(); }
 
 std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
-  const Args parsed(table, {"path", "shape", "timeout"}, args);
+  const Args parsed(table, {"path", "shape", "timeout", "threads"}, args);
+  threads_argument(parsed);  // accepted and checked for every module; lmdb has no codec work to share out
   const std::string path = parsed.require("path");
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");

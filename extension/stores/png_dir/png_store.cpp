@@ -19,6 +19,7 @@
 #include <filesystem>
 
 #include "args.hpp"
+#include "thread_pool.hpp"
 #include "png_codec.hpp"
 #include "png_dir_locks.hpp"
 #include "png_store_impl.hpp"
@@ -47,8 +48,13 @@ Stamp stamp_of(const std::string& path) {
 }
 
 PngStore::PngStore(std::string table, std::string dir, std::optional<Shape> wanted, int level,
-                   std::chrono::milliseconds timeout, OpenMode mode)
-    : table_(std::move(table)), dir_(std::move(dir)), level_(level), inspect_(mode == OpenMode::inspect), timeout_(timeout) {
+                   std::chrono::milliseconds timeout, unsigned threads, OpenMode mode)
+    : table_(std::move(table)),
+      dir_(std::move(dir)),
+      level_(level),
+      inspect_(mode == OpenMode::inspect),
+      timeout_(timeout),
+      threads_(threads) {
   open(wanted, mode);
 }
 
@@ -377,11 +383,12 @@ std::span<const std::uint8_t> PngCursor::pixels() {
 }  // namespace png_dir
 
 std::unique_ptr<Store> open_png_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
-  const Args parsed(table, {"path", "shape", "level", "timeout"}, args);
+  const Args parsed(table, {"path", "shape", "level", "timeout", "threads"}, args);
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
   const int level = static_cast<int>(parsed.integer("level", 0, 9, 6));
-  return std::make_unique<png_dir::PngStore>(table, parsed.require("path"), shape, level, timeout_argument(parsed), mode);
+  return std::make_unique<png_dir::PngStore>(table, parsed.require("path"), shape, level, timeout_argument(parsed),
+                                              threads_argument(parsed), mode);
 }
 
 }  // namespace imgstore

@@ -58,7 +58,7 @@ class PngCursor final : public Cursor {
 class PngStore final : public Store {
  public:
   PngStore(std::string table, std::string dir, std::optional<Shape> wanted, int level, std::chrono::milliseconds timeout,
-           OpenMode mode);
+           unsigned threads, OpenMode mode);
   ~PngStore() override;
 
   const Shape& shape() const override { return shape_; }
@@ -144,6 +144,7 @@ class PngStore final : public Store {
   std::map<std::int64_t, std::int64_t> labels_;  // the rows as this connection sees them
   Stamp csv_stamp_;
   const std::chrono::milliseconds timeout_;  // the `timeout` argument: how long lock waits last
+  const unsigned threads_;                    // the `threads` argument (thread_pool.hpp)
   // The open transaction.
   UndoLog<Undo> undo_;
   Fd lock_;

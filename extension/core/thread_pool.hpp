@@ -1,0 +1,59 @@
+// Worker threads for the codecs (PNG encode and decode, zlib of HDF5 chunks), so a statement uses every core.
+// The calling thread keeps the store's own calls (HDF5, file creation, the commit) serialised; workers only run
+// pure functions of their inputs and hand results back through std::future, which also carries an exception
+// back to the caller, where the store turns it into the statement's error.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "args.hpp"
+
+namespace imgstore {
+
+// The machine's cores (at least 1): the `threads` argument's default.
+unsigned default_threads();
+
+// Every store module's `threads` argument: 1..256, default default_threads(). 1 does all work on the calling
+// thread, as before the argument existed.
+unsigned threads_argument(const Args& args);
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(unsigned workers);
+  ~ThreadPool();  // finishes the queued tasks, then joins
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  std::size_t size() const { return workers_.size(); }
+
+  // Runs `task` on a worker; the future holds its result or its exception.
+  template <typename Task>
+  std::future<std::invoke_result_t<Task>> submit(Task&& task) {
+    using Result = std::invoke_result_t<Task>;
+    // packaged_task is move-only and std::function needs a copyable callable: hold it by shared_ptr.
+    auto job = std::make_shared<std::packaged_task<Result()>>(std::forward<Task>(task));
+    std::future<Result> result = job->get_future();
+    enqueue([job] { (*job)(); });
+    return result;
+  }
+
+ private:
+  void enqueue(std::function<void()> job);
+  void work(std::stop_token stop);
+
+  std::mutex mutex_;
+  std::condition_variable_any ready_;
+  std::deque<std::function<void()>> queue_;
+  std::vector<std::jthread> workers_;  // last member: joined first, while the queue still exists
+};
+
+}  // namespace imgstore
