@@ -243,13 +243,16 @@ class PngStore final : public Store {
     labels_ = pf::parse_labels_csv(text, dir);
   }
 
-  void write(const Images& images) override {
+  void write(const Images& images) override { write(images, true); }
+
+  void write(const Images& images, bool sync) {
     pf::Labels labels;
     for (std::size_t i = 0; i < images.n(); ++i) {
       write_file(dir_ + "/" + pf::image_name(images.ids[i]), images, i);
       labels.emplace(images.ids[i], images.labels[i]);
     }
     std::ofstream(dir_ + "/" + pf::labels_file) << pf::labels_csv(labels);
+    if (!sync) return;
     const int fd = ::open(dir_.c_str(), O_RDONLY);
     ::syncfs(fd);  // the durability the png_dir commit gives
     ::close(fd);
@@ -353,6 +356,10 @@ std::unique_ptr<Store> create(const std::string& backend, const std::string& pat
 
 std::unique_ptr<Store> open(const std::string& backend, const std::string& path, const Images& layout) {
   return make(backend, path, layout, false);
+}
+
+void write_png_files(const std::string& dir, const Images& images, bool sync) {
+  PngStore(dir, images, true).write(images, sync);
 }
 
 }  // namespace raw

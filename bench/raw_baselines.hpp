@@ -43,4 +43,8 @@ class Store {
 std::unique_ptr<Store> create(const std::string& backend, const std::string& path, const Images& layout);
 std::unique_ptr<Store> open(const std::string& backend, const std::string& path, const Images& layout);
 
+// png_dir only: the raw libpng loop writing <id>.png and labels.csv into `dir` (created), single-threaded,
+// with the final syncfs (what Store::write does) or without it.
+void write_png_files(const std::string& dir, const Images& images, bool sync);
+
 }  // namespace raw

@@ -117,21 +117,34 @@ COMMIT;
 -- expect: 21
 SELECT count(*) FROM w1;
 
--- A commit whose record is durable but whose apply fails (a rename refused: a directory stands where the new
--- PNG goes) stands: the statement succeeds, the next statements fail naming the cause until it is fixed, and
--- then the rows are there; nothing is lost or shown from a rolled-back state.
+-- A new id is written straight to <id>.png: a file that cannot be made there fails its statement, which
+-- leaves nothing behind (the directory in the way is not ours to remove).
 -- process
-CREATE VIRTUAL TABLE f USING png_dir(path='fail_png', shape='2x2x1');
+CREATE VIRTUAL TABLE f USING png_dir(path='fail_png', shape='2x2x1', threads=1);
+CREATE VIRTUAL TABLE f2 USING png_dir(path='fail_png', threads=2);
 INSERT INTO f VALUES (1, 1, x'01010101');
 .shell mkdir -p fail_png/7.png/in_the_way
+-- error: table f: cannot open 'fail_png/7.png': Is a directory
 INSERT INTO f VALUES (7, 7, x'07070707');
+-- error: table f2: cannot open 'fail_png/7.png': Is a directory
+INSERT INTO f2 VALUES (6, 6, x'06060606'), (7, 7, x'07070707'), (8, 8, x'08080808');
+-- shell: ls fail_png | paste -sd' '
+-- shell-expect: 1.png 7.png labels.csv
+.shell rm -r fail_png/7.png
+INSERT INTO f VALUES (7, 7, x'07070707');
+
+-- A commit whose record is durable but whose apply fails (a rename refused: a directory stands where the
+-- replaced PNG goes) stands: the statement succeeds, the next statements fail naming the cause until it is
+-- fixed, and then the rows are there; nothing is lost or shown from a rolled-back state.
+.shell rm fail_png/7.png && mkdir -p fail_png/7.png/in_the_way
+INSERT OR REPLACE INTO f VALUES (7, 8, x'08080808');
 -- error: table f: 'fail_png' holds a committed transaction not yet applied: table f: applying the commit record of 'fail_png': rename to 'fail_png/7.png': Is a directory; fix the cause
 SELECT count(*) FROM f;
 .shell rm -r fail_png/7.png
--- expect: 2|07070707
+-- expect: 2|08080808
 SELECT count(*), (SELECT hex(pixels) FROM f WHERE id = 7) FROM f;
 -- process
--- expect: 2|07070707|ok
+-- expect: 2|08080808|ok
 SELECT count(*), (SELECT hex(pixels) FROM f WHERE id = 7), imgstore_check('png_dir', 'fail_png', 1) FROM f;
 
 -- imgstore_check changes nothing: the files of a transaction that did not commit are reported and left;

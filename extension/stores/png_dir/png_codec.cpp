@@ -134,13 +134,17 @@ Shape read_header(const Reader& r, Context& ctx, const std::string& what) {
 
 }  // namespace
 
-void png_encode(std::span<const std::uint8_t> pixels, const Shape& shape, int level, std::vector<std::uint8_t>& out,
-                const std::string& what) {
-  if (pixels.size() != shape.bytes()) {
-    throw Error(what + ": pixels are " + std::to_string(pixels.size()) + " bytes; expected " +
-                    std::to_string(shape.bytes()) + " for shape " + shape.str(),
+void png_check_pixels(std::size_t size, const Shape& shape, const std::string& what) {
+  if (size != shape.bytes()) {
+    throw Error(what + ": pixels are " + std::to_string(size) + " bytes; expected " + std::to_string(shape.bytes()) +
+                    " for shape " + shape.str(),
                 ErrorKind::mismatch);
   }
+}
+
+void png_encode(std::span<const std::uint8_t> pixels, const Shape& shape, int level, std::vector<std::uint8_t>& out,
+                const std::string& what) {
+  png_check_pixels(pixels.size(), shape, what);
   if (level < 0 || level > 9) {
     throw Error(what + ": compression level " + std::to_string(level) + " is out of range; expected 0 to 9",
                 ErrorKind::mismatch);

@@ -23,6 +23,10 @@ inline int png_colour_type(std::uint32_t channels) {
   }
 }
 
+// The check png_encode starts with, on its own: a threaded INSERT runs it on the calling thread, so a wrong
+// length fails the row's own put() with the usual message, before the encode goes to a worker.
+void png_check_pixels(std::size_t size, const Shape& shape, const std::string& what);
+
 // Encodes HWC uint8 pixels as an 8-bit PNG whose colour type follows the channel count (1 gray, 2 gray+alpha,
 // 3 RGB, 4 RGBA) at zlib level 0..9. Appends to `out` (cleared first), reusing its capacity.
 void png_encode(std::span<const std::uint8_t> pixels, const Shape& shape, int level, std::vector<std::uint8_t>& out,

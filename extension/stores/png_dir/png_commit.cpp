@@ -1,9 +1,12 @@
 // png_dir's commit protocol and recovery (on disk: png_dir_format.hpp).
 //
-// A commit flushes the pending files (syncfs), writes labels.csv.pending and COMMIT (fsync, rename, fsync
-// the directory), then rolls forward: renames, deletes, labels.csv, removes COMMIT. Opening a store rolls
-// forward a COMMIT left by a crash, and otherwise removes pending leftovers, so a crash leaves either the old
-// or the new state. A transaction that only inserts new ids appends to labels.csv instead of rewriting it.
+// A commit flushes the new and pending files (syncfs), writes labels.csv.pending and COMMIT (fsync, rename,
+// fsync the directory), then rolls forward: renames, deletes, labels.csv, removes COMMIT and .pending.
+// Opening a store (or beginning a transaction, if .pending is there) rolls forward a COMMIT left by a crash,
+// and otherwise removes an unfinished transaction's files: .pending, and the <id>.png files .pending/new
+// names that labels.csv does not list. So a crash leaves either the old or the new state, and the cost of
+// finding leftovers is paid only when there are some. A transaction that only inserts new ids appends to
+// labels.csv instead of rewriting it.
 //
 // One writer at a time (flock on the directory; a second gets SQLITE_BUSY after 5 s). A commit writes its
 // record and applies it under the exclusive flock on .imgstore, which a reading statement holds shared
@@ -41,18 +44,40 @@ std::string PngStore::pending_name(std::int64_t id, std::uint64_t seq) const {
 bool PngStore::commit_pending() const { return ::access(commit_path().c_str(), F_OK) == 0; }
 
 void PngStore::end_txn() {
+  window_.clear();
   undo_.end();
+  undo_size_ = 0;
   pending_.clear();
   inserted_.clear();
   deleted_.clear();
+  direct_.clear();
   full_rewrite_ = false;
-  remove_pending_files();
+  journal_ = Fd();
+  try {
+    remove_pending_files();
+  } catch (const std::exception&) {
+    // Left for recovery (.pending stays): the transaction has ended either way.
+  }
   lock_ = Fd();  // closing the descriptor releases the flock
 }
 
 void PngStore::remove_pending_files() {
   if (commit_pending()) return;
   std::error_code ec;
+  if (fs::exists(journal_path(), ec)) {
+    // New ids written by a transaction that did not commit (a rollback has removed its own already).
+    std::vector<std::uint8_t> raw;
+    const std::string where = "table " + table_ + ": removing an unfinished transaction's files";
+    read_whole(journal_path(), raw, where);
+    const auto written = png_dir_format::parse_journal(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
+    std::vector<std::uint8_t> csv;
+    read_whole(csv_path(), csv, where);
+    const auto listed = png_dir_format::parse_labels_csv(std::string_view(reinterpret_cast<const char*>(csv.data()), csv.size()),
+                                                         where + ": '" + csv_path() + "'");
+    for (const auto id : written) {
+      if (!listed.contains(id)) fs::remove(dir_ + "/" + png_dir_format::image_name(id), ec);
+    }
+  }
   fs::remove_all(pending_dir(), ec);
   fs::remove(csv_path() + ".pending", ec);
   fs::remove(commit_path() + ".tmp", ec);
@@ -63,6 +88,11 @@ void PngStore::lock_writer() {
   Fd fd = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
   if (!wait_for_flock(fd.get(), LOCK_EX, timeout_)) throw_writer_busy(table_, dir_, "another connection or process", timeout_);
   lock_ = std::move(fd);
+}
+
+void PngStore::make_pending_dir() {
+  // Left by a transaction that did not finish while we had the store open: clean it up first.
+  if (::access(pending_dir().c_str(), F_OK) == 0) remove_pending_files();
   std::error_code ec;
   fs::create_directory(pending_dir(), ec);
   if (ec) throw Error("table " + table_ + ": cannot create '" + pending_dir() + "': " + ec.message());
@@ -87,6 +117,9 @@ void PngStore::commit_changes() {
   write_synced(csv_path() + ".pending", csv, where);
   record.renames.assign(pending_.begin(), pending_.end());
   record.deletes.assign(deleted_.begin(), deleted_.end());
+  for (const auto id : direct_) {
+    if (!labels_.contains(id)) record.deletes.push_back(id);  // written, then deleted, in this transaction
+  }
   write_synced(commit_path() + ".tmp", png_dir_format::encode_commit_record(record), where);
   // 3. Wait for the statements reading the committed state to finish (they hold .imgstore shared).
   const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);

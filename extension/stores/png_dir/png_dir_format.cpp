@@ -94,6 +94,18 @@ std::string labels_csv_lines(const std::vector<std::pair<std::int64_t, std::int6
   return csv;
 }
 
+std::vector<std::int64_t> parse_journal(std::string_view text) {
+  std::vector<std::int64_t> ids;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) break;  // cut short: written before its file, so no file was made
+    if (const auto id = parse_number<std::int64_t>(text.substr(pos, eol - pos)); id && *id >= 0) ids.push_back(*id);
+    pos = eol + 1;
+  }
+  return ids;
+}
+
 std::string encode_commit_record(const CommitRecord& record) {
   std::string text = std::string(kRecordTag) + "\n";
   text += record.replace_csv ? std::string("csv replace\n") : "csv append " + std::to_string(record.append_at) + "\n";

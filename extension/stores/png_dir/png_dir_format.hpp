@@ -3,9 +3,19 @@
 //   labels.csv            header `id,label`, then one `id,label` line per row: the index (a row exists when its
 //                         id is listed)
 //   .imgstore             "imgstore-png_dir 1" and "shape=HxWxC"; also the reader/writer lock (png_dir_locks.hpp)
-//   .pending/<id>.<n>.png a transaction's new or replaced images
+//   .pending/             exists while a transaction writes (and after a crash, until recovery)
+//   .pending/new          the ids a transaction wrote directly as <id>.png, one a line, each written before
+//                         its file is created
+//   .pending/<id>.<n>.png a transaction's replacements of committed ids (readers may still read the old file)
 //   labels.csv.pending    at commit: the new labels.csv, or the lines to append to it
 //   COMMIT                the commit record (below); its atomic rename into place is the commit point
+//
+// One directory operation per new image: an id not committed when the transaction began is written straight
+// to <id>.png. Readers never see it, as they read only the ids labels.csv lists; the commit lists it. A
+// transaction that does not commit (ROLLBACK, a failed statement, a crash) leaves such files unlisted: rollback
+// unlinks them, and recovery (under the writer lock, only when .pending exists) unlinks the ids .pending/new
+// names that labels.csv does not list. An id committed before, or written twice in one transaction, goes
+// through .pending and a rename at commit, so the committed file stays whole until the commit point.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +34,10 @@ inline constexpr const char* labels_file = "labels.csv";
 inline constexpr const char* meta_file = ".imgstore";
 inline constexpr const char* pending_dir = ".pending";
 inline constexpr const char* commit_file = "COMMIT";
+inline constexpr const char* journal_file = "new";  // inside .pending
+
+// .pending/new: the ids in it (a line cut short by a crash is ignored: its file was never created).
+std::vector<std::int64_t> parse_journal(std::string_view text);
 
 std::string image_name(std::int64_t id);                       // "<id>.png"
 std::string pending_name(std::int64_t id, std::uint64_t seq);  // "<id>.<seq>.png", inside .pending/
@@ -46,7 +60,7 @@ struct CommitRecord {
   bool replace_csv = false;
   std::int64_t append_at = 0;
   std::vector<std::pair<std::int64_t, std::uint64_t>> renames;  // (id, seq): .pending/<id>.<seq>.png -> <id>.png
-  std::vector<std::int64_t> deletes;                              // <id>.png removed
+  std::vector<std::int64_t> deletes;  // <id>.png removed (also new ids written, then deleted, in the transaction)
   friend bool operator==(const CommitRecord&, const CommitRecord&) = default;
 };
 std::string encode_commit_record(const CommitRecord& record);

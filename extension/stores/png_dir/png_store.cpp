@@ -55,6 +55,10 @@ PngStore::PngStore(std::string table, std::string dir, std::optional<Shape> want
       inspect_(mode == OpenMode::inspect),
       timeout_(timeout),
       threads_(threads) {
+  if (threads_ > 1) {
+    pool_ = std::make_unique<ThreadPool>(threads_);
+    window_limit_ = 4 * std::size_t{threads_};  // enough to keep every worker busy while the writes catch up
+  }
   open(wanted, mode);
 }
 
@@ -79,13 +83,17 @@ std::optional<std::int64_t> PngStore::max_id() {
 }
 
 std::unique_ptr<Cursor> PngStore::scan(IdRange range) {
+  flush_writes();
   Fd lock = read_state();
-  return std::make_unique<PngCursor>(*this, range, std::vector<std::int64_t>{}, false, std::move(lock));
+  ThreadPool* const ahead = undo_.active() ? nullptr : pool_.get();
+  return std::make_unique<PngCursor>(*this, range, std::vector<std::int64_t>{}, false, std::move(lock), ahead);
 }
 
 std::unique_ptr<Cursor> PngStore::lookup(std::vector<std::int64_t> ids) {
+  flush_writes();
   Fd lock = read_state();
-  return std::make_unique<PngCursor>(*this, IdRange{}, std::move(ids), true, std::move(lock));
+  ThreadPool* const ahead = undo_.active() ? nullptr : pool_.get();
+  return std::make_unique<PngCursor>(*this, IdRange{}, std::move(ids), true, std::move(lock), ahead);
 }
 
 std::optional<std::pair<std::int64_t, std::int64_t>> PngStore::row_from(std::int64_t from) const {
@@ -106,37 +114,11 @@ std::string PngStore::file_of(std::int64_t id) const {
   return dir_ + "/" + png_dir_format::image_name(id);
 }
 
-void PngStore::put(const Image& image, bool replace) {
-  undo_.require_active(table_, "INSERT");
-  const bool exists = labels_.contains(image.id);
-  if (exists && !replace) {
-    throw Error("table " + table_ + ": id " + std::to_string(image.id) +
-                    " already exists; expected a unique id (INSERT OR REPLACE overwrites)",
-                ErrorKind::constraint);
-  }
-  const std::uint64_t seq = ++seq_;
-  png_encode(image.pixels, shape_, level_, encoded_, "table " + table_ + ": id " + std::to_string(image.id));
-  const std::string path = pending_name(image.id, seq);
-  {
-    const Fd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_TRUNC, "table " + table_);
-    write_all(fd.get(), encoded_, path, "table " + table_);
-  }
-  remember(image.id);
-  labels_[image.id] = image.label;
-  pending_[image.id] = seq;
-  deleted_.erase(image.id);
-  if (exists && !inserted_.contains(image.id)) {
-    full_rewrite_ = true;  // a committed row is replaced
-  } else {
-    inserted_.insert(image.id);
-  }
-}
-
 bool PngStore::set_label(std::int64_t id, std::int64_t label) {
   undo_.require_active(table_, "UPDATE");
   const auto it = labels_.find(id);
   if (it == labels_.end()) return false;
-  remember(id);
+  remember(id, false);
   it->second = label;
   if (!inserted_.contains(id)) full_rewrite_ = true;
   return true;
@@ -145,7 +127,7 @@ bool PngStore::set_label(std::int64_t id, std::int64_t label) {
 bool PngStore::erase(std::int64_t id) {
   undo_.require_active(table_, "DELETE");
   if (!labels_.contains(id)) return false;
-  remember(id);
+  remember(id, false);
   labels_.erase(id);
   pending_.erase(id);
   if (inserted_.erase(id) == 0) {
@@ -156,6 +138,7 @@ bool PngStore::erase(std::int64_t id) {
 }
 
 std::vector<std::string> PngStore::check(bool full) {
+  flush_writes();
   const Fd lock = read_state();
   std::vector<std::string> problems;
   if (commit_pending()) {
@@ -198,6 +181,7 @@ void PngStore::begin() {
   try {
     finish_commit();
     refresh(true);  // another writer may have committed since we last looked
+    make_pending_dir();
     ensure_meta();
   } catch (...) {
     lock_ = Fd();
@@ -209,29 +193,55 @@ void PngStore::begin() {
 
 void PngStore::sync() {
   if (!undo_.active()) return;
+  flush_writes();
+  throw_if_broken();
   if (!undo_.empty()) commit_changes();
   end_txn();
 }
 
 void PngStore::rollback() {
   if (!undo_.active()) return;
+  discard_writes();  // before the undo unlinks files, so no write in flight makes one again
   undo_.rollback_all([&](const Undo& u) { undo_one(u); });
+  broken_.reset();
   end_txn();
 }
 
-void PngStore::rollback_to(int level) {
-  undo_.rollback_to(level, [&](const Undo& u) { undo_one(u); });
+void PngStore::savepoint(int level) {
+  flush_writes();
+  undo_.savepoint(level);
 }
 
-void PngStore::remember(std::int64_t id) {
+// A statement ends here inside a transaction: its last rows must be on disk, or it fails now. (SQLite then
+// rolls back the whole transaction, as for any failing xRelease; only I/O errors get this far, as put()
+// checks each row itself.)
+void PngStore::release(int level) {
+  flush_writes();
+  undo_.release(level);
+}
+
+void PngStore::rollback_to(int level) {
+  discard_writes();
+  undo_.rollback_to(level, [&](const Undo& u) { undo_one(u); });
+  if (broken_ && undo_size_ <= broken_->undo_size) broken_.reset();
+}
+
+void PngStore::remember(std::int64_t id, bool direct) {
   const auto label = labels_.find(id);
   const auto pending = pending_.find(id);
   undo_.push(Undo{id, label == labels_.end() ? std::nullopt : std::optional(label->second),
                        pending == pending_.end() ? std::nullopt : std::optional(pending->second),
-                       inserted_.contains(id), deleted_.contains(id), full_rewrite_});
+                       inserted_.contains(id), deleted_.contains(id), full_rewrite_, direct});
+  ++undo_size_;
 }
 
 void PngStore::undo_one(const Undo& u) {
+  --undo_size_;
+  if (u.direct) {
+    const std::string path = dir_ + "/" + png_dir_format::image_name(u.id);
+    ::unlink(path.c_str());  // a failure leaves an unlisted file, which imgstore_check reports
+    direct_.erase(u.id);
+  }
   if (u.label) {
     labels_[u.id] = *u.label;
   } else {
@@ -351,34 +361,6 @@ void PngStore::refresh(bool force) {
 }
 
 void PngStore::throw_shape_mismatch(const Shape& wanted) const { throw shape_mismatch(table_, wanted, dir_, shape_); }
-
-PngCursor::PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids, Fd read_lock)
-    : store_(store), read_lock_(std::move(read_lock)), walk_(range, std::move(ids), by_ids) {
-  next();
-}
-
-void PngCursor::next() {
-  decoded_ = false;
-  at_end_ = !walk_.step([&](std::int64_t id) { return store_.label_of(id); },
-                        [&](std::int64_t from) { return store_.row_from(from); });
-}
-
-std::span<const std::uint8_t> PngCursor::pixels() {
-  if (!decoded_) {
-    const std::string path = store_.file_of(id());
-    const std::string what = "table " + store_.table() + ": '" + path + "'";
-    if (::access(path.c_str(), F_OK) != 0) {
-      throw Error(what + " is missing; labels.csv lists id " + std::to_string(id()), ErrorKind::corrupt);
-    }
-    read_whole(path, file_bytes_, "table " + store_.table());
-    const Shape found = png_decode(file_bytes_, pixels_, what);
-    if (found != store_.shape()) {
-      throw Error(what + " is a " + found.str() + " image; expected " + store_.shape().str(), ErrorKind::mismatch);
-    }
-    decoded_ = true;
-  }
-  return pixels_;
-}
 
 }  // namespace png_dir
 

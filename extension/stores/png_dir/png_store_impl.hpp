@@ -1,12 +1,15 @@
 // The png_dir Store and its cursor, private to the backend (png_store.hpp is its public face). Declared here
-// so two files can define them: png_store.cpp (open, reads, writes, savepoints) and png_commit.cpp (the
-// commit protocol, recovery, the writer lock).
+// so several files can define them: png_store.cpp (open, reads, savepoints), png_write.cpp (INSERT: the
+// encode window and the file writes), png_cursor.cpp (reads, decoding ahead on the pool) and png_commit.cpp
+// (the commit protocol, recovery, the writer lock).
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,6 +23,7 @@
 #include "png_dir_format.hpp"
 #include "posix_file.hpp"
 #include "store.hpp"
+#include "thread_pool.hpp"
 #include "undo_log.hpp"
 
 namespace imgstore::png_dir {
@@ -36,20 +40,37 @@ Stamp stamp_of(const std::string& path);
 
 class PngStore;
 
+// Reads and decodes one image file, checking it has the store's shape (what a cursor does per row).
+void read_image(const std::string& table, const std::string& path, std::int64_t id, const Shape& shape,
+                std::vector<std::uint8_t>& file_bytes, std::vector<std::uint8_t>& pixels);
+
 class PngCursor final : public Cursor {
  public:
-  PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids, Fd read_lock);
-  bool at_end() const override { return at_end_; }
+  // `pool` (threads > 1, and only outside this table's own transaction, where the rows cannot change under
+  // the cursor) decodes a window of rows ahead once the statement has asked for pixels.
+  PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids, Fd read_lock,
+            ThreadPool* pool);
+  bool at_end() const override { return ahead_.empty() && at_end_; }
   void next() override;
-  std::int64_t id() const override { return walk_.id(); }
-  std::int64_t label() override { return walk_.value(); }
+  std::int64_t id() const override { return ahead_.empty() ? walk_.id() : ahead_.front().id; }
+  std::int64_t label() override { return ahead_.empty() ? walk_.value() : ahead_.front().label; }
   std::span<const std::uint8_t> pixels() override;
 
  private:
+  struct Ahead {
+    std::int64_t id;
+    std::int64_t label;
+    std::future<std::vector<std::uint8_t>> pixels;
+  };
+  void step();
+  void fill();  // tops the window up to its size
+
   PngStore& store_;
   const Fd read_lock_;         // shared flock on .imgstore while the statement reads (empty in a transaction)
-  IdWalk<std::int64_t> walk_;  // id -> label
-  bool at_end_ = false;
+  ThreadPool* const pool_;
+  IdWalk<std::int64_t> walk_;  // id -> label; ahead of the current row while decoding ahead
+  bool at_end_ = false;        // the walk is done
+  std::deque<Ahead> ahead_;    // rows being decoded, the current one first (empty when not decoding ahead)
   std::vector<std::uint8_t> file_bytes_;  // reused across rows
   std::vector<std::uint8_t> pixels_;
   bool decoded_ = false;
@@ -74,6 +95,7 @@ class PngStore final : public Store {
   std::optional<std::int64_t> label_of(std::int64_t id) const;
   std::string file_of(std::int64_t id) const;
 
+  // With threads > 1 the row is encoded on the pool and written later, in order (png_write.cpp).
   void put(const Image& image, bool replace) override;
   bool set_label(std::int64_t id, std::int64_t label) override;
   bool erase(std::int64_t id) override;
@@ -82,9 +104,13 @@ class PngStore final : public Store {
   void begin() override;
   void sync() override;
   void rollback() override;
-  void savepoint(int level) override { undo_.savepoint(level); }
-  void release(int level) override { undo_.release(level); }
+  void savepoint(int level) override;
+  void release(int level) override;
   void rollback_to(int level) override;
+
+  const Shape& shape_of() const { return shape_; }
+  // Writes the rows still being encoded, so the files are there to read (threads > 1).
+  void flush_writes();
 
  private:
   struct Undo {
@@ -94,6 +120,23 @@ class PngStore final : public Store {
     bool inserted;
     bool deleted;
     bool full_rewrite;
+    bool direct;  // this put created <id>.png: undoing it removes the file
+  };
+
+  // A row on its way to disk (threads > 1): encoded on the pool, written by the calling thread in put order.
+  struct Outgoing {
+    std::int64_t id;
+    std::string path;
+    bool direct;
+    std::size_t undo_size;  // the undo log's size before this row's entry: a rollback below it forgets its failure
+    std::future<std::vector<std::uint8_t>> png;
+  };
+  // A write that failed after its put() returned: the transaction cannot commit until it is rolled back past
+  // that row (a statement's rollback, or the whole transaction).
+  struct Broken {
+    std::size_t undo_size;
+    std::string message;
+    ErrorKind kind;
   };
 
   std::string pending_dir() const { return dir_ + "/" + png_dir_format::pending_dir; }
@@ -101,18 +144,28 @@ class PngStore final : public Store {
   std::string csv_path() const { return dir_ + "/" + png_dir_format::labels_file; }
   std::string meta_path() const { return dir_ + "/" + png_dir_format::meta_file; }
   std::string commit_path() const { return dir_ + "/" + png_dir_format::commit_file; }
+  std::string journal_path() const { return pending_dir() + "/" + png_dir_format::journal_file; }
   // A durable commit record not yet applied (a crash, or an apply that failed).
   bool commit_pending() const;
 
   // The transaction (png_store.cpp).
-  void remember(std::int64_t id);
+  void remember(std::int64_t id, bool direct);
   void undo_one(const Undo& u);
+
+  // Writing files (png_write.cpp).
+  // The journal of directly written files comes first: recovery removes those not listed in labels.csv.
+  void write_image(std::int64_t id, const std::string& path, bool direct, std::span<const std::uint8_t> png);
+  void write_front();      // the oldest row of the window
+  void discard_writes();   // a rollback: waits for the encodes, writes nothing
+  void throw_if_broken() const;
 
   // The commit protocol (png_commit.cpp).
   void end_txn();
-  // Removes an unfinished transaction's files; never those of a commit record waiting to be applied.
+  // Removes an unfinished transaction's files (its .pending directory, and the <id>.png files its journal
+  // names that labels.csv does not list); never those of a commit record waiting to be applied.
   void remove_pending_files();
   void lock_writer();
+  void make_pending_dir();  // .pending: marks a transaction that writes, for recovery
   // Writes labels.csv.pending and the commit record, then applies it.
   void commit_changes();
   // Finishes a durable commit record left by a failed apply or a crash, or says why it cannot.
@@ -153,7 +206,15 @@ class PngStore final : public Store {
   std::set<std::int64_t> inserted_;                // ids new in this transaction
   std::set<std::int64_t> deleted_;                 // committed ids whose file goes at commit
   bool full_rewrite_ = false;                      // labels.csv must be rewritten, not appended to
+  std::set<std::int64_t> direct_;                  // ids this transaction wrote as <id>.png (new ids)
+  Fd journal_;                                     // .pending/new, once the transaction writes a new id
+  std::size_t undo_size_ = 0;                      // entries in undo_
   std::vector<std::uint8_t> encoded_;  // reused PNG buffer
+  // threads > 1: the pool and the rows in flight (at most window_limit_).
+  std::unique_ptr<ThreadPool> pool_;
+  std::size_t window_limit_ = 0;
+  std::deque<Outgoing> window_;
+  std::optional<Broken> broken_;
 };
 
 }  // namespace imgstore::png_dir
