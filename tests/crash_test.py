@@ -10,7 +10,9 @@ Two workloads, each killed KILLS times (default 100):
   loop         a shell running single-row INSERT OR REPLACE statements (each its own transaction) on a store
                of 2,000 rows; after the kill the store must equal the state after some prefix of them
 
-usage: crash_test.py SQLITE3 EXTENSION BACKEND [KILLS]
+usage: crash_test.py SQLITE3 EXTENSION BACKEND [KILLS] [THREADS]
+  THREADS  the store module's threads argument for every writer (default: the module's default, the cores);
+           with png_dir and threads > 1 the killed transaction's INSERTs are encoded on worker threads
 """
 
 import os
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 
+OPTIONS = ""          # extra module arguments (", threads=N")
 ROWS = 200           # rows each killed transaction inserts (and the next one deletes again)
 SHAPE = "32x32x3"
 
@@ -47,9 +50,10 @@ def loop_statement(table, i):
 def loop_workload(sqlite3, ext, backend, path):
     """Kills a shell looping single-row INSERT OR REPLACE statements; returns a list of failures."""
     work = tempfile.mkdtemp(prefix="imgstore-crash-loop-")
-    open_store = "CREATE VIRTUAL TABLE temp.s USING %s(path='%s');" % (backend, path)
-    sql(sqlite3, ext, "CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s');"
-        "INSERT INTO s SELECT * FROM synthetic(%d, '%s', 3);" % (backend, path, LOOP_SHAPE, LOOP_ROWS, LOOP_SHAPE), work)
+    open_store = "CREATE VIRTUAL TABLE temp.s USING %s(path='%s'%s);" % (backend, path, OPTIONS)
+    sql(sqlite3, ext, "CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s'%s);"
+        "INSERT INTO s SELECT * FROM synthetic(%d, '%s', 3);" % (backend, path, LOOP_SHAPE, OPTIONS, LOOP_ROWS, LOOP_SHAPE),
+        work)
     # The oracle: the state after every prefix of the statements, computed once in one process.
     digest = "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM ref;\n"
     script = ("CREATE TABLE ref(id INTEGER PRIMARY KEY, label, pixels);"
@@ -96,11 +100,12 @@ class CrashRun:
         self.sqlite3, self.ext, self.backend = sqlite3, ext, backend
         self.path = {"lmdb": "s.lmdb", "hdf5": "s.h5", "png_dir": "s_png"}[backend]
         self.work = tempfile.mkdtemp(prefix="imgstore-crash-")
-        self.open_store = "CREATE VIRTUAL TABLE temp.s USING %s(path='%s');" % (backend, self.path)
+        self.open_store = "CREATE VIRTUAL TABLE temp.s USING %s(path='%s'%s);" % (backend, self.path, OPTIONS)
         self.run("ATTACH 'ref.db' AS r; CREATE TABLE r.ref(id INTEGER PRIMARY KEY, label, pixels);"
-                 "CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s');"
+                 "CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s'%s);"
                  "INSERT INTO s SELECT * FROM synthetic(200, '%s', 1, 'smooth');"
-                 "INSERT INTO r.ref SELECT * FROM synthetic(200, '%s', 1, 'smooth');" % (backend, self.path, SHAPE, SHAPE, SHAPE))
+                 "INSERT INTO r.ref SELECT * FROM synthetic(200, '%s', 1, 'smooth');"
+                 % (backend, self.path, SHAPE, OPTIONS, SHAPE, SHAPE))
 
     def run(self, script, check=True):
         return sql(self.sqlite3, self.ext, script, self.work, check=check)
@@ -216,6 +221,9 @@ class CrashRun:
 def main():
     sqlite3, ext, backend = sys.argv[1], sys.argv[2], sys.argv[3]
     kills = int(sys.argv[4]) if len(sys.argv) > 4 else 100
+    if len(sys.argv) > 5:
+        global OPTIONS
+        OPTIONS = ", threads=%d" % int(sys.argv[5])
     crash = CrashRun(sqlite3, ext, backend)
     duration, outcomes, failure = crash.kills(kills)
     failures = [failure] if failure else []

@@ -158,3 +158,47 @@ SELECT imgstore_check('png_dir', 'fail_png') LIKE '%fail_png/.pending'' is left 
 SELECT imgstore_repair('png_dir', 'fail_png'), imgstore_check('png_dir', 'fail_png', 1);
 -- shell: test ! -e fail_png/.pending && echo removed
 -- shell-expect: removed
+
+-- A crash in a transaction leaves the new ids it wrote as <id>.png, unlisted, and .pending/new naming them:
+-- imgstore_check reports them, imgstore_repair (as any open by a writer) removes them and nothing else.
+-- shell: mkdir -p fail_png/.pending && printf '50\n51\n7\n' > fail_png/.pending/new && cp fail_png/1.png fail_png/50.png && cp fail_png/1.png fail_png/52.png
+-- expect: 1
+SELECT imgstore_check('png_dir', 'fail_png') LIKE '%fail_png/50.png'' is not listed in labels.csv%';
+-- expect: 1
+SELECT imgstore_repair('png_dir', 'fail_png') = '''fail_png/52.png'' is not listed in labels.csv (not part of the store)';
+-- shell: ls fail_png | paste -sd' '
+-- shell-expect: 1.png 52.png 7.png labels.csv
+
+-- threads=1 and threads=2 write the same bytes; a bad row in a threaded INSERT fails its statement with the
+-- usual message and leaves the transaction's earlier rows, and nothing of that statement.
+-- process
+CREATE VIRTUAL TABLE u1 USING png_dir(path='u1_png', shape='8x8x3', threads=1);
+CREATE VIRTUAL TABLE u2 USING png_dir(path='u2_png', shape='8x8x3', threads=2);
+INSERT INTO u1 SELECT * FROM synthetic(300, '8x8x3', 4, 'smooth');
+INSERT INTO u2 SELECT * FROM synthetic(300, '8x8x3', 4, 'smooth');
+-- expect: 1
+SELECT (SELECT image_digest(id, label, pixels) FROM u1) = (SELECT image_digest(id, label, pixels) FROM u2);
+-- shell: diff -r u1_png u2_png && echo same files
+-- shell-expect: same files
+-- expect: 1
+SELECT (SELECT image_digest(id, label, pixels) FROM u2 WHERE id IN (3, 50, 299, 1000))
+     = (SELECT image_digest(id, label, pixels) FROM synthetic(300, '8x8x3', 4, 'smooth') WHERE id IN (3, 50, 299));
+BEGIN;
+INSERT INTO u2 SELECT id + 1000, label, pixels FROM synthetic(40, '8x8x3', 5);
+-- error: table u2: pixels of id 2020 are 1 bytes; expected 192
+INSERT INTO u2 SELECT id + 2000, label, CASE WHEN id = 20 THEN x'00' ELSE pixels END FROM synthetic(40, '8x8x3', 5);
+-- error: table u2: pixels of id 3020
+INSERT INTO u2 SELECT id + 3000, label, CASE WHEN id = 20 THEN NULL ELSE pixels END FROM synthetic(40, '8x8x3', 5);
+-- error: table u2: id 1005 already exists
+INSERT INTO u2 SELECT CASE WHEN id = 30 THEN 1005 ELSE id + 4000 END, label, pixels FROM synthetic(40, '8x8x3', 5);
+-- expect: 340
+SELECT count(*) FROM u2;
+COMMIT;
+-- expect: 1
+SELECT (SELECT image_digest(id, label, pixels) FROM u2)
+     = (SELECT image_digest(id, label, pixels) FROM (SELECT * FROM synthetic(300, '8x8x3', 4, 'smooth')
+                                                    UNION ALL SELECT id + 1000, label, pixels FROM synthetic(40, '8x8x3', 5)));
+-- shell: ls u2_png | wc -l; test ! -e u2_png/.pending && echo no .pending
+-- shell-expect: 341\nno .pending
+-- expect: ok
+SELECT imgstore_check('png_dir', 'u2_png', 1);

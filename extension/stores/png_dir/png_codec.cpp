@@ -4,7 +4,10 @@
 
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <utility>
+#include <vector>
 #include <exception>
 
 #include "error.hpp"
@@ -54,10 +57,61 @@ void write_bytes(png_structp png, png_bytep data, png_size_t size) noexcept {
 
 void flush_nothing(png_structp) noexcept {}
 
+// libpng's allocations through a small per-thread cache of freed blocks. Every encode allocates zlib's
+// deflate state (about 270 KB at level 6) and frees it again; with glibc's malloc that memory sits at the top
+// of the heap, so each image cost a brk up and a brk down (trimming) and fresh zeroed pages: 8-9% of a
+// single-threaded INSERT in perf. Reusing the blocks removes that; the cache holds a few blocks per thread.
+class BlockCache {
+ public:
+  ~BlockCache() {
+    for (const auto& block : free_) std::free(block.second);
+  }
+  void* take(std::size_t size) {
+    for (auto it = free_.begin(); it != free_.end(); ++it) {
+      if (it->first == size) {
+        void* const block = it->second;
+        *it = free_.back();
+        free_.pop_back();
+        return block;
+      }
+    }
+    return nullptr;
+  }
+  bool keep(std::size_t size, void* block) {
+    if (free_.size() >= kBlocks) return false;
+    free_.emplace_back(size, block);
+    return true;
+  }
+
+ private:
+  static constexpr std::size_t kBlocks = 16;
+  std::vector<std::pair<std::size_t, void*>> free_;
+};
+
+thread_local BlockCache block_cache;
+constexpr std::size_t kHeader = 16;  // the block's size, keeping malloc's 16-byte alignment
+
+png_voidp cached_malloc(png_structp, png_alloc_size_t size) noexcept {
+  void* block = block_cache.take(size);
+  if (block == nullptr) block = std::malloc(size + kHeader);
+  if (block == nullptr) return nullptr;  // libpng reports the failure
+  std::memcpy(block, &size, sizeof size);
+  return static_cast<char*>(block) + kHeader;
+}
+
+void cached_free(png_structp, png_voidp ptr) noexcept {
+  if (ptr == nullptr) return;
+  void* const block = static_cast<char*>(ptr) - kHeader;
+  std::size_t size = 0;
+  std::memcpy(&size, block, sizeof size);
+  if (!block_cache.keep(size, block)) std::free(block);
+}
+
 class Reader {
  public:
   explicit Reader(Context& ctx) {
-    png_ = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
+    png_ = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning, nullptr, cached_malloc,
+                                    cached_free);
     if (png_ != nullptr) info_ = png_create_info_struct(png_);
     if (png_ == nullptr || info_ == nullptr) throw Error("out of memory creating a PNG reader", ErrorKind::nomem);
     png_set_read_fn(png_, &ctx, read_bytes);
@@ -79,7 +133,8 @@ class Reader {
 class Writer {
  public:
   explicit Writer(Context& ctx) {
-    png_ = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
+    png_ = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning, nullptr, cached_malloc,
+                                     cached_free);
     if (png_ != nullptr) info_ = png_create_info_struct(png_);
     if (png_ == nullptr || info_ == nullptr) throw Error("out of memory creating a PNG writer", ErrorKind::nomem);
     png_set_write_fn(png_, &ctx, write_bytes, flush_nothing);
