@@ -47,3 +47,10 @@ TEST_CASE(".imgstore names the format and the shape") {
   CHECK(image_name(42) == "42.png");
   CHECK(pending_name(42, 7) == "42.7.png");
 }
+
+TEST_CASE(".pending/new lists the ids written directly; a line cut short by a crash is not one") {
+  CHECK(parse_journal("") == std::vector<std::int64_t>{});
+  CHECK(parse_journal("5\n12\n") == std::vector<std::int64_t>{5, 12});
+  CHECK(parse_journal("5\n12\n3") == std::vector<std::int64_t>{5, 12});   // the last write cut short
+  CHECK(parse_journal("5\nx\n-1\n7\n") == std::vector<std::int64_t>{5, 7});  // never a name outside the store
+}

@@ -16,10 +16,15 @@ namespace imgstore::png_dir {
 void read_image(const std::string& table, const std::string& path, std::int64_t id, const Shape& shape,
                 std::vector<std::uint8_t>& file_bytes, std::vector<std::uint8_t>& pixels) {
   const std::string what = "table " + table + ": '" + path + "'";
-  if (::access(path.c_str(), F_OK) != 0) {
-    throw Error(what + " is missing; labels.csv lists id " + std::to_string(id), ErrorKind::corrupt);
+  try {
+    read_whole(path, file_bytes, "table " + table);
+  } catch (const Error&) {
+    // Asked only now, so a row costs no extra system call.
+    if (::access(path.c_str(), F_OK) != 0) {
+      throw Error(what + " is missing; labels.csv lists id " + std::to_string(id), ErrorKind::corrupt);
+    }
+    throw;
   }
-  read_whole(path, file_bytes, "table " + table);
   const Shape found = png_decode(file_bytes, pixels, what);
   if (found != shape) throw Error(what + " is a " + found.str() + " image; expected " + shape.str(), ErrorKind::mismatch);
 }
