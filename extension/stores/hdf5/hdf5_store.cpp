@@ -14,6 +14,7 @@
 
 #include "hdf5_store.hpp"
 
+#include "hdf5_chunks.hpp"
 #include "hdf5_file.hpp"
 
 #include <hdf5.h>
@@ -52,6 +53,10 @@ class Hdf5Cursor final : public Cursor {
   std::span<const std::uint8_t> pixels() override;
 
  private:
+  // A mapped scan keeps the kernel reading about two blocks ahead of `row` (cold files: one large read
+  // ahead of the page faults instead of a fault per page run).
+  void prefetch_from(const ChunkMap& map, std::uint64_t row);
+
   Hdf5Store& store_;
   const std::shared_ptr<const Committed> snapshot_;  // the committed state this statement reads
   IdWalk<std::uint64_t> walk_;                       // id -> row
@@ -62,6 +67,9 @@ class Hdf5Cursor final : public Cursor {
   std::uint64_t block_rows_ = 0;
   std::uint64_t block_generation_ = 0;  // the store's generation when the block was read
   std::vector<std::uint8_t> single_;
+  std::uint64_t prefetched_to_ = 0;  // a mapped scan has asked the kernel to read the file up to this row
+  Committed::Index::const_iterator hint_;
+  std::unique_ptr<ChunkReader> chunks_;  // a threaded gzip scan's chunks  // where the scan is in snapshot_->index (immutable: stays valid)
 };
 
 class Hdf5Store final : public Store {
@@ -89,13 +97,19 @@ class Hdf5Store final : public Store {
   // The row of a live id as this connection sees it: its transaction's changes over the snapshot `c`.
   std::optional<std::uint64_t> row_of(const Committed& c, std::int64_t id) const;
   // The first live id >= from, with its row.
-  std::optional<std::pair<std::int64_t, std::uint64_t>> first_from(const Committed& snap, std::int64_t from) const;
+  // `hint` (an iterator into snap.index at or before the answer, or end) saves the search in a scan.
+  std::optional<std::pair<std::int64_t, std::uint64_t>> first_from(const Committed& snap, std::int64_t from,
+                                                                   Committed::Index::const_iterator& hint) const;
   std::int64_t label_at(const Committed& c, std::uint64_t row) const;
   // Rows written to the file so far (committed, plus this transaction's full blocks).
   std::uint64_t rows_in_file() const { return f_->committed->rows + flushed_; }
   // A new row still in the write buffer.
   const std::uint8_t* buffered(std::uint64_t row) const;
   std::uint64_t generation() const { return generation_; }
+  // The codec pool of a gzip store with threads > 1 (hdf5_chunks.hpp), else nullptr.
+  ThreadPool* pool();
+  // Writes the chunks still being compressed, so that HDF5 reads this transaction's rows.
+  void settle();
 
   void put(const Image& image, bool replace) override;
   bool set_label(std::int64_t id, std::int64_t label) override;
@@ -129,6 +143,8 @@ class Hdf5Store final : public Store {
   // Forgets new rows past `count` (they belong to undone changes).
   void truncate_new_rows(std::uint64_t count);
   void flush_block();
+  // flush_block for a gzip store with a pool: the whole chunks compressed on the pool (hdf5_chunks.hpp).
+  void flush_block_direct(std::uint64_t first, std::uint64_t n, const std::string& what);
   // Writes the transaction and publishes the new committed state. New rows go past the committed count; changes
   // to committed rows are journaled first (hdf5_journal.hpp), so a crash at any point leaves old or new.
   void commit_changes();
@@ -151,6 +167,8 @@ class Hdf5Store final : public Store {
   std::uint64_t appended_ = 0;                                     // new rows
   std::uint64_t flushed_ = 0;                                      // new rows written to the file
   std::uint64_t generation_ = 0;
+  std::unique_ptr<ThreadPool> pool_;     // made at first use
+  std::unique_ptr<ChunkWriter> writer_;  // whole chunks being compressed, written in order
 };
 
 Hdf5Store::~Hdf5Store() {
@@ -160,6 +178,16 @@ Hdf5Store::~Hdf5Store() {
     } catch (...) {
     }
   }
+}
+
+ThreadPool* Hdf5Store::pool() {
+  if (threads_ <= 1 || f_->deflate == 0) return nullptr;
+  if (!pool_) pool_ = std::make_unique<ThreadPool>(threads_);
+  return pool_.get();
+}
+
+void Hdf5Store::settle() {
+  if (writer_ && !writer_->empty()) writer_->write(*f_, true, f_->where(table_) + ": writing compressed chunks");
 }
 
 std::shared_ptr<const Committed> Hdf5Store::snapshot() const {
@@ -205,10 +233,16 @@ std::optional<std::uint64_t> Hdf5Store::row_of(const Committed& c, std::int64_t 
   return it->second;
 }
 
-std::optional<std::pair<std::int64_t, std::uint64_t>> Hdf5Store::first_from(const Committed& snap,
-                                                                          std::int64_t from) const {
-  auto c = snap.index.lower_bound(from);
-  auto o = overlay_.lower_bound(from);
+std::optional<std::pair<std::int64_t, std::uint64_t>> Hdf5Store::first_from(const Committed& snap, std::int64_t from,
+                                                                          Committed::Index::const_iterator& hint) const {
+  // A scan asks for the id after the last one: one step from the hint instead of a search of the tree.
+  auto c = hint;
+  for (int steps = 0; c != snap.index.end() && c->first < from && steps < 4; ++steps) ++c;
+  if (hint == snap.index.end() || hint->first >= from || (c != snap.index.end() && c->first < from)) {
+    c = snap.index.lower_bound(from);
+  }
+  hint = c;
+  auto o = overlay_.empty() ? overlay_.end() : overlay_.lower_bound(from);
   while (true) {
     const bool has_c = c != snap.index.end();
     const bool has_o = o != overlay_.end();
@@ -430,6 +464,7 @@ void Hdf5Store::truncate_new_rows(std::uint64_t count) {
   appended_ = count;
   new_labels_.resize(count);
   if (count < flushed_) {
+    settle();
     // Part of a written block is undone: keep the rows still wanted in the buffer and rewrite them later.
     const std::uint64_t keep_from = count / write_block_rows() * write_block_rows();
     std::vector<std::uint8_t> kept((count - keep_from) * shape().bytes());
@@ -455,15 +490,41 @@ void Hdf5Store::flush_block() {
   if (f_->extent(f_->images.get(), what) < first + n) {
     checked(H5Dset_extent(f_->images.get(), f_->dims(first + n).data()), what);
   }
-  f_->transfer(f_->images.get(), true, first, n, H5T_NATIVE_UINT8, pending_.data(), what);
+  if (pool() != nullptr) {
+    flush_block_direct(first, n, what);
+  } else {
+    f_->transfer(f_->images.get(), true, first, n, H5T_NATIVE_UINT8, pending_.data(), what);
+  }
   flushed_ += n;
   pending_.clear();
   ++generation_;  // cursors holding a block of the buffer must re-read
 }
 
+void Hdf5Store::flush_block_direct(std::uint64_t first, std::uint64_t n, const std::string& what) {
+  const std::uint64_t chunk = f_->chunk_rows;
+  const std::size_t bytes = shape().bytes();
+  const std::uint64_t head = std::min(n, (chunk - first % chunk) % chunk);  // rows before the first chunk boundary
+  const std::uint64_t whole = (n - head) / chunk;
+  const std::uint64_t tail = n - head - whole * chunk;
+  auto block = std::make_shared<std::vector<std::uint8_t>>(std::move(pending_));
+  pending_ = {};
+  // The partial chunks at either end through HDF5's filter (a later block completes them there too).
+  if (head > 0) f_->transfer(f_->images.get(), true, first, head, H5T_NATIVE_UINT8, block->data(), what);
+  if (tail > 0) {
+    f_->transfer(f_->images.get(), true, first + n - tail, tail, H5T_NATIVE_UINT8,
+                 block->data() + (n - tail) * bytes, what);
+  }
+  if (!writer_) writer_ = std::make_unique<ChunkWriter>(*pool(), f_->deflate);
+  for (std::uint64_t k = 0; k < whole; ++k) {
+    writer_->submit((first + head) / chunk + k, block, (head + k * chunk) * bytes, chunk * bytes);
+  }
+  writer_->write(*f_, false, what);  // those already done, while the rest compress
+}
+
 void Hdf5Store::commit_changes() {
   const std::string what = f_->where(table_) + ": commit";
   flush_block();
+  settle();
   const Committed& old = *f_->committed;
   f_->ensure_space((old.rows + appended_) * 16, what);
   std::set<std::uint64_t> dirty;  // committed rows changed in place
@@ -503,6 +564,7 @@ std::shared_ptr<Committed> Hdf5Store::next_committed(const Committed& old, std::
 }
 
 void Hdf5Store::discard() {
+  if (writer_) writer_->cancel();
   const bool wrote = flushed_ > 0;
   finish();
   if (wrote) {
@@ -526,14 +588,23 @@ void Hdf5Store::finish() {
 }
 
 Hdf5Cursor::Hdf5Cursor(Hdf5Store& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
-    : store_(store), snapshot_(store.snapshot()), walk_(range, std::move(ids), by_ids) {
+    : store_(store), snapshot_(store.snapshot()), walk_(range, std::move(ids), by_ids), hint_(snapshot_->index.end()) {
   next();
 }
 
 void Hdf5Cursor::next() {
   const Lock lock(hdf5_mutex());
   at_end_ = !walk_.step([&](std::int64_t id) { return store_.row_of(*snapshot_, id); },
-                        [&](std::int64_t from) { return store_.first_from(*snapshot_, from); });
+                        [&](std::int64_t from) { return store_.first_from(*snapshot_, from, hint_); });
+}
+
+void Hdf5Cursor::prefetch_from(const ChunkMap& map, std::uint64_t row) {
+  const std::uint64_t block = block_rows(store_.file().chunk_rows, store_.shape().bytes(), kScanBlockBytes);
+  if (row < prefetched_to_ && prefetched_to_ - row > block) return;
+  const std::uint64_t from = std::max(row, prefetched_to_);
+  const std::uint64_t to = std::min(row + 2 * block, snapshot_->rows);
+  if (to > from) map.prefetch(from, to - from);
+  prefetched_to_ = std::max(prefetched_to_, to);
 }
 
 std::int64_t Hdf5Cursor::label() {
@@ -542,12 +613,30 @@ std::int64_t Hdf5Cursor::label() {
 }
 
 std::span<const std::uint8_t> Hdf5Cursor::pixels() {
-  const Lock lock(hdf5_mutex());
   const std::uint64_t row = walk_.value();
   const std::size_t bytes = store_.shape().bytes();
+  // Committed rows of an unfiltered version 2 store: straight from the mapped file (hdf5_mapped.hpp). Their
+  // bytes never change, also inside this connection's own transaction.
+  if (const ChunkMap* map = snapshot_->chunks.get(); map != nullptr && row < snapshot_->rows) {
+    if (const std::uint8_t* p = map->row(row)) {
+      if (!walk_.by_ids()) prefetch_from(*map, row);
+      return {p, bytes};
+    }
+  }
+  const Lock lock(hdf5_mutex());
   if (const std::uint8_t* p = store_.buffered(row)) return {p, bytes};
   H5File& f = store_.file();
   ensure_open(f, store_.table(), store_.timeout());
+  if (row >= snapshot_->rows) store_.settle();  // this transaction's rows: the compressed ones written first
+  if (!walk_.by_ids() && row < snapshot_->rows && f.deflate > 0) {
+    if (ThreadPool* pool = store_.pool()) {
+      // A gzip scan with threads: whole chunks read here, inflated ahead on the pool (hdf5_chunks.hpp).
+      if (!chunks_) chunks_ = std::make_unique<ChunkReader>(*pool, 4 * pool->size());
+      const std::uint64_t end = (snapshot_->rows + f.chunk_rows - 1) / f.chunk_rows;
+      const auto& chunk = chunks_->chunk(f, row / f.chunk_rows, end, store_.table());
+      return {chunk.data() + (row % f.chunk_rows) * bytes, bytes};
+    }
+  }
   const std::string what = f.where(store_.table()) + ": reading id " + std::to_string(walk_.id());
   if (walk_.by_ids()) {
     // A point read: one row through the chunk cache.
