@@ -97,6 +97,11 @@ struct Committed {
   std::shared_ptr<const ChunkMap> chunks;       // version 2, unfiltered: the rows' pixels in the mapped file
 };
 
+// After a file closes: HDF5 keeps the blocks it freed (chunk buffers, metadata) on its own free lists for
+// reuse, up to about 40 MB, and glibc keeps freed heap; both go back to the system here, so that a connection
+// that opens and drops many stores does not keep the memory of the largest ones it had.
+void release_memory() noexcept;
+
 // One open file per process, shared by every table on it.
 class H5File {
  public:
@@ -128,6 +133,7 @@ class H5File {
   ~H5File() {
     const Lock lock(hdf5_mutex());
     close();
+    release_memory();
   }
 
   void close() {

@@ -4,6 +4,7 @@
 #include "hdf5_open.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,11 @@
 #include "posix_file.hpp"
 
 namespace imgstore::hdf5 {
+
+void release_memory() noexcept {
+  H5garbage_collect();
+  ::malloc_trim(0);
+}
 
 std::recursive_mutex& hdf5_mutex() {
   static std::recursive_mutex m;
