@@ -110,6 +110,23 @@ CREATE VIRTUAL TABLE c USING hdf5(path='c.h5', shape='2x2x1', compression='lzf')
 -- error: table c2: argument chunk='0' is not valid; expected an integer from 1 to 1048576
 CREATE VIRTUAL TABLE c2 USING hdf5(path='c2.h5', shape='2x2x1', chunk=0);
 
+-- Committed rows are read from the mapped file, this transaction's own rows from its buffer or through HDF5:
+-- inside a transaction that wrote more than a block (1,000 rows), lookups by id, IN lists and scans see both.
+BEGIN;
+INSERT INTO plain SELECT id + 20000, label, pixels FROM synthetic(1000, '32x32x3', 9, 'smooth');
+-- expect: 1500|1|1|1
+SELECT count(*),
+       (SELECT hex(pixels) FROM plain WHERE id = 20999) = (SELECT hex(pixels) FROM synthetic(1000, '32x32x3', 9, 'smooth') WHERE id = 999),
+       (SELECT hex(pixels) FROM plain WHERE id = 7) = (SELECT hex(pixels) FROM synthetic(500, '32x32x3', 2, 'smooth') WHERE id = 7),
+       (SELECT image_digest(id, label, pixels) FROM plain WHERE id IN (3, 20001, 20500, 499, 20998)) =
+       (SELECT image_digest(id, label, pixels) FROM (SELECT id + 20000 AS id, label, pixels FROM synthetic(1000, '32x32x3', 9, 'smooth')
+                                                     WHERE id IN (1, 500, 998)
+                                                     UNION ALL SELECT * FROM synthetic(500, '32x32x3', 2, 'smooth') WHERE id IN (3, 499)))
+FROM plain;
+ROLLBACK;
+-- expect: 500
+SELECT count(*) FROM plain;
+
 -- A second connection of this process (the shell's .connection 1) waits for the first one's transaction,
 -- then gets SQLITE_BUSY; it reads the committed state meanwhile, and the new one after the COMMIT.
 BEGIN;

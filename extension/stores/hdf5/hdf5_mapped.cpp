@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "hdf5_file.hpp"
 #include "posix_file.hpp"
@@ -33,54 +34,111 @@ void Mapping::prefetch(std::uint64_t offset, std::uint64_t bytes) const {
   ::madvise(const_cast<std::uint8_t*>(data_) + begin, end - begin, MADV_WILLNEED);  // a hint: failure is harmless
 }
 
+ChunkMap::ChunkMap(std::shared_ptr<const Mapping> mapping, std::uint64_t rows, std::uint64_t chunk_rows,
+                   std::uint64_t image_bytes)
+    : mapping_(std::move(mapping)),
+      rows_(rows),
+      chunk_rows_(chunk_rows),
+      image_bytes_(image_bytes),
+      slots_((rows + chunk_rows - 1) / chunk_rows) {}
+
+std::uint64_t ChunkMap::look_up(H5File& f, std::uint64_t c) const {
+  const hsize_t offset[4] = {c * chunk_rows_, 0, 0, 0};
+  unsigned mask = 0;
+  haddr_t address = HADDR_UNDEF;
+  hsize_t size = 0;
+  if (H5Dget_chunk_info_by_coord(f.images.get(), offset, &mask, &address, &size) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return kUnmapped;
+  }
+  if (mask != 0 || size != chunk_bytes() || address == HADDR_UNDEF || address == 0 ||
+      address + chunk_bytes() > mapping_->size()) {
+    return kUnmapped;
+  }
+  return address;
+}
+
+void ChunkMap::predict_after(std::uint64_t c) const {
+  const std::uint64_t base = slots_[c].load(std::memory_order_relaxed) & kAddress;
+  for (std::uint64_t k = c + 1; k < slots_.size(); ++k) {
+    if ((slots_[k].load(std::memory_order_relaxed) & kChecked) != 0) break;
+    slots_[k].store(base + (k - c) * chunk_bytes(), std::memory_order_relaxed);
+  }
+}
+
+void ChunkMap::fill(H5File& f, const ChunkMap* previous) {
+  std::uint64_t c = 0;
+  if (previous != nullptr) {
+    const std::uint64_t kept = std::min(previous->slots_.size(), slots_.size());
+    for (; c < kept; ++c) slots_[c].store(previous->slots_[c].load(std::memory_order_acquire), std::memory_order_relaxed);
+    // Its last chunk, checked over fewer rows, is checked again over this state's rows.
+    if (kept > 0 && previous->rows_ % chunk_rows_ != 0) {
+      slots_[kept - 1].store(slots_[kept - 1].load(std::memory_order_relaxed) & ~kChecked, std::memory_order_relaxed);
+    }
+  }
+  if (c == 0 && !slots_.empty()) {
+    slots_[0].store(look_up(f, 0) | kChecked, std::memory_order_relaxed);  // the first chunk: cheap to look up
+    c = 1;
+  }
+  // From the last chunk with an address on: predictions (an unmapped one leaves the rest to check()).
+  if (c > 0 && c < slots_.size() && (slots_[c - 1].load(std::memory_order_relaxed) & kUnmapped) == 0) predict_after(c - 1);
+}
+
+void ChunkMap::check(H5File& f, std::uint64_t row) const {
+  const std::uint64_t c = row / chunk_rows_;
+  if (c >= slots_.size()) return;
+  const std::uint64_t slot = slots_[c].load(std::memory_order_acquire);
+  if ((slot & kChecked) != 0) return;
+  const std::uint64_t predicted = slot & kAddress;
+  const std::uint64_t bytes = std::min(chunk_rows_, rows_ - c * chunk_rows_) * image_bytes_;  // its committed rows
+  bool right = false;
+  if (predicted != 0 && predicted + chunk_bytes() <= mapping_->size()) {
+    std::vector<std::uint8_t> stored(chunk_bytes());
+    const hsize_t offset[4] = {c * chunk_rows_, 0, 0, 0};
+    std::uint32_t mask = 0;
+    if (H5Dread_chunk(f.images.get(), H5P_DEFAULT, offset, &mask, stored.data()) >= 0) {
+      right = mask == 0 && std::memcmp(stored.data(), mapping_->data() + predicted, bytes) == 0;
+    } else {
+      H5Eclear2(H5E_DEFAULT);
+    }
+  }
+  if (right) {
+    slots_[c].store(predicted | kChecked, std::memory_order_release);
+    return;
+  }
+  const std::uint64_t exact = look_up(f, c);
+  slots_[c].store(exact | kChecked, std::memory_order_release);
+  if ((exact & kUnmapped) == 0) predict_after(c);
+}
+
 void ChunkMap::prefetch(std::uint64_t row0, std::uint64_t rows) const {
   if (rows == 0) return;
-  const std::uint64_t chunk_bytes = chunk_rows_ * image_bytes_;
   std::uint64_t c = row0 / chunk_rows_;
-  const std::uint64_t last = std::min<std::uint64_t>((row0 + rows - 1) / chunk_rows_ + 1, addresses_.size());
+  const std::uint64_t last = std::min<std::uint64_t>((row0 + rows - 1) / chunk_rows_ + 1, slots_.size());
   // Chunks written one after another lie one after another: one hint per contiguous run.
   while (c < last) {
-    if (addresses_[c] == HADDR_UNDEF) {
+    const std::uint64_t slot = slots_[c].load(std::memory_order_relaxed);
+    if ((slot & kUnmapped) != 0 || (slot & kAddress) == 0) {
       ++c;
       continue;
     }
-    const haddr_t start = addresses_[c];
-    haddr_t end = start + chunk_bytes;
-    while (++c < last && addresses_[c] == end) end += chunk_bytes;
+    const std::uint64_t start = slot & kAddress;
+    std::uint64_t end = start + chunk_bytes();
+    while (++c < last && (slots_[c].load(std::memory_order_relaxed) & (kAddress | kUnmapped)) == end) end += chunk_bytes();
     mapping_->prefetch(start, end - start);
   }
 }
 
 std::shared_ptr<const ChunkMap> map_chunks(H5File& f, std::uint64_t rows, const ChunkMap* previous) {
   if (f.version != 2 || f.filters != 0 || !f.images) return nullptr;
-  const std::uint64_t chunk_bytes = f.chunk_rows * f.shape.bytes();
-  const std::uint64_t chunks = (rows + f.chunk_rows - 1) / f.chunk_rows;
-  std::vector<haddr_t> addresses;
-  addresses.reserve(chunks);
-  if (previous != nullptr) {
-    const auto& old = previous->addresses();
-    addresses.assign(old.begin(), old.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(old.size(), chunks)));
+  struct stat st{};
+  if (!f.mapping || (::stat(f.path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > f.mapping->size())) {
+    f.mapping = Mapping::open(f.path);  // the grown file: chunks past the old mapping's end
   }
-  std::uint64_t end = 0;
-  for (std::uint64_t c = 0; c < chunks; ++c) {
-    if (c >= addresses.size()) addresses.push_back(HADDR_UNDEF);
-    if (addresses[c] == HADDR_UNDEF) {
-      const hsize_t offset[4] = {c * f.chunk_rows, 0, 0, 0};
-      unsigned mask = 0;
-      haddr_t address = HADDR_UNDEF;
-      hsize_t size = 0;
-      if (H5Dget_chunk_info_by_coord(f.images.get(), offset, &mask, &address, &size) < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        address = HADDR_UNDEF;
-      }
-      if (mask != 0 || size != chunk_bytes) address = HADDR_UNDEF;
-      addresses[c] = address;
-    }
-    if (addresses[c] != HADDR_UNDEF) end = std::max<std::uint64_t>(end, addresses[c] + chunk_bytes);
-  }
-  if (!f.mapping || end > f.mapping->size()) f.mapping = Mapping::open(f.path);
   if (!f.mapping) return nullptr;
-  return std::make_shared<const ChunkMap>(f.mapping, std::move(addresses), f.chunk_rows, f.shape.bytes());
+  auto map = std::make_shared<ChunkMap>(f.mapping, rows, f.chunk_rows, f.shape.bytes());
+  map->fill(f, previous);
+  return map;
 }
 
 }  // namespace imgstore::hdf5

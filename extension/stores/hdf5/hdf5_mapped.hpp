@@ -1,9 +1,16 @@
 // Reading committed /images rows straight from a read-only mmap of the file: HDF5 stays the writer and the
 // format is unchanged, but a point read or scan of an unfiltered store costs a pointer instead of an H5Dread
-// (about 2 us of HDF5's per-call work each). The chunk addresses come from HDF5 once per committed state,
-// incrementally: an unfiltered chunk, once allocated, never moves, and a commit only appends rows, so the
-// addresses of the chunks a state names stay valid for as long as a cursor holds that state (rows past the
-// committed count, whose chunks a rollback may free, are never served from the map).
+// (about 2 us of HDF5's per-call work each).
+//
+// Chunk addresses: libhdf5 1.10 has no call that lists them in one pass (H5Dget_chunk_info_by_coord walks the
+// chunk index from its start, so asking for every chunk is quadratic: 1 s for 100,000 images). HDF5 writes a
+// load's chunks one after another, so each chunk's address is predicted from the previous one's, and checked
+// the first time the chunk is read: its stored bytes (H5Dread_chunk, a direct index lookup) must equal the
+// mapped bytes at the predicted address; a wrong prediction (a run of chunks ends, e.g. at a commit's
+// metadata) is looked up exactly instead and the following predictions start from there. Only checked chunks
+// are served from the mapping. An unfiltered chunk, once allocated, never moves and a commit only appends
+// rows, so the addresses a committed state names stay valid while a cursor holds it (rows past the committed
+// count, whose chunks a rollback may free, are never served from the map).
 //
 // Used for version 2 files only (SWMR: no other process rewrites the file under a reader; version 1 files keep
 // the old path, read under HDF5's lock). Filtered chunks (gzip) are read through HDF5 (hdf5_chunks.hpp).
@@ -11,6 +18,7 @@
 
 #include <hdf5.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -41,32 +49,45 @@ class Mapping {
   std::size_t size_;
 };
 
-// The file address of every /images chunk that holds committed rows, over one mapping.
+// The file addresses of the /images chunks that hold a committed state's rows, over one mapping. Shared by
+// every cursor on that state; checking a prediction (under hdf5_mutex()) is its only change.
 class ChunkMap {
  public:
-  ChunkMap(std::shared_ptr<const Mapping> mapping, std::vector<haddr_t> addresses, std::uint64_t chunk_rows,
-           std::uint64_t image_bytes)
-      : mapping_(std::move(mapping)), addresses_(std::move(addresses)), chunk_rows_(chunk_rows), image_bytes_(image_bytes) {}
+  ChunkMap(std::shared_ptr<const Mapping> mapping, std::uint64_t rows, std::uint64_t chunk_rows, std::uint64_t image_bytes);
 
-  // The pixels of `row` in the mapping, or nullptr (not mapped: read it through HDF5).
+  // The pixels of `row` in the mapping, or nullptr (not checked yet: check(); or never mapped).
   const std::uint8_t* row(std::uint64_t row) const {
     const std::uint64_t chunk = row / chunk_rows_;
-    if (chunk >= addresses_.size() || addresses_[chunk] == HADDR_UNDEF) return nullptr;
-    const std::uint64_t at = addresses_[chunk] + (row % chunk_rows_) * image_bytes_;
-    if (at + image_bytes_ > mapping_->size()) return nullptr;
-    return mapping_->data() + at;
+    if (chunk >= slots_.size()) return nullptr;
+    const std::uint64_t slot = slots_[chunk].load(std::memory_order_acquire);
+    if ((slot & kChecked) == 0 || (slot & kUnmapped) != 0) return nullptr;
+    return mapping_->data() + (slot & kAddress) + (row % chunk_rows_) * image_bytes_;
   }
-  // Starts reading the chunks of rows [row0, row0 + rows) in the background.
+  // Checks the chunk of `row` against HDF5 (see above); then row() serves it if it can. Call with
+  // hdf5_mutex() held.
+  void check(H5File& f, std::uint64_t row) const;
+  // Starts reading the checked chunks of rows [row0, row0 + rows) in the background.
   void prefetch(std::uint64_t row0, std::uint64_t rows) const;
 
-  const std::shared_ptr<const Mapping>& mapping() const { return mapping_; }
-  const std::vector<haddr_t>& addresses() const { return addresses_; }
+  // Fills the slots: `previous`'s for the chunks it has, predictions after them.
+  void fill(H5File& f, const ChunkMap* previous);
 
  private:
+  static constexpr std::uint64_t kChecked = std::uint64_t{1} << 63;
+  static constexpr std::uint64_t kUnmapped = std::uint64_t{1} << 62;
+  static constexpr std::uint64_t kAddress = kUnmapped - 1;
+
+  std::uint64_t chunk_bytes() const { return chunk_rows_ * image_bytes_; }
+  // The exact address of chunk `c` from HDF5's index (slow: see above), or kUnmapped.
+  std::uint64_t look_up(H5File& f, std::uint64_t c) const;
+  // Predicts the unchecked chunks after `c` from its address, up to the next checked one.
+  void predict_after(std::uint64_t c) const;
+
   std::shared_ptr<const Mapping> mapping_;
-  std::vector<haddr_t> addresses_;  // per chunk; HADDR_UNDEF: not allocated (read through HDF5)
+  std::uint64_t rows_;
   std::uint64_t chunk_rows_;
   std::uint64_t image_bytes_;
+  mutable std::vector<std::atomic<std::uint64_t>> slots_;  // per chunk: address | kChecked | kUnmapped
 };
 
 // The chunk map of the first `rows` rows of f.images, reusing `previous` (of an earlier committed state) for
