@@ -6,11 +6,20 @@
 // its labels and ids, same chunking, flushed and fsynced. Full scan: every pixel byte read vs H5Dread in
 // blocks of the same size. Point lookups in random order: SQL by id vs raw H5Dread of one row, through the
 // same chunk cache settings. File sizes with and without gzip.
+//
+// Then (issue 17) each measure with threads=1 and threads=2 side by side, as ratios to the raw single-threaded
+// C loop and to a native SQLite table in the same run: uncompressed (random bytes) and gzip:4 (smooth synthetic
+// images, which compress) loads and scans, point lookups (a loop of WHERE id = ?, a join from a native table of
+// ids, IN lists of 256), a cold full scan (page cache dropped before each side: needs root), and the anonymous
+// memory (RssAnon) a full scan adds, beside its peak RSS.
 
 #include <hdf5.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <tuple>
+#include <fstream>
+#include <sstream>
 
 #include "bench_util.hpp"
 #include "hdf5_format.hpp"
@@ -21,6 +30,8 @@ namespace fmt = imgstore::hdf5;
 
 constexpr hsize_t kImageBytes = 32 * 32 * 3;
 constexpr hsize_t kChunk = fmt::default_chunk_rows(kImageBytes);  // the extension's default, same layout
+
+long status_kb(const std::string& field);
 
 void check(herr_t rc, const char* what) {
   if (rc < 0) throw std::runtime_error(std::string("HDF5: ") + what);
@@ -123,9 +134,12 @@ bench::Row full_scan(bench::Db& db, const RawReader& raw, std::size_t n) {
     }
   });
   std::int64_t sql_sum = 0;
+  const long anon_before = status_kb("RssAnon");
   const double sql_scan = bench::timed([&] { sql_sum = db.scalar("SELECT sum(bench_touch(pixels)) FROM t"); });
+  const long anon_growth = status_kb("RssAnon") - anon_before;
   if (static_cast<std::uint64_t>(sql_sum) != raw_sum) throw std::runtime_error("scan sums differ");
-  return {"full scan, every byte read", sql_scan, raw_scan, "raw H5Dread in 4 MiB blocks", ""};
+  return {"full scan, every byte read", sql_scan, raw_scan, "raw H5Dread in 4 MiB blocks",
+          "(the process's first SQL scan: RssAnon +" + std::to_string(anon_growth / 1024) + " MB)"};
 }
 
 // Random point lookups.
@@ -167,6 +181,236 @@ void print_file_sizes(bench::Db& db, const std::filesystem::path& dir, std::size
               static_cast<long long>(size_of(fashion, "28x28x1", "gzip:4", "s6")));
 }
 
+// --- Issue 17: threads=1 and threads=2 side by side, against the raw C loop and a native table.
+
+// A field of /proc/self/status in kB (RssAnon: heap and buffers; VmHWM: peak RSS).
+long status_kb(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+// Resets VmHWM to the current RSS (Linux 4.0+), so a peak is the peak of one step.
+void reset_peak() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+}
+
+// Drops the page cache (root only); false when not allowed.
+bool drop_caches() {
+  ::sync();
+  std::ofstream out("/proc/sys/vm/drop_caches");
+  out << "3";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+struct Side {
+  double t1 = 0;      // threads=1
+  double t2 = 0;      // threads=2
+  double raw = 0;     // the raw single-threaded C loop (0: none)
+  double native = 0;  // a native SQLite table (0: none)
+};
+
+void print_sides(std::size_t n, const std::vector<std::pair<std::string, Side>>& rows) {
+  std::printf("\n### HDF5 threads=1 and threads=2, against raw C (one thread) and a native table (%zu images)\n\n", n);
+  std::printf("| measure | threads=1 | threads=2 | raw C | native | t1/raw | t2/raw | t1/native | t2/native | t1/t2 |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  const auto ratio = [](double a, double b) {
+    char buf[32];
+    if (a <= 0 || b <= 0) return std::string("-");
+    std::snprintf(buf, sizeof buf, "%.2fx", a / b);
+    return std::string(buf);
+  };
+  const auto secs = [](double t) {
+    char buf[32];
+    if (t <= 0) return std::string("-");
+    std::snprintf(buf, sizeof buf, "%.3f s", t);
+    return std::string(buf);
+  };
+  for (const auto& [name, r] : rows) {
+    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name.c_str(), secs(r.t1).c_str(), secs(r.t2).c_str(),
+                secs(r.raw).c_str(), secs(r.native).c_str(), ratio(r.t1, r.raw).c_str(), ratio(r.t2, r.raw).c_str(),
+                ratio(r.t1, r.native).c_str(), ratio(r.t2, r.native).c_str(), ratio(r.t1, r.t2).c_str());
+  }
+  std::fflush(stdout);
+}
+
+// Every byte of `path`'s images read raw, in the scan's 4 MiB blocks.
+double raw_scan(const std::string& path, std::size_t n, std::uint64_t& sum) {
+  const RawReader raw(path);
+  const hsize_t block = fmt::block_rows(kChunk, kImageBytes, fmt::kScanBlockBytes);
+  std::vector<std::uint8_t> buffer(block * kImageBytes);
+  sum = 0;
+  return bench::timed([&] {
+    for (hsize_t row = 0; row < n; row += block) {
+      const hsize_t count = std::min<hsize_t>(block, n - row);
+      raw.read(row, count, buffer.data());
+      for (hsize_t i = 0; i < count; ++i) sum += bench::touch32(buffer.data() + i * kImageBytes, kImageBytes);
+    }
+  });
+}
+
+struct Memory {
+  std::string scan;
+  long anon_growth_kb;
+  long rss_before_kb;
+  long peak_kb;
+};
+
+// A SQL full scan of `table`, its sum checked; records RssAnon growth and peak RSS.
+double sql_scan(bench::Db& db, const std::string& table, std::uint64_t expected, std::vector<Memory>* memory,
+                const std::string& name) {
+  reset_peak();
+  const long before = status_kb("RssAnon");
+  const long rss_before = status_kb("VmRSS");
+  std::int64_t sum = 0;
+  const double t = bench::timed([&] { sum = db.scalar("SELECT sum(bench_touch(pixels)) FROM " + table); });
+  if (memory != nullptr) memory->push_back({name, status_kb("RssAnon") - before, rss_before, status_kb("VmHWM")});
+  if (static_cast<std::uint64_t>(sum) != expected) throw std::runtime_error(table + ": scan sums differ");
+  return t;
+}
+
+// Lookups of every id in random order: a WHERE id = ? loop, a join from a native id table, IN lists of 256.
+void lookups(bench::Db& db, const bench::Dataset& data, const std::string& table, double& loop, double& join,
+             double& in_lists, std::uint64_t expected) {
+  std::uint64_t sum = 0;
+  loop = bench::timed([&] { sum = db.lookups(table, data.lookup_order); });
+  if (sum != expected) throw std::runtime_error(table + ": lookup sums differ");
+  std::int64_t joined = 0;
+  join = bench::timed([&] {
+    joined = db.scalar("SELECT sum(bench_touch(t.pixels)) FROM lookup_ids CROSS JOIN " + table + " AS t ON t.id = lookup_ids.id");
+  });
+  std::int64_t in_sum = 0;
+  in_lists = bench::timed([&] {
+    for (std::size_t i = 0; i < data.n; i += 256) {
+      std::string list;
+      for (std::size_t k = i; k < std::min(data.n, i + 256); ++k) {
+        if (k > i) list.push_back(',');
+        list.append(std::to_string(data.lookup_order[k]));
+      }
+      std::string sql = "SELECT sum(bench_touch(pixels)) FROM ";
+      sql.append(table).append(" WHERE id IN (").append(list).append(")");
+      in_sum += db.scalar(sql);
+    }
+  });
+  if (joined != in_sum) throw std::runtime_error(table + ": join and IN sums differ");
+}
+
+void threads_table(bench::Db& db, const std::filesystem::path& dir, const bench::Dataset& random, std::size_t n) {
+  std::vector<std::pair<std::string, Side>> rows;
+  std::vector<Memory> memory;
+  db.exec("CREATE TABLE lookup_ids(k INTEGER PRIMARY KEY, id INTEGER)");
+  db.exec("BEGIN");
+  for (std::size_t i = 0; i < n; ++i) {
+    db.exec("INSERT INTO lookup_ids VALUES (" + std::to_string(i) + ", " + std::to_string(random.lookup_order[i]) + ")");
+  }
+  db.exec("COMMIT");
+  // Smooth synthetic images (which compress) for the gzip rows, in memory for the raw loop too.
+  db.exec("CREATE TABLE smooth AS SELECT * FROM synthetic(" + std::to_string(n) + ", '32x32x3', 1, 'smooth')");
+  bench::Dataset smooth(n, kImageBytes, 42);
+  {
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db.get(), "SELECT id, label, pixels FROM smooth ORDER BY id", -1, &stmt, nullptr);
+    std::size_t i = 0;
+    while (sqlite3_step(stmt) == SQLITE_ROW && i < n) {
+      smooth.labels[i] = sqlite3_column_int64(stmt, 1);
+      std::memcpy(smooth.pixels.data() + i * kImageBytes, sqlite3_column_blob(stmt, 2), kImageBytes);
+      ++i;
+    }
+    sqlite3_finalize(stmt);
+  }
+  for (const auto& [kind, source, data] : {std::tuple{std::string("none"), std::string("ref"), &random},
+                                            std::tuple{std::string("gzip:4"), std::string("smooth"), static_cast<const bench::Dataset*>(&smooth)}}) {
+    const int gzip = kind == "none" ? 0 : 4;
+    const auto raw_path = (dir / ("raw-" + kind + ".h5")).string();
+    Side load;
+    std::filesystem::remove(raw_path);
+    load.raw = bench::timed([&] { raw_load(raw_path, *data, gzip); });
+    db.exec("DROP TABLE IF EXISTS native_copy");
+    db.exec("CREATE TABLE native_copy(id INTEGER PRIMARY KEY, label INTEGER NOT NULL, pixels BLOB NOT NULL)");
+    load.native = bench::timed([&] { db.exec("INSERT INTO native_copy SELECT * FROM " + source); });
+    db.exec("DROP TABLE native_copy");
+    for (const int threads : {1, 2}) {
+      const std::string table = "t" + std::to_string(threads) + (gzip ? "z" : "u");
+      const auto path = (dir / (table + ".h5")).string();
+      db.exec("CREATE VIRTUAL TABLE " + table + " USING hdf5(path='" + path + "', shape='32x32x3', compression='" + kind +
+              "', threads=" + std::to_string(threads) + ")");
+      (threads == 1 ? load.t1 : load.t2) = bench::timed([&] { db.exec("INSERT INTO " + table + " SELECT * FROM " + source); });
+    }
+    rows.emplace_back(kind + " load (INSERT ... SELECT, 1 txn)", load);
+    // Both stores hold the same images: their digests are equal.
+    const std::string suffix = gzip ? "z" : "u";
+    if (db.text("SELECT image_digest(id, label, pixels) FROM t1" + suffix) !=
+        db.text("SELECT image_digest(id, label, pixels) FROM t2" + suffix)) {
+      throw std::runtime_error(kind + ": the threads=1 and threads=2 stores differ");
+    }
+    std::uint64_t expected = 0;
+    Side scan;
+    scan.raw = raw_scan(raw_path, n, expected);
+    scan.native = sql_scan(db, source, expected, &memory, "native " + source);
+    for (const int threads : {1, 2}) {
+      const std::string table = "t" + std::to_string(threads) + (gzip ? "z" : "u");
+      (threads == 1 ? scan.t1 : scan.t2) =
+          sql_scan(db, table, expected, &memory, kind + ", threads=" + std::to_string(threads));
+    }
+    rows.emplace_back(kind + " full scan, warm", scan);
+    // Lookups (uncompressed store only: point reads of a gzip store decompress a chunk each).
+    if (gzip == 0) {
+      std::uint64_t expected_lookups = 0;
+      std::vector<std::uint8_t> one(kImageBytes);
+      Side loop;
+      Side join;
+      Side in_lists;
+      {
+        const RawReader raw(raw_path);
+        loop.raw = bench::timed([&] {
+          for (const auto id : data->lookup_order) {
+            raw.read(static_cast<hsize_t>(id), 1, one.data());
+            expected_lookups += bench::touch(one.data(), one.size());
+          }
+        });
+      }
+      lookups(db, *data, source, loop.native, join.native, in_lists.native, expected_lookups);
+      lookups(db, *data, "t1u", loop.t1, join.t1, in_lists.t1, expected_lookups);
+      lookups(db, *data, "t2u", loop.t2, join.t2, in_lists.t2, expected_lookups);
+      rows.emplace_back("none point lookups, WHERE id = ? loop", loop);
+      rows.emplace_back("none point lookups, join from a native id table", join);
+      rows.emplace_back("none IN lists of 256 random ids", in_lists);
+    }
+    // Cold: the page cache dropped before each side (root only).
+    Side cold;
+    if (drop_caches()) {
+      std::uint64_t sum = 0;
+      cold.raw = raw_scan(raw_path, n, sum);
+      for (const int threads : {1, 2}) {
+        // Reopened after the drop, as raw_scan opens its reader: pages a mapping still holds are not dropped.
+        const std::string table = "t" + std::to_string(threads) + (gzip ? "z" : "u");
+        db.exec("DROP TABLE " + table);  // the table, not the store's file
+        drop_caches();
+        db.exec("CREATE VIRTUAL TABLE " + table + " USING hdf5(path='" + (dir / (table + ".h5")).string() +
+                "', threads=" + std::to_string(threads) + ")");
+        (threads == 1 ? cold.t1 : cold.t2) = sql_scan(db, table, expected, nullptr, "");
+      }
+      drop_caches();
+      cold.native = sql_scan(db, source, expected, nullptr, "");
+      rows.emplace_back(kind + " full scan, cold (page cache dropped)", cold);
+    }
+  }
+  print_sides(n, rows);
+  std::printf("\nAnonymous memory (RssAnon: heap and buffers, not mapped file pages) a full scan adds, and the\n"
+              "process's RSS before it and at its peak (the process holds both data sets in memory):\n\n");
+  std::printf("| scan | RssAnon growth | RSS before | peak RSS (VmHWM) |\n|---|---:|---:|---:|\n");
+  for (const auto& m : memory) {
+    std::printf("| %s | %.1f MB | %.1f MB | %.1f MB |\n", m.scan.c_str(), static_cast<double>(m.anon_growth_kb) / 1024,
+                static_cast<double>(m.rss_before_kb) / 1024, static_cast<double>(m.peak_kb) / 1024);
+  }
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -186,6 +430,7 @@ int main(int argc, char** argv) {
     rows.push_back(point_lookups(db, raw, data));
     bench::print_report("HDF5, 32x32x3", n, rows);
     print_file_sizes(db, dir, n);
+    threads_table(db, dir, data, n);
     std::filesystem::remove_all(dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_hdf5: %s\n", e.what());

@@ -96,16 +96,20 @@ def loop_workload(sqlite3, ext, backend, path):
 class CrashRun:
     """One backend's store and its oracle (a native SQLite file with the committed rows) in a work directory."""
 
-    def __init__(self, sqlite3, ext, backend):
+    def __init__(self, sqlite3, ext, backend, create="", open_with=""):
+        """`create` and `open_with`: more module arguments at creation and at every opening (e.g. hdf5's
+        compression and threads)."""
         self.sqlite3, self.ext, self.backend = sqlite3, ext, backend
+        open_with += OPTIONS
+        self.create = create + open_with
         self.path = {"lmdb": "s.lmdb", "hdf5": "s.h5", "png_dir": "s_png"}[backend]
         self.work = tempfile.mkdtemp(prefix="imgstore-crash-")
-        self.open_store = "CREATE VIRTUAL TABLE temp.s USING %s(path='%s'%s);" % (backend, self.path, OPTIONS)
+        self.open_store = "CREATE VIRTUAL TABLE temp.s USING %s(path='%s'%s);" % (backend, self.path, open_with)
         self.run("ATTACH 'ref.db' AS r; CREATE TABLE r.ref(id INTEGER PRIMARY KEY, label, pixels);"
-                 "CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s'%s);"
+                 "CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s'%s%s);"
                  "INSERT INTO s SELECT * FROM synthetic(200, '%s', 1, 'smooth');"
-                 "INSERT INTO r.ref SELECT * FROM synthetic(200, '%s', 1, 'smooth');"
-                 % (backend, self.path, SHAPE, OPTIONS, SHAPE, SHAPE))
+                 "INSERT INTO r.ref SELECT * FROM synthetic(200, '%s', 1, 'smooth');" % (
+                     backend, self.path, SHAPE, create, open_with, SHAPE, SHAPE))
 
     def run(self, script, check=True):
         return sql(self.sqlite3, self.ext, script, self.work, check=check)
@@ -167,8 +171,8 @@ class CrashRun:
             shutil.rmtree(os.path.join(self.work, p), ignore_errors=True)
             if os.path.exists(os.path.join(self.work, p)):
                 os.remove(os.path.join(self.work, p))
-        self.run("ATTACH 'ref.db' AS r; CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s');"
-                 "INSERT INTO s SELECT * FROM r.ref;" % (self.backend, self.path, SHAPE))
+        self.run("ATTACH 'ref.db' AS r; CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s'%s);"
+                 "INSERT INTO s SELECT * FROM r.ref;" % (self.backend, self.path, SHAPE, self.create))
 
     def write_again(self, k, base, oracle_changes):
         """After a kill the store can be written again, and its structure is sound (every image read back now
@@ -232,6 +236,17 @@ def main():
         started = time.time()
         failures += loop_workload(sqlite3, ext, backend, crash.path)
         print("%s loop: %.1f s" % (backend, time.time() - started))
+    if not failures and backend == "hdf5":
+        # A gzip store loaded with threads: chunks compressed on worker threads and written directly
+        # (hdf5_chunks.hpp); a kill keeps the last commit just the same.
+        threaded = CrashRun(sqlite3, ext, backend, create=", compression='gzip:1'", open_with=", threads=2")
+        t_duration, t_outcomes, t_failure = threaded.kills(max(kills // 4, 5))
+        print("hdf5 gzip threads=2: %d kills over %.3fs transactions: %s" % (max(kills // 4, 5), t_duration, t_outcomes))
+        if t_failure:
+            failures.append("gzip threads=2: " + t_failure)
+            print("work directory kept: " + threaded.work)
+        else:
+            shutil.rmtree(threaded.work, ignore_errors=True)
     for f in failures:
         print("FAIL " + f)
     if not failures:

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <cstdint>
@@ -32,6 +33,7 @@
 #include "busy.hpp"
 #include "error.hpp"
 #include "hdf5_format.hpp"
+#include "hdf5_mapped.hpp"
 #include "posix_file.hpp"
 #include "shape.hpp"
 #include "store.hpp"
@@ -86,12 +88,19 @@ Compression parse_compression(const std::string& table, const std::string& text)
 // published: a commit publishes a new one, so a cursor that holds the old one never sees a commit halfway.
 // The rows it names stay valid after later commits, which only append rows and change /ids and /labels.
 struct Committed {
+  using Index = std::map<std::int64_t, std::uint64_t>;
   std::uint64_t rows = 0;                       // committed row count
   std::uint64_t generation = ~std::uint64_t{0};  // version 2: /commit's generation it was read at (~0: never read)
   std::vector<std::int64_t> row_ids;            // per committed row; -1 deleted
   std::vector<std::int64_t> row_labels;         // per committed row
-  std::map<std::int64_t, std::uint64_t> index;  // live id -> row
+  Index index;                                  // live id -> row
+  std::shared_ptr<const ChunkMap> chunks;       // version 2, unfiltered: the rows' pixels in the mapped file
 };
+
+// After a file closes: HDF5 keeps the blocks it freed (chunk buffers, metadata) on its own free lists for
+// reuse, up to about 40 MB, and glibc keeps freed heap; both go back to the system here, so that a connection
+// that opens and drops many stores does not keep the memory of the largest ones it had.
+void release_memory() noexcept;
 
 // One open file per process, shared by every table on it.
 class H5File {
@@ -110,6 +119,10 @@ class H5File {
   // its file address: a statement's check for a new commit costs a 16-byte read instead of an H5Drefresh.
   Fd commit_fd;
   haddr_t commit_address = HADDR_UNDEF;
+  // The file mapped read-only (hdf5_mapped.hpp): committed pixels, and /commit's chunk, read without HDF5.
+  std::shared_ptr<const Mapping> mapping;
+  int filters = 0;  // on /images
+  int deflate = 0;  // the gzip level when deflate is /images' only filter (direct chunk I/O, hdf5_chunks.hpp)
   std::shared_ptr<const Committed> committed = std::make_shared<Committed>();
   bool writing = false;   // one transaction at a time per file
   bool writable = false;  // opened read-write: only once a transaction writes (reading must not change the file)
@@ -120,6 +133,7 @@ class H5File {
   ~H5File() {
     const Lock lock(hdf5_mutex());
     close();
+    release_memory();
   }
 
   void close() {
@@ -178,6 +192,14 @@ class H5File {
   // Version 2: /commit = [generation, rows]. A reader refreshes it first (H5Drefresh: SWMR readers see a
   // dataset's new data and extent only after it).
   std::pair<std::uint64_t, std::uint64_t> read_commit(const std::string& what) const {
+    if (!writable && mapping && commit_address != HADDR_UNDEF && commit_address + 16 <= mapping->size()) {
+      // The writer writes /commit with one pwrite; a torn read can only pair the new generation with the old
+      // row count, which the seqlock's second read of /commit catches.
+      std::uint64_t v[2];
+      std::memcpy(v, mapping->data() + commit_address, sizeof v);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      return {v[0], v[1]};
+    }
     if (!writable && commit_fd && commit_address != HADDR_UNDEF) {
       std::uint8_t b[16];
       if (::pread(commit_fd.get(), b, sizeof b, static_cast<off_t>(commit_address)) == static_cast<ssize_t>(sizeof b)) {

@@ -43,12 +43,13 @@ inline constexpr std::int64_t kTombstone = -1;
 
 // The chunk cache every dataset is opened with (H5Pset_chunk_cache): room for a block of chunks being filled
 // or read, with many slots (a prime) to avoid collisions; w0 = 1 evicts fully read or written chunks first.
+// 8 MiB: twice a scan block (kScanBlockBytes), and the bound on what a gzip scan's cache adds to the heap.
 struct ChunkCache {
   std::size_t slots;
   std::size_t bytes;
   double w0;
 };
-inline constexpr ChunkCache kChunkCache{12421, std::size_t{32} << 20, 1.0};
+inline constexpr ChunkCache kChunkCache{12421, std::size_t{8} << 20, 1.0};
 
 // Rows per /images chunk when not given: about 64 KiB of pixels, so a random point read decompresses little
 // while a scan still reads large blocks (21 for 32x32x3, 83 for 28x28x1).

@@ -4,6 +4,7 @@
 #include "hdf5_open.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,11 @@
 #include "posix_file.hpp"
 
 namespace imgstore::hdf5 {
+
+void release_memory() noexcept {
+  H5garbage_collect();
+  ::malloc_trim(0);
+}
 
 std::recursive_mutex& hdf5_mutex() {
   static std::recursive_mutex m;
@@ -285,6 +291,17 @@ void read_shape(H5File& f, const std::string& table, const std::optional<Shape>&
   hsize_t chunk[4] = {1, 0, 0, 0};
   if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) H5Pget_chunk(dcpl.get(), 4, chunk);
   f.chunk_rows = std::max<hsize_t>(chunk[0], 1);
+  f.filters = std::max(H5Pget_nfilters(dcpl.get()), 0);
+  f.deflate = 0;
+  if (f.filters == 1) {
+    unsigned flags = 0;
+    unsigned level = 0;
+    std::size_t n = 1;
+    if (H5Pget_filter2(dcpl.get(), 0, &flags, &n, &level, 0, nullptr, nullptr) == H5Z_FILTER_DEFLATE && n >= 1) {
+      f.deflate = static_cast<int>(std::clamp(level, 1u, 9u));
+    }
+    H5Eclear2(H5E_DEFAULT);
+  }
 }
 
 }  // namespace

@@ -14,144 +14,18 @@
 
 #include "hdf5_store.hpp"
 
-#include "hdf5_file.hpp"
-
 #include <hdf5.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-#include <map>
-#include <mutex>
-#include <set>
 
 #include "args.hpp"
-#include "thread_pool.hpp"
 #include "busy.hpp"
 #include "hdf5_journal.hpp"
-#include "undo_log.hpp"
+#include "hdf5_store_impl.hpp"
 
 namespace imgstore {
-
-namespace {
-
-using namespace hdf5;  // the file layer: H5File, Committed, Hid, checked, Lock
-
-
-class Hdf5Store;
-
-class Hdf5Cursor final : public Cursor {
- public:
-  Hdf5Cursor(Hdf5Store& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids);
-  bool at_end() const override { return at_end_; }
-  void next() override;
-  std::int64_t id() const override { return walk_.id(); }
-  std::int64_t label() override;
-  std::span<const std::uint8_t> pixels() override;
-
- private:
-  Hdf5Store& store_;
-  const std::shared_ptr<const Committed> snapshot_;  // the committed state this statement reads
-  IdWalk<std::uint64_t> walk_;                       // id -> row
-  bool at_end_ = false;
-  // Scans read a block of rows per H5Dread into this reused buffer.
-  std::vector<std::uint8_t> block_;
-  std::uint64_t block_first_ = 0;
-  std::uint64_t block_rows_ = 0;
-  std::uint64_t block_generation_ = 0;  // the store's generation when the block was read
-  std::vector<std::uint8_t> single_;
-};
-
-class Hdf5Store final : public Store {
- public:
-  Hdf5Store(std::string table, std::shared_ptr<H5File> file, std::chrono::milliseconds timeout, unsigned threads)
-      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout), threads_(threads) {}
-  ~Hdf5Store() override;
-
-  const Shape& shape() const override { return f_->shape; }
-  const std::string& table() const { return table_; }
-  H5File& file() { return *f_; }
-  std::chrono::milliseconds timeout() const { return timeout_; }
-  // The committed state a new statement reads (inside this table's transaction no other can commit).
-  std::shared_ptr<const Committed> snapshot() const;
-
-  std::uint64_t count() override;
-  std::optional<std::int64_t> max_id() override;
-  std::unique_ptr<Cursor> scan(IdRange range) override {
-    return std::make_unique<Hdf5Cursor>(*this, range, std::vector<std::int64_t>{}, false);
-  }
-  std::unique_ptr<Cursor> lookup(std::vector<std::int64_t> ids) override {
-    return std::make_unique<Hdf5Cursor>(*this, IdRange{}, std::move(ids), true);
-  }
-
-  // The row of a live id as this connection sees it: its transaction's changes over the snapshot `c`.
-  std::optional<std::uint64_t> row_of(const Committed& c, std::int64_t id) const;
-  // The first live id >= from, with its row.
-  std::optional<std::pair<std::int64_t, std::uint64_t>> first_from(const Committed& snap, std::int64_t from) const;
-  std::int64_t label_at(const Committed& c, std::uint64_t row) const;
-  // Rows written to the file so far (committed, plus this transaction's full blocks).
-  std::uint64_t rows_in_file() const { return f_->committed->rows + flushed_; }
-  // A new row still in the write buffer.
-  const std::uint8_t* buffered(std::uint64_t row) const;
-  std::uint64_t generation() const { return generation_; }
-
-  void put(const Image& image, bool replace) override;
-  bool set_label(std::int64_t id, std::int64_t label) override;
-  bool erase(std::int64_t id) override;
-  std::vector<std::string> check(bool full) override;
-
-  void begin() override;
-  void sync() override;
-  void rollback() override;
-  void savepoint(int level) override { undo_.savepoint(level); }
-  void release(int level) override { undo_.release(level); }
-  void rollback_to(int level) override;
-
- private:
-  // How to undo one change. `appended` is the new-row count before the change: undoing back to a savepoint
-  // also forgets the rows appended after it.
-  struct Undo {
-    enum Kind { kId, kLabel, kNewLabel } kind;
-    std::int64_t id;
-    std::uint64_t row;
-    std::int64_t old_label;
-    std::optional<std::optional<std::uint64_t>> old_overlay;  // outer empty: id was not in the overlay
-    bool had_label;
-    std::uint64_t appended;
-  };
-
-  std::uint64_t write_block_rows() const { return block_rows(f_->chunk_rows, shape().bytes(), kWriteBlockBytes); }
-  std::int64_t max_overlay() const;
-  void remember_id(std::int64_t id);
-  void undo_one(const Undo& u);
-  // Forgets new rows past `count` (they belong to undone changes).
-  void truncate_new_rows(std::uint64_t count);
-  void flush_block();
-  // Writes the transaction and publishes the new committed state. New rows go past the committed count; changes
-  // to committed rows are journaled first (hdf5_journal.hpp), so a crash at any point leaves old or new.
-  void commit_changes();
-  // The committed state after this transaction: `old` with its changes; `dirty` gets the committed rows that
-  // change in place.
-  std::shared_ptr<Committed> next_committed(const Committed& old, std::set<std::uint64_t>& dirty) const;
-  // Drops the transaction; rows written past the committed count are trimmed from the file.
-  void discard();
-  void finish();
-
-  const std::string table_;
-  const std::shared_ptr<H5File> f_;
-  const std::chrono::milliseconds timeout_;  // the `timeout` argument
-  const unsigned threads_;                    // the `threads` argument (thread_pool.hpp)
-  UndoLog<Undo> undo_;
-  std::map<std::int64_t, std::optional<std::uint64_t>> overlay_;  // id -> new row, or deleted
-  std::map<std::uint64_t, std::int64_t> label_overlay_;            // committed row -> new label
-  std::vector<std::int64_t> new_labels_;                           // per new row
-  std::vector<std::uint8_t> pending_;                              // new rows not yet written
-  std::uint64_t appended_ = 0;                                     // new rows
-  std::uint64_t flushed_ = 0;                                      // new rows written to the file
-  std::uint64_t generation_ = 0;
-};
+namespace hdf5 {
 
 Hdf5Store::~Hdf5Store() {
   if (undo_.active()) {
@@ -160,6 +34,16 @@ Hdf5Store::~Hdf5Store() {
     } catch (...) {
     }
   }
+}
+
+ThreadPool* Hdf5Store::pool() {
+  if (threads_ <= 1 || f_->deflate == 0) return nullptr;
+  if (!pool_) pool_ = std::make_unique<ThreadPool>(threads_);
+  return pool_.get();
+}
+
+void Hdf5Store::settle() {
+  if (writer_ && !writer_->empty()) writer_->write(*f_, true, f_->where(table_) + ": writing compressed chunks");
 }
 
 std::shared_ptr<const Committed> Hdf5Store::snapshot() const {
@@ -205,10 +89,16 @@ std::optional<std::uint64_t> Hdf5Store::row_of(const Committed& c, std::int64_t 
   return it->second;
 }
 
-std::optional<std::pair<std::int64_t, std::uint64_t>> Hdf5Store::first_from(const Committed& snap,
-                                                                          std::int64_t from) const {
-  auto c = snap.index.lower_bound(from);
-  auto o = overlay_.lower_bound(from);
+std::optional<std::pair<std::int64_t, std::uint64_t>> Hdf5Store::first_from(const Committed& snap, std::int64_t from,
+                                                                          Committed::Index::const_iterator& hint) const {
+  // A scan asks for the id after the last one: one step from the hint instead of a search of the tree.
+  auto c = hint;
+  for (int steps = 0; c != snap.index.end() && c->first < from && steps < 4; ++steps) ++c;
+  if (hint == snap.index.end() || hint->first >= from || (c != snap.index.end() && c->first < from)) {
+    c = snap.index.lower_bound(from);
+  }
+  hint = c;
+  auto o = overlay_.empty() ? overlay_.end() : overlay_.lower_bound(from);
   while (true) {
     const bool has_c = c != snap.index.end();
     const bool has_o = o != overlay_.end();
@@ -430,6 +320,7 @@ void Hdf5Store::truncate_new_rows(std::uint64_t count) {
   appended_ = count;
   new_labels_.resize(count);
   if (count < flushed_) {
+    settle();
     // Part of a written block is undone: keep the rows still wanted in the buffer and rewrite them later.
     const std::uint64_t keep_from = count / write_block_rows() * write_block_rows();
     std::vector<std::uint8_t> kept((count - keep_from) * shape().bytes());
@@ -455,15 +346,41 @@ void Hdf5Store::flush_block() {
   if (f_->extent(f_->images.get(), what) < first + n) {
     checked(H5Dset_extent(f_->images.get(), f_->dims(first + n).data()), what);
   }
-  f_->transfer(f_->images.get(), true, first, n, H5T_NATIVE_UINT8, pending_.data(), what);
+  if (pool() != nullptr) {
+    flush_block_direct(first, n, what);
+  } else {
+    f_->transfer(f_->images.get(), true, first, n, H5T_NATIVE_UINT8, pending_.data(), what);
+  }
   flushed_ += n;
   pending_.clear();
   ++generation_;  // cursors holding a block of the buffer must re-read
 }
 
+void Hdf5Store::flush_block_direct(std::uint64_t first, std::uint64_t n, const std::string& what) {
+  const std::uint64_t chunk = f_->chunk_rows;
+  const std::size_t bytes = shape().bytes();
+  const std::uint64_t head = std::min(n, (chunk - first % chunk) % chunk);  // rows before the first chunk boundary
+  const std::uint64_t whole = (n - head) / chunk;
+  const std::uint64_t tail = n - head - whole * chunk;
+  auto block = std::make_shared<std::vector<std::uint8_t>>(std::move(pending_));
+  pending_ = {};
+  // The partial chunks at either end through HDF5's filter (a later block completes them there too).
+  if (head > 0) f_->transfer(f_->images.get(), true, first, head, H5T_NATIVE_UINT8, block->data(), what);
+  if (tail > 0) {
+    f_->transfer(f_->images.get(), true, first + n - tail, tail, H5T_NATIVE_UINT8,
+                 block->data() + (n - tail) * bytes, what);
+  }
+  if (!writer_) writer_ = std::make_unique<ChunkWriter>(*pool(), f_->deflate);
+  for (std::uint64_t k = 0; k < whole; ++k) {
+    writer_->submit((first + head) / chunk + k, block, (head + k * chunk) * bytes, chunk * bytes);
+  }
+  writer_->write(*f_, false, what);  // those already done, while the rest compress
+}
+
 void Hdf5Store::commit_changes() {
   const std::string what = f_->where(table_) + ": commit";
   flush_block();
+  settle();
   const Committed& old = *f_->committed;
   f_->ensure_space((old.rows + appended_) * 16, what);
   std::set<std::uint64_t> dirty;  // committed rows changed in place
@@ -503,6 +420,7 @@ std::shared_ptr<Committed> Hdf5Store::next_committed(const Committed& old, std::
 }
 
 void Hdf5Store::discard() {
+  if (writer_) writer_->cancel();
   const bool wrote = flushed_ > 0;
   finish();
   if (wrote) {
@@ -525,60 +443,16 @@ void Hdf5Store::finish() {
   make_readonly(*f_, table_);
 }
 
-Hdf5Cursor::Hdf5Cursor(Hdf5Store& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
-    : store_(store), snapshot_(store.snapshot()), walk_(range, std::move(ids), by_ids) {
-  next();
-}
-
-void Hdf5Cursor::next() {
-  const Lock lock(hdf5_mutex());
-  at_end_ = !walk_.step([&](std::int64_t id) { return store_.row_of(*snapshot_, id); },
-                        [&](std::int64_t from) { return store_.first_from(*snapshot_, from); });
-}
-
-std::int64_t Hdf5Cursor::label() {
-  const Lock lock(hdf5_mutex());
-  return store_.label_at(*snapshot_, walk_.value());
-}
-
-std::span<const std::uint8_t> Hdf5Cursor::pixels() {
-  const Lock lock(hdf5_mutex());
-  const std::uint64_t row = walk_.value();
-  const std::size_t bytes = store_.shape().bytes();
-  if (const std::uint8_t* p = store_.buffered(row)) return {p, bytes};
-  H5File& f = store_.file();
-  ensure_open(f, store_.table(), store_.timeout());
-  const std::string what = f.where(store_.table()) + ": reading id " + std::to_string(walk_.id());
-  if (walk_.by_ids()) {
-    // A point read: one row through the chunk cache.
-    single_.resize(bytes);
-    f.transfer(f.images.get(), false, row, 1, H5T_NATIVE_UINT8, single_.data(), what);
-    return single_;
-  }
-  if (row < block_first_ || row >= block_first_ + block_rows_ || block_generation_ != store_.generation()) {
-    // A scan: a block of about 4 MiB of whole chunks per H5Dread, reused across blocks. Rows past the file's
-    // written rows are not read (they are still in the writer's buffer).
-    const std::uint64_t chunk = f.chunk_rows;
-    const std::uint64_t rows_per_block = block_rows(chunk, bytes, kScanBlockBytes);
-    block_first_ = row / chunk * chunk;
-    block_rows_ = std::min(rows_per_block, std::max(store_.rows_in_file(), snapshot_->rows) - block_first_);
-    block_.resize(block_rows_ * bytes);
-    block_generation_ = store_.generation();
-    f.transfer(f.images.get(), false, block_first_, block_rows_, H5T_NATIVE_UINT8, block_.data(), what);
-  }
-  return {block_.data() + (row - block_first_) * bytes, bytes};
-}
-
-}  // namespace
+}  // namespace hdf5
 
 std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
   const Args parsed(table, {"path", "shape", "compression", "chunk", "timeout", "threads"}, args);
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
-  const Compression compression = parse_compression(table, parsed.get("compression").value_or("none"));
+  const hdf5::Compression compression = hdf5::parse_compression(table, parsed.get("compression").value_or("none"));
   const auto chunk = static_cast<std::uint64_t>(parsed.integer("chunk", 1, 1 << 20, 0));
   const auto timeout = timeout_argument(parsed);
-  return std::make_unique<Hdf5Store>(table, open_file(table, parsed.require("path"), shape, compression, chunk, mode, timeout),
+  return std::make_unique<hdf5::Hdf5Store>(table, hdf5::open_file(table, parsed.require("path"), shape, compression, chunk, mode, timeout),
                                      timeout, threads_argument(parsed));
 }
 

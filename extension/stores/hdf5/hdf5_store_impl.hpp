@@ -1,0 +1,151 @@
+// The hdf5 backend's Store and Cursor (private to the backend): hdf5_store.cpp holds the store (transactions),
+// hdf5_cursor.cpp the cursor (reads: the mapped file, HDF5, or threaded gzip chunks).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "hdf5_chunks.hpp"
+#include "hdf5_file.hpp"
+#include "store.hpp"
+#include "thread_pool.hpp"
+#include "undo_log.hpp"
+
+namespace imgstore::hdf5 {
+
+class Hdf5Store;
+
+class Hdf5Cursor final : public Cursor {
+ public:
+  Hdf5Cursor(Hdf5Store& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids);
+  bool at_end() const override { return at_end_; }
+  void next() override;
+  std::int64_t id() const override { return walk_.id(); }
+  std::int64_t label() override;
+  std::span<const std::uint8_t> pixels() override;
+
+ private:
+  // A mapped scan keeps the kernel reading about two blocks ahead of `row` (cold files: one large read
+  // ahead of the page faults instead of a fault per page run).
+  void prefetch_from(const ChunkMap& map, std::uint64_t row);
+
+  Hdf5Store& store_;
+  const std::shared_ptr<const Committed> snapshot_;  // the committed state this statement reads
+  IdWalk<std::uint64_t> walk_;                       // id -> row
+  bool at_end_ = false;
+  // Scans read a block of rows per H5Dread into this reused buffer.
+  std::vector<std::uint8_t> block_;
+  std::uint64_t block_first_ = 0;
+  std::uint64_t block_rows_ = 0;
+  std::uint64_t block_generation_ = 0;  // the store's generation when the block was read
+  std::vector<std::uint8_t> single_;
+  std::uint64_t prefetched_to_ = 0;  // a mapped scan has asked the kernel to read the file up to this row
+  Committed::Index::const_iterator hint_;
+  std::unique_ptr<ChunkReader> chunks_;  // a threaded gzip scan's chunks  // where the scan is in snapshot_->index (immutable: stays valid)
+};
+
+class Hdf5Store final : public Store {
+ public:
+  Hdf5Store(std::string table, std::shared_ptr<H5File> file, std::chrono::milliseconds timeout, unsigned threads)
+      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout), threads_(threads) {}
+  ~Hdf5Store() override;
+
+  const Shape& shape() const override { return f_->shape; }
+  const std::string& table() const { return table_; }
+  H5File& file() { return *f_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+  // The committed state a new statement reads (inside this table's transaction no other can commit).
+  std::shared_ptr<const Committed> snapshot() const;
+
+  std::uint64_t count() override;
+  std::optional<std::int64_t> max_id() override;
+  std::unique_ptr<Cursor> scan(IdRange range) override {
+    return std::make_unique<Hdf5Cursor>(*this, range, std::vector<std::int64_t>{}, false);
+  }
+  std::unique_ptr<Cursor> lookup(std::vector<std::int64_t> ids) override {
+    return std::make_unique<Hdf5Cursor>(*this, IdRange{}, std::move(ids), true);
+  }
+
+  // The row of a live id as this connection sees it: its transaction's changes over the snapshot `c`.
+  std::optional<std::uint64_t> row_of(const Committed& c, std::int64_t id) const;
+  // The first live id >= from, with its row.
+  // `hint` (an iterator into snap.index at or before the answer, or end) saves the search in a scan.
+  std::optional<std::pair<std::int64_t, std::uint64_t>> first_from(const Committed& snap, std::int64_t from,
+                                                                   Committed::Index::const_iterator& hint) const;
+  std::int64_t label_at(const Committed& c, std::uint64_t row) const;
+  // Rows written to the file so far (committed, plus this transaction's full blocks).
+  std::uint64_t rows_in_file() const { return f_->committed->rows + flushed_; }
+  // A new row still in the write buffer.
+  const std::uint8_t* buffered(std::uint64_t row) const;
+  std::uint64_t generation() const { return generation_; }
+  // The codec pool of a gzip store with threads > 1 (hdf5_chunks.hpp), else nullptr.
+  ThreadPool* pool();
+  // Writes the chunks still being compressed, so that HDF5 reads this transaction's rows.
+  void settle();
+
+  void put(const Image& image, bool replace) override;
+  bool set_label(std::int64_t id, std::int64_t label) override;
+  bool erase(std::int64_t id) override;
+  std::vector<std::string> check(bool full) override;
+
+  void begin() override;
+  void sync() override;
+  void rollback() override;
+  void savepoint(int level) override { undo_.savepoint(level); }
+  void release(int level) override { undo_.release(level); }
+  void rollback_to(int level) override;
+
+ private:
+  // How to undo one change. `appended` is the new-row count before the change: undoing back to a savepoint
+  // also forgets the rows appended after it.
+  struct Undo {
+    enum Kind { kId, kLabel, kNewLabel } kind;
+    std::int64_t id;
+    std::uint64_t row;
+    std::int64_t old_label;
+    std::optional<std::optional<std::uint64_t>> old_overlay;  // outer empty: id was not in the overlay
+    bool had_label;
+    std::uint64_t appended;
+  };
+
+  std::uint64_t write_block_rows() const { return block_rows(f_->chunk_rows, shape().bytes(), kWriteBlockBytes); }
+  std::int64_t max_overlay() const;
+  void remember_id(std::int64_t id);
+  void undo_one(const Undo& u);
+  // Forgets new rows past `count` (they belong to undone changes).
+  void truncate_new_rows(std::uint64_t count);
+  void flush_block();
+  // flush_block for a gzip store with a pool: the whole chunks compressed on the pool (hdf5_chunks.hpp).
+  void flush_block_direct(std::uint64_t first, std::uint64_t n, const std::string& what);
+  // Writes the transaction and publishes the new committed state. New rows go past the committed count; changes
+  // to committed rows are journaled first (hdf5_journal.hpp), so a crash at any point leaves old or new.
+  void commit_changes();
+  // The committed state after this transaction: `old` with its changes; `dirty` gets the committed rows that
+  // change in place.
+  std::shared_ptr<Committed> next_committed(const Committed& old, std::set<std::uint64_t>& dirty) const;
+  // Drops the transaction; rows written past the committed count are trimmed from the file.
+  void discard();
+  void finish();
+
+  const std::string table_;
+  const std::shared_ptr<H5File> f_;
+  const std::chrono::milliseconds timeout_;  // the `timeout` argument
+  const unsigned threads_;                    // the `threads` argument (thread_pool.hpp)
+  UndoLog<Undo> undo_;
+  std::map<std::int64_t, std::optional<std::uint64_t>> overlay_;  // id -> new row, or deleted
+  std::map<std::uint64_t, std::int64_t> label_overlay_;            // committed row -> new label
+  std::vector<std::int64_t> new_labels_;                           // per new row
+  std::vector<std::uint8_t> pending_;                              // new rows not yet written
+  std::uint64_t appended_ = 0;                                     // new rows
+  std::uint64_t flushed_ = 0;                                      // new rows written to the file
+  std::uint64_t generation_ = 0;
+  std::unique_ptr<ThreadPool> pool_;     // made at first use
+  std::unique_ptr<ChunkWriter> writer_;  // whole chunks being compressed, written in order
+};
+
+}  // namespace imgstore::hdf5
