@@ -66,9 +66,11 @@ struct RawLmdb {
     MDB_val key;
     MDB_val value;
     std::uint64_t sum = 0;
-    while (mdb_cursor_get(cur, &key, &value, MDB_NEXT) == MDB_SUCCESS) {
+    int rc;
+    while ((rc = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) == MDB_SUCCESS) {
       sum += bench::touch32(static_cast<char*>(value.mv_data) + 8, value.mv_size - 8);
     }
+    if (rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get");
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return sum;
@@ -227,31 +229,24 @@ void add_random_batches(bench::Db& db, RawLmdb& raw, std::size_t n, std::vector<
 
 // Cold full scans: each path on a freshly opened store (drop_caches leaves pages that a process still maps,
 // so a store scanned before would stay warm), right after its own drop of the page cache, best of 3. The
-// SQL path's first cold scan also gives the memory row of a cold scan. Needs every table on the file closed.
-MemoryRow scan_memory(bench::Db& db, const std::string& table, const std::string& what);
-
-MemoryRow add_cold_scans(bench::Db& db, const std::string& sql_path, const std::string& raw_path, std::vector<bench::Row>& rows) {
+// Needs every table on the file closed.
+void add_cold_scans(bench::Db& db, const std::string& sql_path, const std::string& raw_path, std::vector<bench::Row>& rows) {
   double sql = 1e9, raw_time = 1e9;
   bool dropped = true;
-  MemoryRow memory;
   for (int k = 0; k < 3; ++k) {
     db.exec("CREATE VIRTUAL TABLE tc USING lmdb(path='" + sql_path + "')");
     dropped = bench::drop_page_cache() && dropped;
-    if (k == 0) {
-      const auto start = std::chrono::steady_clock::now();
-      memory = scan_memory(db, "tc", "lmdb, threads=1, cold (a fresh table)");
-      sql = bench::seconds_since(start);
-    } else {
-      sql = std::min(sql, bench::timed([&] { db.scalar("SELECT sum(bench_touch(pixels)) FROM tc"); }));
-    }
+    std::int64_t a = 0;
+    sql = std::min(sql, bench::timed([&] { a = db.scalar("SELECT sum(bench_touch(pixels)) FROM tc"); }));
     db.exec("DROP TABLE tc");
     RawLmdb raw(raw_path);
     dropped = bench::drop_page_cache() && dropped;
-    raw_time = std::min(raw_time, bench::timed([&] { raw.scan(); }));
+    std::uint64_t b = 0;
+    raw_time = std::min(raw_time, bench::timed([&] { b = raw.scan(); }));
+    if (static_cast<std::uint64_t>(a) != b) throw std::runtime_error("cold scan sums differ");
   }
   rows.push_back({"full scan, cold (page cache dropped)", sql, raw_time, "raw LMDB cursor, cold",
                   dropped ? "(best of 3, each on a freshly opened store)" : "(best of 3; page cache NOT dropped: needs root)"});
-  return memory;
 }
 
 // The store with threads=N (the cores) beside threads=1: a bulk load into a new store and a full scan.
@@ -260,15 +255,22 @@ void add_threads(bench::Db& db, const std::filesystem::path& dir, RawLmdb& raw, 
   const std::string threads = "threads=" + std::to_string(cores);
   db.exec("CREATE VIRTUAL TABLE tn USING lmdb(path='" + lmdb_path(dir, "threads", 0) + "', shape='32x32x3', " + threads + ")");
   const double load = bench::timed([&] { db.exec("INSERT INTO tn SELECT * FROM ref"); });
-  double native_scan = 1e9, scan = 1e9, raw_scan = 1e9;
+  // Best of 3 each, interleaved: threads=1 (table t) and threads=N scans of the same images, raw and native.
+  double native_scan = 1e9, scan = 1e9, scan1 = 1e9, raw_scan = 1e9;
+  std::int64_t a = 0, b = 0, d = 0;
+  std::uint64_t c = 0;
   for (int k = 0; k < 3; ++k) {
-    scan = std::min(scan, bench::timed([&] { db.scalar("SELECT sum(bench_touch(pixels)) FROM tn"); }));
-    native_scan = std::min(native_scan, bench::timed([&] { db.scalar("SELECT sum(bench_touch(pixels)) FROM ref"); }));
-    raw_scan = std::min(raw_scan, bench::timed([&] { raw.scan(); }));
+    scan1 = std::min(scan1, bench::timed([&] { d = db.scalar("SELECT sum(bench_touch(pixels)) FROM t"); }));
+    scan = std::min(scan, bench::timed([&] { a = db.scalar("SELECT sum(bench_touch(pixels)) FROM tn"); }));
+    native_scan = std::min(native_scan, bench::timed([&] { b = db.scalar("SELECT sum(bench_touch(pixels)) FROM ref"); }));
+    raw_scan = std::min(raw_scan, bench::timed([&] { c = raw.scan(); }));
   }
+  if (a != b || a != d || static_cast<std::uint64_t>(a) != c) throw std::runtime_error("threads=N scan sums differ");
   rows.push_back({"bulk load, " + threads, load, raw_load, "raw mdb_put MDB_APPEND (1 thread)", ""});
-  rows.push_back({"full scan, " + threads, scan, native_scan, "native SQLite table scan", "(best of 3)"});
-  rows.push_back({"full scan, " + threads, scan, raw_scan, "raw LMDB cursor (1 thread)", "(best of 3)"});
+  for (const auto& [name, t] : {std::pair{std::string("threads=1"), scan1}, std::pair{threads, scan}}) {
+    rows.push_back({"full scan, " + name + ", best of 3", t, native_scan, "native SQLite table scan, best of 3", ""});
+    rows.push_back({"full scan, " + name + ", best of 3", t, raw_scan, "raw LMDB cursor (1 thread), best of 3", ""});
+  }
   db.exec("DROP TABLE tn");
 }
 
@@ -302,14 +304,48 @@ void register_rss_sample(bench::Db& db) {
                           nullptr, nullptr);
 }
 
-std::vector<MemoryRow> add_memory(bench::Db& db, const std::filesystem::path& dir) {
+// One scan's memory in a fresh process (this program again, with --scan-memory), so that nothing an earlier
+// step allocated hides the growth: it opens `table` (made by `create`, if given) in `db_path`, drops the page
+// cache if `cold`, and prints the row.
+MemoryRow memory_in_child(const std::string& extension, const std::string& db_path, const std::string& create, const std::string& table,
+                          const std::string& what, bool cold) {
+  const auto quote = [](const std::string& s) {
+    std::string q = "'";
+    for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  };
+  const std::string command = quote(std::filesystem::read_symlink("/proc/self/exe").string()) + " --scan-memory " + quote(extension) + " " +
+                              quote(db_path) + " " + quote(create) + " " + quote(table) + " " + quote(what) + (cold ? " cold" : " warm");
+  FILE* child = ::popen(command.c_str(), "r");
+  if (child == nullptr) throw std::runtime_error("cannot run " + command);
+  long long before = -1, growth = -1, peak = -1;
+  const int got = std::fscanf(child, "%lld %lld %lld", &before, &growth, &peak);
+  if (::pclose(child) != 0 || got != 3) throw std::runtime_error("the memory scan failed: " + command);
+  return {what, before, growth, peak};
+}
+
+int scan_memory_main(char** argv) {
+  bench::Db db(argv[1], argv[0]);
+  register_rss_sample(db);
+  if (*argv[2] != '\0') db.exec(argv[2]);
+  if (std::string(argv[5]) == "cold") bench::drop_page_cache();
+  const MemoryRow row = scan_memory(db, argv[3], argv[4]);
+  std::printf("%lld %lld %lld\n", static_cast<long long>(row.before_kib), static_cast<long long>(row.growth_kib),
+              static_cast<long long>(row.peak_rss_kib));
+  return 0;
+}
+
+std::vector<MemoryRow> add_memory(const std::string& extension, const std::filesystem::path& dir) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const std::string db_path = (dir / "native.db").string();
+  const auto lmdb_table = [&](unsigned threads) {
+    return "CREATE VIRTUAL TABLE temp.m USING lmdb(path='" + lmdb_path(dir, "vtab", 2) + "', threads=" + std::to_string(threads) + ")";
+  };
   std::vector<MemoryRow> rows;
-  rows.push_back(scan_memory(db, "t", "lmdb, threads=1, warm"));
-  db.exec("CREATE VIRTUAL TABLE tm USING lmdb(path='" + lmdb_path(dir, "vtab", 2) + "', threads=" + std::to_string(cores) + ")");
-  rows.push_back(scan_memory(db, "tm", "lmdb, threads=" + std::to_string(cores) + ", warm"));
-  db.exec("DROP TABLE tm");
-  rows.push_back(scan_memory(db, "ref", "native SQLite table"));
+  rows.push_back(memory_in_child(extension, db_path, lmdb_table(1), "m", "lmdb, threads=1, cold", true));
+  rows.push_back(memory_in_child(extension, db_path, lmdb_table(1), "m", "lmdb, threads=1, warm", false));
+  rows.push_back(memory_in_child(extension, db_path, lmdb_table(cores), "m", "lmdb, threads=" + std::to_string(cores) + ", warm", false));
+  rows.push_back(memory_in_child(extension, db_path, "", "ref", "native SQLite table, warm", false));
   return rows;
 }
 
@@ -329,6 +365,14 @@ double best_raw_load(const std::filesystem::path& dir, const bench::Dataset& dat
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 8 && std::string(argv[1]) == "--scan-memory") {
+    try {
+      return scan_memory_main(argv + 2);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_lmdb --scan-memory: %s\n", e.what());
+      return 1;
+    }
+  }
   const std::size_t n = argc > 1 ? std::stoul(argv[1]) : 100000;
   const std::string extension = argc > 2 ? argv[2] : "build/imgstore";
   try {
@@ -340,18 +384,16 @@ int main(int argc, char** argv) {
     std::vector<bench::Row> rows;
     rows.push_back(bulk_load(db, dir, data));
     const double raw_load = rows.back().baseline;
-    register_rss_sample(db);
-    std::vector<MemoryRow> memory;
     {
       RawLmdb raw(lmdb_path(dir, "raw", 2));
       add_full_scans(db, raw, rows);
       add_point_lookups(db, raw, data, rows);
       add_random_batches(db, raw, n, rows);
       add_threads(db, dir, raw, raw_load, rows);
-      memory = add_memory(db, dir);
     }
     db.exec("DROP TABLE t");  // the cold scans open the stores afresh
-    memory.insert(memory.begin(), add_cold_scans(db, lmdb_path(dir, "vtab", 2), lmdb_path(dir, "raw", 2), rows));
+    add_cold_scans(db, lmdb_path(dir, "vtab", 2), lmdb_path(dir, "raw", 2), rows);
+    const auto memory = add_memory(extension, dir);
 
     // The options the design asked to measure: raw LMDB with MDB_WRITEMAP and with MDB_NOSYNC, best of 3.
     rows.push_back({"raw load with MDB_WRITEMAP", best_raw_load(dir, data, MDB_WRITEMAP, "writemap"), raw_load,

@@ -138,10 +138,12 @@ class Runner {
     return images;
   }
 
-  std::string store_path(const Dataset& d, const std::string& backend, const std::string& kind, std::int64_t n, int r) const {
+  // `ext` empty: the backend's own.
+  std::string store_path(const Dataset& d, const std::string& backend, const std::string& kind, std::int64_t n, int r,
+                         const std::string& ext = "") const {
     const fs::path dir = fs::path(o_.scratch) / d.key / backend;
     fs::create_directories(dir);
-    return (dir / (kind + "-n" + std::to_string(n) + "-r" + std::to_string(r) + extension_of(backend))).string();
+    return (dir / (kind + "-n" + std::to_string(n) + "-r" + std::to_string(r) + (ext.empty() ? extension_of(backend) : ext))).string();
   }
 
   void begin_step(const Dataset& d, const std::string& backend, const std::string& what, std::int64_t n) {
@@ -200,7 +202,7 @@ class Runner {
         for (const auto* p : {&s.sql_path, &s.raw_path, &s.native_path, &s.threaded}) remove_store(*p);
       }
       s = {store_path(d, backend, "many-sql", n, k), store_path(d, backend, "many-raw", n, k),
-           store_path(d, backend, "many-native", n, k) + ".db", ""};
+           store_path(d, backend, "many-native", n, k, ".db"), ""};
       store.sql.samples.push_back(sql_store(d, backend, s.sql_path, n, 1));
       if (store_n.threads > 1) {
         s.threaded = store_path(d, backend, "many-threads", n, k);

@@ -25,6 +25,7 @@ WITH RECURSIVE lcg(k, x) AS (SELECT 0, @seed % 2147483648
                              UNION ALL SELECT k + 1, (x * 1103515245 + 12345) % 2147483648 FROM lcg WHERE k + 1 < @batches * @batch)
 INSERT OR IGNORE INTO batch_ids SELECT k / @batch, x % @n FROM lcg;
 CREATE TEMP TABLE batches AS SELECT DISTINCT batch FROM batch_ids ORDER BY batch;
+CREATE INDEX temp.batch_ids_id ON batch_ids(id);  -- the check below joins the source on id
 -- One statement reads every batch, each an `id IN (the batch)` on the store (SQLite hands the store the
 -- whole list: the vtab's IN processing).
 -- measure: random_batch
