@@ -16,13 +16,16 @@
 UPDATE temp.sqlite_parameters SET value = '/usr/share/datasets/fashion-mnist' WHERE key = '@source' AND value = 'fashion-mnist';
 INSERT OR IGNORE INTO temp.sqlite_parameters(key, value) VALUES ('@every', 50000);
 INSERT OR IGNORE INTO temp.sqlite_parameters(key, value) VALUES ('@batch', 256);
-INSERT OR IGNORE INTO temp.sqlite_parameters(key, value) VALUES ('@batches', max(1, @n / @batch));
 INSERT OR IGNORE INTO temp.sqlite_parameters(key, value) VALUES ('@seed', 1);
 INSERT OR IGNORE INTO temp.sqlite_parameters(key, value) VALUES ('@threads', 1);
 CREATE VIRTUAL TABLE temp.store USING imgstore(backend=@backend, path=@path, threads=@threads);
+-- @batches is read from the parameter table, not stored there: a default kept from one @n would be wrong for the next.
+CREATE TEMP TABLE batch_count AS
+  SELECT coalesce((SELECT value FROM temp.sqlite_parameters WHERE key = '@batches'), max(1, @n / @batch)) AS batches;
 CREATE TEMP TABLE batch_ids(batch INTEGER, id INTEGER, PRIMARY KEY (batch, id)) WITHOUT ROWID;
 WITH RECURSIVE lcg(k, x) AS (SELECT 0, @seed % 2147483648
-                             UNION ALL SELECT k + 1, (x * 1103515245 + 12345) % 2147483648 FROM lcg WHERE k + 1 < @batches * @batch)
+                             UNION ALL SELECT k + 1, (x * 1103515245 + 12345) % 2147483648 FROM lcg
+                             WHERE k + 1 < (SELECT batches FROM batch_count) * @batch)
 INSERT OR IGNORE INTO batch_ids SELECT k / @batch, x % @n FROM lcg;
 CREATE TEMP TABLE batches AS SELECT DISTINCT batch FROM batch_ids ORDER BY batch;
 CREATE INDEX temp.batch_ids_id ON batch_ids(id);  -- the check below joins the source on id
@@ -39,3 +42,4 @@ SELECT imgstore_assert((SELECT image_digest(s.id, s.label, s.pixels) FROM batche
 DROP TABLE temp.store;
 DROP TABLE temp.batch_ids;
 DROP TABLE temp.batches;
+DROP TABLE temp.batch_count;

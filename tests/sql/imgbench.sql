@@ -115,6 +115,9 @@
 -- @batch and @batches set the batch size and count; imgbench times the one measured statement.
 -- shell: "$(dirname {extension})/imgbench" --no-progress -p backend=lmdb -p "path='rb-lmdb'" -p source=fashion-mnist -p n=600 -p batch=50 -p batches=4 --csv - {tests}/../sql/random_batch.sql 2>/dev/null | cut -d, -f2,8 | cut -d: -f1
 -- shell-expect: statement,result\nrandom_batch,193
+-- A sweep over n draws each count's own number of batches (n / 256), not the first count's.
+-- shell: "$(dirname {extension})/imgbench" --no-progress -p backend=lmdb -p "path='sw-{n}.lmdb'" -p source=fashion-mnist --sweep n=300,1000 --csv - {tests}/../sql/store_many.sql {tests}/../sql/random_batch.sql 2>/dev/null | grep random_batch | cut -d, -f3,9 | cut -d: -f1
+-- shell-expect: 300,171\n1000,688
 
 -- The main job at --quick size on real data (Fashion-MNIST): every output, a CSV row per dataset, backend,
 -- measure and count, valid PNG plots.
