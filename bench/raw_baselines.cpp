@@ -20,6 +20,7 @@
 #include "hdf5_format.hpp"
 #include "lmdb_format.hpp"
 #include "png_dir_format.hpp"
+#include "raw_sqlite.hpp"
 #include "png_codec.hpp"  // png_colour_type only (header-only): the baseline encodes with libpng itself
 
 namespace raw {
@@ -66,6 +67,25 @@ class LmdbStore final : public Store {
 
   Digest read_all() override { return read(nullptr); }
   Digest read_one(std::int64_t id) override { return read(&id); }
+
+  // One read transaction per batch (the SQL path takes one snapshot per statement), an mdb_get per id.
+  Digest read_batch(std::span<const std::int64_t> ids) override {
+    MDB_txn* txn = nullptr;
+    if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) != 0) fail("mdb_txn_begin");
+    Digest d;
+    for (const auto id : ids) {
+      unsigned char k[lf::key_bytes];
+      lf::encode_key(id, k);
+      MDB_val key{lf::key_bytes, k};
+      MDB_val value;
+      if (mdb_get(txn, dbi_, &key, &value) != 0) continue;
+      const auto* v = static_cast<const unsigned char*>(value.mv_data);
+      d.sum += imgstore::row_digest(id, lf::decode_label(v), {v + lf::label_bytes, value.mv_size - lf::label_bytes});
+      ++d.count;
+    }
+    mdb_txn_abort(txn);
+    return d;
+  }
 
  private:
   Digest read(const std::int64_t* only) {
@@ -190,6 +210,15 @@ class Hdf5Store final : public Store {
     return d;
   }
 
+  // An H5Dread of each id's row, found in the id -> row index.
+  Digest read_batch(std::span<const std::int64_t> ids) override {
+    Digest d;
+    for (const auto id : ids) {
+      if (const auto it = index_.find(id); it != index_.end()) read_rows(it->second, 1, d);
+    }
+    return d;
+  }
+
  private:
   void read_rows(hsize_t row, hsize_t count, Digest& d) {
     const std::size_t bytes = layout_.bytes();
@@ -270,6 +299,15 @@ class PngStore final : public Store {
     return d;
   }
 
+  // Each id's file read and decoded with libpng.
+  Digest read_batch(std::span<const std::int64_t> ids) override {
+    Digest d;
+    for (const auto id : ids) {
+      if (const auto it = labels_.find(id); it != labels_.end()) add(id, it->second, d);
+    }
+    return d;
+  }
+
  private:
   void add(std::int64_t id, std::int64_t label, Digest& d) {
     read_file(dir_ + "/" + pf::image_name(id));
@@ -343,6 +381,7 @@ std::unique_ptr<Store> make(const std::string& backend, const std::string& path,
   if (backend == "lmdb") return std::make_unique<LmdbStore>(path, create);
   if (backend == "hdf5") return std::make_unique<Hdf5Store>(path, layout, create);
   if (backend == "png_dir") return std::make_unique<PngStore>(path, layout, create);
+  if (backend == "sqlite") return make_sqlite_store(path, create);
   fail("unknown backend " + backend);
 }
 
@@ -360,6 +399,32 @@ std::unique_ptr<Store> open(const std::string& backend, const std::string& path,
 
 void write_png_files(const std::string& dir, const Images& images, bool sync) {
   PngStore(dir, images, true).write(images, sync);
+}
+
+std::vector<std::vector<std::int64_t>> random_batches(std::int64_t n, std::int64_t batch, std::int64_t batches, std::int64_t seed) {
+  if (n <= 0 || batch <= 0) return {};
+  if (batches <= 0) batches = std::max<std::int64_t>(1, n / batch);
+  std::vector<std::vector<std::int64_t>> out(static_cast<std::size_t>(batches));
+  std::uint64_t x = static_cast<std::uint64_t>(seed) % 2147483648u;
+  for (std::int64_t k = 0; k < batches * batch; ++k) {
+    out[static_cast<std::size_t>(k / batch)].push_back(static_cast<std::int64_t>(x % static_cast<std::uint64_t>(n)));
+    x = (x * 1103515245u + 12345u) % 2147483648u;
+  }
+  for (auto& b : out) {
+    std::sort(b.begin(), b.end());
+    b.erase(std::unique(b.begin(), b.end()), b.end());
+  }
+  return out;
+}
+
+Digest read_batches(Store& store, const std::vector<std::vector<std::int64_t>>& batches) {
+  Digest all;
+  for (const auto& b : batches) {
+    const Digest d = store.read_batch(b);
+    all.count += d.count;
+    all.sum += d.sum;
+  }
+  return all;
 }
 
 }  // namespace raw

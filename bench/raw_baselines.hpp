@@ -37,8 +37,20 @@ class Store {
   // Reads every image, or one by id, and digests what it read.
   virtual Digest read_all() = 0;
   virtual Digest read_one(std::int64_t id) = 0;
+  // Reads the images of one batch of ids (each id once, as `id IN (...)` does; missing ids skipped).
+  virtual Digest read_batch(std::span<const std::int64_t> ids) = 0;
 };
 
+// The random batches of sql/random_batch.sql, drawn the same way: a linear congruential generator
+// (x' = (1103515245 x + 12345) mod 2^31, id = x mod n) from `seed`; each batch sorted, an id drawn twice in
+// one batch kept once. `batches` 0: n / batch, at least one (the script's default).
+std::vector<std::vector<std::int64_t>> random_batches(std::int64_t n, std::int64_t batch, std::int64_t batches = 0,
+                                                      std::int64_t seed = 1);
+// Digest of every batch read by `store`, added up (as the script's one statement adds them up).
+Digest read_batches(Store& store, const std::vector<std::vector<std::int64_t>>& batches);
+
+// backend: "lmdb", "hdf5", "png_dir", or "sqlite": a native SQLite table (id INTEGER PRIMARY KEY, label,
+// pixels) in a database file at `path`, through the SQLite C API, the baseline a SQLite user already has.
 // `layout` gives the image shape (its rows are not used).
 std::unique_ptr<Store> create(const std::string& backend, const std::string& path, const Images& layout);
 std::unique_ptr<Store> open(const std::string& backend, const std::string& path, const Images& layout);

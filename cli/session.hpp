@@ -71,7 +71,7 @@ class Session {
   double started_ = 0;
 };
 
-// Drops the OS page cache (needs root); false when not allowed.
+// Drops the OS page cache, dentries and inodes (sync, then 3 into drop_caches; needs root); false when not allowed.
 bool drop_page_cache();
 
 double now_seconds();

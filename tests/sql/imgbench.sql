@@ -102,22 +102,43 @@
 -- A tampered store fails verification: the script stops with exit status 1 and says why.
 -- shell: "$(dirname {extension})/imgbench" -p backend=png_dir -p "path='tamper'" -p source=fashion-mnist -p n=50 {tests}/../sql/store_many.sql > /dev/null && cp tamper/7.png tamper/8.png
 -- shell: "$(dirname {extension})/imgbench" -p backend=png_dir -p "path='tamper'" -p source=fashion-mnist -p n=50 {tests}/../sql/read_many.sql 2>&1 | tail -1; echo "exit ${PIPESTATUS[0]}"
--- shell-expect: imgbench: {tests}/../sql/read_many.sql:18: check failed: read_many: the store differs from its source\nexit 1
+-- shell-expect: imgbench: {tests}/../sql/read_many.sql:20: check failed: read_many: the store differs from its source\nexit 1
 -- shell: "$(dirname {extension})/imgbench" -p backend=hdf5 -p "path='tamper.h5'" -p source=fashion-mnist -p n=50 {tests}/../sql/store_many.sql > /dev/null && /usr/bin/python3 -c "import h5py; f = h5py.File('tamper.h5', 'r+'); f['images'][3, 0, 0, 0] ^= 1"
 -- shell: "$(dirname {extension})/imgbench" -p backend=hdf5 -p "path='tamper.h5'" -p source=fashion-mnist -p n=50 {tests}/../sql/read_many.sql > /dev/null 2> err.txt; echo "exit $?"; grep -c 'check failed: read_many' err.txt
 -- shell-expect: exit 1\n1
+
+-- The random-batch experiment (the ML access pattern) in the stock sqlite3 shell: 600 images, so 2 batches of
+-- 256 ids from the seeded generator, each batch one `id IN (...)`; an id drawn twice in a batch is read once.
+-- Every backend reads the same images (the same digest: count and sum), run after run; another @seed others.
+-- shell: for b in lmdb hdf5 png_dir; do printf '%s\n' ".load {extension}" ".parameter set @backend $b" ".parameter set @path 'rb-$b'" ".parameter set @source fashion-mnist" ".parameter set @n 600" ".read {tests}/../sql/store_many.sql" ".read {tests}/../sql/random_batch.sql" ".parameter set @seed 7" ".read {tests}/../sql/random_batch.sql" | "$SQLITE3" | grep ':'; done
+-- shell-expect: 422:ff5f9fd931acc583\n411:79eb9f9454c42550\n422:ff5f9fd931acc583\n411:79eb9f9454c42550\n422:ff5f9fd931acc583\n411:79eb9f9454c42550
+-- @batch and @batches set the batch size and count; imgbench times the one measured statement.
+-- shell: "$(dirname {extension})/imgbench" --no-progress -p backend=lmdb -p "path='rb-lmdb'" -p source=fashion-mnist -p n=600 -p batch=50 -p batches=4 --csv - {tests}/../sql/random_batch.sql 2>/dev/null | cut -d, -f2,8 | cut -d: -f1
+-- shell-expect: statement,result\nrandom_batch,193
+-- A sweep over n draws each count's own number of batches (n / 256), not the first count's.
+-- shell: "$(dirname {extension})/imgbench" --no-progress -p backend=lmdb -p "path='sw-{n}.lmdb'" -p source=fashion-mnist --sweep n=300,1000 --csv - {tests}/../sql/store_many.sql {tests}/../sql/random_batch.sql 2>/dev/null | grep random_batch | cut -d, -f3,9 | cut -d: -f1
+-- shell-expect: 300,171\n1000,688
 
 -- The main job at --quick size on real data (Fashion-MNIST): every output, a CSV row per dataset, backend,
 -- measure and count, valid PNG plots.
 -- shell: "$(dirname {extension})/imgbench" report --quick --out rep --no-progress > /dev/null
 -- shell: ls rep | grep -c -E '^(report.md|results.csv|results.json)$'
 -- shell-expect: 3
--- shell: /usr/bin/python3 -c "import csv; rows = list(csv.DictReader(open('rep/results.csv'))); keys = {(r['dataset'], r['backend'], r['measure'], r['images']) for r in rows}; want = {(d, b, m, n) for d in ('fashion-mnist', 'synthetic-32x32x3') for b in ('lmdb', 'hdf5', 'png_dir') for m in ('store_many', 'read_one', 'read_many_cold', 'read_many_warm', 'disk_usage') for n in ('10', '100', '1000')} | {(d, b, 'store_one', '1') for d in ('fashion-mnist', 'synthetic-32x32x3') for b in ('lmdb', 'hdf5', 'png_dir')}; print(len(rows), keys == want, all(float(r['ratio']) > 0 for r in rows if r['ratio']))"
--- shell-expect: 96 True True
+-- shell: /usr/bin/python3 -c "import csv; rows = list(csv.DictReader(open('rep/results.csv'))); keys = {(r['dataset'], r['backend'], r['measure'], r['images'], r['threads']) for r in rows}; want = {(d, b, m, n, '1') for d in ('fashion-mnist', 'synthetic-32x32x3') for b in ('lmdb', 'hdf5', 'png_dir') for m in ('store_many', 'read_one', 'read_many_cold', 'read_many_warm', 'disk_usage', 'random_batch') for n in ('10', '100', '1000')} | {(d, b, 'store_one', '1', '1') for d in ('fashion-mnist', 'synthetic-32x32x3') for b in ('lmdb', 'hdf5', 'png_dir')}; import os; print(len(rows) == 6 * (19 + (9 if os.cpu_count() > 1 else 0)), want <= keys, all(float(r['ratio']) > 0 for r in rows if r['ratio']))"
+-- shell-expect: True True True
+-- threads=1 and threads=N (the cores) side by side for store and scan, each against raw C and a native SQLite table.
+-- shell: /usr/bin/python3 -c "import csv, os; rows = list(csv.DictReader(open('rep/results.csv'))); n = os.cpu_count(); par = {(r['measure'], r['threads']) for r in rows if r['threads'] != '1'}; print(par == ({(m, str(n)) for m in ('store_many', 'read_many_cold', 'read_many_warm')} if n > 1 else set()), all(float(r['ratio_native']) > 0 for r in rows if r['measure'] in ('store_many', 'read_many_warm', 'random_batch')))"
+-- shell-expect: True True
+-- shell: grep -c '^### Threads at 1,000 images' rep/report.md; grep -c '^### Random batches' rep/report.md
+-- shell-expect: 2\n2
+-- Random batches: images per second for SQL, raw C and native, the images read counted (1,000 images: 3 batches of
+-- 256 ids, each id read once per batch).
+-- shell: /usr/bin/python3 -c "import csv; rows = [r for r in csv.DictReader(open('rep/results.csv')) if r['measure'] == 'random_batch' and r['images'] == '1000']; print(len(rows), all(600 < int(r['images_read']) <= 768 and float(r['raw_median_s']) > 0 and float(r['native_median_s']) > 0 for r in rows))"
+-- shell-expect: 6 True
 -- shell: ls rep/*.png | wc -l; file -b rep/*.png | cut -d, -f1 | sort -u
--- shell-expect: 14\nPNG image data
+-- shell-expect: 16\nPNG image data
 -- shell: grep -c '^!\[' rep/report.md; grep -c 'NOT CIFAR-10' rep/report.md; grep -c '^\*\*A quick run\*\*' rep/report.md
--- shell-expect: 14\n2\n1
+-- shell-expect: 16\n2\n1
 -- Every timed figure of the report has at least 3 runs.
 -- shell: /usr/bin/python3 -c "import csv; print(min(int(r['runs']) for r in csv.DictReader(open('rep/results.csv')) if r['runs']))"
 -- shell-expect: 3
@@ -126,8 +147,8 @@
 
 -- --cifar takes a cifar-10-batches-bin directory (here a small one in the real format, repeated to reach n).
 -- shell: /usr/bin/python3 {tests}/make_fixtures.py && "$(dirname {extension})/imgbench" report --cifar cifar-10-batches-bin --counts 10,40 --backends lmdb --out rep2 --no-progress > /dev/null
--- shell: grep -c 'CIFAR-10 (cifar-10-batches-bin' rep2/report.md; grep -c '^cifar10,lmdb,store_many,40,' rep2/results.csv
+-- shell: grep -c 'CIFAR-10 (cifar-10-batches-bin' rep2/report.md; cut -d, -f1-4,17 rep2/results.csv | grep -c '^cifar10,lmdb,store_many,40,1$'
 -- shell-expect: 2\n1
 -- A --cifar directory and an --out directory whose names hold a quote.
--- shell: mkdir -p "cifar it's" && cp cifar-10-batches-bin/* "cifar it's"/ && "$(dirname {extension})/imgbench" report --cifar "cifar it's" --counts 10 --backends lmdb --out "rep it's" --no-progress > /dev/null; echo "exit $?"; grep -c '^cifar10,lmdb,store_many,10,' "rep it's/results.csv"
+-- shell: mkdir -p "cifar it's" && cp cifar-10-batches-bin/* "cifar it's"/ && "$(dirname {extension})/imgbench" report --cifar "cifar it's" --counts 10 --backends lmdb --out "rep it's" --no-progress > /dev/null; echo "exit $?"; cut -d, -f1-4,17 "rep it's/results.csv" | grep -c '^cifar10,lmdb,store_many,10,1$'
 -- shell-expect: exit 0\n1
