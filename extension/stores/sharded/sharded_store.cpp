@@ -10,6 +10,9 @@
 #include "sharded_store_impl.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
 
 #include "shard_folder.hpp"
 
@@ -70,6 +73,15 @@ class MergeCursor final : public Cursor {
 };
 
 constexpr std::size_t kBatchRows = 64;  // rows handed to a shard's worker at once
+
+// A test hook for tests/sharded_crash_test.py: IMGSTORE_SHARDED_KILL_AT=k kills the process (SIGKILL) at the
+// k-th point of a commit: 0 after the pending manifest, 1..N after each shard's commit, N+1 after the final
+// manifest. Unset (always, for users): nothing.
+std::atomic<int> kill_points_passed{0};
+void kill_point() {
+  static const char* const at = std::getenv("IMGSTORE_SHARDED_KILL_AT");
+  if (at != nullptr && kill_points_passed.fetch_add(1) == std::atoi(at)) std::raise(SIGKILL);
+}
 
 }  // namespace
 
@@ -226,11 +238,15 @@ void ShardedStore::commit_shards(const std::vector<std::size_t>& dirty, std::vec
   const bool parallel = pool_ && manifest_.backend != "lmdb";
   for (const std::size_t i : dirty) {
     if (parallel) {
-      done.push_back(pool_->submit([this, i] { shards_[i]->sync(); }));
+      done.push_back(pool_->submit([this, i] {
+        shards_[i]->sync();
+        kill_point();
+      }));
       continue;
     }
     try {
       shards_[i]->sync();
+      kill_point();
     } catch (...) {
       failed[i] = std::current_exception();
     }
@@ -283,6 +299,7 @@ void ShardedStore::sync() {
     ++next.generation;
     write_manifest(folder_, next);  // step 1; on failure the caller's rollback aborts every shard
   }
+  kill_point();
   std::vector<std::exception_ptr> failed(shards_.size());
   commit_shards(dirty, failed);  // step 2
   const auto first_failure = std::find_if(failed.begin(), failed.end(), [](const auto& e) { return e != nullptr; });
@@ -295,6 +312,7 @@ void ShardedStore::sync() {
   try {
     write_manifest(folder_, next);  // step 3: the commit point
     manifest_ = next;
+    kill_point();
   } catch (...) {
     finish();
     throw;
