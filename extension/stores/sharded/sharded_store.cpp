@@ -89,7 +89,8 @@ ShardedStore::ShardedStore(std::string table, std::string folder, Manifest manif
                            std::vector<std::unique_ptr<Store>> shards, unsigned threads,
                            std::chrono::milliseconds timeout)
     : table_(std::move(table)), folder_(std::move(folder)), manifest_(std::move(manifest)), shards_(std::move(shards)),
-      timeout_(timeout), dirty_(shards_.size(), false), batches_(shards_.size()), in_flight_(shards_.size()) {
+      timeout_(timeout), dirty_(shards_.size(), false), top_id_(shards_.size()), top_known_(shards_.size(), false),
+      batches_(shards_.size()), in_flight_(shards_.size()) {
   if (threads > 1) pool_ = std::make_unique<ThreadPool>(std::min<unsigned>(threads, static_cast<unsigned>(shards_.size())));
 }
 
@@ -161,11 +162,27 @@ void ShardedStore::put(const Image& image, bool replace) {
     return;
   }
   // A bulk INSERT: rows queue per shard and each shard's batch is written on a worker, one writer per shard.
+  // Only rows that cannot be duplicates queue (an id above every id the shard has or was given in this
+  // transaction, or a REPLACE): a duplicate id must fail at its own row, as on one store, so any other row
+  // waits for its shard's worker and is written here.
+  std::optional<std::int64_t>& top = top_id_[shard];
+  if (!top_known_[shard]) {
+    top = shards_[shard]->max_id();  // nothing queued for this shard yet: its worker is idle
+    top_known_[shard] = true;
+  }
+  const bool cannot_clash = replace || !top || image.id > *top;
+  if (!top || image.id > *top) top = image.id;
+  if (!cannot_clash) {
+    flush_shard(shard);
+    wait_shard(shard);
+    shards_[shard]->put(image, replace);
+    return;
+  }
   batches_[shard].push_back({image.id, image.label, replace, {image.pixels.begin(), image.pixels.end()}});
   if (batches_[shard].size() >= kBatchRows) flush_shard(shard);
 }
 
-void ShardedStore::flush_shard(std::size_t shard) {
+void ShardedStore::wait_shard(std::size_t shard) {
   if (in_flight_[shard].valid()) {
     try {
       in_flight_[shard].get();
@@ -173,7 +190,18 @@ void ShardedStore::flush_shard(std::size_t shard) {
       if (!failure_) failure_ = std::current_exception();
     }
   }
+  if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
+}
+
+void ShardedStore::flush_shard(std::size_t shard) {
   if (batches_[shard].empty()) return;
+  if (in_flight_[shard].valid()) {
+    try {
+      in_flight_[shard].get();
+    } catch (...) {
+      if (!failure_) failure_ = std::current_exception();
+    }
+  }
   auto batch = std::make_shared<std::vector<Row>>(std::move(batches_[shard]));
   batches_[shard].clear();
   Store* store = shards_[shard].get();
@@ -185,7 +213,14 @@ void ShardedStore::flush_shard(std::size_t shard) {
 void ShardedStore::drain() {
   if (pool_) {
     for (std::size_t i = 0; i < shards_.size(); ++i) flush_shard(i);
-    for (std::size_t i = 0; i < shards_.size(); ++i) flush_shard(i);  // waits for the batches just queued
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+      if (!in_flight_[i].valid()) continue;
+      try {
+        in_flight_[i].get();
+      } catch (...) {
+        if (!failure_) failure_ = std::current_exception();
+      }
+    }
   }
   if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
 }
@@ -228,6 +263,7 @@ void ShardedStore::begin() {
   }
   in_txn_ = true;
   std::fill(dirty_.begin(), dirty_.end(), false);
+  std::fill(top_known_.begin(), top_known_.end(), false);
   inserted_.clear();
   levels_.clear();
 }

@@ -6,6 +6,7 @@
 #include <exception>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,8 @@ class ShardedStore final : public Store {
   };
 
   Store& shard_of_id(std::int64_t id) { return *shards_[shard_of(id, shards_.size())]; }
-  void flush_shard(std::size_t shard);
+  void flush_shard(std::size_t shard);  // hands the shard's queued rows to its worker (after its last batch)
+  void wait_shard(std::size_t shard);   // waits for the shard's worker; rethrows a failure
   void drain();               // waits for every queued write; rethrows the first failure
   void drain_quietly() noexcept;
   template <typename Make>
@@ -71,6 +73,8 @@ class ShardedStore final : public Store {
   std::vector<bool> dirty_;
   std::vector<std::int64_t> inserted_;  // ids this transaction inserted (the manifest's pending ranges)
   std::vector<Level> levels_;
+  std::vector<std::optional<std::int64_t>> top_id_;  // per shard: the largest id it has or was given (threads > 1)
+  std::vector<bool> top_known_;
   std::vector<std::vector<Row>> batches_;        // rows queued per shard (threads > 1)
   std::vector<std::future<void>> in_flight_;     // per shard: its batch being written, if any
   std::exception_ptr failure_;                   // the first failed batch, rethrown by drain()
