@@ -32,6 +32,7 @@ int usage(const char* why) {
             << "                  [--out FILE] [--out-dir DIR] [--skip-reader] [--skip-reader-scan] [--print] [--keep]\n"
             << "  --out FILE     the first failing seed, shrunk, as an sqltest.py script\n"
             << "  --out-dir DIR  every failing seed, shrunk, as DIR/<backend>-seed<S>.sql\n"
+            << "  --shards N     the store table is a sharded table of N shards\n"
             << "  --skip-reader  no second-process reader checks (hdf5: other processes are locked out)\n"
             << "  --skip-reader-scan  no scan held open in the other process across writer statements\n"
             << "                 (png_dir: a commit waits for the statements reading, then SQLITE_BUSY)\n"
@@ -56,6 +57,7 @@ struct Options {
   std::uint64_t first = 1, last = 20;
   int statements = 50;
   bool skip_reader = false, skip_reader_scan = false, print = false, keep = false;
+  int shards = 0;
   model::GeneratorOptions gen;  // --avoid; its statement count is --statements, set once the range is checked
 };
 
@@ -96,6 +98,8 @@ int parse_args(int argc, char** argv, Options& o) {
       o.out = value();
     } else if (a == "--out-dir") {
       o.out_dir = value();
+    } else if (a == "--shards") {
+      o.shards = std::atoi(value().c_str());
     } else if (a == "--skip-reader") {
       o.skip_reader = true;
     } else if (a == "--skip-reader-scan") {
@@ -158,6 +162,7 @@ model::RunnerOptions runner_options(const Options& o, model::Reader* reader) {
   options.extension = o.extension;
   options.reader = reader;
   options.keep_dir = o.keep;
+  options.shards = o.shards;
   options.skip_reader_scan = o.skip_reader_scan;
   return options;
 }

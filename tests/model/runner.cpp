@@ -813,7 +813,8 @@ std::string describe(const Failure& f) {
 std::optional<Failure> Runner::run(const Sequence& seq, std::vector<StepLog>* log) {
   TempDir dir(options_.keep_dir);
   const std::string store = dir.path + "/store" + store_suffix(options_.backend);
-  const std::string create_s = "CREATE VIRTUAL TABLE s USING " + options_.backend + "(path=" + quote_path(store);
+  const std::string create_s = "CREATE VIRTUAL TABLE s USING " + options_.backend + "(path=" + quote_path(store) +
+                               (options_.shards > 0 ? ", shards=" + std::to_string(options_.shards) : "");
   Db oracle, main;
   oracle.db = open_db(dir.path + "/ref.db", options_.extension);
   must(oracle.db, "PRAGMA journal_mode=WAL");

@@ -96,6 +96,7 @@ struct RunnerOptions {
   // that a scan still sees one committed state), so the writer would get SQLITE_BUSY where WAL does not.
   bool skip_reader_scan = false;
   bool keep_dir = false;
+  int shards = 0;  // > 0: the store table is a sharded table of that many shards
 };
 
 // What each statement gave, for the regression file.

@@ -65,6 +65,15 @@ std::size_t min_map_size() {
   return std::size_t{1} << 30;
 }
 
+std::size_t wanted_map_size(const std::string& path, std::size_t used) {
+  std::size_t free_bytes = 0;
+  struct statvfs fs{};
+  const std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
+  if (::statvfs(dir.c_str(), &fs) == 0) free_bytes = static_cast<std::size_t>(fs.f_bavail) * fs.f_frsize;
+  const std::size_t reserve = std::min(used + free_bytes, kMaxReserve);
+  return std::max({min_map_size(), 2 * used, reserve});
+}
+
 
 namespace {
 
@@ -221,21 +230,27 @@ std::shared_ptr<Env> find_open_env(FileRegistry<Env>& reg, const struct stat& st
   return env;
 }
 
-// mdb_env_open on `path`, its map starting at max(min_map_size(), twice the file) (lmdb_env.hpp).
+// mdb_env_open on `path`, its map reserved as wanted_map_size() says (lmdb_env.hpp).
 // MDB_NOSUBDIR: `path` is the data file itself (the lock file is the path plus "-lock"). MDB_NOTLS: a read
 // snapshot is not tied to its thread, so several cursors in one thread each have one.
 EnvPtr create_env(const std::string& table, const std::string& path, std::size_t file_size, unsigned flags, int& rc) {
-  MDB_env* raw_env = nullptr;
-  rc = mdb_env_create(&raw_env);
-  if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_create", rc);
-  EnvPtr env(raw_env);
-  mdb_env_set_maxdbs(env.get(), 4);
-  mdb_env_set_maxreaders(env.get(), 512);
-  mdb_env_set_mapsize(env.get(), round_up(std::max(min_map_size(), file_size * 2), kMiB));
-  rc = mdb_env_open(env.get(), path.c_str(), MDB_NOSUBDIR | MDB_NOTLS | flags, 0664);
-  if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) throw_not_lmdb(table, path, rc);
-  if (rc != MDB_SUCCESS && rc != EROFS && rc != EACCES) fail(table, path, "mdb_env_open", rc);
-  return rc == MDB_SUCCESS ? std::move(env) : EnvPtr();
+  // The reservation is address space; where it is short (ulimit -v, many stores in one process) mmap says
+  // ENOMEM and a smaller map is tried, down to the least the file needs.
+  const std::size_t least = round_up(std::max(min_map_size(), file_size * 2), kMiB);
+  for (std::size_t map = round_up(wanted_map_size(path, file_size), kMiB);; map = std::max(least, map / 2)) {
+    MDB_env* raw_env = nullptr;
+    rc = mdb_env_create(&raw_env);
+    if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_create", rc);
+    EnvPtr env(raw_env);
+    mdb_env_set_maxdbs(env.get(), 4);
+    mdb_env_set_maxreaders(env.get(), 512);
+    mdb_env_set_mapsize(env.get(), map);
+    rc = mdb_env_open(env.get(), path.c_str(), MDB_NOSUBDIR | MDB_NOTLS | flags, 0664);
+    if (rc == ENOMEM && map > least) continue;
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) throw_not_lmdb(table, path, rc);
+    if (rc != MDB_SUCCESS && rc != EROFS && rc != EACCES) fail(table, path, "mdb_env_open", rc);
+    return rc == MDB_SUCCESS ? std::move(env) : EnvPtr();
+  }
 }
 
 // An existing store on a read-only mount (EROFS) or without write permission (EACCES) is opened MDB_RDONLY,

@@ -3,8 +3,13 @@
 // and opening a file safely (its meta pages checked before LMDB maps it; a failed open leaves nothing behind).
 // lmdb_store.cpp builds the Store on it; lmdb_format.hpp is the layout of the keys and values.
 //
-// Map size: never set by the user. It starts at max(1 GiB, twice the file) and grows before a write
-// transaction whenever less than half the data size (or 512 MiB) is free; on 64-bit it costs address space only.
+// Map size: never set by the user. LMDB cannot grow the map inside a write transaction (mdb_env_set_mapsize
+// is refused while one is open), so one statement can only use the map it started with. The map is therefore
+// reserved as address space for everything the file system could hold: the file plus the free space of its
+// file system (at least 1 GiB, twice the file; on 64-bit, at most 1 TiB per store so that many shards fit
+// in the 128 TiB of user address space). A statement fails for lack of map only when it would fail for lack
+// of disk. It is re-checked before every write transaction (the disk may have been enlarged), and other
+// processes adopt a grown map on MDB_MAP_RESIZED.
 #pragma once
 
 #include <lmdb.h>
@@ -48,6 +53,10 @@ using CursorPtr = std::unique_ptr<MDB_cursor, CursorClose>;
 inline constexpr std::size_t kMiB = std::size_t{1} << 20;
 // Smallest map: 1 GiB. IMGSTORE_LMDB_MAP_MIN (bytes) lowers it so tests can watch the map grow.
 std::size_t min_map_size();
+// The map wanted for a data file of `used` bytes at `path`: max(min_map_size(), 2 * used, used + the free
+// space of its file system), capped at kMaxReserve (but never below 2 * used).
+std::size_t wanted_map_size(const std::string& path, std::size_t used);
+inline constexpr std::size_t kMaxReserve = sizeof(void*) >= 8 ? std::size_t{1} << 40 : std::size_t{1} << 30;
 inline std::size_t round_up(std::size_t n, std::size_t unit) { return (n + unit - 1) / unit * unit; }
 
 // One per data file per process. LMDB forbids opening one file twice in a process (its locks would break).
@@ -208,11 +217,11 @@ class Env {
     mdb_env_info(env_.get(), &info);
     mdb_env_stat(env_.get(), &stat);
     const std::size_t used = (info.me_last_pgno + 1) * std::size_t{stat.ms_psize};
-    const std::size_t want_free = std::max(used, min_map_size()) / 2;
     const std::size_t hint = grow_hint_.exchange(0);
-    if (hint == 0 && info.me_mapsize - std::min(used, info.me_mapsize) >= want_free) return;
-    const std::size_t target = round_up(
-        std::max({info.me_mapsize * (hint != 0 ? 4 : 1), used * 2 + min_map_size(), used + 4 * hint}), kMiB);
+    std::size_t target = wanted_map_size(path_, used);
+    if (hint != 0) target = std::max({target, info.me_mapsize * 4, used + 4 * hint});
+    target = round_up(target, kMiB);
+    if (target <= info.me_mapsize) return;
     const int rc = mdb_env_set_mapsize(env_.get(), target);
     if (rc != MDB_SUCCESS) fail(table, path_, "mdb_env_set_mapsize", rc);
   }

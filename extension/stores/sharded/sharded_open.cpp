@@ -1,0 +1,185 @@
+// Choosing, creating and opening a sharded table; checking its shards against the manifest; recovering a
+// commit that a killed writer left unfinished.
+
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "args.hpp"
+#include "busy.hpp"
+#include "shard_folder.hpp"
+#include "sharded_store.hpp"
+#include "sharded_store_impl.hpp"
+
+namespace imgstore {
+
+namespace {
+
+using namespace sharded;
+
+struct Split {
+  std::optional<std::string> shards;   // the `shards` argument, unparsed
+  std::optional<std::string> path;
+  std::optional<std::string> shape;
+  std::optional<std::string> threads;
+  std::optional<std::string> timeout;
+  std::vector<std::string> rest;       // everything else, handed to every shard
+  std::vector<std::string> without_shards;  // every argument but `shards`, as given
+};
+
+Split split_arguments(const std::vector<std::string>& args) {
+  Split out;
+  for (const auto& arg : args) {
+    const auto kv = split_argument(arg);
+    if (!kv || kv->first != "shards") out.without_shards.push_back(arg);
+    if (kv && kv->first == "shards") {
+      out.shards = kv->second;
+    } else if (kv && kv->first == "path") {
+      out.path = kv->second;
+    } else if (kv && kv->first == "shape") {
+      out.shape = kv->second;
+    } else if (kv && kv->first == "threads") {
+      out.threads = kv->second;
+    } else if (kv && kv->first == "timeout") {
+      out.timeout = kv->second;
+    } else {
+      out.rest.push_back(arg);
+    }
+  }
+  return out;
+}
+
+std::int64_t parse_shards(const std::string& table, const std::string& text) {
+  const Args one(table, {"shards"}, {"shards=" + text});
+  return one.integer("shards", 1, kMaxShards, 1);
+}
+
+// The arguments a shard is opened with: its own path, the table's shape, one thread (the sharded store spreads
+// the work over its shards), the table's timeout and the backend's other arguments.
+std::vector<std::string> shard_arguments(const Split& split, const std::string& path, const Shape& shape) {
+  std::vector<std::string> args = split.rest;
+  std::string quoted;
+  for (const char c : path) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+  args.push_back("path='" + quoted + "'");
+  args.push_back("shape='" + shape.str() + "'");
+  args.push_back("threads=1");
+  if (split.timeout) args.push_back("timeout=" + *split.timeout);
+  return args;
+}
+
+void make_folder(const std::string& table, const std::string& folder) {
+  if (::mkdir(folder.c_str(), 0775) == 0) return;
+  const int err = errno;
+  struct stat st{};
+  if (err == EEXIST && ::stat(folder.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return;
+  throw_errno("table " + table + ": cannot create the sharded table's folder '" + folder + "'", err);
+}
+
+// Opens every shard and checks it against the manifest: present, the manifest's shape, the manifest's row count.
+std::vector<std::unique_ptr<Store>> open_shards(const std::string& table, const std::string& folder,
+                                                const Manifest& m, const Split& split,
+                                                const BackendOpener& open_single, OpenMode mode) {
+  std::vector<std::unique_ptr<Store>> shards;
+  for (const ShardEntry& entry : m.shards) {
+    const std::string path = folder + "/" + entry.file;
+    const auto bad = [&](const std::string& why) {
+      return Error("table " + table + ": shard '" + path + "' " + why + " (manifest '" + manifest_path(folder) + "')",
+                   ErrorKind::corrupt);
+    };
+    struct stat st{};
+    if (mode != OpenMode::create_if_missing && ::stat(path.c_str(), &st) != 0) throw bad("is missing; the manifest lists " + std::to_string(m.shards.size()) + " shards");
+    std::unique_ptr<Store> shard;
+    try {
+      shard = open_single(table, shard_arguments(split, path, m.shape), mode);
+    } catch (const Error& e) {
+      if (mode == OpenMode::create_if_missing) throw;  // the backend's own message (an argument, a full disk)
+      throw Error("table " + table + ": shard '" + path + "': " + e.what(), e.kind());
+    }
+    if (shard->shape() != m.shape) throw bad("has shape " + shard->shape().str() + "; the manifest says " + m.shape.str());
+    if (m.pending.empty() && mode != OpenMode::inspect && shard->count() != entry.rows) {
+      throw bad("has " + std::to_string(shard->count()) + " rows; the manifest says " + std::to_string(entry.rows));
+    }
+    shards.push_back(std::move(shard));
+  }
+  return shards;
+}
+
+// A manifest with `pending` and no writer holding the lock: the writer died during a commit. Its inserts are
+// deleted from every shard and the manifest written again (rolled back). Left alone when another process is
+// writing, when the store is opened for inspection, or when the folder cannot be written (read-only).
+void recover(const std::string& table, const std::string& folder, Manifest& m, std::vector<std::unique_ptr<Store>>& shards,
+             OpenMode mode) {
+  if (m.pending.empty() || mode == OpenMode::inspect) return;
+  Fd lock;
+  try {
+    lock = lock_writer(table, folder, std::chrono::milliseconds(0), false);
+  } catch (const Error&) {
+    return;  // a folder this process may not write: readers hide the pending ids
+  }
+  if (!lock) return;
+  const auto again = read_manifest(folder);
+  if (!again || again->pending.empty()) return;
+  m = *again;
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    Store& shard = *shards[i];
+    shard.begin();
+    try {
+      for (const IdRange& r : m.pending) {
+        const std::int64_t first = r.lo + static_cast<std::int64_t>((i + shards.size() - shard_of(r.lo, shards.size())) % shards.size());
+        for (std::int64_t id = first; id <= r.hi && id >= r.lo; id += static_cast<std::int64_t>(shards.size())) shard.erase(id);
+      }
+      shard.sync();
+    } catch (...) {
+      shard.rollback();
+      throw;
+    }
+    m.shards[i].rows = shard.count();
+  }
+  m.pending.clear();
+  ++m.generation;
+  write_manifest(folder, m);
+}
+
+}  // namespace
+
+std::unique_ptr<Store> open_maybe_sharded(const std::string& backend, const BackendOpener& open_single,
+                                          const std::string& table, const std::vector<std::string>& args,
+                                          OpenMode mode) {
+  const Split split = split_arguments(args);
+  const std::int64_t wanted = split.shards ? parse_shards(table, *split.shards) : 0;
+  const bool manifest_there = split.path && has_manifest(*split.path);
+  if (wanted == 1 || (wanted == 0 && !manifest_there)) return open_single(table, wanted == 1 ? split.without_shards : args, mode);
+  // Checks every argument as the backend does (unknown keys, threads, timeout), before touching any file.
+  const Args checked(table, {"path", "shape", "shards", "threads", "timeout", "level", "compression", "chunk"}, args);
+  const unsigned threads = threads_argument(checked);
+  const std::chrono::milliseconds timeout = timeout_argument(checked);
+  const std::string folder = checked.require("path");
+  std::optional<Shape> shape;
+  if (split.shape) shape = parse_shape(*split.shape, "table " + table + ": shape");
+
+  std::optional<Manifest> m = read_manifest(folder);
+  if (!m) {
+    if (mode != OpenMode::create_if_missing || !shape) throw_missing_store(table, folder, mode);
+    make_folder(table, folder);
+    m = new_manifest(backend, *shape, static_cast<std::size_t>(wanted));
+    std::vector<std::unique_ptr<Store>> shards = open_shards(table, folder, *m, split, open_single, mode == OpenMode::inspect ? mode : OpenMode::create_if_missing);
+    write_manifest(folder, *m);  // last: a folder without a manifest is not a table yet
+    return std::make_unique<ShardedStore>(table, folder, std::move(*m), std::move(shards), threads, timeout);
+  }
+  if (m->backend != backend) {
+    throw Error("table " + table + ": '" + folder + "' is a sharded " + m->backend + " table; expected " + backend,
+                ErrorKind::cantopen);
+  }
+  if (wanted != 0 && static_cast<std::size_t>(wanted) != m->shards.size()) {
+    throw Error("table " + table + ": '" + folder + "' has " + std::to_string(m->shards.size()) + " shards; shards=" +
+                    std::to_string(wanted) + " was asked for",
+                ErrorKind::cantopen);
+  }
+  if (shape && *shape != m->shape) throw shape_mismatch(table, *shape, manifest_path(folder), m->shape);
+  const OpenMode shard_mode = mode == OpenMode::inspect ? mode : OpenMode::must_exist;
+  std::vector<std::unique_ptr<Store>> shards = open_shards(table, folder, *m, split, open_single, shard_mode);
+  recover(table, folder, *m, shards, mode);
+  return std::make_unique<ShardedStore>(table, folder, std::move(*m), std::move(shards), threads, timeout);
+}
+
+}  // namespace imgstore

@@ -1,0 +1,417 @@
+// ShardedStore's reads, writes and transactions. The commit protocol (the manifest is the single commit point):
+//   1. the manifest gets `pending`: the id ranges this transaction inserts (generation + 1);
+//   2. every shard that changed commits (on worker threads);
+//   3. the manifest gets the new row counts and loses `pending` (generation + 2): the transaction is committed.
+// Readers hide pending ids, so inserts appear in all shards at once; a reader whose manifest generation changed
+// while it opened its shard cursors opens them again. A writer killed between 1 and 3 leaves `pending`: whoever
+// next opens the table deletes those ids from the shards (sharded_open.cpp). What this cannot undo: UPDATE,
+// DELETE and INSERT OR REPLACE of rows that existed are atomic per shard only (README, "Sharded tables").
+
+#include "sharded_store_impl.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+
+#include "shard_folder.hpp"
+
+namespace imgstore::sharded {
+
+namespace {
+
+// Rows of several shard cursors in ascending id order (a heap on the cursors' current ids), without the ids a
+// commit in progress is inserting.
+class MergeCursor final : public Cursor {
+ public:
+  MergeCursor(std::vector<std::unique_ptr<Cursor>> cursors, std::vector<IdRange> hidden)
+      : cursors_(std::move(cursors)), hidden_(std::move(hidden)) {
+    for (std::size_t i = 0; i < cursors_.size(); ++i) {
+      if (!cursors_[i]->at_end()) heap_.push_back(i);
+    }
+    std::make_heap(heap_.begin(), heap_.end(), later());
+    skip_hidden();
+  }
+  bool at_end() const override { return heap_.empty(); }
+  void next() override {
+    advance();
+    skip_hidden();
+  }
+  std::int64_t id() const override { return top().id(); }
+  std::int64_t label() override { return top().label(); }
+  std::span<const std::uint8_t> pixels() override { return top().pixels(); }
+
+ private:
+  struct Later {
+    const MergeCursor* self;
+    bool operator()(std::size_t a, std::size_t b) const { return self->cursors_[a]->id() > self->cursors_[b]->id(); }
+  };
+  Later later() const { return Later{this}; }
+  Cursor& top() const { return *cursors_[heap_.front()]; }
+  void advance() {
+    if (heap_.empty()) return;
+    std::pop_heap(heap_.begin(), heap_.end(), later());
+    Cursor& c = *cursors_[heap_.back()];
+    c.next();
+    if (c.at_end()) {
+      heap_.pop_back();
+    } else {
+      std::push_heap(heap_.begin(), heap_.end(), later());
+    }
+  }
+  void skip_hidden() {
+    while (!heap_.empty() && std::any_of(hidden_.begin(), hidden_.end(), [&](const IdRange& r) {
+             return r.lo <= top().id() && top().id() <= r.hi;
+           })) {
+      advance();
+    }
+  }
+
+  std::vector<std::unique_ptr<Cursor>> cursors_;
+  const std::vector<IdRange> hidden_;
+  std::vector<std::size_t> heap_;
+};
+
+constexpr std::size_t kBatchRows = 64;  // rows handed to a shard's worker at once
+
+// A test hook for tests/sharded_crash_test.py: IMGSTORE_SHARDED_KILL_AT=k kills the process (SIGKILL) at the
+// k-th point of a commit: 0 after the pending manifest, 1..N after each shard's commit, N+1 after the final
+// manifest. Unset (always, for users): nothing.
+std::atomic<int> kill_points_passed{0};
+void kill_point() {
+  static const char* const at = std::getenv("IMGSTORE_SHARDED_KILL_AT");
+  if (at != nullptr && kill_points_passed.fetch_add(1) == std::atoi(at)) std::raise(SIGKILL);
+}
+
+}  // namespace
+
+ShardedStore::ShardedStore(std::string table, std::string folder, Manifest manifest,
+                           std::vector<std::unique_ptr<Store>> shards, unsigned threads,
+                           std::chrono::milliseconds timeout)
+    : table_(std::move(table)), folder_(std::move(folder)), manifest_(std::move(manifest)), shards_(std::move(shards)),
+      timeout_(timeout), dirty_(shards_.size(), false), top_id_(shards_.size()), top_known_(shards_.size(), false),
+      batches_(shards_.size()), in_flight_(shards_.size()) {
+  if (threads > 1) pool_ = std::make_unique<ThreadPool>(std::min<unsigned>(threads, static_cast<unsigned>(shards_.size())));
+}
+
+ShardedStore::~ShardedStore() {
+  if (in_txn_) rollback();
+}
+
+std::uint64_t ShardedStore::count() {
+  drain();
+  std::uint64_t n = 0;
+  for (const auto& shard : shards_) n += shard->count();
+  return n;
+}
+
+std::optional<std::int64_t> ShardedStore::max_id() {
+  drain();
+  std::optional<std::int64_t> best;
+  for (const auto& shard : shards_) {
+    const auto id = shard->max_id();
+    if (id && (!best || *id > *best)) best = id;
+  }
+  return best;
+}
+
+// Cursors on every shard that see one committed state of the whole table: the manifest is read before and
+// after they are opened, and if a commit moved it in between they are opened again.
+template <typename Make>
+std::unique_ptr<Cursor> ShardedStore::merged(Make&& make_cursors) {
+  drain();
+  if (in_txn_) return std::make_unique<MergeCursor>(make_cursors(), std::vector<IdRange>{});
+  for (int attempt = 0;; ++attempt) {
+    const Manifest before = read_manifest(folder_).value_or(manifest_);
+    auto cursors = make_cursors();
+    const Manifest after = read_manifest(folder_).value_or(manifest_);
+    if (before.generation == after.generation || attempt >= 100) {
+      manifest_ = after;
+      return std::make_unique<MergeCursor>(std::move(cursors), after.pending);
+    }
+  }
+}
+
+std::unique_ptr<Cursor> ShardedStore::scan(IdRange range) {
+  return merged([&] {
+    std::vector<std::unique_ptr<Cursor>> cursors;
+    for (const auto& shard : shards_) cursors.push_back(shard->scan(range));
+    return cursors;
+  });
+}
+
+std::unique_ptr<Cursor> ShardedStore::lookup(std::vector<std::int64_t> ids) {
+  std::vector<std::vector<std::int64_t>> per_shard(shards_.size());
+  for (const std::int64_t id : ids) per_shard[shard_of(id, shards_.size())].push_back(id);  // stays sorted
+  return merged([&] {
+    std::vector<std::unique_ptr<Cursor>> cursors;
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+      if (!per_shard[i].empty()) cursors.push_back(shards_[i]->lookup(per_shard[i]));
+    }
+    return cursors;
+  });
+}
+
+void ShardedStore::put(const Image& image, bool replace) {
+  if (failure_) drain();
+  const std::size_t shard = shard_of(image.id, shards_.size());
+  dirty_[shard] = true;
+  if (!replace) inserted_.push_back(image.id);
+  if (!pool_) {
+    shards_[shard]->put(image, replace);
+    return;
+  }
+  // A bulk INSERT: rows queue per shard and each shard's batch is written on a worker, one writer per shard.
+  // Only rows that cannot be duplicates queue (an id above every id the shard has or was given in this
+  // transaction, or a REPLACE): a duplicate id must fail at its own row, as on one store, so any other row
+  // waits for its shard's worker and is written here.
+  std::optional<std::int64_t>& top = top_id_[shard];
+  if (!top_known_[shard]) {
+    top = shards_[shard]->max_id();  // nothing queued for this shard yet: its worker is idle
+    top_known_[shard] = true;
+  }
+  const bool cannot_clash = replace || !top || image.id > *top;
+  if (!top || image.id > *top) top = image.id;
+  if (!cannot_clash) {
+    flush_shard(shard);
+    wait_shard(shard);
+    shards_[shard]->put(image, replace);
+    return;
+  }
+  batches_[shard].push_back({image.id, image.label, replace, {image.pixels.begin(), image.pixels.end()}});
+  if (batches_[shard].size() >= kBatchRows) flush_shard(shard);
+}
+
+void ShardedStore::wait_shard(std::size_t shard) {
+  if (in_flight_[shard].valid()) {
+    try {
+      in_flight_[shard].get();
+    } catch (...) {
+      if (!failure_) failure_ = std::current_exception();
+    }
+  }
+  if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
+}
+
+void ShardedStore::flush_shard(std::size_t shard) {
+  if (batches_[shard].empty()) return;
+  if (in_flight_[shard].valid()) {
+    try {
+      in_flight_[shard].get();
+    } catch (...) {
+      if (!failure_) failure_ = std::current_exception();
+    }
+  }
+  auto batch = std::make_shared<std::vector<Row>>(std::move(batches_[shard]));
+  batches_[shard].clear();
+  Store* store = shards_[shard].get();
+  in_flight_[shard] = pool_->submit([store, batch] {
+    for (const Row& row : *batch) store->put(Image{row.id, row.label, row.pixels}, row.replace);
+  });
+}
+
+void ShardedStore::drain() {
+  if (pool_) {
+    for (std::size_t i = 0; i < shards_.size(); ++i) flush_shard(i);
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+      if (!in_flight_[i].valid()) continue;
+      try {
+        in_flight_[i].get();
+      } catch (...) {
+        if (!failure_) failure_ = std::current_exception();
+      }
+    }
+  }
+  if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
+}
+
+void ShardedStore::drain_quietly() noexcept {
+  try {
+    drain();
+  } catch (...) {
+  }
+  for (auto& batch : batches_) batch.clear();
+}
+
+bool ShardedStore::set_label(std::int64_t id, std::int64_t label) {
+  drain();
+  dirty_[shard_of(id, shards_.size())] = true;
+  return shard_of_id(id).set_label(id, label);
+}
+
+bool ShardedStore::erase(std::int64_t id) {
+  drain();
+  dirty_[shard_of(id, shards_.size())] = true;
+  return shard_of_id(id).erase(id);
+}
+
+void ShardedStore::begin() {
+  if (in_txn_) return;
+  writer_lock_ = lock_writer(table_, folder_, timeout_);
+  try {
+    if (auto current = read_manifest(folder_)) manifest_ = std::move(*current);
+    std::size_t begun = 0;
+    try {
+      for (; begun < shards_.size(); ++begun) shards_[begun]->begin();
+    } catch (...) {
+      for (std::size_t i = 0; i < begun; ++i) shards_[i]->rollback();
+      throw;
+    }
+  } catch (...) {
+    writer_lock_ = Fd();
+    throw;
+  }
+  in_txn_ = true;
+  std::fill(dirty_.begin(), dirty_.end(), false);
+  std::fill(top_known_.begin(), top_known_.end(), false);
+  inserted_.clear();
+  levels_.clear();
+}
+
+void ShardedStore::commit_shards(const std::vector<std::size_t>& dirty, std::vector<std::exception_ptr>& failed) {
+  std::vector<std::future<void>> done;
+  // LMDB's writer lock is a mutex of the thread that began the transaction: its commit must run there too.
+  const bool parallel = pool_ && manifest_.backend != "lmdb";
+  for (const std::size_t i : dirty) {
+    if (parallel) {
+      done.push_back(pool_->submit([this, i] {
+        shards_[i]->sync();
+        kill_point();
+      }));
+      continue;
+    }
+    try {
+      shards_[i]->sync();
+      kill_point();
+    } catch (...) {
+      failed[i] = std::current_exception();
+    }
+  }
+  for (std::size_t k = 0; k < done.size(); ++k) {
+    try {
+      done[k].get();
+    } catch (...) {
+      failed[dirty[k]] = std::current_exception();
+    }
+  }
+}
+
+// After a failed step 2: the shards that did commit lose this transaction's inserts again. (Their updates and
+// deletes stay: see the top of this file.)
+void ShardedStore::undo_committed(const std::vector<std::size_t>& dirty,
+                                  const std::vector<std::exception_ptr>& failed) noexcept {
+  for (const std::size_t i : dirty) {
+    if (failed[i]) continue;
+    try {
+      shards_[i]->begin();
+      for (const std::int64_t id : inserted_) {
+        if (shard_of(id, shards_.size()) == i) shards_[i]->erase(id);
+      }
+      shards_[i]->sync();
+    } catch (...) {
+      shards_[i]->rollback();  // the manifest keeps `pending`: the next open deletes them
+    }
+  }
+}
+
+void ShardedStore::sync() {
+  if (!in_txn_) return;
+  drain();
+  std::vector<std::size_t> dirty;
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    if (dirty_[i]) {
+      dirty.push_back(i);
+    } else {
+      shards_[i]->rollback();  // nothing written: nothing to commit
+    }
+  }
+  if (dirty.empty()) {
+    finish();
+    return;
+  }
+  Manifest next = manifest_;
+  next.pending = to_ranges(inserted_);
+  if (!next.pending.empty()) {
+    ++next.generation;
+    write_manifest(folder_, next);  // step 1; on failure the caller's rollback aborts every shard
+  }
+  kill_point();
+  std::vector<std::exception_ptr> failed(shards_.size());
+  commit_shards(dirty, failed);  // step 2
+  const auto first_failure = std::find_if(failed.begin(), failed.end(), [](const auto& e) { return e != nullptr; });
+  if (first_failure != failed.end()) undo_committed(dirty, failed);
+  for (const std::size_t i : dirty) next.shards[i].rows = shards_[i]->count();
+  next.pending.clear();
+  ++next.generation;
+  in_txn_ = false;
+  const std::exception_ptr failure = first_failure != failed.end() ? *first_failure : nullptr;
+  try {
+    write_manifest(folder_, next);  // step 3: the commit point
+    manifest_ = next;
+    kill_point();
+  } catch (...) {
+    finish();
+    throw;
+  }
+  finish();
+  if (failure) std::rethrow_exception(failure);
+}
+
+void ShardedStore::rollback() {
+  if (!in_txn_) return;
+  drain_quietly();
+  for (const auto& shard : shards_) shard->rollback();
+  in_txn_ = false;
+  finish();
+}
+
+void ShardedStore::finish() noexcept {
+  in_txn_ = false;
+  inserted_.clear();
+  levels_.clear();
+  writer_lock_ = Fd();
+}
+
+void ShardedStore::savepoint(int level) {
+  if (!in_txn_) return;
+  drain();
+  for (const auto& shard : shards_) shard->savepoint(level);
+  levels_.push_back({level, inserted_.size()});
+}
+
+void ShardedStore::release(int level) {
+  if (!in_txn_) return;
+  drain();
+  for (const auto& shard : shards_) shard->release(level);
+  while (!levels_.empty() && levels_.back().level >= level) levels_.pop_back();
+}
+
+void ShardedStore::rollback_to(int level) {
+  if (!in_txn_) return;
+  drain_quietly();
+  for (const auto& shard : shards_) shard->rollback_to(level);
+  while (!levels_.empty() && levels_.back().level > level) levels_.pop_back();
+  if (!levels_.empty() && levels_.back().level == level) {
+    inserted_.resize(levels_.back().inserted);
+  } else {
+    inserted_.clear();  // back to before this table's first write (the shards started over too)
+  }
+}
+
+std::vector<std::string> ShardedStore::check(bool full) {
+  drain();
+  std::vector<std::string> problems;
+  const auto current = read_manifest(folder_).value_or(manifest_);
+  if (!current.pending.empty()) problems.push_back("the manifest has an unfinished commit (pending ids)");
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    const std::string name = "shard " + current.shards[i].file + ": ";
+    for (const auto& problem : shards_[i]->check(full)) problems.push_back(name + problem);
+    const std::uint64_t rows = shards_[i]->count();
+    if (current.pending.empty() && rows != current.shards[i].rows) {
+      problems.push_back(name + std::to_string(rows) + " rows; the manifest says " + std::to_string(current.shards[i].rows));
+    }
+  }
+  return problems;
+}
+
+}  // namespace imgstore::sharded

@@ -1,0 +1,83 @@
+// ShardedStore: the Store over N shard stores (sharded_store.hpp says what it is for). Internal header shared
+// by sharded_store.cpp (reads, writes, transactions) and sharded_open.cpp (opening, creating, recovery).
+#pragma once
+
+#include <chrono>
+#include <exception>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "posix_file.hpp"
+#include "shard_manifest.hpp"
+#include "store.hpp"
+#include "thread_pool.hpp"
+
+namespace imgstore::sharded {
+
+class ShardedStore final : public Store {
+ public:
+  ShardedStore(std::string table, std::string folder, Manifest manifest, std::vector<std::unique_ptr<Store>> shards,
+               unsigned threads, std::chrono::milliseconds timeout);
+  ~ShardedStore() override;
+
+  const Shape& shape() const override { return manifest_.shape; }
+  std::uint64_t count() override;
+  std::optional<std::int64_t> max_id() override;
+  std::unique_ptr<Cursor> scan(IdRange range) override;
+  std::unique_ptr<Cursor> lookup(std::vector<std::int64_t> ids) override;
+  void put(const Image& image, bool replace) override;
+  bool set_label(std::int64_t id, std::int64_t label) override;
+  bool erase(std::int64_t id) override;
+  void begin() override;
+  void sync() override;
+  void rollback() override;
+  std::vector<std::string> check(bool full) override;
+  void savepoint(int level) override;
+  void release(int level) override;
+  void rollback_to(int level) override;
+
+ private:
+  struct Row {
+    std::int64_t id;
+    std::int64_t label;
+    bool replace;
+    std::vector<std::uint8_t> pixels;
+  };
+  struct Level {
+    int level;
+    std::size_t inserted;  // inserted_.size() when the savepoint was opened
+  };
+
+  Store& shard_of_id(std::int64_t id) { return *shards_[shard_of(id, shards_.size())]; }
+  void flush_shard(std::size_t shard);  // hands the shard's queued rows to its worker (after its last batch)
+  void wait_shard(std::size_t shard);   // waits for the shard's worker; rethrows a failure
+  void drain();               // waits for every queued write; rethrows the first failure
+  void drain_quietly() noexcept;
+  template <typename Make>
+  std::unique_ptr<Cursor> merged(Make&& make_cursors);
+  void commit_shards(const std::vector<std::size_t>& dirty, std::vector<std::exception_ptr>& failed);
+  void undo_committed(const std::vector<std::size_t>& dirty, const std::vector<std::exception_ptr>& failed) noexcept;
+  void finish() noexcept;
+
+  const std::string table_;
+  const std::string folder_;
+  Manifest manifest_;  // the last one this connection read or wrote
+  std::vector<std::unique_ptr<Store>> shards_;
+  const std::chrono::milliseconds timeout_;
+  std::unique_ptr<ThreadPool> pool_;  // null with threads=1: every call on the calling thread
+  bool in_txn_ = false;
+  Fd writer_lock_;
+  std::vector<bool> dirty_;
+  std::vector<std::int64_t> inserted_;  // ids this transaction inserted (the manifest's pending ranges)
+  std::vector<Level> levels_;
+  std::vector<std::optional<std::int64_t>> top_id_;  // per shard: the largest id it has or was given (threads > 1)
+  std::vector<bool> top_known_;
+  std::vector<std::vector<Row>> batches_;        // rows queued per shard (threads > 1)
+  std::vector<std::future<void>> in_flight_;     // per shard: its batch being written, if any
+  std::exception_ptr failure_;                   // the first failed batch, rethrown by drain()
+};
+
+}  // namespace imgstore::sharded

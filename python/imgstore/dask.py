@@ -1,0 +1,58 @@
+"""A sharded imgstore table as dask arrays: one chunk per shard, each loaded in a worker by opening its shard.
+
+    import imgstore.dask
+    ids, labels, images = imgstore.dask.read("train")     # a folder made with shards=N
+    images.shape, images.chunks[0]                        # (N, 32, 32, 3), the manifest's row count per shard
+    per_label = dask.array.bincount(labels).compute()
+
+Chunk k holds shard k's rows in id order (the routing is `id mod N`, so the arrays are in shard order, not id
+order; `ids` says which image each row is). A shard is opened with the extension in the task itself, so the
+task graph carries only paths: it runs on a distributed cluster whose workers see the same files.
+"""
+
+import json
+import os
+
+import dask
+import dask.array as da
+import numpy as np
+
+from ._store import open as _open_store
+
+__all__ = ["read", "manifest"]
+
+
+def manifest(path):
+    """The parsed manifest.json of the sharded table at `path` (a dict)."""
+    with open(os.path.join(path, "manifest.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _load_shard(shard_path, backend, pending, extension):
+    """(ids, labels, images) of one shard, read with the extension; ids of an unfinished commit left out."""
+    with _open_store(shard_path, backend=backend, extension=extension) as store:
+        ids = store.ids()
+        images, labels = store.to_numpy()
+    if pending:
+        keep = np.ones(len(ids), dtype=bool)
+        for lo, hi in pending:
+            keep &= ~((ids >= lo) & (ids <= hi))
+        ids, labels, images = ids[keep], labels[keep], images[keep]
+    return ids, labels, images
+
+
+def read(path, extension=None):
+    """(ids, labels, images) of the sharded table at `path` as dask arrays: int64 (N,), int64 (N,) and uint8
+    (N, H, W, C), one chunk per shard, sized by the manifest's committed row counts."""
+    m = manifest(path)
+    shape = tuple(int(x) for x in m["shape"].lower().split("x"))
+    pending = [tuple(r) for r in m.get("pending", [])]
+    ids, labels, images = [], [], []
+    for shard in m["shards"]:
+        rows = int(shard["rows"])
+        loaded = dask.delayed(_load_shard, pure=True, nout=3)(
+            os.path.join(os.path.abspath(path), shard["file"]), m["backend"], pending, extension)
+        ids.append(da.from_delayed(loaded[0], shape=(rows,), dtype=np.int64))
+        labels.append(da.from_delayed(loaded[1], shape=(rows,), dtype=np.int64))
+        images.append(da.from_delayed(loaded[2], shape=(rows,) + shape, dtype=np.uint8))
+    return da.concatenate(ids), da.concatenate(labels), da.concatenate(images)

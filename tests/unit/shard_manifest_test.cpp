@@ -1,0 +1,79 @@
+// The sharded table's manifest: round trip, routing, and the errors a damaged manifest gives.
+#include <doctest/doctest.h>
+
+#include "error.hpp"
+#include "shard_manifest.hpp"
+
+using namespace imgstore;
+using namespace imgstore::sharded;
+
+namespace {
+
+std::string error_of(const std::string& json) {
+  try {
+    parse_manifest(json, "t/manifest.json");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a manifest survives to_json and parse_manifest, pending ranges included") {
+  Manifest m = new_manifest("lmdb", parse_shape("32x32x3", "shape"), 3);
+  m.generation = 7;
+  m.shards[1].rows = 42;
+  m.pending = {{0, 99}, {200, 200}};
+  const std::string json = to_json(m);
+  CHECK(json.find("\"routing\": \"id mod 3\"") != std::string::npos);
+  CHECK(json.find("\"file\": \"shard-001.lmdb\", \"rows\": 42") != std::string::npos);
+  CHECK(parse_manifest(json, "m") == m);
+  m.pending.clear();
+  CHECK(to_json(m).find("pending") == std::string::npos);
+  CHECK(parse_manifest(to_json(m), "m") == m);
+}
+
+TEST_CASE("shard files are named by backend") {
+  CHECK(shard_file_name("lmdb", 7) == "shard-007.lmdb");
+  CHECK(shard_file_name("hdf5", 12) == "shard-012.h5");
+  CHECK(shard_file_name("png_dir", 0) == "shard-000");
+}
+
+TEST_CASE("routing is id mod shards, non-negative for negative ids") {
+  CHECK(shard_of(0, 8) == 0);
+  CHECK(shard_of(13, 8) == 5);
+  CHECK(shard_of(-1, 8) == 7);
+  CHECK(shard_of(INT64_MAX, 8) == 7);
+}
+
+TEST_CASE("ids coalesce into ranges") {
+  const auto r = to_ranges({5, 1, 2, 3, 9, 3});
+  REQUIRE(r.size() == 3);
+  CHECK((r[0].lo == 1 && r[0].hi == 3));
+  CHECK((r[1].lo == 5 && r[1].hi == 5));
+  CHECK((r[2].lo == 9 && r[2].hi == 9));
+  Manifest m;
+  m.pending = r;
+  CHECK(is_pending(m, 2));
+  CHECK(!is_pending(m, 4));
+}
+
+TEST_CASE("a damaged manifest is an error naming it and the field") {
+  const std::string good = to_json(new_manifest("hdf5", parse_shape("2x2x1", "shape"), 2));
+  CHECK(error_of(good).empty());
+  CHECK(error_of("") == "sharded table manifest 't/manifest.json' is not valid: unexpected end (at byte 0)");
+  CHECK(error_of("[]").find("not a JSON object") != std::string::npos);
+  auto replace = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    s.replace(s.find(from), from.size(), to);
+    return error_of(s);
+  };
+  CHECK(replace("imgstore-sharded 1", "imgstore-sharded 9").find("format \"imgstore-sharded 9\"") != std::string::npos);
+  CHECK(replace("\"hdf5\"", "\"zip\"").find("backend \"zip\"; expected lmdb, hdf5 or png_dir") != std::string::npos);
+  CHECK(replace("id mod 2", "id mod 3").find("routing \"id mod 3\"; expected \"id mod 2\"") != std::string::npos);
+  CHECK(replace("shard-001.h5", "../x.h5").find("shard file \"../x.h5\" is not a plain name") != std::string::npos);
+  CHECK(replace("\"rows\": 0}]", "\"rows\": -1}]").find("rows is negative") != std::string::npos);
+  CHECK(replace("\"shards\": [", "\"shards\": 3, \"x\": [").find("\"shards\" is not an array") != std::string::npos);
+  CHECK(replace("\"2x2x1\"", "\"2x2\"").find("shape") != std::string::npos);
+}
