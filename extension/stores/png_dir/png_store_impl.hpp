@@ -210,8 +210,11 @@ class PngStore final : public Store {
   Fd journal_;                                     // .pending/new, once the transaction writes a new id
   std::size_t undo_size_ = 0;                      // entries in undo_
   std::vector<std::uint8_t> encoded_;  // reused PNG buffer
-  // threads > 1: the pool and the rows in flight (at most window_limit_).
+  // threads > 1: the pool (made at first use, by this process) and the rows in flight (at most window_limit_).
+  ThreadPool* pool();
+  void forget_inherited_pool();
   std::unique_ptr<ThreadPool> pool_;
+  pid_t pool_pid_ = 0;
   std::size_t window_limit_ = 0;
   std::deque<Outgoing> window_;
   std::optional<Broken> broken_;
