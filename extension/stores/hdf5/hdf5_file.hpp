@@ -6,7 +6,8 @@
 // The layout itself is hdf5_format.hpp. A scan goes in id order through an in-memory id -> row index built
 // from /ids at open (8 bytes a row), so a point read never scans.
 //
-// HDF5 in Debian is not thread-safe: every HDF5 call runs under one process-wide mutex. HDF5's own error
+// Every HDF5 call runs under one process-wide mutex (Debian builds libhdf5 thread-safe, H5_HAVE_THREADSAFE, but
+// that is one global lock inside it: we do not rely on it, and worker threads never call HDF5). HDF5's own error
 // printing is switched off and its error stack becomes our message. A file is opened once per process (a
 // registry by device+inode), read-only until a transaction writes: version 2 files for SWMR reading without
 // HDF5's file lock, then for SWMR writing under our writer lock; version 1 files RDONLY / RDWR under HDF5's

@@ -215,6 +215,13 @@ Hid open_file_id(const H5File& f, const std::string& table, Access access) {
       file = H5Fopen(f.path.c_str(), file_flags(access), fapl.get());
       if (file < 0) stack = error_stack();
     }
+    // A SWMR reader can open the file while the writer has already recorded its grown end in the superblock
+    // but not yet written the data there: HDF5 calls that a truncated file. The writer is mid-flush: busy,
+    // so the open is retried (a file truly cut short still fails, after `timeout`, with HDF5's words).
+    if (file < 0 && !write && stack.text.find("truncated file") != std::string::npos) {
+      throw Error("table " + table + ": '" + f.path + "' is being extended by a writer, or is truncated (" + stack.text + ")",
+                  ErrorKind::busy);
+    }
     if (file < 0 && stack.locked) {
       throw Error("table " + table + ": '" + f.path + "' is " +
                       (access == Access::swmr_write ? "open in another process that locks the file (an HDF5 reader "
