@@ -1,5 +1,7 @@
 #include "thread_pool.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 namespace imgstore {
@@ -10,10 +12,12 @@ unsigned threads_argument(const Args& args) {
   return static_cast<unsigned>(args.integer("threads", 1, 256, default_threads()));
 }
 
-ThreadPool::ThreadPool(unsigned workers) {
+ThreadPool::ThreadPool(unsigned workers) : owner_(::getpid()) {
   workers_.reserve(workers);
   for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this](std::stop_token stop) { work(stop); });
 }
+
+bool ThreadPool::usable() const { return owner_ == ::getpid(); }
 
 ThreadPool::~ThreadPool() {
   for (auto& worker : workers_) worker.request_stop();
@@ -41,6 +45,21 @@ void ThreadPool::work(std::stop_token stop) {
     }
     job();  // a packaged_task: exceptions land in its future
   }
+}
+
+LazyPool::~LazyPool() { forget_inherited(); }
+
+void LazyPool::forget_inherited() {
+  // Deliberately leaked: its workers did not come along, so joining them would wait for ever, and even its
+  // condition variable cannot be destroyed (glibc waits for the parent's waiters to leave it).
+  if (pool_ && !pool_->usable()) static_cast<void>(pool_.release());
+}
+
+ThreadPool* LazyPool::get() {
+  if (threads_ <= 1) return nullptr;
+  forget_inherited();
+  if (!pool_) pool_ = std::make_unique<ThreadPool>(threads_);
+  return pool_.get();
 }
 
 }  // namespace imgstore

@@ -4,6 +4,8 @@
 // back to the caller, where the store turns it into the statement's error.
 #pragma once
 
+#include <sys/types.h>
+
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -29,11 +31,15 @@ unsigned threads_argument(const Args& args);
 class ThreadPool {
  public:
   explicit ThreadPool(unsigned workers);
-  ~ThreadPool();  // finishes the queued tasks, then joins
+  // Finishes the queued tasks, then joins. Never destroy a pool in a child forked while it existed (LazyPool
+  // does not): its workers did not come along.
+  ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   std::size_t size() const { return workers_.size(); }
+  // False in a forked child: submitted work would never run.
+  bool usable() const;
 
   // Runs `task` on a worker; the future holds its result or its exception.
   template <typename Task>
@@ -50,10 +56,28 @@ class ThreadPool {
   void enqueue(std::function<void()> job);
   void work(std::stop_token stop);
 
+  const pid_t owner_;  // the process whose workers these are
   std::mutex mutex_;
   std::condition_variable_any ready_;
   std::deque<std::function<void()>> queue_;
   std::vector<std::jthread> workers_;  // last member: joined first, while the queue still exists
+};
+
+// A store's pool: none with threads=1; otherwise made at first use by the process that uses it, so a store
+// inherited through fork() (a PyTorch DataLoader worker, Python's multiprocessing) makes its own.
+class LazyPool {
+ public:
+  explicit LazyPool(unsigned threads) : threads_(threads) {}
+  ~LazyPool();
+  LazyPool(const LazyPool&) = delete;
+  LazyPool& operator=(const LazyPool&) = delete;
+  unsigned threads() const { return threads_; }
+  ThreadPool* get();  // nullptr when threads <= 1
+
+ private:
+  void forget_inherited();
+  const unsigned threads_;
+  std::unique_ptr<ThreadPool> pool_;
 };
 
 }  // namespace imgstore

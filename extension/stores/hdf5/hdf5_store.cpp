@@ -38,7 +38,6 @@ Hdf5Store::~Hdf5Store() {
 
 ThreadPool* Hdf5Store::pool() {
   if (threads_ <= 1 || f_->deflate == 0) return nullptr;
-  if (!pool_) pool_ = std::make_unique<ThreadPool>(threads_);
   return pool_.get();
 }
 

@@ -52,7 +52,7 @@ class Hdf5Cursor final : public Cursor {
 class Hdf5Store final : public Store {
  public:
   Hdf5Store(std::string table, std::shared_ptr<H5File> file, std::chrono::milliseconds timeout, unsigned threads)
-      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout), threads_(threads) {}
+      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout), threads_(threads), pool_(threads) {}
   ~Hdf5Store() override;
 
   const Shape& shape() const override { return f_->shape; }
@@ -144,7 +144,7 @@ class Hdf5Store final : public Store {
   std::uint64_t appended_ = 0;                                     // new rows
   std::uint64_t flushed_ = 0;                                      // new rows written to the file
   std::uint64_t generation_ = 0;
-  std::unique_ptr<ThreadPool> pool_;     // made at first use
+  LazyPool pool_;
   std::unique_ptr<ChunkWriter> writer_;  // whole chunks being compressed, written in order
 };
 

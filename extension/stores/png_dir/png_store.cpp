@@ -54,29 +54,13 @@ PngStore::PngStore(std::string table, std::string dir, std::optional<Shape> want
       level_(level),
       inspect_(mode == OpenMode::inspect),
       timeout_(timeout),
-      threads_(threads) {
+      threads_(threads),
+      pool_(threads) {
   window_limit_ = 4 * std::size_t{threads_};  // enough to keep every worker busy while the writes catch up
   open(wanted, mode);
 }
 
-ThreadPool* PngStore::pool() {
-  if (threads_ <= 1) return nullptr;
-  forget_inherited_pool();
-  if (!pool_) {
-    pool_ = std::make_unique<ThreadPool>(threads_);
-    pool_pid_ = ::getpid();
-  }
-  return pool_.get();
-}
-
-void PngStore::forget_inherited_pool() {
-  // A pool inherited through fork() (Python's multiprocessing forks with connections open): its workers did
-  // not come along, and destroying it would wait for them for ever. Deliberately leaked in the child.
-  if (pool_ && pool_pid_ != ::getpid()) static_cast<void>(pool_.release());
-}
-
 PngStore::~PngStore() {
-  forget_inherited_pool();
   if (undo_.active()) {
     try {
       rollback();
@@ -99,14 +83,14 @@ std::optional<std::int64_t> PngStore::max_id() {
 std::unique_ptr<Cursor> PngStore::scan(IdRange range) {
   flush_writes();
   Fd lock = read_state();
-  ThreadPool* const ahead = undo_.active() ? nullptr : pool();
+  ThreadPool* const ahead = undo_.active() ? nullptr : pool_.get();
   return std::make_unique<PngCursor>(*this, range, std::vector<std::int64_t>{}, false, std::move(lock), ahead);
 }
 
 std::unique_ptr<Cursor> PngStore::lookup(std::vector<std::int64_t> ids) {
   flush_writes();
   Fd lock = read_state();
-  ThreadPool* const ahead = undo_.active() ? nullptr : pool();
+  ThreadPool* const ahead = undo_.active() ? nullptr : pool_.get();
   return std::make_unique<PngCursor>(*this, IdRange{}, std::move(ids), true, std::move(lock), ahead);
 }
 

@@ -211,10 +211,7 @@ class PngStore final : public Store {
   std::size_t undo_size_ = 0;                      // entries in undo_
   std::vector<std::uint8_t> encoded_;  // reused PNG buffer
   // threads > 1: the pool (made at first use, by this process) and the rows in flight (at most window_limit_).
-  ThreadPool* pool();
-  void forget_inherited_pool();
-  std::unique_ptr<ThreadPool> pool_;
-  pid_t pool_pid_ = 0;
+  LazyPool pool_;
   std::size_t window_limit_ = 0;
   std::deque<Outgoing> window_;
   std::optional<Broken> broken_;

@@ -36,7 +36,7 @@ void PngStore::put(const Image& image, bool replace) {
   const std::uint64_t seq = direct ? 0 : ++seq_;
   std::string path = direct ? dir_ + "/" + png_dir_format::image_name(image.id) : pending_name(image.id, seq);
   const std::size_t undo_size = undo_size_;
-  if (ThreadPool* const workers = pool()) {
+  if (ThreadPool* const workers = pool_.get()) {
     std::vector<std::uint8_t> pixels(image.pixels.begin(), image.pixels.end());
     auto png = workers->submit([pixels = std::move(pixels), shape = shape_, level = level_, what] {
       std::vector<std::uint8_t> out;

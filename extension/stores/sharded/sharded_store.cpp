@@ -89,10 +89,9 @@ ShardedStore::ShardedStore(std::string table, std::string folder, Manifest manif
                            std::vector<std::unique_ptr<Store>> shards, unsigned threads,
                            std::chrono::milliseconds timeout)
     : table_(std::move(table)), folder_(std::move(folder)), manifest_(std::move(manifest)), shards_(std::move(shards)),
-      timeout_(timeout), dirty_(shards_.size(), false), top_id_(shards_.size()), top_known_(shards_.size(), false),
-      batches_(shards_.size()), in_flight_(shards_.size()) {
-  if (threads > 1) pool_ = std::make_unique<ThreadPool>(std::min<unsigned>(threads, static_cast<unsigned>(shards_.size())));
-}
+      timeout_(timeout), pool_(std::min<unsigned>(threads, static_cast<unsigned>(shards_.size()))),
+      dirty_(shards_.size(), false), top_id_(shards_.size()), top_known_(shards_.size(), false),
+      batches_(shards_.size()), in_flight_(shards_.size()) {}
 
 ShardedStore::~ShardedStore() {
   if (in_txn_) rollback();
@@ -157,7 +156,7 @@ void ShardedStore::put(const Image& image, bool replace) {
   const std::size_t shard = shard_of(image.id, shards_.size());
   dirty_[shard] = true;
   if (!replace) inserted_.push_back(image.id);
-  if (!pool_) {
+  if (pool_.get() == nullptr) {
     shards_[shard]->put(image, replace);
     return;
   }
@@ -205,13 +204,13 @@ void ShardedStore::flush_shard(std::size_t shard) {
   auto batch = std::make_shared<std::vector<Row>>(std::move(batches_[shard]));
   batches_[shard].clear();
   Store* store = shards_[shard].get();
-  in_flight_[shard] = pool_->submit([store, batch] {
+  in_flight_[shard] = pool_.get()->submit([store, batch] {
     for (const Row& row : *batch) store->put(Image{row.id, row.label, row.pixels}, row.replace);
   });
 }
 
 void ShardedStore::drain() {
-  if (pool_) {
+  if (pool_.get() != nullptr) {
     for (std::size_t i = 0; i < shards_.size(); ++i) flush_shard(i);
     for (std::size_t i = 0; i < shards_.size(); ++i) {
       if (!in_flight_[i].valid()) continue;
@@ -271,10 +270,10 @@ void ShardedStore::begin() {
 void ShardedStore::commit_shards(const std::vector<std::size_t>& dirty, std::vector<std::exception_ptr>& failed) {
   std::vector<std::future<void>> done;
   // LMDB's writer lock is a mutex of the thread that began the transaction: its commit must run there too.
-  const bool parallel = pool_ && manifest_.backend != "lmdb";
+  const bool parallel = pool_.get() != nullptr && manifest_.backend != "lmdb";
   for (const std::size_t i : dirty) {
     if (parallel) {
-      done.push_back(pool_->submit([this, i] {
+      done.push_back(pool_.get()->submit([this, i] {
         shards_[i]->sync();
         kill_point();
       }));

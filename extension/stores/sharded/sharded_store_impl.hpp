@@ -67,7 +67,7 @@ class ShardedStore final : public Store {
   Manifest manifest_;  // the last one this connection read or wrote
   std::vector<std::unique_ptr<Store>> shards_;
   const std::chrono::milliseconds timeout_;
-  std::unique_ptr<ThreadPool> pool_;  // null with threads=1: every call on the calling thread
+  LazyPool pool_;  // no pool with threads=1: every call on the calling thread
   bool in_txn_ = false;
   Fd writer_lock_;
   std::vector<bool> dirty_;
