@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <tuple>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "bench_util.hpp"
@@ -300,6 +300,109 @@ void lookups(bench::Db& db, const bench::Dataset& data, const std::string& table
   if (joined != in_sum) throw std::runtime_error(table + ": join and IN sums differ");
 }
 
+// The smooth synthetic images (which compress) for the gzip rows, in SQL and in memory for the raw loop.
+bench::Dataset smooth_images(bench::Db& db, std::size_t n) {
+  db.exec("CREATE TABLE smooth AS SELECT * FROM synthetic(" + std::to_string(n) + ", '32x32x3', 1, 'smooth')");
+  bench::Dataset smooth(n, kImageBytes, 42);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db.get(), "SELECT id, label, pixels FROM smooth ORDER BY id", -1, &stmt, nullptr);
+  std::size_t i = 0;
+  while (sqlite3_step(stmt) == SQLITE_ROW && i < n) {
+    smooth.labels[i] = sqlite3_column_int64(stmt, 1);
+    std::memcpy(smooth.pixels.data() + i * kImageBytes, sqlite3_column_blob(stmt, 2), kImageBytes);
+    ++i;
+  }
+  sqlite3_finalize(stmt);
+  return smooth;
+}
+
+// One compression kind's tables: t1<suffix> (threads=1) and t2<suffix> (threads=2).
+struct Kind {
+  std::string compression;  // "none" or "gzip:4"
+  std::string source;       // the native table holding the images
+  const bench::Dataset* data;
+  std::string suffix() const { return compression == "none" ? "u" : "z"; }
+  std::string table(int threads) const { return "t" + std::to_string(threads) + suffix(); }
+};
+
+Side load_side(bench::Db& db, const std::filesystem::path& dir, const Kind& kind, const std::string& raw_path) {
+  Side load;
+  std::filesystem::remove(raw_path);
+  load.raw = bench::timed([&] { raw_load(raw_path, *kind.data, kind.compression == "none" ? 0 : 4); });
+  db.exec("DROP TABLE IF EXISTS native_copy");
+  db.exec("CREATE TABLE native_copy(id INTEGER PRIMARY KEY, label INTEGER NOT NULL, pixels BLOB NOT NULL)");
+  load.native = bench::timed([&] { db.exec("INSERT INTO native_copy SELECT * FROM " + kind.source); });
+  db.exec("DROP TABLE native_copy");
+  for (const int threads : {1, 2}) {
+    const auto path = (dir / (kind.table(threads) + ".h5")).string();
+    db.exec("CREATE VIRTUAL TABLE " + kind.table(threads) + " USING hdf5(path='" + path + "', shape='32x32x3', compression='" +
+            kind.compression + "', threads=" + std::to_string(threads) + ")");
+    (threads == 1 ? load.t1 : load.t2) = bench::timed([&] { db.exec("INSERT INTO " + kind.table(threads) + " SELECT * FROM " + kind.source); });
+  }
+  // Both stores hold the same images: their digests are equal.
+  if (db.text("SELECT image_digest(id, label, pixels) FROM " + kind.table(1)) !=
+      db.text("SELECT image_digest(id, label, pixels) FROM " + kind.table(2))) {
+    throw std::runtime_error(kind.compression + ": the threads=1 and threads=2 stores differ");
+  }
+  return load;
+}
+
+// Lookups of every id in random order on the raw reader, the native table and both stores (uncompressed only:
+// point reads of a gzip store decompress a chunk each).
+void lookup_rows(bench::Db& db, const Kind& kind, const std::string& raw_path, std::vector<std::pair<std::string, Side>>& rows) {
+  std::uint64_t expected_lookups = 0;
+  std::vector<std::uint8_t> one(kImageBytes);
+  Side loop;
+  Side join;
+  Side in_lists;
+  {
+    const RawReader raw(raw_path);
+    loop.raw = bench::timed([&] {
+      for (const auto id : kind.data->lookup_order) {
+        raw.read(static_cast<hsize_t>(id), 1, one.data());
+        expected_lookups += bench::touch(one.data(), one.size());
+      }
+    });
+  }
+  lookups(db, *kind.data, kind.source, loop.native, join.native, in_lists.native, expected_lookups);
+  lookups(db, *kind.data, kind.table(1), loop.t1, join.t1, in_lists.t1, expected_lookups);
+  lookups(db, *kind.data, kind.table(2), loop.t2, join.t2, in_lists.t2, expected_lookups);
+  rows.emplace_back("none point lookups, WHERE id = ? loop", loop);
+  rows.emplace_back("none point lookups, join from a native id table", join);
+  rows.emplace_back("none IN lists of 256 random ids", in_lists);
+}
+
+// Cold scans, the page cache dropped before each side (root only); empty when it cannot be dropped.
+std::optional<Side> cold_side(bench::Db& db, const std::filesystem::path& dir, const Kind& kind, const std::string& raw_path,
+                              std::size_t n, std::uint64_t expected) {
+  if (!drop_caches()) return std::nullopt;
+  Side cold;
+  std::uint64_t sum = 0;
+  cold.raw = raw_scan(raw_path, n, sum);
+  for (const int threads : {1, 2}) {
+    // Reopened after the drop, as raw_scan opens its reader: pages a mapping still holds are not dropped.
+    db.exec("DROP TABLE " + kind.table(threads));  // the table, not the store's file
+    drop_caches();
+    db.exec("CREATE VIRTUAL TABLE " + kind.table(threads) + " USING hdf5(path='" + (dir / (kind.table(threads) + ".h5")).string() +
+            "', threads=" + std::to_string(threads) + ")");
+    (threads == 1 ? cold.t1 : cold.t2) = sql_scan(db, kind.table(threads), expected, nullptr, "");
+  }
+  drop_caches();
+  cold.native = sql_scan(db, kind.source, expected, nullptr, "");
+  return cold;
+}
+
+void print_memory(const std::vector<Memory>& memory) {
+  std::printf("\nAnonymous memory (RssAnon: heap and buffers, not mapped file pages) a full scan adds, and the\n"
+              "process's RSS before it and at its peak (the process holds both data sets in memory):\n\n");
+  std::printf("| scan | RssAnon growth | RSS before | peak RSS (VmHWM) |\n|---|---:|---:|---:|\n");
+  for (const auto& m : memory) {
+    std::printf("| %s | %.1f MB | %.1f MB | %.1f MB |\n", m.scan.c_str(), static_cast<double>(m.anon_growth_kb) / 1024,
+                static_cast<double>(m.rss_before_kb) / 1024, static_cast<double>(m.peak_kb) / 1024);
+  }
+  std::fflush(stdout);
+}
+
 void threads_table(bench::Db& db, const std::filesystem::path& dir, const bench::Dataset& random, std::size_t n) {
   std::vector<std::pair<std::string, Side>> rows;
   std::vector<Memory> memory;
@@ -309,106 +412,26 @@ void threads_table(bench::Db& db, const std::filesystem::path& dir, const bench:
     db.exec("INSERT INTO lookup_ids VALUES (" + std::to_string(i) + ", " + std::to_string(random.lookup_order[i]) + ")");
   }
   db.exec("COMMIT");
-  // Smooth synthetic images (which compress) for the gzip rows, in memory for the raw loop too.
-  db.exec("CREATE TABLE smooth AS SELECT * FROM synthetic(" + std::to_string(n) + ", '32x32x3', 1, 'smooth')");
-  bench::Dataset smooth(n, kImageBytes, 42);
-  {
-    sqlite3_stmt* stmt = nullptr;
-    sqlite3_prepare_v2(db.get(), "SELECT id, label, pixels FROM smooth ORDER BY id", -1, &stmt, nullptr);
-    std::size_t i = 0;
-    while (sqlite3_step(stmt) == SQLITE_ROW && i < n) {
-      smooth.labels[i] = sqlite3_column_int64(stmt, 1);
-      std::memcpy(smooth.pixels.data() + i * kImageBytes, sqlite3_column_blob(stmt, 2), kImageBytes);
-      ++i;
-    }
-    sqlite3_finalize(stmt);
-  }
-  for (const auto& [kind, source, data] : {std::tuple{std::string("none"), std::string("ref"), &random},
-                                            std::tuple{std::string("gzip:4"), std::string("smooth"), static_cast<const bench::Dataset*>(&smooth)}}) {
-    const int gzip = kind == "none" ? 0 : 4;
-    const auto raw_path = (dir / ("raw-" + kind + ".h5")).string();
-    Side load;
-    std::filesystem::remove(raw_path);
-    load.raw = bench::timed([&] { raw_load(raw_path, *data, gzip); });
-    db.exec("DROP TABLE IF EXISTS native_copy");
-    db.exec("CREATE TABLE native_copy(id INTEGER PRIMARY KEY, label INTEGER NOT NULL, pixels BLOB NOT NULL)");
-    load.native = bench::timed([&] { db.exec("INSERT INTO native_copy SELECT * FROM " + source); });
-    db.exec("DROP TABLE native_copy");
-    for (const int threads : {1, 2}) {
-      const std::string table = "t" + std::to_string(threads) + (gzip ? "z" : "u");
-      const auto path = (dir / (table + ".h5")).string();
-      db.exec("CREATE VIRTUAL TABLE " + table + " USING hdf5(path='" + path + "', shape='32x32x3', compression='" + kind +
-              "', threads=" + std::to_string(threads) + ")");
-      (threads == 1 ? load.t1 : load.t2) = bench::timed([&] { db.exec("INSERT INTO " + table + " SELECT * FROM " + source); });
-    }
-    rows.emplace_back(kind + " load (INSERT ... SELECT, 1 txn)", load);
-    // Both stores hold the same images: their digests are equal.
-    const std::string suffix = gzip ? "z" : "u";
-    if (db.text("SELECT image_digest(id, label, pixels) FROM t1" + suffix) !=
-        db.text("SELECT image_digest(id, label, pixels) FROM t2" + suffix)) {
-      throw std::runtime_error(kind + ": the threads=1 and threads=2 stores differ");
-    }
+  const bench::Dataset smooth = smooth_images(db, n);
+  for (const Kind& kind : {Kind{"none", "ref", &random}, Kind{"gzip:4", "smooth", &smooth}}) {
+    const auto raw_path = (dir / ("raw-" + kind.compression + ".h5")).string();
+    rows.emplace_back(kind.compression + " load (INSERT ... SELECT, 1 txn)", load_side(db, dir, kind, raw_path));
     std::uint64_t expected = 0;
     Side scan;
     scan.raw = raw_scan(raw_path, n, expected);
-    scan.native = sql_scan(db, source, expected, &memory, "native " + source);
+    scan.native = sql_scan(db, kind.source, expected, &memory, "native " + kind.source);
     for (const int threads : {1, 2}) {
-      const std::string table = "t" + std::to_string(threads) + (gzip ? "z" : "u");
       (threads == 1 ? scan.t1 : scan.t2) =
-          sql_scan(db, table, expected, &memory, kind + ", threads=" + std::to_string(threads));
+          sql_scan(db, kind.table(threads), expected, &memory, kind.compression + ", threads=" + std::to_string(threads));
     }
-    rows.emplace_back(kind + " full scan, warm", scan);
-    // Lookups (uncompressed store only: point reads of a gzip store decompress a chunk each).
-    if (gzip == 0) {
-      std::uint64_t expected_lookups = 0;
-      std::vector<std::uint8_t> one(kImageBytes);
-      Side loop;
-      Side join;
-      Side in_lists;
-      {
-        const RawReader raw(raw_path);
-        loop.raw = bench::timed([&] {
-          for (const auto id : data->lookup_order) {
-            raw.read(static_cast<hsize_t>(id), 1, one.data());
-            expected_lookups += bench::touch(one.data(), one.size());
-          }
-        });
-      }
-      lookups(db, *data, source, loop.native, join.native, in_lists.native, expected_lookups);
-      lookups(db, *data, "t1u", loop.t1, join.t1, in_lists.t1, expected_lookups);
-      lookups(db, *data, "t2u", loop.t2, join.t2, in_lists.t2, expected_lookups);
-      rows.emplace_back("none point lookups, WHERE id = ? loop", loop);
-      rows.emplace_back("none point lookups, join from a native id table", join);
-      rows.emplace_back("none IN lists of 256 random ids", in_lists);
-    }
-    // Cold: the page cache dropped before each side (root only).
-    Side cold;
-    if (drop_caches()) {
-      std::uint64_t sum = 0;
-      cold.raw = raw_scan(raw_path, n, sum);
-      for (const int threads : {1, 2}) {
-        // Reopened after the drop, as raw_scan opens its reader: pages a mapping still holds are not dropped.
-        const std::string table = "t" + std::to_string(threads) + (gzip ? "z" : "u");
-        db.exec("DROP TABLE " + table);  // the table, not the store's file
-        drop_caches();
-        db.exec("CREATE VIRTUAL TABLE " + table + " USING hdf5(path='" + (dir / (table + ".h5")).string() +
-                "', threads=" + std::to_string(threads) + ")");
-        (threads == 1 ? cold.t1 : cold.t2) = sql_scan(db, table, expected, nullptr, "");
-      }
-      drop_caches();
-      cold.native = sql_scan(db, source, expected, nullptr, "");
-      rows.emplace_back(kind + " full scan, cold (page cache dropped)", cold);
+    rows.emplace_back(kind.compression + " full scan, warm", scan);
+    if (kind.compression == "none") lookup_rows(db, kind, raw_path, rows);
+    if (const auto cold = cold_side(db, dir, kind, raw_path, n, expected)) {
+      rows.emplace_back(kind.compression + " full scan, cold (page cache dropped)", *cold);
     }
   }
   print_sides(n, rows);
-  std::printf("\nAnonymous memory (RssAnon: heap and buffers, not mapped file pages) a full scan adds, and the\n"
-              "process's RSS before it and at its peak (the process holds both data sets in memory):\n\n");
-  std::printf("| scan | RssAnon growth | RSS before | peak RSS (VmHWM) |\n|---|---:|---:|---:|\n");
-  for (const auto& m : memory) {
-    std::printf("| %s | %.1f MB | %.1f MB | %.1f MB |\n", m.scan.c_str(), static_cast<double>(m.anon_growth_kb) / 1024,
-                static_cast<double>(m.rss_before_kb) / 1024, static_cast<double>(m.peak_kb) / 1024);
-  }
-  std::fflush(stdout);
+  print_memory(memory);
 }
 
 }  // namespace
