@@ -419,7 +419,8 @@ void make_writable(H5File& f, const std::string& table, std::chrono::millisecond
   }
   const std::string what = f.where(table) + ": trimming rows of an unfinished transaction";
   const std::uint64_t rows = f.committed->rows;
-  if (f.extent(f.images.get(), what) > rows || f.extent(f.labels.get(), what) > rows || f.extent(f.ids.get(), what) > rows) {
+  if ((!f.keeps_image_chunks() && f.extent(f.images.get(), what) > rows) || f.extent(f.labels.get(), what) > rows ||
+      f.extent(f.ids.get(), what) > rows) {
     f.set_rows(rows, what);
   }
 }

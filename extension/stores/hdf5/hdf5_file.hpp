@@ -177,8 +177,13 @@ class H5File {
     return d[0];
   }
 
+  // Version 2 unfiltered /images never shrinks: a chunk, once allocated, is never freed, so HDF5 never reuses
+  // its space for anything else while a reader in another process may be reading it through its mapping
+  // (hdf5_mapped.hpp). Rows past /commit's count are not part of the store (hdf5_format.hpp).
+  bool keeps_image_chunks() const { return version == 2 && filters == 0; }
+
   void set_rows(std::uint64_t n, const std::string& what) const {
-    checked(H5Dset_extent(images.get(), dims(n).data()), what);
+    if (!keeps_image_chunks() || extent(images.get(), what) < n) checked(H5Dset_extent(images.get(), dims(n).data()), what);
     const hsize_t one[1] = {n};
     checked(H5Dset_extent(labels.get(), one), what);
     checked(H5Dset_extent(ids.get(), one), what);

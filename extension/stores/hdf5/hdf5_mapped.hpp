@@ -8,9 +8,9 @@
 // the first time the chunk is read: its stored bytes (H5Dread_chunk, a direct index lookup) must equal the
 // mapped bytes at the predicted address; a wrong prediction (a run of chunks ends, e.g. at a commit's
 // metadata) is looked up exactly instead and the following predictions start from there. Only checked chunks
-// are served from the mapping. An unfiltered chunk, once allocated, never moves and a commit only appends
-// rows, so the addresses a committed state names stay valid while a cursor holds it (rows past the committed
-// count, whose chunks a rollback may free, are never served from the map).
+// are served from the mapping. An unfiltered chunk, once allocated, never moves and is never freed (a rollback
+// keeps /images' extent: H5File::keeps_image_chunks), so HDF5 never reuses a chunk's space: an address once
+// checked stays right for the file's life, and a prediction can only land on a live chunk or on metadata.
 //
 // Used for version 2 files only (SWMR: no other process rewrites the file under a reader; version 1 files keep
 // the old path, read under HDF5's lock). Filtered chunks (gzip) are read through HDF5 (hdf5_chunks.hpp).
