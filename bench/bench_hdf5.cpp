@@ -31,7 +31,7 @@ namespace fmt = imgstore::hdf5;
 constexpr hsize_t kImageBytes = 32 * 32 * 3;
 constexpr hsize_t kChunk = fmt::default_chunk_rows(kImageBytes);  // the extension's default, same layout
 
-long status_kb(const std::string& field);
+using bench::status_kb;
 
 void check(herr_t rc, const char* what) {
   if (rc < 0) throw std::runtime_error(std::string("HDF5: ") + what);
@@ -182,16 +182,6 @@ void print_file_sizes(bench::Db& db, const std::filesystem::path& dir, std::size
 }
 
 // --- Issue 17: threads=1 and threads=2 side by side, against the raw C loop and a native table.
-
-// A field of /proc/self/status in kB (RssAnon: heap and buffers; VmHWM: peak RSS).
-long status_kb(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-  }
-  return -1;
-}
 
 // Resets VmHWM to the current RSS (Linux 4.0+), so a peak is the peak of one step.
 void reset_peak() {

@@ -53,15 +53,7 @@ void flush(const std::filesystem::path& dir) {
   ::close(fd);
 }
 
-// A value in kB from /proc/self/status ("RssAnon", "VmHWM").
-long status_kb(const std::string& key) {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(key + ":", 0) == 0) return std::stol(line.substr(key.size() + 1));
-  }
-  return -1;
-}
+using bench::status_kb;
 
 // The directory-operation ceiling: N files created, written with `bytes` and closed, nothing else.
 void create_files(const std::filesystem::path& dir, std::size_t n, const std::vector<std::uint8_t>& bytes) {
