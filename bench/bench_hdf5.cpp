@@ -21,6 +21,7 @@
 #include <optional>
 #include <sstream>
 
+#include "bench_system.hpp"
 #include "bench_util.hpp"
 #include "hdf5_format.hpp"
 
@@ -31,7 +32,6 @@ namespace fmt = imgstore::hdf5;
 constexpr hsize_t kImageBytes = 32 * 32 * 3;
 constexpr hsize_t kChunk = fmt::default_chunk_rows(kImageBytes);  // the extension's default, same layout
 
-using bench::status_kb;
 
 void check(herr_t rc, const char* what) {
   if (rc < 0) throw std::runtime_error(std::string("HDF5: ") + what);
@@ -134,9 +134,9 @@ bench::Row full_scan(bench::Db& db, const RawReader& raw, std::size_t n) {
     }
   });
   std::int64_t sql_sum = 0;
-  const long anon_before = status_kb("RssAnon");
+  const long anon_before = bench::status_kib("RssAnon");
   const double sql_scan = bench::timed([&] { sql_sum = db.scalar("SELECT sum(bench_touch(pixels)) FROM t"); });
-  const long anon_growth = status_kb("RssAnon") - anon_before;
+  const long anon_growth = bench::status_kib("RssAnon") - anon_before;
   if (static_cast<std::uint64_t>(sql_sum) != raw_sum) throw std::runtime_error("scan sums differ");
   return {"full scan, every byte read", sql_scan, raw_scan, "raw H5Dread in 4 MiB blocks",
           "(the process's first SQL scan: RssAnon +" + std::to_string(anon_growth / 1024) + " MB)"};
@@ -189,14 +189,6 @@ void reset_peak() {
   out << "5";
 }
 
-// Drops the page cache (root only); false when not allowed.
-bool drop_caches() {
-  ::sync();
-  std::ofstream out("/proc/sys/vm/drop_caches");
-  out << "3";
-  out.flush();
-  return static_cast<bool>(out);
-}
 
 struct Side {
   double t1 = 0;      // threads=1
@@ -255,11 +247,11 @@ struct Memory {
 double sql_scan(bench::Db& db, const std::string& table, std::uint64_t expected, std::vector<Memory>* memory,
                 const std::string& name) {
   reset_peak();
-  const long before = status_kb("RssAnon");
-  const long rss_before = status_kb("VmRSS");
+  const long before = bench::status_kib("RssAnon");
+  const long rss_before = bench::status_kib("VmRSS");
   std::int64_t sum = 0;
   const double t = bench::timed([&] { sum = db.scalar("SELECT sum(bench_touch(pixels)) FROM " + table); });
-  if (memory != nullptr) memory->push_back({name, status_kb("RssAnon") - before, rss_before, status_kb("VmHWM")});
+  if (memory != nullptr) memory->push_back({name, bench::status_kib("RssAnon") - before, rss_before, bench::status_kib("VmHWM")});
   if (static_cast<std::uint64_t>(sum) != expected) throw std::runtime_error(table + ": scan sums differ");
   return t;
 }
@@ -365,19 +357,19 @@ void lookup_rows(bench::Db& db, const Kind& kind, const std::string& raw_path, s
 // Cold scans, the page cache dropped before each side (root only); empty when it cannot be dropped.
 std::optional<Side> cold_side(bench::Db& db, const std::filesystem::path& dir, const Kind& kind, const std::string& raw_path,
                               std::size_t n, std::uint64_t expected) {
-  if (!drop_caches()) return std::nullopt;
+  if (!bench::drop_page_cache()) return std::nullopt;
   Side cold;
   std::uint64_t sum = 0;
   cold.raw = raw_scan(raw_path, n, sum);
   for (const int threads : {1, 2}) {
     // Reopened after the drop, as raw_scan opens its reader: pages a mapping still holds are not dropped.
     db.exec("DROP TABLE " + kind.table(threads));  // the table, not the store's file
-    drop_caches();
+    bench::drop_page_cache();
     db.exec("CREATE VIRTUAL TABLE " + kind.table(threads) + " USING hdf5(path='" + (dir / (kind.table(threads) + ".h5")).string() +
             "', threads=" + std::to_string(threads) + ")");
     (threads == 1 ? cold.t1 : cold.t2) = sql_scan(db, kind.table(threads), expected, nullptr, "");
   }
-  drop_caches();
+  bench::drop_page_cache();
   cold.native = sql_scan(db, kind.source, expected, nullptr, "");
   return cold;
 }

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <functional>
 
+#include "bench_system.hpp"
 #include "bench_util.hpp"
 #include "raw_baselines.hpp"
 
@@ -52,8 +53,6 @@ void flush(const std::filesystem::path& dir) {
   ::syncfs(fd);
   ::close(fd);
 }
-
-using bench::status_kb;
 
 // The directory-operation ceiling: N files created, written with `bytes` and closed, nothing else.
 void create_files(const std::filesystem::path& dir, std::size_t n, const std::vector<std::uint8_t>& bytes) {
@@ -147,9 +146,9 @@ struct Scan {
 Scan time_scan(bench::Db& db, const std::string& table, const std::string& expected) {
   Scan scan;
   std::string digest;
-  const long before = status_kb("RssAnon");
+  const long before = bench::status_kib("RssAnon");
   scan.seconds = bench::timed([&] { digest = db.text("SELECT image_digest(id, label, pixels) FROM " + table); });
-  scan.anon_growth_kb = status_kb("RssAnon") - before;
+  scan.anon_growth_kb = bench::status_kib("RssAnon") - before;
   if (digest != expected) throw std::runtime_error("the reads of " + table + " differ: " + digest + " vs " + expected);
   return scan;
 }
@@ -187,7 +186,7 @@ void run(std::size_t n, const std::string& extension) {
   bench::print_report("png_dir, 32x32x3 smooth synthetic, level 6, threads=1 and threads=2", n, rows);
   std::printf("\nRssAnon growth over the full scan: threads=1 %ld kB, threads=2 %ld kB; peak RSS (VmHWM) so far %ld kB; "
               "threaded and unthreaded stores hold the same bytes: %s\n",
-              scan1.anon_growth_kb, scan2.anon_growth_kb, status_kb("VmHWM"), same ? "yes" : "NO");
+              scan1.anon_growth_kb, scan2.anon_growth_kb, bench::status_kib("VmHWM"), same ? "yes" : "NO");
 
   const auto png_bytes = db.scalar("SELECT file_bytes('" + s.sql1_dir + "')");
   const auto disk_bytes = db.scalar("SELECT disk_usage('" + s.sql1_dir + "')");

@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -184,16 +183,6 @@ inline void print_report(const std::string& title, std::size_t n, const std::vec
                 r.note.empty() ? "" : (" " + r.note).c_str());
   }
   std::fflush(stdout);
-}
-
-// A field of /proc/self/status in kB ("RssAnon": heap and buffers; "VmRSS"; "VmHWM": peak RSS), -1 if absent.
-inline long status_kb(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-  }
-  return -1;
 }
 
 inline std::filesystem::path scratch_dir(const std::string& name) {
