@@ -37,7 +37,7 @@ Hdf5Store::~Hdf5Store() {
 }
 
 ThreadPool* Hdf5Store::pool() {
-  if (threads_ <= 1 || f_->deflate == 0) return nullptr;
+  if (f_->deflate == 0) return nullptr;  // nothing to compress: no workers
   return pool_.get();
 }
 

@@ -52,7 +52,7 @@ class Hdf5Cursor final : public Cursor {
 class Hdf5Store final : public Store {
  public:
   Hdf5Store(std::string table, std::shared_ptr<H5File> file, std::chrono::milliseconds timeout, unsigned threads)
-      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout), threads_(threads), pool_(threads) {}
+      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout), pool_(threads) {}
   ~Hdf5Store() override;
 
   const Shape& shape() const override { return f_->shape; }
@@ -135,7 +135,6 @@ class Hdf5Store final : public Store {
   const std::string table_;
   const std::shared_ptr<H5File> f_;
   const std::chrono::milliseconds timeout_;  // the `timeout` argument
-  const unsigned threads_;                    // the `threads` argument (thread_pool.hpp)
   UndoLog<Undo> undo_;
   std::map<std::int64_t, std::optional<std::uint64_t>> overlay_;  // id -> new row, or deleted
   std::map<std::uint64_t, std::int64_t> label_overlay_;            // committed row -> new label
@@ -144,7 +143,7 @@ class Hdf5Store final : public Store {
   std::uint64_t appended_ = 0;                                     // new rows
   std::uint64_t flushed_ = 0;                                      // new rows written to the file
   std::uint64_t generation_ = 0;
-  LazyPool pool_;
+  LazyPool pool_;  // the `threads` argument (thread_pool.hpp)
   std::unique_ptr<ChunkWriter> writer_;  // whole chunks being compressed, written in order
 };
 

@@ -54,9 +54,8 @@ PngStore::PngStore(std::string table, std::string dir, std::optional<Shape> want
       level_(level),
       inspect_(mode == OpenMode::inspect),
       timeout_(timeout),
-      threads_(threads),
       pool_(threads) {
-  window_limit_ = 4 * std::size_t{threads_};  // enough to keep every worker busy while the writes catch up
+  window_limit_ = 4 * std::size_t{pool_.threads()};  // enough to keep every worker busy while the writes catch up
   open(wanted, mode);
 }
 

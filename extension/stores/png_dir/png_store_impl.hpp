@@ -197,7 +197,6 @@ class PngStore final : public Store {
   std::map<std::int64_t, std::int64_t> labels_;  // the rows as this connection sees them
   Stamp csv_stamp_;
   const std::chrono::milliseconds timeout_;  // the `timeout` argument: how long lock waits last
-  const unsigned threads_;                    // the `threads` argument (thread_pool.hpp)
   // The open transaction.
   UndoLog<Undo> undo_;
   Fd lock_;
@@ -211,7 +210,7 @@ class PngStore final : public Store {
   std::size_t undo_size_ = 0;                      // entries in undo_
   std::vector<std::uint8_t> encoded_;  // reused PNG buffer
   // threads > 1: the pool (made at first use, by this process) and the rows in flight (at most window_limit_).
-  LazyPool pool_;
+  LazyPool pool_;  // the `threads` argument (thread_pool.hpp)
   std::size_t window_limit_ = 0;
   std::deque<Outgoing> window_;
   std::optional<Broken> broken_;
