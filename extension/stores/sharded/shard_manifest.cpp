@@ -181,6 +181,7 @@ std::string to_json(const Manifest& m) {
     }
     out += "]";
   }
+  if (m.undo > 0) out += ",\n \"undo\": " + std::to_string(m.undo);
   return out + "}\n";
 }
 
@@ -226,6 +227,9 @@ Manifest parse_manifest(std::string_view json, const std::string& what) {
       if (lo == nullptr || hi == nullptr || *lo > *hi) p.fail("a pending range that is not [lo, hi] with lo <= hi");
       m.pending.push_back({*lo, *hi});
     }
+  }
+  if (root->find("undo") != root->end()) {
+    m.undo = non_negative(p, field<std::int64_t>(p, *root, "undo", "an integer"), "undo");
   }
   return m;
 }

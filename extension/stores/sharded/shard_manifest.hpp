@@ -1,12 +1,15 @@
 // The manifest of a sharded table: `path/manifest.json`, beside N complete stores of one backend.
 //
 //   {"format": "imgstore-sharded 1", "backend": "lmdb", "shape": "32x32x3", "routing": "id mod 8",
-//    "generation": 3, "shards": [{"file": "shard-000.lmdb", "rows": 125000}, ...], "pending": [[0, 999999]]}
+//    "generation": 3, "shards": [{"file": "shard-000.lmdb", "rows": 125000}, ...], "pending": [[0, 999999]],
+//    "undo": 12}
 //
 // Routing: id mod N (ids are >= 0), so shard k holds the ids k, k + N, k + 2N, ... `rows` are the committed
 // row counts; `generation` counts commits. `pending` is present only during a multi-shard commit: the id
 // ranges the commit inserts, written before any shard commits (readers hide those ids, and recovery deletes
-// them from the shards if the writer died before the manifest that ends the commit). Pure: parsed and written
+// them from the shards if the writer died before the manifest that ends the commit). `undo`, likewise only
+// during a commit: how many rows `undo.journal` holds, the rows the commit replaces, relabels or deletes as they
+// were before it (shard_journal.hpp); readers wait for such a commit to end, recovery writes them back. Pure: parsed and written
 // here without touching files, so it is unit-tested and fuzzable.
 #pragma once
 
@@ -36,12 +39,15 @@ struct Manifest {
   std::uint64_t generation = 0;
   std::vector<ShardEntry> shards;
   std::vector<IdRange> pending;  // ids inserted by a commit in progress (or interrupted)
+  std::uint64_t undo = 0;        // rows of undo.journal that a commit in progress (or interrupted) changes
+  bool unfinished() const { return !pending.empty() || undo > 0; }
   friend bool operator==(const Manifest& a, const Manifest& b) {
     if (a.pending.size() != b.pending.size()) return false;
     for (std::size_t i = 0; i < a.pending.size(); ++i) {
       if (a.pending[i].lo != b.pending[i].lo || a.pending[i].hi != b.pending[i].hi) return false;
     }
-    return a.backend == b.backend && a.shape == b.shape && a.generation == b.generation && a.shards == b.shards;
+    return a.backend == b.backend && a.shape == b.shape && a.generation == b.generation && a.shards == b.shards &&
+           a.undo == b.undo;
   }
 };
 

@@ -96,7 +96,7 @@ std::vector<std::unique_ptr<Store>> open_shards(const std::string& table, const 
       throw Error("table " + table + ": shard '" + path + "': " + e.what(), e.kind());
     }
     if (shard->shape() != m.shape) throw bad("has shape " + shard->shape().str() + "; the manifest says " + m.shape.str());
-    if (m.pending.empty() && mode != OpenMode::inspect && shard->count() != entry.rows) {
+    if (!m.unfinished() && mode != OpenMode::inspect && shard->count() != entry.rows) {
       throw bad("has " + std::to_string(shard->count()) + " rows; the manifest says " + std::to_string(entry.rows));
     }
     shards.push_back(std::move(shard));
@@ -104,40 +104,24 @@ std::vector<std::unique_ptr<Store>> open_shards(const std::string& table, const 
   return shards;
 }
 
-// A manifest with `pending` and no writer holding the lock: the writer died during a commit. Its inserts are
-// deleted from every shard and the manifest written again (rolled back). Left alone when another process is
-// writing, when the store is opened for inspection, or when the folder cannot be written (read-only).
+// An unfinished manifest and no writer holding the lock: the writer died during a commit, which is undone in every
+// shard (shard_journal.hpp). Left alone when another process is writing, when the store is opened for inspection,
+// or when the folder cannot be written (read-only: readers hide pending ids; a commit that changed existing rows
+// is an error for them, naming what to do).
 void recover(const std::string& table, const std::string& folder, Manifest& m, std::vector<std::unique_ptr<Store>>& shards,
              OpenMode mode) {
-  if (m.pending.empty() || mode == OpenMode::inspect) return;
+  if (!m.unfinished() || mode == OpenMode::inspect) return;
   Fd lock;
   try {
     lock = lock_writer(table, folder, std::chrono::milliseconds(0), false);
   } catch (const Error&) {
-    return;  // a folder this process may not write: readers hide the pending ids
+    return;
   }
   if (!lock) return;
   const auto again = read_manifest(folder);
-  if (!again || again->pending.empty()) return;
+  if (!again || !again->unfinished()) return;
   m = *again;
-  for (std::size_t i = 0; i < shards.size(); ++i) {
-    Store& shard = *shards[i];
-    shard.begin();
-    try {
-      for (const IdRange& r : m.pending) {
-        const std::int64_t first = r.lo + static_cast<std::int64_t>((i + shards.size() - shard_of(r.lo, shards.size())) % shards.size());
-        for (std::int64_t id = first; id <= r.hi && id >= r.lo; id += static_cast<std::int64_t>(shards.size())) shard.erase(id);
-      }
-      shard.sync();
-    } catch (...) {
-      shard.rollback();
-      throw;
-    }
-    m.shards[i].rows = shard.count();
-  }
-  m.pending.clear();
-  ++m.generation;
-  write_manifest(folder, m);
+  recover_unfinished(folder, m, shards);
 }
 
 }  // namespace

@@ -1,11 +1,12 @@
 // ShardedStore's reads, writes and transactions. The commit protocol (the manifest is the single commit point):
-//   1. the manifest gets `pending`: the id ranges this transaction inserts (generation + 1);
+//   1. the manifest gets `pending`, the id ranges this transaction inserts, and `undo`, the number of rows it
+//      changed or deleted, saved as they were in undo.journal (fsynced first; shard_journal.hpp) (generation + 1);
 //   2. every shard that changed commits (on worker threads);
-//   3. the manifest gets the new row counts and loses `pending` (generation + 2): the transaction is committed.
-// Readers hide pending ids, so inserts appear in all shards at once; a reader whose manifest generation changed
-// while it opened its shard cursors opens them again. A writer killed between 1 and 3 leaves `pending`: whoever
-// next opens the table deletes those ids from the shards (sharded_open.cpp). What this cannot undo: UPDATE,
-// DELETE and INSERT OR REPLACE of rows that existed are atomic per shard only (README, "Sharded tables").
+//   3. the manifest gets the new row counts and loses `pending` and `undo` (generation + 2): committed.
+// Readers hide pending ids, so inserts appear in all shards at once; a commit that changes existing rows makes
+// readers wait for step 3 (as SQLite's readers wait out a rollback-journal commit). A reader whose manifest
+// generation changed while it opened its shard cursors opens them again. A writer killed between 1 and 3 leaves
+// the manifest unfinished: whoever next opens, writes or waits on the table undoes it in every shard.
 
 #include "sharded_store_impl.hpp"
 
@@ -13,6 +14,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <thread>
 
 #include "shard_folder.hpp"
 
@@ -90,6 +92,7 @@ ShardedStore::ShardedStore(std::string table, std::string folder, Manifest manif
                            std::chrono::milliseconds timeout)
     : table_(std::move(table)), folder_(std::move(folder)), manifest_(std::move(manifest)), shards_(std::move(shards)),
       timeout_(timeout), pool_(std::min<unsigned>(threads, static_cast<unsigned>(shards_.size()))),
+      journal_(folder_, manifest_.shape.bytes()),
       dirty_(shards_.size(), false), top_id_(shards_.size()), top_known_(shards_.size(), false),
       batches_(shards_.size()), in_flight_(shards_.size()) {}
 
@@ -121,13 +124,39 @@ std::unique_ptr<Cursor> ShardedStore::merged(Make&& make_cursors) {
   drain();
   if (in_txn_) return std::make_unique<MergeCursor>(make_cursors(), std::vector<IdRange>{});
   for (int attempt = 0;; ++attempt) {
-    const Manifest before = read_manifest(folder_).value_or(manifest_);
+    const Manifest before = settled_manifest();
     auto cursors = make_cursors();
     const Manifest after = read_manifest(folder_).value_or(manifest_);
-    if (before.generation == after.generation || attempt >= 100) {
+    if ((before.generation == after.generation && after.undo == 0) || attempt >= 100) {
       manifest_ = after;
       return std::make_unique<MergeCursor>(std::move(cursors), after.pending);
     }
+  }
+}
+
+Manifest ShardedStore::settled_manifest() {
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  for (;;) {
+    Manifest m = read_manifest(folder_).value_or(manifest_);
+    if (m.undo == 0) return m;
+    Fd lock;
+    try {
+      lock = lock_writer(table_, folder_, std::chrono::milliseconds(0), false);
+    } catch (const Error& e) {
+      throw Error("table " + table_ + ": a commit that changed existing rows of '" + folder_ +
+                      "' was interrupted, and only a process that may write the folder can roll it back (" + e.what() + ")",
+                  ErrorKind::readonly);
+    }
+    if (lock) {  // no writer: it died during its commit
+      if (auto again = read_manifest(folder_); again && again->unfinished()) recover_unfinished(folder_, *again, shards_);
+      continue;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw Error("table " + table_ + ": another connection is committing changes to existing rows of '" + folder_ +
+                      "'; waited " + std::to_string(timeout_.count()) + " ms, try again after it commits",
+                  ErrorKind::busy);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }
 
@@ -151,32 +180,47 @@ std::unique_ptr<Cursor> ShardedStore::lookup(std::vector<std::int64_t> ids) {
   });
 }
 
+void ShardedStore::remember(std::size_t shard, std::int64_t id) {
+  if (journal_.knows(id)) return;
+  const auto row = shards_[shard]->lookup({id});
+  if (row->at_end()) {
+    journal_.inserted(id);  // not there when the transaction began: undone by deleting it
+  } else {
+    journal_.save(Image{id, row->label(), row->pixels()});
+  }
+}
+
+// A write in statement order, after the shard's queued rows: a duplicate id fails at its own row, as on one store.
+void ShardedStore::write_now(std::size_t shard, const Image& image, bool replace) {
+  if (replace) remember(shard, image.id);
+  shards_[shard]->put(image, replace);
+  if (!replace && !journal_.knows(image.id)) journal_.inserted(image.id);
+}
+
 void ShardedStore::put(const Image& image, bool replace) {
   if (failure_) drain();
   const std::size_t shard = shard_of(image.id, shards_.size());
   dirty_[shard] = true;
-  if (!replace) inserted_.push_back(image.id);
   if (pool_.get() == nullptr) {
-    shards_[shard]->put(image, replace);
+    write_now(shard, image, replace);
     return;
   }
   // A bulk INSERT: rows queue per shard and each shard's batch is written on a worker, one writer per shard.
-  // Only rows that cannot be duplicates queue (an id above every id the shard has or was given in this
-  // transaction, or a REPLACE): a duplicate id must fail at its own row, as on one store, so any other row
-  // waits for its shard's worker and is written here.
+  // Only rows that cannot exist yet queue (an id above every id the shard has or was given in this
+  // transaction); any other row waits for its shard's worker and is written here.
   std::optional<std::int64_t>& top = top_id_[shard];
   if (!top_known_[shard]) {
     top = shards_[shard]->max_id();  // nothing queued for this shard yet: its worker is idle
     top_known_[shard] = true;
   }
-  const bool cannot_clash = replace || !top || image.id > *top;
-  if (!top || image.id > *top) top = image.id;
-  if (!cannot_clash) {
+  if (top && image.id <= *top) {
     flush_shard(shard);
     wait_shard(shard);
-    shards_[shard]->put(image, replace);
+    write_now(shard, image, replace);
     return;
   }
+  top = image.id;
+  journal_.inserted(image.id);
   batches_[shard].push_back({image.id, image.label, replace, {image.pixels.begin(), image.pixels.end()}});
   if (batches_[shard].size() >= kBatchRows) flush_shard(shard);
 }
@@ -234,14 +278,18 @@ void ShardedStore::drain_quietly() noexcept {
 
 bool ShardedStore::set_label(std::int64_t id, std::int64_t label) {
   drain();
-  dirty_[shard_of(id, shards_.size())] = true;
-  return shard_of_id(id).set_label(id, label);
+  const std::size_t shard = shard_of(id, shards_.size());
+  dirty_[shard] = true;
+  remember(shard, id);
+  return shards_[shard]->set_label(id, label);
 }
 
 bool ShardedStore::erase(std::int64_t id) {
   drain();
-  dirty_[shard_of(id, shards_.size())] = true;
-  return shard_of_id(id).erase(id);
+  const std::size_t shard = shard_of(id, shards_.size());
+  dirty_[shard] = true;
+  remember(shard, id);
+  return shards_[shard]->erase(id);
 }
 
 void ShardedStore::begin() {
@@ -249,6 +297,7 @@ void ShardedStore::begin() {
   writer_lock_ = lock_writer(table_, folder_, timeout_);
   try {
     if (auto current = read_manifest(folder_)) manifest_ = std::move(*current);
+    if (manifest_.unfinished()) recover_unfinished(folder_, manifest_, shards_);  // a writer died mid-commit
     std::size_t begun = 0;
     try {
       for (; begun < shards_.size(); ++begun) shards_[begun]->begin();
@@ -263,7 +312,7 @@ void ShardedStore::begin() {
   in_txn_ = true;
   std::fill(dirty_.begin(), dirty_.end(), false);
   std::fill(top_known_.begin(), top_known_.end(), false);
-  inserted_.clear();
+  journal_.end(true);
   levels_.clear();
 }
 
@@ -295,24 +344,6 @@ void ShardedStore::commit_shards(const std::vector<std::size_t>& dirty, std::vec
   }
 }
 
-// After a failed step 2: the shards that did commit lose this transaction's inserts again. (Their updates and
-// deletes stay: see the top of this file.)
-void ShardedStore::undo_committed(const std::vector<std::size_t>& dirty,
-                                  const std::vector<std::exception_ptr>& failed) noexcept {
-  for (const std::size_t i : dirty) {
-    if (failed[i]) continue;
-    try {
-      shards_[i]->begin();
-      for (const std::int64_t id : inserted_) {
-        if (shard_of(id, shards_.size()) == i) shards_[i]->erase(id);
-      }
-      shards_[i]->sync();
-    } catch (...) {
-      shards_[i]->rollback();  // the manifest keeps `pending`: the next open deletes them
-    }
-  }
-}
-
 void ShardedStore::sync() {
   if (!in_txn_) return;
   drain();
@@ -329,31 +360,52 @@ void ShardedStore::sync() {
     return;
   }
   Manifest next = manifest_;
-  next.pending = to_ranges(inserted_);
-  if (!next.pending.empty()) {
+  next.pending = journal_.pending();
+  next.undo = journal_.saved();
+  if (next.unfinished()) {
     ++next.generation;
-    write_manifest(folder_, next);  // step 1; on failure the caller's rollback aborts every shard
+    try {
+      journal_.seal();
+      write_manifest(folder_, next);  // step 1
+    } catch (...) {
+      // Every shard rolls back. The journal stays: the new manifest may be in place though its folder's fsync
+      // failed, and then the next writer's recovery reads it (and finds nothing to undo).
+      for (const auto& shard : shards_) shard->rollback();
+      finish(false);
+      throw;
+    }
   }
   kill_point();
   std::vector<std::exception_ptr> failed(shards_.size());
   commit_shards(dirty, failed);  // step 2
+  in_txn_ = false;
   const auto first_failure = std::find_if(failed.begin(), failed.end(), [](const auto& e) { return e != nullptr; });
-  if (first_failure != failed.end()) undo_committed(dirty, failed);
+  if (first_failure != failed.end()) {
+    // The shards that did commit are undone; if that fails too, the manifest stays unfinished for the next
+    // writer or reader to undo.
+    std::vector<bool> committed(shards_.size(), false);
+    for (const std::size_t i : dirty) committed[i] = failed[i] == nullptr;
+    try {
+      undo_commit(folder_, shards_, committed, next.pending, next.undo);
+    } catch (...) {
+      finish(false);
+      std::rethrow_exception(*first_failure);
+    }
+  }
   for (const std::size_t i : dirty) next.shards[i].rows = shards_[i]->count();
   next.pending.clear();
+  next.undo = 0;
   ++next.generation;
-  in_txn_ = false;
-  const std::exception_ptr failure = first_failure != failed.end() ? *first_failure : nullptr;
   try {
     write_manifest(folder_, next);  // step 3: the commit point
     manifest_ = next;
     kill_point();
   } catch (...) {
-    finish();
+    finish(false);
     throw;
   }
   finish();
-  if (failure) std::rethrow_exception(failure);
+  if (first_failure != failed.end()) std::rethrow_exception(*first_failure);
 }
 
 void ShardedStore::rollback() {
@@ -364,9 +416,9 @@ void ShardedStore::rollback() {
   finish();
 }
 
-void ShardedStore::finish() noexcept {
+void ShardedStore::finish(bool remove_journal) noexcept {
   in_txn_ = false;
-  inserted_.clear();
+  journal_.end(remove_journal);
   levels_.clear();
   writer_lock_ = Fd();
 }
@@ -375,7 +427,7 @@ void ShardedStore::savepoint(int level) {
   if (!in_txn_) return;
   drain();
   for (const auto& shard : shards_) shard->savepoint(level);
-  levels_.push_back({level, inserted_.size()});
+  levels_.push_back({level, journal_.mark()});
 }
 
 void ShardedStore::release(int level) {
@@ -390,23 +442,20 @@ void ShardedStore::rollback_to(int level) {
   drain_quietly();
   for (const auto& shard : shards_) shard->rollback_to(level);
   while (!levels_.empty() && levels_.back().level > level) levels_.pop_back();
-  if (!levels_.empty() && levels_.back().level == level) {
-    inserted_.resize(levels_.back().inserted);
-  } else {
-    inserted_.clear();  // back to before this table's first write (the shards started over too)
-  }
+  // Back to the savepoint's inserts, or to none: before this table's first write (the shards started over too).
+  journal_.rewind(!levels_.empty() && levels_.back().level == level ? levels_.back().inserted : 0);
 }
 
 std::vector<std::string> ShardedStore::check(bool full) {
   drain();
   std::vector<std::string> problems;
   const auto current = read_manifest(folder_).value_or(manifest_);
-  if (!current.pending.empty()) problems.push_back("the manifest has an unfinished commit (pending ids)");
+  if (current.unfinished()) problems.push_back("the manifest has an unfinished commit (pending ids or undo rows)");
   for (std::size_t i = 0; i < shards_.size(); ++i) {
     const std::string name = "shard " + current.shards[i].file + ": ";
     for (const auto& problem : shards_[i]->check(full)) problems.push_back(name + problem);
     const std::uint64_t rows = shards_[i]->count();
-    if (current.pending.empty() && rows != current.shards[i].rows) {
+    if (!current.unfinished() && rows != current.shards[i].rows) {
       problems.push_back(name + std::to_string(rows) + " rows; the manifest says " + std::to_string(current.shards[i].rows));
     }
   }

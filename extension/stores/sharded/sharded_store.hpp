@@ -5,7 +5,7 @@
 //   CREATE VIRTUAL TABLE again USING lmdb(path='train');   -- the manifest says the rest
 //
 // Routing: id mod N (shard_manifest.hpp). Point reads and IN lists go to the owning shards; scans merge the
-// shards in id order. Commits: the manifest is the single commit point (shard_commit.cpp). shards=1 or no
+// shards in id order. Commits: the manifest is the single commit point (sharded_store.cpp). shards=1 or no
 // `shards` on a path without a manifest is the backend's single store, unchanged.
 #pragma once
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "posix_file.hpp"
+#include "shard_journal.hpp"
 #include "shard_manifest.hpp"
 #include "store.hpp"
 #include "thread_pool.hpp"
@@ -48,10 +49,13 @@ class ShardedStore final : public Store {
   };
   struct Level {
     int level;
-    std::size_t inserted;  // inserted_.size() when the savepoint was opened
+    std::size_t inserted;  // journal_.mark() when the savepoint was opened
   };
 
   Store& shard_of_id(std::int64_t id) { return *shards_[shard_of(id, shards_.size())]; }
+  void remember(std::size_t shard, std::int64_t id);  // before a change to `id`: its state at the start, journaled
+  void write_now(std::size_t shard, const Image& image, bool replace);
+  Manifest settled_manifest();  // the current manifest, once no commit is changing existing rows
   void flush_shard(std::size_t shard);  // hands the shard's queued rows to its worker (after its last batch)
   void wait_shard(std::size_t shard);   // waits for the shard's worker; rethrows a failure
   void drain();               // waits for every queued write; rethrows the first failure
@@ -59,8 +63,7 @@ class ShardedStore final : public Store {
   template <typename Make>
   std::unique_ptr<Cursor> merged(Make&& make_cursors);
   void commit_shards(const std::vector<std::size_t>& dirty, std::vector<std::exception_ptr>& failed);
-  void undo_committed(const std::vector<std::size_t>& dirty, const std::vector<std::exception_ptr>& failed) noexcept;
-  void finish() noexcept;
+  void finish(bool remove_journal = true) noexcept;
 
   const std::string table_;
   const std::string folder_;
@@ -70,8 +73,8 @@ class ShardedStore final : public Store {
   LazyPool pool_;  // no pool with threads=1: every call on the calling thread
   bool in_txn_ = false;
   Fd writer_lock_;
-  std::vector<bool> dirty_;
-  std::vector<std::int64_t> inserted_;  // ids this transaction inserted (the manifest's pending ranges)
+  CommitJournal journal_;
+  std::vector<bool> dirty_;  // what this transaction inserted and the rows it changed, as they were before
   std::vector<Level> levels_;
   std::vector<std::optional<std::int64_t>> top_id_;  // per shard: the largest id it has or was given (threads > 1)
   std::vector<bool> top_known_;
