@@ -68,3 +68,13 @@ def test_per_label_counts_and_means_equal_sql(tmp_path, backend, cluster):
         assert int((labels == label).sum().compute()) == n
         got = cluster.compute(chosen.astype(np.float64).mean(axis=0), sync=True)
         np.testing.assert_allclose(got, mean, rtol=0, atol=1e-9)
+
+
+def test_a_commit_after_read_fails_the_computation_instead_of_mixing_states(tmp_path, cluster):
+    path = str(tmp_path / "t")
+    conn = make_sharded(path, "lmdb")
+    _, labels, _ = imgstore.dask.read(path)
+    conn.execute("UPDATE temp.t SET label = 9 WHERE id < 10")
+    conn.commit()
+    with pytest.raises(RuntimeError, match="call read"):
+        cluster.compute(labels.sum(), sync=True)
