@@ -54,15 +54,17 @@ std::int64_t parse_shards(const std::string& table, const std::string& text) {
   return one.integer("shards", 1, kMaxShards, 1);
 }
 
-// The arguments a shard is opened with: its own path, the table's shape, one thread (the sharded store spreads
-// the work over its shards), the table's timeout and the backend's other arguments.
+// The arguments a shard is opened with: its own path, the table's shape, `threads`, timeout and the backend's
+// other arguments. Each shard keeps the table's `threads` for its codec work (PNG and gzip encoding while the
+// sharded store's workers write the shards, decoding ahead in scans): those pools are the shards' own, made at
+// first use, so a worker writing one shard never waits on a pool it occupies.
 std::vector<std::string> shard_arguments(const Split& split, const std::string& path, const Shape& shape) {
   std::vector<std::string> args = split.rest;
   std::string quoted;
   for (const char c : path) quoted += c == '\'' ? std::string("''") : std::string(1, c);
   args.push_back("path='" + quoted + "'");
   args.push_back("shape='" + shape.str() + "'");
-  args.push_back("threads=1");
+  if (split.threads) args.push_back("threads=" + *split.threads);
   if (split.timeout) args.push_back("timeout=" + *split.timeout);
   return args;
 }
