@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Scale figures for sharded tables (issue 14): loads of N smooth synthetic 32x32x3 images into 8 shards with
-threads=1 and threads=2 (and into one store with threads=2, the ratio the issue asks about), full scans in SQL
+threads=1 and threads=2 (and into one store with threads=1 and 2: the ratio the issue asks about), full scans in SQL
 and with Dask (1 and 2 worker processes), disk usage and peak memory, at each size given; then how each figure
 grows between the sizes and a projection to 10 and 100 million images.
 
@@ -84,10 +84,14 @@ def measure(sqlite3, ext, backend, n, work):
                                 "threads=%d%s); INSERT INTO t SELECT * FROM %s;" % (backend, path, SHAPE, SHARDS, threads,
                                                                                       args, source), work)
         row["load_t%d" % threads], row["rss_t%d" % threads], row["anon_t%d" % threads] = s, rss, anon
-    one = os.path.join(work, "%s_%d_one" % (backend, n)) + (".lmdb" if backend == "lmdb" else ".h5" if backend == "hdf5" else "")
-    row["load_one"] = shell(sqlite3, ext, "CREATE VIRTUAL TABLE t USING %s(path='%s', shape='%s', threads=2%s); "
-                            "INSERT INTO t SELECT * FROM %s;" % (backend, one, SHAPE, args, source), work)[0]
-    shutil.rmtree(one, ignore_errors=True) if os.path.isdir(one) else os.remove(one)
+    # One store, as the issue's baseline: threads=1 (one core, as before `threads` existed) up to 100,000 images,
+    # and threads=2 (a single store's own parallel encoding) at every size.
+    for threads in ((1, 2) if n <= 100_000 else (2,)):
+        one = os.path.join(work, "%s_%d_one" % (backend, n)) + (".lmdb" if backend == "lmdb" else ".h5" if backend == "hdf5" else "")
+        row["load_one_t%d" % threads] = shell(sqlite3, ext, "CREATE VIRTUAL TABLE t USING %s(path='%s', shape='%s', "
+                                              "threads=%d%s); INSERT INTO t SELECT * FROM %s;" % (
+                                                  backend, one, SHAPE, threads, args, source), work)[0]
+        shutil.rmtree(one, ignore_errors=True) if os.path.isdir(one) else os.remove(one)
     path = os.path.join(work, "%s_%d_t2" % (backend, n))
     shutil.rmtree(os.path.join(work, "%s_%d_t1" % (backend, n)))
     row["disk"] = disk_mib(path)
@@ -102,12 +106,14 @@ def measure(sqlite3, ext, backend, n, work):
 
 
 def table(rows):
-    print("| backend | images | load 8 shards t=1 (s) | t=2 (s) | one store t=2 (s) | one / 8 shards | peak RSS t=2 (MiB) "
-          "| peak RssAnon t=1 / t=2 (MiB) | SQL scan (s) | Dask 1 / 2 workers (s) | disk (MiB) |")
+    print("| backend | images | load 8 shards t=1 (s) | t=2 (s) | one store t=1 / t=2 (s) | 8 shards t=2 vs one store t=1 / t=2 "
+          "| peak RSS t=2 (MiB) | peak RssAnon t=1 / t=2 (MiB) | SQL scan (s) | Dask 1 / 2 workers (s) | disk (MiB) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print("| %s | %d | %.1f | %.1f | %.1f | %.2fx | %.0f | %.0f / %.0f | %.1f | %.1f / %.1f | %.0f |" % (
-            r["backend"], r["n"], r["load_t1"], r["load_t2"], r["load_one"], r["load_one"] / r["load_t2"], r["rss_t2"],
+        one_t1 = r.get("load_one_t1")
+        print("| %s | %d | %.1f | %.1f | %s / %.1f | %s / %.2fx | %.0f | %.0f / %.0f | %.1f | %.1f / %.1f | %.0f |" % (
+            r["backend"], r["n"], r["load_t1"], r["load_t2"], "%.1f" % one_t1 if one_t1 else "-", r["load_one_t2"],
+            "%.2fx" % (one_t1 / r["load_t2"]) if one_t1 else "-", r["load_one_t2"] / r["load_t2"], r["rss_t2"],
             r["anon_t1"], r["anon_t2"], r["scan_sql"], r["dask_w1"], r["dask_w2"], r["disk"]))
 
 
@@ -118,7 +124,8 @@ def growth_and_projection(rows):
     print("of 125,000 images on M machines of 2 workers each, reading shards from a shared file system:")
     print()
     print("| backend | load per image | scan per image | disk per image | growth load / scan / disk "
-          "| 10M: shards, disk, Dask scan on 1 / 10 machines | 100M: shards, disk, Dask scan on 10 / 100 machines |")
+          "| 10M: shards, disk, load by one writer, Dask scan on 1 / 10 machines "
+          "| 100M: shards, disk, load by one writer, Dask scan on 10 / 100 machines |")
     print("|---|---:|---:|---:|---|---|---|")
     by_backend = {}
     for r in rows:
@@ -136,10 +143,14 @@ def growth_and_projection(rows):
         def proj(n, machines):
             return "%.0f s" % (n * scan_per_worker / (2 * machines))
 
-        print("| %s | %.1f µs | %.1f µs | %.1f KiB | %s | %d, %.0f GiB, %s / %s | %d, %.0f GiB, %s / %s |" % (
+        def load(n):
+            return "%.1f h" % (n * per(hi, "load_t2") / 3600)
+
+        print("| %s | %.1f µs | %.1f µs | %.1f KiB | %s | %d, %.0f GiB, %s, %s / %s | %d, %.0f GiB, %s, %s / %s |" % (
             backend, per(hi, "load_t2") * 1e6, per(hi, "scan_sql") * 1e6, disk_per * 1024, growth,
-            10_000_000 // 125_000, 10_000_000 * disk_per / 1024, proj(10_000_000, 1), proj(10_000_000, 10),
-            100_000_000 // 125_000, 100_000_000 * disk_per / 1024, proj(100_000_000, 10), proj(100_000_000, 100)))
+            10_000_000 // 125_000, 10_000_000 * disk_per / 1024, load(10_000_000), proj(10_000_000, 1),
+            proj(10_000_000, 10), 100_000_000 // 125_000, 100_000_000 * disk_per / 1024, load(100_000_000),
+            proj(100_000_000, 10), proj(100_000_000, 100)))
     print()
     print("What becomes the bottleneck: the Dask scan scales with workers until the shared file system's bandwidth is")
     print("reached (100M images of 32x32x3 are ~300 GiB: at 1 GiB/s that is 5 minutes however many workers read);")
