@@ -91,7 +91,11 @@ def measure(sqlite3, ext, backend, n, work):
         row["load_one_t%d" % threads] = shell(sqlite3, ext, "CREATE VIRTUAL TABLE t USING %s(path='%s', shape='%s', "
                                               "threads=%d%s); INSERT INTO t SELECT * FROM %s;" % (
                                                   backend, one, SHAPE, threads, args, source), work)[0]
-        shutil.rmtree(one, ignore_errors=True) if os.path.isdir(one) else os.remove(one)
+        for leftover in (one, one + "-lock"):  # an lmdb store has its lock file beside it
+            if os.path.isdir(leftover):
+                shutil.rmtree(leftover)
+            elif os.path.exists(leftover):
+                os.remove(leftover)
     path = os.path.join(work, "%s_%d_t2" % (backend, n))
     shutil.rmtree(os.path.join(work, "%s_%d_t1" % (backend, n)))
     row["disk"] = disk_mib(path)

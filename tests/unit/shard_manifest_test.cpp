@@ -47,16 +47,16 @@ TEST_CASE("routing is id mod shards, non-negative for negative ids") {
   CHECK(shard_of(INT64_MAX, 8) == 7);
 }
 
-TEST_CASE("ids coalesce into ranges") {
-  const auto r = to_ranges({5, 1, 2, 3, 9, 3});
-  REQUIRE(r.size() == 3);
-  CHECK((r[0].lo == 1 && r[0].hi == 3));
-  CHECK((r[1].lo == 5 && r[1].hi == 5));
-  CHECK((r[2].lo == 9 && r[2].hi == 9));
-  Manifest m;
-  m.pending = r;
-  CHECK(is_pending(m, 2));
-  CHECK(!is_pending(m, 4));
+TEST_CASE("pending ranges are found by binary search, whatever order the manifest lists them in") {
+  Manifest m = new_manifest("lmdb", parse_shape("2x2x1", "shape"), 2);
+  m.pending = {{9, 9}, {1, 3}, {5, 5}};
+  m.undo = 4;
+  const Manifest back = parse_manifest(to_json(m), "t/manifest.json");
+  CHECK(back.undo == 4);
+  REQUIRE(back.pending.size() == 3);
+  CHECK(back.pending[0].lo == 1);
+  for (const std::int64_t id : {1, 2, 3, 5, 9}) CHECK(in_ranges(back.pending, id));
+  for (const std::int64_t id : {0, 4, 6, 8, 10}) CHECK_FALSE(in_ranges(back.pending, id));
 }
 
 TEST_CASE("a damaged manifest is an error naming it and the field") {

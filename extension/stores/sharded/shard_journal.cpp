@@ -194,4 +194,18 @@ void recover_unfinished(const std::string& folder, Manifest& m, const std::vecto
   ::unlink(journal_path(folder).c_str());
 }
 
+std::optional<Manifest> try_recover(const std::string& table, const std::string& folder,
+                                    const std::vector<std::unique_ptr<Store>>& shards) {
+  Fd lock;
+  try {
+    lock = lock_writer(table, folder, std::chrono::milliseconds(0), false);
+  } catch (const Error&) {
+    return std::nullopt;  // a folder this process may not write
+  }
+  if (!lock) return std::nullopt;
+  auto m = read_manifest(folder);
+  if (m && m->unfinished()) recover_unfinished(folder, *m, shards);
+  return m;
+}
+
 }  // namespace imgstore::sharded

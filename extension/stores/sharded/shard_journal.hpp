@@ -8,11 +8,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "posix_file.hpp"
+#include "shard_manifest.hpp"
 #include "store.hpp"
 
 namespace imgstore::sharded {
@@ -69,9 +71,14 @@ class CommitJournal {
 void undo_commit(const std::string& folder, const std::vector<std::unique_ptr<Store>>& shards,
                  const std::vector<bool>& which, const std::vector<IdRange>& pending, std::uint64_t saved);
 
-struct Manifest;
 // Undoes the unfinished commit `m` describes in every shard, then writes the manifest without it (one generation
 // on, the shards' row counts) and removes the journal. The caller holds the writer lock.
 void recover_unfinished(const std::string& folder, Manifest& m, const std::vector<std::unique_ptr<Store>>& shards);
+
+// When no writer holds the table's lock (its writer died mid-commit) and the manifest is unfinished: takes the
+// lock, recovers, and returns the manifest after. Nothing (nullopt) while a writer holds the lock or when this
+// process may not write the folder.
+std::optional<Manifest> try_recover(const std::string& table, const std::string& folder,
+                                    const std::vector<std::unique_ptr<Store>>& shards);
 
 }  // namespace imgstore::sharded

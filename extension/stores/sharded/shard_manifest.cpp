@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <variant>
@@ -227,6 +228,7 @@ Manifest parse_manifest(std::string_view json, const std::string& what) {
       if (lo == nullptr || hi == nullptr || *lo > *hi) p.fail("a pending range that is not [lo, hi] with lo <= hi");
       m.pending.push_back({*lo, *hi});
     }
+    std::sort(m.pending.begin(), m.pending.end(), [](const IdRange& a, const IdRange& b) { return a.lo < b.lo; });
   }
   if (root->find("undo") != root->end()) {
     m.undo = non_negative(p, field<std::int64_t>(p, *root, "undo", "an integer"), "undo");
@@ -234,22 +236,10 @@ Manifest parse_manifest(std::string_view json, const std::string& what) {
   return m;
 }
 
-bool is_pending(const Manifest& manifest, std::int64_t id) {
-  return std::any_of(manifest.pending.begin(), manifest.pending.end(),
-                     [&](const IdRange& r) { return r.lo <= id && id <= r.hi; });
-}
-
-std::vector<IdRange> to_ranges(std::vector<std::int64_t> ids) {
-  std::sort(ids.begin(), ids.end());
-  std::vector<IdRange> out;
-  for (const std::int64_t id : ids) {
-    if (!out.empty() && (id == out.back().hi || id == out.back().hi + 1)) {
-      out.back().hi = id;
-    } else {
-      out.push_back({id, id});
-    }
-  }
-  return out;
+bool in_ranges(const std::vector<IdRange>& sorted, std::int64_t id) {
+  const auto after = std::upper_bound(sorted.begin(), sorted.end(), id,
+                                      [](std::int64_t v, const IdRange& r) { return v < r.lo; });
+  return after != sorted.begin() && id <= std::prev(after)->hi;
 }
 
 }  // namespace imgstore::sharded

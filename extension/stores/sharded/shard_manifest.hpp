@@ -68,10 +68,7 @@ std::string to_json(const Manifest& manifest);
 // names without '/' or '..'). Errors name `what` (the manifest's path) and the offending field.
 Manifest parse_manifest(std::string_view json, const std::string& what);
 
-// Whether `id` is hidden by the manifest's pending ranges.
-bool is_pending(const Manifest& manifest, std::int64_t id);
-
-// Ids (sorted or not) as few inclusive ranges: consecutive ids coalesce (a bulk load is one range).
-std::vector<IdRange> to_ranges(std::vector<std::int64_t> ids);
+// Whether `id` is in one of `sorted` (disjoint ranges in ascending order, as the manifest keeps `pending`).
+bool in_ranges(const std::vector<IdRange>& sorted, std::int64_t id);
 
 }  // namespace imgstore::sharded

@@ -106,26 +106,6 @@ std::vector<std::unique_ptr<Store>> open_shards(const std::string& table, const 
   return shards;
 }
 
-// An unfinished manifest and no writer holding the lock: the writer died during a commit, which is undone in every
-// shard (shard_journal.hpp). Left alone when another process is writing, when the store is opened for inspection,
-// or when the folder cannot be written (read-only: readers hide pending ids; a commit that changed existing rows
-// is an error for them, naming what to do).
-void recover(const std::string& table, const std::string& folder, Manifest& m, std::vector<std::unique_ptr<Store>>& shards,
-             OpenMode mode) {
-  if (!m.unfinished() || mode == OpenMode::inspect) return;
-  Fd lock;
-  try {
-    lock = lock_writer(table, folder, std::chrono::milliseconds(0), false);
-  } catch (const Error&) {
-    return;
-  }
-  if (!lock) return;
-  const auto again = read_manifest(folder);
-  if (!again || !again->unfinished()) return;
-  m = *again;
-  recover_unfinished(folder, m, shards);
-}
-
 }  // namespace
 
 std::unique_ptr<Store> open_maybe_sharded(const std::string& backend, const BackendOpener& open_single,
@@ -164,7 +144,12 @@ std::unique_ptr<Store> open_maybe_sharded(const std::string& backend, const Back
   if (shape && *shape != m->shape) throw shape_mismatch(table, *shape, manifest_path(folder), m->shape);
   const OpenMode shard_mode = mode == OpenMode::inspect ? mode : OpenMode::must_exist;
   std::vector<std::unique_ptr<Store>> shards = open_shards(table, folder, *m, split, open_single, shard_mode);
-  recover(table, folder, *m, shards, mode);
+  // A writer died mid-commit: undone now, unless another process is writing (its own begin() recovers first)
+  // or this one may not write the folder (readers hide pending ids; a commit that changed rows is their error).
+  // Left as it is for inspection (imgstore_check reports it).
+  if (m->unfinished() && mode != OpenMode::inspect) {
+    if (auto after = try_recover(table, folder, shards)) m = std::move(after);
+  }
   return std::make_unique<ShardedStore>(table, folder, std::move(*m), std::move(shards), threads, timeout);
 }
 

@@ -62,11 +62,7 @@ class MergeCursor final : public Cursor {
     }
   }
   void skip_hidden() {
-    while (!heap_.empty() && std::any_of(hidden_.begin(), hidden_.end(), [&](const IdRange& r) {
-             return r.lo <= top().id() && top().id() <= r.hi;
-           })) {
-      advance();
-    }
+    while (!heap_.empty() && !hidden_.empty() && in_ranges(hidden_, top().id())) advance();
   }
 
   std::vector<std::unique_ptr<Cursor>> cursors_;
@@ -137,23 +133,15 @@ std::unique_ptr<Cursor> ShardedStore::merged(Make&& make_cursors) {
 Manifest ShardedStore::settled_manifest() {
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
   for (;;) {
-    Manifest m = read_manifest(folder_).value_or(manifest_);
-    if (m.undo == 0) return m;
-    Fd lock;
-    try {
-      lock = lock_writer(table_, folder_, std::chrono::milliseconds(0), false);
-    } catch (const Error& e) {
-      throw Error("table " + table_ + ": a commit that changed existing rows of '" + folder_ +
-                      "' was interrupted, and only a process that may write the folder can roll it back (" + e.what() + ")",
-                  ErrorKind::readonly);
-    }
-    if (lock) {  // no writer: it died during its commit
-      if (auto again = read_manifest(folder_); again && again->unfinished()) recover_unfinished(folder_, *again, shards_);
-      continue;
-    }
+    const Manifest m = read_manifest(folder_).value_or(manifest_);
+    if (!m.unfinished()) return m;
+    // A writer that died mid-commit: rolled back here if this process may write the folder.
+    if (auto after = try_recover(table_, folder_, shards_); after && !after->unfinished()) return *after;
+    if (m.undo == 0) return m;  // inserts only: their ids are hidden, no need to wait
     if (std::chrono::steady_clock::now() >= deadline) {
-      throw Error("table " + table_ + ": another connection is committing changes to existing rows of '" + folder_ +
-                      "'; waited " + std::to_string(timeout_.count()) + " ms, try again after it commits",
+      throw Error("table " + table_ + ": a commit changing existing rows of '" + folder_ + "' has not finished after " +
+                      std::to_string(timeout_.count()) + " ms; try again after it commits (if its writer died, the " +
+                      "next process that opens the table with write access rolls it back)",
                   ErrorKind::busy);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));

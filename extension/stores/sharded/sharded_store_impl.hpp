@@ -52,10 +52,9 @@ class ShardedStore final : public Store {
     std::size_t inserted;  // journal_.mark() when the savepoint was opened
   };
 
-  Store& shard_of_id(std::int64_t id) { return *shards_[shard_of(id, shards_.size())]; }
   void remember(std::size_t shard, std::int64_t id);  // before a change to `id`: its state at the start, journaled
   void write_now(std::size_t shard, const Image& image, bool replace);
-  Manifest settled_manifest();  // the current manifest, once no commit is changing existing rows
+  Manifest settled_manifest();  // the manifest once no commit changes existing rows; a dead writer's undone
   void flush_shard(std::size_t shard);  // hands the shard's queued rows to its worker (after its last batch)
   void wait_shard(std::size_t shard);   // waits for the shard's worker; rethrows a failure
   void drain();               // waits for every queued write; rethrows the first failure
