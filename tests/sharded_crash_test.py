@@ -46,7 +46,7 @@ CHANGE = ("UPDATE t SET label = (label + 1) %% 10 WHERE id %% 3 = 0; DELETE FROM
           "INSERT INTO t SELECT id + %d, label, pixels FROM synthetic(20, '%s', 12);" % (SHAPE, ROWS, SHAPE))
 
 
-def crash_points(sqlite3, ext, backend, base, name, change, timed, failures):
+def crash_points(sqlite3, ext, backend, base, name, change, timed, failures, threads=1):
     """Kills a writer running `change` in one transaction at every commit point and at timed points."""
     before = state(sqlite3, ext, backend, base)
     after_dir = os.path.join(base, "after-" + name)
@@ -57,7 +57,7 @@ def crash_points(sqlite3, ext, backend, base, name, change, timed, failures):
     after = state(sqlite3, ext, backend, after_dir)
     shutil.rmtree(after_dir)
     assert before.endswith("ok") and after.endswith("ok") and before != after, (before, after)
-    writer = "CREATE VIRTUAL TABLE temp.t USING %s(path='t'); BEGIN; %s COMMIT;" % (backend, change)
+    writer = "CREATE VIRTUAL TABLE temp.t USING %s(path='t', threads=%d); BEGIN; %s COMMIT;" % (backend, threads, change)
     outcomes = {"before": 0, "after": 0}
 
     def one_kill(label, env, delay=None):
@@ -138,7 +138,8 @@ def readers_see_whole_commits(sqlite3, ext, backend, base, failures, rounds=4):
         seen = {"before": 0, "after": 0}
         for r in readers:
             out, err = r.stdout.read(), r.stderr.read()
-            r.wait()
+            if r.wait() != 0:
+                failures.append("reader round %d: a reader failed: %s" % (k, err.strip()))
             for line in out.strip().split("\n"):
                 if line == before:
                     seen["before"] += 1
@@ -148,6 +149,8 @@ def readers_see_whole_commits(sqlite3, ext, backend, base, failures, rounds=4):
                     failures.append("reader round %d read %r; expected %r or %r (%s)" % (k, line, before, after, err.strip()))
         print("%s readers, round %d: %d reads saw the table before the commit, %d after" % (
             backend, k, seen["before"], seen["after"]))
+        if seen["before"] + seen["after"] != 2 * 400:
+            failures.append("reader round %d: %d good reads of %d" % (k, seen["before"] + seen["after"], 2 * 400))
         shutil.rmtree(work)
 
 
@@ -161,6 +164,9 @@ def main():
     failures = []
     crash_points(sqlite3, ext, backend, base, "insert", INSERT, timed, failures)
     crash_points(sqlite3, ext, backend, base, "change", CHANGE, timed, failures)
+    # With two threads the bulk rows queue per shard and png_dir and hdf5 shards commit on workers.
+    crash_points(sqlite3, ext, backend, base, "insert, threads=2", INSERT, timed // 2, failures, threads=2)
+    crash_points(sqlite3, ext, backend, base, "change, threads=2", CHANGE, timed // 2, failures, threads=2)
     readers_see_whole_commits(sqlite3, ext, backend, base, failures)
     shutil.rmtree(base)
     if failures:

@@ -79,15 +79,19 @@ void read_whole(const std::string& path, std::vector<std::uint8_t>& out, const s
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0) throw_errno(what + ": cannot stat '" + path + "'", errno);
   out.resize(static_cast<std::size_t>(st.st_size));
+  out.resize(read_up_to(fd.get(), out, path, what));  // the file may have shrunk under us: what is there
+}
+
+std::size_t read_up_to(int fd, std::span<std::uint8_t> out, const std::string& path, const std::string& what) {
   std::size_t done = 0;
   while (done < out.size()) {
-    const ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
+    const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw_errno(what + ": cannot read '" + path + "'", errno);
-    if (n == 0) break;  // the file shrank under us: return what is there
+    if (n == 0) break;
     done += static_cast<std::size_t>(n);
   }
-  out.resize(done);
+  return done;
 }
 
 void fsync_or_throw(int fd, const std::string& path, const std::string& what) {

@@ -32,6 +32,9 @@ Fd open_or_throw(const std::string& path, int flags, const std::string& what, in
 // Writes all bytes (retrying short writes) or throws; `what` prefixes the message.
 void write_all(int fd, std::span<const std::uint8_t> bytes, const std::string& path, const std::string& what);
 
+// Reads into `out` until it is full or the file ends (retrying short reads); returns the bytes read.
+std::size_t read_up_to(int fd, std::span<std::uint8_t> out, const std::string& path, const std::string& what);
+
 // Replaces `out` with the whole file's bytes, reusing its capacity.
 void read_whole(const std::string& path, std::vector<std::uint8_t>& out, const std::string& what);
 

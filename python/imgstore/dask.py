@@ -49,8 +49,10 @@ def _settled_manifest(path, timeout):
 def _load_shard(table_path, shard_path, backend, pending, generation, extension):
     """(ids, labels, images) of one shard, read with the extension; ids of an unfinished commit left out."""
     with _open_store(shard_path, backend=backend, extension=extension) as store:
-        ids = store.ids()
-        images, labels = store.to_numpy()
+        rows = store.conn.execute("SELECT id, label, pixels FROM temp.store").fetchall()  # one statement: one commit
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        labels = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        images = store._images([r[2] for r in rows])
     now = manifest(table_path)["generation"]
     if now != generation:
         raise RuntimeError("%s was committed to while it was read (generation %d, now %d): call read() again"

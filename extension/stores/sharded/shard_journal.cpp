@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <iterator>
 #include <string_view>
 
 #include "error.hpp"
@@ -35,60 +34,10 @@ std::int64_t read_int(const std::uint8_t* p) {
   return v;
 }
 
-// Reads exactly `out.size()` bytes or throws (a journal shorter than the manifest says is corrupt).
-void read_exactly(int fd, std::vector<std::uint8_t>& out, const std::string& path) {
-  std::size_t done = 0;
-  while (done < out.size()) {
-    const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("cannot read the undo journal '" + path + "'", errno);
-    if (n == 0) {
-      throw Error("the undo journal '" + path + "' ends early; the manifest says it holds more rows",
-                  ErrorKind::corrupt);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-}
-
 }  // namespace
 
-void IdRangeSet::add(std::int64_t id) {
-  auto next = by_lo_.upper_bound(id);  // the first range starting after id
-  if (next != by_lo_.begin()) {
-    auto prev = std::prev(next);
-    if (id <= prev->second) return;  // already in
-    if (id == prev->second + 1) {
-      prev->second = id;
-      if (next != by_lo_.end() && next->first == id + 1) {  // joins two ranges
-        prev->second = next->second;
-        by_lo_.erase(next);
-      }
-      return;
-    }
-  }
-  if (next != by_lo_.end() && next->first == id + 1) {
-    const std::int64_t hi = next->second;
-    by_lo_.erase(next);
-    by_lo_.emplace(id, hi);
-    return;
-  }
-  by_lo_.emplace(id, id);
-}
-
-bool IdRangeSet::contains(std::int64_t id) const {
-  const auto next = by_lo_.upper_bound(id);
-  return next != by_lo_.begin() && id <= std::prev(next)->second;
-}
-
-std::vector<IdRange> IdRangeSet::ranges() const {
-  std::vector<IdRange> out;
-  out.reserve(by_lo_.size());
-  for (const auto& [lo, hi] : by_lo_) out.push_back({lo, hi});
-  return out;
-}
-
-CommitJournal::CommitJournal(std::string folder, std::size_t pixel_bytes)
-    : path_(journal_path(folder)), pixel_bytes_(pixel_bytes) {}
+CommitJournal::CommitJournal(std::string table, std::string folder, std::size_t pixel_bytes)
+    : table_(std::move(table)), path_(journal_path(folder)), pixel_bytes_(pixel_bytes) {}
 
 
 void CommitJournal::inserted(std::int64_t id) {
@@ -97,9 +46,13 @@ void CommitJournal::inserted(std::int64_t id) {
 }
 
 void CommitJournal::save(const Image& before) {
+  if (broken_) {
+    throw Error("table " + table_ + ": the undo journal '" + path_ + "' could not be written earlier in this "
+                "transaction; roll it back", ErrorKind::generic);
+  }
   if (before.pixels.size() != pixel_bytes_) {
-    throw Error("undo journal '" + path_ + "': a row of " + std::to_string(before.pixels.size()) + " bytes; expected " +
-                std::to_string(pixel_bytes_));
+    throw Error("table " + table_ + ": undo journal '" + path_ + "': a row of " + std::to_string(before.pixels.size()) +
+                " bytes; expected " + std::to_string(pixel_bytes_));
   }
   if (!file_) {
     file_ = open_or_throw(path_, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, "sharded table undo journal");
@@ -121,12 +74,21 @@ void CommitJournal::rewind(std::size_t mark) {
 }
 
 void CommitJournal::flush() {
-  write_all(file_.get(), buffer_, path_, "sharded table undo journal");
+  try {
+    write_all(file_.get(), buffer_, path_, "table " + table_ + ": undo journal");
+  } catch (...) {
+    broken_ = true;  // part of the buffer may be in the file: never written again, never sealed
+    throw;
+  }
   buffer_.clear();
 }
 
 void CommitJournal::seal() {
   if (!file_) return;
+  if (broken_) {
+    throw Error("table " + table_ + ": the undo journal '" + path_ + "' could not be written; roll the transaction back",
+                ErrorKind::generic);
+  }
   flush();
   fsync_or_throw(file_.get(), path_, "sharded table undo journal");
 }
@@ -137,6 +99,7 @@ void CommitJournal::end(bool remove_file) noexcept {
     if (remove_file) ::unlink(path_.c_str());  // a leftover is harmless: only a manifest naming it makes it count
   }
   buffer_.clear();
+  broken_ = false;
   inserted_.clear();
   inserted_set_.clear();
   saved_.clear();
@@ -155,23 +118,33 @@ void undo_commit(const std::string& folder, const std::vector<std::unique_ptr<St
     }
     // Pending ids first: a row the journal holds is then written back even if the transaction had deleted and
     // inserted it again.
+    const auto step = static_cast<std::int64_t>(n);
     for (const std::size_t i : begun) {
       for (const IdRange& r : pending) {
-        const std::int64_t first = r.lo + static_cast<std::int64_t>((i + n - shard_of(r.lo, n)) % n);
-        for (std::int64_t id = first; id <= r.hi && id >= r.lo; id += static_cast<std::int64_t>(n)) shards[i]->erase(id);
+        const auto offset = static_cast<std::int64_t>((i + n - shard_of(r.lo, n)) % n);
+        if (r.hi - r.lo < offset) continue;  // the range holds no id of this shard
+        for (std::int64_t id = r.lo + offset;; id += step) {
+          shards[i]->erase(id);
+          if (r.hi - id < step) break;  // the next would pass hi (or overflow)
+        }
       }
     }
     if (saved > 0) {
       const std::string path = journal_path(folder);
       const Fd fd = open_or_throw(path, O_RDONLY | O_CLOEXEC, "sharded table undo journal");
+      const auto short_file = [&](std::uint64_t rows_read) {
+        return Error("the undo journal '" + path + "' is damaged: it holds " + std::to_string(rows_read) +
+                         " whole rows after its header; the manifest says " + std::to_string(saved),
+                     ErrorKind::corrupt);
+      };
       std::vector<std::uint8_t> header(kHeader.size());
-      read_exactly(fd.get(), header, path);
-      if (std::string_view(reinterpret_cast<const char*>(header.data()), header.size()) != kHeader) {
+      if (read_up_to(fd.get(), header, path, "sharded table undo journal") != header.size() ||
+          std::string_view(reinterpret_cast<const char*>(header.data()), header.size()) != kHeader) {
         throw Error("the undo journal '" + path + "' does not start with \"imgstore-undo 1\"", ErrorKind::corrupt);
       }
       std::vector<std::uint8_t> row(16 + shards.front()->shape().bytes());
       for (std::uint64_t k = 0; k < saved; ++k) {
-        read_exactly(fd.get(), row, path);
+        if (read_up_to(fd.get(), row, path, "sharded table undo journal") != row.size()) throw short_file(k);
         const Image before{read_int(row.data()), read_int(row.data() + 8), {row.data() + 16, row.size() - 16}};
         const std::size_t i = shard_of(before.id, n);
         if (which[i]) shards[i]->put(before, true);

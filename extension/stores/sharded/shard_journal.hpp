@@ -7,7 +7,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <memory>
 #include <string>
@@ -21,21 +20,9 @@ namespace imgstore::sharded {
 
 inline constexpr const char* kJournalName = "undo.journal";
 
-// A set of ids kept as disjoint inclusive ranges: a bulk load of consecutive ids is one entry.
-class IdRangeSet {
- public:
-  void add(std::int64_t id);
-  bool contains(std::int64_t id) const;
-  std::vector<IdRange> ranges() const;
-  void clear() { by_lo_.clear(); }
-
- private:
-  std::map<std::int64_t, std::int64_t> by_lo_;  // lo -> hi
-};
-
 class CommitJournal {
  public:
-  CommitJournal(std::string folder, std::size_t pixel_bytes);
+  CommitJournal(std::string table, std::string folder, std::size_t pixel_bytes);
 
   // Forgets the transaction (a new one begins with nothing touched). With `remove_file` the journal file goes
   // too: the manifest does not name it (the commit finished, or never got that far); without, it stays for the
@@ -55,6 +42,7 @@ class CommitJournal {
  private:
   void flush();
 
+  const std::string table_;
   const std::string path_;
   const std::size_t pixel_bytes_;
   std::vector<std::int64_t> inserted_;  // in order, for rewind
@@ -63,11 +51,12 @@ class CommitJournal {
   std::uint64_t saved_count_ = 0;
   Fd file_;
   std::vector<std::uint8_t> buffer_;
+  bool broken_ = false;  // a write failed part-way: the file no longer matches the rows counted
 };
 
 // Puts the shards that `which` selects back as they were before an unfinished commit, one transaction per shard:
-// the pending ids are deleted and the journal's first `saved` rows written back. Throws (every shard rolled
-// back) if a shard cannot be written; run again, it does the same again.
+// the pending ids are deleted and the journal's first `saved` rows written back. Throws if a shard cannot be
+// written (the shards not yet committed are rolled back); idempotent, so running it again finishes the job.
 void undo_commit(const std::string& folder, const std::vector<std::unique_ptr<Store>>& shards,
                  const std::vector<bool>& which, const std::vector<IdRange>& pending, std::uint64_t saved);
 

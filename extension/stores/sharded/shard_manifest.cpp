@@ -229,6 +229,9 @@ Manifest parse_manifest(std::string_view json, const std::string& what) {
       m.pending.push_back({*lo, *hi});
     }
     std::sort(m.pending.begin(), m.pending.end(), [](const IdRange& a, const IdRange& b) { return a.lo < b.lo; });
+    for (std::size_t i = 1; i < m.pending.size(); ++i) {
+      if (m.pending[i].lo <= m.pending[i - 1].hi) p.fail("pending ranges that overlap");
+    }
   }
   if (root->find("undo") != root->end()) {
     m.undo = non_negative(p, field<std::int64_t>(p, *root, "undo", "an integer"), "undo");
@@ -240,6 +243,41 @@ bool in_ranges(const std::vector<IdRange>& sorted, std::int64_t id) {
   const auto after = std::upper_bound(sorted.begin(), sorted.end(), id,
                                       [](std::int64_t v, const IdRange& r) { return v < r.lo; });
   return after != sorted.begin() && id <= std::prev(after)->hi;
+}
+
+void IdRangeSet::add(std::int64_t id) {
+  auto next = by_lo_.upper_bound(id);  // the first range starting after id
+  if (next != by_lo_.begin()) {
+    auto prev = std::prev(next);
+    if (id <= prev->second) return;  // already in
+    if (id == prev->second + 1) {
+      prev->second = id;
+      if (next != by_lo_.end() && next->first == id + 1) {  // joins two ranges
+        prev->second = next->second;
+        by_lo_.erase(next);
+      }
+      return;
+    }
+  }
+  if (next != by_lo_.end() && next->first == id + 1) {
+    const std::int64_t hi = next->second;
+    by_lo_.erase(next);
+    by_lo_.emplace(id, hi);
+    return;
+  }
+  by_lo_.emplace(id, id);
+}
+
+bool IdRangeSet::contains(std::int64_t id) const {
+  const auto next = by_lo_.upper_bound(id);
+  return next != by_lo_.begin() && id <= std::prev(next)->second;
+}
+
+std::vector<IdRange> IdRangeSet::ranges() const {
+  std::vector<IdRange> out;
+  out.reserve(by_lo_.size());
+  for (const auto& [lo, hi] : by_lo_) out.push_back({lo, hi});
+  return out;
 }
 
 }  // namespace imgstore::sharded

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,5 +71,17 @@ Manifest parse_manifest(std::string_view json, const std::string& what);
 
 // Whether `id` is in one of `sorted` (disjoint ranges in ascending order, as the manifest keeps `pending`).
 bool in_ranges(const std::vector<IdRange>& sorted, std::int64_t id);
+
+// A set of ids kept as disjoint inclusive ranges: a bulk load of consecutive ids is one entry.
+class IdRangeSet {
+ public:
+  void add(std::int64_t id);
+  bool contains(std::int64_t id) const;
+  std::vector<IdRange> ranges() const;
+  void clear() { by_lo_.clear(); }
+
+ private:
+  std::map<std::int64_t, std::int64_t> by_lo_;  // lo -> hi
+};
 
 }  // namespace imgstore::sharded

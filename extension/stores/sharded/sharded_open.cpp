@@ -1,5 +1,5 @@
-// Choosing, creating and opening a sharded table; checking its shards against the manifest; recovering a
-// commit that a killed writer left unfinished.
+// Choosing, creating and opening a sharded table; checking its shards against the manifest; undoing a
+// commit that a killed writer left unfinished (shard_journal.hpp does the work).
 
 #include <sys/stat.h>
 
@@ -145,10 +145,14 @@ std::unique_ptr<Store> open_maybe_sharded(const std::string& backend, const Back
   const OpenMode shard_mode = mode == OpenMode::inspect ? mode : OpenMode::must_exist;
   std::vector<std::unique_ptr<Store>> shards = open_shards(table, folder, *m, split, open_single, shard_mode);
   // A writer died mid-commit: undone now, unless another process is writing (its own begin() recovers first)
-  // or this one may not write the folder (readers hide pending ids; a commit that changed rows is their error).
-  // Left as it is for inspection (imgstore_check reports it).
+  // or this one cannot (a folder it may not write, a shard it cannot change): then the table still opens, its
+  // readers hide pending ids and a commit that changed rows is their error, naming why. Left as it is for
+  // inspection (imgstore_check reports it).
   if (m->unfinished() && mode != OpenMode::inspect) {
-    if (auto after = try_recover(table, folder, shards)) m = std::move(after);
+    try {
+      if (auto after = try_recover(table, folder, shards)) m = std::move(after);
+    } catch (const Error&) {
+    }
   }
   return std::make_unique<ShardedStore>(table, folder, std::move(*m), std::move(shards), threads, timeout);
 }

@@ -88,7 +88,7 @@ ShardedStore::ShardedStore(std::string table, std::string folder, Manifest manif
                            std::chrono::milliseconds timeout)
     : table_(std::move(table)), folder_(std::move(folder)), manifest_(std::move(manifest)), shards_(std::move(shards)),
       timeout_(timeout), pool_(std::min<unsigned>(threads, static_cast<unsigned>(shards_.size()))),
-      journal_(folder_, manifest_.shape.bytes()),
+      journal_(table_, folder_, manifest_.shape.bytes()),
       dirty_(shards_.size(), false), top_id_(shards_.size()), top_known_(shards_.size(), false),
       batches_(shards_.size()), in_flight_(shards_.size()) {}
 
@@ -119,32 +119,42 @@ template <typename Make>
 std::unique_ptr<Cursor> ShardedStore::merged(Make&& make_cursors) {
   drain();
   if (in_txn_) return std::make_unique<MergeCursor>(make_cursors(), std::vector<IdRange>{});
-  for (int attempt = 0;; ++attempt) {
-    const Manifest before = settled_manifest();
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  for (;;) {
+    const Manifest before = settled_manifest(deadline);
     auto cursors = make_cursors();
     const Manifest after = read_manifest(folder_).value_or(manifest_);
-    if ((before.generation == after.generation && after.undo == 0) || attempt >= 100) {
+    if (before.generation == after.generation && after.undo == 0) {
       manifest_ = after;
       return std::make_unique<MergeCursor>(std::move(cursors), after.pending);
     }
+    if (std::chrono::steady_clock::now() >= deadline) throw_commits_busy();
   }
 }
 
-Manifest ShardedStore::settled_manifest() {
-  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+void ShardedStore::throw_commits_busy() const {
+  throw Error("table " + table_ + ": commits to the sharded table '" + folder_ + "' kept changing it for " +
+                  std::to_string(timeout_.count()) + " ms; try again after they finish (if a writer died, the next " +
+                  "process that opens the table with write access rolls its commit back)",
+              ErrorKind::busy);
+}
+
+Manifest ShardedStore::settled_manifest(std::chrono::steady_clock::time_point deadline) {
   for (;;) {
     const Manifest m = read_manifest(folder_).value_or(manifest_);
     if (!m.unfinished()) return m;
     // A writer that died mid-commit: rolled back here if this process may write the folder.
-    if (auto after = try_recover(table_, folder_, shards_); after && !after->unfinished()) return *after;
-    if (m.undo == 0) return m;  // inserts only: their ids are hidden, no need to wait
-    if (std::chrono::steady_clock::now() >= deadline) {
-      throw Error("table " + table_ + ": a commit changing existing rows of '" + folder_ + "' has not finished after " +
-                      std::to_string(timeout_.count()) + " ms; try again after it commits (if its writer died, the " +
-                      "next process that opens the table with write access rolls it back)",
-                  ErrorKind::busy);
+    try {
+      if (auto after = try_recover(table_, folder_, shards_); after && !after->unfinished()) return *after;
+    } catch (const Error& e) {
+      if (m.undo == 0) return m;  // inserts only: hidden, whether or not they can be removed
+      throw Error("table " + table_ + ": a commit that a writer left unfinished in '" + folder_ +
+                      "' cannot be rolled back: " + e.what(),
+                  e.kind());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (m.undo == 0) return m;  // inserts only: their ids are hidden, no need to wait
+    if (std::chrono::steady_clock::now() >= deadline) throw_commits_busy();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
 
@@ -330,6 +340,9 @@ void ShardedStore::commit_shards(const std::vector<std::size_t>& dirty, std::vec
       failed[dirty[k]] = std::current_exception();
     }
   }
+  for (const std::size_t i : dirty) {
+    if (failed[i]) rollback_quietly(*shards_[i]);  // its transaction must not linger into the next one
+  }
 }
 
 void ShardedStore::sync() {
@@ -344,64 +357,67 @@ void ShardedStore::sync() {
     }
   }
   if (dirty.empty()) {
-    finish();
+    finish(true);
     return;
   }
   Manifest next = manifest_;
   next.pending = journal_.pending();
   next.undo = journal_.saved();
-  if (next.unfinished()) {
-    ++next.generation;
-    try {
+  // Any failure from here until the final manifest is written leaves this transaction to be undone from what is
+  // on disk (by this table's next writer, reader or open): the shards roll back, the journal stays (the manifest
+  // may name it), the writer lock goes.
+  try {
+    if (next.unfinished()) {
+      ++next.generation;
       journal_.seal();
       write_manifest(folder_, next);  // step 1
-    } catch (...) {
-      // Every shard rolls back. The journal stays: the new manifest may be in place though its folder's fsync
-      // failed, and then the next writer's recovery reads it (and finds nothing to undo).
-      for (const auto& shard : shards_) shard->rollback();
-      finish(false);
-      throw;
     }
-  }
-  kill_point();
-  std::vector<std::exception_ptr> failed(shards_.size());
-  commit_shards(dirty, failed);  // step 2
-  in_txn_ = false;
-  const auto first_failure = std::find_if(failed.begin(), failed.end(), [](const auto& e) { return e != nullptr; });
-  if (first_failure != failed.end()) {
-    // The shards that did commit are undone; if that fails too, the manifest stays unfinished for the next
-    // writer or reader to undo.
-    std::vector<bool> committed(shards_.size(), false);
-    for (const std::size_t i : dirty) committed[i] = failed[i] == nullptr;
-    try {
-      undo_commit(folder_, shards_, committed, next.pending, next.undo);
-    } catch (...) {
-      finish(false);
-      std::rethrow_exception(*first_failure);
+    kill_point();
+    std::vector<std::exception_ptr> failed(shards_.size());
+    commit_shards(dirty, failed);  // step 2
+    const auto first_failure = std::find_if(failed.begin(), failed.end(), [](const auto& e) { return e != nullptr; });
+    if (first_failure != failed.end()) {
+      // Undone in every changed shard (those that committed, and any whose commit may still roll forward); the
+      // shard's own error is the statement's, even if the undo fails too.
+      std::vector<bool> changed(shards_.size(), false);
+      for (const std::size_t i : dirty) changed[i] = true;
+      try {
+        undo_commit(folder_, shards_, changed, next.pending, next.undo);
+      } catch (...) {
+        std::rethrow_exception(*first_failure);
+      }
     }
-  }
-  for (const std::size_t i : dirty) next.shards[i].rows = shards_[i]->count();
-  next.pending.clear();
-  next.undo = 0;
-  ++next.generation;
-  try {
+    for (const std::size_t i : dirty) next.shards[i].rows = shards_[i]->count();
+    next.pending.clear();
+    next.undo = 0;
+    ++next.generation;
     write_manifest(folder_, next);  // step 3: the commit point
     manifest_ = next;
+    finish(true);
     kill_point();
+    if (first_failure != failed.end()) std::rethrow_exception(*first_failure);
   } catch (...) {
-    finish(false);
+    if (in_txn_) {
+      for (const auto& shard : shards_) rollback_quietly(*shard);
+      finish(false);
+    }
     throw;
   }
-  finish();
-  if (first_failure != failed.end()) std::rethrow_exception(*first_failure);
 }
 
+// Before sync() writes anything: the manifest never named this transaction's journal, which goes too.
 void ShardedStore::rollback() {
   if (!in_txn_) return;
   drain_quietly();
   for (const auto& shard : shards_) shard->rollback();
-  in_txn_ = false;
-  finish();
+  finish(true);
+}
+
+void ShardedStore::rollback_quietly(Store& shard) noexcept {
+  try {
+    shard.rollback();
+  } catch (...) {
+  }
 }
 
 void ShardedStore::finish(bool remove_journal) noexcept {

@@ -1,5 +1,5 @@
 // ShardedStore: the Store over N shard stores (sharded_store.hpp says what it is for). Internal header shared
-// by sharded_store.cpp (reads, writes, transactions) and sharded_open.cpp (opening, creating, recovery).
+// by sharded_store.cpp (reads, writes, transactions) and sharded_open.cpp (opening, creating).
 #pragma once
 
 #include <chrono>
@@ -54,7 +54,10 @@ class ShardedStore final : public Store {
 
   void remember(std::size_t shard, std::int64_t id);  // before a change to `id`: its state at the start, journaled
   void write_now(std::size_t shard, const Image& image, bool replace);
-  Manifest settled_manifest();  // the manifest once no commit changes existing rows; a dead writer's undone
+  // The manifest once no commit is changing existing rows (a dead writer's commit undone first), by `deadline`.
+  Manifest settled_manifest(std::chrono::steady_clock::time_point deadline);
+  [[noreturn]] void throw_commits_busy() const;
+  static void rollback_quietly(Store& shard) noexcept;
   void flush_shard(std::size_t shard);  // hands the shard's queued rows to its worker (after its last batch)
   void wait_shard(std::size_t shard);   // waits for the shard's worker; rethrows a failure
   void drain();               // waits for every queued write; rethrows the first failure
@@ -62,7 +65,7 @@ class ShardedStore final : public Store {
   template <typename Make>
   std::unique_ptr<Cursor> merged(Make&& make_cursors);
   void commit_shards(const std::vector<std::size_t>& dirty, std::vector<std::exception_ptr>& failed);
-  void finish(bool remove_journal = true) noexcept;
+  void finish(bool remove_journal) noexcept;
 
   const std::string table_;
   const std::string folder_;
@@ -72,8 +75,8 @@ class ShardedStore final : public Store {
   LazyPool pool_;  // no pool with threads=1: every call on the calling thread
   bool in_txn_ = false;
   Fd writer_lock_;
-  CommitJournal journal_;
-  std::vector<bool> dirty_;  // what this transaction inserted and the rows it changed, as they were before
+  CommitJournal journal_;    // what this transaction inserted and the rows it changed, as they were before
+  std::vector<bool> dirty_;  // per shard: written in this transaction
   std::vector<Level> levels_;
   std::vector<std::optional<std::int64_t>> top_id_;  // per shard: the largest id it has or was given (threads > 1)
   std::vector<bool> top_known_;
