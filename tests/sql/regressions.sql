@@ -39,3 +39,19 @@ SELECT count(*) FROM rel;
 -- an unset parameter, or one in a stored table's arguments, is an error naming the table.
 -- shell: printf '%s\n' ".load $IMGSTORE_EXTENSION" ".parameter set @p \"'it''s p{ext}'\"" "CREATE VIRTUAL TABLE temp.pt USING {module}(path=@p, shape='2x2x1');" "INSERT INTO pt VALUES (1, 1, x'01020304');" "SELECT count(*) FROM pt;" "CREATE VIRTUAL TABLE temp.qt USING {module}(path=@unset);" "CREATE VIRTUAL TABLE st USING {module}(path=@p);" > params.sql && "$SQLITE3" -batch :memory: < params.sql 2>&1; test -e "it's p{ext}" && echo 'store made'
 -- shell-expect: 1\nRuntime error near line 6: table qt: argument path=@unset names a parameter that is not set; expected e.g. .parameter set @unset '...'\nRuntime error near line 7: table st: argument path=@p names a shell parameter, which only a temp table may use (a stored schema must mean the same store in every session); expected CREATE VIRTUAL TABLE temp.st or a literal value\nstore made
+
+-- A committed id deleted, inserted again and then replaced in one transaction keeps the last pixels (png_dir
+-- wrote the replacement straight over the committed file and went on reading, and committing, the re-insert).
+BEGIN;
+DELETE FROM s WHERE id = 5;
+DELETE FROM ref WHERE id = 5;
+INSERT INTO s VALUES (5, 6, x'0A0A0A0A');
+INSERT INTO ref VALUES (5, 6, x'0A0A0A0A');
+UPDATE s SET pixels = x'0B0B0B0B' WHERE id = 5;
+UPDATE ref SET pixels = x'0B0B0B0B' WHERE id = 5;
+-- expect: 6|0B0B0B0B|6|0B0B0B0B
+SELECT (SELECT label FROM s WHERE id = 5), (SELECT hex(pixels) FROM s WHERE id = 5),
+       (SELECT label FROM ref WHERE id = 5), (SELECT hex(pixels) FROM ref WHERE id = 5);
+COMMIT;
+-- expect: 6|0B0B0B0B
+SELECT label, hex(pixels) FROM s WHERE id = 5;

@@ -95,6 +95,21 @@ SELECT count(*), (SELECT image_digest(id, label, pixels) FROM p) = (SELECT image
 INSERT INTO p SELECT id + 5000, label, pixels FROM ref UNION ALL SELECT 1999, 0, pixels FROM ref WHERE id = 1;
 -- expect: 2000
 SELECT count(*) FROM p;
+-- A statement rolled back brings back a shard's largest id: an insert of that id is still a duplicate, reported
+-- at its own statement (a queued write took it as new and failed later, on another statement).
+BEGIN;
+DELETE FROM p WHERE id = 0;
+-- error: 1998 already exists
+UPDATE p SET id = CASE id WHEN 1995 THEN 0 ELSE 1998 END WHERE id IN (1995, 1996);
+-- error: 1995 already exists
+INSERT INTO p SELECT 1995, 5, pixels FROM synthetic(1, '4x4x3', 1);
+INSERT INTO p SELECT 5000, 5, pixels FROM synthetic(1, '4x4x3', 1);
+ROLLBACK;
+-- expect: 2000|1|0
+SELECT count(*), sum(id = 0), sum(id = 5000) FROM p;
+-- shards=1 on a sharded table's folder names what is there.
+-- error: 't' has 4 shards; shards=1 was asked for
+CREATE VIRTUAL TABLE w1 USING {module}(path='t', shards=1);
 
 -- A manifest that disagrees with its shards: an error naming the shard.
 -- shell: cp -r t bad1 && rm -rf bad1/shard-002{ext}

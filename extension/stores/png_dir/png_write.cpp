@@ -32,7 +32,7 @@ void PngStore::put(const Image& image, bool replace) {
   png_check_pixels(image.pixels.size(), shape_, what);
   // Committed when the transaction began: readers may be reading its file, so it is replaced by a rename.
   const bool committed = deleted_.contains(image.id) || (exists && !inserted_.contains(image.id));
-  const bool direct = !committed && !direct_.contains(image.id);
+  const bool direct = !committed && !direct_.contains(image.id) && !pending_.contains(image.id);
   const std::uint64_t seq = direct ? 0 : ++seq_;
   std::string path = direct ? dir_ + "/" + png_dir_format::image_name(image.id) : pending_name(image.id, seq);
   const std::size_t undo_size = undo_size_;

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <string_view>
 
+#include <zlib.h>
+
 #include "error.hpp"
 #include "shard_folder.hpp"
 #include "shard_manifest.hpp"
@@ -15,9 +17,16 @@ namespace imgstore::sharded {
 
 namespace {
 
-// The file: this header, then rows of id (int64), label (int64) and the pixels, in this machine's byte order
-// (the journal never leaves the machine that wrote it: it lives only while a commit is unfinished).
-constexpr std::string_view kHeader = "imgstore-undo 1\n";
+// The file: this header, then rows of id (int64), label (int64), the pixels and a CRC-32 of those (uint32), in
+// this machine's byte order (the journal never leaves the machine that wrote it: it lives only while a commit
+// is unfinished). The CRC turns a damaged row into an error instead of wrong pixels written back.
+constexpr std::string_view kHeader = "imgstore-undo 2\n";
+constexpr std::size_t kRowHead = 16;  // id and label
+constexpr std::size_t kRowCrc = 4;
+
+std::uint32_t crc_of(std::span<const std::uint8_t> bytes) {
+  return static_cast<std::uint32_t>(crc32(0L, bytes.data(), static_cast<uInt>(bytes.size())));
+}
 constexpr std::size_t kFlushBytes = std::size_t{1} << 20;
 
 std::string journal_path(const std::string& folder) { return folder + "/" + kJournalName; }
@@ -58,9 +67,13 @@ void CommitJournal::save(const Image& before) {
     file_ = open_or_throw(path_, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, "sharded table undo journal");
     buffer_.assign(kHeader.begin(), kHeader.end());
   }
+  const std::size_t start = buffer_.size();
   append_int(buffer_, before.id);
   append_int(buffer_, before.label);
   buffer_.insert(buffer_.end(), before.pixels.begin(), before.pixels.end());
+  const std::uint32_t crc = crc_of({buffer_.data() + start, buffer_.size() - start});
+  const auto* crc_bytes = reinterpret_cast<const std::uint8_t*>(&crc);
+  buffer_.insert(buffer_.end(), crc_bytes, crc_bytes + kRowCrc);
   saved_.add(before.id);
   ++saved_count_;
   if (buffer_.size() >= kFlushBytes) flush();
@@ -140,12 +153,19 @@ void undo_commit(const std::string& folder, const std::vector<std::unique_ptr<St
       std::vector<std::uint8_t> header(kHeader.size());
       if (read_up_to(fd.get(), header, path, "sharded table undo journal") != header.size() ||
           std::string_view(reinterpret_cast<const char*>(header.data()), header.size()) != kHeader) {
-        throw Error("the undo journal '" + path + "' does not start with \"imgstore-undo 1\"", ErrorKind::corrupt);
+        throw Error("the undo journal '" + path + "' does not start with \"imgstore-undo 2\"", ErrorKind::corrupt);
       }
-      std::vector<std::uint8_t> row(16 + shards.front()->shape().bytes());
+      std::vector<std::uint8_t> row(kRowHead + shards.front()->shape().bytes() + kRowCrc);
       for (std::uint64_t k = 0; k < saved; ++k) {
         if (read_up_to(fd.get(), row, path, "sharded table undo journal") != row.size()) throw short_file(k);
-        const Image before{read_int(row.data()), read_int(row.data() + 8), {row.data() + 16, row.size() - 16}};
+        const std::size_t body = row.size() - kRowCrc;
+        std::uint32_t crc = 0;
+        std::memcpy(&crc, row.data() + body, kRowCrc);
+        if (crc != crc_of({row.data(), body})) {
+          throw Error("the undo journal '" + path + "' is damaged: row " + std::to_string(k) + " fails its CRC",
+                      ErrorKind::corrupt);
+        }
+        const Image before{read_int(row.data()), read_int(row.data() + 8), {row.data() + kRowHead, body - kRowHead}};
         const std::size_t i = shard_of(before.id, n);
         if (which[i]) shards[i]->put(before, true);
       }
@@ -157,8 +177,15 @@ void undo_commit(const std::string& folder, const std::vector<std::unique_ptr<St
   }
 }
 
-void recover_unfinished(const std::string& folder, Manifest& m, const std::vector<std::unique_ptr<Store>>& shards) {
-  undo_commit(folder, shards, std::vector<bool>(shards.size(), true), m.pending, m.undo);
+void recover_unfinished(const std::string& table, const std::string& folder, Manifest& m,
+                        const std::vector<std::unique_ptr<Store>>& shards) {
+  try {
+    undo_commit(folder, shards, std::vector<bool>(shards.size(), true), m.pending, m.undo);
+  } catch (const Error& e) {
+    throw Error("table " + table + ": cannot roll back the commit a writer left unfinished in '" + folder + "': " +
+                    e.what(),
+                e.kind());
+  }
   for (std::size_t i = 0; i < shards.size(); ++i) m.shards[i].rows = shards[i]->count();
   m.pending.clear();
   m.undo = 0;
@@ -169,15 +196,10 @@ void recover_unfinished(const std::string& folder, Manifest& m, const std::vecto
 
 std::optional<Manifest> try_recover(const std::string& table, const std::string& folder,
                                     const std::vector<std::unique_ptr<Store>>& shards) {
-  Fd lock;
-  try {
-    lock = lock_writer(table, folder, std::chrono::milliseconds(0), false);
-  } catch (const Error&) {
-    return std::nullopt;  // a folder this process may not write
-  }
+  const Fd lock = lock_writer(table, folder, std::chrono::milliseconds(0), false);  // throws if it may not write
   if (!lock) return std::nullopt;
   auto m = read_manifest(folder);
-  if (m && m->unfinished()) recover_unfinished(folder, *m, shards);
+  if (m && m->unfinished()) recover_unfinished(table, folder, *m, shards);
   return m;
 }
 

@@ -62,11 +62,12 @@ void undo_commit(const std::string& folder, const std::vector<std::unique_ptr<St
 
 // Undoes the unfinished commit `m` describes in every shard, then writes the manifest without it (one generation
 // on, the shards' row counts) and removes the journal. The caller holds the writer lock.
-void recover_unfinished(const std::string& folder, Manifest& m, const std::vector<std::unique_ptr<Store>>& shards);
+void recover_unfinished(const std::string& table, const std::string& folder, Manifest& m,
+                        const std::vector<std::unique_ptr<Store>>& shards);
 
 // When no writer holds the table's lock (its writer died mid-commit) and the manifest is unfinished: takes the
-// lock, recovers, and returns the manifest after. Nothing (nullopt) while a writer holds the lock or when this
-// process may not write the folder.
+// lock, recovers, and returns the manifest after. Nothing (nullopt) while a writer holds the lock; an Error
+// naming the table when this process may not write the folder or the recovery fails.
 std::optional<Manifest> try_recover(const std::string& table, const std::string& folder,
                                     const std::vector<std::unique_ptr<Store>>& shards);
 

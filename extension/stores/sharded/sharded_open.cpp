@@ -114,6 +114,12 @@ std::unique_ptr<Store> open_maybe_sharded(const std::string& backend, const Back
   const Split split = split_arguments(args);
   const std::int64_t wanted = split.shards ? parse_shards(table, *split.shards) : 0;
   const bool manifest_there = split.path && has_manifest(*split.path);
+  if (wanted == 1 && manifest_there) {
+    const std::optional<Manifest> m = read_manifest(*split.path);
+    throw Error("table " + table + ": '" + *split.path + "' has " + std::to_string(m ? m->shards.size() : 0) +
+                    " shards; shards=1 was asked for",
+                ErrorKind::cantopen);
+  }
   if (wanted == 1 || (wanted == 0 && !manifest_there)) return open_single(table, wanted == 1 ? split.without_shards : args, mode);
   // Checks every argument as the backend does (unknown keys, threads, timeout), before touching any file.
   const Args checked(table, {"path", "shape", "shards", "threads", "timeout", "level", "compression", "chunk"}, args);

@@ -140,6 +140,7 @@ void ShardedStore::throw_commits_busy() const {
 }
 
 Manifest ShardedStore::settled_manifest(std::chrono::steady_clock::time_point deadline) {
+  std::string cannot_recover;
   for (;;) {
     const Manifest m = read_manifest(folder_).value_or(manifest_);
     if (!m.unfinished()) return m;
@@ -148,12 +149,16 @@ Manifest ShardedStore::settled_manifest(std::chrono::steady_clock::time_point de
       if (auto after = try_recover(table_, folder_, shards_); after && !after->unfinished()) return *after;
     } catch (const Error& e) {
       if (m.undo == 0) return m;  // inserts only: hidden, whether or not they can be removed
-      throw Error("table " + table_ + ": a commit that a writer left unfinished in '" + folder_ +
-                      "' cannot be rolled back: " + e.what(),
-                  e.kind());
+      cannot_recover = e.what();  // its writer may still be committing: wait as for any commit
     }
     if (m.undo == 0) return m;  // inserts only: their ids are hidden, no need to wait
-    if (std::chrono::steady_clock::now() >= deadline) throw_commits_busy();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      if (cannot_recover.empty()) throw_commits_busy();
+      throw Error("table " + table_ + ": a commit changing existing rows of '" + folder_ + "' has not finished after " +
+                      std::to_string(timeout_.count()) + " ms, and if its writer died this process cannot roll it " +
+                      "back (" + cannot_recover + ")",
+                  ErrorKind::readonly);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
@@ -295,7 +300,7 @@ void ShardedStore::begin() {
   writer_lock_ = lock_writer(table_, folder_, timeout_);
   try {
     if (auto current = read_manifest(folder_)) manifest_ = std::move(*current);
-    if (manifest_.unfinished()) recover_unfinished(folder_, manifest_, shards_);  // a writer died mid-commit
+    if (manifest_.unfinished()) recover_unfinished(table_, folder_, manifest_, shards_);  // a writer died mid-commit
     std::size_t begun = 0;
     try {
       for (; begun < shards_.size(); ++begun) shards_[begun]->begin();
@@ -384,7 +389,7 @@ void ShardedStore::sync() {
       try {
         undo_commit(folder_, shards_, changed, next.pending, next.undo);
       } catch (...) {
-        std::rethrow_exception(*first_failure);
+        throw_rolled_back(*first_failure);
       }
     }
     for (const std::size_t i : dirty) next.shards[i].rows = shards_[i]->count();
@@ -395,13 +400,26 @@ void ShardedStore::sync() {
     manifest_ = next;
     finish(true);
     kill_point();
-    if (first_failure != failed.end()) std::rethrow_exception(*first_failure);
+    if (first_failure != failed.end()) throw_rolled_back(*first_failure);
   } catch (...) {
     if (in_txn_) {
       for (const auto& shard : shards_) rollback_quietly(*shard);
       finish(false);
     }
     throw;
+  }
+}
+
+// A shard's commit failed and the transaction is undone in every shard. Never SQLITE_BUSY, even when the shard's
+// was ("try COMMIT again"): after a failed COMMIT SQLite keeps a transaction open only on BUSY, and this one is
+// gone, so a second COMMIT would report success for nothing.
+void ShardedStore::throw_rolled_back(const std::exception_ptr& failure) const {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const Error& e) {
+    throw Error("table " + table_ + ": a shard's commit failed, so the transaction was rolled back in every shard; " +
+                    "run it again. The shard's error: " + e.what(),
+                e.kind() == ErrorKind::busy ? ErrorKind::generic : e.kind());
   }
 }
 
@@ -445,6 +463,7 @@ void ShardedStore::rollback_to(int level) {
   if (!in_txn_) return;
   drain_quietly();
   for (const auto& shard : shards_) shard->rollback_to(level);
+  std::fill(top_known_.begin(), top_known_.end(), false);  // rows rolled back may raise a shard's largest id
   while (!levels_.empty() && levels_.back().level > level) levels_.pop_back();
   // Back to the savepoint's inserts, or to none: before this table's first write (the shards started over too).
   journal_.rewind(!levels_.empty() && levels_.back().level == level ? levels_.back().inserted : 0);

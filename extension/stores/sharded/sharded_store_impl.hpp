@@ -57,6 +57,7 @@ class ShardedStore final : public Store {
   // The manifest once no commit is changing existing rows (a dead writer's commit undone first), by `deadline`.
   Manifest settled_manifest(std::chrono::steady_clock::time_point deadline);
   [[noreturn]] void throw_commits_busy() const;
+  [[noreturn]] void throw_rolled_back(const std::exception_ptr& failure) const;
   static void rollback_quietly(Store& shard) noexcept;
   void flush_shard(std::size_t shard);  // hands the shard's queued rows to its worker (after its last batch)
   void wait_shard(std::size_t shard);   // waits for the shard's worker; rethrows a failure
