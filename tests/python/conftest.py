@@ -28,6 +28,15 @@ def make_store(path, backend, n, shape="8x6x3", seed=1, kind="noise"):
     return digest
 
 
+def make_sharded(path, backend, n, shards, shape="8x6x3", seed=4):
+    """A sharded table of n synthetic images (ids 0..n-1) as temp.t of an open connection, committed."""
+    conn = imgstore.load(sqlite3.connect(":memory:"))
+    conn.execute(f"CREATE VIRTUAL TABLE temp.t USING {backend}(path='{path}', shape='{shape}', shards={shards})")
+    conn.execute(f"INSERT INTO temp.t SELECT id, label, pixels FROM synthetic({n}, '{shape}', {seed})")
+    conn.commit()
+    return conn
+
+
 def digest_of(ids, labels, images):
     """image_digest() of (id, label, pixels) rows, computed by the extension."""
     conn = imgstore.load(sqlite3.connect(":memory:"))

@@ -2,12 +2,11 @@
 over a sharded table equal the same figures computed in SQL."""
 
 import os
-import sqlite3
 
 import numpy as np
 import pytest
 
-from conftest import BACKENDS, ROOT
+from conftest import BACKENDS, ROOT, make_sharded as make_table
 
 import imgstore
 
@@ -21,11 +20,7 @@ SHARDS = 3
 
 
 def make_sharded(path, backend):
-    conn = imgstore.load(sqlite3.connect(":memory:"))
-    conn.execute(f"CREATE VIRTUAL TABLE temp.t USING {backend}(path='{path}', shape='{SHAPE}', shards={SHARDS})")
-    conn.execute(f"INSERT INTO temp.t SELECT id, label, pixels FROM synthetic({N}, '{SHAPE}', 4)")
-    conn.commit()
-    return conn
+    return make_table(path, backend, N, SHARDS, SHAPE)
 
 
 def sql_figures(conn):

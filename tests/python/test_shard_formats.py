@@ -2,15 +2,13 @@
 labels.csv), holds exactly the table's rows that the routing rule (id mod N) gives it."""
 
 import io
-import os
-import sqlite3
 import struct
 import subprocess
 
 import numpy as np
 import pytest
 
-import imgstore
+from conftest import make_sharded
 
 SHAPE = "8x6x3"
 N = 90
@@ -19,9 +17,7 @@ SHARD = 1
 
 
 def table_rows(path, backend):
-    conn = imgstore.load(sqlite3.connect(":memory:"))
-    conn.execute(f"CREATE VIRTUAL TABLE temp.t USING {backend}(path='{path}', shape='{SHAPE}', shards={SHARDS})")
-    conn.execute(f"INSERT INTO temp.t SELECT id, label, pixels FROM synthetic({N}, '{SHAPE}', 5)")
+    conn = make_sharded(path, backend, N, SHARDS, SHAPE, seed=5)
     conn.execute("DELETE FROM temp.t WHERE id % 10 = 4")  # deleted rows must not show in the shard either
     conn.commit()
     rows = conn.execute("SELECT id, label, pixels FROM temp.t WHERE id % ? = ? ORDER BY id", (SHARDS, SHARD)).fetchall()
