@@ -1,7 +1,6 @@
 """The Python package's tests: imgstore from python/ (the source tree), the extension from $IMGSTORE_EXTENSION
 (ctest passes the built one) or the project's build/imgstore.so."""
 
-import os
 import sqlite3
 import sys
 from pathlib import Path
