@@ -23,11 +23,11 @@ namespace {
 constexpr std::string_view kHeader = "imgstore-undo 2\n";
 constexpr std::size_t kRowHead = 16;  // id and label
 constexpr std::size_t kRowCrc = 4;
+constexpr std::size_t kFlushBytes = std::size_t{1} << 20;
 
 std::uint32_t crc_of(std::span<const std::uint8_t> bytes) {
   return static_cast<std::uint32_t>(crc32(0L, bytes.data(), static_cast<uInt>(bytes.size())));
 }
-constexpr std::size_t kFlushBytes = std::size_t{1} << 20;
 
 std::string journal_path(const std::string& folder) { return folder + "/" + kJournalName; }
 
@@ -47,7 +47,6 @@ std::int64_t read_int(const std::uint8_t* p) {
 
 CommitJournal::CommitJournal(std::string table, std::string folder, std::size_t pixel_bytes)
     : table_(std::move(table)), path_(journal_path(folder)), pixel_bytes_(pixel_bytes) {}
-
 
 void CommitJournal::inserted(std::int64_t id) {
   inserted_.push_back(id);
