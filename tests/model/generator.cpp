@@ -103,6 +103,7 @@ class Generator {
   Statement self_insert();
   Statement update();
   Statement remove();
+  Statement churn();
   Statement control();
   Statement savepoint();
   Statement statement();
@@ -117,6 +118,7 @@ class Generator {
   bool outer_savepoint_ = false;
   bool wrote_ = false;  // a write was generated since the last BEGIN (a guess, like txn_)
   bool scan_open_ = false;  // a reader_scan start was generated, its finish not yet
+  std::int64_t hot_ = 0;    // the id churn() deletes and inserts again, over and over (run() picks it)
 };
 
 Sequence Generator::run() {
@@ -129,6 +131,7 @@ Sequence Generator::run() {
   // INSERT with a NULL id takes max(id)+1 on both sides, except at INT64_MAX where the native table picks a
   // random free rowid: a sequence either uses INT64_MAX as an id or NULL ids, never both.
   max_ids_ = c_.percent(50) || o_.avoid_null_id;
+  hot_ = static_cast<std::int64_t>(1 + c_.below(39));
   for (int i = 0; i < o_.statements; ++i) seq.statements.push_back(statement());
   return seq;
 }
@@ -358,6 +361,27 @@ Statement Generator::remove() {
   return table("DELETE FROM {t} WHERE " + where());
 }
 
+// The same id, most likely committed, deleted and written again many times in one transaction: by DELETE,
+// INSERT (plain, OR REPLACE, OR IGNORE), REPLACE and id-changing UPDATEs onto it and away from it. A store that
+// keeps per-id transaction state (png_dir's pending and direct files) must undo and commit each cycle alike.
+Statement Generator::churn() {
+  const std::string h = num(hot_);
+  const std::string next = num(hot_ + 1);
+  const std::string prev = num(hot_ - 1);
+  switch (c_.below(9)) {
+    case 0:
+    case 1: return table("DELETE FROM {t} WHERE id = " + h);
+    case 2: return table(cat({"INSERT ", conflict(), "INTO {t} VALUES (", h, ", ", label_value(), ", ", valid_pixels(), ")"}));
+    case 3: return table(cat({"REPLACE INTO {t} VALUES (", h, ", ", label_value(), ", ", valid_pixels(), ")"}));
+    case 4: return table(cat({"UPDATE ", conflict(), "{t} SET id = ", h, " WHERE id = ", c_.percent(50) ? next : prev}));
+    case 5: return table(cat({"UPDATE ", conflict(), "{t} SET id = ", c_.percent(50) ? next : prev, " WHERE id = ", h}));
+    case 6: return table(cat({"UPDATE {t} SET pixels = ", valid_pixels(), " WHERE id = ", h}));
+    case 7: return table(cat({"UPDATE OR REPLACE {t} SET id = id + 1 WHERE id = ", prev}));
+    default: return table(cat({"INSERT OR REPLACE INTO {t} VALUES (", h, ", ", label_value(), ", ", valid_pixels(),
+                               "), (", next, ", ", label_value(), ", ", valid_pixels(), ")"}));
+  }
+}
+
 Statement Generator::control() {
   const auto r = c_.below(100);
   if (!txn_) {
@@ -418,6 +442,10 @@ Statement Generator::savepoint() {
 }
 
 Statement Generator::statement() {
+  if (c_.percent(15)) {
+    wrote_ = true;
+    return churn();
+  }
   const auto r = c_.below(100);
   if (r < 24) return query();
   if (r >= 24 && r < 68) wrote_ = true;
