@@ -92,7 +92,10 @@ class Generator {
   // WHERE clauses.
   std::string id_condition(const std::string& col = "id");
   std::string label_condition();
-  std::string where();
+  // or_terms false: no OR of id conditions, for statements that move rows onto other ids. Their outcome on a
+  // conflict depends on the order rows are visited, and SQLite visits a virtual table's rows OR term by OR
+  // term, a native table's by rowid: both are right, so such a statement is not comparable.
+  std::string where(bool or_terms = true);
   // Statements.
   Statement table(std::string sql, bool query = false, bool ordered = false);
   Statement query();
@@ -137,7 +140,9 @@ Sequence Generator::run() {
 }
 
 std::string Generator::huge_id() {
-  Strings ids = {"9223372036854775806", "1099511627776", "4611686018427387904", "9223372036854775000"};
+  // With NULL ids in play, 2^63-2 is left out too: two NULL ids after it would reach 2^63-1 within a statement.
+  Strings ids = {max_ids_ ? "9223372036854775806" : "9223372036854774000", "1099511627776", "4611686018427387904",
+                 "9223372036854775000"};
   if (max_ids_) ids.push_back("9223372036854775807");
   return c_.pick(ids);
 }
@@ -229,12 +234,12 @@ std::string Generator::label_condition() {
   }
 }
 
-std::string Generator::where() {
+std::string Generator::where(bool or_terms) {
   const auto r = c_.below(100);
   if (r < 62) return id_condition(c_.percent(5) ? "rowid" : "id");
   if (r < 77) return label_condition();
   if (r < 87) return cat({id_condition(), " AND ", label_condition()});
-  if (r < 95) return cat({id_condition(), " OR ", id_condition()});
+  if (r < 95) return or_terms ? cat({id_condition(), " OR ", id_condition()}) : id_condition();
   return c_.pick(Strings{"1", "0", "pixels = zeroblob(" + num(n_) + ")", "length(pixels) = " + num(n_)});
 }
 
@@ -333,7 +338,7 @@ Statement Generator::insert_bulk() {
 
 Statement Generator::self_insert() {
   return table(cat({"INSERT ", conflict(), "INTO {t} SELECT id + ", c_.pick(Strings{"1", "7", "50", "1000", "100000"}),
-                    ", label, pixels FROM {t} WHERE ", where()}));
+                    ", label, pixels FROM {t} WHERE ", where(false)}));
 }
 
 Statement Generator::update() {
@@ -348,11 +353,11 @@ Statement Generator::update() {
     case 1: return table(cat({head, "label = ", c_.percent(30) ? "label + 1" : label_value(), " WHERE ", where()}));
     case 2: return table(cat({head, "pixels = ", pixels(), " WHERE ", where()}));
     case 3: return table(cat({many_ids, "id = id + ", c_.pick(Strings{"1", "1000", "-1", "3", "40", "9223372036854775000"}),
-                              " WHERE ", where()}));
+                              " WHERE ", where(false)}));
     case 4: return table(cat({head, "id = ", insert_id(), " WHERE id = ", small_id()}));
-    case 5: return table(cat({many_ids, "id = id + 1000, label = ", label_value(), " WHERE ", where()}));
+    case 5: return table(cat({many_ids, "id = id + 1000, label = ", label_value(), " WHERE ", where(false)}));
     case 6: return table(cat({head, "label = ", label_value(), ", pixels = ", pixels(), " WHERE ", where()}));
-    default: return table(cat({many_ids, "rowid = ", insert_id(), " WHERE ", where()}));
+    default: return table(cat({many_ids, "rowid = ", insert_id(), " WHERE ", where(false)}));
   }
 }
 
