@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "error.hpp"
+#include "lmdb_env.hpp"
 #include "lmdb_format.hpp"
 #include "lmdb_store.hpp"
 
@@ -114,16 +115,16 @@ TEST_CASE("the LMDB store round-trips rows through transactions and savepoints")
 TEST_CASE("one environment per file per process, whatever path spells it") {
   const TempDir dir;
   const auto path = dir.file("r.lmdb");
-  const auto before = imgstore::lmdb_open_environments();
+  const auto before = imgstore::lmdb::open_environments();
   auto first = imgstore::open_lmdb_store("a", {"path=" + path, "shape=1x1x1"});
   fs::create_symlink(path, dir.file("link.lmdb"));
   auto second = imgstore::open_lmdb_store("b", {"path=" + dir.file("link.lmdb")});
   auto third = imgstore::open_lmdb_store("c", {"path='" + dir.path.string() + "/./r.lmdb'"});
-  CHECK(imgstore::lmdb_open_environments() == before + 1);
+  CHECK(imgstore::lmdb::open_environments() == before + 1);
   first.reset();
   second.reset();
   third.reset();
-  CHECK(imgstore::lmdb_open_environments() == before);
+  CHECK(imgstore::lmdb::open_environments() == before);
 }
 
 TEST_CASE("a second writer in the same process gets a clear busy error instead of a deadlock") {

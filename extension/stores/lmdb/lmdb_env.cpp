@@ -14,6 +14,7 @@
 #include "file_registry.hpp"
 #include "lmdb_format.hpp"
 #include "posix_file.hpp"
+#include "test_hooks.hpp"
 
 namespace imgstore::lmdb {
 
@@ -58,11 +59,8 @@ ErrorKind kind_of(int rc) {
 }
 
 std::size_t min_map_size() {
-  if (const char* text = std::getenv("IMGSTORE_LMDB_MAP_MIN")) {
-    const long long n = std::atoll(text);
-    if (n >= static_cast<long long>(kMiB)) return static_cast<std::size_t>(n);
-  }
-  return std::size_t{1} << 30;
+  const std::size_t lowered = test_hooks::lmdb_map_min();
+  return lowered != 0 ? lowered : std::size_t{1} << 30;
 }
 
 std::size_t wanted_map_size(const std::string& path, std::size_t used) {

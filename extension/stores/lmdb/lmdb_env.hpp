@@ -51,7 +51,7 @@ using TxnPtr = std::unique_ptr<MDB_txn, TxnAbort>;
 using CursorPtr = std::unique_ptr<MDB_cursor, CursorClose>;
 
 inline constexpr std::size_t kMiB = std::size_t{1} << 20;
-// Smallest map: 1 GiB. IMGSTORE_LMDB_MAP_MIN (bytes) lowers it so tests can watch the map grow.
+// Smallest map: 1 GiB (a test build lowers it: test_hooks.hpp).
 std::size_t min_map_size();
 // The map wanted for a data file of `used` bytes at `path`: max(min_map_size(), 2 * used, used + the free
 // space of its file system), capped at kMaxReserve (but never below 2 * used).
