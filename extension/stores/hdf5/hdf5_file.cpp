@@ -207,13 +207,11 @@ void recover_journal(H5File& f, const std::string& table, const std::optional<st
   }
 }
 
-// Before a commit changes committed rows in place: their old values go to the journal, made durable first
-// (version 2: after /commit's generation is made odd).
+// Before a commit changes committed rows in place: their old values go to the journal, made durable first,
+// after /commit's generation is made odd (readers of another process wait, or read again, while it is).
 void begin_in_place(H5File& f, const Committed& old, const Journal& journal, const std::string& what) {
-  if (f.version == 2) {  // readers of another process wait (or read again) while the generation is odd
-    f.write_commit(old.generation + 1, old.rows, what);
-    f.flush_and_sync(what);
-  }
+  f.write_commit(old.generation + 1, old.rows, what);
+  f.flush_and_sync(what);
   write_journal(f.path, journal, what);
 }
 
@@ -371,17 +369,12 @@ void commit_transaction(H5File& f, std::shared_ptr<Committed> next, const std::s
   for (const auto row : dirty) journal.entries.push_back({row, old.row_ids[row], old.row_labels[row]});
   if (!journal.entries.empty()) begin_in_place(f, old, journal, what);
   write_rows(f, old, *next, dirty, what);
-  // The new rows reach the disk first; then the committed row count (/commit, or version 1's rows attribute),
-  // flushed and synced; then, if the commit changed committed rows, the journal goes (version 1: that is its
-  // commit point).
+  // The new rows reach the disk first; then the committed row count (/commit), flushed and synced; then, if
+  // the commit changed committed rows, the journal goes.
   f.flush_and_sync(what);
-  if (f.version == 2) {
-    // The commit point: the even generation with the new row count, which readers poll.
-    next->generation = old.generation + 2;
-    f.write_commit(next->generation, next->rows, what);
-  } else {
-    f.write_rows_attribute(next->rows, what);
-  }
+  // The commit point: the even generation with the new row count, which readers poll.
+  next->generation = old.generation + 2;
+  f.write_commit(next->generation, next->rows, what);
   f.flush_and_sync(what);
   if (!journal.entries.empty()) remove_journal(f.path, what);
   next->chunks = map_chunks(f, next->rows, old.chunks.get());
@@ -396,27 +389,15 @@ void make_writable(H5File& f, const std::string& table, std::chrono::millisecond
   require_writable(table, f.path);
   const std::string dir = std::filesystem::path(f.path).parent_path().string();
   require_writable(table, dir.empty() ? "." : dir);  // the journal is made beside the file
-  if (f.version == 2) {
-    make_writable_v2(f, table, timeout);
-  } else {
-    f.close();
-    try {
-      if (!open_waiting(f, table, Access::v1_write, timeout)) {
-        throw Error("table " + table + ": '" + f.path + "' is open in another process (reading or writing it; HDF5 lets "
-                    "a writer have a version 1 file only alone); waited " + std::to_string(timeout.count()) +
-                    " ms, try again when the other process has closed it",
-                    ErrorKind::busy);
-      }
-      const auto journal = read_journal(f.path, f.where(table));
-      const bool unchanged = !journal && f.left_as && f.left_as == file_stamp(f.path);
-      recover_journal(f, table, journal);
-      if (!unchanged) load_committed(f, table);  // another process may have committed since
-    } catch (const Error&) {
-      f.close();
-      open_handles(f, table, Access::v1_read, f.shape);  // keep serving reads
-      throw;
-    }
+  if (f.version != 2) {
+    // Fewer states: version 1 (and files made by other tools) had their own commit protocol under HDF5's
+    // whole-file lock. They are read as they are; a copy is a version 2 store.
+    throw Error("table " + table + ": '" + f.path + "' is an hdf5 store of format version 1 (or an HDF5 file made by "
+                "another tool), which imgstore reads but no longer writes; copy it into a new store to write: "
+                "CREATE VIRTUAL TABLE t2 USING hdf5(path='new.h5'); INSERT INTO t2 SELECT * FROM " + table,
+                ErrorKind::readonly);
   }
+  make_writable_v2(f, table, timeout);
   const std::string what = f.where(table) + ": trimming rows of an unfinished transaction";
   const std::uint64_t rows = f.committed->rows;
   if ((!f.keeps_image_chunks() && f.extent(f.images.get(), what) > rows) || f.extent(f.labels.get(), what) > rows ||
