@@ -2,6 +2,7 @@
 tests say BEGIN and COMMIT themselves), and a tally of named checks."""
 
 import sqlite3
+import subprocess
 
 
 def connect(ext):
@@ -9,6 +10,12 @@ def connect(ext):
     con.enable_load_extension(True)
     con.load_extension(ext)
     return con
+
+
+def shell(sqlite3_path, ext, script, cwd, timeout=60):
+    """The real sqlite3 shell with the extension loaded running `script` (on past errors), in `cwd`."""
+    return subprocess.run([sqlite3_path, "-batch", ":memory:"], input=".load %s\n%s\n" % (ext, script),
+                          capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
 class Checks:

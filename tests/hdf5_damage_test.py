@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-from harness import Checks
+from harness import Checks, shell
 
 check = Checks()
 SHAPE = "4x4x1"
@@ -26,10 +26,6 @@ KILL_AFTER = 10  # seconds: far past the table's timeout (2 s) and imgstore_chec
 METADATA_CASES = 300
 RAW_CASES = 40
 
-
-def shell(sqlite3_path, ext, script, cwd):
-    return subprocess.run([sqlite3_path, "-batch", ":memory:"], input=".load %s\n%s\n" % (ext, script),
-                          capture_output=True, text=True, cwd=cwd, timeout=KILL_AFTER)
 
 
 def raw_ranges(path):
@@ -78,7 +74,7 @@ def run_case(sqlite3_path, ext, good, work, offset, expected):
               "SELECT 'rows', count(*) || ' ' || image_digest(id, label, pixels) FROM t;\n"
               "SELECT 'check', imgstore_check('hdf5', 'd.h5', 1);\n")
     try:
-        r = shell(sqlite3_path, ext, script, where)
+        r = shell(sqlite3_path, ext, script, where, timeout=KILL_AFTER)
     except subprocess.TimeoutExpired:
         return "hang", "killed after %d s" % KILL_AFTER
     finally:
@@ -99,8 +95,7 @@ def run_case(sqlite3_path, ext, good, work, offset, expected):
 
 def main():
     sqlite3_path, ext = sys.argv[1], os.path.abspath(sys.argv[2])
-    work = tempfile.mkdtemp(prefix="imgstore-hdf5-damage-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="imgstore-hdf5-damage-") as work:
         r = shell(sqlite3_path, ext, "CREATE VIRTUAL TABLE temp.t USING hdf5(path='good.h5', shape='%s');"
                   "INSERT INTO t SELECT * FROM synthetic(%d, '%s', 1);"
                   "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM t;" % (SHAPE, ROWS, SHAPE), work)
@@ -122,8 +117,6 @@ def main():
                     check(True, "")
         for (region, outcome), n in sorted(tally.items()):
             print("%-8s %-7s %d" % (region, outcome, n))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return check.summary()
 
 

@@ -10,21 +10,15 @@ usage: hdf5_truncated_test.py SQLITE3 EXTENSION
 """
 
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 
-from harness import Checks
+from harness import Checks, shell
 
 check = Checks()
 SHAPE = "8x8x3"
 DIGEST = "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM t;"
 
-
-def shell(sqlite3_path, ext, script, cwd):
-    return subprocess.run([sqlite3_path, "-batch", ":memory:"], input=".load %s\n%s\n" % (ext, script),
-                          capture_output=True, text=True, cwd=cwd, timeout=60)
 
 
 def cut_copy(good, path):
@@ -39,8 +33,7 @@ def cut_copy(good, path):
 
 def main():
     sqlite3_path, ext = sys.argv[1], os.path.abspath(sys.argv[2])
-    work = tempfile.mkdtemp(prefix="imgstore-hdf5-truncated-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="imgstore-hdf5-truncated-") as work:
         # A store, then a commit that grows it (3,000 rows more): the last committed state.
         r = shell(sqlite3_path, ext, "CREATE VIRTUAL TABLE temp.t USING hdf5(path='good.h5', shape='%s');"
                   "INSERT INTO t SELECT * FROM synthetic(50, '%s', 1);"
@@ -71,8 +64,6 @@ def main():
             check(r.returncode == 0 and r.stdout.split("\n")[:2] == [committed, "3055"],
                   "%s: expected the committed rows %r and a new commit, got %r %r" % (how, committed, r.stdout, r.stderr))
             check(os.path.getsize(os.path.join(work, path)) >= full, "%s: the file is still short" % how)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return check.summary()
 
 
