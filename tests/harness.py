@@ -12,10 +12,10 @@ def connect(ext):
     return con
 
 
-def shell(sqlite3_path, ext, script, cwd, timeout=60):
+def shell(sqlite3_path, ext, script, cwd, timeout=60, env=None):
     """The real sqlite3 shell with the extension loaded running `script` (on past errors), in `cwd`."""
     return subprocess.run([sqlite3_path, "-batch", ":memory:"], input=".load %s\n%s\n" % (ext, script),
-                          capture_output=True, text=True, cwd=cwd, timeout=timeout)
+                          capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
 
 
 class Checks:
