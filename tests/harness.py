@@ -12,10 +12,14 @@ def connect(ext):
     return con
 
 
-def shell(sqlite3_path, ext, script, cwd, timeout=60, env=None):
-    """The real sqlite3 shell with the extension loaded running `script` (on past errors), in `cwd`."""
-    return subprocess.run([sqlite3_path, "-batch", ":memory:"], input=".load %s\n%s\n" % (ext, script),
-                          capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
+def shell(sqlite3_path, ext, script, cwd, timeout=60, env=None, user=None):
+    """The real sqlite3 shell with the extension loaded running `script` (on past errors), in `cwd`; as the
+    user id `user` (setpriv, from root) when given."""
+    cmd = [sqlite3_path, "-batch", ":memory:"]
+    if user is not None:
+        cmd = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user, "--clear-groups"] + cmd
+    return subprocess.run(cmd, input=".load %s\n%s\n" % (ext, script), capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout, env=env)
 
 
 class Checks:

@@ -2,7 +2,8 @@
 """An hdf5 store cut short of the end its superblock records, as a power loss leaves it after a commit that
 grew the file (the commit synced; the H5Fclose after it, which cuts the file to that end, lost). Made here by
 cutting a committed store's trailing zero bytes: what extending the file back restores exactly. Then:
-imgstore_check (which changes nothing) reports it and names imgstore_repair, leaving the file as it is;
+imgstore_check (which changes nothing) reports it and names imgstore_repair, leaving the file as it is, as
+does a table opened by a user who may not write the store (when run as root);
 imgstore_repair restores the last commit; a table opened on the store (which may write it) does too. Each
 restored store holds exactly the committed rows and takes a new commit.
 
@@ -10,6 +11,7 @@ usage: hdf5_truncated_test.py SQLITE3 EXTENSION
 """
 
 import os
+import shutil
 import sys
 import tempfile
 
@@ -52,6 +54,18 @@ def main():
                 "restores its last commit" % (cut, full))
         check(r.stdout.strip() == want, "imgstore_check: expected %r, got %r %r" % (want, r.stdout, r.stderr))
         check(os.path.getsize(os.path.join(work, "c.h5")) == cut, "imgstore_check changed the file's size")
+
+        # A reader that may not write the store (nobody, from root) is refused the same way, and changes nothing.
+        if os.geteuid() == 0 and shutil.which("setpriv"):
+            os.chmod(work, 0o755)
+            os.chmod(os.path.join(work, "c.h5"), 0o644)
+            r = shell(sqlite3_path, ext, "CREATE VIRTUAL TABLE temp.t USING hdf5(path='c.h5');%s" % DIGEST, work,
+                      user=65534)
+            check(r.returncode != 0 and want.replace("table imgstore_check", "table t") in r.stderr,
+                  "a reader without write permission: expected %r, got %r" % (want, r.stderr))
+            check(os.path.getsize(os.path.join(work, "c.h5")) == cut, "a reader without write permission changed the file")
+        else:
+            print("(not root: the reader without write permission is not tried)")
 
         # imgstore_repair restores the last commit; so does a table opened on the store.
         r = shell(sqlite3_path, ext, "SELECT imgstore_repair('hdf5', 'c.h5');", work)

@@ -276,38 +276,50 @@ void recover_abandoned(H5File& f, const std::string& table) {
   unlock_writer(f);
 }
 
-// A power loss after a commit that grew the file can leave it shorter than the end its superblock records
-// (throw_open_error): the commit was synced, but the H5Fclose after it, which cuts the file to that end (HDF5
-// allocates space there before it writes it, if ever), was not, and HDF5 refuses the shorter file. An opener
-// that may write the file, holding the writer lock (so no writer is at work), extends it back to that end, as
-// the close would have left it; HDF5 must then read it as one of our stores, or it is cut back as it was.
-void restore_recorded_end(H5File& f, const std::string& table) {
-  const auto end = read_superblock_head(f.path).end;
+// The file's length and the end its superblock records, when the file is shorter (HDF5 refuses to open it:
+// "truncated file").
+struct ShortFile {
+  std::uint64_t size;
+  std::uint64_t end;
+};
+std::optional<ShortFile> short_of_recorded_end(const std::string& path) {
+  const auto end = read_superblock_head(path).end;
   std::error_code ec;
-  const std::uintmax_t size = std::filesystem::file_size(f.path, ec);
-  if (!end || ec || size >= *end || ::access(f.path.c_str(), W_OK) != 0) return;
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  if (!end || ec || size >= *end) return std::nullopt;
+  return ShortFile{size, *end};
+}
+
+// A file shorter than the end its superblock records, its writer gone, is what a power loss after a commit
+// that grew it can leave (issue 23: the space HDF5 had allocated at the end not yet on disk; the commit's data
+// intact). An opener that may write the file, holding the writer lock (so no writer is at work, and checking
+// again under it), extends it to that end; HDF5 must then read it as one of our stores, or it is cut back.
+void restore_recorded_end(H5File& f, const std::string& table) {
+  if (!short_of_recorded_end(f.path) || ::access(f.path.c_str(), W_OK) != 0) return;
   if (!lock_writer(f, table, std::chrono::milliseconds(0))) return;  // a live writer: readers wait for its end
-  const std::string what = f.where(table) + ": extending the file to the end its superblock records (" +
-                           std::to_string(*end) + " bytes)";
   try {
-    const Fd fd = open_or_throw(f.path, O_RDWR | O_CLOEXEC, what);
-    const auto cut_to = [&](std::uint64_t length) {
-      if (::ftruncate(fd.get(), static_cast<off_t>(length)) != 0) {
-        throw Error(what + ": " + std::strerror(errno), errno == ENOSPC ? ErrorKind::full : ErrorKind::generic);
+    if (const auto cut = short_of_recorded_end(f.path)) {
+      const std::string what = f.where(table) + ": extending the file to the end its superblock records (" +
+                               std::to_string(cut->end) + " bytes)";
+      const Fd fd = open_or_throw(f.path, O_RDWR | O_CLOEXEC, what);
+      const auto cut_to = [&](std::uint64_t length) {
+        if (::ftruncate(fd.get(), static_cast<off_t>(length)) != 0) {
+          throw Error(what + ": " + std::strerror(errno), errno == ENOSPC ? ErrorKind::full : ErrorKind::generic);
+        }
+      };
+      cut_to(cut->end);
+      try {
+        open_handles(f, table, Access::probe, std::nullopt);
+      } catch (const Error&) {
+        f.close();
+        cut_to(cut->size);
+        throw;
       }
-    };
-    cut_to(*end);
-    try {
-      open_handles(f, table, Access::probe, std::nullopt);
-    } catch (const Error&) {
+      const bool ours = f.version == 2;
       f.close();
-      cut_to(size);
-      throw;
+      if (!ours) cut_to(cut->size);  // not ours to extend: HDF5's refusal stands
+      fsync_or_throw(fd.get(), f.path, what);
     }
-    const bool ours = f.version == 2;
-    f.close();
-    if (!ours) cut_to(size);  // not ours to extend: HDF5's own error stands
-    fsync_or_throw(fd.get(), f.path, what);
   } catch (...) {
     unlock_writer(f);
     throw;
@@ -316,7 +328,7 @@ void restore_recorded_end(H5File& f, const std::string& table) {
 }
 
 // Opens an existing store: read-only, unless a journal says a commit was interrupted, which is rolled back
-// first (as SQLite rolls back a hot journal, even for a reader).
+// first (as SQLite rolls back a hot journal, even for a reader), or a power loss cut the file short.
 void open_existing_once(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode,
                         std::chrono::milliseconds timeout) {
   if (mode != OpenMode::inspect) restore_recorded_end(f, table);

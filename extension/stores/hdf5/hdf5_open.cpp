@@ -226,8 +226,8 @@ bool clear_status_flags(const std::string& path) {
 // Why an open failed, as our error. A reader can meet a writer's metadata halfway: the superblock's grown end
 // recorded before the data there is written (HDF5: "truncated file"), metadata being rewritten (a checksum
 // that fails every reread): busy while the writer lock is held, so the open is retried up to `timeout`.
-// Without a writer the file itself is damaged, or, for the end, cut short: a power loss after a commit that
-// grew it drops the H5Fclose that cuts the file to its recorded end, unsynced; imgstore_repair restores it.
+// Without a writer the file itself is damaged, or, for the end, cut short, as a power loss after a commit that
+// grew it can leave it: imgstore_repair (restore_recorded_end) extends it again.
 [[noreturn]] void throw_open_error(const H5File& f, const std::string& table, Access access, const ErrorStack& stack) {
   const bool write = writes(access);
   const bool truncated = stack.text.find("truncated file") != std::string::npos;
