@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -67,7 +69,8 @@ void build_index(Committed& c, const std::string& what) {
 
 // Version 2: the seqlock read of hdf5_format.hpp. /commit, then /ids and /labels (each refreshed: SWMR readers
 // see other processes' writes only after H5Drefresh, which also empties the dataset's chunk cache), then
-// /commit again; an odd generation (a commit changing rows in place) or a changed one means read again.
+// /commit again; an odd generation (a commit changing rows in place) or a changed /commit (either word:
+// one_commit) means read again.
 // Unchanged since the last read: nothing to do. Inside this process's transaction nobody else writes.
 void recover_abandoned(H5File& f, const std::string& table);
 
@@ -83,7 +86,8 @@ void load_committed_v2(H5File& f, const std::string& table, std::chrono::millise
   const auto deadline = start + timeout;
   auto next_recovery = start + std::chrono::milliseconds(50);
   while (true) {
-    const auto [generation, rows] = f.read_commit(what + ": reading /commit");
+    const CommitWord seen = f.read_commit(what + ": reading /commit");
+    const auto [generation, rows] = seen;
     if (generation % 2 == 0) {
       if (f.committed->generation == generation && f.committed->rows == rows) return;
       try {
@@ -100,7 +104,7 @@ void load_committed_v2(H5File& f, const std::string& table, std::chrono::millise
         }
         auto c = read_rows(f, table, rows, "/commit");
         c->chunks = map_chunks(f, rows, f.committed->chunks.get());
-        if (f.writable || f.read_commit(what + ": reading /commit").first == generation) {
+        if (f.writable || one_commit(seen, f.read_commit(what + ": reading /commit"))) {
           c->generation = generation;
           build_index(*c, what);
           f.committed = std::move(c);
@@ -108,7 +112,7 @@ void load_committed_v2(H5File& f, const std::string& table, std::chrono::millise
         }
       } catch (const Error&) {
         // A read that raced a commit may fail; only one that did not race is an error.
-        if (f.writable || f.read_commit(what + ": reading /commit").first == generation) throw;
+        if (f.writable || one_commit(seen, f.read_commit(what + ": reading /commit"))) throw;
       }
     }
     if (std::chrono::steady_clock::now() > deadline) {
@@ -254,7 +258,7 @@ void unlock_writer(H5File& f) noexcept {
 // if the writer lock is free (with a live writer both are normal: the seqlock read waits for its commit).
 void recover_abandoned(H5File& f, const std::string& table) {
   const bool journal = ::access(journal_path(f.path).c_str(), F_OK) == 0;
-  if (!journal && f.read_commit(f.where(table)).first % 2 == 0) return;
+  if (!journal && f.read_commit(f.where(table)).generation % 2 == 0) return;
   if (::access(f.path.c_str(), W_OK) != 0) return;  // a read-only store: readers wait, then SQLITE_BUSY
   if (!lock_writer(f, table, std::chrono::milliseconds(0))) return;
   try {
@@ -270,10 +274,62 @@ void recover_abandoned(H5File& f, const std::string& table) {
   unlock_writer(f);
 }
 
+// The file's length and the end its superblock records, when the file is shorter (HDF5 refuses to open it:
+// "truncated file").
+struct ShortFile {
+  std::uint64_t size;
+  std::uint64_t end;
+};
+std::optional<ShortFile> short_of_recorded_end(const std::string& path) {
+  const auto end = read_superblock_head(path).end;
+  std::error_code ec;
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  if (!end || ec || size >= *end) return std::nullopt;
+  return ShortFile{size, *end};
+}
+
+// A file shorter than the end its superblock records, its writer gone, is what a power loss after a commit
+// that grew it can leave (issue 23: the space HDF5 had allocated at the end not yet on disk; the commit's data
+// intact). An opener that may write the file, holding the writer lock (so no writer is at work, and checking
+// again under it), extends it to that end; HDF5 must then read it as one of our stores, or it is cut back.
+void restore_recorded_end(H5File& f, const std::string& table) {
+  if (!short_of_recorded_end(f.path) || ::access(f.path.c_str(), W_OK) != 0) return;
+  if (!lock_writer(f, table, std::chrono::milliseconds(0))) return;  // a live writer: readers wait for its end
+  try {
+    if (const auto cut = short_of_recorded_end(f.path)) {
+      const std::string what = f.where(table) + ": extending the file to the end its superblock records (" +
+                               std::to_string(cut->end) + " bytes)";
+      const Fd fd = open_or_throw(f.path, O_RDWR | O_CLOEXEC, what);
+      const auto cut_to = [&](std::uint64_t length) {
+        if (::ftruncate(fd.get(), static_cast<off_t>(length)) != 0) {
+          throw Error(what + ": " + std::strerror(errno), errno == ENOSPC ? ErrorKind::full : ErrorKind::generic);
+        }
+      };
+      cut_to(cut->end);
+      try {
+        open_handles(f, table, Access::probe, std::nullopt);
+      } catch (const Error&) {
+        f.close();
+        cut_to(cut->size);
+        throw;
+      }
+      const bool ours = f.version == 2;
+      f.close();
+      if (!ours) cut_to(cut->size);  // not ours to extend: HDF5's refusal stands
+      fsync_or_throw(fd.get(), f.path, what);
+    }
+  } catch (...) {
+    unlock_writer(f);
+    throw;
+  }
+  unlock_writer(f);
+}
+
 // Opens an existing store: read-only, unless a journal says a commit was interrupted, which is rolled back
-// first (as SQLite rolls back a hot journal, even for a reader).
+// first (as SQLite rolls back a hot journal, even for a reader), or a power loss cut the file short.
 void open_existing_once(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode,
                         std::chrono::milliseconds timeout) {
+  if (mode != OpenMode::inspect) restore_recorded_end(f, table);
   open_reader(f, table, wanted);
   if (f.version == 2) {
     if (mode != OpenMode::inspect) recover_abandoned(f, table);

@@ -198,10 +198,10 @@ class H5File {
 
   // Version 2: /commit = [generation, rows]. A reader refreshes it first (H5Drefresh: SWMR readers see a
   // dataset's new data and extent only after it).
-  std::pair<std::uint64_t, std::uint64_t> read_commit(const std::string& what) const {
+  CommitWord read_commit(const std::string& what) const {
     if (!writable && mapping && commit_address != HADDR_UNDEF && commit_address + 16 <= mapping->size()) {
-      // The writer writes /commit with one pwrite; a torn read can only pair the new generation with the old
-      // row count, which the seqlock's second read of /commit catches.
+      // The writer writes /commit with one pwrite; a torn read can pair the new generation with the old row
+      // count, which the seqlock's second read of /commit catches (one_commit compares both words).
       std::uint64_t v[2];
       std::memcpy(v, mapping->data() + commit_address, sizeof v);
       std::atomic_thread_fence(std::memory_order_acquire);
