@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Power loss, for one backend (sharded when SHARDS is given): a writer (the real sqlite3 shell) runs a few commits —
+one that grows the store (by 3,000 rows; png_dir 300), one that changes committed rows in place (UPDATE, DELETE), an
+INSERT OR REPLACE, another growth — under tests/power/write_log.c, which logs its writes, truncations, creations,
+syncs, renames, unlinks, mkdirs and rmdirs below the store's directory. From the log, the files are rebuilt as a
+power loss would leave them at each sync point and at the end: every write not yet synced dropped. Each such crash
+image, opened as a table (timeout=2000), must hold exactly one of the committed states (the oracle: a native SQLite
+table given the same statements), never an older one than an earlier image held, and the last image the last commit.
+
+The model's simplification: a name (creation, rename, unlink, mkdir, rmdir) is durable at once, as a journaling
+file system's metadata mostly is, so an fsync of a directory adds nothing to it; file contents are durable only
+once synced (fsync, fdatasync, syncfs: every file, a write through an O_SYNC or O_DSYNC descriptor: that write).
+
+usage: power_test.py SQLITE3 EXTENSION SHIM BACKEND [SHARDS]
+"""
+
+import hashlib
+import os
+import shutil
+import struct
+import sys
+import tempfile
+
+from harness import Checks, shell
+
+check = Checks()
+SHAPE = "8x8x3"
+PATHS = {"lmdb": "p.lmdb", "hdf5": "p.h5", "png_dir": "p_png"}
+# gzip: hdf5 chunks rewritten and moved (unsharded: the shards add sync points, not ways to write a chunk).
+VARIANTS = {"hdf5": ["", ", compression='gzip', chunk=7"]}
+DIGEST = "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM t;\n"
+SETUP = "INSERT INTO t SELECT * FROM synthetic(50, '%s', 1);\n" % SHAPE
+# Rows each growth adds: png_dir's rows are files, written out for every crash image; a tenth makes the same commits.
+GROWTH = {"png_dir": (300, 200)}
+
+
+def workload(backend):
+    first, second = GROWTH.get(backend, (3000, 2000))
+    return [
+        "INSERT INTO t SELECT id + 1000, label, pixels FROM synthetic(%d, '%s', 2);" % (first, SHAPE),
+        "BEGIN; UPDATE t SET label = label + 1 WHERE id % 7 = 0; DELETE FROM t WHERE id % 11 = 0; COMMIT;",
+        "INSERT OR REPLACE INTO t SELECT id * 3, 5, pixels FROM synthetic(200, '%s', 4);" % SHAPE,
+        "INSERT INTO t SELECT id + 20000, label, pixels FROM synthetic(%d, '%s', 5);" % (second, SHAPE),
+    ]
+
+
+def committed_states(sqlite3_path, ext, cwd, statements):
+    """count || digest after the setup and after each statement, from a native table."""
+    script = "CREATE TABLE t(id INTEGER PRIMARY KEY, label, pixels);\n" + SETUP + DIGEST
+    script += "".join(w + "\n" + DIGEST for w in statements)
+    r = shell(sqlite3_path, ext, script, cwd)
+    check(r.returncode == 0, "the oracle failed: %s" % r.stderr)
+    return r.stdout.split("\n")[:len(statements) + 1]
+
+
+def read_log(path):
+    """The shim's records: (op, path, offset or length, bytes or new path)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    records, at = [], 0
+    while at < len(data):
+        op = chr(data[at])
+        (n,) = struct.unpack_from("I", data, at + 1)
+        name = data[at + 5:at + 5 + n].decode()
+        at += 5 + n
+        if op in "WD":
+            offset, size = struct.unpack_from("QQ", data, at)
+            records.append((op, name, offset, data[at + 16:at + 16 + size]))
+            at += 16 + size
+        elif op == "T":
+            (length,) = struct.unpack_from("Q", data, at)
+            records.append((op, name, length, None))
+            at += 8
+        elif op == "R":
+            (m,) = struct.unpack_from("I", data, at)
+            records.append((op, name, 0, data[at + 4:at + 4 + m].decode()))
+            at += 4 + m
+        else:
+            records.append((op, name, 0, None))
+    return records
+
+
+def apply(content, op, offset, payload):
+    if op == "T":
+        return content[:offset].ljust(offset, b"\0")
+    grown = content.ljust(offset + len(payload), b"\0")
+    return grown[:offset] + payload + grown[offset + len(payload):]
+
+
+def below(path, name):
+    return path == name or path.startswith(name + "/")
+
+
+def crash_images(initial, records):
+    """The files after a power loss at each sync point and at the end: {path: bytes, or None for a directory},
+    unsynced writes dropped."""
+    durable = dict(initial)
+    pending = {}  # path: the writes and truncations since its last sync, in order
+    images = []
+    for op, name, offset, payload in records:
+        if op in "WDT":
+            durable.setdefault(name, b"")
+            pending.setdefault(name, []).append((op, offset, payload))
+            if op == "D":
+                # Durable by itself; it stays pending too, so that a later sync replays the writes in order.
+                durable[name] = apply(durable[name], op, offset, payload)
+                images.append(dict(durable))
+        elif op in "SA":
+            for path in list(pending) if op == "A" else [name]:
+                for p_op, p_offset, p_payload in pending.pop(path, []):
+                    durable[path] = apply(durable[path], p_op, p_offset, p_payload)
+            images.append(dict(durable))
+        elif op == "C":
+            durable.setdefault(name, b"")
+        elif op == "M":
+            durable[name] = None
+        elif op in "RUX":
+            # Whatever had a rename's new name is gone; a directory takes what is below it along. (Renamed out of
+            # the folder: gone.)
+            for table in (durable, pending):
+                moved = {path: table.pop(path) for path in [p for p in table if below(p, name)]}
+                if op == "R" and payload:
+                    for path in [p for p in table if below(p, payload)]:
+                        del table[path]
+                    table.update({payload + path[len(name):]: v for path, v in moved.items()})
+    images.append(dict(durable))
+    return images
+
+
+def is_data(path):
+    # LMDB writes its lock file (the reader table) through a shared map, which the shim does not see, and the
+    # first process to open the store after a reboot resets it: it is no part of a crash image.
+    return not path.endswith("-lock")
+
+
+def read_files(folder):
+    """Every file and directory below `folder`: {path: bytes, or None for a directory}."""
+    files = {}
+    for top, dirs, names in os.walk(folder):
+        for d in dirs:
+            files[os.path.join(top, d)] = None
+        for name in filter(is_data, names):
+            with open(os.path.join(top, name), "rb") as f:
+                files[os.path.join(top, name)] = f.read()
+    return files
+
+
+def write_files(files, old_root, new_root):
+    for path, content in sorted(files.items()):
+        where = os.path.join(new_root, os.path.relpath(path, old_root))
+        if content is None:
+            os.makedirs(where, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(where), exist_ok=True)
+            with open(where, "wb") as f:
+                f.write(content)
+
+
+def traced_writer(sqlite3_path, ext, shim, work, create, table, label, statements):
+    """Makes the store (untraced), runs the workload under the shim: the store's folder, its files before, and
+    the log."""
+    store = os.path.join(work, "store")
+    os.makedirs(store)
+    r = shell(sqlite3_path, ext, "CREATE VIRTUAL TABLE temp.t USING %s;\n%s" % (create, SETUP), store)
+    check(r.returncode == 0, "%s: could not make the store: %s" % (label, r.stderr))
+    initial = read_files(store)
+    log = os.path.join(work, "writes.log")
+    env = dict(os.environ, LD_PRELOAD=shim, IMGSTORE_WRITE_LOG=log, IMGSTORE_WRITE_LOG_DIR=store)
+    r = shell(sqlite3_path, ext, "CREATE VIRTUAL TABLE temp.t USING %s;\n" % table + "\n".join(statements), store,
+              env=env)
+    check(r.returncode == 0, "%s: the writer failed: %s" % (label, r.stderr))
+    records = [rec for rec in read_log(log) if is_data(rec[1])]
+    # The shim saw every write: the whole log, every file synced at its end, replays to the files as they are.
+    check(crash_images(initial, records + [("A", store, 0, None)])[-1] == read_files(store),
+          "%s: the write log does not replay to the writer's files" % label)
+    return store, initial, records
+
+
+def check_images(sqlite3_path, ext, work, store, table, label, images, states):
+    """Each distinct crash image opens to a committed state, never older than an earlier image's."""
+    seen, last, tally = set(), 0, {}
+    for i, files in enumerate(images):
+        key = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()
+        if key in seen:
+            continue
+        seen.add(key)
+        where = os.path.join(work, "image%d" % i)
+        write_files(files, store, where)
+        r = shell(sqlite3_path, ext, "CREATE VIRTUAL TABLE temp.t USING %s;\n" % table + DIGEST, where)
+        shutil.rmtree(where)
+        got = r.stdout.strip()
+        state = states.index(got) if r.returncode == 0 and got in states else None
+        tally[state] = tally.get(state, 0) + 1
+        check(state is not None, "%s: crash image %d of %d: not a committed state: %r %r"
+              % (label, i, len(images), got, r.stderr.strip()))
+        if state is not None:
+            check(state >= last, "%s: crash image %d: commit %d after an image with commit %d"
+                  % (label, i, state, last))
+            last = max(last, state)
+    check(last == len(states) - 1, "%s: the last image holds commit %d of %d" % (label, last, len(states) - 1))
+    print("%s: %d crash images (%d distinct) by commit (None: refused or wrong): %s" % (
+        label, len(images), len(seen), sorted(tally.items(), key=str)))
+
+
+def main():
+    sqlite3_path, ext, shim, backend = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3]), \
+        sys.argv[4]
+    shards = ", shards=%s" % sys.argv[5] if len(sys.argv) > 5 else ""
+    path = "t" if shards else PATHS[backend]
+    # A crash image is opened as a table would be after a reboot; the writer opens the store the same way.
+    table = "%s(path='%s', timeout=2000)" % (backend, path)
+    # In memory where there is a tmpfs: the shim models the disk, and on a busy machine real syncs (syncfs above
+    # all) wait for every other process's writes.
+    memory = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    with tempfile.TemporaryDirectory(prefix="imgstore-power-", dir=memory) as work:
+        statements = workload(backend)
+        states = committed_states(sqlite3_path, ext, work, statements)
+        for n, variant in enumerate(VARIANTS.get(backend, [""]) if not shards else [""]):
+            create = "%s(path='%s', shape='%s'%s%s)" % (backend, path, SHAPE, variant, shards)
+            label = backend + variant + shards
+            where = os.path.join(work, "run%d" % n)
+            os.makedirs(where)
+            store, initial, records = traced_writer(sqlite3_path, ext, shim, where, create, table, label, statements)
+            check_images(sqlite3_path, ext, where, store, table, label, crash_images(initial, records), states)
+    return check.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
