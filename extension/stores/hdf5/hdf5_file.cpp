@@ -239,17 +239,22 @@ void write_rows(H5File& f, const Committed& old, Committed& next, const std::set
 
 // Version 2: takes the writer lock, waiting up to `timeout`.
 bool lock_writer(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
-  if (!f.writer_lock) f.writer_lock = open_or_throw(f.path, O_RDWR | O_CLOEXEC, f.where(table) + ": the writer lock");
-  return wait_for_ofd_lock(f.writer_lock.get(), F_WRLCK, kWriterLockByte, timeout);
+  f.writer_lock = WriterLock(f.writer_spot(), timeout, f.where(table) + ": the writer lock");
+  return static_cast<bool>(f.writer_lock);
 }
 
-void unlock_writer(H5File& f) noexcept {
-  if (!f.writer_lock) return;
-  try {
-    try_ofd_lock(f.writer_lock.get(), F_UNLCK, kWriterLockByte);
-  } catch (...) {
-    f.writer_lock = Fd();  // closing the descriptor releases its lock
-  }
+void unlock_writer(H5File& f) noexcept { f.writer_lock.release(); }
+
+// A process forked while the file was open reads it through the parent's handles but never writes through
+// them (H5File::opener).
+void refuse_inherited(const H5File& f, const std::string& table) {
+  if (!f.inherited()) return;
+  throw Error(f.where(table) + " was opened by process " + std::to_string(f.opener) + ", which forked this process (" +
+                  std::to_string(::getpid()) + ") while it had the file open; HDF5's handles cannot be written after a "
+                  "fork (their metadata cache is the copy taken at the fork), so this process may read the store but "
+                  "not write it: open the store only after the fork (the process that forks must not have it open), "
+                  "or start the worker processes with 'spawn'",
+              ErrorKind::readonly);
 }
 
 // Version 2, opened read-only: a journal or an odd generation left by a writer that died is recovered now,
@@ -258,6 +263,7 @@ void recover_abandoned(H5File& f, const std::string& table) {
   const bool journal = ::access(journal_path(f.path).c_str(), F_OK) == 0;
   if (!journal && f.read_commit(f.where(table)).first % 2 == 0) return;
   if (::access(f.path.c_str(), W_OK) != 0) return;  // a read-only store: readers wait, then SQLITE_BUSY
+  if (f.inherited()) return;  // cannot write it (refuse_inherited): readers wait as for a read-only store
   if (!lock_writer(f, table, std::chrono::milliseconds(0))) return;
   try {
     f.close();
@@ -392,6 +398,7 @@ void commit_transaction(H5File& f, std::shared_ptr<Committed> next, const std::s
 // Between closing and reopening, another process may have written (or crashed writing): so its journal is
 // rolled back and the committed state read again, as at open.
 void make_writable(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
+  refuse_inherited(f, table);
   if (f.writable) return;
   require_writable(table, f.path);
   const std::string dir = std::filesystem::path(f.path).parent_path().string();
@@ -453,14 +460,11 @@ void refresh_committed(H5File& f, const std::string& table, std::chrono::millise
 }
 
 bool writer_active(const H5File& f) {
-  const Fd fd(::open(f.path.c_str(), O_RDWR | O_CLOEXEC));
-  if (!fd) return false;
   try {
-    if (!try_ofd_lock(fd.get(), F_WRLCK, kWriterLockByte)) return true;
-    try_ofd_lock(fd.get(), F_UNLCK, kWriterLockByte);
-  } catch (...) {
+    return !WriterLock(f.writer_spot(), std::chrono::milliseconds(0), f.path);
+  } catch (const Error&) {
+    return false;  // a file this process cannot open for writing has no writer of ours to wait for
   }
-  return false;
 }
 
 std::shared_ptr<H5File> open_file(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,

@@ -38,6 +38,7 @@
 #include "posix_file.hpp"
 #include "shape.hpp"
 #include "store.hpp"
+#include "writer_lock.hpp"
 
 namespace imgstore::hdf5 {
 
@@ -71,6 +72,8 @@ class Hid {
     if (id_ >= 0 && close_ != nullptr) close_(id_);
     id_ = H5I_INVALID_HID;
   }
+  // Forgets the identifier without closing it (an inherited file's, H5File::close).
+  void leak() noexcept { id_ = H5I_INVALID_HID; }
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -115,7 +118,7 @@ class H5File {
   Hid ids;
   Hid commit;       // version 2: /commit
   int version = 1;  // of the file's format (hdf5_format.hpp): 2 = SWMR readers beside one writer
-  Fd writer_lock;   // version 2: a descriptor of the file, OFD-locked (kWriterLockByte) while this process writes
+  WriterLock writer_lock;  // version 2: held while this process writes (writer_spot)
   // Version 2 readers: /commit's one chunk (allocated at creation, unfiltered, never moved) read with pread at
   // its file address: a statement's check for a new commit costs a 16-byte read instead of an H5Drefresh.
   Fd commit_fd;
@@ -131,20 +134,38 @@ class H5File {
   // transaction, its committed state need not be read again.
   std::optional<std::pair<std::int64_t, std::int64_t>> left_as;
 
+  // The process whose HDF5 library opened the handles above. A child forked while they were open inherits them
+  // with HDF5's metadata cache as it was at the fork: it may read through them (a SWMR reader refreshes what it
+  // reads), but a write would allocate space and write metadata from that stale copy, over what another process
+  // committed since. Nor can the child open the file again (HDF5 hands a second open of a file the first one's
+  // state), or close them (closing flushes a writer's state and clears its open-for-write flags, and drops
+  // HDF5's lock, which the child shares with the parent): in the child they are read, never written or closed.
+  pid_t opener = ::getpid();
+
   ~H5File() {
     const Lock lock(hdf5_mutex());
     close();
     release_memory();
   }
 
+  // Opened by the parent of this process (and kept so once its handles are left: they stay open in HDF5).
+  bool inherited() const { return opener != ::getpid(); }
+
+  // Closes the handles; an inherited file's are left open, to the parent (see opener).
   void close() {
-    commit.reset();
-    ids.reset();
-    labels.reset();
-    images.reset();
-    file.reset();
+    const bool leave = inherited();
+    for (Hid* h : {&commit, &ids, &labels, &images, &file}) {
+      if (leave) {
+        h->leak();
+      } else {
+        h->reset();
+      }
+    }
     writable = false;
   }
+
+  // Version 2: byte kWriterLockByte of the .h5 file, which HDF5's own flock does not see (hdf5_format.hpp).
+  LockSpot writer_spot() const { return {path, LockSpot::Kind::file_byte, kWriterLockByte}; }
 
   std::string where(const std::string& table) const { return "table " + table + ": '" + path + "'"; }
 

@@ -30,6 +30,7 @@
 #include "posix_file.hpp"
 #include "shape.hpp"
 #include "store.hpp"
+#include "writer_lock.hpp"
 
 namespace imgstore::lmdb {
 
@@ -234,7 +235,7 @@ class Env {
   int live_ = 0;  // live transactions of this process (Live objects)
   const int read_only_;
   std::atomic<bool> writing_{false};
-  Fd writer_lock_;  // the data file, OFD-locked (byte 0) while this process writes
+  WriterLock writer_lock_;  // byte 0 of the data file, while this process writes
   std::atomic<std::size_t> grow_hint_{0};  // bytes a failed transaction wanted to write
   std::vector<TxnPtr> spare_readers_;
 };
