@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <unistd.h>
 
 #include <cerrno>
 
@@ -31,9 +30,8 @@ WriterLock::WriterLock(const LockSpot& spot, std::chrono::milliseconds timeout, 
   Fd fd = open_or_throw(spot.path, open_flags(spot), what);
   if (!wait_for([&] { return try_take(fd.get(), spot); }, timeout)) return;
   fd_ = std::move(fd);
-  owner_ = ::getpid();
 }
 
-WriterLock::operator bool() const { return fd_ && owner_ == ::getpid(); }
+WriterLock::operator bool() const { return fd_ && owner_.is_this_process(); }
 
 }  // namespace imgstore

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <string>
 
+#include "owner_process.hpp"
 #include "posix_file.hpp"
 
 namespace imgstore {
@@ -48,7 +49,7 @@ class WriterLock {
 
  private:
   Fd fd_;
-  pid_t owner_ = -1;
+  OwnerProcess owner_;  // the process that took it
 };
 
 }  // namespace imgstore

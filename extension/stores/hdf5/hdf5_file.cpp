@@ -249,7 +249,7 @@ void unlock_writer(H5File& f) noexcept { f.writer_lock.release(); }
 // them (H5File::opener).
 void refuse_inherited(const H5File& f, const std::string& table) {
   if (!f.inherited()) return;
-  throw Error(f.where(table) + " was opened by process " + std::to_string(f.opener) + ", which forked this process (" +
+  throw Error(f.where(table) + " was opened by process " + std::to_string(f.opener.pid()) + ", which forked this process (" +
                   std::to_string(::getpid()) + ") while it had the file open; HDF5's handles cannot be written after a "
                   "fork (their metadata cache is the copy taken at the fork), so this process may read the store but "
                   "not write it: open the store only after the fork (the process that forks must not have it open), "

@@ -35,6 +35,7 @@
 #include "error.hpp"
 #include "hdf5_format.hpp"
 #include "hdf5_mapped.hpp"
+#include "owner_process.hpp"
 #include "posix_file.hpp"
 #include "shape.hpp"
 #include "store.hpp"
@@ -140,7 +141,7 @@ class H5File {
   // committed since. Nor can the child open the file again (HDF5 hands a second open of a file the first one's
   // state), or close them (closing flushes a writer's state and clears its open-for-write flags, and drops
   // HDF5's lock, which the child shares with the parent): in the child they are read, never written or closed.
-  pid_t opener = ::getpid();
+  OwnerProcess opener;
 
   ~H5File() {
     const Lock lock(hdf5_mutex());
@@ -149,7 +150,7 @@ class H5File {
   }
 
   // Opened by the parent of this process (and kept so once its handles are left: they stay open in HDF5).
-  bool inherited() const { return opener != ::getpid(); }
+  bool inherited() const { return !opener.is_this_process(); }
 
   // Closes the handles; an inherited file's are left open, to the parent (see opener).
   void close() {
