@@ -149,7 +149,21 @@ std::unique_ptr<Store> open_maybe_sharded(const std::string& backend, const Back
   }
   if (shape && *shape != m->shape) throw shape_mismatch(table, *shape, manifest_path(folder), m->shape);
   const OpenMode shard_mode = mode == OpenMode::inspect ? mode : OpenMode::must_exist;
-  std::vector<std::unique_ptr<Store>> shards = open_shards(table, folder, *m, split, open_single, shard_mode);
+  // Another process committing between the manifest's read and a shard's count shows as a shard that disagrees
+  // with the manifest (its shards commit first): while the manifest changes, it is read again, up to `timeout`.
+  std::vector<std::unique_ptr<Store>> shards;
+  const bool opened = wait_for([&] {
+    try {
+      shards = open_shards(table, folder, *m, split, open_single, shard_mode);
+      return true;
+    } catch (const Error& e) {
+      auto again = read_manifest(folder);
+      if (e.kind() != ErrorKind::corrupt || !again || *again == *m) throw;  // not a commit in between
+      m = std::move(again);
+      return false;
+    }
+  }, timeout);
+  if (!opened) throw_writer_busy(table, folder, "another process", timeout);
   // A writer died mid-commit: undone now, unless another process is writing (its own begin() recovers first)
   // or this one cannot (a folder it may not write, a shard it cannot change): then the table still opens, its
   // readers hide pending ids and a commit that changed rows is their error, naming why. Left as it is for
