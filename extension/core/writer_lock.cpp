@@ -1,9 +1,13 @@
 #include "writer_lock.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
+#include <set>
 
 #include "busy.hpp"
 
@@ -24,14 +28,68 @@ int open_flags(const LockSpot& spot) {
   return O_RDWR | O_CLOEXEC | (spot.create ? O_CREAT : 0);
 }
 
+// The descriptors of the locks this process holds. A child forked while one is held has a copy of it, which
+// would keep the lock (the open file description's) alive after the parent released it, for as long as the
+// child lives: so the child points its copies at /dev/null at once, before it runs anything else.
+struct Held {
+  std::mutex mutex;
+  std::set<int> fds;
+};
+
+Held& held() {
+  static Held h;
+  return h;
+}
+
+void drop_inherited() noexcept {
+  Held& h = held();
+  const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  for (const int fd : h.fds) {
+    if (null >= 0) ::dup3(null, fd, O_CLOEXEC);  // the number stays valid for its WriterLock, which closes it
+  }
+  if (null >= 0) ::close(null);
+  h.fds.clear();
+  h.mutex.unlock();  // taken before the fork (the handlers below), so no other thread had it mid-change
+}
+
+void remember(int fd) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    ::pthread_atfork([] { held().mutex.lock(); }, [] { held().mutex.unlock(); }, drop_inherited);
+  });
+  const std::lock_guard lock(held().mutex);
+  held().fds.insert(fd);
+}
+
+void forget(int fd) noexcept {
+  const std::lock_guard lock(held().mutex);
+  held().fds.erase(fd);
+}
+
 }  // namespace
 
 WriterLock::WriterLock(const LockSpot& spot, std::chrono::milliseconds timeout, const std::string& what) {
   Fd fd = open_or_throw(spot.path, open_flags(spot), what);
   if (!wait_for([&] { return try_take(fd.get(), spot); }, timeout)) return;
+  remember(fd.get());
   fd_ = std::move(fd);
 }
 
+WriterLock& WriterLock::operator=(WriterLock&& other) noexcept {
+  if (this != &other) {
+    release();
+    fd_ = std::move(other.fd_);
+    owner_ = other.owner_;
+  }
+  return *this;
+}
+
 WriterLock::operator bool() const { return fd_ && owner_.is_this_process(); }
+
+void WriterLock::release() noexcept {
+  if (!fd_) return;
+  forget(fd_.get());
+  fd_ = Fd();
+}
 
 }  // namespace imgstore

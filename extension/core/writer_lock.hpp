@@ -3,8 +3,9 @@
 // An open-file-description lock (and flock) belongs to the open file description, and fork() shares that
 // between parent and child: a lock taken through an inherited descriptor always succeeds, whoever holds it. So
 // each acquisition opens a descriptor of its own (O_CLOEXEC), waits a bounded time for the lock on it
-// (busy.hpp), and releases by closing it; no descriptor is kept across acquisitions, and a WriterLock copied
-// into a forked child is not held there (its owner is the process that took it).
+// (busy.hpp), and releases by closing it; no descriptor is kept across acquisitions. A WriterLock copied into a
+// forked child is not held there (its owner is the process that took it), and the child's copy of the
+// descriptor is pointed at /dev/null as it starts (pthread_atfork), so it never keeps the parent's lock alive.
 #pragma once
 
 #include <sys/types.h>
@@ -36,16 +37,16 @@ class WriterLock {
   // Throws Error, prefixed with `what`, when the spot cannot be opened.
   WriterLock(const LockSpot& spot, std::chrono::milliseconds timeout, const std::string& what);
   WriterLock(WriterLock&&) noexcept = default;
-  WriterLock& operator=(WriterLock&&) noexcept = default;
+  WriterLock& operator=(WriterLock&& other) noexcept;
+  ~WriterLock() { release(); }
   WriterLock(const WriterLock&) = delete;
   WriterLock& operator=(const WriterLock&) = delete;
 
-  // Held, by this process: a copy inherited across fork() is not (the child closes it like any descriptor,
-  // which leaves the parent's lock in place).
+  // Held, by this process: a copy inherited across fork() is not.
   explicit operator bool() const;
   // The locked descriptor (-1 when not held), e.g. for syncfs on a store's file system.
   int fd() const { return fd_.get(); }
-  void release() noexcept { fd_ = Fd(); }
+  void release() noexcept;
 
  private:
   Fd fd_;

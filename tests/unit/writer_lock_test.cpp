@@ -46,9 +46,8 @@ TEST_CASE("a writer lock held by a parent keeps out its forked child, which inhe
     ForkedChild child([&] {
       int failures = 0;
       if (held) failures |= 1;  // the parent's lock, copied: not the child's
-      // The copy's descriptor shares the parent's open file description: closing it leaves the parent's lock,
-      // and the child's own acquisition (a descriptor of its own) waits for the parent.
-      held.release();
+      // The child's own acquisition (a descriptor of its own) waits for the parent; once the parent releases,
+      // it gets the lock although its copy of `held` is still there (its descriptor no longer the lock's).
       if (WriterLock(spot, 100ms, "child")) failures |= 2;
       tried.signal();
       if (!released.wait()) failures |= 4;
