@@ -5,6 +5,8 @@ runs; each worker opens its own connection and table (timeout=30000) and commits
 with ids of its own. Three process models:
 - fork-after-open: the parent keeps its connection open across the fork (the Pool is made after the write);
 - fork-before-open: the Pool's processes are forked before the parent opens anything;
+- fork-in-transaction: forked while the parent holds the writer lock (an open transaction, committed once the
+  workers wait for it: their copies of the lock's descriptor must not keep it held);
 - spawn: fresh interpreters.
 At the end the store holds exactly the committed rows, each with the pixels written, and imgstore_check (full)
 says ok. An hdf5 store the parent had open at the fork cannot be written through the HDF5 handles the child
@@ -19,11 +21,12 @@ import os
 import sqlite3
 import sys
 import tempfile
+import time
 
 from harness import Checks, connect
 
 SHAPE = "8x8x3"
-MODELS = ("fork-after-open", "fork-before-open", "spawn")
+MODELS = ("fork-after-open", "fork-before-open", "fork-in-transaction", "spawn")
 
 
 def pixels(row_id):
@@ -35,10 +38,11 @@ def table_sql(name, backend, path, shards):
         name, backend, path, SHAPE, ", shards=%d" % shards if shards else "")
 
 
-def insert(conn, table, row_id):
+def insert(conn, table, row_id, commit=True):
     conn.execute("BEGIN")
     conn.execute("INSERT INTO %s(id, label, pixels) VALUES (?, ?, ?)" % table, (row_id, row_id % 10, pixels(row_id)))
-    conn.execute("COMMIT")
+    if commit:
+        conn.execute("COMMIT")
 
 
 def worker(job):
@@ -58,7 +62,7 @@ def worker(job):
 
 
 def refused_across_fork(backend, model):
-    return backend == "hdf5" and model == "fork-after-open"
+    return backend == "hdf5" and model.startswith("fork-") and model != "fork-before-open"
 
 
 def run_variant(check, ext, work, backend, shards, model, n):
@@ -70,10 +74,17 @@ def run_variant(check, ext, work, backend, shards, model, n):
     parent.execute(table_sql("t", backend, path, shards))
     insert(parent, "t", 1)
     committed = [1]
+    if model == "fork-in-transaction":
+        insert(parent, "t", 2, commit=False)
     if pool is None:
         pool = context.Pool(2)
     with pool:
-        results = pool.map(worker, [(ext, backend, path, shards, k, n) for k in range(2)])
+        pending = pool.map_async(worker, [(ext, backend, path, shards, k, n) for k in range(2)])
+        if model == "fork-in-transaction":
+            time.sleep(0.5)  # the workers wait for the parent's writer lock meanwhile
+            parent.execute("COMMIT")
+            committed.append(2)
+        results = pending.get(timeout=300)
     errors = [error for _, error in results if error]
     for ids, _ in results:
         committed += ids

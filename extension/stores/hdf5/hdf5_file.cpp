@@ -245,18 +245,6 @@ bool lock_writer(H5File& f, const std::string& table, std::chrono::milliseconds 
 
 void unlock_writer(H5File& f) noexcept { f.writer_lock.release(); }
 
-// A process forked while the file was open reads it through the parent's handles but never writes through
-// them (H5File::opener).
-void refuse_inherited(const H5File& f, const std::string& table) {
-  if (!f.inherited()) return;
-  throw Error(f.where(table) + " was opened by process " + std::to_string(f.opener.pid()) + ", which forked this process (" +
-                  std::to_string(::getpid()) + ") while it had the file open; HDF5's handles cannot be written after a "
-                  "fork (their metadata cache is the copy taken at the fork), so this process may read the store but "
-                  "not write it: open the store only after the fork (the process that forks must not have it open), "
-                  "or start the worker processes with 'spawn'",
-              ErrorKind::readonly);
-}
-
 // Version 2, opened read-only: a journal or an odd generation left by a writer that died is recovered now,
 // if the writer lock is free (with a live writer both are normal: the seqlock read waits for its commit).
 void recover_abandoned(H5File& f, const std::string& table) {
@@ -369,6 +357,18 @@ void make_writable_v2(H5File& f, const std::string& table, std::chrono::millisec
 }
 
 }  // namespace
+
+// A process forked while the file was open reads it through the parent's handles but never writes through
+// them (H5File::opener).
+void refuse_inherited(const H5File& f, const std::string& table) {
+  if (!f.inherited()) return;
+  throw Error(f.where(table) + " was opened by process " + std::to_string(f.opener.pid()) + ", which forked this process (" +
+                  std::to_string(::getpid()) + ") while it had the file open; HDF5's handles cannot be written after a "
+                  "fork (their metadata cache is the copy taken at the fork), so this process may read the store but "
+                  "not write it: open the store only after the fork (the process that forks must not have it open), "
+                  "or start the worker processes with 'spawn'",
+              ErrorKind::readonly);
+}
 
 void commit_transaction(H5File& f, std::shared_ptr<Committed> next, const std::set<std::uint64_t>& dirty,
                         const std::string& what) {

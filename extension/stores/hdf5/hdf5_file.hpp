@@ -281,6 +281,8 @@ class H5File {
 std::shared_ptr<H5File> open_file(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,
                                   const Compression& compression, std::uint64_t chunk, OpenMode mode,
                                   std::chrono::milliseconds timeout = kBusyTimeout);
+// Error(readonly) naming the table when `f` was opened by a process that forked this one (H5File::opener).
+void refuse_inherited(const H5File& f, const std::string& table);
 // Reopens the file read-write for a transaction's first write. Version 2: takes the writer lock (Error busy
 // after `timeout` while another process writes), opens for SWMR writing; version 1: Error busy while another
 // process has the file open at all.
