@@ -52,13 +52,16 @@ void drop_inherited() noexcept {
   h.mutex.unlock();  // taken before the fork (the handlers below), so no other thread had it mid-change
 }
 
-void remember(int fd) {
+// Opens the spot's descriptor and records it, with no fork in between (the handlers take the same mutex).
+Fd open_recorded(const LockSpot& spot, const std::string& what) {
   static std::once_flag once;
   std::call_once(once, [] {
     ::pthread_atfork([] { held().mutex.lock(); }, [] { held().mutex.unlock(); }, drop_inherited);
   });
   const std::lock_guard lock(held().mutex);
-  held().fds.insert(fd);
+  Fd fd = open_or_throw(spot.path, open_flags(spot), what);
+  held().fds.insert(fd.get());
+  return fd;
 }
 
 void forget(int fd) noexcept {
@@ -68,11 +71,15 @@ void forget(int fd) noexcept {
 
 }  // namespace
 
-WriterLock::WriterLock(const LockSpot& spot, std::chrono::milliseconds timeout, const std::string& what) {
-  Fd fd = open_or_throw(spot.path, open_flags(spot), what);
-  if (!wait_for([&] { return try_take(fd.get(), spot); }, timeout)) return;
-  remember(fd.get());
-  fd_ = std::move(fd);
+WriterLock::WriterLock(const LockSpot& spot, std::chrono::milliseconds timeout, const std::string& what)
+    : fd_(open_recorded(spot, what)) {
+  try {
+    if (wait_for([&] { return try_take(fd_.get(), spot); }, timeout)) return;
+  } catch (...) {
+    release();
+    throw;
+  }
+  release();  // another holder kept it all that time
 }
 
 WriterLock& WriterLock::operator=(WriterLock&& other) noexcept {

@@ -139,8 +139,8 @@ class H5File {
   // with HDF5's metadata cache as it was at the fork: it may read through them (a SWMR reader refreshes what it
   // reads), but a write would allocate space and write metadata from that stale copy, over what another process
   // committed since. Nor can the child open the file again (HDF5 hands a second open of a file the first one's
-  // state), or close them (closing flushes a writer's state and clears its open-for-write flags, and drops
-  // HDF5's lock, which the child shares with the parent): in the child they are read, never written or closed.
+  // state), or close them (closing flushes a writer's state and clears its open-for-write flags; HDF5's flock
+  // is on a descriptor the child shares with the parent): in the child they are read, never written or closed.
   OwnerProcess opener;
 
   ~H5File() {
