@@ -1,11 +1,12 @@
-// The stores' pure on-disk formats: labels.csv, the png_dir commit record and .imgstore, and the hdf5 rollback
-// journal. Any bytes give a value or an imgstore::Error (the journal: a value or nullopt), never a crash; what
+// The stores' pure on-disk formats: labels.csv, the png_dir commit record and .imgstore, the hdf5 rollback
+// journal and the start of an HDF5 superblock. Any bytes give a value or an imgstore::Error (the journal: a value or nullopt), never a crash; what
 // parses must encode back to something that parses to the same.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
 #include "error.hpp"
+#include "hdf5_format.hpp"
 #include "hdf5_journal.hpp"
 #include "png_dir_format.hpp"
 
@@ -29,5 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (const auto journal = imgstore::decode_journal({data, size})) {
     if (imgstore::decode_journal(imgstore::encode_journal(*journal)) != journal) std::abort();
   }
+  // Any start of a file: a version, and an end only for the latest superblocks (never past 2^64).
+  const auto head = imgstore::hdf5::parse_superblock_head({data, size});
+  if (head.end && head.version != 2 && head.version != 3) std::abort();
   return 0;
 }

@@ -109,7 +109,7 @@ def run_variant(check, ext, work, backend, shards, model, n):
 
 def main():
     ext = os.path.abspath(sys.argv[1])
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 60
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 50
     check = Checks()
     with tempfile.TemporaryDirectory() as work:
         for backend in ("lmdb", "hdf5", "png_dir"):

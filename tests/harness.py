@@ -2,6 +2,7 @@
 tests say BEGIN and COMMIT themselves), and a tally of named checks."""
 
 import sqlite3
+import subprocess
 
 
 def connect(ext):
@@ -9,6 +10,16 @@ def connect(ext):
     con.enable_load_extension(True)
     con.load_extension(ext)
     return con
+
+
+def shell(sqlite3_path, ext, script, cwd, timeout=60, env=None, user=None):
+    """The real sqlite3 shell with the extension loaded running `script` (on past errors), in `cwd`; as the
+    user id `user` (setpriv, from root) when given."""
+    cmd = [sqlite3_path, "-batch", ":memory:"]
+    if user is not None:
+        cmd = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user, "--clear-groups"] + cmd
+    return subprocess.run(cmd, input=".load %s\n%s\n" % (ext, script), capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout, env=env)
 
 
 class Checks:

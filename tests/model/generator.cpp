@@ -92,7 +92,10 @@ class Generator {
   // WHERE clauses.
   std::string id_condition(const std::string& col = "id");
   std::string label_condition();
-  std::string where();
+  // or_terms false: no OR of id conditions, for statements that move rows onto other ids. Their outcome on a
+  // conflict depends on the order rows are visited, and SQLite visits a virtual table's rows OR term by OR
+  // term, a native table's by rowid: both are right, so such a statement is not comparable.
+  std::string where(bool or_terms = true);
   // Statements.
   Statement table(std::string sql, bool query = false, bool ordered = false);
   Statement query();
@@ -103,6 +106,7 @@ class Generator {
   Statement self_insert();
   Statement update();
   Statement remove();
+  Statement churn();
   Statement control();
   Statement savepoint();
   Statement statement();
@@ -117,6 +121,7 @@ class Generator {
   bool outer_savepoint_ = false;
   bool wrote_ = false;  // a write was generated since the last BEGIN (a guess, like txn_)
   bool scan_open_ = false;  // a reader_scan start was generated, its finish not yet
+  std::int64_t hot_ = 0;    // the id churn() deletes and inserts again, over and over (run() picks it)
 };
 
 Sequence Generator::run() {
@@ -129,12 +134,15 @@ Sequence Generator::run() {
   // INSERT with a NULL id takes max(id)+1 on both sides, except at INT64_MAX where the native table picks a
   // random free rowid: a sequence either uses INT64_MAX as an id or NULL ids, never both.
   max_ids_ = c_.percent(50) || o_.avoid_null_id;
+  hot_ = static_cast<std::int64_t>(1 + c_.below(39));
   for (int i = 0; i < o_.statements; ++i) seq.statements.push_back(statement());
   return seq;
 }
 
 std::string Generator::huge_id() {
-  Strings ids = {"9223372036854775806", "1099511627776", "4611686018427387904", "9223372036854775000"};
+  // With NULL ids in play, 2^63-2 is left out too: two NULL ids after it would reach 2^63-1 within a statement.
+  Strings ids = {max_ids_ ? "9223372036854775806" : "9223372036854774000", "1099511627776", "4611686018427387904",
+                 "9223372036854775000"};
   if (max_ids_) ids.push_back("9223372036854775807");
   return c_.pick(ids);
 }
@@ -226,12 +234,12 @@ std::string Generator::label_condition() {
   }
 }
 
-std::string Generator::where() {
+std::string Generator::where(bool or_terms) {
   const auto r = c_.below(100);
   if (r < 62) return id_condition(c_.percent(5) ? "rowid" : "id");
   if (r < 77) return label_condition();
   if (r < 87) return cat({id_condition(), " AND ", label_condition()});
-  if (r < 95) return cat({id_condition(), " OR ", id_condition()});
+  if (r < 95) return or_terms ? cat({id_condition(), " OR ", id_condition()}) : id_condition();
   return c_.pick(Strings{"1", "0", "pixels = zeroblob(" + num(n_) + ")", "length(pixels) = " + num(n_)});
 }
 
@@ -330,7 +338,7 @@ Statement Generator::insert_bulk() {
 
 Statement Generator::self_insert() {
   return table(cat({"INSERT ", conflict(), "INTO {t} SELECT id + ", c_.pick(Strings{"1", "7", "50", "1000", "100000"}),
-                    ", label, pixels FROM {t} WHERE ", where()}));
+                    ", label, pixels FROM {t} WHERE ", where(false)}));
 }
 
 Statement Generator::update() {
@@ -345,17 +353,38 @@ Statement Generator::update() {
     case 1: return table(cat({head, "label = ", c_.percent(30) ? "label + 1" : label_value(), " WHERE ", where()}));
     case 2: return table(cat({head, "pixels = ", pixels(), " WHERE ", where()}));
     case 3: return table(cat({many_ids, "id = id + ", c_.pick(Strings{"1", "1000", "-1", "3", "40", "9223372036854775000"}),
-                              " WHERE ", where()}));
+                              " WHERE ", where(false)}));
     case 4: return table(cat({head, "id = ", insert_id(), " WHERE id = ", small_id()}));
-    case 5: return table(cat({many_ids, "id = id + 1000, label = ", label_value(), " WHERE ", where()}));
+    case 5: return table(cat({many_ids, "id = id + 1000, label = ", label_value(), " WHERE ", where(false)}));
     case 6: return table(cat({head, "label = ", label_value(), ", pixels = ", pixels(), " WHERE ", where()}));
-    default: return table(cat({many_ids, "rowid = ", insert_id(), " WHERE ", where()}));
+    default: return table(cat({many_ids, "rowid = ", insert_id(), " WHERE ", where(false)}));
   }
 }
 
 Statement Generator::remove() {
   if (c_.percent(4)) return table("DELETE FROM {t}");
   return table("DELETE FROM {t} WHERE " + where());
+}
+
+// The same id, most likely committed, deleted and written again many times in one transaction: by DELETE,
+// INSERT (plain, OR REPLACE, OR IGNORE), REPLACE and id-changing UPDATEs onto it and away from it. A store that
+// keeps per-id transaction state (png_dir's pending and direct files) must undo and commit each cycle alike.
+Statement Generator::churn() {
+  const std::string h = num(hot_);
+  const std::string next = num(hot_ + 1);
+  const std::string prev = num(hot_ - 1);
+  switch (c_.below(9)) {
+    case 0:
+    case 1: return table("DELETE FROM {t} WHERE id = " + h);
+    case 2: return table(cat({"INSERT ", conflict(), "INTO {t} VALUES (", h, ", ", label_value(), ", ", valid_pixels(), ")"}));
+    case 3: return table(cat({"REPLACE INTO {t} VALUES (", h, ", ", label_value(), ", ", valid_pixels(), ")"}));
+    case 4: return table(cat({"UPDATE ", conflict(), "{t} SET id = ", h, " WHERE id = ", c_.percent(50) ? next : prev}));
+    case 5: return table(cat({"UPDATE ", conflict(), "{t} SET id = ", c_.percent(50) ? next : prev, " WHERE id = ", h}));
+    case 6: return table(cat({"UPDATE {t} SET pixels = ", valid_pixels(), " WHERE id = ", h}));
+    case 7: return table(cat({"UPDATE OR REPLACE {t} SET id = id + 1 WHERE id = ", prev}));
+    default: return table(cat({"INSERT OR REPLACE INTO {t} VALUES (", h, ", ", label_value(), ", ", valid_pixels(),
+                               "), (", next, ", ", label_value(), ", ", valid_pixels(), ")"}));
+  }
 }
 
 Statement Generator::control() {
@@ -418,6 +447,10 @@ Statement Generator::savepoint() {
 }
 
 Statement Generator::statement() {
+  if (c_.percent(15)) {
+    wrote_ = true;
+    return churn();
+  }
   const auto r = c_.below(100);
   if (r < 24) return query();
   if (r >= 24 && r < 68) wrote_ = true;

@@ -3,7 +3,7 @@
 // difference, shrinks the first failing seed and writes it as an sqltest.py script.
 //
 //   model_test --backend lmdb|hdf5|png_dir --extension build/imgstore.so --seeds 1..200 --statements 50
-//              [--out failing.sql] [--out-dir DIR] [--skip-reader] [--skip-reader-scan] [--print] [--keep]
+//              [--out failing.sql] [--out-dir DIR] [--skip-reader] [--skip-reader-scan] [--skip-peer] [--print] [--keep]
 //              [--avoid float_limit,null_id,savepoint_txn,huge_float] [--fuzz-input FILE]   (triage: leave out triggers of known defects)
 //
 // IMGSTORE_MODEL_SEQUENCES=N (environment) runs seeds A..A+N-1 instead of the --seeds range, so CI can ask
@@ -36,6 +36,7 @@ int usage(const char* why) {
             << "  --skip-reader  no second-process reader checks (hdf5: other processes are locked out)\n"
             << "  --skip-reader-scan  no scan held open in the other process across writer statements\n"
             << "                 (png_dir: a commit waits for the statements reading, then SQLITE_BUSY)\n"
+            << "  --skip-peer    no second connection in this process reading after every statement\n"
             << "  --avoid LIST   triage only: leave out float_limit, null_id, savepoint_txn, huge_float (known defects)\n"
             << "  --fuzz-input F replay a fuzz_model input (its first byte is ignored: --backend decides)\n"
             << "  --print        print the generated statements of each seed, do not run them\n"
@@ -56,7 +57,7 @@ struct Options {
   std::string backend, extension, out, out_dir, fuzz_input;
   std::uint64_t first = 1, last = 20;
   int statements = 50;
-  bool skip_reader = false, skip_reader_scan = false, print = false, keep = false;
+  bool skip_reader = false, skip_reader_scan = false, skip_peer = false, print = false, keep = false;
   int shards = 0;
   model::GeneratorOptions gen;  // --avoid; its statement count is --statements, set once the range is checked
 };
@@ -104,6 +105,8 @@ int parse_args(int argc, char** argv, Options& o) {
       o.skip_reader = true;
     } else if (a == "--skip-reader-scan") {
       o.skip_reader_scan = true;
+    } else if (a == "--skip-peer") {
+      o.skip_peer = true;
     } else if (a == "--print") {
       o.print = true;
     } else if (a == "--avoid") {
@@ -164,6 +167,7 @@ model::RunnerOptions runner_options(const Options& o, model::Reader* reader) {
   options.keep_dir = o.keep;
   options.shards = o.shards;
   options.skip_reader_scan = o.skip_reader_scan;
+  options.peer = !o.skip_peer;
   return options;
 }
 

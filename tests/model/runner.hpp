@@ -95,6 +95,10 @@ struct RunnerOptions {
   // statements reading it (its documented rollback-journal-like isolation; tests/isolation_test.py checks
   // that a scan still sees one committed state), so the writer would get SQLITE_BUSY where WAL does not.
   bool skip_reader_scan = false;
+  // A second connection in this process (its own table over the same store) reads the rows with small ids,
+  // pixels too, after every statement: it must see the last committed state, whatever the writer's open
+  // transaction has done to them.
+  bool peer = true;
   bool keep_dir = false;
   int shards = 0;  // > 0: the store table is a sharded table of that many shards
 };

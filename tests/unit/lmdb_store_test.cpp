@@ -12,6 +12,7 @@
 
 #include "error.hpp"
 #include "fork_child.hpp"
+#include "lmdb_env.hpp"
 #include "lmdb_format.hpp"
 #include "lmdb_store.hpp"
 
@@ -141,16 +142,16 @@ TEST_CASE("the LMDB store round-trips rows through transactions and savepoints")
 TEST_CASE("one environment per file per process, whatever path spells it") {
   const TempDir dir;
   const auto path = dir.file("r.lmdb");
-  const auto before = imgstore::lmdb_open_environments();
+  const auto before = imgstore::lmdb::open_environments();
   auto first = imgstore::open_lmdb_store("a", {"path=" + path, "shape=1x1x1"});
   fs::create_symlink(path, dir.file("link.lmdb"));
   auto second = imgstore::open_lmdb_store("b", {"path=" + dir.file("link.lmdb")});
   auto third = imgstore::open_lmdb_store("c", {"path='" + dir.path.string() + "/./r.lmdb'"});
-  CHECK(imgstore::lmdb_open_environments() == before + 1);
+  CHECK(imgstore::lmdb::open_environments() == before + 1);
   first.reset();
   second.reset();
   third.reset();
-  CHECK(imgstore::lmdb_open_environments() == before);
+  CHECK(imgstore::lmdb::open_environments() == before);
 }
 
 TEST_CASE("a second writer in the same process gets a clear busy error instead of a deadlock") {
@@ -226,7 +227,7 @@ TEST_CASE("a forked child that drops the parent's LMDB objects leaves them alone
   ForkedChild dropper([&] {
     cursor.reset();
     store.reset();
-    return imgstore::lmdb_open_environments() == 0 ? 0 : 1;
+    return imgstore::lmdb::open_environments() == 0 ? 0 : 1;
   });
   CHECK(dropper.wait() == 0);
   CHECK(holds_snapshot(path, ::getpid()));

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -67,7 +69,8 @@ void build_index(Committed& c, const std::string& what) {
 
 // Version 2: the seqlock read of hdf5_format.hpp. /commit, then /ids and /labels (each refreshed: SWMR readers
 // see other processes' writes only after H5Drefresh, which also empties the dataset's chunk cache), then
-// /commit again; an odd generation (a commit changing rows in place) or a changed one means read again.
+// /commit again; an odd generation (a commit changing rows in place) or a changed /commit (either word:
+// one_commit) means read again.
 // Unchanged since the last read: nothing to do. Inside this process's transaction nobody else writes.
 void recover_abandoned(H5File& f, const std::string& table);
 
@@ -83,7 +86,8 @@ void load_committed_v2(H5File& f, const std::string& table, std::chrono::millise
   const auto deadline = start + timeout;
   auto next_recovery = start + std::chrono::milliseconds(50);
   while (true) {
-    const auto [generation, rows] = f.read_commit(what + ": reading /commit");
+    const CommitWord seen = f.read_commit(what + ": reading /commit");
+    const auto [generation, rows] = seen;
     if (generation % 2 == 0) {
       if (f.committed->generation == generation && f.committed->rows == rows) return;
       try {
@@ -100,7 +104,7 @@ void load_committed_v2(H5File& f, const std::string& table, std::chrono::millise
         }
         auto c = read_rows(f, table, rows, "/commit");
         c->chunks = map_chunks(f, rows, f.committed->chunks.get());
-        if (f.writable || f.read_commit(what + ": reading /commit").first == generation) {
+        if (f.writable || one_commit(seen, f.read_commit(what + ": reading /commit"))) {
           c->generation = generation;
           build_index(*c, what);
           f.committed = std::move(c);
@@ -108,7 +112,7 @@ void load_committed_v2(H5File& f, const std::string& table, std::chrono::millise
         }
       } catch (const Error&) {
         // A read that raced a commit may fail; only one that did not race is an error.
-        if (f.writable || f.read_commit(what + ": reading /commit").first == generation) throw;
+        if (f.writable || one_commit(seen, f.read_commit(what + ": reading /commit"))) throw;
       }
     }
     if (std::chrono::steady_clock::now() > deadline) {
@@ -207,13 +211,11 @@ void recover_journal(H5File& f, const std::string& table, const std::optional<st
   }
 }
 
-// Before a commit changes committed rows in place: their old values go to the journal, made durable first
-// (version 2: after /commit's generation is made odd).
+// Before a commit changes committed rows in place: their old values go to the journal, made durable first,
+// after /commit's generation is made odd (readers of another process wait, or read again, while it is).
 void begin_in_place(H5File& f, const Committed& old, const Journal& journal, const std::string& what) {
-  if (f.version == 2) {  // readers of another process wait (or read again) while the generation is odd
-    f.write_commit(old.generation + 1, old.rows, what);
-    f.flush_and_sync(what);
-  }
+  f.write_commit(old.generation + 1, old.rows, what);
+  f.flush_and_sync(what);
   write_journal(f.path, journal, what);
 }
 
@@ -249,7 +251,7 @@ void unlock_writer(H5File& f) noexcept { f.writer_lock.release(); }
 // if the writer lock is free (with a live writer both are normal: the seqlock read waits for its commit).
 void recover_abandoned(H5File& f, const std::string& table) {
   const bool journal = ::access(journal_path(f.path).c_str(), F_OK) == 0;
-  if (!journal && f.read_commit(f.where(table)).first % 2 == 0) return;
+  if (!journal && f.read_commit(f.where(table)).generation % 2 == 0) return;
   if (::access(f.path.c_str(), W_OK) != 0) return;  // a read-only store: readers wait, then SQLITE_BUSY
   if (f.inherited()) return;  // cannot write it (refuse_inherited): readers wait as for a read-only store
   if (!lock_writer(f, table, std::chrono::milliseconds(0))) return;
@@ -266,10 +268,62 @@ void recover_abandoned(H5File& f, const std::string& table) {
   unlock_writer(f);
 }
 
+// The file's length and the end its superblock records, when the file is shorter (HDF5 refuses to open it:
+// "truncated file").
+struct ShortFile {
+  std::uint64_t size;
+  std::uint64_t end;
+};
+std::optional<ShortFile> short_of_recorded_end(const std::string& path) {
+  const auto end = read_superblock_head(path).end;
+  std::error_code ec;
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  if (!end || ec || size >= *end) return std::nullopt;
+  return ShortFile{size, *end};
+}
+
+// A file shorter than the end its superblock records, its writer gone, is what a power loss after a commit
+// that grew it can leave (issue 23: the space HDF5 had allocated at the end not yet on disk; the commit's data
+// intact). An opener that may write the file, holding the writer lock (so no writer is at work, and checking
+// again under it), extends it to that end; HDF5 must then read it as one of our stores, or it is cut back.
+void restore_recorded_end(H5File& f, const std::string& table) {
+  if (!short_of_recorded_end(f.path) || ::access(f.path.c_str(), W_OK) != 0) return;
+  if (!lock_writer(f, table, std::chrono::milliseconds(0))) return;  // a live writer: readers wait for its end
+  try {
+    if (const auto cut = short_of_recorded_end(f.path)) {
+      const std::string what = f.where(table) + ": extending the file to the end its superblock records (" +
+                               std::to_string(cut->end) + " bytes)";
+      const Fd fd = open_or_throw(f.path, O_RDWR | O_CLOEXEC, what);
+      const auto cut_to = [&](std::uint64_t length) {
+        if (::ftruncate(fd.get(), static_cast<off_t>(length)) != 0) {
+          throw Error(what + ": " + std::strerror(errno), errno == ENOSPC ? ErrorKind::full : ErrorKind::generic);
+        }
+      };
+      cut_to(cut->end);
+      try {
+        open_handles(f, table, Access::probe, std::nullopt);
+      } catch (const Error&) {
+        f.close();
+        cut_to(cut->size);
+        throw;
+      }
+      const bool ours = f.version == 2;
+      f.close();
+      if (!ours) cut_to(cut->size);  // not ours to extend: HDF5's refusal stands
+      fsync_or_throw(fd.get(), f.path, what);
+    }
+  } catch (...) {
+    unlock_writer(f);
+    throw;
+  }
+  unlock_writer(f);
+}
+
 // Opens an existing store: read-only, unless a journal says a commit was interrupted, which is rolled back
-// first (as SQLite rolls back a hot journal, even for a reader).
+// first (as SQLite rolls back a hot journal, even for a reader), or a power loss cut the file short.
 void open_existing_once(H5File& f, const std::string& table, const std::optional<Shape>& wanted, OpenMode mode,
                         std::chrono::milliseconds timeout) {
+  if (mode != OpenMode::inspect) restore_recorded_end(f, table);
   open_reader(f, table, wanted);
   if (f.version == 2) {
     if (mode != OpenMode::inspect) recover_abandoned(f, table);
@@ -377,17 +431,12 @@ void commit_transaction(H5File& f, std::shared_ptr<Committed> next, const std::s
   for (const auto row : dirty) journal.entries.push_back({row, old.row_ids[row], old.row_labels[row]});
   if (!journal.entries.empty()) begin_in_place(f, old, journal, what);
   write_rows(f, old, *next, dirty, what);
-  // The new rows reach the disk first; then the committed row count (/commit, or version 1's rows attribute),
-  // flushed and synced; then, if the commit changed committed rows, the journal goes (version 1: that is its
-  // commit point).
+  // The new rows reach the disk first; then the committed row count (/commit), flushed and synced; then, if
+  // the commit changed committed rows, the journal goes.
   f.flush_and_sync(what);
-  if (f.version == 2) {
-    // The commit point: the even generation with the new row count, which readers poll.
-    next->generation = old.generation + 2;
-    f.write_commit(next->generation, next->rows, what);
-  } else {
-    f.write_rows_attribute(next->rows, what);
-  }
+  // The commit point: the even generation with the new row count, which readers poll.
+  next->generation = old.generation + 2;
+  f.write_commit(next->generation, next->rows, what);
   f.flush_and_sync(what);
   if (!journal.entries.empty()) remove_journal(f.path, what);
   next->chunks = map_chunks(f, next->rows, old.chunks.get());
@@ -403,27 +452,15 @@ void make_writable(H5File& f, const std::string& table, std::chrono::millisecond
   require_writable(table, f.path);
   const std::string dir = std::filesystem::path(f.path).parent_path().string();
   require_writable(table, dir.empty() ? "." : dir);  // the journal is made beside the file
-  if (f.version == 2) {
-    make_writable_v2(f, table, timeout);
-  } else {
-    f.close();
-    try {
-      if (!open_waiting(f, table, Access::v1_write, timeout)) {
-        throw Error("table " + table + ": '" + f.path + "' is open in another process (reading or writing it; HDF5 lets "
-                    "a writer have a version 1 file only alone); waited " + std::to_string(timeout.count()) +
-                    " ms, try again when the other process has closed it",
-                    ErrorKind::busy);
-      }
-      const auto journal = read_journal(f.path, f.where(table));
-      const bool unchanged = !journal && f.left_as && f.left_as == file_stamp(f.path);
-      recover_journal(f, table, journal);
-      if (!unchanged) load_committed(f, table);  // another process may have committed since
-    } catch (const Error&) {
-      f.close();
-      open_handles(f, table, Access::v1_read, f.shape);  // keep serving reads
-      throw;
-    }
+  if (f.version != 2) {
+    // Fewer states: version 1 (and files made by other tools) had their own commit protocol under HDF5's
+    // whole-file lock. They are read as they are; a copy is a version 2 store.
+    throw Error("table " + table + ": '" + f.path + "' is an hdf5 store of format version 1 (or an HDF5 file made by "
+                "another tool), which imgstore reads but no longer writes; copy it into a new store to write: "
+                "CREATE VIRTUAL TABLE t2 USING hdf5(path='new.h5'); INSERT INTO t2 SELECT * FROM " + table,
+                ErrorKind::readonly);
   }
+  make_writable_v2(f, table, timeout);
   const std::string what = f.where(table) + ": trimming rows of an unfinished transaction";
   const std::uint64_t rows = f.committed->rows;
   if ((!f.keeps_image_chunks() && f.extent(f.images.get(), what) > rows) || f.extent(f.labels.get(), what) > rows ||

@@ -10,8 +10,9 @@
 // that is one global lock inside it: we do not rely on it, and worker threads never call HDF5). HDF5's own error
 // printing is switched off and its error stack becomes our message. A file is opened once per process (a
 // registry by device+inode), read-only until a transaction writes: version 2 files for SWMR reading without
-// HDF5's file lock, then for SWMR writing under our writer lock; version 1 files RDONLY / RDWR under HDF5's
-// whole-file lock (hdf5_format.hpp).
+// HDF5's file lock, then for SWMR writing under our writer lock; version 1 files (and files made by other
+// tools) RDONLY under HDF5's whole-file lock, and RDWR only to roll back a journal an older imgstore left
+// (hdf5_format.hpp): they are read, never written (a copy into a new store upgrades them).
 #pragma once
 
 #include <hdf5.h>
@@ -219,10 +220,10 @@ class H5File {
 
   // Version 2: /commit = [generation, rows]. A reader refreshes it first (H5Drefresh: SWMR readers see a
   // dataset's new data and extent only after it).
-  std::pair<std::uint64_t, std::uint64_t> read_commit(const std::string& what) const {
+  CommitWord read_commit(const std::string& what) const {
     if (!writable && mapping && commit_address != HADDR_UNDEF && commit_address + 16 <= mapping->size()) {
-      // The writer writes /commit with one pwrite; a torn read can only pair the new generation with the old
-      // row count, which the seqlock's second read of /commit catches.
+      // The writer writes /commit with one pwrite; a torn read can pair the new generation with the old row
+      // count, which the seqlock's second read of /commit catches (one_commit compares both words).
       std::uint64_t v[2];
       std::memcpy(v, mapping->data() + commit_address, sizeof v);
       std::atomic_thread_fence(std::memory_order_acquire);
@@ -283,9 +284,8 @@ std::shared_ptr<H5File> open_file(const std::string& table, const std::string& p
                                   std::chrono::milliseconds timeout = kBusyTimeout);
 // Error(readonly) naming the table when `f` was opened by a process that forked this one (H5File::opener).
 void refuse_inherited(const H5File& f, const std::string& table);
-// Reopens the file read-write for a transaction's first write. Version 2: takes the writer lock (Error busy
-// after `timeout` while another process writes), opens for SWMR writing; version 1: Error busy while another
-// process has the file open at all.
+// Reopens the file read-write for a transaction's first write: takes the writer lock (Error busy after
+// `timeout` while another process writes) and opens for SWMR writing. A version 1 file: Error readonly.
 void make_writable(H5File& f, const std::string& table, std::chrono::milliseconds timeout = kBusyTimeout);
 // After a transaction: back to read-only (version 2: SWMR reading, the writer lock released; version 1: so that
 // other processes may open the file again, HDF5 locking it whole for a writer). If another process takes a

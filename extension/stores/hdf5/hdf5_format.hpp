@@ -26,6 +26,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
 
 namespace imgstore::hdf5 {
 
@@ -40,6 +43,45 @@ inline constexpr const char* kFormatAttribute = "imgstore_format";
 inline constexpr const char* kShapeAttribute = "shape";
 inline constexpr const char* kRowsAttribute = "rows";  // version 1 only
 inline constexpr std::int64_t kTombstone = -1;
+
+// /commit as a reader sees it. The seqlock read (above) saw one committed state when /commit read the same
+// before and after /ids and /labels, both words: the writer's 16-byte pwrite of /commit can be seen torn, the
+// new generation beside the old row count; comparing the generation alone would take that pair for a commit.
+struct CommitWord {
+  std::uint64_t generation = 0;
+  std::uint64_t rows = 0;
+  friend constexpr bool operator==(const CommitWord&, const CommitWord&) = default;
+};
+constexpr bool one_commit(const CommitWord& before, const CommitWord& after) {
+  return before.generation % 2 == 0 && before == after;
+}
+
+// The start of the file (HDF5's file format specification, "Superblock"): the signature, then the superblock
+// version (0, 1: the default file format; 2, 3: the latest, which version 2 stores use). Versions 2 and 3 go on
+// with the size of offsets and of lengths, the status flags, then four addresses: base, superblock extension,
+// end of file, root object header; a checksum follows. The end of file is where HDF5 has allocated space up to
+// (H5Fclose cuts the file to it, H5Fopen refuses a file shorter than it: "truncated file").
+inline constexpr std::size_t kSuperblockHead = 36;  // up to and including the end-of-file address
+struct SuperblockHead {
+  int version = -1;                  // -1: no HDF5 signature at byte 0 (a user block), or a short file
+  std::optional<std::uint64_t> end;  // versions 2 and 3 with 8-byte offsets: base address + end of file
+};
+inline SuperblockHead parse_superblock_head(std::span<const std::uint8_t> head) {
+  static constexpr std::uint8_t kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  SuperblockHead sb;
+  if (head.size() < 9 || std::memcmp(head.data(), kSignature, sizeof kSignature) != 0) return sb;
+  sb.version = head[8];
+  if ((sb.version != 2 && sb.version != 3) || head.size() < kSuperblockHead || head[9] != 8) return sb;
+  const auto u64 = [&](std::size_t at) {
+    std::uint64_t x = 0;
+    for (std::size_t i = 8; i-- > 0;) x = (x << 8) | head[at + i];
+    return x;
+  };
+  const std::uint64_t base = u64(12);
+  const std::uint64_t eof = u64(28);
+  if (eof <= ~base) sb.end = base + eof;  // (an overflowing sum is no end at all)
+  return sb;
+}
 
 // The chunk cache every dataset is opened with (H5Pset_chunk_cache): room for a block of chunks being filled
 // or read, with many slots (a prime) to avoid collisions; w0 = 1 evicts fully read or written chunks first.

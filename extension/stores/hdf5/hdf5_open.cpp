@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 
 #include "posix_file.hpp"
@@ -25,11 +26,12 @@ std::recursive_mutex& hdf5_mutex() {
   return m;
 }
 
-// HDF5's error stack: the descriptions as one line, innermost last, and whether a file lock was refused
-// (H5E_CANTLOCKFILE: another process has the file open).
+// HDF5's error stack: the descriptions as one line, innermost last, whether a file lock was refused
+// (H5E_CANTLOCKFILE: another process has the file open), and whether metadata failed its checksum.
 struct ErrorStack {
   std::string text;
   bool locked = false;
+  bool checksum() const { return text.find("incorrect metadata checksum") != std::string::npos; }
 };
 
 ErrorStack error_stack() {
@@ -64,6 +66,8 @@ ErrorStack error_stack() {
     kind = ErrorKind::full;
   }
   if (stack.locked) kind = ErrorKind::busy;
+  // Past the open, a reader that raced a commit retries on its own (load_committed_v2); what reaches here is damage.
+  if (stack.checksum()) throw Error(what + " (" + stack.text + "): the file is damaged", ErrorKind::corrupt);
   throw Error(what + " (" + stack.text + ")", kind);
 }
 
@@ -94,8 +98,11 @@ Hid dataset_access() {
 
 namespace {
 
-std::string read_string_attribute(hid_t obj, const char* name) {
-  if (H5Aexists(obj, name) <= 0) return {};
+// The attribute's text; empty when it is missing or not a string. Failing to look (damaged metadata) throws.
+std::string read_string_attribute(hid_t obj, const char* name, const std::string& what) {
+  const htri_t exists = H5Aexists(obj, name);
+  if (exists < 0) fail(what + ": looking up the attribute " + name);
+  if (exists == 0) return {};
   const Hid attr(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
   const Hid type(H5Aget_type(attr.get()), H5Tclose);
   if (!attr || !type || H5Tget_class(type.get()) != H5T_STRING) {
@@ -129,12 +136,19 @@ void write_string_attribute(hid_t obj, const char* name, const std::string& valu
   checked(H5Awrite(attr.get(), type.get(), value.data()), what);
 }
 
+// Whether the root group links `name` (H5Lexists); a failure to look (the group's metadata damaged) is an error
+// of its own, not a missing dataset.
+htri_t require_link(const H5File& f, const std::string& table, const char* name) {
+  const htri_t exists = H5Lexists(f.file.get(), name, H5P_DEFAULT);
+  if (exists < 0) fail(f.where(table) + ": looking up /" + name);
+  return exists;
+}
+
 // Opens /name and checks its type and rank; errors say what is missing or wrong.
 Hid open_dataset(const H5File& f, const std::string& table, const char* name, int rank, bool is_uint8) {
   const std::string what = f.where(table);
   const std::string expected = std::string(is_uint8 ? "uint8 of rank 4 (N,H,W,C)" : "int64 of rank 1 (N)");
-  if (H5Lexists(f.file.get(), name, H5P_DEFAULT) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
+  if (require_link(f, table, name) == 0) {
     throw Error(what + " is an HDF5 file without the dataset /" + name +
                     "; expected an imgstore store (datasets /images, /labels, /ids)",
                 ErrorKind::cantopen);
@@ -160,8 +174,15 @@ Hid open_dataset(const H5File& f, const std::string& table, const char* name, in
   return dset;
 }
 
+// How often HDF5 reads a piece of metadata whose checksum fails before it gives up, when the file is open for
+// SWMR. Its default, 100, sleeps 1 ns, 2 ns, 4 ns, ... between reads: a damaged file hung the process for
+// good (2^99 ns). A reader racing the writer's metadata flush needs a few rereads at most, and our own retries
+// (open_file_id, load_committed_v2) are bounded by the table's timeout: 20 reads, about 2 ms of sleeps.
+constexpr unsigned kMetadataReadAttempts = 20;
+
 Hid file_access(Access access) {
   Hid fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
+  checked(H5Pset_metadata_read_attempts(fapl.get(), kMetadataReadAttempts), "H5Pset_metadata_read_attempts");
   if (access == Access::swmr_write) {
     checked(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
   }
@@ -202,10 +223,45 @@ bool clear_status_flags(const std::string& path) {
   return true;
 }
 
-// Opens the file itself for `access`. A lock that HDF5 refused is Error busy (who holds the file depends on
-// `access`); a version 2 writer first clears the flags a killed writer left (clear_status_flags).
-Hid open_file_id(const H5File& f, const std::string& table, Access access) {
+// Why an open failed, as our error. A reader can meet a writer's metadata halfway: the superblock's grown end
+// recorded before the data there is written (HDF5: "truncated file"), metadata being rewritten (a checksum
+// that fails every reread): busy while the writer lock is held, so the open is retried up to `timeout`.
+// Without a writer the file itself is damaged, or, for the end, cut short, as a power loss after a commit that
+// grew it can leave it: imgstore_repair (restore_recorded_end) extends it again.
+[[noreturn]] void throw_open_error(const H5File& f, const std::string& table, Access access, const ErrorStack& stack) {
   const bool write = writes(access);
+  const bool truncated = stack.text.find("truncated file") != std::string::npos;
+  const std::string at = "table " + table + ": '" + f.path + "'";
+  if ((truncated || stack.checksum()) && !write && writer_active(f)) {
+    throw Error(at + " is being written by another process, or is damaged (" + stack.text + ")", ErrorKind::busy);
+  }
+  if (truncated) {
+    const auto end = read_superblock_head(f.path).end;
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(f.path, ec);
+    throw Error(at + " is shorter (" + (ec ? std::string("?") : std::to_string(size)) + " bytes) than the end its " +
+                    "superblock records (" + (end ? std::to_string(*end) : std::string("?")) + "): cut short, as a " +
+                    "power loss after a commit that grew it leaves it" +
+                    (end ? "; SELECT imgstore_repair('hdf5', '" + f.path + "') restores its last commit" : std::string()),
+                ErrorKind::corrupt);
+  }
+  if (stack.checksum()) throw Error(at + " is damaged (" + stack.text + ")", ErrorKind::corrupt);
+  if (stack.locked) {
+    throw Error(at + " is " +
+                    (access == Access::swmr_write ? "open in another process that locks the file (an HDF5 reader "
+                                                    "without SWMR, e.g. h5py without swmr=True, locking=False)"
+                     : write                      ? "open in another process"
+                                                  : "being written by another process") +
+                    " (HDF5 locks the whole file)",
+                ErrorKind::busy);
+  }
+  throw Error("table " + table + ": cannot open '" + f.path + "'" + (write ? " for writing" : "") + " (" + stack.text + ")",
+              ErrorKind::cantopen);
+}
+
+// Opens the file itself for `access` (errors: throw_open_error); a version 2 writer first clears the flags a
+// killed writer left (clear_status_flags).
+Hid open_file_id(const H5File& f, const std::string& table, Access access) {
   const Hid fapl = file_access(access);  // closed after the error stack is read (any HDF5 call clears it)
   hid_t file = H5Fopen(f.path.c_str(), file_flags(access), fapl.get());
   if (file < 0) {
@@ -215,27 +271,7 @@ Hid open_file_id(const H5File& f, const std::string& table, Access access) {
       file = H5Fopen(f.path.c_str(), file_flags(access), fapl.get());
       if (file < 0) stack = error_stack();
     }
-    // A SWMR reader can open the file while the writer has already recorded its grown end in the superblock
-    // but not yet written the data there: HDF5 calls that a truncated file. The writer is mid-flush: busy,
-    // so the open is retried (a file truly cut short still fails, after `timeout`, with HDF5's words).
-    if (file < 0 && !write && stack.text.find("truncated file") != std::string::npos) {
-      throw Error("table " + table + ": '" + f.path + "' is being extended by a writer, or is truncated (" + stack.text + ")",
-                  ErrorKind::busy);
-    }
-    if (file < 0 && stack.locked) {
-      throw Error("table " + table + ": '" + f.path + "' is " +
-                      (access == Access::swmr_write ? "open in another process that locks the file (an HDF5 reader "
-                                                      "without SWMR, e.g. h5py without swmr=True, locking=False)"
-                       : write                      ? "open in another process"
-                                                    : "being written by another process") +
-                      " (HDF5 locks the whole file)",
-                  ErrorKind::busy);
-    }
-    if (file < 0) {
-      throw Error("table " + table + ": cannot open '" + f.path + "'" + (write ? " for writing" : "") + " (" + stack.text +
-                      ")",
-                  ErrorKind::cantopen);
-    }
+    if (file < 0) throw_open_error(f, table, access, stack);
   }
   return Hid(file, H5Fclose);
 }
@@ -243,7 +279,7 @@ Hid open_file_id(const H5File& f, const std::string& table, Access access) {
 // The format version of the open file.
 int format_version(const H5File& f, const std::string& table) {
   // Files from other tools have no format attribute and are accepted if their datasets fit; ours must match.
-  const std::string format = read_string_attribute(f.file.get(), kFormatAttribute);
+  const std::string format = read_string_attribute(f.file.get(), kFormatAttribute, f.where(table));
   if (!format.empty() && format != kFormat && format != kFormatV1) {
     throw Error(f.where(table) + " has format '" + format + "'; expected '" + kFormat + "' or '" + kFormatV1 + "'",
                 ErrorKind::corrupt);
@@ -273,8 +309,7 @@ void find_commit_address(H5File& f, const std::string& what) {
 // Version 2: opens /commit (uncached), and for a reader finds its direct-read address.
 void open_commit(H5File& f, const std::string& table, bool write) {
   const std::string what = f.where(table);
-  if (H5Lexists(f.file.get(), kCommit, H5P_DEFAULT) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
+  if (require_link(f, table, kCommit) == 0) {
     throw Error(what + " is an '" + kFormat + "' file without the dataset /commit (damaged file)", ErrorKind::corrupt);
   }
   const Hid dapl = checked(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose, what);
@@ -326,25 +361,18 @@ void open_handles(H5File& f, const std::string& table, Access access, const std:
   f.writable = writes(access);
 }
 
-namespace {
-
-// The superblock version, from the file's first bytes and without HDF5, so without taking its file lock (which,
-// even for a moment, keeps a version 2 writer out): 3 is the latest format, which version 2 stores are made in;
-// -1 when the signature is not at the start (a user block) or the file is short.
-int superblock_version(const std::string& path) {
+SuperblockHead read_superblock_head(const std::string& path) {
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  unsigned char head[9] = {};
-  if (!fd || ::pread(fd.get(), head, sizeof head, 0) != static_cast<ssize_t>(sizeof head)) return -1;
-  static constexpr unsigned char kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-  return std::memcmp(head, kSignature, sizeof kSignature) == 0 ? head[8] : -1;
+  std::uint8_t head[kSuperblockHead] = {};
+  const ssize_t n = fd ? ::pread(fd.get(), head, sizeof head, 0) : -1;
+  return parse_superblock_head(std::span(head, n > 0 ? static_cast<std::size_t>(n) : 0));
 }
-
-}  // namespace
 
 // Opens a file read-only as its version's readers do: the latest format (version 2) for SWMR reading without
 // HDF5's lock, older ones under it; when the superblock does not say, a locked probe reads the format attribute.
 void open_reader(H5File& f, const std::string& table, const std::optional<Shape>& wanted) {
-  const int superblock = superblock_version(f.path);
+  // Read without HDF5, so without taking its file lock (which, even for a moment, keeps a version 2 writer out).
+  const int superblock = read_superblock_head(f.path).version;
   if (superblock >= 3) {
     open_handles(f, table, Access::swmr_read, wanted);
     if (f.version == 2) return;

@@ -18,6 +18,8 @@ enum class Access { v1_read, v1_write, probe, swmr_read, swmr_write };
 Hid dataset_access();
 // Opens the file for `access` and its datasets, checking their types, ranks and the stored shape (`wanted`).
 void open_handles(H5File& f, const std::string& table, Access access, const std::optional<Shape>& wanted);
+// The file's superblock version and recorded end (hdf5_format.hpp), read without HDF5 (and its file lock).
+SuperblockHead read_superblock_head(const std::string& path);
 // Opens a file read-only: probes its version, then reopens it as that version's readers do.
 void open_reader(H5File& f, const std::string& table, const std::optional<Shape>& wanted);
 // Makes the datasets of a new file (open read-write, f.shape set) and its attributes: version 2.

@@ -5,10 +5,8 @@
 // /labels; if committed rows change (a tombstone, a new label), their old values first go to a synced journal
 // (hdf5_journal.hpp) and are then written in place; then the committed row count, flush and fsync. Version 2
 // (SWMR, hdf5_format.hpp): /commit's generation is odd (synced) while committed rows change in place, and
-// /commit = [next even generation, rows] is the commit point, for readers in other processes too. Version 1:
-// the `rows` attribute, and the journal's removal (or, for a commit that only appends, the attribute) is the
-// commit point. ROLLBACK forgets the
-// changes and trims the datasets back. A replaced image (OR REPLACE, UPDATE of pixels) is a new row plus a
+// /commit = [next even generation, rows] is the commit point, for readers in other processes too (version 1
+// files are read-only). ROLLBACK forgets the changes and trims the datasets back. A replaced image (OR REPLACE, UPDATE of pixels) is a new row plus a
 // tombstone, so committed pixels are never overwritten in place. Deleted rows keep their space until the store
 // is copied into a new one. Statements read a published, immutable committed state (hdf5_file.hpp).
 

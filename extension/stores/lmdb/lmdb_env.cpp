@@ -14,6 +14,7 @@
 #include "file_registry.hpp"
 #include "lmdb_format.hpp"
 #include "posix_file.hpp"
+#include "test_hooks.hpp"
 
 namespace imgstore::lmdb {
 
@@ -58,21 +59,11 @@ ErrorKind kind_of(int rc) {
 }
 
 std::size_t min_map_size() {
-  if (const char* text = std::getenv("IMGSTORE_LMDB_MAP_MIN")) {
-    const long long n = std::atoll(text);
-    if (n >= static_cast<long long>(kMiB)) return static_cast<std::size_t>(n);
-  }
-  return std::size_t{1} << 30;
+  const std::size_t lowered = test_hooks::lmdb_map_min();
+  return lowered != 0 ? lowered : kMaxReserve;
 }
 
-std::size_t wanted_map_size(const std::string& path, std::size_t used) {
-  std::size_t free_bytes = 0;
-  struct statvfs fs{};
-  const std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
-  if (::statvfs(dir.c_str(), &fs) == 0) free_bytes = static_cast<std::size_t>(fs.f_bavail) * fs.f_frsize;
-  const std::size_t reserve = std::min(used + free_bytes, kMaxReserve);
-  return std::max({min_map_size(), 2 * used, reserve});
-}
+std::size_t wanted_map_size(std::size_t used) { return std::max(min_map_size(), 2 * used); }
 
 
 namespace {
@@ -237,7 +228,7 @@ EnvPtr create_env(const std::string& table, const std::string& path, std::size_t
   // The reservation is address space; where it is short (ulimit -v, many stores in one process) mmap says
   // ENOMEM and a smaller map is tried, down to the least the file needs.
   const std::size_t least = round_up(std::max(min_map_size(), file_size * 2), kMiB);
-  for (std::size_t map = round_up(wanted_map_size(path, file_size), kMiB);; map = std::max(least, map / 2)) {
+  for (std::size_t map = round_up(wanted_map_size(file_size), kMiB);; map = std::max(least, map / 2)) {
     MDB_env* raw_env = nullptr;
     rc = mdb_env_create(&raw_env);
     if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_create", rc);

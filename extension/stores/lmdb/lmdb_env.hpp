@@ -67,12 +67,14 @@ using TxnPtr = std::unique_ptr<MDB_txn, TxnAbort>;
 using CursorPtr = std::unique_ptr<MDB_cursor, CursorClose>;
 
 inline constexpr std::size_t kMiB = std::size_t{1} << 20;
-// Smallest map: 1 GiB. IMGSTORE_LMDB_MAP_MIN (bytes) lowers it so tests can watch the map grow.
-std::size_t min_map_size();
-// The map wanted for a data file of `used` bytes at `path`: max(min_map_size(), 2 * used, used + the free
-// space of its file system), capped at kMaxReserve (but never below 2 * used).
-std::size_t wanted_map_size(const std::string& path, std::size_t used);
+// The map is address space, not disk (the file grows only as pages are written), so it is reserved large:
+// kMaxReserve at least, and twice the file beyond that, growing geometrically with the file and never with
+// the free space of the moment. A transaction that still fills it fails with SQLITE_FULL and the map grows
+// before the next one. (A test build lowers the least: test_hooks.hpp.)
 inline constexpr std::size_t kMaxReserve = sizeof(void*) >= 8 ? std::size_t{1} << 40 : std::size_t{1} << 30;
+std::size_t min_map_size();
+// The map wanted for a data file of `used` bytes: max(min_map_size(), 2 * used).
+std::size_t wanted_map_size(std::size_t used);
 inline std::size_t round_up(std::size_t n, std::size_t unit) { return (n + unit - 1) / unit * unit; }
 
 // One per data file per process. LMDB forbids opening one file twice in a process (its locks would break).
@@ -237,7 +239,7 @@ class Env {
     mdb_env_stat(env_.get(), &stat);
     const std::size_t used = (info.me_last_pgno + 1) * std::size_t{stat.ms_psize};
     const std::size_t hint = grow_hint_.exchange(0);
-    std::size_t target = wanted_map_size(path_, used);
+    std::size_t target = wanted_map_size(used);
     if (hint != 0) target = std::max({target, info.me_mapsize * 4, used + 4 * hint});
     target = round_up(target, kMiB);
     if (target <= info.me_mapsize) return;

@@ -449,7 +449,6 @@ void LmdbCursor::next() {
 
 }  // namespace
 
-std::size_t lmdb_open_environments() { return lmdb::open_environments(); }
 
 std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
   const Args parsed(table, {"path", "shape", "timeout", "threads"}, args);

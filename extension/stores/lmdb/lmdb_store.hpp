@@ -15,7 +15,4 @@ namespace imgstore {
 std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args,
                                       OpenMode mode = OpenMode::create_if_missing);
 
-// How many LMDB environments this process holds open (for tests of the registry).
-std::size_t lmdb_open_environments();
-
 }  // namespace imgstore

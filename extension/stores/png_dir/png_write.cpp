@@ -56,7 +56,9 @@ void PngStore::put(const Image& image, bool replace) {
     pending_[image.id] = seq;
   }
   deleted_.erase(image.id);
-  if (exists && !inserted_.contains(image.id)) {
+  // A committed id stays out of inserted_ even after a DELETE of it (then it is in deleted_): were it counted
+  // new, its next DELETE would forget it was committed, and its next put would write over the committed file.
+  if (committed) {
     full_rewrite_ = true;  // a committed row is replaced
   } else {
     inserted_.insert(image.id);

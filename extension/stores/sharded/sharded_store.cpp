@@ -11,12 +11,10 @@
 #include "sharded_store_impl.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <csignal>
-#include <cstdlib>
 #include <thread>
 
 #include "shard_folder.hpp"
+#include "test_hooks.hpp"
 
 namespace imgstore::sharded {
 
@@ -71,15 +69,6 @@ class MergeCursor final : public Cursor {
 };
 
 constexpr std::size_t kBatchRows = 64;  // rows handed to a shard's worker at once
-
-// A test hook for tests/sharded_crash_test.py: IMGSTORE_SHARDED_KILL_AT=k kills the process (SIGKILL) at the
-// k-th point of a commit: 0 after the pending manifest, 1..N after each shard's commit, N+1 after the final
-// manifest. Unset (always, for users): nothing.
-std::atomic<int> kill_points_passed{0};
-void kill_point() {
-  static const char* const at = std::getenv("IMGSTORE_SHARDED_KILL_AT");
-  if (at != nullptr && kill_points_passed.fetch_add(1) == std::atoi(at)) std::raise(SIGKILL);
-}
 
 }  // namespace
 
@@ -327,13 +316,13 @@ void ShardedStore::commit_shards(const std::vector<std::size_t>& dirty, std::vec
     if (parallel) {
       done.push_back(pool_.get()->submit([this, i] {
         shards_[i]->sync();
-        kill_point();
+        test_hooks::sharded_kill_point();
       }));
       continue;
     }
     try {
       shards_[i]->sync();
-      kill_point();
+      test_hooks::sharded_kill_point();
     } catch (...) {
       failed[i] = std::current_exception();
     }
@@ -377,7 +366,7 @@ void ShardedStore::sync() {
       journal_.seal();
       write_manifest(folder_, next);  // step 1
     }
-    kill_point();
+    test_hooks::sharded_kill_point();
     std::vector<std::exception_ptr> failed(shards_.size());
     commit_shards(dirty, failed);  // step 2
     const auto first_failure = std::find_if(failed.begin(), failed.end(), [](const auto& e) { return e != nullptr; });
@@ -399,7 +388,7 @@ void ShardedStore::sync() {
     write_manifest(folder_, next);  // step 3: the commit point
     manifest_ = next;
     finish(true);
-    kill_point();
+    test_hooks::sharded_kill_point();
     if (first_failure != failed.end()) throw_rolled_back(*first_failure);
   } catch (...) {
     if (in_txn_) {
