@@ -9,9 +9,10 @@ with ids of its own. Three process models:
   workers wait for it: their copies of the lock's descriptor must not keep it held);
 - spawn: fresh interpreters.
 At the end the store holds exactly the committed rows, each with the pixels written, and imgstore_check (full)
-says ok. An hdf5 store the parent had open at the fork cannot be written through the HDF5 handles the child
-inherited (hdf5_file.cpp): there the workers must be refused with a message naming their table and the fork,
-having committed nothing. Before the fix the workers' commits "succeeded" and rows vanished.
+says ok. An hdf5 store the parent was writing at the fork cannot be written through the HDF5 handles the child
+inherited, nor can they be closed (hdf5_file.hpp, H5File::opener): there the workers must be refused with a
+message naming their table and the fork, having committed nothing. Before the fix, with the parent's store open
+at the fork, the workers' commits "succeeded" and rows vanished (170 of 301 kept, imgstore_check ok).
 
 usage: fork_test.py EXTENSION [N]
 """
@@ -62,7 +63,7 @@ def worker(job):
 
 
 def refused_across_fork(backend, model):
-    return backend == "hdf5" and model.startswith("fork-") and model != "fork-before-open"
+    return backend == "hdf5" and model == "fork-in-transaction"
 
 
 def run_variant(check, ext, work, backend, shards, model, n):

@@ -253,7 +253,6 @@ void recover_abandoned(H5File& f, const std::string& table) {
   const bool journal = ::access(journal_path(f.path).c_str(), F_OK) == 0;
   if (!journal && f.read_commit(f.where(table)).generation % 2 == 0) return;
   if (::access(f.path.c_str(), W_OK) != 0) return;  // a read-only store: readers wait, then SQLITE_BUSY
-  if (f.inherited()) return;  // cannot write it (refuse_inherited): readers wait as for a read-only store
   if (!lock_writer(f, table, std::chrono::milliseconds(0))) return;
   try {
     f.close();
@@ -412,15 +411,16 @@ void make_writable_v2(H5File& f, const std::string& table, std::chrono::millisec
 
 }  // namespace
 
-// A process forked while the file was open reads it through the parent's handles but never writes through
-// them (H5File::opener).
+// A process forked in the middle of a transaction on the file holds that writer's handles: it may read the
+// store but never write it (H5File::opener).
 void refuse_inherited(const H5File& f, const std::string& table) {
-  if (!f.inherited()) return;
-  throw Error(f.where(table) + " was opened by process " + std::to_string(f.opener.pid()) + ", which forked this process (" +
-                  std::to_string(::getpid()) + ") while it had the file open; HDF5's handles cannot be written after a "
-                  "fork (their metadata cache is the copy taken at the fork), so this process may read the store but "
-                  "not write it: open the store only after the fork (the process that forks must not have it open), "
-                  "or start the worker processes with 'spawn'",
+  // Before this process claims `writing`: set already, it is the parent's (a transaction not yet writing).
+  if (!f.inherited_writer() && (f.opener.is_this_process() || !f.writing)) return;
+  throw Error(f.where(table) + " was being written by process " + std::to_string(f.opener.pid()) +
+                  " when it forked this process (" + std::to_string(::getpid()) + "); HDF5's handles of that "
+                  "transaction cannot be written or closed here (closing them would flush its unfinished state), so "
+                  "this process may read the store but not write it: fork outside a transaction, or start the worker "
+                  "processes with 'spawn'",
               ErrorKind::readonly);
 }
 
@@ -447,7 +447,6 @@ void commit_transaction(H5File& f, std::shared_ptr<Committed> next, const std::s
 // Between closing and reopening, another process may have written (or crashed writing): so its journal is
 // rolled back and the committed state read again, as at open.
 void make_writable(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
-  refuse_inherited(f, table);
   if (f.writable) return;
   require_writable(table, f.path);
   const std::string dir = std::filesystem::path(f.path).parent_path().string();
@@ -470,7 +469,7 @@ void make_writable(H5File& f, const std::string& table, std::chrono::millisecond
 }
 
 void make_readonly(H5File& f, const std::string& table) noexcept {
-  if (!f.writable) return;
+  if (!f.writable || f.inherited_writer()) return;  // an inherited writer's handles stay as they are
   f.close();
   unlock_writer(f);
   f.left_as = file_stamp(f.path);

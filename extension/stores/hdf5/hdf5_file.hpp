@@ -74,7 +74,7 @@ class Hid {
     if (id_ >= 0 && close_ != nullptr) close_(id_);
     id_ = H5I_INVALID_HID;
   }
-  // Forgets the identifier without closing it (an inherited file's, H5File::close).
+  // Forgets the identifier without closing it (a writer's handles inherited across fork, H5File::close).
   void leak() noexcept { id_ = H5I_INVALID_HID; }
 
  private:
@@ -131,17 +131,21 @@ class H5File {
   int deflate = 0;  // the gzip level when deflate is /images' only filter (direct chunk I/O, hdf5_chunks.hpp)
   std::shared_ptr<const Committed> committed = std::make_shared<Committed>();
   bool writing = false;   // one transaction at a time per file
+  bool left_open = false;  // an inherited writer's handles were left open (close)
   bool writable = false;  // opened read-write: only once a transaction writes (reading must not change the file)
   // The file as this process left it read-only after its last commit (mtime, size): unchanged at the next
   // transaction, its committed state need not be read again.
   std::optional<std::pair<std::int64_t, std::int64_t>> left_as;
 
   // The process whose HDF5 library opened the handles above. A child forked while they were open inherits them
-  // with HDF5's metadata cache as it was at the fork: it may read through them (a SWMR reader refreshes what it
-  // reads), but a write would allocate space and write metadata from that stale copy, over what another process
-  // committed since. Nor can the child open the file again (HDF5 hands a second open of a file the first one's
-  // state), or close them (closing flushes a writer's state and clears its open-for-write flags; HDF5's flock
-  // is on a descriptor the child shares with the parent): in the child they are read, never written or closed.
+  // with HDF5's metadata cache as it was at the fork. It may read through them (a SWMR reader refreshes what it
+  // reads), but never writes through them: a write would allocate space and write metadata from that stale
+  // copy, over what other processes committed since. Nor can it open the file a second time beside them (HDF5
+  // hands a second open of a file the first one's state). So a child that writes first drops its copies and
+  // opens the file itself (make_writable), which is safe for a SWMR reader's handles only: closing them closes
+  // the child's copy of the descriptor and nothing else (no write, no lock: strace, HDF5 1.10.8). A writer's
+  // handles (the parent forked mid-transaction) are never closed in the child (closing flushes the parent's
+  // unfinished state and clears the open-for-write flags): the child can only read the store.
   OwnerProcess opener;
 
   ~H5File() {
@@ -150,12 +154,14 @@ class H5File {
     release_memory();
   }
 
-  // Opened by the parent of this process (and kept so once its handles are left: they stay open in HDF5).
-  bool inherited() const { return !opener.is_this_process(); }
+  // Open for writing in the process that forked this one (see opener); once its handles are left, the file
+  // stays so (they remain open in HDF5).
+  bool inherited_writer() const { return !opener.is_this_process() && (writable || left_open); }
 
-  // Closes the handles; an inherited file's are left open, to the parent (see opener).
+  // Closes the handles, except an inherited writer's, which are left open (see opener).
   void close() {
-    const bool leave = inherited();
+    const bool leave = inherited_writer();
+    left_open = left_open || leave;
     for (Hid* h : {&commit, &ids, &labels, &images, &file}) {
       if (leave) {
         h->leak();
