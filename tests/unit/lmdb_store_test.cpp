@@ -1,14 +1,17 @@
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <numeric>
 #include <string>
 #include <vector>
 
+#include <lmdb.h>
 #include <unistd.h>
 
 #include "error.hpp"
+#include "fork_child.hpp"
 #include "lmdb_env.hpp"
 #include "lmdb_format.hpp"
 #include "lmdb_store.hpp"
@@ -34,6 +37,30 @@ std::vector<std::uint8_t> pattern(std::size_t n, std::uint8_t seed) {
   std::vector<std::uint8_t> v(n);
   std::iota(v.begin(), v.end(), seed);
   return v;
+}
+
+// Whether process `pid` holds a reader slot of `path` with a snapshot in it (a reset slot lists its txnid as
+// "-"), asked from a child of this process, which opens the environment of its own as LMDB requires.
+bool holds_snapshot(const std::string& path, pid_t pid) {
+  ForkedChild lister([&] {
+    MDB_env* env = nullptr;
+    if (mdb_env_create(&env) != MDB_SUCCESS) return 2;
+    if (mdb_env_open(env, path.c_str(), MDB_NOSUBDIR | MDB_RDONLY, 0644) != MDB_SUCCESS) return 3;
+    struct Found {
+      pid_t pid;
+      bool snapshot = false;
+    } found{pid};
+    mdb_reader_list(env, [](const char* line, void* ctx) -> int {
+      auto& f = *static_cast<Found*>(ctx);
+      int slot_pid = 0;
+      char txnid[32] = {};
+      if (std::sscanf(line, "%d %*x %31s", &slot_pid, txnid) == 2 && slot_pid == f.pid && txnid[0] != '-') f.snapshot = true;
+      return 0;
+    }, &found);
+    mdb_env_close(env);
+    return found.snapshot ? 0 : 1;
+  });
+  return lister.wait() == 0;
 }
 
 }  // namespace
@@ -184,4 +211,25 @@ TEST_CASE("LMDB cursors walk ranges and id lists on the snapshot and inside a wr
   CHECK(rows->id() == 5);
   rows.reset();
   store->rollback();
+}
+
+TEST_CASE("a forked child that drops the parent's LMDB objects leaves them alone: the parent's snapshot stays") {
+  const TempDir dir;
+  const auto path = dir.file("fork.lmdb");
+  auto store = imgstore::open_lmdb_store("f", {"path=" + path, "shape=1x1x1"});
+  store->begin();
+  for (const std::int64_t id : {1, 2, 3}) store->put(Image{id, id, pattern(1, 0)}, false);
+  store->sync();
+  auto cursor = store->scan({});  // a read snapshot: this process's reader slot
+  REQUIRE(holds_snapshot(path, ::getpid()));
+  // The child's copies of the cursor, the table and the environment go: LMDB forbids using them after fork, so
+  // nothing of them may be reset, aborted or closed there (lmdb_env.hpp, EnvClose).
+  ForkedChild dropper([&] {
+    cursor.reset();
+    store.reset();
+    return imgstore::lmdb::open_environments() == 0 ? 0 : 1;
+  });
+  CHECK(dropper.wait() == 0);
+  CHECK(holds_snapshot(path, ::getpid()));
+  CHECK(cursor->id() == 1);
 }

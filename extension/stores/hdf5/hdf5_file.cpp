@@ -241,18 +241,11 @@ void write_rows(H5File& f, const Committed& old, Committed& next, const std::set
 
 // Version 2: takes the writer lock, waiting up to `timeout`.
 bool lock_writer(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
-  if (!f.writer_lock) f.writer_lock = open_or_throw(f.path, O_RDWR | O_CLOEXEC, f.where(table) + ": the writer lock");
-  return wait_for_ofd_lock(f.writer_lock.get(), F_WRLCK, kWriterLockByte, timeout);
+  f.writer_lock = WriterLock(f.writer_spot(), timeout, f.where(table) + ": the writer lock");
+  return static_cast<bool>(f.writer_lock);
 }
 
-void unlock_writer(H5File& f) noexcept {
-  if (!f.writer_lock) return;
-  try {
-    try_ofd_lock(f.writer_lock.get(), F_UNLCK, kWriterLockByte);
-  } catch (...) {
-    f.writer_lock = Fd();  // closing the descriptor releases its lock
-  }
-}
+void unlock_writer(H5File& f) noexcept { f.writer_lock.release(); }
 
 // Version 2, opened read-only: a journal or an odd generation left by a writer that died is recovered now,
 // if the writer lock is free (with a live writer both are normal: the seqlock read waits for its commit).
@@ -418,6 +411,19 @@ void make_writable_v2(H5File& f, const std::string& table, std::chrono::millisec
 
 }  // namespace
 
+// A process forked in the middle of a transaction on the file holds that writer's handles: it may read the
+// store but never write it (H5File::opener).
+void refuse_inherited(const H5File& f, const std::string& table) {
+  // Before this process claims `writing`: set already, it is the parent's (a transaction not yet writing).
+  if (!f.inherited_writer() && (f.opener.is_this_process() || !f.writing)) return;
+  throw Error(f.where(table) + " was being written by process " + std::to_string(f.opener.pid()) +
+                  " when it forked this process (" + std::to_string(::getpid()) + "); HDF5's handles of that "
+                  "transaction cannot be written or closed here (closing them would flush its unfinished state), so "
+                  "this process may read the store but not write it: fork outside a transaction, or start the worker "
+                  "processes with 'spawn'",
+              ErrorKind::readonly);
+}
+
 void commit_transaction(H5File& f, std::shared_ptr<Committed> next, const std::set<std::uint64_t>& dirty,
                         const std::string& what) {
   const Committed& old = *f.committed;
@@ -463,7 +469,7 @@ void make_writable(H5File& f, const std::string& table, std::chrono::millisecond
 }
 
 void make_readonly(H5File& f, const std::string& table) noexcept {
-  if (!f.writable) return;
+  if (!f.writable || f.inherited_writer()) return;  // an inherited writer's handles stay as they are
   f.close();
   unlock_writer(f);
   f.left_as = file_stamp(f.path);
@@ -490,14 +496,11 @@ void refresh_committed(H5File& f, const std::string& table, std::chrono::millise
 }
 
 bool writer_active(const H5File& f) {
-  const Fd fd(::open(f.path.c_str(), O_RDWR | O_CLOEXEC));
-  if (!fd) return false;
   try {
-    if (!try_ofd_lock(fd.get(), F_WRLCK, kWriterLockByte)) return true;
-    try_ofd_lock(fd.get(), F_UNLCK, kWriterLockByte);
-  } catch (...) {
+    return !WriterLock(f.writer_spot(), std::chrono::milliseconds(0), f.path);
+  } catch (const Error&) {
+    return false;  // a file this process cannot open for writing has no writer of ours to wait for
   }
-  return false;
 }
 
 std::shared_ptr<H5File> open_file(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,

@@ -36,9 +36,11 @@
 #include "error.hpp"
 #include "hdf5_format.hpp"
 #include "hdf5_mapped.hpp"
+#include "owner_process.hpp"
 #include "posix_file.hpp"
 #include "shape.hpp"
 #include "store.hpp"
+#include "writer_lock.hpp"
 
 namespace imgstore::hdf5 {
 
@@ -72,6 +74,8 @@ class Hid {
     if (id_ >= 0 && close_ != nullptr) close_(id_);
     id_ = H5I_INVALID_HID;
   }
+  // Forgets the identifier without closing it (a writer's handles inherited across fork, H5File::close).
+  void leak() noexcept { id_ = H5I_INVALID_HID; }
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -116,7 +120,7 @@ class H5File {
   Hid ids;
   Hid commit;       // version 2: /commit
   int version = 1;  // of the file's format (hdf5_format.hpp): 2 = SWMR readers beside one writer
-  Fd writer_lock;   // version 2: a descriptor of the file, OFD-locked (kWriterLockByte) while this process writes
+  WriterLock writer_lock;  // version 2: held while this process writes (writer_spot)
   // Version 2 readers: /commit's one chunk (allocated at creation, unfiltered, never moved) read with pread at
   // its file address: a statement's check for a new commit costs a 16-byte read instead of an H5Drefresh.
   Fd commit_fd;
@@ -127,10 +131,22 @@ class H5File {
   int deflate = 0;  // the gzip level when deflate is /images' only filter (direct chunk I/O, hdf5_chunks.hpp)
   std::shared_ptr<const Committed> committed = std::make_shared<Committed>();
   bool writing = false;   // one transaction at a time per file
+  bool left_open = false;  // an inherited writer's handles were left open (close)
   bool writable = false;  // opened read-write: only once a transaction writes (reading must not change the file)
   // The file as this process left it read-only after its last commit (mtime, size): unchanged at the next
   // transaction, its committed state need not be read again.
   std::optional<std::pair<std::int64_t, std::int64_t>> left_as;
+
+  // The process whose HDF5 library opened the handles above. A child forked while they were open inherits them
+  // with HDF5's metadata cache as it was at the fork. It may read through them (a SWMR reader refreshes what it
+  // reads), but never writes through them: a write would allocate space and write metadata from that stale
+  // copy, over what other processes committed since. Nor can it open the file a second time beside them (HDF5
+  // hands a second open of a file the first one's state). So a child that writes first drops its copies and
+  // opens the file itself (make_writable), which is safe for a SWMR reader's handles only: closing them closes
+  // the child's copy of the descriptor and nothing else (no write, no lock: strace, HDF5 1.10.8). A writer's
+  // handles (the parent forked mid-transaction) are never closed in the child (closing flushes the parent's
+  // unfinished state and clears the open-for-write flags): the child can only read the store.
+  OwnerProcess opener;
 
   ~H5File() {
     const Lock lock(hdf5_mutex());
@@ -138,14 +154,26 @@ class H5File {
     release_memory();
   }
 
+  // Open for writing in the process that forked this one (see opener); once its handles are left, the file
+  // stays so (they remain open in HDF5).
+  bool inherited_writer() const { return !opener.is_this_process() && (writable || left_open); }
+
+  // Closes the handles, except an inherited writer's, which are left open (see opener).
   void close() {
-    commit.reset();
-    ids.reset();
-    labels.reset();
-    images.reset();
-    file.reset();
+    const bool leave = inherited_writer();
+    left_open = left_open || leave;
+    for (Hid* h : {&commit, &ids, &labels, &images, &file}) {
+      if (leave) {
+        h->leak();
+      } else {
+        h->reset();
+      }
+    }
     writable = false;
   }
+
+  // Version 2: byte kWriterLockByte of the .h5 file, which HDF5's own flock does not see (hdf5_format.hpp).
+  LockSpot writer_spot() const { return {path, LockSpot::Kind::file_byte, kWriterLockByte}; }
 
   std::string where(const std::string& table) const { return "table " + table + ": '" + path + "'"; }
 
@@ -260,6 +288,8 @@ class H5File {
 std::shared_ptr<H5File> open_file(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,
                                   const Compression& compression, std::uint64_t chunk, OpenMode mode,
                                   std::chrono::milliseconds timeout = kBusyTimeout);
+// Error(readonly) naming the table when `f` was opened by a process that forked this one (H5File::opener).
+void refuse_inherited(const H5File& f, const std::string& table);
 // Reopens the file read-write for a transaction's first write: takes the writer lock (Error busy after
 // `timeout` while another process writes) and opens for SWMR writing. A version 1 file: Error readonly.
 void make_writable(H5File& f, const std::string& table, std::chrono::milliseconds timeout = kBusyTimeout);

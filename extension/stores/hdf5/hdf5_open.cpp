@@ -351,6 +351,7 @@ void read_shape(H5File& f, const std::string& table, const std::optional<Shape>&
 // Opens the file and its datasets, checking their types, ranks and the stored shape.
 void open_handles(H5File& f, const std::string& table, Access access, const std::optional<Shape>& wanted) {
   f.file = open_file_id(f, table, access);
+  f.opener = OwnerProcess();
   f.version = format_version(f, table);
   f.images = open_dataset(f, table, kImages, 4, true);
   f.labels = open_dataset(f, table, kLabels, 1, false);

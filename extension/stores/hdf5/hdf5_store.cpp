@@ -226,6 +226,7 @@ std::vector<std::string> Hdf5Store::check(bool full) {
 
 void Hdf5Store::begin() {
   if (undo_.active()) return;
+  refuse_inherited(*f_, table_);  // before claiming `writing`, which a parent mid-transaction left set
   // The file's one transaction: claimed under the mutex, waited for without it (the other may commit).
   const bool claimed = wait_for([&] {
     const Lock lock(hdf5_mutex());

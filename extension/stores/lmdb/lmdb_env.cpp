@@ -357,11 +357,9 @@ void Env::claim_writer(const std::string& table, std::chrono::milliseconds timeo
   }, timeout);
   if (!claimed) throw_writer_busy(table, path_, "another connection in this process", timeout);
   try {
-    Fd fd = open_or_throw(path_, O_RDWR, "table " + table);
-    if (!wait_for_ofd_lock(fd.get(), F_WRLCK, 0, timeout)) {
-      throw_writer_busy(table, path_, "another process", timeout);
-    }
-    writer_lock_ = std::move(fd);
+    WriterLock lock(LockSpot{path_}, timeout, "table " + table);  // byte 0 of the data file
+    if (!lock) throw_writer_busy(table, path_, "another process", timeout);
+    writer_lock_ = std::move(lock);
   } catch (...) {
     writing_.store(false);
     throw;
@@ -369,7 +367,7 @@ void Env::claim_writer(const std::string& table, std::chrono::milliseconds timeo
 }
 
 void Env::release_writer() noexcept {
-  writer_lock_ = Fd();  // closing the descriptor releases its OFD lock
+  writer_lock_.release();
   writing_.store(false);
 }
 

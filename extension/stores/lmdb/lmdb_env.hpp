@@ -27,9 +27,11 @@
 
 #include "busy.hpp"
 #include "error.hpp"
+#include "owner_process.hpp"
 #include "posix_file.hpp"
 #include "shape.hpp"
 #include "store.hpp"
+#include "writer_lock.hpp"
 
 namespace imgstore::lmdb {
 
@@ -37,14 +39,28 @@ ErrorKind kind_of(int rc);
 // Throws Error naming the table, the call, the file and LMDB's message (a full disk said as such).
 [[noreturn]] void fail(const std::string& table, const std::string& path, const char* call, int rc);
 
+// LMDB forbids using an environment, or anything of it, after fork(). A forked child whose copy of the parent's
+// tables goes (Python dropping a connection the parent opened) leaves the parent's objects alone: closing the
+// environment or ending a transaction would clear the parent's reader slots and release its writer mutex in the
+// shared lock file. So each handle remembers the process that made it, and only that one closes it; in a child
+// it is leaked, deliberately.
 struct EnvClose {
-  void operator()(MDB_env* env) const noexcept { mdb_env_close(env); }
+  OwnerProcess owner;
+  void operator()(MDB_env* env) const noexcept {
+    if (owner.is_this_process()) mdb_env_close(env);
+  }
 };
 struct TxnAbort {
-  void operator()(MDB_txn* txn) const noexcept { mdb_txn_abort(txn); }
+  OwnerProcess owner;
+  void operator()(MDB_txn* txn) const noexcept {
+    if (owner.is_this_process()) mdb_txn_abort(txn);
+  }
 };
 struct CursorClose {
-  void operator()(MDB_cursor* cursor) const noexcept { mdb_cursor_close(cursor); }
+  OwnerProcess owner;
+  void operator()(MDB_cursor* cursor) const noexcept {
+    if (owner.is_this_process()) mdb_cursor_close(cursor);
+  }
 };
 using EnvPtr = std::unique_ptr<MDB_env, EnvClose>;
 using TxnPtr = std::unique_ptr<MDB_txn, TxnAbort>;
@@ -120,6 +136,8 @@ class Env {
   }
 
   MDB_env* get() const { return env_.get(); }
+  // Opened by this process, not inherited across fork() (EnvClose).
+  bool here() const { return env_.get_deleter().owner.is_this_process(); }
   const std::string& path() const { return path_; }
   const Shape& shape() const { return shape_; }
   MDB_dbi images() const { return images_; }
@@ -183,6 +201,7 @@ class Env {
   }
 
   void recycle(TxnPtr txn) noexcept {
+    if (!here()) return;  // the parent's reader slot, not to be reset by a child (EnvClose)
     mdb_txn_reset(txn.get());
     const std::lock_guard lock(mutex_);
     if (spare_readers_.size() < kSpareReaders) spare_readers_.push_back(std::move(txn));
@@ -236,7 +255,7 @@ class Env {
   int live_ = 0;  // live transactions of this process (Live objects)
   const int read_only_;
   std::atomic<bool> writing_{false};
-  Fd writer_lock_;  // the data file, OFD-locked (byte 0) while this process writes
+  WriterLock writer_lock_;  // byte 0 of the data file, while this process writes
   std::atomic<std::size_t> grow_hint_{0};  // bytes a failed transaction wanted to write
   std::vector<TxnPtr> spare_readers_;
 };

@@ -84,7 +84,7 @@ class LmdbStore final : public Store {
       : table_(std::move(table)), env_(std::move(env)), timeout_(timeout) {}
 
   ~LmdbStore() override {
-    if (!levels_.empty()) rollback();
+    if (!levels_.empty() && env_->here()) rollback();  // a forked child leaves the parent's transaction alone
   }
 
   const Shape& shape() const override { return env_->shape(); }

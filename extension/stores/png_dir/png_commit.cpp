@@ -58,7 +58,7 @@ void PngStore::end_txn() {
   } catch (const std::exception&) {
     // Left for recovery (.pending stays): the transaction has ended either way.
   }
-  lock_ = Fd();  // closing the descriptor releases the flock
+  lock_.release();
 }
 
 void PngStore::remove_pending_files() {
@@ -85,9 +85,9 @@ void PngStore::remove_pending_files() {
 
 void PngStore::lock_writer() {
   require_writable(table_, dir_);
-  Fd fd = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
-  if (!wait_for_flock(fd.get(), LOCK_EX, timeout_)) throw_writer_busy(table_, dir_, "another connection or process", timeout_);
-  lock_ = std::move(fd);
+  WriterLock lock(writer_spot(), timeout_, "table " + table_);
+  if (!lock) throw_writer_busy(table_, dir_, "another connection or process", timeout_);
+  lock_ = std::move(lock);
 }
 
 void PngStore::make_pending_dir() {
@@ -101,7 +101,7 @@ void PngStore::make_pending_dir() {
 void PngStore::commit_changes() {
   const std::string where = "table " + table_ + ": commit";
   // 1. The pending PNGs reach the disk before anything refers to them.
-  if (::syncfs(lock_.get()) != 0) throw_errno(where + ": syncfs of '" + dir_ + "'", errno);
+  if (::syncfs(lock_.fd()) != 0) throw_errno(where + ": syncfs of '" + dir_ + "'", errno);
   // 2. The new labels: the lines to append, or the whole file.
   png_dir_format::CommitRecord record;
   std::string csv;
@@ -132,7 +132,7 @@ void PngStore::commit_changes() {
   if (::rename((commit_path() + ".tmp").c_str(), commit_path().c_str()) != 0) {
     throw_errno(where + ": cannot rename the commit record in '" + dir_ + "'", errno);
   }
-  fsync_or_throw(lock_.get(), dir_, where);
+  fsync_or_throw(lock_.fd(), dir_, where);
   // 5. Apply it. The transaction is committed: a failure leaves the record for the next statement or open.
   try {
     roll_forward();
@@ -204,8 +204,8 @@ void PngStore::roll_forward() {
 }
 
 void PngStore::recover() {
-  const Fd fd = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return;
+  const WriterLock lock(writer_spot(), std::chrono::milliseconds(0), "table " + table_);
+  if (!lock) return;  // a live writer: its transaction, not a crash's leftovers
   finish_commit();
   remove_pending_files();
 }

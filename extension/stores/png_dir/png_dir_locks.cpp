@@ -1,30 +1,11 @@
 #include "png_dir_locks.hpp"
 
 #include <fcntl.h>
-#include <sys/file.h>
-
-#include <cerrno>
-#include <string>
 
 #include "busy.hpp"
 #include "posix_file.hpp"
 
 namespace imgstore::png_dir {
-
-namespace {
-
-// One try of a lock: true when taken, false when someone else holds it, an error for anything else.
-bool taken(int rc, const char* call) {
-  if (rc == 0) return true;
-  if (errno == EWOULDBLOCK || errno == EAGAIN || errno == EACCES || errno == EINTR) return false;
-  throw_errno(std::string(call) + " failed", errno);
-}
-
-}  // namespace
-
-bool wait_for_flock(int fd, int operation, std::chrono::milliseconds timeout) {
-  return wait_for([&] { return taken(::flock(fd, operation | LOCK_NB), "flock"); }, timeout);
-}
 
 namespace {
 

@@ -181,7 +181,7 @@ void PngStore::begin() {
     make_pending_dir();
     ensure_meta();
   } catch (...) {
-    lock_ = Fd();
+    lock_.release();
     throw;
   }
   undo_.begin();
@@ -266,8 +266,8 @@ Fd PngStore::read_state() {
   if (undo_.active()) return Fd();
   if (!inspect_ && commit_pending()) {
     // Finished by a writer (which holds the directory) or by us.
-    const Fd writer = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, "table " + table_);
-    if (wait_for_flock(writer.get(), LOCK_EX, timeout_)) finish_commit();
+    const WriterLock writer(writer_spot(), timeout_, "table " + table_);
+    if (writer) finish_commit();
   }
   Fd shared(::open(meta_path().c_str(), O_RDONLY | O_CLOEXEC));
   if (shared && !lock_for_reading(shared.get(), timeout_)) {

@@ -25,6 +25,7 @@
 #include "store.hpp"
 #include "thread_pool.hpp"
 #include "undo_log.hpp"
+#include "writer_lock.hpp"
 
 namespace imgstore::png_dir {
 
@@ -165,6 +166,9 @@ class PngStore final : public Store {
   // names that labels.csv does not list); never those of a commit record waiting to be applied.
   void remove_pending_files();
   void lock_writer();
+  // The writer lock: flock on the directory, as every version of png_dir took it (a directory cannot be opened
+  // for writing, which an OFD write lock needs).
+  LockSpot writer_spot() const { return {dir_, LockSpot::Kind::directory}; }
   void make_pending_dir();  // .pending: marks a transaction that writes, for recovery
   // Writes labels.csv.pending and the commit record, then applies it.
   void commit_changes();
@@ -199,7 +203,7 @@ class PngStore final : public Store {
   const std::chrono::milliseconds timeout_;  // the `timeout` argument: how long lock waits last
   // The open transaction.
   UndoLog<Undo> undo_;
-  Fd lock_;
+  WriterLock lock_;  // for the whole transaction
   std::uint64_t seq_ = 0;
   std::map<std::int64_t, std::uint64_t> pending_;  // id -> its file in .pending
   std::set<std::int64_t> inserted_;                // ids new in this transaction

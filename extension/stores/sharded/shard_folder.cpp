@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <vector>
 
-#include "busy.hpp"
 #include "error.hpp"
 
 namespace imgstore::sharded {
@@ -41,12 +40,10 @@ void write_manifest(const std::string& folder, const Manifest& manifest) {
   fsync_or_throw(dir.get(), folder, "sharded table folder");
 }
 
-Fd lock_writer(const std::string& table, const std::string& folder, std::chrono::milliseconds timeout, bool wait) {
-  const std::string path = folder + "/writer.lock";
-  Fd fd = open_or_throw(path, O_RDWR | O_CREAT | O_CLOEXEC, "table " + table + ": writer lock");
-  const bool got = wait ? wait_for_ofd_lock(fd.get(), F_WRLCK, 0, timeout) : try_ofd_lock(fd.get(), F_WRLCK, 0);
-  if (got) return fd;
-  if (!wait) return Fd();
+WriterLock lock_writer(const std::string& table, const std::string& folder, std::chrono::milliseconds timeout, bool wait) {
+  WriterLock lock(LockSpot{folder + "/writer.lock", LockSpot::Kind::file_byte, 0, true}, wait ? timeout : std::chrono::milliseconds(0),
+                  "table " + table + ": writer lock");
+  if (lock || !wait) return lock;
   throw Error("table " + table + ": another connection is writing the sharded table '" + folder + "'; waited " +
                   std::to_string(timeout.count()) + " ms, try again after it commits",
               ErrorKind::busy);

@@ -8,6 +8,7 @@
 
 #include "posix_file.hpp"
 #include "shard_manifest.hpp"
+#include "writer_lock.hpp"
 
 namespace imgstore::sharded {
 
@@ -18,7 +19,7 @@ std::optional<Manifest> read_manifest(const std::string& folder);
 void write_manifest(const std::string& folder, const Manifest& manifest);
 
 // The table's writer lock, taken within `timeout` (else ErrorKind::busy naming the table); `wait` false: one try,
-// an empty Fd when another process holds it.
-Fd lock_writer(const std::string& table, const std::string& folder, std::chrono::milliseconds timeout, bool wait = true);
+// not held when another process holds it.
+WriterLock lock_writer(const std::string& table, const std::string& folder, std::chrono::milliseconds timeout, bool wait = true);
 
 }  // namespace imgstore::sharded

@@ -195,7 +195,7 @@ void recover_unfinished(const std::string& table, const std::string& folder, Man
 
 std::optional<Manifest> try_recover(const std::string& table, const std::string& folder,
                                     const std::vector<std::unique_ptr<Store>>& shards) {
-  const Fd lock = lock_writer(table, folder, std::chrono::milliseconds(0), false);  // throws if it may not write
+  const WriterLock lock = lock_writer(table, folder, std::chrono::milliseconds(0), false);  // throws if it may not write
   if (!lock) return std::nullopt;
   auto m = read_manifest(folder);
   if (m && m->unfinished()) recover_unfinished(table, folder, *m, shards);

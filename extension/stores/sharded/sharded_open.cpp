@@ -77,9 +77,6 @@ void make_folder(const std::string& table, const std::string& folder) {
   throw_errno("table " + table + ": cannot create the sharded table's folder '" + folder + "'", err);
 }
 
-// How often an open reads the manifest again because commits moved it while the shards were being opened.
-constexpr int kReopenAttempts = 100;
-
 // Opens every shard and checks it against the manifest: present, the manifest's shape, the manifest's row count.
 std::vector<std::unique_ptr<Store>> open_shards(const std::string& table, const std::string& folder,
                                                 const Manifest& m, const Split& split,
@@ -152,19 +149,21 @@ std::unique_ptr<Store> open_maybe_sharded(const std::string& backend, const Back
   }
   if (shape && *shape != m->shape) throw shape_mismatch(table, *shape, manifest_path(folder), m->shape);
   const OpenMode shard_mode = mode == OpenMode::inspect ? mode : OpenMode::must_exist;
-  // A commit can land between reading the manifest and opening the shards: a shard then holds other rows than
-  // that manifest says. That is no damage while the manifest's generation moves: read it again and reopen.
+  // Another process committing between the manifest's read and a shard's count shows as a shard that disagrees
+  // with the manifest (its shards commit first): while the manifest changes, it is read again, up to `timeout`.
   std::vector<std::unique_ptr<Store>> shards;
-  for (int attempt = 0;; ++attempt) {
+  const bool opened = wait_for([&] {
     try {
       shards = open_shards(table, folder, *m, split, open_single, shard_mode);
-      break;
+      return true;
     } catch (const Error& e) {
-      std::optional<Manifest> again = read_manifest(folder);
-      if (e.kind() != ErrorKind::corrupt || attempt == kReopenAttempts || !again || again->generation == m->generation) throw;
+      auto again = read_manifest(folder);
+      if (e.kind() != ErrorKind::corrupt || !again || *again == *m) throw;  // not a commit in between
       m = std::move(again);
+      return false;
     }
-  }
+  }, timeout);
+  if (!opened) throw_writer_busy(table, folder, "another process", timeout);
   // A writer died mid-commit: undone now, unless another process is writing (its own begin() recovers first)
   // or this one cannot (a folder it may not write, a shard it cannot change): then the table still opens, its
   // readers hide pending ids and a commit that changed rows is their error, naming why. Left as it is for

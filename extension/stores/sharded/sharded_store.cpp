@@ -298,7 +298,7 @@ void ShardedStore::begin() {
       throw;
     }
   } catch (...) {
-    writer_lock_ = Fd();
+    writer_lock_.release();
     throw;
   }
   in_txn_ = true;
@@ -431,7 +431,7 @@ void ShardedStore::finish(bool remove_journal) noexcept {
   in_txn_ = false;
   journal_.end(remove_journal);
   levels_.clear();
-  writer_lock_ = Fd();
+  writer_lock_.release();
 }
 
 void ShardedStore::savepoint(int level) {

@@ -15,6 +15,7 @@
 #include "shard_manifest.hpp"
 #include "store.hpp"
 #include "thread_pool.hpp"
+#include "writer_lock.hpp"
 
 namespace imgstore::sharded {
 
@@ -75,7 +76,7 @@ class ShardedStore final : public Store {
   const std::chrono::milliseconds timeout_;
   LazyPool pool_;  // no pool with threads=1: every call on the calling thread
   bool in_txn_ = false;
-  Fd writer_lock_;
+  WriterLock writer_lock_;
   CommitJournal journal_;    // what this transaction inserted and the rows it changed, as they were before
   std::vector<bool> dirty_;  // per shard: written in this transaction
   std::vector<Level> levels_;
