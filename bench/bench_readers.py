@@ -172,7 +172,7 @@ def percentiles(xs):
         return "-"
     def at(q):
         return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
-    return "%.1f / %.1f / %.1f ms" % (at(0.5), at(0.99), xs[-1] * 1000)
+    return "%.2f / %.2f / %.1f ms" % (at(0.5), at(0.99), xs[-1] * 1000)
 
 
 def latency_main(ext, work, args):

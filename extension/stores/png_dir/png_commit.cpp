@@ -13,8 +13,8 @@
 // record under the exclusive lock on .imgstore, which a reading statement holds shared (png_store.cpp), so a
 // statement never sees a commit halfway; while its record is there, the writer holds the record lock
 // (png_dir_locks.hpp) so that readers read on instead of waiting for it. A commit waits for the statements
-// reading (at most 5 s, then SQLITE_BUSY with nothing committed: the record is withdrawn). If applying a durable commit record fails (a
-// rename refused), the commit stands: the record and its files stay, every later statement first retries it
+// reading (at most 5 s, then SQLITE_BUSY with nothing committed: the record is withdrawn). If applying a
+// durable commit record fails (a rename refused), the commit stands: the record and its files stay, every later statement first retries it
 // and fails with the cause until it succeeds, and the next open finishes it.
 
 #include <fcntl.h>
@@ -123,6 +123,11 @@ void PngStore::commit_changes() {
     if (!labels_.contains(id)) record.deletes.push_back(id);  // written, then deleted, in this transaction
   }
   write_synced(commit_path() + ".tmp", png_dir_format::encode_commit_record(record), where);
+  commit_record();
+}
+
+void PngStore::commit_record() {
+  const std::string where = "table " + table_ + ": commit";
   // 3. The commit point: COMMIT appears atomically, and the directory entry is made durable. Readers that see
   // it while we hold the record lock read on (the state is still the old one), instead of finishing it.
   const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);

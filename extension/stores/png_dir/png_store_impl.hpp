@@ -168,6 +168,8 @@ class PngStore final : public Store {
   void make_pending_dir();  // .pending: marks a transaction that writes, for recovery
   // Writes labels.csv.pending and the commit record, then applies it.
   void commit_changes();
+  // Its second half: COMMIT.tmp into place (the commit point), then applied under the exclusive lock.
+  void commit_record();
   // Finishes a durable commit record left by a failed apply or a crash, or says why it cannot.
   void finish_commit();
   void write_synced(const std::string& path, const std::string& text, const std::string& where);
