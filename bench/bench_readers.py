@@ -10,11 +10,13 @@ warm). Commit latency: 40 transactions of `INSERT OR REPLACE` of 100 images (BEG
 95th percentile, alone and while 3 readers scan in a loop; a transaction that gets SQLITE_BUSY (a reader keeps
 the writer out) is counted, not timed. Prints a markdown table; bench/RESULTS.md records a run.
 
-    /usr/bin/python3 bench/bench_readers.py --latency [--latency-images N] [--seconds T] [--backends hdf5,png_dir]
+    /usr/bin/python3 bench/bench_readers.py --latency [--latency-images N] [--seconds T] [--interval I]
+                                            [--backends hdf5,png_dir] [--extension build/imgstore]
 
 Reader latency beside a writer (issue 23, item 7): one writer commits 500-row batches that change committed
 rows (INSERT OR REPLACE of 200 existing ids with new pixels, UPDATE of 200 labels, DELETE of 100 ids and their
-re-insert) for T seconds; 3 reader processes loop over a full scan (`image_digest` of every row) and 20 point
+re-insert), one starting every I seconds (or as soon as the last ended: the same commits for every build of the
+extension compared) for T seconds; 3 reader processes loop over a full scan (`image_digest` of every row) and 20 point
 lookups (label and pixels of a random id), timing each statement. Prints p50 / p99 / max per backend and kind
 of statement, the writer's commits and the readers' SQLITE_BUSY count.
 """
@@ -141,7 +143,7 @@ def changing_writer(con, images, batch):
     con.execute("COMMIT")
 
 
-def reader_latency(ext, backend, path, images, seconds, readers=3, batch=500):
+def reader_latency(ext, backend, path, images, seconds, interval, readers=3, batch=500):
     stop = multiprocessing.Event()
     out = multiprocessing.Queue()
     procs = [multiprocessing.Process(target=timing_reader, args=(ext, backend, path, images, i, stop, out))
@@ -157,6 +159,7 @@ def reader_latency(ext, backend, path, images, seconds, readers=3, batch=500):
         t0 = time.perf_counter()
         changing_writer(con, images, batch)
         commits.append(time.perf_counter() - t0)
+        time.sleep(max(0.0, t0 + interval - time.perf_counter()))
     con.close()
     stop.set()
     results = [out.get() for _ in procs]
@@ -177,7 +180,7 @@ def percentiles(xs):
 
 def latency_main(ext, work, args):
     print("### Reader latency beside a writer changing committed rows (%d images of %s, 3 readers, 500-row commits "
-          "for %g s, %d cores)\n" % (args.latency_images, SHAPE, args.seconds, os.cpu_count()))
+          "every %g s for %g s, %d cores)\n" % (args.latency_images, SHAPE, args.interval, args.seconds, os.cpu_count()))
     print("| backend | full scan p50 / p99 / max | point lookup p50 / p99 / max | scans | lookups | reader busy "
           "| commits (median) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -187,7 +190,8 @@ def latency_main(ext, work, args):
         con.execute("CREATE VIRTUAL TABLE temp.t USING %s(path='%s', shape='%s')" % (backend, path, SHAPE))
         con.execute("INSERT INTO t SELECT * FROM synthetic(%d, '%s', 1, 'smooth')" % (args.latency_images, SHAPE))
         con.close()
-        scans, points, busy, commits = reader_latency(ext, backend, path, args.latency_images, args.seconds)
+        scans, points, busy, commits = reader_latency(ext, backend, path, args.latency_images, args.seconds,
+                                                      args.interval)
         print("| %s | %s | %s | %d | %d | %d | %d (%.0f ms) |"
               % (backend, percentiles(scans), percentiles(points), len(scans), len(points), busy, len(commits),
                  statistics.median(commits) * 1000 if commits else 0), flush=True)
@@ -200,7 +204,8 @@ def main():
     parser.add_argument("--extension", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "imgstore"))
     parser.add_argument("--latency", action="store_true", help="only the reader latency beside a writer")
     parser.add_argument("--latency-images", type=int, default=5000)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--interval", type=float, default=2)
     parser.add_argument("--backends", default="lmdb,hdf5,png_dir")
     args = parser.parse_args()
     ext = os.path.abspath(args.extension)
