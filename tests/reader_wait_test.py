@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Readers do not wait for an hdf5 commit in progress (issue 23, item 7). A live writer (another process holding
+"""Readers do not wait for a commit in progress (issue 23, item 7).
+
+hdf5: a live writer (another process holding
 the writer lock, an OFD lock on byte 0 of the .h5 file) is simulated mid-commit with h5py: /commit's generation
 odd with the old row count and a row appended past it; then, once its journal is complete, committed rows
 changed in place (a tombstone, a relabel). A reader's statement must return the previous committed state at
@@ -7,7 +9,12 @@ once (not after its timeout, not SQLITE_BUSY) in each phase of such a commit: no
 short (being written), a complete journal with rows changed. Nothing is recovered while the writer lives: the
 journal and the odd generation stay. Once it dies (lock free), another process's open rolls the commit back.
 
-usage: hdf5_reader_wait_test.py SQLITE3 EXTENSION
+png_dir: a live writer (another process) holds the directory's flock (its transaction) and the record lock
+(byte 2 of .imgstore) beside its commit record (COMMIT), as between its commit point and its tidying up. A
+reader's statement reads the store at once, leaving COMMIT alone, instead of waiting for the writer's
+transaction to end (the previous build waited `timeout` for the flock).
+
+usage: reader_wait_test.py SQLITE3 EXTENSION hdf5|png_dir
 """
 
 import os
@@ -30,6 +37,17 @@ HOLDER = r"""
 import fcntl, os, struct, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR)
 fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack('hhqqi4x', fcntl.F_WRLCK, 0, 0, 1, 0))
+print('locked', flush=True)
+time.sleep(600)
+"""
+
+# Holds a png_dir writer's transaction lock (flock on the directory) and its record lock until killed.
+PNG_WRITER = r"""
+import fcntl, os, struct, sys, time
+d = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(d, fcntl.LOCK_EX)
+m = os.open(os.path.join(sys.argv[1], '.imgstore'), os.O_RDWR)
+fcntl.fcntl(m, fcntl.F_OFD_SETLK, struct.pack('hhqqi4x', fcntl.F_WRLCK, 0, 2, 1, 0))
 print('locked', flush=True)
 time.sleep(600)
 """
@@ -94,19 +112,49 @@ def timed_read(con):
     return got, time.monotonic() - t0
 
 
+def store_with_reader(ext, backend, path, what):
+    """A store of the rows OLD names, committed by one connection; another (the reader, returned) has read it."""
+    setup = connect(ext)
+    setup.execute("CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='2x2x1')" % (backend, path))
+    setup.execute("INSERT INTO s VALUES (1, 10, x'01010101'), (2, 20, x'02020202'), (3, 30, x'03030303')")
+    setup.close()
+    reader = connect(ext)
+    reader.execute("CREATE VIRTUAL TABLE temp.t USING %s(path='%s', timeout=%d)" % (backend, path, TIMEOUT_MS))
+    check(timed_read(reader)[0] == OLD, what + ": the committed rows before the commit")
+    return reader
+
+
+def png_dir_case(ext, work):
+    path = os.path.join(work, "store")
+    reader = store_with_reader(ext, "png_dir", path, "png_dir")
+    holder = subprocess.Popen([sys.executable, "-c", PNG_WRITER, path], stdout=subprocess.PIPE, text=True)
+    record = os.path.join(path, "COMMIT")
+    try:
+        check(holder.stdout.readline().strip() == "locked", "png_dir: the writer's locks are held")
+        open(record, "w").write("a record the live writer stands behind\n")
+        got, took = timed_read(reader)
+        check(got == OLD, "png_dir: a reader beside a live writer's commit record reads %r; expected %r" % (got, OLD))
+        check(took < TIMEOUT_MS / 1000 / 3,
+              "png_dir: the read took %.3f s; expected well under the %d ms timeout" % (took, TIMEOUT_MS))
+        check(os.path.exists(record), "png_dir: a live writer's record is left alone")
+        os.unlink(record)  # the writer's tidying up
+    finally:
+        holder.kill()
+        holder.wait()
+    check(timed_read(reader)[0] == OLD, "png_dir: the rows after the writer ended")
+    reader.close()
+
+
 def main():
     sqlite3_path, ext = sys.argv[1], os.path.abspath(sys.argv[2])
     work = tempfile.mkdtemp(prefix="imgstore-reader-wait-")
     try:
+        if sys.argv[3] == "png_dir":
+            png_dir_case(ext, work)
+            return check.summary()
         for phase in ("no journal yet", "journal cut short", "complete journal"):
             path = os.path.join(work, phase.replace(" ", "_") + ".h5")
-            setup = connect(ext)
-            setup.execute("CREATE VIRTUAL TABLE temp.s USING hdf5(path='%s', shape='2x2x1')" % path)
-            setup.execute("INSERT INTO s VALUES (1, 10, x'01010101'), (2, 20, x'02020202'), (3, 30, x'03030303')")
-            setup.close()
-            reader = connect(ext)
-            reader.execute("CREATE VIRTUAL TABLE temp.t USING hdf5(path='%s', timeout=%d)" % (path, TIMEOUT_MS))
-            check(timed_read(reader)[0] == OLD, phase + ": the committed rows before the commit")
+            reader = store_with_reader(ext, "hdf5", path, phase)
             holder = subprocess.Popen([sys.executable, "-c", HOLDER, path], stdout=subprocess.PIPE, text=True)
             try:
                 check(holder.stdout.readline().strip() == "locked", phase + ": the writer lock is held")
