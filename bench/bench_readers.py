@@ -9,11 +9,22 @@ pixel byte read and hashed) S times; throughput = readers x S x N / wall time fr
 warm). Commit latency: 40 transactions of `INSERT OR REPLACE` of 100 images (BEGIN ... COMMIT), median and
 95th percentile, alone and while 3 readers scan in a loop; a transaction that gets SQLITE_BUSY (a reader keeps
 the writer out) is counted, not timed. Prints a markdown table; bench/RESULTS.md records a run.
+
+    /usr/bin/python3 bench/bench_readers.py --latency [--latency-images N] [--seconds T] [--interval I]
+                                            [--backends hdf5,png_dir] [--extension build/imgstore]
+
+Reader latency beside a writer (issue 23, item 7): one writer commits 500-row batches that change committed
+rows (INSERT OR REPLACE of 200 existing ids with new pixels, UPDATE of 200 labels, DELETE of 100 ids and their
+re-insert), one starting every I seconds (or as soon as the last ended: the same commits for every build of the
+extension compared) for T seconds; 3 reader processes loop over a full scan (`image_digest` of every row) and 20 point
+lookups (label and pixels of a random id), timing each statement. Prints p50 / p99 / max per backend and kind
+of statement, the writer's commits and the readers' SQLITE_BUSY count.
 """
 
 import argparse
 import multiprocessing
 import os
+import random
 import shutil
 import sqlite3
 import statistics
@@ -100,15 +111,109 @@ def commit_latency(ext, backend, path, readers):
     return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))], busy
 
 
+def timing_reader(ext, backend, path, images, seed, stop, out):
+    con = open_table(ext, backend, path)
+    con.execute("SELECT count(*) FROM t").fetchone()
+    rng = random.Random(seed)
+    scans, points, busy = [], [], 0
+    while not stop.is_set():
+        for sql, args, into in [("SELECT image_digest(id, label, pixels) FROM t", (), scans)] + \
+                [("SELECT label, length(pixels) FROM t WHERE id = ?", (rng.randrange(images),), points)] * 20:
+            t0 = time.perf_counter()
+            try:
+                con.execute(sql, args).fetchall()
+                into.append(time.perf_counter() - t0)
+            except sqlite3.OperationalError:
+                busy += 1
+    out.put((scans, points, busy))
+
+
+def changing_writer(con, images, batch):
+    """One commit of `batch` rows that all change committed rows: replaced pixels, new labels, deletes and their
+    re-inserts (so the store keeps its size)."""
+    ids = random.sample(range(images), batch)
+    replace, relabel, delete = ids[:batch * 2 // 5], ids[batch * 2 // 5:batch * 4 // 5], ids[batch * 4 // 5:]
+    con.execute("BEGIN")
+    con.execute("INSERT OR REPLACE INTO t SELECT s.id, s.label + 1, s.pixels FROM synthetic(%d, '%s', %d, 'smooth') s "
+                "WHERE s.id IN (%s)" % (images, SHAPE, random.randrange(1 << 30), ",".join(map(str, replace))))
+    con.execute("UPDATE t SET label = label + 7 WHERE id IN (%s)" % ",".join(map(str, relabel)))
+    con.execute("DELETE FROM t WHERE id IN (%s)" % ",".join(map(str, delete)))
+    con.execute("INSERT INTO t SELECT * FROM synthetic(%d, '%s', 5, 'smooth') s WHERE s.id IN (%s)"
+                % (images, SHAPE, ",".join(map(str, delete))))
+    con.execute("COMMIT")
+
+
+def reader_latency(ext, backend, path, images, seconds, interval, readers=3, batch=500):
+    stop = multiprocessing.Event()
+    out = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=timing_reader, args=(ext, backend, path, images, i, stop, out))
+             for i in range(readers)]
+    for p in procs:
+        p.start()
+    time.sleep(0.5)
+    con = connect(ext)
+    con.execute("CREATE VIRTUAL TABLE temp.t USING %s(path='%s', timeout=10000)" % (backend, path))
+    commits = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        changing_writer(con, images, batch)
+        commits.append(time.perf_counter() - t0)
+        time.sleep(max(0.0, t0 + interval - time.perf_counter()))
+    con.close()
+    stop.set()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    scans = sorted(x for r in results for x in r[0])
+    points = sorted(x for r in results for x in r[1])
+    return scans, points, sum(r[2] for r in results), sorted(commits)
+
+
+def percentiles(xs):
+    if not xs:
+        return "-"
+    def at(q):
+        return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
+    return "%.2f / %.2f / %.1f ms" % (at(0.5), at(0.99), xs[-1] * 1000)
+
+
+def latency_main(ext, work, args):
+    print("### Reader latency beside a writer changing committed rows (%d images of %s, 3 readers, 500-row commits "
+          "every %g s for %g s, %d cores)\n" % (args.latency_images, SHAPE, args.interval, args.seconds, os.cpu_count()))
+    print("| backend | full scan p50 / p99 / max | point lookup p50 / p99 / max | scans | lookups | reader busy "
+          "| commits (median) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for backend in args.backends.split(","):
+        path = os.path.join(work, "lat-" + PATHS[backend])
+        con = connect(ext)
+        con.execute("CREATE VIRTUAL TABLE temp.t USING %s(path='%s', shape='%s')" % (backend, path, SHAPE))
+        con.execute("INSERT INTO t SELECT * FROM synthetic(%d, '%s', 1, 'smooth')" % (args.latency_images, SHAPE))
+        con.close()
+        scans, points, busy, commits = reader_latency(ext, backend, path, args.latency_images, args.seconds,
+                                                      args.interval)
+        print("| %s | %s | %s | %d | %d | %d | %d (%.0f ms) |"
+              % (backend, percentiles(scans), percentiles(points), len(scans), len(points), busy, len(commits),
+                 statistics.median(commits) * 1000 if commits else 0), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=20000)
     parser.add_argument("--scans", type=int, default=5)
     parser.add_argument("--extension", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "imgstore"))
+    parser.add_argument("--latency", action="store_true", help="only the reader latency beside a writer")
+    parser.add_argument("--latency-images", type=int, default=5000)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--interval", type=float, default=2)
+    parser.add_argument("--backends", default="lmdb,hdf5,png_dir")
     args = parser.parse_args()
     ext = os.path.abspath(args.extension)
     work = tempfile.mkdtemp(prefix="imgstore-bench-readers-")
     try:
+        if args.latency:
+            latency_main(ext, work, args)
+            return
         print("### Many readers, one writer (%d images of %s, %d scans per reader, %d cores)\n"
               % (args.images, SHAPE, args.scans, os.cpu_count()))
         print("| backend | 1 reader (images/s) | 2 readers | 4 readers | 2 vs 1 | commit of 100 images, alone (median / p95) "

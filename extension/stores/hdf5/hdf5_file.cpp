@@ -67,64 +67,106 @@ void build_index(Committed& c, const std::string& what) {
   }
 }
 
-// Version 2: the seqlock read of hdf5_format.hpp. /commit, then /ids and /labels (each refreshed: SWMR readers
-// see other processes' writes only after H5Drefresh, which also empties the dataset's chunk cache), then
-// /commit again; an odd generation (a commit changing rows in place) or a changed /commit (either word:
-// one_commit) means read again.
+// Version 2 readers: SWMR readers see other processes' writes only after H5Drefresh, which also evicts the
+// dataset's cached metadata but reopens it with the default chunk cache (1 MiB): reopened with ours
+// (dataset_access) afterwards, the datasets read as before.
+void refresh_datasets(H5File& f, const std::string& what) {
+  for (auto* d : {&f.ids, &f.labels, &f.images}) {
+    checked(H5Drefresh(d->get()), what + ": H5Drefresh");
+    d->reset();  // closed first: an open dataset opened again shares its chunk cache
+    const Hid dapl = dataset_access();
+    *d = checked(H5Dopen2(f.file.get(), d == &f.ids ? kIds : d == &f.labels ? kLabels : kImages, dapl.get()),
+                 H5Dclose, what + ": reopening a dataset");
+  }
+}
+
+// Publishes a state read at /commit = `seen` (its chunks mapped, its index built).
+void publish(H5File& f, std::shared_ptr<Committed> c, const CommitWord& seen, const std::string& what) {
+  c->chunks = map_chunks(f, seen.rows, f.committed->chunks.get());
+  c->generation = seen.generation;
+  build_index(*c, what);
+  f.committed = std::move(c);
+}
+
+// A reader that finds /commit odd (`seen`: a live writer is changing committed rows in place) reads the state
+// before that commit instead of waiting for it: /ids and /labels up to the old row count (/commit keeps it
+// while odd), THEN the journal, THEN /commit again. If /commit still reads `seen`, the writer was inside this
+// one commit's odd phase throughout, in which the journal goes from absent to partial to complete (written
+// and synced before the first in-place write) and stays so until /commit turns even: a complete journal names
+// every row that may have been changed in place and holds its old values, which replace what was read; a
+// missing or incomplete one means no in-place write had begun when it was looked for, so none had when the
+// rows were read before. A journal of an earlier commit cannot be there: every transaction starts by
+// removing one (recover_v2, under the writer lock), and a journal for another row count is refused anyway.
+// Pixels never change in place. False: the read raced the commit's end (or failed), read again.
+bool read_before_commit(H5File& f, const std::string& table, const CommitWord& seen) {
+  const std::string what = f.where(table);
+  try {
+    refresh_datasets(f, what);
+    auto c = read_rows(f, table, seen.rows, "/commit");
+    if (const auto journal = read_journal(f.path, what); journal && *journal) {
+      if ((*journal)->rows != seen.rows) return false;
+      for (const auto& e : (*journal)->entries) {
+        if (e.row >= c->rows) return false;
+        c->row_ids[e.row] = e.id;
+        c->row_labels[e.row] = e.label;
+      }
+    }
+    if (f.read_commit(what + ": reading /commit") != seen) return false;
+    publish(f, std::move(c), seen, what);
+    return true;
+  } catch (const Error&) {
+    return false;  // a read that raced a commit may fail: read again, as for an even generation
+  }
+}
+
+// Version 2: the seqlock read of hdf5_format.hpp. /commit, then /ids and /labels (refreshed), then /commit
+// again; a changed /commit (either word: one_commit) means read again. An odd generation (a commit changing
+// rows in place) is read past (read_before_commit), unless its writer died: then it is recovered.
 // Unchanged since the last read: nothing to do. Inside this process's transaction nobody else writes.
 void recover_abandoned(H5File& f, const std::string& table);
 
 void load_committed_v2(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
   if (f.committed->generation != ~std::uint64_t{0} && f.mapping && !f.writable) {
     // Every statement comes here: unchanged since the last read (the common case) costs a 16-byte read of
-    // the mapped /commit and no allocation.
+    // the mapped /commit and no allocation. An odd one read before stays the state before its commit while
+    // /commit does not change.
     const auto [generation, rows] = f.read_commit({});
     if (generation == f.committed->generation && rows == f.committed->rows) return;
   }
   const std::string what = f.where(table);
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + timeout;
-  auto next_recovery = start + std::chrono::milliseconds(50);
+  auto next_recovery = start;  // an odd generation is first checked for a dead writer (lock free) at once
   while (true) {
     const CommitWord seen = f.read_commit(what + ": reading /commit");
     const auto [generation, rows] = seen;
     if (generation % 2 == 0) {
       if (f.committed->generation == generation && f.committed->rows == rows) return;
       try {
-        if (!f.writable) {
-          // H5Drefresh evicts the dataset's cached metadata, but reopens it with the default chunk cache (1 MiB):
-          // reopened with ours (dataset_access) afterwards, the datasets read as before.
-          for (auto* d : {&f.ids, &f.labels, &f.images}) {
-            checked(H5Drefresh(d->get()), what + ": H5Drefresh");
-            d->reset();  // closed first: an open dataset opened again shares its chunk cache
-            const Hid dapl = dataset_access();
-            *d = checked(H5Dopen2(f.file.get(), d == &f.ids ? kIds : d == &f.labels ? kLabels : kImages, dapl.get()),
-                         H5Dclose, what + ": reopening a dataset");
-          }
-        }
+        if (!f.writable) refresh_datasets(f, what);
         auto c = read_rows(f, table, rows, "/commit");
-        c->chunks = map_chunks(f, rows, f.committed->chunks.get());
         if (f.writable || one_commit(seen, f.read_commit(what + ": reading /commit"))) {
-          c->generation = generation;
-          build_index(*c, what);
-          f.committed = std::move(c);
+          publish(f, std::move(c), seen, what);
           return;
         }
       } catch (const Error&) {
         // A read that raced a commit may fail; only one that did not race is an error.
         if (f.writable || one_commit(seen, f.read_commit(what + ": reading /commit"))) throw;
       }
+    } else if (!f.writable) {
+      if (std::chrono::steady_clock::now() >= next_recovery) {
+        // If the writer lock is free, the writer died mid-commit: recover (under the lock), then read again.
+        recover_abandoned(f, table);
+        next_recovery = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+        continue;
+      }
+      if (read_before_commit(f, table, seen)) return;
     }
     if (std::chrono::steady_clock::now() > deadline) {
       throw Error("table " + table + ": '" + f.path + "' has a commit being applied by another process (generation " +
                       std::to_string(generation) + "); waited " + std::to_string(timeout.count()) +
                       " ms, try again after it commits",
                   ErrorKind::busy);
-    }
-    if (!f.writable && generation % 2 == 1 && std::chrono::steady_clock::now() > next_recovery) {
-      // Odd for 50 ms: if the writer lock is free, its writer died mid-commit; recover instead of waiting.
-      recover_abandoned(f, table);
-      next_recovery = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
     }
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }

@@ -15,7 +15,8 @@
 // keep each other out. Writers exclude each other with an OFD lock on byte 0 of the .h5 file (kWriterLockByte),
 // which HDF5's flock() does not see. A reader reads /commit, then /ids and /labels up to `rows`, then /commit
 // again (H5Drefresh before each): the same even generation both times means it read one committed state;
-// otherwise it reads again. Committed pixels never change, so /images needs no such check. README, "h5py".
+// otherwise it reads again. An odd generation is read past with the journal's old values (hdf5_file.cpp,
+// read_before_commit): readers do not wait for a commit. Committed pixels never change, so /images needs no such check. README, "h5py".
 //
 // Version 1 files ("imgstore-hdf5 1": the committed row count in a root attribute `rows`, default file format,
 // no /commit) are still read and written, with HDF5's whole-file lock as before: a writer has the file alone.

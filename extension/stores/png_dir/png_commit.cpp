@@ -1,18 +1,20 @@
 // png_dir's commit protocol and recovery (on disk: png_dir_format.hpp).
 //
 // A commit flushes the new and pending files (syncfs), writes labels.csv.pending and COMMIT (fsync, rename,
-// fsync the directory), then rolls forward: renames, deletes, labels.csv, removes COMMIT and .pending.
+// fsync the directory), then rolls forward: renames, deletes, labels.csv (under the exclusive lock), then
+// syncs them and removes COMMIT and .pending (after it: readers do not wait for the syncs).
 // Opening a store (or beginning a transaction, if .pending is there) rolls forward a COMMIT left by a crash,
 // and otherwise removes an unfinished transaction's files: .pending, and the <id>.png files .pending/new
 // names that labels.csv does not list. So a crash leaves either the old or the new state, and the cost of
 // finding leftovers is paid only when there are some. A transaction that only inserts new ids appends to
 // labels.csv instead of rewriting it.
 //
-// One writer at a time (flock on the directory; a second gets SQLITE_BUSY after 5 s). A commit writes its
-// record and applies it under the exclusive flock on .imgstore, which a reading statement holds shared
-// (png_store.cpp), so a statement never sees a commit halfway. A commit waits for the statements reading
-// (at most 5 s, then SQLITE_BUSY with nothing committed). If applying a durable commit record fails (a
-// rename refused), the commit stands: the record and its files stay, every later statement first retries it
+// One writer at a time (flock on the directory; a second gets SQLITE_BUSY after 5 s). A commit applies its
+// record under the exclusive lock on .imgstore, which a reading statement holds shared (png_store.cpp), so a
+// statement never sees a commit halfway; while its record is there, the writer holds the record lock
+// (png_dir_locks.hpp) so that readers read on instead of waiting for it. A commit waits for the statements
+// reading (at most 5 s, then SQLITE_BUSY with nothing committed: the record is withdrawn). If applying a
+// durable commit record fails (a rename refused), the commit stands: the record and its files stay, every later statement first retries it
 // and fails with the cause until it succeeds, and the next open finishes it.
 
 #include <fcntl.h>
@@ -121,26 +123,50 @@ void PngStore::commit_changes() {
     if (!labels_.contains(id)) record.deletes.push_back(id);  // written, then deleted, in this transaction
   }
   write_synced(commit_path() + ".tmp", png_dir_format::encode_commit_record(record), where);
-  // 3. Wait for the statements reading the committed state to finish (they hold .imgstore shared).
+  commit_record();
+}
+
+void PngStore::commit_record() {
+  const std::string where = "table " + table_ + ": commit";
+  // 3. The commit point: COMMIT appears atomically, and the directory entry is made durable. Readers that see
+  // it while we hold the record lock read on (the state is still the old one), instead of finishing it.
   const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);
-  if (!lock_for_applying(exclusive.get(), timeout_)) {
-    throw Error("table " + table_ + ": cannot commit to '" + dir_ + "': other statements are still reading it after " +
-                    std::to_string(timeout_.count()) + " ms; nothing was committed, try COMMIT again",
-                ErrorKind::busy);
-  }
-  // 4. The commit point: COMMIT appears atomically, and the directory entry is made durable.
+  hold_record(exclusive.get(), where);
   if (::rename((commit_path() + ".tmp").c_str(), commit_path().c_str()) != 0) {
     throw_errno(where + ": cannot rename the commit record in '" + dir_ + "'", errno);
   }
   fsync_or_throw(lock_.fd(), dir_, where);
-  // 5. Apply it. The transaction is committed: a failure leaves the record for the next statement or open.
+  // 4. Wait for the statements reading the committed state to finish (they hold .imgstore shared). If they
+  // keep it too long, the record is withdrawn (durably: a crash must not bring back what was refused).
+  if (!lock_for_applying(exclusive.get(), timeout_)) {
+    if (::unlink(commit_path().c_str()) != 0) {
+      release_record(exclusive.get());
+      return;  // it stands: the next statement (or open) applies it, as after a failed apply
+    }
+    fsync_or_throw(lock_.fd(), dir_, where + ": withdrawing the commit record");
+    throw Error("table " + table_ + ": cannot commit to '" + dir_ + "': other statements are still reading it after " +
+                    std::to_string(timeout_.count()) + " ms; nothing was committed, try COMMIT again",
+                ErrorKind::busy);
+  }
+  // 5. Apply it: readers wait only for the renames, deletes and labels.csv, not for the syncs and removals
+  // after (tidy_up: the record stays until they are done, and the record lock says it is applied). The
+  // transaction is committed: a failure leaves the record for the next statement or open.
   try {
-    roll_forward();
+    apply_record(read_record());
   } catch (const std::exception&) {
-    // Deliberately not reported here: SQLite would roll back a transaction that is already durable. Every
-    // later statement retries and reports it (finish_commit).
+    // Deliberately not reported here: SQLite would roll back a transaction that is already durable. Readers
+    // must not read the half-applied state: the record lock goes first, then every later statement retries
+    // and reports it (finish_commit).
+    release_record(exclusive.get());
+    return;
   }
   csv_stamp_ = stamp_of(csv_path());
+  unlock_applying(exclusive.get());
+  try {
+    tidy_up();
+  } catch (const std::exception&) {
+    // Applied already; the record is applied again (idempotent) and removed by the next statement or open.
+  }
 }
 
 void PngStore::finish_commit() {
@@ -164,12 +190,16 @@ void PngStore::write_synced(const std::string& path, const std::string& text, co
   fsync_or_throw(fd.get(), path, where);
 }
 
-void PngStore::roll_forward() {
-  const std::string where = "table " + table_ + ": applying the commit record of '" + dir_ + "'";
+png_dir_format::CommitRecord PngStore::read_record() const {
+  const std::string where = "table " + table_ + ": reading the commit record of '" + dir_ + "'";
   std::vector<std::uint8_t> raw;
   read_whole(commit_path(), raw, where);
-  const png_dir_format::CommitRecord record = png_dir_format::parse_commit_record(
-      std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()), where);
+  return png_dir_format::parse_commit_record(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()),
+                                             where);
+}
+
+void PngStore::apply_record(const png_dir_format::CommitRecord& record) {
+  const std::string where = "table " + table_ + ": applying the commit record of '" + dir_ + "'";
   for (const auto& [id, seq] : record.renames) {
     const std::string from = pending_name(id, seq);
     const std::string to = dir_ + "/" + png_dir_format::image_name(id);
@@ -192,15 +222,26 @@ void PngStore::roll_forward() {
     if (::ftruncate(fd.get(), at) != 0) throw_errno(where + ": truncate '" + csv_path() + "'", errno);
     if (::lseek(fd.get(), at, SEEK_SET) < 0) throw_errno(where + ": seek '" + csv_path() + "'", errno);
     write_all(fd.get(), lines, csv_path(), where);
-    fsync_or_throw(fd.get(), csv_path(), where);
   }
+}
+
+void PngStore::tidy_up() {
+  const std::string where = "table " + table_ + ": removing the applied commit record of '" + dir_ + "'";
+  // Everything the record did is durable before the record goes: labels.csv's appended lines, then the
+  // renames and unlinks (the directory).
+  fsync_or_throw(open_or_throw(csv_path(), O_RDONLY, where).get(), csv_path(), where);
   const Fd dir = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, where);
   fsync_or_throw(dir.get(), dir_, where);
   if (::unlink(commit_path().c_str()) != 0 && errno != ENOENT) throw_errno(where + ": unlink COMMIT", errno);
   std::error_code ec;
-  fs::remove(pending_csv, ec);
+  fs::remove(csv_path() + ".pending", ec);
   fs::remove_all(pending_dir(), ec);
   fsync_or_throw(dir.get(), dir_, where);
+}
+
+void PngStore::roll_forward() {
+  apply_record(read_record());
+  tidy_up();
 }
 
 void PngStore::recover() {

@@ -2,6 +2,9 @@
 
 #include <fcntl.h>
 
+#include <cerrno>
+#include <string>
+
 #include "busy.hpp"
 #include "posix_file.hpp"
 
@@ -13,9 +16,13 @@ namespace {
 // connections of one process exclude each other too, and closing one descriptor drops only its own locks).
 // Byte 1 is held shared by every reading statement and exclusive by an applying commit. Byte 0 is a gate: a
 // commit takes it first, so new statements queue behind the commit instead of starving it; a statement passes
-// the gate (shared, released at once) before it takes byte 1.
+// the gate (shared, released at once) before it takes byte 1. Byte 2 is held exclusive by a live writer from
+// before its commit record (COMMIT) appears until it has tidied up after applying it, except while an apply
+// that failed leaves a half-applied state: a reader that finds COMMIT beside it reads on (the state is the old
+// one or the new one) instead of waiting for the writer's transaction to end and finishing the record itself.
 constexpr off_t kGate = 0;
 constexpr off_t kState = 1;
+constexpr off_t kRecord = 2;
 
 }  // namespace
 
@@ -30,6 +37,28 @@ bool lock_for_reading(int fd, std::chrono::milliseconds timeout) {
 // A commit's exclusive lock: closes the gate, then waits for the reading statements to finish.
 bool lock_for_applying(int fd, std::chrono::milliseconds timeout) {
   return wait_for_ofd_lock(fd, F_WRLCK, kGate, timeout) && wait_for_ofd_lock(fd, F_WRLCK, kState, timeout);
+}
+
+void unlock_applying(int fd) {
+  try_ofd_lock(fd, F_UNLCK, kState);
+  try_ofd_lock(fd, F_UNLCK, kGate);
+}
+
+void hold_record(int fd, const std::string& where) {
+  // Only the writer (it holds the directory's flock) takes it: another holder is a bug, not a wait.
+  if (!try_ofd_lock(fd, F_WRLCK, kRecord)) throw Error(where + ": the commit record lock is held by another descriptor");
+}
+
+void release_record(int fd) { try_ofd_lock(fd, F_UNLCK, kRecord); }
+
+bool record_held(int fd) {
+  struct flock lock{};
+  lock.l_type = F_RDLCK;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = kRecord;
+  lock.l_len = 1;
+  if (::fcntl(fd, F_OFD_GETLK, &lock) != 0) throw_errno("fcntl(F_OFD_GETLK) failed", errno);
+  return lock.l_type != F_UNLCK;
 }
 
 }  // namespace imgstore::png_dir

@@ -138,7 +138,7 @@ std::vector<std::string> PngStore::check(bool full) {
   flush_writes();
   const Fd lock = read_state();
   std::vector<std::string> problems;
-  if (commit_pending()) {
+  if (record_unapplied(lock)) {
     problems.push_back(about(commit_path(), "holds a committed transaction not yet applied; imgstore_repair() finishes it"));
   } else if (::access(pending_dir().c_str(), F_OK) == 0 && !undo_.active()) {
     problems.push_back(about(pending_dir(), "is left by a transaction that did not commit; imgstore_repair() removes it"));
@@ -262,18 +262,31 @@ void PngStore::undo_one(const Undo& u) {
   full_rewrite_ = u.full_rewrite;
 }
 
-Fd PngStore::read_state() {
-  if (undo_.active()) return Fd();
-  if (!inspect_ && commit_pending()) {
-    // Finished by a writer (which holds the directory) or by us.
-    const WriterLock writer(writer_spot(), timeout_, "table " + table_);
-    if (writer) finish_commit();
-  }
+Fd PngStore::lock_shared() const {
   Fd shared(::open(meta_path().c_str(), O_RDONLY | O_CLOEXEC));
   if (shared && !lock_for_reading(shared.get(), timeout_)) {
     throw Error("table " + table_ + ": '" + dir_ + "' is being committed to by another process for more than " +
                     std::to_string(timeout_.count()) + " ms; try again",
                 ErrorKind::busy);
+  }
+  return shared;
+}
+
+bool PngStore::record_unapplied(const Fd& shared) const {
+  return commit_pending() && !(shared && record_held(shared.get()));
+}
+
+Fd PngStore::read_state() {
+  if (undo_.active()) return Fd();
+  Fd shared = lock_shared();
+  if (!inspect_ && record_unapplied(shared)) {
+    // A record no live writer stands behind (it died, or its apply failed): finished by that writer (which
+    // holds the directory until its transaction ends) or by us, under the exclusive lock our own shared one
+    // would block.
+    shared = Fd();
+    const WriterLock writer(writer_spot(), timeout_, "table " + table_);
+    if (writer) finish_commit();
+    shared = lock_shared();
   }
   refresh();
   return shared;

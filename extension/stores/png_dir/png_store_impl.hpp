@@ -172,11 +172,18 @@ class PngStore final : public Store {
   void make_pending_dir();  // .pending: marks a transaction that writes, for recovery
   // Writes labels.csv.pending and the commit record, then applies it.
   void commit_changes();
+  // Its second half: COMMIT.tmp into place (the commit point), then applied under the exclusive lock.
+  void commit_record();
   // Finishes a durable commit record left by a failed apply or a crash, or says why it cannot.
   void finish_commit();
   void write_synced(const std::string& path, const std::string& text, const std::string& where);
   // Applies dir/COMMIT; idempotent, so a crash at any point is finished by running it again.
   void roll_forward();
+  png_dir_format::CommitRecord read_record() const;
+  // roll_forward's halves: what readers must not see halfway (renames, deletes, labels.csv; under the
+  // exclusive lock), then what they need not wait for (syncs, then COMMIT and .pending removed).
+  void apply_record(const png_dir_format::CommitRecord& record);
+  void tidy_up();
   // After a crash: finish a recorded commit, or drop an unfinished transaction's files. Only while no other
   // writer holds the directory (it may be in the middle of its own commit).
   void recover();
@@ -185,6 +192,9 @@ class PngStore final : public Store {
   // Takes the shared lock a reading statement holds (none inside this table's own transaction: the writer
   // lock keeps others out) and brings labels.csv up to date.
   Fd read_state();
+  Fd lock_shared() const;  // read_state's lock, or SQLITE_BUSY after timeout_
+  // COMMIT is there and no live writer holds the record lock (png_dir_locks.hpp): it must be finished.
+  bool record_unapplied(const Fd& shared) const;
   // Our own stores have .imgstore; a directory made by other tools gets it with its first write.
   void ensure_meta();
   void open(const std::optional<Shape>& wanted, OpenMode mode);
