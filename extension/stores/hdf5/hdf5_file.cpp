@@ -12,6 +12,7 @@
 
 #include "busy.hpp"
 #include "file_registry.hpp"
+#include "hdf5_file_end.hpp"
 #include "hdf5_journal.hpp"
 #include "hdf5_open.hpp"
 #include "posix_file.hpp"
@@ -46,6 +47,7 @@ std::shared_ptr<Committed> read_rows(H5File& f, const std::string& table, std::u
   c->rows = rows;
   c->row_ids.resize(rows);
   c->row_labels.resize(rows);
+  c->images_end = images_end(f, rows);
   if (rows > 0) {
     f.transfer(f.ids.get(), false, 0, rows, H5T_NATIVE_INT64, c->row_ids.data(), what + ": reading /ids");
     f.transfer(f.labels.get(), false, 0, rows, H5T_NATIVE_INT64, c->row_labels.data(), what + ": reading /labels");
@@ -72,9 +74,9 @@ void build_index(Committed& c, const std::string& what) {
 void recover_abandoned(H5File& f, const std::string& table);
 
 void load_committed_v2(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
-  if (f.committed->generation != ~std::uint64_t{0} && f.mapping && !f.writable) {
-    // Every statement comes here: unchanged since the last read (the common case) costs a 16-byte read of
-    // the mapped /commit and no allocation.
+  if (f.committed->generation != ~std::uint64_t{0} && f.commit_fd && !f.writable) {
+    // Every statement comes here: unchanged since the last read (the common case) costs a 16-byte pread of
+    // /commit and no allocation.
     const auto [generation, rows] = f.read_commit({});
     if (generation == f.committed->generation && rows == f.committed->rows) return;
   }
@@ -99,7 +101,6 @@ void load_committed_v2(H5File& f, const std::string& table, std::chrono::millise
           }
         }
         auto c = read_rows(f, table, rows, "/commit");
-        c->chunks = map_chunks(f, rows, f.committed->chunks.get());
         if (f.writable || f.read_commit(what + ": reading /commit").first == generation) {
           c->generation = generation;
           build_index(*c, what);
@@ -384,7 +385,7 @@ void commit_transaction(H5File& f, std::shared_ptr<Committed> next, const std::s
   }
   f.flush_and_sync(what);
   if (!journal.entries.empty()) remove_journal(f.path, what);
-  next->chunks = map_chunks(f, next->rows, old.chunks.get());
+  next->images_end = images_end(f, next->rows);
   f.committed = std::move(next);
 }
 
@@ -419,7 +420,7 @@ void make_writable(H5File& f, const std::string& table, std::chrono::millisecond
   }
   const std::string what = f.where(table) + ": trimming rows of an unfinished transaction";
   const std::uint64_t rows = f.committed->rows;
-  if ((!f.keeps_image_chunks() && f.extent(f.images.get(), what) > rows) || f.extent(f.labels.get(), what) > rows ||
+  if (f.extent(f.images.get(), what) > rows || f.extent(f.labels.get(), what) > rows ||
       f.extent(f.ids.get(), what) > rows) {
     f.set_rows(rows, what);
   }

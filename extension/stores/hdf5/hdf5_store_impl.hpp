@@ -1,5 +1,5 @@
 // The hdf5 backend's Store and Cursor (private to the backend): hdf5_store.cpp holds the store (transactions),
-// hdf5_cursor.cpp the cursor (reads: the mapped file, HDF5, or threaded gzip chunks).
+// hdf5_cursor.cpp the cursor (reads: HDF5, or threaded gzip chunks).
 #pragma once
 
 #include <cstdint>
@@ -30,10 +30,6 @@ class Hdf5Cursor final : public Cursor {
   std::span<const std::uint8_t> pixels() override;
 
  private:
-  // A mapped scan keeps the kernel reading about two blocks ahead of `row` (cold files: one large read
-  // ahead of the page faults instead of a fault per page run).
-  void prefetch_from(const ChunkMap& map, std::uint64_t row);
-
   Hdf5Store& store_;
   const std::shared_ptr<const Committed> snapshot_;  // the committed state this statement reads
   IdWalk<std::uint64_t> walk_;                       // id -> row
@@ -44,9 +40,8 @@ class Hdf5Cursor final : public Cursor {
   std::uint64_t block_rows_ = 0;
   std::uint64_t block_generation_ = 0;  // the store's generation when the block was read
   std::vector<std::uint8_t> single_;
-  std::uint64_t prefetched_to_ = 0;  // a mapped scan has asked the kernel to read the file up to this row
-  Committed::Index::const_iterator hint_;
-  std::unique_ptr<ChunkReader> chunks_;  // a threaded gzip scan's chunks  // where the scan is in snapshot_->index (immutable: stays valid)
+  Committed::Index::const_iterator hint_;  // where the scan is in snapshot_->index (immutable: stays valid)
+  std::unique_ptr<ChunkReader> chunks_;    // a threaded gzip scan's chunks
 };
 
 class Hdf5Store final : public Store {
