@@ -91,13 +91,12 @@ void load_committed_v2(H5File& f, const std::string& table, std::chrono::millise
       try {
         if (!f.writable) {
           // H5Drefresh evicts the dataset's cached metadata, but reopens it with the default chunk cache (1 MiB):
-          // reopened with ours (dataset_access) afterwards, the datasets read as before.
+          // reopened with ours (open_with_cache) afterwards, the datasets read as before.
           for (auto* d : {&f.ids, &f.labels, &f.images}) {
             checked(H5Drefresh(d->get()), what + ": H5Drefresh");
             d->reset();  // closed first: an open dataset opened again shares its chunk cache
-            const Hid dapl = dataset_access();
-            *d = checked(H5Dopen2(f.file.get(), d == &f.ids ? kIds : d == &f.labels ? kLabels : kImages, dapl.get()),
-                         H5Dclose, what + ": reopening a dataset");
+            *d = open_with_cache(f.file.get(), d == &f.ids ? kIds : d == &f.labels ? kLabels : kImages,
+                                 what + ": reopening a dataset");
           }
         }
         auto c = read_rows(f, table, rows, "/commit");

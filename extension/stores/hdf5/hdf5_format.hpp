@@ -41,8 +41,9 @@ inline constexpr const char* kShapeAttribute = "shape";
 inline constexpr const char* kRowsAttribute = "rows";  // version 1 only
 inline constexpr std::int64_t kTombstone = -1;
 
-// The chunk cache every dataset is opened with (H5Pset_chunk_cache): room for a block of chunks being filled
-// or read, with many slots (a prime) to avoid collisions; w0 = 1 evicts fully read or written chunks first.
+// The chunk cache every dataset but unfiltered /images (none: hdf5_open.hpp) is opened with: room for a block
+// of chunks being filled or read, with many slots (a prime) to avoid collisions; w0 = 1 evicts fully read or
+// written chunks first.
 // 8 MiB: twice a scan block (kScanBlockBytes), and the bound on what a gzip scan's cache adds to the heap.
 struct ChunkCache {
   std::size_t slots;
