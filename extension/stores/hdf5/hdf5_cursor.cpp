@@ -65,7 +65,7 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
     const std::uint64_t rows_per_block = block_rows(chunk, bytes, kScanBlockBytes);
     block_first_ = row / chunk * chunk;
     block_rows_ = std::min(rows_per_block, std::max(store_.rows_in_file(), snapshot_->rows) - block_first_);
-    block_.resize(block_rows_ * bytes);
+    block_.reserve(block_rows_ * bytes, what);
     block_generation_ = store_.generation();
     f.transfer(f.images.get(), false, block_first_, block_rows_, H5T_NATIVE_UINT8, block_.data(), what);
     require_file_reaches(f, snapshot_->images_end, store_.table());
