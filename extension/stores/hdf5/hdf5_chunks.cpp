@@ -92,9 +92,13 @@ const std::vector<std::uint8_t>& ChunkReader::chunk(H5File& f, std::uint64_t ind
     ahead_.emplace_back(next_, pool_.submit([raw, chunk_bytes, what] { return inflate_chunk(*raw, chunk_bytes, what); }));
     ++next_;
   }
-  current_ = ahead_.front().second.get();
-  current_index_ = index;
+  // Taken off the queue before get(): a chunk that fails to inflate throws here, and its spent future must not
+  // stay queued (waiting on it again would throw std::future_error, in the destructor too).
+  std::future<std::vector<std::uint8_t>> front = std::move(ahead_.front().second);
   ahead_.pop_front();
+  current_index_ = ~std::uint64_t{0};
+  current_ = front.get();
+  current_index_ = index;
   return current_;
 }
 

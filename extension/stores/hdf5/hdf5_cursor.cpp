@@ -1,11 +1,13 @@
-// The hdf5 backend's cursor (hdf5_store_impl.hpp): committed pixels of an unfiltered version 2 store from the
-// mapped file (hdf5_mapped.hpp), a threaded gzip scan's chunks inflated ahead on the pool (hdf5_chunks.hpp),
-// everything else through HDF5: a point read one row through the chunk cache, a scan a block of chunks per
-// H5Dread; this connection's transaction's rows from its write buffer or the file.
+// The hdf5 backend's cursor (hdf5_store_impl.hpp): pixels read through HDF5, which finds each chunk in its
+// chunk index by coordinates (exact: no address is guessed, and no mapping of the file can fault when the file
+// is truncated under us, hdf5_file_end.hpp): a point read one row through the chunk cache, a scan a block of
+// whole chunks per H5Dread into the cursor's buffer, a threaded gzip scan's chunks inflated ahead on the pool
+// (hdf5_chunks.hpp); this connection's transaction's rows from its write buffer or the file.
 #include <hdf5.h>
 
 #include <algorithm>
 
+#include "hdf5_file_end.hpp"
 #include "hdf5_store_impl.hpp"
 
 namespace imgstore::hdf5 {
@@ -21,15 +23,6 @@ void Hdf5Cursor::next() {
                         [&](std::int64_t from) { return store_.first_from(*snapshot_, from, hint_); });
 }
 
-void Hdf5Cursor::prefetch_from(const ChunkMap& map, std::uint64_t row) {
-  const std::uint64_t block = block_rows(store_.file().chunk_rows, store_.shape().bytes(), kScanBlockBytes);
-  if (row < prefetched_to_ && prefetched_to_ - row > block) return;
-  const std::uint64_t from = std::max(row, prefetched_to_);
-  const std::uint64_t to = std::min(row + 2 * block, snapshot_->rows);
-  if (to > from) map.prefetch(from, to - from);
-  prefetched_to_ = std::max(prefetched_to_, to);
-}
-
 std::int64_t Hdf5Cursor::label() {
   const Lock lock(hdf5_mutex());
   return store_.label_at(*snapshot_, walk_.value());
@@ -38,25 +31,14 @@ std::int64_t Hdf5Cursor::label() {
 std::span<const std::uint8_t> Hdf5Cursor::pixels() {
   const std::uint64_t row = walk_.value();
   const std::size_t bytes = store_.shape().bytes();
-  // Committed rows of an unfiltered version 2 store: straight from the mapped file (hdf5_mapped.hpp). Their
-  // bytes never change, also inside this connection's own transaction.
-  if (const ChunkMap* map = snapshot_->chunks.get(); map != nullptr && row < snapshot_->rows) {
-    const std::uint8_t* p = map->row(row);
-    if (p == nullptr) {  // the chunk's first read: its predicted address checked (hdf5_mapped.hpp)
-      const Lock lock(hdf5_mutex());
-      ensure_open(store_.file(), store_.table(), store_.timeout());
-      map->check(store_.file(), row);
-      p = map->row(row);
-    }
-    if (p != nullptr) {
-      if (!walk_.by_ids()) prefetch_from(*map, row);
-      return {p, bytes};
-    }
-  }
   const Lock lock(hdf5_mutex());
   if (const std::uint8_t* p = store_.buffered(row)) return {p, bytes};
   H5File& f = store_.file();
   ensure_open(f, store_.table(), store_.timeout());
+  // The file still holds the committed images, checked before each read (a truncated file fails here, not
+  // after HDF5 retries its metadata reads for seconds) and after it (zeros read past a truncation that raced
+  // the read are not served): hdf5_file_end.hpp.
+  require_file_reaches(f, snapshot_->images_end, store_.table());
   if (row >= snapshot_->rows) store_.settle();  // this transaction's rows: the compressed ones written first
   if (!walk_.by_ids() && row < snapshot_->rows && f.deflate > 0) {
     if (ThreadPool* pool = store_.pool()) {
@@ -64,6 +46,7 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
       if (!chunks_) chunks_ = std::make_unique<ChunkReader>(*pool, 4 * pool->size());
       const std::uint64_t end = (snapshot_->rows + f.chunk_rows - 1) / f.chunk_rows;
       const auto& chunk = chunks_->chunk(f, row / f.chunk_rows, end, store_.table());
+      require_file_reaches(f, snapshot_->images_end, store_.table());
       return {chunk.data() + (row % f.chunk_rows) * bytes, bytes};
     }
   }
@@ -72,6 +55,7 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
     // A point read: one row through the chunk cache.
     single_.resize(bytes);
     f.transfer(f.images.get(), false, row, 1, H5T_NATIVE_UINT8, single_.data(), what);
+    require_file_reaches(f, snapshot_->images_end, store_.table());
     return single_;
   }
   if (row < block_first_ || row >= block_first_ + block_rows_ || block_generation_ != store_.generation()) {
@@ -81,9 +65,10 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
     const std::uint64_t rows_per_block = block_rows(chunk, bytes, kScanBlockBytes);
     block_first_ = row / chunk * chunk;
     block_rows_ = std::min(rows_per_block, std::max(store_.rows_in_file(), snapshot_->rows) - block_first_);
-    block_.resize(block_rows_ * bytes);
+    block_.reserve(block_rows_ * bytes, what);
     block_generation_ = store_.generation();
     f.transfer(f.images.get(), false, block_first_, block_rows_, H5T_NATIVE_UINT8, block_.data(), what);
+    require_file_reaches(f, snapshot_->images_end, store_.table());
   }
   return {block_.data() + (row - block_first_) * bytes, bytes};
 }

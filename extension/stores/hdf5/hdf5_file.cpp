@@ -14,6 +14,7 @@
 
 #include "busy.hpp"
 #include "file_registry.hpp"
+#include "hdf5_file_end.hpp"
 #include "hdf5_journal.hpp"
 #include "hdf5_open.hpp"
 #include "posix_file.hpp"
@@ -48,6 +49,7 @@ std::shared_ptr<Committed> read_rows(H5File& f, const std::string& table, std::u
   c->rows = rows;
   c->row_ids.resize(rows);
   c->row_labels.resize(rows);
+  c->images_end = images_end(f, rows);
   if (rows > 0) {
     f.transfer(f.ids.get(), false, 0, rows, H5T_NATIVE_INT64, c->row_ids.data(), what + ": reading /ids");
     f.transfer(f.labels.get(), false, 0, rows, H5T_NATIVE_INT64, c->row_labels.data(), what + ": reading /labels");
@@ -71,18 +73,18 @@ void build_index(Committed& c, const std::string& what) {
 // dataset's cached metadata but reopens it with the default chunk cache (1 MiB): reopened with ours
 // (dataset_access) afterwards, the datasets read as before.
 void refresh_datasets(H5File& f, const std::string& what) {
+  // H5Drefresh evicts the dataset's cached metadata, but reopens it with the default chunk cache (1 MiB):
+  // reopened with ours (open_with_cache) afterwards, the datasets read as before.
   for (auto* d : {&f.ids, &f.labels, &f.images}) {
     checked(H5Drefresh(d->get()), what + ": H5Drefresh");
     d->reset();  // closed first: an open dataset opened again shares its chunk cache
-    const Hid dapl = dataset_access();
-    *d = checked(H5Dopen2(f.file.get(), d == &f.ids ? kIds : d == &f.labels ? kLabels : kImages, dapl.get()),
-                 H5Dclose, what + ": reopening a dataset");
+    *d = open_with_cache(f.file.get(), d == &f.ids ? kIds : d == &f.labels ? kLabels : kImages,
+                         what + ": reopening a dataset");
   }
 }
 
-// Publishes a state read at /commit = `seen` (its chunks mapped, its index built).
+// Publishes a state read at /commit = `seen` (its index built).
 void publish(H5File& f, std::shared_ptr<Committed> c, const CommitWord& seen, const std::string& what) {
-  c->chunks = map_chunks(f, seen.rows, f.committed->chunks.get());
   c->generation = seen.generation;
   build_index(*c, what);
   f.committed = std::move(c);
@@ -126,10 +128,10 @@ bool read_before_commit(H5File& f, const std::string& table, const CommitWord& s
 void recover_abandoned(H5File& f, const std::string& table);
 
 void load_committed_v2(H5File& f, const std::string& table, std::chrono::milliseconds timeout) {
-  if (f.committed->generation != ~std::uint64_t{0} && f.mapping && !f.writable) {
-    // Every statement comes here: unchanged since the last read (the common case) costs a 16-byte read of
-    // the mapped /commit and no allocation. An odd one read before stays the state before its commit while
-    // /commit does not change.
+  if (f.committed->generation != ~std::uint64_t{0} && f.commit_fd && !f.writable) {
+    // Every statement comes here: unchanged since the last read (the common case) costs a 16-byte pread of
+    // /commit and no allocation. An odd one read before stays the state before its commit while /commit does
+    // not change.
     const auto [generation, rows] = f.read_commit({});
     if (generation == f.committed->generation && rows == f.committed->rows) return;
   }
@@ -481,7 +483,7 @@ void commit_transaction(H5File& f, std::shared_ptr<Committed> next, const std::s
   f.write_commit(next->generation, next->rows, what);
   f.flush_and_sync(what);
   if (!journal.entries.empty()) remove_journal(f.path, what);
-  next->chunks = map_chunks(f, next->rows, old.chunks.get());
+  next->images_end = images_end(f, next->rows);
   f.committed = std::move(next);
 }
 
@@ -504,7 +506,7 @@ void make_writable(H5File& f, const std::string& table, std::chrono::millisecond
   make_writable_v2(f, table, timeout);
   const std::string what = f.where(table) + ": trimming rows of an unfinished transaction";
   const std::uint64_t rows = f.committed->rows;
-  if ((!f.keeps_image_chunks() && f.extent(f.images.get(), what) > rows) || f.extent(f.labels.get(), what) > rows ||
+  if (f.extent(f.images.get(), what) > rows || f.extent(f.labels.get(), what) > rows ||
       f.extent(f.ids.get(), what) > rows) {
     f.set_rows(rows, what);
   }

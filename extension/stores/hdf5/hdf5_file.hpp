@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <cstdint>
@@ -35,7 +34,6 @@
 #include "busy.hpp"
 #include "error.hpp"
 #include "hdf5_format.hpp"
-#include "hdf5_mapped.hpp"
 #include "owner_process.hpp"
 #include "posix_file.hpp"
 #include "shape.hpp"
@@ -100,7 +98,8 @@ struct Committed {
   std::vector<std::int64_t> row_ids;            // per committed row; -1 deleted
   std::vector<std::int64_t> row_labels;         // per committed row
   Index index;                                  // live id -> row
-  std::shared_ptr<const ChunkMap> chunks;       // version 2, unfiltered: the rows' pixels in the mapped file
+  std::uint64_t images_end = 0;                 // where its last /images chunk ends in the file
+                                                // (hdf5_file_end.hpp; 0: unchecked)
 };
 
 // After a file closes: HDF5 keeps the blocks it freed (chunk buffers, metadata) on its own free lists for
@@ -125,8 +124,6 @@ class H5File {
   // its file address: a statement's check for a new commit costs a 16-byte read instead of an H5Drefresh.
   Fd commit_fd;
   haddr_t commit_address = HADDR_UNDEF;
-  // The file mapped read-only (hdf5_mapped.hpp): committed pixels, and /commit's chunk, read without HDF5.
-  std::shared_ptr<const Mapping> mapping;
   int filters = 0;  // on /images
   int deflate = 0;  // the gzip level when deflate is /images' only filter (direct chunk I/O, hdf5_chunks.hpp)
   std::shared_ptr<const Committed> committed = std::make_shared<Committed>();
@@ -206,13 +203,8 @@ class H5File {
     return d[0];
   }
 
-  // Version 2 unfiltered /images never shrinks: a chunk, once allocated, is never freed, so HDF5 never reuses
-  // its space for anything else while a reader in another process may be reading it through its mapping
-  // (hdf5_mapped.hpp). Rows past /commit's count are not part of the store (hdf5_format.hpp).
-  bool keeps_image_chunks() const { return version == 2 && filters == 0; }
-
   void set_rows(std::uint64_t n, const std::string& what) const {
-    if (!keeps_image_chunks() || extent(images.get(), what) < n) checked(H5Dset_extent(images.get(), dims(n).data()), what);
+    checked(H5Dset_extent(images.get(), dims(n).data()), what);
     const hsize_t one[1] = {n};
     checked(H5Dset_extent(labels.get(), one), what);
     checked(H5Dset_extent(ids.get(), one), what);
@@ -227,15 +219,9 @@ class H5File {
   // Version 2: /commit = [generation, rows]. A reader refreshes it first (H5Drefresh: SWMR readers see a
   // dataset's new data and extent only after it).
   CommitWord read_commit(const std::string& what) const {
-    if (!writable && mapping && commit_address != HADDR_UNDEF && commit_address + 16 <= mapping->size()) {
+    if (!writable && commit_fd && commit_address != HADDR_UNDEF) {
       // The writer writes /commit with one pwrite; a torn read can pair the new generation with the old row
       // count, which the seqlock's second read of /commit catches (one_commit compares both words).
-      std::uint64_t v[2];
-      std::memcpy(v, mapping->data() + commit_address, sizeof v);
-      std::atomic_thread_fence(std::memory_order_acquire);
-      return {v[0], v[1]};
-    }
-    if (!writable && commit_fd && commit_address != HADDR_UNDEF) {
       std::uint8_t b[16];
       if (::pread(commit_fd.get(), b, sizeof b, static_cast<off_t>(commit_address)) == static_cast<ssize_t>(sizeof b)) {
         const auto le = [&](int at) {

@@ -84,8 +84,9 @@ inline SuperblockHead parse_superblock_head(std::span<const std::uint8_t> head) 
   return sb;
 }
 
-// The chunk cache every dataset is opened with (H5Pset_chunk_cache): room for a block of chunks being filled
-// or read, with many slots (a prime) to avoid collisions; w0 = 1 evicts fully read or written chunks first.
+// The chunk cache every dataset but unfiltered /images (none: hdf5_open.hpp) is opened with: room for a block
+// of chunks being filled or read, with many slots (a prime) to avoid collisions; w0 = 1 evicts fully read or
+// written chunks first.
 // 8 MiB: twice a scan block (kScanBlockBytes), and the bound on what a gzip scan's cache adds to the heap.
 struct ChunkCache {
   std::size_t slots;

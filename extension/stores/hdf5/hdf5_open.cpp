@@ -90,10 +90,22 @@ Compression parse_compression(const std::string& table, const std::string& text)
               ErrorKind::mismatch);
 }
 
-Hid dataset_access() {
+Hid dataset_access(bool uncached) {
   Hid dapl = checked(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose, "H5Pcreate");
-  checked(H5Pset_chunk_cache(dapl.get(), kChunkCache.slots, kChunkCache.bytes, kChunkCache.w0), "H5Pset_chunk_cache");
+  checked(H5Pset_chunk_cache(dapl.get(), kChunkCache.slots, uncached ? 0 : kChunkCache.bytes, kChunkCache.w0),
+          "H5Pset_chunk_cache");
   return dapl;
+}
+
+Hid open_with_cache(hid_t file, const char* name, const std::string& what) {
+  const Hid dapl = dataset_access();
+  Hid dset = checked(H5Dopen2(file, name, dapl.get()), H5Dclose, what);
+  if (std::strcmp(name, kImages) != 0) return dset;
+  const Hid dcpl = checked(H5Dget_create_plist(dset.get()), H5Pclose, what);
+  if (H5Pget_nfilters(dcpl.get()) != 0) return dset;
+  dset.reset();  // closed first: a dataset opened again shares its chunk cache
+  const Hid uncached = dataset_access(true);
+  return checked(H5Dopen2(file, name, uncached.get()), H5Dclose, what);
 }
 
 namespace {
@@ -153,8 +165,7 @@ Hid open_dataset(const H5File& f, const std::string& table, const char* name, in
                     "; expected an imgstore store (datasets /images, /labels, /ids)",
                 ErrorKind::cantopen);
   }
-  const Hid dapl = dataset_access();
-  Hid dset = checked(H5Dopen2(f.file.get(), name, dapl.get()), H5Dclose, what + ": opening /" + name);
+  Hid dset = open_with_cache(f.file.get(), name, what + ": opening /" + name);
   const Hid type = checked(H5Dget_type(dset.get()), H5Tclose, what);
   const Hid space = checked(H5Dget_space(dset.get()), H5Sclose, what);
   const bool integer = H5Tget_class(type.get()) == H5T_INTEGER;
@@ -397,7 +408,7 @@ void create_layout(H5File& f, const std::string& table, const Compression& compr
     const Hid dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, what);
     checked(H5Pset_chunk(dcpl.get(), rank, chunk_dims), what);
     if (compress && compression.gzip > 0) checked(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(compression.gzip)), what);
-    const Hid dapl = dataset_access();
+    const Hid dapl = dataset_access(compress && compression.gzip == 0);  // unfiltered /images: uncached
     return checked(H5Dcreate2(f.file.get(), name, type, space.get(), H5P_DEFAULT, dcpl.get(), dapl.get()), H5Dclose, what);
   };
   const hsize_t image_chunk[4] = {chunk, f.shape.height, f.shape.width, f.shape.channels};

@@ -1,6 +1,8 @@
 // The hdf5 backend's Store and Cursor (private to the backend): hdf5_store.cpp holds the store (transactions),
-// hdf5_cursor.cpp the cursor (reads: the mapped file, HDF5, or threaded gzip chunks).
+// hdf5_cursor.cpp the cursor (reads: HDF5, or threaded gzip chunks).
 #pragma once
+
+#include <sys/mman.h>
 
 #include <cstdint>
 #include <map>
@@ -20,6 +22,36 @@ namespace imgstore::hdf5 {
 
 class Hdf5Store;
 
+// A scan's block buffer in pages of its own (an anonymous mapping), given back to the system when the cursor
+// ends. A freed 4 MiB heap block raises glibc's mmap threshold, so the next ones come from the heap, where a
+// gzip store's smaller allocations pin them: 200 stores opened, scanned and dropped kept 4 MB more.
+class PageBuffer {
+ public:
+  PageBuffer() = default;
+  ~PageBuffer() { release(); }
+  PageBuffer(const PageBuffer&) = delete;
+  PageBuffer& operator=(const PageBuffer&) = delete;
+  std::uint8_t* data() const { return data_; }
+  // Room for at least `bytes` (the contents are not kept); Error nomem naming `what` when there is none.
+  void reserve(std::size_t bytes, const std::string& what) {
+    if (bytes <= size_) return;
+    release();
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw Error(what + ": no memory for a block of " + std::to_string(bytes) + " bytes", ErrorKind::nomem);
+    data_ = static_cast<std::uint8_t*>(p);
+    size_ = bytes;
+  }
+
+ private:
+  void release() noexcept {
+    if (data_ != nullptr) ::munmap(data_, size_);
+    data_ = nullptr;
+    size_ = 0;
+  }
+  std::uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 class Hdf5Cursor final : public Cursor {
  public:
   Hdf5Cursor(Hdf5Store& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids);
@@ -30,23 +62,18 @@ class Hdf5Cursor final : public Cursor {
   std::span<const std::uint8_t> pixels() override;
 
  private:
-  // A mapped scan keeps the kernel reading about two blocks ahead of `row` (cold files: one large read
-  // ahead of the page faults instead of a fault per page run).
-  void prefetch_from(const ChunkMap& map, std::uint64_t row);
-
   Hdf5Store& store_;
   const std::shared_ptr<const Committed> snapshot_;  // the committed state this statement reads
   IdWalk<std::uint64_t> walk_;                       // id -> row
   bool at_end_ = false;
   // Scans read a block of rows per H5Dread into this reused buffer.
-  std::vector<std::uint8_t> block_;
+  PageBuffer block_;
   std::uint64_t block_first_ = 0;
   std::uint64_t block_rows_ = 0;
   std::uint64_t block_generation_ = 0;  // the store's generation when the block was read
   std::vector<std::uint8_t> single_;
-  std::uint64_t prefetched_to_ = 0;  // a mapped scan has asked the kernel to read the file up to this row
-  Committed::Index::const_iterator hint_;
-  std::unique_ptr<ChunkReader> chunks_;  // a threaded gzip scan's chunks  // where the scan is in snapshot_->index (immutable: stays valid)
+  Committed::Index::const_iterator hint_;  // where the scan is in snapshot_->index (immutable: stays valid)
+  std::unique_ptr<ChunkReader> chunks_;    // a threaded gzip scan's chunks
 };
 
 class Hdf5Store final : public Store {
