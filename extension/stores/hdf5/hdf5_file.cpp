@@ -71,10 +71,8 @@ void build_index(Committed& c, const std::string& what) {
 
 // Version 2 readers: SWMR readers see other processes' writes only after H5Drefresh, which also evicts the
 // dataset's cached metadata but reopens it with the default chunk cache (1 MiB): reopened with ours
-// (dataset_access) afterwards, the datasets read as before.
+// (open_with_cache) afterwards, the datasets read as before.
 void refresh_datasets(H5File& f, const std::string& what) {
-  // H5Drefresh evicts the dataset's cached metadata, but reopens it with the default chunk cache (1 MiB):
-  // reopened with ours (open_with_cache) afterwards, the datasets read as before.
   for (auto* d : {&f.ids, &f.labels, &f.images}) {
     checked(H5Drefresh(d->get()), what + ": H5Drefresh");
     d->reset();  // closed first: an open dataset opened again shares its chunk cache
