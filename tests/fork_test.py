@@ -10,7 +10,7 @@ with ids of its own. Three process models:
 - spawn: fresh interpreters.
 At the end the store holds exactly the committed rows, each with the pixels written, and imgstore_check (full)
 says ok. An hdf5 store the parent was writing at the fork cannot be written through the HDF5 handles the child
-inherited, nor can they be closed (hdf5_file.hpp, H5File::opener): there the workers must be refused with a
+inherited, nor can they be closed (hdf5_file.hpp, H5File::opener_): there the workers must be refused with a
 message naming their table and the fork, having committed nothing. Before the fix, with the parent's store open
 at the fork, the workers' commits "succeeded" and rows vanished (170 of 301 kept, imgstore_check ok).
 

@@ -5,7 +5,7 @@
 // either not found in the child, which opens its own (LMDB: an environment must not be used across a fork), or
 // found and used (HDF5: the child's library still holds the parent's open file, and opening it again there
 // shares that file's state and misread /ids chunks in our test; reading through the parent's handles works,
-// writing through them does not: hdf5_file.hpp, H5File::opener). LMDB's child never closes the parent's
+// writing through them does not: hdf5_file.hpp, H5File::opener_). LMDB's child never closes the parent's
 // environment (lmdb_env.hpp, EnvClose).
 #pragma once
 

@@ -1,8 +1,10 @@
 #include "thread_pool.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 
 namespace imgstore {
 
@@ -12,14 +14,61 @@ unsigned threads_argument(const Args& args) {
   return static_cast<unsigned>(args.integer("threads", 1, 256, default_threads()));
 }
 
+// A worker wakes the caller as soon as a job's result is set, then frees the job (its closure, buffers it
+// held). A caller that forks at once (a DataLoader starting its workers after a statement) can fork while that
+// free holds an allocator lock, which the child inherits locked. glibc's malloc takes its own locks around
+// fork; other allocators do not: under GCC 12's AddressSanitizer the child's own pool threads hung at start
+// (tests/process_test.py, fork-after schedules). So fork() waits until every pool's workers are idle (at most
+// one job's end) and holds them so across the fork.
+struct ForkQuiesce {
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::set<ThreadPool*>& pools() {
+    static std::set<ThreadPool*> p;
+    return p;
+  }
+  static void add(ThreadPool* pool) {
+    static std::once_flag once;
+    std::call_once(once, [] { ::pthread_atfork(prepare, resume, resume); });
+    const std::lock_guard lock(mutex());
+    pools().insert(pool);
+  }
+  static void remove(ThreadPool* pool) {
+    const std::lock_guard lock(mutex());
+    pools().erase(pool);
+  }
+  static void prepare() {
+    mutex().lock();
+    for (ThreadPool* p : pools()) {
+      std::unique_lock lock(p->mutex_);
+      p->idle_.wait(lock, [&] { return p->running_ == 0; });
+      lock.release();  // held across the fork: no worker takes a job meanwhile
+    }
+  }
+  // In the parent and the child alike (the child's copies are locked by its only thread, this one).
+  static void resume() {
+    for (ThreadPool* p : pools()) p->mutex_.unlock();
+    mutex().unlock();
+  }
+};
+
 ThreadPool::ThreadPool(unsigned workers) : owner_(::getpid()) {
   workers_.reserve(workers);
   for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this](std::stop_token stop) { work(stop); });
+  // Returns once every worker runs: a thread still starting allocates (its stack bounds, its allocator cache),
+  // and a fork then, which ForkQuiesce cannot see, copied a lock it held (under ASan the child's own workers
+  // then hung at start: tests/process_test.py, fork-after schedules).
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [&] { return started_ == workers; });
+  ForkQuiesce::add(this);
 }
 
 bool ThreadPool::usable() const { return owner_ == ::getpid(); }
 
 ThreadPool::~ThreadPool() {
+  ForkQuiesce::remove(this);
   for (auto& worker : workers_) worker.request_stop();
   ready_.notify_all();
   workers_.clear();  // joins
@@ -34,16 +83,26 @@ void ThreadPool::enqueue(std::function<void()> job) {
 }
 
 void ThreadPool::work(std::stop_token stop) {
+  {
+    const std::lock_guard lock(mutex_);
+    ++started_;
+  }
+  idle_.notify_all();
   for (;;) {
-    std::function<void()> job;
     {
-      std::unique_lock lock(mutex_);
-      // Queued work is finished even after a stop is requested: a future someone waits for is always set.
-      if (!ready_.wait(lock, stop, [&] { return !queue_.empty(); })) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    job();  // a packaged_task: exceptions land in its future
+      std::function<void()> job;
+      {
+        std::unique_lock lock(mutex_);
+        // Queued work is finished even after a stop is requested: a future someone waits for is always set.
+        if (!ready_.wait(lock, stop, [&] { return !queue_.empty(); })) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+        ++running_;
+      }
+      job();  // a packaged_task: exceptions land in its future
+    }  // the job destroyed
+    const std::lock_guard lock(mutex_);
+    if (--running_ == 0) idle_.notify_all();
   }
 }
 

@@ -53,13 +53,19 @@ class ThreadPool {
   }
 
  private:
+  friend struct ForkQuiesce;
   void enqueue(std::function<void()> job);
   void work(std::stop_token stop);
 
   const pid_t owner_;  // the process whose workers these are
   std::mutex mutex_;
   std::condition_variable_any ready_;
+  std::condition_variable idle_;  // running_ fell to 0, or a worker started
   std::deque<std::function<void()>> queue_;
+  // Workers between taking a job and having destroyed it (its closure, its result's buffers). fork() waits for
+  // 0 (thread_pool.cpp, ForkQuiesce), so that no worker is inside the allocator when the process forks.
+  unsigned running_ = 0;
+  unsigned started_ = 0;  // workers that have begun to run
   std::vector<std::jthread> workers_;  // last member: joined first, while the queue still exists
 };
 

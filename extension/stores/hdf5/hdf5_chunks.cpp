@@ -56,10 +56,9 @@ void ChunkWriter::write(H5File& f, bool all, const std::string& what) {
     const bool must = all || queue_.size() > kMaxInFlight;
     if (!must && future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
     const StoredChunk chunk = future.get();
-    const hsize_t offset[4] = {index * f.chunk_rows, 0, 0, 0};
+    const std::uint64_t at = index;
     queue_.pop_front();
-    checked(H5Dwrite_chunk(f.images.get(), H5P_DEFAULT, chunk.mask, offset, chunk.bytes.size(), chunk.bytes.data()),
-            what + ": H5Dwrite_chunk");
+    f.write_image_chunk(at, chunk.mask, chunk.bytes, what);
   }
 }
 
@@ -72,7 +71,7 @@ ChunkReader::~ChunkReader() {
   for (auto& [index, future] : ahead_) future.wait();  // the tasks own their inputs; waited only to be tidy
 }
 
-const std::vector<std::uint8_t>& ChunkReader::chunk(H5File& f, std::uint64_t index, std::uint64_t end,
+const std::vector<std::uint8_t>& ChunkReader::chunk(const H5File& f, std::uint64_t index, std::uint64_t end,
                                                     const std::string& table) {
   if (index == current_index_) return current_;
   if (ahead_.empty() || ahead_.front().first != index) {  // not the next one: start reading ahead from here
@@ -80,15 +79,15 @@ const std::vector<std::uint8_t>& ChunkReader::chunk(H5File& f, std::uint64_t ind
     ahead_.clear();
     next_ = index;
   }
-  const std::size_t chunk_bytes = f.chunk_rows * f.shape.bytes();
+  const std::size_t chunk_bytes = f.chunk_rows() * f.shape().bytes();
   while (ahead_.size() < window_ && next_ < end) {
     const std::string what = f.where(table) + ": reading chunk " + std::to_string(next_) + " of /images";
-    const hsize_t offset[4] = {next_ * f.chunk_rows, 0, 0, 0};
+    const hsize_t offset[4] = {next_ * f.chunk_rows(), 0, 0, 0};
     hsize_t stored = 0;
-    checked(H5Dget_chunk_storage_size(f.images.get(), offset, &stored), what);
+    checked(H5Dget_chunk_storage_size(f.images_id(), offset, &stored), what);
     auto raw = std::make_shared<StoredChunk>();
     raw->bytes.resize(stored);
-    checked(H5Dread_chunk(f.images.get(), H5P_DEFAULT, offset, &raw->mask, raw->bytes.data()), what);
+    checked(H5Dread_chunk(f.images_id(), H5P_DEFAULT, offset, &raw->mask, raw->bytes.data()), what);
     ahead_.emplace_back(next_, pool_.submit([raw, chunk_bytes, what] { return inflate_chunk(*raw, chunk_bytes, what); }));
     ++next_;
   }

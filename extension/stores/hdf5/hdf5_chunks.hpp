@@ -70,7 +70,7 @@ class ChunkReader {
 
   // The pixels of chunk `index` of /images, reading ahead up to the window, below chunk `end`. Call with
   // hdf5_mutex() held.
-  const std::vector<std::uint8_t>& chunk(H5File& f, std::uint64_t index, std::uint64_t end, const std::string& table);
+  const std::vector<std::uint8_t>& chunk(const H5File& f, std::uint64_t index, std::uint64_t end, const std::string& table);
   std::uint64_t current() const { return current_index_; }
 
  private:

@@ -18,7 +18,7 @@ class H5File;
 // The end (file address + size) of the last /images chunk of the first `rows` rows (filtered: the last whole
 // one); 0 when there is none or HDF5 cannot say. Walks HDF5's chunk index up to that chunk (libhdf5 1.10 has no direct
 // lookup of an address): once per committed state. Call with hdf5_mutex() held.
-std::uint64_t images_end(H5File& f, std::uint64_t rows);
+std::uint64_t images_end(const H5File& f, std::uint64_t rows);
 
 // Error corrupt, naming the table and file, when the file HDF5 reads is now shorter than `end` (images_end of
 // the committed state read). Call with hdf5_mutex() held, after the read it vouches for.

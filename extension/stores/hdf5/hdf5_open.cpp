@@ -1,10 +1,9 @@
-// Opening the HDF5 file of an hdf5 store (hdf5_file.hpp): HDF5's errors as ours, how each format version
-// opens a file, the handles with the checks of their types, ranks and shape, and a new file's layout.
-// hdf5_file.cpp keeps the open files: the registry, the committed states, recovery, read-only and read-write.
+// Opening the HDF5 file of an hdf5 store (H5File, hdf5_file.hpp): how each format version opens a file, the
+// handles with the checks of their types, ranks and shape, HDF5's refusals as our errors, and a new file's
+// layout.
 #include "hdf5_open.hpp"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,70 +14,6 @@
 #include "posix_file.hpp"
 
 namespace imgstore::hdf5 {
-
-void release_memory() noexcept {
-  H5garbage_collect();
-  ::malloc_trim(0);
-}
-
-std::recursive_mutex& hdf5_mutex() {
-  static std::recursive_mutex m;
-  return m;
-}
-
-// HDF5's error stack: the descriptions as one line, innermost last, whether a file lock was refused
-// (H5E_CANTLOCKFILE: another process has the file open), and whether metadata failed its checksum.
-struct ErrorStack {
-  std::string text;
-  bool locked = false;
-  bool checksum() const { return text.find("incorrect metadata checksum") != std::string::npos; }
-};
-
-ErrorStack error_stack() {
-  ErrorStack stack;
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_DOWNWARD,
-      [](unsigned, const H5E_error2_t* e, void* out) noexcept -> herr_t {
-        // A C callback: nothing may be thrown through HDF5's frames. Out of memory ends the walk early.
-        try {
-          auto& s = *static_cast<ErrorStack*>(out);
-          if (e->min_num == H5E_CANTLOCKFILE) s.locked = true;
-          if (e->desc != nullptr && *e->desc != '\0') {
-            if (!s.text.empty()) s.text += "; ";
-            s.text += e->desc;
-          }
-          return 0;
-        } catch (...) {
-          return -1;
-        }
-      },
-      &stack);
-  H5Eclear2(H5E_DEFAULT);
-  if (stack.text.empty()) stack.text = "unknown HDF5 error";
-  return stack;
-}
-
-[[noreturn]] void fail(const std::string& what) {
-  const ErrorStack stack = error_stack();
-  ErrorKind kind = ErrorKind::generic;
-  // HDF5 has no error code for a full disk, only errno in the text of its write error.
-  if (stack.text.find("errno = 28") != std::string::npos || stack.text.find("No space left") != std::string::npos) {
-    kind = ErrorKind::full;
-  }
-  if (stack.locked) kind = ErrorKind::busy;
-  // Past the open, a reader that raced a commit retries on its own (load_committed_v2); what reaches here is damage.
-  if (stack.checksum()) throw Error(what + " (" + stack.text + "): the file is damaged", ErrorKind::corrupt);
-  throw Error(what + " (" + stack.text + ")", kind);
-}
-
-Hid checked(hid_t id, herr_t (*close)(hid_t), const std::string& what) {
-  if (id < 0) fail(what);
-  return Hid(id, close);
-}
-
-void checked(herr_t rc, const std::string& what) {
-  if (rc < 0) fail(what);
-}
 
 Compression parse_compression(const std::string& table, const std::string& text) {
   if (text == "none" || text.empty()) return {};
@@ -150,22 +85,21 @@ void write_string_attribute(hid_t obj, const char* name, const std::string& valu
 
 // Whether the root group links `name` (H5Lexists); a failure to look (the group's metadata damaged) is an error
 // of its own, not a missing dataset.
-htri_t require_link(const H5File& f, const std::string& table, const char* name) {
-  const htri_t exists = H5Lexists(f.file.get(), name, H5P_DEFAULT);
-  if (exists < 0) fail(f.where(table) + ": looking up /" + name);
+htri_t require_link(hid_t file, const std::string& what, const char* name) {
+  const htri_t exists = H5Lexists(file, name, H5P_DEFAULT);
+  if (exists < 0) fail(what + ": looking up /" + name);
   return exists;
 }
 
 // Opens /name and checks its type and rank; errors say what is missing or wrong.
-Hid open_dataset(const H5File& f, const std::string& table, const char* name, int rank, bool is_uint8) {
-  const std::string what = f.where(table);
+Hid open_dataset(hid_t file, const std::string& what, const char* name, int rank, bool is_uint8) {
   const std::string expected = std::string(is_uint8 ? "uint8 of rank 4 (N,H,W,C)" : "int64 of rank 1 (N)");
-  if (require_link(f, table, name) == 0) {
+  if (require_link(file, what, name) == 0) {
     throw Error(what + " is an HDF5 file without the dataset /" + name +
                     "; expected an imgstore store (datasets /images, /labels, /ids)",
                 ErrorKind::cantopen);
   }
-  Hid dset = open_with_cache(f.file.get(), name, what + ": opening /" + name);
+  Hid dset = open_with_cache(file, name, what + ": opening /" + name);
   const Hid type = checked(H5Dget_type(dset.get()), H5Tclose, what);
   const Hid space = checked(H5Dget_space(dset.get()), H5Sclose, what);
   const bool integer = H5Tget_class(type.get()) == H5T_INTEGER;
@@ -234,26 +168,39 @@ bool clear_status_flags(const std::string& path) {
   return true;
 }
 
+// The format version of the open file.
+int format_version(hid_t file, const std::string& what) {
+  // Files from other tools have no format attribute and are accepted if their datasets fit; ours must match.
+  const std::string format = read_string_attribute(file, kFormatAttribute, what);
+  if (!format.empty() && format != kFormat && format != kFormatV1) {
+    throw Error(what + " has format '" + format + "'; expected '" + kFormat + "' or '" + kFormatV1 + "'",
+                ErrorKind::corrupt);
+  }
+  return format == kFormat ? 2 : 1;
+}
+
+}  // namespace
+
 // Why an open failed, as our error. A reader can meet a writer's metadata halfway: the superblock's grown end
 // recorded before the data there is written (HDF5: "truncated file"), metadata being rewritten (a checksum
 // that fails every reread): busy while the writer lock is held, so the open is retried up to `timeout`.
 // Without a writer the file itself is damaged, or, for the end, cut short, as a power loss after a commit that
 // grew it can leave it: imgstore_repair (restore_recorded_end) extends it again.
-[[noreturn]] void throw_open_error(const H5File& f, const std::string& table, Access access, const ErrorStack& stack) {
+[[noreturn]] void H5File::throw_open_error(const std::string& table, Access access, const ErrorStack& stack) const {
   const bool write = writes(access);
   const bool truncated = stack.text.find("truncated file") != std::string::npos;
-  const std::string at = "table " + table + ": '" + f.path + "'";
-  if ((truncated || stack.checksum()) && !write && writer_active(f)) {
+  const std::string at = "table " + table + ": '" + path_ + "'";
+  if ((truncated || stack.checksum()) && !write && writer_active()) {
     throw Error(at + " is being written by another process, or is damaged (" + stack.text + ")", ErrorKind::busy);
   }
   if (truncated) {
-    const auto end = read_superblock_head(f.path).end;
+    const auto end = read_superblock_head(path_).end;
     std::error_code ec;
-    const auto size = std::filesystem::file_size(f.path, ec);
+    const auto size = std::filesystem::file_size(path_, ec);
     throw Error(at + " is shorter (" + (ec ? std::string("?") : std::to_string(size)) + " bytes) than the end its " +
                     "superblock records (" + (end ? std::to_string(*end) : std::string("?")) + "): cut short, as a " +
                     "power loss after a commit that grew it leaves it" +
-                    (end ? "; SELECT imgstore_repair('hdf5', '" + f.path + "') restores its last commit" : std::string()),
+                    (end ? "; SELECT imgstore_repair('hdf5', '" + path_ + "') restores its last commit" : std::string()),
                 ErrorKind::corrupt);
   }
   if (stack.checksum()) throw Error(at + " is damaged (" + stack.text + ")", ErrorKind::corrupt);
@@ -266,110 +213,105 @@ bool clear_status_flags(const std::string& path) {
                     " (HDF5 locks the whole file)",
                 ErrorKind::busy);
   }
-  throw Error("table " + table + ": cannot open '" + f.path + "'" + (write ? " for writing" : "") + " (" + stack.text + ")",
+  throw Error("table " + table + ": cannot open '" + path_ + "'" + (write ? " for writing" : "") + " (" + stack.text + ")",
               ErrorKind::cantopen);
 }
 
 // Opens the file itself for `access` (errors: throw_open_error); a version 2 writer first clears the flags a
 // killed writer left (clear_status_flags).
-Hid open_file_id(const H5File& f, const std::string& table, Access access) {
+Hid H5File::open_file_id(const std::string& table, Access access) const {
   const Hid fapl = file_access(access);  // closed after the error stack is read (any HDF5 call clears it)
-  hid_t file = H5Fopen(f.path.c_str(), file_flags(access), fapl.get());
+  hid_t file = H5Fopen(path_.c_str(), file_flags(access), fapl.get());
   if (file < 0) {
     ErrorStack stack = error_stack();
     if (access == Access::swmr_write && stack.text.find("already open for write") != std::string::npos &&
-        clear_status_flags(f.path)) {
-      file = H5Fopen(f.path.c_str(), file_flags(access), fapl.get());
+        clear_status_flags(path_)) {
+      file = H5Fopen(path_.c_str(), file_flags(access), fapl.get());
       if (file < 0) stack = error_stack();
     }
-    if (file < 0) throw_open_error(f, table, access, stack);
+    if (file < 0) throw_open_error(table, access, stack);
   }
   return Hid(file, H5Fclose);
 }
 
-// The format version of the open file.
-int format_version(const H5File& f, const std::string& table) {
-  // Files from other tools have no format attribute and are accepted if their datasets fit; ours must match.
-  const std::string format = read_string_attribute(f.file.get(), kFormatAttribute, f.where(table));
-  if (!format.empty() && format != kFormat && format != kFormatV1) {
-    throw Error(f.where(table) + " has format '" + format + "'; expected '" + kFormat + "' or '" + kFormatV1 + "'",
-                ErrorKind::corrupt);
-  }
-  return format == kFormat ? 2 : 1;
-}
-
 // A version 2 reader: the file address of /commit's one chunk, for H5File::read_commit's direct reads, when
 // the chunk is as this code creates it (unfiltered, two u64).
-void find_commit_address(H5File& f, const std::string& what) {
-  const Hid space = checked(H5Dget_space(f.commit.get()), H5Sclose, what);
-  const Hid dcpl = checked(H5Dget_create_plist(f.commit.get()), H5Pclose, what);
-  const Hid type = checked(H5Dget_type(f.commit.get()), H5Tclose, what);
+void H5File::find_commit_address(const std::string& what) {
+  const Hid space = checked(H5Dget_space(commit_.get()), H5Sclose, what);
+  const Hid dcpl = checked(H5Dget_create_plist(commit_.get()), H5Pclose, what);
+  const Hid type = checked(H5Dget_type(commit_.get()), H5Tclose, what);
   hsize_t offset[1] = {0};
   unsigned filters = 0;
   haddr_t address = HADDR_UNDEF;
   hsize_t size = 0;
   const bool plain = H5Pget_nfilters(dcpl.get()) == 0 && H5Tequal(type.get(), H5T_STD_U64LE) > 0 &&
                      H5Sget_simple_extent_npoints(space.get()) == 2;
-  if (plain && H5Dget_chunk_info(f.commit.get(), space.get(), 0, offset, &filters, &address, &size) >= 0 && size == 16) {
-    if (!f.commit_fd) f.commit_fd = Fd(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
-    f.commit_address = address;
+  if (plain && H5Dget_chunk_info(commit_.get(), space.get(), 0, offset, &filters, &address, &size) >= 0 && size == 16) {
+    if (!commit_fd_) commit_fd_ = Fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+    commit_address_ = address;
   }
   H5Eclear2(H5E_DEFAULT);  // otherwise /commit is read through HDF5, after an H5Drefresh
 }
 
 // Version 2: opens /commit (uncached), and for a reader finds its direct-read address.
-void open_commit(H5File& f, const std::string& table, bool write) {
-  const std::string what = f.where(table);
-  if (require_link(f, table, kCommit) == 0) {
+void H5File::open_commit(const std::string& table, bool write) {
+  const std::string what = where(table);
+  if (require_link(file_.get(), what, kCommit) == 0) {
     throw Error(what + " is an '" + kFormat + "' file without the dataset /commit (damaged file)", ErrorKind::corrupt);
   }
   const Hid dapl = checked(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose, what);
   checked(H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0), what);  // every read of /commit reads the file
-  f.commit = checked(H5Dopen2(f.file.get(), kCommit, dapl.get()), H5Dclose, what + ": opening /commit");
-  f.commit_address = HADDR_UNDEF;
-  if (!write) find_commit_address(f, what);
+  commit_ = checked(H5Dopen2(file_.get(), kCommit, dapl.get()), H5Dclose, what + ": opening /commit");
+  commit_address_ = HADDR_UNDEF;
+  if (!write) find_commit_address(what);
 }
 
 // The stored shape (checked against `wanted`) and the rows in a chunk of /images.
-void read_shape(H5File& f, const std::string& table, const std::optional<Shape>& wanted) {
-  const std::string what = f.where(table);
+void H5File::read_shape(const std::string& table, const std::optional<Shape>& wanted) {
+  const std::string what = where(table);
   hsize_t d[4] = {0, 0, 0, 0};
   {
-    const Hid space = checked(H5Dget_space(f.images.get()), H5Sclose, what);
+    const Hid space = checked(H5Dget_space(images_.get()), H5Sclose, what);
     H5Sget_simple_extent_dims(space.get(), d, nullptr);
   }
-  f.shape = make_shape(d[1], d[2], d[3], what + ": /images");
-  if (wanted && *wanted != f.shape) throw shape_mismatch(table, *wanted, f.path, f.shape);
-  const Hid dcpl = checked(H5Dget_create_plist(f.images.get()), H5Pclose, what);
+  shape_ = make_shape(d[1], d[2], d[3], what + ": /images");
+  if (wanted && *wanted != shape_) throw shape_mismatch(table, *wanted, path_, shape_);
+  const Hid dcpl = checked(H5Dget_create_plist(images_.get()), H5Pclose, what);
   hsize_t chunk[4] = {1, 0, 0, 0};
   if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) H5Pget_chunk(dcpl.get(), 4, chunk);
-  f.chunk_rows = std::max<hsize_t>(chunk[0], 1);
-  f.filters = std::max(H5Pget_nfilters(dcpl.get()), 0);
-  f.deflate = 0;
-  if (f.filters == 1) {
+  chunk_rows_ = std::max<hsize_t>(chunk[0], 1);
+  filters_ = std::max(H5Pget_nfilters(dcpl.get()), 0);
+  deflate_ = 0;
+  if (filters_ == 1) {
     unsigned flags = 0;
     unsigned level = 0;
     std::size_t n = 1;
     if (H5Pget_filter2(dcpl.get(), 0, &flags, &n, &level, 0, nullptr, nullptr) == H5Z_FILTER_DEFLATE && n >= 1) {
-      f.deflate = static_cast<int>(std::clamp(level, 1u, 9u));
+      deflate_ = static_cast<int>(std::clamp(level, 1u, 9u));
     }
     H5Eclear2(H5E_DEFAULT);
   }
 }
 
-}  // namespace
 
 // Opens the file and its datasets, checking their types, ranks and the stored shape.
-void open_handles(H5File& f, const std::string& table, Access access, const std::optional<Shape>& wanted) {
-  f.file = open_file_id(f, table, access);
-  f.opener = OwnerProcess();
-  f.version = format_version(f, table);
-  f.images = open_dataset(f, table, kImages, 4, true);
-  f.labels = open_dataset(f, table, kLabels, 1, false);
-  f.ids = open_dataset(f, table, kIds, 1, false);
-  if (f.version == 2) open_commit(f, table, writes(access));
-  read_shape(f, table, wanted);
-  f.writable = writes(access);
+void H5File::open_handles(const std::string& table, Access access, const std::optional<Shape>& wanted) {
+  close();
+  try {
+    file_ = open_file_id(table, access);
+    opener_ = OwnerProcess();
+    const std::string what = where(table);
+    version_ = format_version(file_.get(), what);
+    images_ = open_dataset(file_.get(), what, kImages, 4, true);
+    labels_ = open_dataset(file_.get(), what, kLabels, 1, false);
+    ids_ = open_dataset(file_.get(), what, kIds, 1, false);
+    if (version_ == 2) open_commit(table, writes(access));
+    read_shape(table, wanted);
+    writable_ = writes(access);
+  } catch (...) {
+    close();  // all the handles or none
+    throw;
+  }
 }
 
 SuperblockHead read_superblock_head(const std::string& path) {
@@ -381,24 +323,33 @@ SuperblockHead read_superblock_head(const std::string& path) {
 
 // Opens a file read-only as its version's readers do: the latest format (version 2) for SWMR reading without
 // HDF5's lock, older ones under it; when the superblock does not say, a locked probe reads the format attribute.
-void open_reader(H5File& f, const std::string& table, const std::optional<Shape>& wanted) {
+void H5File::open_reader(const std::string& table, const std::optional<Shape>& wanted) {
   // Read without HDF5, so without taking its file lock (which, even for a moment, keeps a version 2 writer out).
-  const int superblock = read_superblock_head(f.path).version;
+  const int superblock = read_superblock_head(path_).version;
   if (superblock >= 3) {
-    open_handles(f, table, Access::swmr_read, wanted);
-    if (f.version == 2) return;
-    f.close();  // the latest format, but not ours: read it as version 1, under HDF5's lock
+    open_handles(table, Access::swmr_read, wanted);
+    if (version_ == 2) return;
+    close();  // the latest format, but not ours: read it as version 1, under HDF5's lock
   } else if (superblock < 0) {
-    open_handles(f, table, Access::probe, wanted);
-    const bool v2 = f.version == 2;
-    f.close();
-    if (v2) return open_handles(f, table, Access::swmr_read, wanted);
+    open_handles(table, Access::probe, wanted);
+    const bool v2 = version_ == 2;
+    close();
+    if (v2) return open_handles(table, Access::swmr_read, wanted);
   }
-  open_handles(f, table, Access::v1_read, wanted);
+  open_handles(table, Access::v1_read, wanted);
 }
 
-void create_layout(H5File& f, const std::string& table, const Compression& compression, std::uint64_t chunk) {
-  const std::string what = f.where(table) + ": creating the datasets";
+void H5File::create(const std::string& table, const Shape& shape, const Compression& compression, std::uint64_t chunk) {
+  shape_ = shape;
+  chunk_rows_ = chunk > 0 ? chunk : default_chunk_rows(shape_.bytes());
+  // The latest file format (superblock 3, new chunk indexes): what SWMR needs (hdf5_format.hpp).
+  const Hid fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
+  checked(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
+  file_ = checked(H5Fcreate(path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose,
+                  "table " + table + ": cannot create '" + path_ + "'");
+  opener_ = OwnerProcess();
+  writable_ = true;  // until open() makes it a reader like any other
+  const std::string what = where(table) + ": creating the datasets";
   const auto make = [&](const char* name, hid_t type, int rank, const hsize_t* chunk_dims, bool compress) {
     std::vector<hsize_t> max(chunk_dims, chunk_dims + rank);
     std::vector<hsize_t> initial(chunk_dims, chunk_dims + rank);
@@ -409,13 +360,13 @@ void create_layout(H5File& f, const std::string& table, const Compression& compr
     checked(H5Pset_chunk(dcpl.get(), rank, chunk_dims), what);
     if (compress && compression.gzip > 0) checked(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(compression.gzip)), what);
     const Hid dapl = dataset_access(compress && compression.gzip == 0);  // unfiltered /images: uncached
-    return checked(H5Dcreate2(f.file.get(), name, type, space.get(), H5P_DEFAULT, dcpl.get(), dapl.get()), H5Dclose, what);
+    return checked(H5Dcreate2(file_.get(), name, type, space.get(), H5P_DEFAULT, dcpl.get(), dapl.get()), H5Dclose, what);
   };
-  const hsize_t image_chunk[4] = {chunk, f.shape.height, f.shape.width, f.shape.channels};
-  const hsize_t row_chunk[1] = {row_chunk_rows(chunk)};
-  f.images = make(kImages, H5T_STD_U8LE, 4, image_chunk, true);
-  f.labels = make(kLabels, H5T_STD_I64LE, 1, row_chunk, false);
-  f.ids = make(kIds, H5T_STD_I64LE, 1, row_chunk, false);
+  const hsize_t image_chunk[4] = {chunk_rows_, shape_.height, shape_.width, shape_.channels};
+  const hsize_t row_chunk[1] = {row_chunk_rows(chunk_rows_)};
+  images_ = make(kImages, H5T_STD_U8LE, 4, image_chunk, true);
+  labels_ = make(kLabels, H5T_STD_I64LE, 1, row_chunk, false);
+  ids_ = make(kIds, H5T_STD_I64LE, 1, row_chunk, false);
   {
     // /commit: fixed size, its one chunk allocated at once, so writing it changes no metadata.
     const hsize_t two[1] = {2};
@@ -423,14 +374,16 @@ void create_layout(H5File& f, const std::string& table, const Compression& compr
     const Hid dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, what);
     checked(H5Pset_chunk(dcpl.get(), 1, two), what);
     checked(H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY), what);
-    f.commit = checked(H5Dcreate2(f.file.get(), kCommit, H5T_STD_U64LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                       H5Dclose, what);
-    f.write_commit(0, 0, what);
+    commit_ = checked(H5Dcreate2(file_.get(), kCommit, H5T_STD_U64LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                      H5Dclose, what);
+    write_commit(0, 0, what);
   }
-  write_string_attribute(f.file.get(), kFormatAttribute, kFormat, what);
-  write_string_attribute(f.file.get(), kShapeAttribute, f.shape.str(), what);
-  f.version = 2;
-  f.flush_and_sync(what);
+  write_string_attribute(file_.get(), kFormatAttribute, kFormat, what);
+  write_string_attribute(file_.get(), kShapeAttribute, shape_.str(), what);
+  version_ = 2;
+  filters_ = compression.gzip > 0 ? 1 : 0;
+  deflate_ = compression.gzip;
+  flush_and_sync(what);
 }
 
 }  // namespace imgstore::hdf5

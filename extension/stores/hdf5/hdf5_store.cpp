@@ -6,9 +6,11 @@
 // (hdf5_journal.hpp) and are then written in place; then the committed row count, flush and fsync. Version 2
 // (SWMR, hdf5_format.hpp): /commit's generation is odd (synced) while committed rows change in place, and
 // /commit = [next even generation, rows] is the commit point, for readers in other processes too (version 1
-// files are read-only). ROLLBACK forgets the changes and trims the datasets back. A replaced image (OR REPLACE, UPDATE of pixels) is a new row plus a
-// tombstone, so committed pixels are never overwritten in place. Deleted rows keep their space until the store
-// is copied into a new one. Statements read a published, immutable committed state (hdf5_file.hpp).
+// files are read-only). ROLLBACK forgets the changes and H5File::end_transaction trims the datasets back to
+// the committed rows. A replaced image (OR REPLACE, UPDATE of pixels) is a new row plus a tombstone, so
+// committed pixels are never overwritten in place. Deleted rows keep their space until the store is copied
+// into a new one. Statements read a published, immutable committed state (hdf5_file.hpp). Every write and
+// every change of the file's mode goes through H5File's members, which refuse outside its transaction.
 
 #include "hdf5_store.hpp"
 
@@ -35,7 +37,7 @@ Hdf5Store::~Hdf5Store() {
 }
 
 ThreadPool* Hdf5Store::pool() {
-  if (f_->deflate == 0) return nullptr;  // nothing to compress: no workers
+  if (f_->deflate() == 0) return nullptr;  // nothing to compress: no workers
   return pool_.get();
 }
 
@@ -45,8 +47,8 @@ void Hdf5Store::settle() {
 
 std::shared_ptr<const Committed> Hdf5Store::snapshot() const {
   const Lock lock(hdf5_mutex());
-  if (!undo_.active()) refresh_committed(*f_, table_, timeout_);  // another process may have committed
-  return f_->committed;
+  if (!undo_.active()) f_->refresh(table_, timeout_);  // another process may have committed
+  return f_->committed();
 }
 
 std::uint64_t Hdf5Store::count() {
@@ -124,7 +126,7 @@ const std::uint8_t* Hdf5Store::buffered(std::uint64_t row) const {
 void Hdf5Store::put(const Image& image, bool replace) {
   const Lock lock(hdf5_mutex());
   undo_.require_active(table_, "INSERT");
-  const auto existing = row_of(*f_->committed, image.id);
+  const auto existing = row_of(*f_->committed(), image.id);
   if (existing && !replace) {
     throw Error("table " + table_ + ": id " + std::to_string(image.id) +
                     " already exists; expected a unique id (INSERT OR REPLACE overwrites)",
@@ -133,7 +135,7 @@ void Hdf5Store::put(const Image& image, bool replace) {
   // Always a new row: committed pixels are never overwritten in place. The undo record is taken before the
   // row is counted, so undoing it also forgets the row.
   remember_id(image.id);
-  const std::uint64_t row = f_->committed->rows + appended_;
+  const std::uint64_t row = f_->committed()->rows + appended_;
   pending_.insert(pending_.end(), image.pixels.begin(), image.pixels.end());
   new_labels_.push_back(image.label);
   ++appended_;
@@ -144,7 +146,7 @@ void Hdf5Store::put(const Image& image, bool replace) {
 bool Hdf5Store::set_label(std::int64_t id, std::int64_t label) {
   const Lock lock(hdf5_mutex());
   undo_.require_active(table_, "UPDATE");
-  const Committed& c = *f_->committed;
+  const Committed& c = *f_->committed();
   const auto row = row_of(c, id);
   if (!row) return false;
   if (*row >= c.rows) {
@@ -162,7 +164,7 @@ bool Hdf5Store::set_label(std::int64_t id, std::int64_t label) {
 bool Hdf5Store::erase(std::int64_t id) {
   const Lock lock(hdf5_mutex());
   undo_.require_active(table_, "DELETE");
-  if (!row_of(*f_->committed, id)) return false;
+  if (!row_of(*f_->committed(), id)) return false;
   remember_id(id);
   overlay_[id] = std::nullopt;
   return true;
@@ -172,13 +174,13 @@ std::vector<std::string> Hdf5Store::check(bool full) {
   const Lock lock(hdf5_mutex());
   std::vector<std::string> problems;
   const std::string what = f_->where(table_);
-  std::shared_ptr<const Committed> snap = f_->committed;
+  std::shared_ptr<const Committed> snap = f_->committed();
   try {
-    ensure_open(*f_, table_, timeout_);
+    f_->ensure_open(table_, timeout_);
     snap = snapshot();
     const Committed& c = *snap;
-    for (const auto& [name, dset] : {std::pair{"images", f_->images.get()}, std::pair{"labels", f_->labels.get()},
-                                     std::pair{"ids", f_->ids.get()}}) {
+    for (const auto& [name, dset] : {std::pair{"images", Dataset::images}, std::pair{"labels", Dataset::labels},
+                                     std::pair{"ids", Dataset::ids}}) {
       const std::uint64_t n = f_->extent(dset, what);
       if (n < c.rows) {
         // Built with append: GCC 12 warns falsely (-Wrestrict) on "/" + std::string(...) chains.
@@ -189,19 +191,19 @@ std::vector<std::string> Hdf5Store::check(bool full) {
       }
     }
     std::vector<std::int64_t> ids(c.rows);
-    if (c.rows > 0) f_->transfer(f_->ids.get(), false, 0, c.rows, H5T_NATIVE_INT64, ids.data(), what + ": reading /ids");
+    if (c.rows > 0) f_->read(Dataset::ids, 0, c.rows, ids.data(), what + ": reading /ids");
     if (ids != c.row_ids) problems.push_back("/ids on disk differs from what was read at open");
     // (Beside a version 2 file a live writer in another process has its journal while it commits.)
-    if (::access(journal_path(f_->path).c_str(), F_OK) == 0 && !f_->writing && !(f_->version == 2 && writer_active(*f_))) {
-      std::string problem = journal_path(f_->path);
+    if (::access(journal_path(f_->path()).c_str(), F_OK) == 0 && !f_->writing() && !(f_->version() == 2 && f_->writer_active())) {
+      std::string problem = journal_path(f_->path());
       problem.append(" is left from an interrupted commit; imgstore_repair() (or the next table opened on it) rolls it back");
       problems.push_back(problem);
     }
     // Every chunk that holds committed rows must exist: HDF5 reads a missing chunk as zeros, silently.
     hsize_t chunks = 0;
-    const Hid space = checked(H5Dget_space(f_->images.get()), H5Sclose, what);
-    if (H5Dget_num_chunks(f_->images.get(), space.get(), &chunks) >= 0) {
-      const std::uint64_t wanted = (c.rows + f_->chunk_rows - 1) / f_->chunk_rows;
+    const Hid space = checked(H5Dget_space(f_->images_id()), H5Sclose, what);
+    if (H5Dget_num_chunks(f_->images_id(), space.get(), &chunks) >= 0) {
+      const std::uint64_t wanted = (c.rows + f_->chunk_rows() - 1) / f_->chunk_rows();
       if (chunks < wanted) {
         problems.push_back("/images has " + std::to_string(chunks) + " chunks; its " + std::to_string(c.rows) +
                            " rows need " + std::to_string(wanted) + " (the file is damaged: missing chunks read as zeros)");
@@ -209,13 +211,13 @@ std::vector<std::string> Hdf5Store::check(bool full) {
     }
     if (full && problems.empty()) {
       // Every image read back, a block of chunks at a time: damaged chunks (and bad gzip data) show here.
-      const std::uint64_t block = block_rows(f_->chunk_rows, shape().bytes(), kScanBlockBytes);
+      const std::uint64_t block = block_rows(f_->chunk_rows(), shape().bytes(), kScanBlockBytes);
       std::vector<std::uint8_t> buffer;
       for (std::uint64_t row = 0; row < c.rows; row += block) {
         const std::uint64_t n = std::min(block, c.rows - row);
         buffer.resize(n * shape().bytes());
-        f_->transfer(f_->images.get(), false, row, n, H5T_NATIVE_UINT8, buffer.data(),
-                     "rows " + std::to_string(row) + " to " + std::to_string(row + n - 1) + " of /images");
+        f_->read(Dataset::images, row, n, buffer.data(),
+                 "rows " + std::to_string(row) + " to " + std::to_string(row + n - 1) + " of /images");
       }
     }
   } catch (const Error& e) {
@@ -226,20 +228,7 @@ std::vector<std::string> Hdf5Store::check(bool full) {
 
 void Hdf5Store::begin() {
   if (undo_.active()) return;
-  refuse_inherited(*f_, table_);  // before claiming `writing`, which a parent mid-transaction left set
-  // The file's one transaction: claimed under the mutex, waited for without it (the other may commit).
-  const bool claimed = wait_for([&] {
-    const Lock lock(hdf5_mutex());
-    return !std::exchange(f_->writing, true);
-  }, timeout_);
-  if (!claimed) throw_writer_busy(table_, f_->path, "another connection in this process", timeout_);
-  const Lock lock(hdf5_mutex());
-  try {
-    make_writable(*f_, table_, timeout_);
-  } catch (...) {
-    f_->writing = false;
-    throw;
-  }
+  f_->begin_transaction(table_, timeout_);
   undo_.begin();
 }
 
@@ -306,7 +295,7 @@ void Hdf5Store::undo_one(const Undo& u) {
       }
       break;
     case Undo::kNewLabel: {
-      const std::uint64_t rows = f_->committed->rows;
+      const std::uint64_t rows = f_->committed()->rows;
       if (u.row - rows < new_labels_.size()) new_labels_[u.row - rows] = u.old_label;
       break;
     }
@@ -323,8 +312,8 @@ void Hdf5Store::truncate_new_rows(std::uint64_t count) {
     const std::uint64_t keep_from = count / write_block_rows() * write_block_rows();
     std::vector<std::uint8_t> kept((count - keep_from) * shape().bytes());
     if (!kept.empty()) {
-      f_->transfer(f_->images.get(), false, f_->committed->rows + keep_from, count - keep_from, H5T_NATIVE_UINT8,
-                   kept.data(), f_->where(table_) + ": reading back rows");
+      f_->read(Dataset::images, f_->committed()->rows + keep_from, count - keep_from, kept.data(),
+               f_->where(table_) + ": reading back rows");
     }
     pending_ = std::move(kept);
     flushed_ = keep_from;
@@ -340,14 +329,12 @@ void Hdf5Store::flush_block() {
   const std::string what = f_->where(table_) + ": writing " + std::to_string(n) + " images";
   // Counted from the start of the transaction: HDF5's chunk cache may not have written the earlier blocks yet.
   f_->ensure_space((flushed_ + n) * shape().bytes(), what);
-  const std::uint64_t first = f_->committed->rows + flushed_;
-  if (f_->extent(f_->images.get(), what) < first + n) {
-    checked(H5Dset_extent(f_->images.get(), f_->dims(first + n).data()), what);
-  }
+  const std::uint64_t first = f_->committed()->rows + flushed_;
   if (pool() != nullptr) {
+    f_->resize_images(first + n, what);
     flush_block_direct(first, n, what);
   } else {
-    f_->transfer(f_->images.get(), true, first, n, H5T_NATIVE_UINT8, pending_.data(), what);
+    f_->write_images(first, n, pending_.data(), what);
   }
   flushed_ += n;
   pending_.clear();
@@ -355,7 +342,7 @@ void Hdf5Store::flush_block() {
 }
 
 void Hdf5Store::flush_block_direct(std::uint64_t first, std::uint64_t n, const std::string& what) {
-  const std::uint64_t chunk = f_->chunk_rows;
+  const std::uint64_t chunk = f_->chunk_rows();
   const std::size_t bytes = shape().bytes();
   const std::uint64_t head = std::min(n, (chunk - first % chunk) % chunk);  // rows before the first chunk boundary
   const std::uint64_t whole = (n - head) / chunk;
@@ -363,12 +350,11 @@ void Hdf5Store::flush_block_direct(std::uint64_t first, std::uint64_t n, const s
   auto block = std::make_shared<std::vector<std::uint8_t>>(std::move(pending_));
   pending_ = {};
   // The partial chunks at either end through HDF5's filter (a later block completes them there too).
-  if (head > 0) f_->transfer(f_->images.get(), true, first, head, H5T_NATIVE_UINT8, block->data(), what);
+  if (head > 0) f_->write_images(first, head, block->data(), what);
   if (tail > 0) {
-    f_->transfer(f_->images.get(), true, first + n - tail, tail, H5T_NATIVE_UINT8,
-                 block->data() + (n - tail) * bytes, what);
+    f_->write_images(first + n - tail, tail, block->data() + (n - tail) * bytes, what);
   }
-  if (!writer_) writer_ = std::make_unique<ChunkWriter>(*pool(), f_->deflate);
+  if (!writer_) writer_ = std::make_unique<ChunkWriter>(*pool(), f_->deflate());
   for (std::uint64_t k = 0; k < whole; ++k) {
     writer_->submit((first + head) / chunk + k, block, (head + k * chunk) * bytes, chunk * bytes);
   }
@@ -379,11 +365,11 @@ void Hdf5Store::commit_changes() {
   const std::string what = f_->where(table_) + ": commit";
   flush_block();
   settle();
-  const Committed& old = *f_->committed;
+  const Committed& old = *f_->committed();
   f_->ensure_space((old.rows + appended_) * 16, what);
   std::set<std::uint64_t> dirty;  // committed rows changed in place
   auto next = next_committed(old, dirty);
-  commit_transaction(*f_, std::move(next), dirty, what);
+  f_->commit(std::move(next), dirty, what);
 }
 
 std::shared_ptr<Committed> Hdf5Store::next_committed(const Committed& old, std::set<std::uint64_t>& dirty) const {
@@ -419,17 +405,10 @@ std::shared_ptr<Committed> Hdf5Store::next_committed(const Committed& old, std::
 
 void Hdf5Store::discard() {
   if (writer_) writer_->cancel();
-  const bool wrote = flushed_ > 0;
-  finish();
-  if (wrote) {
-    const std::string what = f_->where(table_) + ": rollback";
-    f_->set_rows(f_->committed->rows, what);
-    f_->flush_and_sync(what);
-  }
+  finish();  // end_transaction gives back the rows written past the committed count
 }
 
 void Hdf5Store::finish() {
-  f_->writing = false;
   undo_.end();
   overlay_.clear();
   label_overlay_.clear();
@@ -438,7 +417,7 @@ void Hdf5Store::finish() {
   appended_ = 0;
   flushed_ = 0;
   ++generation_;
-  make_readonly(*f_, table_);
+  f_->end_transaction(table_);
 }
 
 }  // namespace hdf5
@@ -450,7 +429,7 @@ std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vect
   const hdf5::Compression compression = hdf5::parse_compression(table, parsed.get("compression").value_or("none"));
   const auto chunk = static_cast<std::uint64_t>(parsed.integer("chunk", 1, 1 << 20, 0));
   const auto timeout = timeout_argument(parsed);
-  return std::make_unique<hdf5::Hdf5Store>(table, hdf5::open_file(table, parsed.require("path"), shape, compression, chunk, mode, timeout),
+  return std::make_unique<hdf5::Hdf5Store>(table, hdf5::H5File::open(table, parsed.require("path"), shape, compression, chunk, mode, timeout),
                                      timeout, threads_argument(parsed));
 }
 

@@ -82,7 +82,7 @@ class Hdf5Store final : public Store {
       : table_(std::move(table)), f_(std::move(file)), timeout_(timeout), pool_(threads) {}
   ~Hdf5Store() override;
 
-  const Shape& shape() const override { return f_->shape; }
+  const Shape& shape() const override { return f_->shape(); }
   const std::string& table() const { return table_; }
   H5File& file() { return *f_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
@@ -106,7 +106,7 @@ class Hdf5Store final : public Store {
                                                                    Committed::Index::const_iterator& hint) const;
   std::int64_t label_at(const Committed& c, std::uint64_t row) const;
   // Rows written to the file so far (committed, plus this transaction's full blocks).
-  std::uint64_t rows_in_file() const { return f_->committed->rows + flushed_; }
+  std::uint64_t rows_in_file() const { return f_->committed()->rows + flushed_; }
   // A new row still in the write buffer.
   const std::uint8_t* buffered(std::uint64_t row) const;
   std::uint64_t generation() const { return generation_; }
@@ -140,7 +140,7 @@ class Hdf5Store final : public Store {
     std::uint64_t appended;
   };
 
-  std::uint64_t write_block_rows() const { return block_rows(f_->chunk_rows, shape().bytes(), kWriteBlockBytes); }
+  std::uint64_t write_block_rows() const { return block_rows(f_->chunk_rows(), shape().bytes(), kWriteBlockBytes); }
   std::int64_t max_overlay() const;
   void remember_id(std::int64_t id);
   void undo_one(const Undo& u);

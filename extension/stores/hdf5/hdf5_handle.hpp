@@ -1,0 +1,77 @@
+// HDF5 handles and errors for the hdf5 backend: the process-wide mutex every HDF5 call runs under, HDF5's
+// error stack turned into our Error, and Hid, an HDF5 identifier closed by its H5?close.
+//
+// Debian builds libhdf5 thread-safe (H5_HAVE_THREADSAFE), but that is one global lock inside it: we do not rely
+// on it, and worker threads never call HDF5. HDF5's own error printing is switched off (silence_hdf5) and its
+// error stack becomes our message.
+#pragma once
+
+#include <hdf5.h>
+
+#include <mutex>
+#include <string>
+
+#include "error.hpp"
+
+namespace imgstore::hdf5 {
+
+std::recursive_mutex& hdf5_mutex();
+using Lock = std::lock_guard<std::recursive_mutex>;
+
+// Once per process: HDF5 prints nothing; its errors reach us as its error stack.
+void silence_hdf5();
+
+// HDF5's error stack: the descriptions as one line, innermost last, whether a file lock was refused
+// (H5E_CANTLOCKFILE: another process has the file open), and whether metadata failed its checksum. Reading it
+// clears it.
+struct ErrorStack {
+  std::string text;
+  bool locked = false;
+  bool checksum() const { return text.find("incorrect metadata checksum") != std::string::npos; }
+};
+ErrorStack error_stack();
+
+// Throws Error(what + HDF5's error stack), of kind full, busy or corrupt where the stack says so.
+[[noreturn]] void fail(const std::string& what);
+
+// An HDF5 identifier closed by the matching H5?close.
+class Hid {
+ public:
+  Hid() = default;
+  Hid(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~Hid() { reset(); }
+  Hid(Hid&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = H5I_INVALID_HID; }
+  Hid& operator=(Hid&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = o.id_;
+      close_ = o.close_;
+      o.id_ = H5I_INVALID_HID;
+    }
+    return *this;
+  }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  hid_t get() const { return id_; }
+  explicit operator bool() const { return id_ >= 0; }
+  void reset() {
+    if (id_ >= 0 && close_ != nullptr) close_(id_);
+    id_ = H5I_INVALID_HID;
+  }
+  // Forgets the identifier without closing it (a writer's handles inherited across fork: H5File::close).
+  void leak() noexcept { id_ = H5I_INVALID_HID; }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  herr_t (*close_)(hid_t) = nullptr;
+};
+
+Hid checked(hid_t id, herr_t (*close)(hid_t), const std::string& what);
+void checked(herr_t rc, const std::string& what);
+
+// After a file closes: HDF5 keeps the blocks it freed (chunk buffers, metadata) on its own free lists for
+// reuse, up to about 40 MB, and glibc keeps freed heap; both go back to the system here, so that a connection
+// that opens and drops many stores does not keep the memory of the largest ones it had.
+void release_memory() noexcept;
+
+}  // namespace imgstore::hdf5
