@@ -18,8 +18,8 @@ unsigned threads_argument(const Args& args) {
 // held). A caller that forks at once (a DataLoader starting its workers after a statement) can fork while that
 // free holds an allocator lock, which the child inherits locked. glibc's malloc takes its own locks around
 // fork; other allocators do not: under GCC 12's AddressSanitizer the child's own pool threads hung at start
-// (tests/process_test.py, fork-after schedules). So fork() waits until every pool's workers are idle (at most
-// one job's end) and holds them so across the fork.
+// (tests/process_test.py, fork-after schedules). So fork() waits until no pool's worker runs a job (at most
+// the jobs in flight) and holds every pool so across the fork.
 struct ForkQuiesce {
   static std::mutex& mutex() {
     static std::mutex m;
@@ -39,12 +39,27 @@ struct ForkQuiesce {
     const std::lock_guard lock(mutex());
     pools().erase(pool);
   }
+  // All pools locked at once, or none: a sharded store's job waits for its shards' jobs on other pools, so
+  // holding one pool while waiting for another could wait for ever. Nothing is held between attempts, so a job
+  // may even make a new pool meanwhile.
   static void prepare() {
-    mutex().lock();
-    for (ThreadPool* p : pools()) {
-      std::unique_lock lock(p->mutex_);
-      p->idle_.wait(lock, [&] { return p->running_ == 0; });
-      lock.release();  // held across the fork: no worker takes a job meanwhile
+    for (;;) {
+      mutex().lock();
+      const ThreadPool* busy = nullptr;
+      for (ThreadPool* p : pools()) {
+        p->mutex_.lock();
+        if (p->running_ != 0) {
+          busy = p;
+          break;
+        }
+      }
+      if (busy == nullptr) return;  // every pool locked and idle: held across the fork
+      for (ThreadPool* p : pools()) {
+        p->mutex_.unlock();
+        if (p == busy) break;
+      }
+      mutex().unlock();
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   }
   // In the parent and the child alike (the child's copies are locked by its only thread, this one).
@@ -60,18 +75,20 @@ ThreadPool::ThreadPool(unsigned workers) : owner_(::getpid()) {
   // Returns once every worker runs: a thread still starting allocates (its stack bounds, its allocator cache),
   // and a fork then, which ForkQuiesce cannot see, copied a lock it held (under ASan the child's own workers
   // then hung at start: tests/process_test.py, fork-after schedules).
-  std::unique_lock lock(mutex_);
-  idle_.wait(lock, [&] { return started_ == workers; });
+  {
+    std::unique_lock lock(mutex_);
+    started_cv_.wait(lock, [&] { return started_ == workers; });
+  }
   ForkQuiesce::add(this);
 }
 
 bool ThreadPool::usable() const { return owner_ == ::getpid(); }
 
 ThreadPool::~ThreadPool() {
-  ForkQuiesce::remove(this);
   for (auto& worker : workers_) worker.request_stop();
   ready_.notify_all();
   workers_.clear();  // joins
+  ForkQuiesce::remove(this);  // after the joins: a fork meanwhile waits for the last jobs too
 }
 
 void ThreadPool::enqueue(std::function<void()> job) {
@@ -87,7 +104,7 @@ void ThreadPool::work(std::stop_token stop) {
     const std::lock_guard lock(mutex_);
     ++started_;
   }
-  idle_.notify_all();
+  started_cv_.notify_all();
   for (;;) {
     {
       std::function<void()> job;
@@ -102,7 +119,7 @@ void ThreadPool::work(std::stop_token stop) {
       job();  // a packaged_task: exceptions land in its future
     }  // the job destroyed
     const std::lock_guard lock(mutex_);
-    if (--running_ == 0) idle_.notify_all();
+    --running_;
   }
 }
 

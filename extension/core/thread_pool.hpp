@@ -60,7 +60,7 @@ class ThreadPool {
   const pid_t owner_;  // the process whose workers these are
   std::mutex mutex_;
   std::condition_variable_any ready_;
-  std::condition_variable idle_;  // running_ fell to 0, or a worker started
+  std::condition_variable started_cv_;  // a worker started
   std::deque<std::function<void()>> queue_;
   // Workers between taking a job and having destroyed it (its closure, its result's buffers). fork() waits for
   // 0 (thread_pool.cpp, ForkQuiesce), so that no worker is inside the allocator when the process forks.

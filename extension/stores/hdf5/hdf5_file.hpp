@@ -9,14 +9,15 @@
 //    reading for version 2, under HDF5's whole-file lock for version 1), or read-write;
 //  - read-write only inside this process's one transaction (begin_transaction .. end_transaction), only for
 //    version 2, and only while holding the writer lock (writer_lock.hpp), which it takes first: so no other
-//    process writes meanwhile, and readers never lock the file;
+//    process writes meanwhile, and readers never lock the file. Besides: while creating the file, and while
+//    recovering a commit a crash interrupted (under the writer lock; version 1: under HDF5's file lock);
 //  - the committed state is never null, immutable once published, and replaced whole (a cursor that holds the
 //    old one never sees a commit halfway): by reading the file (version 2: a seqlock on /commit) or by commit();
 //  - every write goes through the transaction's members, which refuse outside one;
 //  - a child process forked while the handles were open read-write never writes or closes them (see opener_).
 //
-// Files are in the hdf5_open.cpp (opening, creating), hdf5_file.cpp (the registry, committed states,
-// transactions) and hdf5_recovery.cpp (interrupted commits, files cut short) pieces.
+// Its code is in hdf5_open.cpp (opening, creating), hdf5_file.cpp (the registry, the transaction),
+// hdf5_committed.cpp (reading committed states) and hdf5_recovery.cpp (interrupted commits, files cut short).
 #pragma once
 
 #include <hdf5.h>
@@ -155,7 +156,7 @@ class H5File {
   [[noreturn]] void throw_open_error(const std::string& table, Access access, const ErrorStack& stack) const;
   Hid open_file_id(const std::string& table, Access access) const;
 
-  // hdf5_file.cpp: opening existing files, committed states, read-only and read-write.
+  // hdf5_file.cpp: opening existing files, read-only and read-write.
   void open_existing(const std::string& table, const std::optional<Shape>& wanted, OpenMode mode,
                      std::chrono::milliseconds timeout);
   void open_existing_once(const std::string& table, const std::optional<Shape>& wanted, OpenMode mode,
@@ -174,6 +175,7 @@ class H5File {
   void close();
   void require_transaction(const std::string& what) const;
 
+  // hdf5_committed.cpp: committed states.
   void load_committed(const std::string& table, std::chrono::milliseconds timeout);
   void load_committed_v2(const std::string& table, std::chrono::milliseconds timeout);
   std::shared_ptr<Committed> read_rows(const std::string& table, std::uint64_t rows, const char* says) const;

@@ -293,7 +293,6 @@ void H5File::read_shape(const std::string& table, const std::optional<Shape>& wa
   }
 }
 
-
 // Opens the file and its datasets, checking their types, ranks and the stored shape.
 void H5File::open_handles(const std::string& table, Access access, const std::optional<Shape>& wanted) {
   close();
