@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from harness import Checks, connect
+from harness import Checks, connect, wait
 
 check = Checks()
 SHAPE = "16x16x3"
@@ -34,16 +34,13 @@ def insert(con, first):
     con.execute("INSERT INTO t SELECT id + ?, label, pixels FROM synthetic(?, '%s')" % SHAPE, (first, BATCH))
 
 
-def wait(pid, seconds):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.005)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    return None
+def finish(pid, seconds):
+    """The child's exit status, or None if it hung (then it is killed)."""
+    code = wait(pid, time.time() + seconds)
+    if code is None:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return code
 
 
 def main():
@@ -76,7 +73,7 @@ def main():
                         code = 0
                     finally:
                         os._exit(code)
-                code = wait(pid, 30)
+                code = finish(pid, 30)
                 hung += code is None
                 failed += code not in (None, 0)
                 if k < forks - 1:

@@ -1,8 +1,10 @@
 """What the process tests share: a Python sqlite3 connection with the extension loaded (autocommit, so the
 tests say BEGIN and COMMIT themselves), and a tally of named checks."""
 
+import os
 import sqlite3
 import subprocess
+import time
 
 
 def connect(ext):
@@ -20,6 +22,22 @@ def shell(sqlite3_path, ext, script, cwd, timeout=60, env=None, user=None):
         cmd = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user, "--clear-groups"] + cmd
     return subprocess.run(cmd, input=".load %s\n%s\n" % (ext, script), capture_output=True, text=True, cwd=cwd,
                           timeout=timeout, env=env)
+
+
+def wait(proc, deadline):
+    """A child's exit status (negative: killed by that signal), or None when past the deadline (time.time()).
+    `proc`: a pid from os.fork, or a subprocess.Popen."""
+    while time.time() < deadline:
+        if isinstance(proc, subprocess.Popen):
+            rc = proc.poll()
+            if rc is not None:
+                return rc
+        else:
+            pid, status = os.waitpid(proc, os.WNOHANG)
+            if pid:
+                return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        time.sleep(0.005)
+    return None
 
 
 class Checks:

@@ -31,7 +31,7 @@ import tempfile
 import time
 import zlib
 
-from harness import Checks, connect
+from harness import Checks, connect, wait
 
 SHAPE = "4x4x1"
 PIXELS = 16
@@ -231,21 +231,6 @@ def start(job, mode):
     if pid == 0:
         os._exit(child(job))
     return pid
-
-
-def wait(proc, deadline):
-    """The exit status (negative: killed by that signal), or None when past the deadline."""
-    while time.time() < deadline:
-        if isinstance(proc, subprocess.Popen):
-            rc = proc.poll()
-            if rc is not None:
-                return rc
-        else:
-            pid, status = os.waitpid(proc, os.WNOHANG)
-            if pid:
-                return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        time.sleep(0.01)
-    return None
 
 
 def kill(proc):

@@ -87,6 +87,17 @@ std::uint64_t H5File::extent(Dataset d, const std::string& what) const {
   return dims[0];
 }
 
+bool H5File::trim_to(std::uint64_t rows, const std::string& what) {
+  bool trimmed = false;
+  for (const Dataset d : {Dataset::images, Dataset::labels, Dataset::ids}) {
+    if (extent(d, what) <= rows) continue;  // never grown here: a short dataset is damage, for check() to see
+    const std::vector<hsize_t> to = d == Dataset::images ? dims(rows) : std::vector<hsize_t>{rows};
+    checked(H5Dset_extent(dataset(d), to.data()), what);
+    trimmed = true;
+  }
+  return trimmed;
+}
+
 void H5File::set_rows(std::uint64_t n, const std::string& what) {
   checked(H5Dset_extent(images_.get(), dims(n).data()), what);
   const hsize_t one[1] = {n};
@@ -262,11 +273,6 @@ void H5File::refuse_inherited(const std::string& table) const {
               ErrorKind::readonly);
 }
 
-bool H5File::lock_writer(const std::string& table, std::chrono::milliseconds timeout) {
-  writer_lock_ = WriterLock(writer_spot(), timeout, where(table) + ": the writer lock");
-  return static_cast<bool>(writer_lock_);
-}
-
 // Reopens the file read-write for a transaction's first write, and trims rows an unfinished transaction left.
 // Version 2 only: the writer lock (other writers wait for it, readers never), then the file for SWMR writing.
 // Between closing and reopening, another process may have written (or crashed writing): so its journal is
@@ -283,7 +289,8 @@ void H5File::make_writable(const std::string& table, std::chrono::milliseconds t
                 "CREATE VIRTUAL TABLE t2 USING hdf5(path='new.h5'); INSERT INTO t2 SELECT * FROM " + table,
                 ErrorKind::readonly);
   }
-  if (!lock_writer(table, timeout)) throw_writer_busy(table, path_, "another process", timeout);
+  writer_lock_ = WriterLock(writer_spot(), timeout, where(table) + ": the writer lock");
+  if (!writer_lock_) throw_writer_busy(table, path_, "another process", timeout);
   try {
     if (!open_waiting(table, Access::swmr_write, timeout)) {
       throw Error(where(table) + " is open in another process that locks the file (an HDF5 reader without SWMR, "
@@ -293,12 +300,7 @@ void H5File::make_writable(const std::string& table, std::chrono::milliseconds t
     }
     recover_v2(table);
     load_committed(table, timeout);  // read again only if another process committed since
-    const std::string what = where(table) + ": trimming rows of an unfinished transaction";
-    const std::uint64_t rows = committed_->rows;
-    if (extent(Dataset::images, what) > rows || extent(Dataset::labels, what) > rows ||
-        extent(Dataset::ids, what) > rows) {
-      set_rows(rows, what);
-    }
+    trim_to(committed_->rows, where(table) + ": trimming rows of an unfinished transaction");
   } catch (...) {
     close();
     writer_lock_.release();
@@ -346,14 +348,9 @@ void H5File::end_transaction(const std::string& table) noexcept {
       // Rows written past the committed count (a rolled-back transaction's) are given back now, so that the
       // file holds exactly the committed rows, as h5py reads it.
       const std::string what = where(table) + ": rollback";
-      recover_v2(table);  // a commit that failed half-way (its journal, an odd generation) is rolled back now
-      // The file's own count: a commit that failed after its commit point did commit (read at the next refresh).
-      const std::uint64_t rows = read_commit(what).rows;
-      if (extent(Dataset::images, what) > rows || extent(Dataset::labels, what) > rows ||
-          extent(Dataset::ids, what) > rows) {
-        set_rows(rows, what);
-        flush_and_sync(what);
-      }
+      // A commit that failed half-way (its journal, an odd generation) is rolled back first. The file's own
+      // count is kept: a commit that failed after its commit point did commit (read at the next refresh).
+      if (trim_to(recover_v2(table), what)) flush_and_sync(what);
     } catch (...) {
       // Left for the next transaction, which trims them (make_writable); readers never read past the count.
     }
@@ -434,8 +431,7 @@ void H5File::commit(std::shared_ptr<Committed> next, const std::set<std::uint64_
     write_journal(path_, journal, what);
   }
   write_rows(old, *next, dirty, what);
-  // Rows written past the new count (undone by ROLLBACK TO) are given back.
-  if (extent(Dataset::images, what) > next->rows) checked(H5Dset_extent(images_.get(), dims(next->rows).data()), what);
+  trim_to(next->rows, what);  // rows written past the new count (undone by ROLLBACK TO) are given back
   // The new rows reach the disk first; then the committed row count (/commit), flushed and synced; then, if
   // the commit changed committed rows, the journal goes.
   flush_and_sync(what);

@@ -189,18 +189,20 @@ class H5File {
   hid_t dataset(Dataset d) const;
   std::vector<hsize_t> dims(std::uint64_t n) const { return {n, shape_.height, shape_.width, shape_.channels}; }
   void set_rows(std::uint64_t n, const std::string& what);
+  // Shrinks each dataset longer than `rows` rows to `rows`; whether any was.
+  bool trim_to(std::uint64_t rows, const std::string& what);
   void write_rows(const Committed& old, Committed& next, const std::set<std::uint64_t>& dirty, const std::string& what);
   void flush_and_sync(const std::string& what) const;
 
   // hdf5_recovery.cpp: commits a crash interrupted, a writer that died, a file a power loss cut short.
   void recover_journal(const std::string& table, const std::optional<std::optional<Journal>>& journal);
   void roll_back_journal(const std::string& table, const Journal& journal);
-  void recover_v2(const std::string& table);
+  std::uint64_t recover_v2(const std::string& table);
+  void undo_in_place(const Journal& journal, const std::string& what);
   void recover_abandoned(const std::string& table);
   void restore_recorded_end(const std::string& table);
   // Version 2: the writer lock (byte kWriterLockByte of the .h5 file, which HDF5's own flock does not see).
   LockSpot writer_spot() const { return {path_, LockSpot::Kind::file_byte, kWriterLockByte}; }
-  bool lock_writer(const std::string& table, std::chrono::milliseconds timeout);
 
   const std::string path_;
   Shape shape_;

@@ -12,20 +12,25 @@
 
 namespace imgstore::hdf5 {
 
-// Version 1: rolls back a commit that a crash interrupted after it began changing committed rows in place.
-// The file must be open read-write.
-void H5File::roll_back_journal(const std::string& table, const Journal& journal) {
-  const std::string what = where(table) + ": rolling back an interrupted commit (" + journal_path(path_) + ")";
+// Both versions: the journal's old /ids and /labels values written back, the datasets cut to its row count.
+void H5File::undo_in_place(const Journal& journal, const std::string& what) {
   for (const auto& e : journal.entries) {
     std::int64_t id = e.id;
     std::int64_t label = e.label;
     transfer(Dataset::ids, true, e.row, 1, &id, what);
     transfer(Dataset::labels, true, e.row, 1, &label, what);
   }
+  set_rows(journal.rows, what);
+}
+
+// Version 1: rolls back a commit that a crash interrupted after it began changing committed rows in place.
+// The file must be open read-write.
+void H5File::roll_back_journal(const std::string& table, const Journal& journal) {
+  const std::string what = where(table) + ": rolling back an interrupted commit (" + journal_path(path_) + ")";
+  undo_in_place(journal, what);
   const Hid attr = checked(H5Aopen(file_.get(), kRowsAttribute, H5P_DEFAULT), H5Aclose, what);
   const std::uint64_t rows = journal.rows;
   checked(H5Awrite(attr.get(), H5T_NATIVE_UINT64, &rows), what);
-  set_rows(journal.rows, what);
   flush_and_sync(what);
   remove_journal(path_, what);
 }
@@ -50,27 +55,23 @@ void H5File::recover_journal(const std::string& table, const std::optional<std::
 // its commit point; then it removes the journal. So after a crash: a complete journal with an odd generation
 // is rolled back; with an even one the commit had finished and the journal is only removed; an odd generation
 // without a complete journal changed nothing in place yet. Either way the generation ends even and new.
-void H5File::recover_v2(const std::string& table) {
+// Returns the committed row count /commit then holds.
+std::uint64_t H5File::recover_v2(const std::string& table) {
   const std::string what = where(table) + ": recovering from an interrupted commit";
   const auto journal = read_journal(path_, where(table));
   const auto [generation, rows] = read_commit(what);
+  std::uint64_t committed_rows = rows;
   if (generation % 2 == 1) {
-    std::uint64_t back_to = rows;
     if (journal && *journal) {
-      for (const auto& e : (*journal)->entries) {
-        std::int64_t id = e.id;
-        std::int64_t label = e.label;
-        transfer(Dataset::ids, true, e.row, 1, &id, what);
-        transfer(Dataset::labels, true, e.row, 1, &label, what);
-      }
-      back_to = (*journal)->rows;
-      set_rows(back_to, what);
+      undo_in_place(**journal, what);
+      committed_rows = (*journal)->rows;
       flush_and_sync(what);
     }
-    write_commit(generation + 1, back_to, what);
+    write_commit(generation + 1, committed_rows, what);
     flush_and_sync(what);
   }
   if (journal) remove_journal(path_, what);
+  return committed_rows;
 }
 
 // Version 2, opened read-only: a journal or an odd generation left by a writer that died is recovered now,
@@ -79,17 +80,16 @@ void H5File::recover_abandoned(const std::string& table) {
   const bool journal = ::access(journal_path(path_).c_str(), F_OK) == 0;
   if (!journal && read_commit(where(table)).generation % 2 == 0) return;
   if (::access(path_.c_str(), W_OK) != 0) return;  // a read-only store: readers wait, then SQLITE_BUSY
-  if (!lock_writer(table, std::chrono::milliseconds(0))) return;
+  const WriterLock lock(writer_spot(), std::chrono::milliseconds(0), where(table) + ": the writer lock");
+  if (!lock) return;
   try {
     open_handles(table, Access::swmr_write, shape_);
     recover_v2(table);
     open_handles(table, Access::swmr_read, shape_);
   } catch (...) {
-    close();
-    writer_lock_.release();
+    close();  // never left read-write outside the writer lock
     throw;
   }
-  writer_lock_.release();
 }
 
 namespace {
@@ -116,34 +116,29 @@ std::optional<ShortFile> short_of_recorded_end(const std::string& path) {
 // again under it), extends it to that end; HDF5 must then read it as one of our stores, or it is cut back.
 void H5File::restore_recorded_end(const std::string& table) {
   if (!short_of_recorded_end(path_) || ::access(path_.c_str(), W_OK) != 0) return;
-  if (!lock_writer(table, std::chrono::milliseconds(0))) return;  // a live writer: readers wait for its end
-  try {
-    if (const auto cut = short_of_recorded_end(path_)) {
-      const std::string what = where(table) + ": extending the file to the end its superblock records (" +
-                               std::to_string(cut->end) + " bytes)";
-      const Fd fd = open_or_throw(path_, O_RDWR | O_CLOEXEC, what);
-      const auto cut_to = [&](std::uint64_t length) {
-        if (::ftruncate(fd.get(), static_cast<off_t>(length)) != 0) {
-          throw Error(what + ": " + std::strerror(errno), errno == ENOSPC ? ErrorKind::full : ErrorKind::generic);
-        }
-      };
-      cut_to(cut->end);
-      try {
-        open_handles(table, Access::probe, std::nullopt);
-      } catch (const Error&) {
-        cut_to(cut->size);
-        throw;
+  const WriterLock lock(writer_spot(), std::chrono::milliseconds(0), where(table) + ": the writer lock");
+  if (!lock) return;  // a live writer: readers wait for its end
+  if (const auto cut = short_of_recorded_end(path_)) {
+    const std::string what = where(table) + ": extending the file to the end its superblock records (" +
+                             std::to_string(cut->end) + " bytes)";
+    const Fd fd = open_or_throw(path_, O_RDWR | O_CLOEXEC, what);
+    const auto cut_to = [&](std::uint64_t length) {
+      if (::ftruncate(fd.get(), static_cast<off_t>(length)) != 0) {
+        throw Error(what + ": " + std::strerror(errno), errno == ENOSPC ? ErrorKind::full : ErrorKind::generic);
       }
-      const bool ours = version_ == 2;
-      close();
-      if (!ours) cut_to(cut->size);  // not ours to extend: HDF5's refusal stands
-      fsync_or_throw(fd.get(), path_, what);
+    };
+    cut_to(cut->end);
+    try {
+      open_handles(table, Access::probe, std::nullopt);
+    } catch (const Error&) {
+      cut_to(cut->size);
+      throw;
     }
-  } catch (...) {
-    writer_lock_.release();
-    throw;
+    const bool ours = version_ == 2;
+    close();
+    if (!ours) cut_to(cut->size);  // not ours to extend: HDF5's refusal stands
+    fsync_or_throw(fd.get(), path_, what);
   }
-  writer_lock_.release();
 }
 
 }  // namespace imgstore::hdf5
