@@ -35,27 +35,31 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
   if (const std::uint8_t* p = store_.buffered(row)) return {p, bytes};
   H5File& f = store_.file();
   f.ensure_open(store_.table(), store_.timeout());
-  // The file still holds the committed images, checked before each read (a truncated file fails here, not
-  // after HDF5 retries its metadata reads for seconds) and after it (zeros read past a truncation that raced
-  // the read are not served): hdf5_file_end.hpp.
-  require_file_reaches(f, snapshot_->images_end, store_.table());
+  // Every read from the file is bracketed by the check that the file still holds the committed images:
+  // before it (a truncated file fails here, not after HDF5 retries its metadata reads for seconds) and after
+  // it (zeros read past a truncation that raced the read are not served): hdf5_file_end.hpp. Rows served from
+  // a block already read were checked with it: no system call per row.
+  const auto reading = [&](auto&& read) {
+    require_file_reaches(f, snapshot_->images_end, store_.table());
+    read();
+    require_file_reaches(f, snapshot_->images_end, store_.table());
+  };
   if (row >= snapshot_->rows) store_.settle();  // this transaction's rows: the compressed ones written first
   if (!walk_.by_ids() && row < snapshot_->rows && f.deflate() > 0) {
     if (ThreadPool* pool = store_.pool()) {
       // A gzip scan with threads: whole chunks read here, inflated ahead on the pool (hdf5_chunks.hpp).
       if (!chunks_) chunks_ = std::make_unique<ChunkReader>(*pool, 4 * pool->size());
       const std::uint64_t end = (snapshot_->rows + f.chunk_rows() - 1) / f.chunk_rows();
-      const auto& chunk = chunks_->chunk(f, row / f.chunk_rows(), end, store_.table());
-      require_file_reaches(f, snapshot_->images_end, store_.table());
-      return {chunk.data() + (row % f.chunk_rows()) * bytes, bytes};
+      const std::vector<std::uint8_t>* chunk = nullptr;
+      reading([&] { chunk = &chunks_->chunk(f, row / f.chunk_rows(), end, store_.table()); });
+      return {chunk->data() + (row % f.chunk_rows()) * bytes, bytes};
     }
   }
   const std::string what = f.where(store_.table()) + ": reading id " + std::to_string(walk_.id());
   if (walk_.by_ids()) {
     // A point read: one row through the chunk cache.
     single_.resize(bytes);
-    f.read(Dataset::images, row, 1, single_.data(), what);
-    require_file_reaches(f, snapshot_->images_end, store_.table());
+    reading([&] { f.read(Dataset::images, row, 1, single_.data(), what); });
     return single_;
   }
   if (row < block_first_ || row >= block_first_ + block_rows_ || block_generation_ != store_.generation()) {
@@ -67,8 +71,7 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
     block_rows_ = std::min(rows_per_block, std::max(store_.rows_in_file(), snapshot_->rows) - block_first_);
     block_.reserve(block_rows_ * bytes, what);
     block_generation_ = store_.generation();
-    f.read(Dataset::images, block_first_, block_rows_, block_.data(), what);
-    require_file_reaches(f, snapshot_->images_end, store_.table());
+    reading([&] { f.read(Dataset::images, block_first_, block_rows_, block_.data(), what); });
   }
   return {block_.data() + (row - block_first_) * bytes, bytes};
 }
