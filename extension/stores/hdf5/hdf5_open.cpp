@@ -197,6 +197,11 @@ int format_version(hid_t file, const std::string& what) {
     const auto end = read_superblock_head(path_).end;
     std::error_code ec;
     const auto size = std::filesystem::file_size(path_, ec);
+    if (!ec && end && size >= *end) {
+      // It reaches its recorded end now: a writer grew it between HDF5's look and ours, and has ended its
+      // transaction since (writer_active above said no). Not cut short: the open is tried again.
+      throw Error(at + " was being extended by another process (" + stack.text + ")", ErrorKind::busy);
+    }
     throw Error(at + " is shorter (" + (ec ? std::string("?") : std::to_string(size)) + " bytes) than the end its " +
                     "superblock records (" + (end ? std::to_string(*end) : std::string("?")) + "): cut short, as a " +
                     "power loss after a commit that grew it leaves it" +
