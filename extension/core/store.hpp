@@ -31,6 +31,13 @@ struct Image {
   std::span<const std::uint8_t> pixels;  // HWC, shape().bytes() long
 };
 
+// What imgstore_compact() did to one store: the rows kept and its size on disk (allocated bytes) before and after.
+struct Compacted {
+  std::uint64_t rows = 0;
+  std::uint64_t bytes_before = 0;
+  std::uint64_t bytes_after = 0;
+};
+
 // Inclusive id range; a full scan is [0, INT64_MAX].
 struct IdRange {
   std::int64_t lo = 0;
