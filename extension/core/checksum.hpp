@@ -10,6 +10,10 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+
+#include "args.hpp"
+#include "error.hpp"
 
 namespace imgstore {
 
@@ -20,6 +24,17 @@ inline std::uint64_t image_checksum(std::int64_t id, std::int64_t label, std::sp
     key[8 + i] = static_cast<unsigned char>(static_cast<std::uint64_t>(label) >> (8 * i));
   }
   return XXH3_64bits_withSeed(pixels.data(), pixels.size(), XXH3_64bits(key, sizeof key));
+}
+
+// The `verify` argument of a store module whose images carry this checksum: 1 (the default) checks every image
+// whose pixels a statement reads, and a mismatch is SQLITE_CORRUPT naming the image; 0 serves the stored bytes
+// unchecked. imgstore_check(..., 1) checks them all either way.
+inline bool verify_argument(const Args& args) {
+  const auto text = args.get("verify");
+  if (!text || *text == "1") return true;
+  if (*text == "0") return false;
+  throw Error("table " + args.table() + ": argument verify='" + *text +
+              "' is not valid; expected 0 (serve pixels unchecked) or 1 (check each image's checksum, the default)");
 }
 
 }  // namespace imgstore

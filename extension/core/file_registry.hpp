@@ -44,6 +44,11 @@ class FileRegistry {
     if (::stat(path.c_str(), &st) != 0) {
       throw Error("table " + table + ": '" + path + "' vanished while opening it", ErrorKind::cantopen);
     }
+    add(st, object);
+  }
+  // Records it under the identity `st` of the file it opened, which its path may no longer name (call with
+  // mutex() held).
+  void add(const struct stat& st, const std::shared_ptr<T>& object) {
     open_[{st.st_dev, st.st_ino}] = Entry{object, ::getpid()};
   }
 

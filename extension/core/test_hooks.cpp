@@ -6,6 +6,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #endif
 
 namespace imgstore::test_hooks {
@@ -18,6 +19,13 @@ void sharded_kill_point() {
   if (at != nullptr && passed.fetch_add(1) == std::atoi(at)) std::raise(SIGKILL);
 }
 
+void lmdb_kill_point(const char* name) {
+  static const char* const kill_at = std::getenv("IMGSTORE_LMDB_KILL_AT");
+  static const char* const stop_at = std::getenv("IMGSTORE_LMDB_STOP_AT");
+  if (kill_at != nullptr && std::strcmp(kill_at, name) == 0) std::raise(SIGKILL);
+  if (stop_at != nullptr && std::strcmp(stop_at, name) == 0) std::raise(SIGSTOP);
+}
+
 std::size_t lmdb_map_min() {
   const char* const text = std::getenv("IMGSTORE_LMDB_MAP_MIN");
   const long long n = text != nullptr ? std::atoll(text) : 0;
@@ -27,6 +35,7 @@ std::size_t lmdb_map_min() {
 #else
 
 void sharded_kill_point() {}
+void lmdb_kill_point(const char*) {}
 std::size_t lmdb_map_min() { return 0; }
 
 #endif

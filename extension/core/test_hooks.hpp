@@ -12,6 +12,11 @@ namespace imgstore::test_hooks {
 // 0 after the pending manifest, 1..N after each shard's commit, N+1 after the final manifest).
 void sharded_kill_point();
 
+// IMGSTORE_LMDB_KILL_AT=name: SIGKILL at the lmdb backend's point of that name (a store being made, a compaction:
+// lmdb_env.cpp, lmdb_compact.cpp name them); IMGSTORE_LMDB_STOP_AT=name: SIGSTOP there, so that a test acts
+// while the process stands at that point and lets it go on (SIGCONT).
+void lmdb_kill_point(const char* name);
+
 // IMGSTORE_LMDB_MAP_MIN (bytes, at least 1 MiB): the smallest LMDB map, lowered so a test can watch the map
 // grow; 0 when unset (the store's own minimum holds).
 std::size_t lmdb_map_min();

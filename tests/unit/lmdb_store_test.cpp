@@ -45,7 +45,7 @@ bool holds_snapshot(const std::string& path, pid_t pid) {
   ForkedChild lister([&] {
     MDB_env* env = nullptr;
     if (mdb_env_create(&env) != MDB_SUCCESS) return 2;
-    if (mdb_env_open(env, path.c_str(), MDB_NOSUBDIR | MDB_RDONLY, 0644) != MDB_SUCCESS) return 3;
+    if (mdb_env_open(env, path.c_str(), MDB_RDONLY, 0644) != MDB_SUCCESS) return 3;
     struct Found {
       pid_t pid;
       bool snapshot = false;

@@ -80,13 +80,6 @@ std::string get_meta(MDB_txn* txn, MDB_dbi meta, const char* key) {
   return std::string(static_cast<const char*>(v.mv_data), v.mv_size);
 }
 
-void put_meta(MDB_txn* txn, MDB_dbi meta, const char* key, const std::string& value) {
-  MDB_val k{std::strlen(key), const_cast<char*>(key)};
-  MDB_val v{value.size(), const_cast<char*>(value.data())};
-  const int rc = mdb_put(txn, meta, &k, &v, 0);
-  if (rc != MDB_SUCCESS) throw Error(std::string("mdb_put(meta) failed: ") + mdb_strerror(rc), kind_of(rc));
-}
-
 [[noreturn]] void throw_not_lmdb(const std::string& table, const std::string& path, int rc) {
   throw Error("table " + table + ": '" + path + "' is not an LMDB file (" + mdb_strerror(rc) + ")",
               ErrorKind::cantopen);
@@ -155,21 +148,19 @@ void check_meta_pages(const std::string& table, const std::string& path, std::ui
   }
 }
 
-// mdb_env_open creates `path-lock`, and `path` for a new store. An open that fails after it (another
-// program's LMDB file, a wrong shape, ...) must leave the directory as it was, so this removes the files the
-// open created, unless keep() is called. Only when no other process has the environment open: every LMDB
-// process holds a shared lock on the lock file's first byte, so taking a write lock there means none does.
-class UndoCreatedFiles {
+// mdb_env_open creates the lock file when it is missing. An open that fails after it (another program's LMDB
+// file, a wrong shape, ...) must leave the directory as it was, so this removes the lock file the open created,
+// unless keep() is called. Only when no other process has the environment open: every LMDB process holds a
+// shared lock on the lock file's first byte, so taking a write lock there means none does.
+class UndoCreatedLock {
  public:
-  explicit UndoCreatedFiles(std::string path)
-      : path_(std::move(path)), lock_path_(path_ + "-lock"), data_created_(!exists(path_)),
-        lock_created_(!exists(lock_path_)) {}
-  UndoCreatedFiles(const UndoCreatedFiles&) = delete;
-  UndoCreatedFiles& operator=(const UndoCreatedFiles&) = delete;
+  explicit UndoCreatedLock(std::string lock_path) : lock_path_(std::move(lock_path)), created_(!exists(lock_path_)) {}
+  UndoCreatedLock(const UndoCreatedLock&) = delete;
+  UndoCreatedLock& operator=(const UndoCreatedLock&) = delete;
   void keep() noexcept { keep_ = true; }
 
-  ~UndoCreatedFiles() {
-    if (keep_ || (!data_created_ && !lock_created_)) return;
+  ~UndoCreatedLock() {
+    if (keep_ || !created_) return;
     const Fd lock(::open(lock_path_.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
     if (!lock) return;
     struct flock whole{};
@@ -178,8 +169,7 @@ class UndoCreatedFiles {
     whole.l_start = 0;
     whole.l_len = 1;
     if (::fcntl(lock.get(), F_SETLK, &whole) != 0) return;  // in use by another process: theirs now
-    if (data_created_) ::unlink(path_.c_str());
-    if (lock_created_) ::unlink(lock_path_.c_str());
+    ::unlink(lock_path_.c_str());
   }  // closing `lock` drops the write lock
 
  private:
@@ -188,28 +178,10 @@ class UndoCreatedFiles {
     return ::lstat(path.c_str(), &st) == 0;
   }
 
-  const std::string path_;
   const std::string lock_path_;
-  const bool data_created_;
-  const bool lock_created_;
+  const bool created_;
   bool keep_ = false;
 };
-
-// Whether `path` exists (its stat in `st`). Only a regular file can be an LMDB data file: anything else is
-// refused here with a message that says what it is.
-bool stat_data_file(const std::string& table, const std::string& path, struct stat& st) {
-  const bool exists = ::stat(path.c_str(), &st) == 0;
-  if (exists && S_ISDIR(st.st_mode)) {
-    throw Error("table " + table + ": path '" + path +
-                    "' is a directory; expected an LMDB data file (its lock file is the path plus '-lock')",
-                ErrorKind::cantopen);
-  }
-  if (exists && !S_ISREG(st.st_mode)) {
-    throw Error("table " + table + ": path '" + path + "' is not a regular file; expected an LMDB data file",
-                ErrorKind::cantopen);
-  }
-  return exists;
-}
 
 // The environment this process already has open on the file `st`, if any (LMDB forbids a second one).
 std::shared_ptr<Env> find_open_env(FileRegistry<Env>& reg, const struct stat& st, const std::string& table,
@@ -221,149 +193,261 @@ std::shared_ptr<Env> find_open_env(FileRegistry<Env>& reg, const struct stat& st
   return env;
 }
 
-// mdb_env_open on `path`, its map reserved as wanted_map_size() says (lmdb_env.hpp).
-// MDB_NOSUBDIR: `path` is the data file itself (the lock file is the path plus "-lock"). MDB_NOTLS: a read
-// snapshot is not tied to its thread, so several cursors in one thread each have one.
-EnvPtr create_env(const std::string& table, const std::string& path, std::size_t file_size, unsigned flags, int& rc) {
-  // The reservation is address space; where it is short (ulimit -v, many stores in one process) mmap says
-  // ENOMEM and a smaller map is tried, down to the least the file needs.
-  const std::size_t least = round_up(std::max(min_map_size(), file_size * 2), kMiB);
-  for (std::size_t map = round_up(wanted_map_size(file_size), kMiB);; map = std::max(least, map / 2)) {
-    MDB_env* raw_env = nullptr;
-    rc = mdb_env_create(&raw_env);
-    if (rc != MDB_SUCCESS) fail(table, path, "mdb_env_create", rc);
-    EnvPtr env(raw_env);
-    mdb_env_set_maxdbs(env.get(), 4);
-    mdb_env_set_maxreaders(env.get(), 512);
-    mdb_env_set_mapsize(env.get(), map);
-    rc = mdb_env_open(env.get(), path.c_str(), MDB_NOSUBDIR | MDB_NOTLS | flags, 0664);
-    if (rc == ENOMEM && map > least) continue;
-    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) throw_not_lmdb(table, path, rc);
-    if (rc != MDB_SUCCESS && rc != EROFS && rc != EACCES) fail(table, path, "mdb_env_open", rc);
-    return rc == MDB_SUCCESS ? std::move(env) : EnvPtr();
-  }
-}
-
 // An existing store on a read-only mount (EROFS) or without write permission (EACCES) is opened MDB_RDONLY,
 // so it serves reads. Without permission to write the lock file either, it is read with MDB_NOLOCK: no reader
 // slot, which is safe while nobody writes it (a store one may only read; said in the README).
-EnvPtr open_existing_env(const std::string& table, const std::string& path, std::size_t file_size, int& read_only) {
+EnvPtr open_existing_env(const std::string& table, const Layout& layout, std::size_t file_size, int& read_only) {
   int rc = 0;
   read_only = 0;
   for (const unsigned flags : {0u, unsigned{MDB_RDONLY}, unsigned{MDB_RDONLY | MDB_NOLOCK}}) {
-    EnvPtr env = create_env(table, path, file_size, flags, rc);
+    EnvPtr env = create_env(table, layout, file_size, flags, rc);
     if (env) return env;
     read_only = rc;
   }
-  fail(table, path, "mdb_env_open", rc);
+  fail(table, layout.store, "mdb_env_open", rc);
 }
 
-// The store's two databases and the transaction that opened them: a write transaction that creates them in
-// a new store (write_new_meta then commits it), a read-only one in an existing store (read_stored_shape).
-struct Databases {
-  TxnPtr txn;
+// The identity of the data file `env` has open.
+std::optional<FileId> data_file_id(MDB_env* env) {
+  mdb_filehandle_t fd = -1;
+  if (mdb_env_get_fd(env, &fd) != MDB_SUCCESS) return std::nullopt;
+  return file_id(fd);
+}
+
+// Format 1: the named databases "images" and "meta", the format tag checked, the stored shape read (and compared
+// with the wanted one), in one read-only transaction whose commit keeps the dbi handles open.
+MDB_dbi open_v1_databases(const std::string& table, const std::string& path, MDB_env* env, Shape& shape,
+                          const std::optional<Shape>& wanted) {
+  MDB_txn* raw_txn = nullptr;
+  int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &raw_txn);
+  if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_begin", rc);
+  TxnPtr txn(raw_txn);
   MDB_dbi images = 0;
   MDB_dbi meta = 0;
-};
-
-Databases open_databases(const std::string& table, const std::string& path, MDB_env* env, bool fresh) {
-  Databases dbs;
-  MDB_txn* raw_txn = nullptr;
-  int rc = mdb_txn_begin(env, nullptr, fresh ? 0 : MDB_RDONLY, &raw_txn);
-  if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_begin", rc);
-  dbs.txn.reset(raw_txn);
-  const unsigned create = fresh ? MDB_CREATE : 0;
-  rc = mdb_dbi_open(dbs.txn.get(), lmdb_format::images_db, create, &dbs.images);
-  if (rc == MDB_SUCCESS) rc = mdb_dbi_open(dbs.txn.get(), lmdb_format::meta_db, create, &dbs.meta);
+  rc = mdb_dbi_open(txn.get(), lmdb_format::v1_images_db, 0, &images);
+  if (rc == MDB_SUCCESS) rc = mdb_dbi_open(txn.get(), lmdb_format::v1_meta_db, 0, &meta);
   if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
     throw Error("table " + table + ": '" + path +
                     "' is an LMDB file but not an imgstore store (no 'images' and 'meta' databases)",
                 ErrorKind::cantopen);
   }
   if (rc != MDB_SUCCESS) fail(table, path, "mdb_dbi_open", rc);
-  return dbs;
-}
-
-// A new store: its format tag and shape, committed with the databases.
-void write_new_meta(const std::string& table, const std::string& path, Databases& dbs, const Shape& shape) {
-  put_meta(dbs.txn.get(), dbs.meta, "format", lmdb_format::format_tag);
-  put_meta(dbs.txn.get(), dbs.meta, "shape", shape.str());
-  const int rc = mdb_txn_commit(dbs.txn.release());
-  if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_commit", rc);
-}
-
-// An existing store: its format tag checked, its stored shape read (and compared with the wanted one).
-Shape read_stored_shape(const std::string& table, const std::string& path, Databases& dbs,
-                        const std::optional<Shape>& wanted) {
-  const std::string format = get_meta(dbs.txn.get(), dbs.meta, "format");
-  if (format != lmdb_format::format_tag) {
+  const std::string format = get_meta(txn.get(), meta, "format");
+  if (format != lmdb_format::v1_format_tag) {
     throw Error("table " + table + ": '" + path + "' has format '" + format + "'; expected '" +
-                    lmdb_format::format_tag + "'",
+                    lmdb_format::v1_format_tag + "' (a single-file store)",
                 ErrorKind::corrupt);
   }
-  const Shape shape = parse_shape(get_meta(dbs.txn.get(), dbs.meta, "shape"), "table " + table + ": stored shape");
-  const int rc = mdb_txn_commit(dbs.txn.release());  // a read-only commit keeps the dbi handles open
+  shape = parse_shape(get_meta(txn.get(), meta, "shape"), "table " + table + ": stored shape");
+  rc = mdb_txn_commit(txn.release());
   if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_commit", rc);
-  if (wanted && *wanted != shape) {
-    throw shape_mismatch(table, *wanted, path, shape);
+  if (wanted && *wanted != shape) throw shape_mismatch(table, *wanted, path, shape);
+  return images;
+}
+
+std::shared_ptr<Env> open_v1(const std::string& table, const Layout& layout, const struct stat& st,
+                             const std::optional<Shape>& wanted) {
+  check_meta_pages(table, layout.data, static_cast<std::uint64_t>(st.st_size));
+  UndoCreatedLock undo(layout.lock);  // declared before env: it runs after a failed open has closed the environment
+  int read_only = 0;
+  EnvPtr env = open_existing_env(table, layout, static_cast<std::size_t>(st.st_size), read_only);
+  Shape shape;
+  const MDB_dbi images = open_v1_databases(table, layout.store, env.get(), shape, wanted);
+  const auto id = data_file_id(env.get());
+  if (!id) fail(table, layout.store, "mdb_env_get_fd", EBADF);
+  undo.keep();
+  return std::make_shared<Env>(std::move(env), layout, *id, shape, images, read_only);
+}
+
+// Format 2: the shape its .imgstore records (compared with the wanted one).
+Shape read_description(const std::string& table, const Layout& layout, const std::optional<Shape>& wanted) {
+  const std::string what = "table " + table + ": '" + layout.meta() + "'";
+  std::vector<std::uint8_t> text;
+  try {
+    read_whole(layout.meta(), text, "table " + table + ": the store's description");
+  } catch (const Error& e) {
+    if (::access(layout.meta().c_str(), F_OK) == 0) throw;
+    throw Error("table " + table + ": '" + layout.store + "' is an LMDB environment but not an imgstore store (no " +
+                    lmdb_format::meta_file + " reading '" + lmdb_format::format_tag + "' and its shape)",
+                ErrorKind::cantopen);
   }
+  const Shape shape = lmdb_format::parse_meta({reinterpret_cast<const char*>(text.data()), text.size()}, what);
+  if (wanted && *wanted != shape) throw shape_mismatch(table, *wanted, layout.store, shape);
   return shape;
+}
+
+// Format 2's images: LMDB's main database, opened in a read-only transaction whose commit keeps the handle.
+MDB_dbi open_main_database(const std::string& table, const std::string& path, MDB_env* env) {
+  MDB_txn* raw_txn = nullptr;
+  int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &raw_txn);
+  if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_begin", rc);
+  TxnPtr txn(raw_txn);
+  MDB_dbi images = 0;
+  rc = mdb_dbi_open(txn.get(), nullptr, 0, &images);
+  if (rc != MDB_SUCCESS) fail(table, path, "mdb_dbi_open", rc);
+  rc = mdb_txn_commit(txn.release());
+  if (rc != MDB_SUCCESS) fail(table, path, "mdb_txn_commit", rc);
+  return images;
+}
+
+// One attempt at opening a format-2 store; nullptr when a compaction swapped the directory while LMDB opened its
+// lock file and its data file (the two might then be of different stores): the caller tries again.
+std::shared_ptr<Env> try_open_v2(const std::string& table, const Layout& layout, const struct stat& st,
+                                 const std::optional<Shape>& wanted) {
+  const auto directory = file_id(layout.store);
+  check_meta_pages(table, layout.data, static_cast<std::uint64_t>(st.st_size));
+  const Shape shape = read_description(table, layout, wanted);
+  UndoCreatedLock undo(layout.lock);  // declared before env: it runs after a failed open has closed the environment
+  int read_only = 0;
+  EnvPtr env = open_existing_env(table, layout, static_cast<std::size_t>(st.st_size), read_only);
+  const auto id = data_file_id(env.get());
+  if (!id || file_id(layout.store) != directory || file_id(layout.data) != id) return nullptr;
+  const MDB_dbi images = open_main_database(table, layout.store, env.get());
+  undo.keep();
+  return std::make_shared<Env>(std::move(env), layout, *id, shape, images, read_only);
+}
+
+// Makes a format-2 store at `path`, whole or not at all (lmdb_format.hpp): the environment and its description
+// in a temporary directory beside it, synced, then renamed into place unless something is there by then (another
+// process made it first: its store is the one opened).
+void make_store(const std::string& table, const std::string& path, const Shape& shape) {
+  const std::string what = "table " + table + ": making the store '" + path + "'";
+  remove_abandoned_temporaries(path);
+  std::optional<Temporary> temp = Temporary::make(new_store_name(path), Temporary::Kind::directory, what);
+  if (!temp) throw Error(what + ": its temporary name is taken", ErrorKind::busy);
+  try {
+    const Layout made = Layout::of(Version::v2, temp->path());
+    {
+      int rc = 0;
+      const EnvPtr env = create_env(table, made, 0, 0, rc);  // writes data.mdb's two meta pages
+      if (!env) fail(table, path, "mdb_env_open", rc);
+    }
+    test_hooks::lmdb_kill_point("make-env");
+    fsync_path(made.data, what);
+    write_new_synced(made.meta(), lmdb_format::meta_text(shape), what);
+    fsync_path(made.store, what);
+    test_hooks::lmdb_kill_point("make-before-rename");
+    const int err = rename2(made.store, path, RENAME_NOREPLACE);
+    if (err == EEXIST) {
+      temp->remove();
+      return;
+    }
+    if (err != 0) throw_errno(what + ": cannot rename '" + made.store + "' to '" + path + "'", err);
+    temp->release();
+    fsync_path(parent_of(path), what);
+  } catch (...) {
+    temp->remove();
+    throw;
+  }
 }
 
 }  // namespace
 
-// Opens the environment, creating the store when the file is new, and checks it is one of ours.
+// mdb_env_open on the layout's files, its map reserved as wanted_map_size() says (lmdb_env.hpp). Format 1 is
+// MDB_NOSUBDIR (the path is the data file, its lock file the path plus "-lock"), with its two named databases;
+// format 2 LMDB's default, a directory, with only the main database. MDB_NOTLS: a read snapshot is not tied to
+// its thread, so several cursors in one thread each have one.
+EnvPtr create_env(const std::string& table, const Layout& layout, std::size_t file_size, unsigned flags, int& rc) {
+  const bool v1 = layout.version == Version::v1;
+  // The reservation is address space; where it is short (ulimit -v, many stores in one process) mmap says
+  // ENOMEM and a smaller map is tried, down to the least the file needs.
+  const std::size_t least = round_up(std::max(min_map_size(), file_size * 2), kMiB);
+  for (std::size_t map = round_up(wanted_map_size(file_size), kMiB);; map = std::max(least, map / 2)) {
+    MDB_env* raw_env = nullptr;
+    rc = mdb_env_create(&raw_env);
+    if (rc != MDB_SUCCESS) fail(table, layout.store, "mdb_env_create", rc);
+    EnvPtr env(raw_env);
+    mdb_env_set_maxdbs(env.get(), v1 ? 4 : 0);
+    mdb_env_set_maxreaders(env.get(), 512);
+    mdb_env_set_mapsize(env.get(), map);
+    rc = mdb_env_open(env.get(), layout.store.c_str(), (v1 ? MDB_NOSUBDIR : 0u) | MDB_NOTLS | flags, 0664);
+    if (rc == ENOMEM && map > least) continue;
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) throw_not_lmdb(table, layout.data, rc);
+    if (rc != MDB_SUCCESS && rc != EROFS && rc != EACCES) fail(table, layout.store, "mdb_env_open", rc);
+    return rc == MDB_SUCCESS ? std::move(env) : EnvPtr();
+  }
+}
+
+// Opens the environment, making the store when nothing is at `path`, and checks it is one of ours.
 std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
                               const std::optional<Shape>& wanted, OpenMode mode) {
+  std::optional<Layout> layout = find_layout(table, path);
+  if (!layout) {
+    if (!wanted || mode != OpenMode::create_if_missing) throw_missing_store(table, path, mode);
+    make_store(table, path, *wanted);
+    layout = find_layout(table, path);
+    if (!layout) throw Error("table " + table + ": the store '" + path + "' vanished as it was made", ErrorKind::cantopen);
+  } else if (mode != OpenMode::inspect) {
+    remove_abandoned_temporaries(path);  // a crashed compaction's or maker's
+  }
+
   auto& reg = registry();
   const std::lock_guard lock(reg.mutex());
-
-  struct stat st{};
-  const bool exists = stat_data_file(table, path, st);
-  const bool fresh = !exists || st.st_size == 0;
-  if (fresh && (!wanted || mode != OpenMode::create_if_missing)) throw_missing_store(table, path, mode);
-  if (exists) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    struct stat st{};
+    if (::stat(layout->data.c_str(), &st) != 0) throw_errno("table " + table + ": cannot open '" + layout->data + "'", errno);
     if (auto env = find_open_env(reg, st, table, path, wanted)) return env;
+    auto env = layout->version == Version::v1 ? open_v1(table, *layout, st, wanted) : try_open_v2(table, *layout, st, wanted);
+    if (!env) continue;  // swapped by a compaction meanwhile: the new one
+    struct stat opened{};
+    opened.st_dev = env->id().dev;
+    opened.st_ino = env->id().ino;
+    reg.add(opened, env);
+    return env;
   }
-
-  if (!fresh) check_meta_pages(table, path, static_cast<std::uint64_t>(st.st_size));
-  UndoCreatedFiles undo(path);  // declared before env: it runs after a failed open has closed the environment
-  int read_only = 0;
-  int rc = 0;
-  EnvPtr env = fresh ? create_env(table, path, 0, 0, rc) : open_existing_env(table, path, static_cast<std::size_t>(st.st_size), read_only);
-  if (!env) fail(table, path, "mdb_env_open", rc);
-  Databases dbs = open_databases(table, path, env.get(), fresh);
-  Shape shape;
-  if (fresh) {
-    shape = *wanted;
-    write_new_meta(table, path, dbs, shape);
-  } else {
-    shape = read_stored_shape(table, path, dbs, wanted);
-  }
-
-  auto shared = std::make_shared<Env>(std::move(env), path, shape, dbs.images, read_only);
-  reg.add(path, table, shared);
-  undo.keep();
-  return shared;
+  throw Error("table " + table + ": the store '" + path + "' keeps being swapped (compacted) while it is opened",
+              ErrorKind::busy);
 }
 
 std::size_t open_environments() { return registry().open_count(); }
 
-void Env::claim_writer(const std::string& table, std::chrono::milliseconds timeout) {
-  if (read_only_ != 0) throw_read_only(table, path_, read_only_);
+UnlockedStore open_v1_unlocked(const std::string& table, const Layout& layout, const std::optional<Shape>& wanted) {
+  struct stat st{};
+  if (::stat(layout.data.c_str(), &st) != 0) throw_errno("table " + table + ": cannot open '" + layout.data + "'", errno);
+  check_meta_pages(table, layout.data, static_cast<std::uint64_t>(st.st_size));
+  UnlockedStore store;
+  int rc = 0;
+  store.env = create_env(table, layout, static_cast<std::size_t>(st.st_size), MDB_RDONLY | MDB_NOLOCK, rc);
+  if (!store.env) fail(table, layout.store, "mdb_env_open", rc);
+  store.images = open_v1_databases(table, layout.store, store.env.get(), store.shape, wanted);
+  return store;
+}
+
+void with_no_env_open(const std::string& table, const std::string& data, const std::function<void()>& work) {
+  auto& reg = registry();
+  const std::lock_guard lock(reg.mutex());
+  struct stat st{};
+  if (::stat(data.c_str(), &st) == 0 && reg.find(st)) {
+    throw Error("table " + table + ": '" + data + "' is open in this process (a table over it); a single-file store "
+                "(format 1) is compacted only when nothing has it open",
+                ErrorKind::busy);
+  }
+  work();
+}
+
+bool Env::claim_writer(const std::string& table, std::chrono::milliseconds timeout) {
+  if (read_only_ != 0) throw_read_only(table, path(), read_only_);
   const bool claimed = wait_for([&] {
     bool expected = false;
     return writing_.compare_exchange_strong(expected, true);
   }, timeout);
-  if (!claimed) throw_writer_busy(table, path_, "another connection in this process", timeout);
+  if (!claimed) throw_writer_busy(table, path(), "another connection in this process", timeout);
   try {
-    WriterLock lock(LockSpot{path_}, timeout, "table " + table);  // byte 0 of the data file
-    if (!lock) throw_writer_busy(table, path_, "another process", timeout);
+    WriterLock lock(LockSpot{layout_.data}, timeout, "table " + table);  // byte 0 of the data file
+    if (!lock) throw_writer_busy(table, path(), "another process", timeout);
+    // The lock is on the file the path named when it was opened. A compaction swaps the file while it holds
+    // the lock, so once this process holds it the path keeps naming the file locked; both must be this
+    // environment's, or a commit would go into a file nobody reads any more.
+    if (file_id(lock.fd()) != id_ || file_id(layout_.data) != id_) {
+      writing_.store(false);
+      return false;
+    }
     writer_lock_ = std::move(lock);
   } catch (...) {
     writing_.store(false);
     throw;
   }
+  return true;
 }
 
 void Env::release_writer() noexcept {

@@ -1,7 +1,14 @@
 // The LMDB environment of an lmdb store: one per data file per process (a registry by device+inode, as LMDB
 // forbids opening a file twice in a process), the map that grows by itself, the write slot, read snapshots,
-// and opening a file safely (its meta pages checked before LMDB maps it; a failed open leaves nothing behind).
-// lmdb_store.cpp builds the Store on it; lmdb_format.hpp is the layout of the keys and values.
+// and opening a store safely (its meta pages checked before LMDB maps it; a failed open leaves nothing behind; a
+// new store made whole beside its path and renamed into place). lmdb_store.cpp builds the Store on it,
+// lmdb_compact.cpp compacts it; lmdb_format.hpp is the layout, lmdb_layout.hpp where its files are.
+//
+// A store's path may come to hold another data file while this process has the old one open: a compaction
+// (lmdb_compact.cpp) swaps in a compacted copy. The old environment stays consistent (nobody writes it any more)
+// for the snapshots already reading it, but this process must see the new one from its next transaction on: a
+// table asks replaced() before each statement and then reopens, and the writer claim checks, under the writer
+// lock, that the file locked is this environment's, so no commit ever goes into a file that was swapped out.
 //
 // Map size: never set by the user. LMDB cannot grow the map inside a write transaction (mdb_env_set_mapsize
 // is refused while one is open), so one statement can only use the map it started with. The map is therefore
@@ -18,6 +25,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,6 +35,7 @@
 
 #include "busy.hpp"
 #include "error.hpp"
+#include "lmdb_layout.hpp"
 #include "owner_process.hpp"
 #include "posix_file.hpp"
 #include "shape.hpp"
@@ -129,18 +138,31 @@ class Env {
     TxnPtr txn;
   };
 
-  // read_only: the errno (EROFS, EACCES) that made the environment open MDB_RDONLY, or 0.
-  Env(EnvPtr env, std::string path, Shape shape, MDB_dbi images, int read_only)
-      : env_(std::move(env)), path_(std::move(path)), shape_(shape), images_(images), read_only_(read_only) {
+  // read_only: the errno (EROFS, EACCES) that made the environment open MDB_RDONLY, or 0. id: the data file's.
+  Env(EnvPtr env, Layout layout, FileId id, Shape shape, MDB_dbi images, int read_only)
+      : env_(std::move(env)), layout_(std::move(layout)), id_(id), shape_(shape), images_(images),
+        read_only_(read_only) {
     spare_readers_.reserve(kSpareReaders);  // so that recycle() never allocates
   }
 
   MDB_env* get() const { return env_.get(); }
   // Opened by this process, not inherited across fork() (EnvClose).
   bool here() const { return env_.get_deleter().owner.is_this_process(); }
-  const std::string& path() const { return path_; }
+  // The store's path, for messages; its data file, where an image is damaged.
+  const std::string& path() const { return layout_.store; }
+  const std::string& data_path() const { return layout_.data; }
+  const Layout& layout() const { return layout_; }
+  const FileId& id() const { return id_; }
+  Version version() const { return layout_.version; }
   const Shape& shape() const { return shape_; }
   MDB_dbi images() const { return images_; }
+  bool read_only() const { return read_only_ != 0; }
+  // The store's path now names another data file (a compaction swapped it): reopen. A path that names nothing
+  // (the store deleted) is not a replacement: this environment stays, as an open file outlives its name.
+  bool replaced() const {
+    const auto now = file_id(layout_.data);
+    return now && *now != id_;
+  }
 
   // A read-only snapshot, recycled from a small pool (mdb_txn_renew is cheaper than begin).
   Snapshot take_reader(const std::string& table) {
@@ -148,7 +170,7 @@ class Env {
       Live live(*this);
       const int rc = mdb_txn_renew(txn.get());
       if (rc == MDB_SUCCESS) return Snapshot(*this, std::move(live), std::move(txn));
-      if (rc != MDB_MAP_RESIZED) fail(table, path_, "mdb_txn_renew", rc);
+      if (rc != MDB_MAP_RESIZED) fail(table, path(), "mdb_txn_renew", rc);
     }  // not counted any more: begin_txn may adopt a grown map only while this process has nothing live
     Write begun = begin_txn(table, MDB_RDONLY, "mdb_txn_begin (read)");
     return Snapshot(*this, std::move(begun.live), std::move(begun.txn));
@@ -157,8 +179,9 @@ class Env {
   // Claims the store's one writer: first this process's write slot (LMDB's writer lock would block this very
   // thread forever if a second connection in the same process asked for it), then, across processes, an OFD
   // lock on the data file, so a writer in another process means waiting `timeout` and SQLITE_BUSY instead of
-  // blocking in mdb_txn_begin. A store opened read-only refuses at once.
-  void claim_writer(const std::string& table, std::chrono::milliseconds timeout);
+  // blocking in mdb_txn_begin. A store opened read-only refuses at once. False (nothing held) when the data file
+  // at the store's path, once locked, is not this environment's: it was swapped out, reopen and claim again.
+  bool claim_writer(const std::string& table, std::chrono::milliseconds timeout);
   void release_writer() noexcept;
 
   Write begin_write(const std::string& table) {
@@ -218,15 +241,15 @@ class Env {
         rc = mdb_txn_begin(env_.get(), nullptr, flags, &raw);
         if (rc == MDB_SUCCESS) return Write{std::move(live), TxnPtr(raw)};
       }
-      if (rc != MDB_MAP_RESIZED || attempt > 0) fail(table, path_, call, rc);
+      if (rc != MDB_MAP_RESIZED || attempt > 0) fail(table, path(), call, rc);
       const std::lock_guard lock(mutex_);
       if (live_ != 0) {
-        throw Error("table " + table + ": another process grew the map of '" + path_ +
+        throw Error("table " + table + ": another process grew the map of '" + path() +
                         "' while this one is reading it; finish the open queries and try again",
                     ErrorKind::busy);
       }
       const int resized = mdb_env_set_mapsize(env_.get(), 0);
-      if (resized != MDB_SUCCESS) fail(table, path_, "mdb_env_set_mapsize", resized);
+      if (resized != MDB_SUCCESS) fail(table, path(), "mdb_env_set_mapsize", resized);
     }
   }
 
@@ -244,11 +267,12 @@ class Env {
     target = round_up(target, kMiB);
     if (target <= info.me_mapsize) return;
     const int rc = mdb_env_set_mapsize(env_.get(), target);
-    if (rc != MDB_SUCCESS) fail(table, path_, "mdb_env_set_mapsize", rc);
+    if (rc != MDB_SUCCESS) fail(table, path(), "mdb_env_set_mapsize", rc);
   }
 
   EnvPtr env_;
-  const std::string path_;
+  const Layout layout_;
+  const FileId id_;
   const Shape shape_;
   const MDB_dbi images_;
   std::mutex mutex_;
@@ -260,11 +284,25 @@ class Env {
   std::vector<TxnPtr> spare_readers_;
 };
 
-// The environment of `path`, shared by every table of this process on it; created with `wanted` when missing
-// and `mode` allows.
+// The environment of `path`, shared by every table of this process on it; a new store (format 2) made with
+// `wanted` when nothing is there and `mode` allows.
 std::shared_ptr<Env> open_env(const std::string& table, const std::string& path, const std::optional<Shape>& wanted,
                               OpenMode mode);
 // How many environments this process holds open.
 std::size_t open_environments();
+// Runs `work` with no environment of this process open on the data file `data`, and none opened meanwhile (the
+// registry held); Error(busy) naming the table when one is open. Format 1's compaction needs the store closed.
+void with_no_env_open(const std::string& table, const std::string& data, const std::function<void()>& work);
+// Format 1, for its compaction: the store opened read-only without its lock file (MDB_NOLOCK: the caller holds
+// the lock file exclusively, so no process has it open and none writes it), its format and shape checked.
+struct UnlockedStore {
+  EnvPtr env;
+  MDB_dbi images = 0;
+  Shape shape;
+};
+UnlockedStore open_v1_unlocked(const std::string& table, const Layout& layout, const std::optional<Shape>& wanted);
+// Makes an environment handle for `layout`'s files, opened with `flags` (plus MDB_NOTLS, and MDB_NOSUBDIR for
+// format 1); an empty pointer and rc when LMDB refused with EROFS or EACCES (the caller tries read-only).
+EnvPtr create_env(const std::string& table, const Layout& layout, std::size_t file_size, unsigned flags, int& rc);
 
 }  // namespace imgstore::lmdb

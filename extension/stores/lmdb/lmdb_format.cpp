@@ -1,6 +1,26 @@
 #include "lmdb_format.hpp"
 
+#include <cstdio>
+#include <cstring>
+
+#include "checksum.hpp"
+#include "error.hpp"
+
 namespace imgstore::lmdb_format {
+
+namespace {
+
+void encode_u64_le(std::uint64_t u, unsigned char out[8]) noexcept {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<unsigned char>(u >> (8 * i));
+}
+
+std::uint64_t decode_u64_le(const unsigned char in[8]) noexcept {
+  std::uint64_t u = 0;
+  for (int i = 7; i >= 0; --i) u = (u << 8) | in[i];
+  return u;
+}
+
+}  // namespace
 
 void encode_key(std::int64_t id, unsigned char out[key_bytes]) noexcept {
   const auto u = static_cast<std::uint64_t>(id);
@@ -14,14 +34,58 @@ std::int64_t decode_key(const unsigned char in[key_bytes]) noexcept {
 }
 
 void encode_label(std::int64_t label, unsigned char out[label_bytes]) noexcept {
-  const auto u = static_cast<std::uint64_t>(label);
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<unsigned char>(u >> (8 * i));
+  encode_u64_le(static_cast<std::uint64_t>(label), out);
 }
 
 std::int64_t decode_label(const unsigned char in[label_bytes]) noexcept {
-  std::uint64_t u = 0;
-  for (int i = 7; i >= 0; --i) u = (u << 8) | in[i];
-  return static_cast<std::int64_t>(u);
+  return static_cast<std::int64_t>(decode_u64_le(in));
+}
+
+std::optional<Value> decode_value(Version v, std::span<const std::uint8_t> value, std::size_t pixel_bytes) noexcept {
+  if (value.size() != value_bytes(v, pixel_bytes)) return std::nullopt;
+  Value out;
+  out.label = decode_label(value.data());
+  if (v == Version::v2) out.checksum = decode_u64_le(value.data() + label_bytes);
+  out.pixels = value.subspan(header_bytes(v));
+  return out;
+}
+
+void encode_value(Version v, std::int64_t id, std::int64_t label, std::span<const std::uint8_t> pixels,
+                  std::span<std::uint8_t> out) noexcept {
+  encode_label(label, out.data());
+  if (v == Version::v2) encode_u64_le(image_checksum(id, label, pixels), out.data() + label_bytes);
+  if (!pixels.empty()) std::memcpy(out.data() + header_bytes(v), pixels.data(), pixels.size());
+}
+
+std::uint64_t expected_checksum(std::int64_t id, const Value& value) noexcept {
+  return image_checksum(id, value.label, value.pixels);
+}
+
+std::string checksum_mismatch(std::uint64_t stored, std::uint64_t computed) {
+  char text[96];
+  std::snprintf(text, sizeof text, "its checksum does not match (stored 0x%016llx, computed 0x%016llx)",
+                static_cast<unsigned long long>(stored), static_cast<unsigned long long>(computed));
+  return text;
+}
+
+std::string meta_text(const Shape& shape) { return std::string(format_tag) + "\nshape=" + shape.str() + "\n"; }
+
+Shape parse_meta(std::string_view text, const std::string& what) {
+  const std::string head = std::string(format_tag) + "\nshape=";
+  const auto bad = [&](const std::string& why) { return Error(what + " " + why, ErrorKind::corrupt); };
+  if (text.substr(0, head.size()) != head) {
+    throw bad("does not start with '" + std::string(format_tag) + "' and a shape= line; expected an imgstore lmdb store's description");
+  }
+  const std::string_view rest = text.substr(head.size());
+  if (rest.empty() || rest.back() != '\n' || rest.find('\n') != rest.size() - 1) {
+    throw bad("has more than its two lines, or its last line does not end; expected '" + std::string(format_tag) +
+              "\\nshape=HxWxC\\n'");
+  }
+  try {
+    return parse_shape(rest.substr(0, rest.size() - 1), what + ": stored shape");
+  } catch (const Error& e) {
+    throw Error(e.what(), ErrorKind::corrupt);  // a stored shape that does not parse is damage, not a bad argument
+  }
 }
 
 }  // namespace imgstore::lmdb_format

@@ -10,6 +10,15 @@
 // (MDB_NOTLS, so several cursors in one thread each have one), recycled with mdb_txn_reset/renew.
 //
 // The environment, its map (never set by the user: it grows by itself) and its registry: lmdb_env.hpp.
+//
+// Checksums (format 2): every read that serves an image's pixels checks its checksum first (verify=0 turns
+// that off), once per row a cursor stands on; a label alone is served unchecked. A damaged image is
+// SQLITE_CORRUPT naming the table, the id and the data file, never its bytes. Format 1 values have none.
+//
+// A compaction (lmdb_compact.cpp) may swap the store's data file for a compacted copy while a table is open:
+// before each statement (a cursor, count, max_id, a transaction's begin) the table asks whether its path names
+// another data file now and, outside a transaction of its own, moves to that file's environment. Cursors keep
+// the environment they started on, so a scan under way finishes on its snapshot of the old file.
 
 #include "lmdb_store.hpp"
 
@@ -20,9 +29,10 @@
 #include <utility>
 
 #include "args.hpp"
-#include "thread_pool.hpp"
+#include "checksum.hpp"
 #include "lmdb_env.hpp"
 #include "lmdb_format.hpp"
+#include "thread_pool.hpp"
 
 namespace imgstore {
 
@@ -31,10 +41,25 @@ namespace {
 using namespace lmdb;  // the environment layer: Env, TxnPtr, CursorPtr, fail
 
 using lmdb_format::decode_key;
-using lmdb_format::encode_key;
 using lmdb_format::decode_label;
-using lmdb_format::encode_label;
-using lmdb_format::label_bytes;
+using lmdb_format::decode_value;
+using lmdb_format::encode_key;
+using lmdb_format::encode_value;
+using lmdb_format::value_bytes;
+
+std::span<const std::uint8_t> bytes_of(const MDB_val& value) {
+  return {static_cast<const std::uint8_t*>(value.mv_data), value.mv_size};
+}
+
+// "image 17 in 'x.lmdb/data.mdb' is damaged: its checksum does not match (...)", or nothing for a sound image
+// (and for a format-1 value, which has no checksum).
+std::optional<std::string> damage(const Env& env, std::int64_t id, const lmdb_format::Value& value) {
+  if (!value.checksum) return std::nullopt;
+  const std::uint64_t computed = lmdb_format::expected_checksum(id, value);
+  if (computed == *value.checksum) return std::nullopt;
+  return "image " + std::to_string(id) + " in '" + env.data_path() + "' is damaged: " +
+         lmdb_format::checksum_mismatch(*value.checksum, computed);
+}
 
 
 class LmdbStore;
@@ -51,10 +76,7 @@ class LmdbCursor final : public Cursor {
   void next() override;
   std::int64_t id() const override { return walk_.id(); }
   std::int64_t label() override { return decode_label(static_cast<const unsigned char*>(walk_.value().mv_data)); }
-  std::span<const std::uint8_t> pixels() override {
-    const MDB_val& value = walk_.value();
-    return {static_cast<const std::uint8_t*>(value.mv_data) + label_bytes, value.mv_size - label_bytes};
-  }
+  std::span<const std::uint8_t> pixels() override;
 
  private:
   MDB_txn* txn() const;
@@ -67,21 +89,25 @@ class LmdbCursor final : public Cursor {
   [[noreturn]] void throw_bad_value(std::int64_t id, const MDB_val& value) const;
 
   LmdbStore& store_;
+  const std::shared_ptr<Env> env_;  // the one this cursor started on, even if the table moves to a compacted file
   const bool in_write_txn_;
+  const bool verify_;
   Env::Snapshot reader_;  // before cursor_, which must close first; given back even if the constructor throws
   CursorPtr cursor_;  // only for a scan of the snapshot: a write transaction's cursors die with its savepoints
   bool on_row_ = false;  // cursor_ stands on the row with id at_
   std::int64_t at_ = -1;
-  const std::size_t value_bytes_;  // label and pixels
+  const std::size_t value_bytes_;  // the header and the pixels
   const std::int64_t hi_;  // the range's end: a row past it ends the walk unread, so it is not checked
   IdWalk<MDB_val> walk_;
+  bool verified_ = false;  // the current row's checksum was checked
   bool at_end_ = false;
 };
 
 class LmdbStore final : public Store {
  public:
-  LmdbStore(std::string table, std::shared_ptr<Env> env, std::chrono::milliseconds timeout)
-      : table_(std::move(table)), env_(std::move(env)), timeout_(timeout) {}
+  LmdbStore(std::string table, std::string path, std::shared_ptr<Env> env, std::chrono::milliseconds timeout,
+            bool verify)
+      : table_(std::move(table)), path_(std::move(path)), env_(std::move(env)), timeout_(timeout), verify_(verify) {}
 
   ~LmdbStore() override {
     if (!levels_.empty() && env_->here()) rollback();  // a forked child leaves the parent's transaction alone
@@ -89,7 +115,10 @@ class LmdbStore final : public Store {
 
   const Shape& shape() const override { return env_->shape(); }
   const std::string& table() const { return table_; }
-  Env& env() { return *env_; }
+  bool verify() const { return verify_; }
+  // The environment of the store's current data file (moving to it first, outside a write transaction, when a
+  // compaction swapped it).
+  const std::shared_ptr<Env>& current_env();
   MDB_txn* write_txn() const { return levels_.empty() ? nullptr : levels_.back().txn; }
 
   std::uint64_t count() override;
@@ -113,7 +142,7 @@ class LmdbStore final : public Store {
   void release(int level) override;
   void rollback_to(int level) override;
 
-  // Runs f on the write transaction if one is open, else on a read snapshot.
+  // Runs f(txn, env) on the write transaction if one is open, else on a read snapshot of the current data file.
   template <typename F>
   void with_txn(F&& f);
 
@@ -126,39 +155,48 @@ class LmdbStore final : public Store {
   MDB_txn* require_write(const char* what);
   void check_write(int rc, const char* call);
   void finish() noexcept;
+  void claim_writer();
 
   const std::string table_;
-  const std::shared_ptr<Env> env_;
+  const std::string path_;  // as given, to reopen it after a compaction
+  std::shared_ptr<Env> env_;
   const std::chrono::milliseconds timeout_;  // the `timeout` argument
+  const bool verify_;  // the `verify` argument
   TxnPtr base_;
   Env::Live base_live_;  // counts base_ while it lives
   std::vector<Level> levels_;
   std::optional<std::int64_t> last_id_;  // largest id in the write transaction, for MDB_APPEND
-  std::vector<unsigned char> scratch_;
+  std::vector<std::uint8_t> scratch_;
   std::size_t txn_bytes_ = 0;  // written in this transaction, to size the map after MDB_MAP_FULL
 };
+
+const std::shared_ptr<Env>& LmdbStore::current_env() {
+  if (levels_.empty() && env_->replaced()) env_ = open_env(table_, path_, env_->shape(), OpenMode::must_exist);
+  return env_;
+}
 
 template <typename F>
 void LmdbStore::with_txn(F&& f) {
   if (MDB_txn* txn = write_txn()) {
-    f(txn);
+    f(txn, *env_);
     return;
   }
-  const Env::Snapshot reader = env_->take_reader(table_);
-  f(reader.get());
+  const auto env = current_env();  // held while its snapshot is
+  const Env::Snapshot reader = env->take_reader(table_);
+  f(reader.get(), *env);
 }
 
 std::uint64_t LmdbStore::count() {
   MDB_stat stat{};
-  with_txn([&](MDB_txn* txn) { mdb_stat(txn, env_->images(), &stat); });
+  with_txn([&](MDB_txn* txn, const Env& env) { mdb_stat(txn, env.images(), &stat); });
   return stat.ms_entries;
 }
 
 std::optional<std::int64_t> LmdbStore::max_id() {
   std::optional<std::int64_t> result;
-  with_txn([&](MDB_txn* txn) {
+  with_txn([&](MDB_txn* txn, const Env& env) {
     MDB_cursor* raw = nullptr;
-    if (mdb_cursor_open(txn, env_->images(), &raw) != MDB_SUCCESS) return;
+    if (mdb_cursor_open(txn, env.images(), &raw) != MDB_SUCCESS) return;
     const CursorPtr cursor(raw);
     MDB_val key{};
     MDB_val value{};
@@ -174,7 +212,7 @@ void LmdbStore::put(const Image& image, bool replace) {
   unsigned char key_bytes[8];
   encode_key(image.id, key_bytes);
   MDB_val key{8, key_bytes};
-  MDB_val value{label_bytes + image.pixels.size(), nullptr};
+  MDB_val value{value_bytes(env_->version(), image.pixels.size()), nullptr};
   if (!last_id_) last_id_ = max_id().value_or(-1);
   // Ascending ids (a bulk load) take LMDB's append path: no search, pages filled completely.
   const bool append = image.id > *last_id_;
@@ -186,14 +224,14 @@ void LmdbStore::put(const Image& image, bool replace) {
                 ErrorKind::constraint);
   }
   check_write(rc, "mdb_put");
-  auto* out = static_cast<unsigned char*>(value.mv_data);
-  encode_label(image.label, out);
-  std::memcpy(out + label_bytes, image.pixels.data(), image.pixels.size());
+  encode_value(env_->version(), image.id, image.label, image.pixels, {static_cast<std::uint8_t*>(value.mv_data), value.mv_size});
   last_id_ = std::max(*last_id_, image.id);
   // Values over half a page go to overflow pages of their own: count whole pages.
   txn_bytes_ += round_up(value.mv_size + 16, value.mv_size > 2000 ? 4096 : 1);
 }
 
+// A new label is a new checksum over the same pixels (the label is in its seed), so the image is checked first
+// (unless verify=0): a damaged image must not come out of an UPDATE with a checksum that vouches for it.
 bool LmdbStore::set_label(std::int64_t id, std::int64_t label) {
   MDB_txn* txn = require_write("UPDATE");
   unsigned char key_bytes[8];
@@ -203,12 +241,21 @@ bool LmdbStore::set_label(std::int64_t id, std::int64_t label) {
   const int rc = mdb_get(txn, env_->images(), &key, &old);
   if (rc == MDB_NOTFOUND) return false;
   check_write(rc, "mdb_get");
-  // Copy first: the old value's page may be the one the put rewrites.
-  scratch_.assign(static_cast<const unsigned char*>(old.mv_data),
-                  static_cast<const unsigned char*>(old.mv_data) + old.mv_size);
-  encode_label(label, scratch_.data());
-  MDB_val value{scratch_.size(), scratch_.data()};
-  check_write(mdb_put(txn, env_->images(), &key, &value, 0), "mdb_put");
+  const auto value = decode_value(env_->version(), bytes_of(old), shape().bytes());
+  if (!value) {
+    throw Error("table " + table_ + ": the value of id " + std::to_string(id) + " in '" + env_->data_path() + "' is " +
+                    std::to_string(old.mv_size) + " bytes; expected " +
+                    std::to_string(value_bytes(env_->version(), shape().bytes())),
+                ErrorKind::corrupt);
+  }
+  if (const auto damaged = verify_ ? damage(*env_, id, *value) : std::nullopt) {
+    throw Error("table " + table_ + ": " + *damaged, ErrorKind::corrupt);
+  }
+  // Built aside first: the old value's page may be the one the put rewrites.
+  scratch_.resize(old.mv_size);
+  encode_value(env_->version(), id, label, value->pixels, scratch_);
+  MDB_val updated{scratch_.size(), scratch_.data()};
+  check_write(mdb_put(txn, env_->images(), &key, &updated, 0), "mdb_put");
   return true;
 }
 
@@ -223,19 +270,19 @@ bool LmdbStore::erase(std::int64_t id) {
   return true;
 }
 
+// With `full`, every image's checksum is checked (whatever `verify` says): one line per damaged image.
 std::vector<std::string> LmdbStore::check(bool full) {
   std::vector<std::string> problems;
-  const std::size_t expected = label_bytes + shape().bytes();
-  with_txn([&](MDB_txn* txn) {
+  with_txn([&](MDB_txn* txn, const Env& env) {
+    const std::size_t expected = value_bytes(env.version(), shape().bytes());
     MDB_cursor* raw = nullptr;
-    if (const int rc = mdb_cursor_open(txn, env_->images(), &raw); rc != MDB_SUCCESS) {
+    if (const int rc = mdb_cursor_open(txn, env.images(), &raw); rc != MDB_SUCCESS) {
       problems.push_back(std::string("cannot read the images database: ") + mdb_strerror(rc));
       return;
     }
     const CursorPtr cursor(raw);
     MDB_val key{};
     MDB_val value{};
-    std::uint64_t sum = 0;
     int rc;
     while ((rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) == MDB_SUCCESS) {
       if (key.mv_size != 8) {
@@ -244,24 +291,36 @@ std::vector<std::string> LmdbStore::check(bool full) {
       }
       const std::int64_t id = decode_key(static_cast<const unsigned char*>(key.mv_data));
       if (id < 0) problems.push_back("id " + std::to_string(id) + " is negative");
-      if (value.mv_size != expected) {
+      const auto decoded = decode_value(env.version(), bytes_of(value), shape().bytes());
+      if (!decoded) {
         problems.push_back("id " + std::to_string(id) + ": value of " + std::to_string(value.mv_size) + " bytes; expected " +
                            std::to_string(expected));
       } else if (full) {
-        // Reading every byte makes LMDB fault in every overflow page: I/O errors show here.
-        const auto* p = static_cast<const unsigned char*>(value.mv_data);
-        for (std::size_t i = 0; i < value.mv_size; i += 64) sum += p[i];
+        // Reading every byte (the checksum does; format 1 sums them) makes LMDB fault in every overflow page:
+        // I/O errors show here.
+        if (const auto damaged = damage(env, id, *decoded)) problems.push_back(*damaged);
+        if (!decoded->checksum) (void)image_checksum(id, decoded->label, decoded->pixels);
       }
     }
     if (rc != MDB_NOTFOUND) problems.push_back(std::string("the scan stopped: ") + mdb_strerror(rc));
-    (void)sum;
   });
   return problems;
 }
 
+// This process's write slot and the writer lock on the data file the path names now: a compaction that swapped
+// the file since this table last looked means moving to the new file's environment and claiming again.
+void LmdbStore::claim_writer() {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (current_env()->claim_writer(table_, timeout_)) return;
+    env_ = open_env(table_, path_, env_->shape(), OpenMode::must_exist);
+  }
+  throw Error("table " + table_ + ": the store '" + path_ + "' keeps being swapped (compacted) under this writer",
+              ErrorKind::busy);
+}
+
 void LmdbStore::begin() {
   if (!levels_.empty()) return;
-  env_->claim_writer(table_, timeout_);
+  claim_writer();
   try {
     Env::Write write = env_->begin_write(table_);
     base_live_ = std::move(write.live);
@@ -371,16 +430,29 @@ void LmdbStore::finish() noexcept {
 }
 
 LmdbCursor::LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
-    : store_(store), in_write_txn_(store.write_txn() != nullptr),
-      reader_(in_write_txn_ ? Env::Snapshot() : store.env().take_reader(store.table())),
-      value_bytes_(label_bytes + store.shape().bytes()), hi_(range.hi), walk_(range, std::move(ids), by_ids) {
+    : store_(store), env_(store.current_env()), in_write_txn_(store.write_txn() != nullptr), verify_(store.verify()),
+      reader_(in_write_txn_ ? Env::Snapshot() : env_->take_reader(store.table())),
+      value_bytes_(value_bytes(env_->version(), store.shape().bytes())), hi_(range.hi),
+      walk_(range, std::move(ids), by_ids) {
   if (!in_write_txn_ && !by_ids) {
     MDB_cursor* raw = nullptr;
-    const int rc = mdb_cursor_open(reader_.get(), store_.env().images(), &raw);
-    if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_open", rc);
+    const int rc = mdb_cursor_open(reader_.get(), env_->images(), &raw);
+    if (rc != MDB_SUCCESS) fail(store_.table(), env_->path(), "mdb_cursor_open", rc);
     cursor_.reset(raw);
   }
   next();
+}
+
+// The row's value was checked to be the right size as the walk reached it (check_value).
+std::span<const std::uint8_t> LmdbCursor::pixels() {
+  const auto value = decode_value(env_->version(), bytes_of(walk_.value()), store_.shape().bytes());
+  if (verify_ && !verified_) {
+    if (const auto damaged = damage(*env_, id(), *value)) {
+      throw Error("table " + store_.table() + ": " + *damaged, ErrorKind::corrupt);
+    }
+    verified_ = true;
+  }
+  return value->pixels;
 }
 
 MDB_txn* LmdbCursor::txn() const {
@@ -393,9 +465,10 @@ MDB_txn* LmdbCursor::txn() const {
 }
 
 void LmdbCursor::throw_bad_value(std::int64_t id, const MDB_val& value) const {
-  throw Error("table " + store_.table() + ": the value of id " + std::to_string(id) + " in '" + store_.env().path() +
+  const bool v1 = env_->version() == lmdb_format::Version::v1;
+  throw Error("table " + store_.table() + ": the value of id " + std::to_string(id) + " in '" + env_->data_path() +
                   "' is " + std::to_string(value.mv_size) + " bytes; expected " + std::to_string(value_bytes_) +
-                  " (8-byte label + pixels)",
+                  (v1 ? " (8-byte label + pixels)" : " (8-byte label, 8-byte checksum, pixels)"),
               ErrorKind::corrupt);
 }
 
@@ -404,9 +477,9 @@ std::optional<MDB_val> LmdbCursor::find(std::int64_t id) {
   encode_key(id, key_bytes);
   MDB_val key{8, key_bytes};
   MDB_val value{};
-  const int rc = mdb_get(txn(), store_.env().images(), &key, &value);
+  const int rc = mdb_get(txn(), env_->images(), &key, &value);
   if (rc == MDB_NOTFOUND) return std::nullopt;
-  if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_get", rc);
+  if (rc != MDB_SUCCESS) fail(store_.table(), env_->path(), "mdb_get", rc);
   check_value(id, value);
   return value;
 }
@@ -420,7 +493,7 @@ std::optional<std::pair<std::int64_t, MDB_val>> LmdbCursor::first_from(std::int6
   const int rc = adjacent ? mdb_cursor_get(cursor_.get(), &key, &value, MDB_NEXT) : search(from, key, value);
   on_row_ = false;
   if (rc == MDB_NOTFOUND) return std::nullopt;
-  if (rc != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_get", rc);
+  if (rc != MDB_SUCCESS) fail(store_.table(), env_->path(), "mdb_cursor_get", rc);
   const std::int64_t id = decode_key(static_cast<const unsigned char*>(key.mv_data));
   on_row_ = cursor_ != nullptr;
   at_ = id;
@@ -436,14 +509,15 @@ int LmdbCursor::search(std::int64_t from, MDB_val& key, MDB_val& value) {
   key = MDB_val{8, key_bytes};
   if (cursor_) return mdb_cursor_get(cursor_.get(), &key, &value, MDB_SET_RANGE);
   MDB_cursor* raw = nullptr;
-  const int opened = mdb_cursor_open(txn(), store_.env().images(), &raw);
-  if (opened != MDB_SUCCESS) fail(store_.table(), store_.env().path(), "mdb_cursor_open", opened);
+  const int opened = mdb_cursor_open(txn(), env_->images(), &raw);
+  if (opened != MDB_SUCCESS) fail(store_.table(), env_->path(), "mdb_cursor_open", opened);
   const CursorPtr transient(raw);
   return mdb_cursor_get(transient.get(), &key, &value, MDB_SET_RANGE);
 }
 
 void LmdbCursor::next() {
   if (at_end_) return;
+  verified_ = false;
   at_end_ = !walk_.step([&](std::int64_t id) { return find(id); }, [&](std::int64_t from) { return first_from(from); });
 }
 
@@ -451,12 +525,14 @@ void LmdbCursor::next() {
 
 
 std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
-  const Args parsed(table, {"path", "shape", "timeout", "threads"}, args);
+  const Args parsed(table, {"path", "shape", "timeout", "threads", "verify"}, args);
   threads_argument(parsed);  // accepted and checked for every module; lmdb has no codec work to share out
   const std::string path = parsed.require("path");
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
-  return std::make_unique<LmdbStore>(table, open_env(table, path, shape, mode), timeout_argument(parsed));
+  const auto timeout = timeout_argument(parsed);
+  const bool verify = verify_argument(parsed);
+  return std::make_unique<LmdbStore>(table, path, open_env(table, path, shape, mode), timeout, verify);
 }
 
 }  // namespace imgstore
