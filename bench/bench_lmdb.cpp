@@ -23,22 +23,32 @@ void check(int rc, const char* what) {
   if (rc != MDB_SUCCESS) throw std::runtime_error(std::string(what) + ": " + mdb_strerror(rc));
 }
 
-// The store's own layout (lmdb_format.hpp): big-endian keys, little-endian labels.
-using imgstore::lmdb_format::encode_key;
-using imgstore::lmdb_format::encode_label;
+// The store's own layout (lmdb_format.hpp, format 2): big-endian keys; values the label, the checksum, the pixels.
+namespace lf = imgstore::lmdb_format;
+using lf::encode_key;
+constexpr lf::Version kFormat = lf::Version::v2;
 
-// The raw C API doing what the virtual table does, with the same on-disk layout.
+// The pixels of a value, its checksum checked first, as the table does by default (verify=1).
+std::span<const std::uint8_t> checked_pixels(const MDB_val& key, const MDB_val& value) {
+  const auto v = lf::decode_value(kFormat, {static_cast<const std::uint8_t*>(value.mv_data), value.mv_size},
+                                  value.mv_size - lf::header_bytes(kFormat));
+  const std::int64_t id = lf::decode_key(static_cast<const unsigned char*>(key.mv_data));
+  if (!v || lf::expected_checksum(id, *v) != v->checksum) throw std::runtime_error("raw: image " + std::to_string(id) + " is damaged");
+  return v->pixels;
+}
+
+// The raw C API doing what the virtual table does, with the same on-disk layout (an environment directory).
 struct RawLmdb {
   MDB_env* env = nullptr;
   MDB_dbi dbi = 0;
   explicit RawLmdb(const std::string& path, unsigned extra_flags = 0) {
+    std::filesystem::create_directories(path);
     check(mdb_env_create(&env), "mdb_env_create");
-    mdb_env_set_maxdbs(env, 4);
     mdb_env_set_mapsize(env, std::size_t{4} << 30);
-    check(mdb_env_open(env, path.c_str(), MDB_NOSUBDIR | MDB_NOTLS | extra_flags, 0664), "mdb_env_open");
+    check(mdb_env_open(env, path.c_str(), MDB_NOTLS | extra_flags, 0664), "mdb_env_open");
     MDB_txn* txn = nullptr;
     check(mdb_txn_begin(env, nullptr, 0, &txn), "begin");
-    check(mdb_dbi_open(txn, "images", MDB_CREATE, &dbi), "dbi");
+    check(mdb_dbi_open(txn, nullptr, 0, &dbi), "dbi");
     check(mdb_txn_commit(txn), "commit");
   }
   ~RawLmdb() { mdb_env_close(env); }
@@ -50,10 +60,11 @@ struct RawLmdb {
       unsigned char k[8];
       encode_key(static_cast<std::int64_t>(i), k);
       MDB_val key{8, k};
-      MDB_val value{8 + data.bytes, nullptr};
+      MDB_val value{lf::value_bytes(kFormat, data.bytes), nullptr};
       check(mdb_put(txn, dbi, &key, &value, MDB_RESERVE | MDB_APPEND), "put");
-      encode_label(data.labels[i], static_cast<unsigned char*>(value.mv_data));
-      std::memcpy(static_cast<char*>(value.mv_data) + 8, data.image(i), data.bytes);
+      lf::encode_value(kFormat, static_cast<std::int64_t>(i), data.labels[i],
+                       {data.image(i), data.bytes},
+                       {static_cast<std::uint8_t*>(value.mv_data), value.mv_size});
     }
     check(mdb_txn_commit(txn), "commit");
   }
@@ -68,7 +79,8 @@ struct RawLmdb {
     std::uint64_t sum = 0;
     int rc;
     while ((rc = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) == MDB_SUCCESS) {
-      sum += bench::touch32(static_cast<char*>(value.mv_data) + 8, value.mv_size - 8);
+      const auto pixels = checked_pixels(key, value);
+      sum += bench::touch32(pixels.data(), pixels.size());
     }
     if (rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get");
     mdb_cursor_close(cur);
@@ -89,7 +101,8 @@ struct RawLmdb {
       MDB_val key{8, k};
       MDB_val value;
       if (mdb_get(txn, dbi, &key, &value) == MDB_SUCCESS) {
-        sum += bench::touch(static_cast<char*>(value.mv_data) + 8, value.mv_size - 8);
+        const auto pixels = checked_pixels(key, value);
+        sum += bench::touch(pixels.data(), pixels.size());
       }
       mdb_txn_reset(txn);
     }
@@ -125,7 +138,10 @@ std::uint64_t raw_batches(RawLmdb& raw, const std::vector<std::vector<std::int64
       encode_key(id, k);
       MDB_val key{8, k};
       MDB_val value;
-      if (mdb_get(txn, raw.dbi, &key, &value) == MDB_SUCCESS) sum += bench::touch32(static_cast<char*>(value.mv_data) + 8, value.mv_size - 8);
+      if (mdb_get(txn, raw.dbi, &key, &value) == MDB_SUCCESS) {
+        const auto pixels = checked_pixels(key, value);
+        sum += bench::touch32(pixels.data(), pixels.size());
+      }
     }
     mdb_txn_abort(txn);
   }
@@ -150,8 +166,8 @@ bench::Row bulk_load(bench::Db& db, const std::filesystem::path& dir, const benc
     sql_load = std::min(sql_load, bench::timed([&] { db.exec("INSERT INTO t" + std::to_string(k) + " SELECT * FROM ref"); }));
     if (k < 2) {
       db.exec("DROP TABLE t" + std::to_string(k));
-      std::filesystem::remove(lmdb_path(dir, "raw", k));
-      std::filesystem::remove(lmdb_path(dir, "vtab", k));
+      std::filesystem::remove_all(lmdb_path(dir, "raw", k));
+      std::filesystem::remove_all(lmdb_path(dir, "vtab", k));
     }
   }
   db.exec("ALTER TABLE t2 RENAME TO t");
@@ -169,6 +185,21 @@ void add_full_scans(bench::Db& db, RawLmdb& raw, std::vector<bench::Row>& rows) 
   if (static_cast<std::uint64_t>(sql_sum) != raw_sum || sql_sum != native_sum) throw std::runtime_error("scan sums differ");
   rows.push_back({"full scan, every byte read", sql_scan, native_scan, "native SQLite table scan", ""});
   rows.push_back({"full scan, every byte read", sql_scan, raw_scan, "raw LMDB cursor", ""});
+}
+
+// What checking each image's checksum costs a warm full scan: the same store as a table with verify=1 (the
+// default) and with verify=0, best of 3 each, interleaved.
+void add_verify_cost(bench::Db& db, const std::string& path, std::vector<bench::Row>& rows) {
+  db.exec("CREATE VIRTUAL TABLE tv0 USING lmdb(path='" + path + "', verify=0)");
+  double checked = 1e9, unchecked = 1e9;
+  std::int64_t a = 0, b = 0;
+  for (int k = 0; k < 3; ++k) {
+    checked = std::min(checked, bench::timed([&] { a = db.scalar("SELECT sum(bench_touch(pixels)) FROM t"); }));
+    unchecked = std::min(unchecked, bench::timed([&] { b = db.scalar("SELECT sum(bench_touch(pixels)) FROM tv0"); }));
+  }
+  if (a != b) throw std::runtime_error("verify=0 and verify=1 scan sums differ");
+  rows.push_back({"full scan, verify=1 (checksums checked), best of 3", checked, unchecked, "the same scan, verify=0, best of 3", ""});
+  db.exec("DROP TABLE tv0");
 }
 
 // Random point lookups.
@@ -357,7 +388,7 @@ double best_raw_load(const std::filesystem::path& dir, const bench::Dataset& dat
       RawLmdb fresh(path, flags);
       best = std::min(best, bench::timed([&] { fresh.load(data); }));
     }
-    std::filesystem::remove(path);
+    std::filesystem::remove_all(path);
   }
   return best;
 }
@@ -387,6 +418,7 @@ int main(int argc, char** argv) {
     {
       RawLmdb raw(lmdb_path(dir, "raw", 2));
       add_full_scans(db, raw, rows);
+      add_verify_cost(db, lmdb_path(dir, "vtab", 2), rows);
       add_point_lookups(db, raw, data, rows);
       add_random_batches(db, raw, n, rows);
       add_threads(db, dir, raw, raw_load, rows);

@@ -91,7 +91,7 @@ def measure(sqlite3, ext, backend, n, work):
         row["load_one_t%d" % threads] = shell(sqlite3, ext, "CREATE VIRTUAL TABLE t USING %s(path='%s', shape='%s', "
                                               "threads=%d%s); INSERT INTO t SELECT * FROM %s;" % (
                                                   backend, one, SHAPE, threads, args, source), work)[0]
-        for leftover in (one, one + "-lock"):  # an lmdb store has its lock file beside it
+        for leftover in (one, one + "-lock"):  # a single-file lmdb store (format 1) had its lock file beside it
             if os.path.isdir(leftover):
                 shutil.rmtree(leftover)
             elif os.path.exists(leftover):

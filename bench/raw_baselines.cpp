@@ -29,22 +29,25 @@ namespace {
 
 [[noreturn]] void fail(const std::string& what) { throw std::runtime_error("raw baseline: " + what); }
 
-// --- LMDB: the lmdb module's layout (lmdb_format.hpp): a NOSUBDIR file, the "images" database.
+// --- LMDB: the lmdb module's layout (lmdb_format.hpp, format 2): an environment directory, the images in the main
+// database, each value the label, the checksum and the pixels. The raw reader checks each checksum as the table does
+// by default (verify=1), so both sides do the same work.
 
 namespace lf = imgstore::lmdb_format;
+constexpr lf::Version kLmdbFormat = lf::Version::v2;
 
 class LmdbStore final : public Store {
  public:
   LmdbStore(const std::string& path, bool create) {
+    if (create) std::filesystem::create_directories(path);
     if (mdb_env_create(&env_) != 0) fail("mdb_env_create");
-    mdb_env_set_maxdbs(env_, 4);
     mdb_env_set_mapsize(env_, std::size_t{8} << 30);
-    if (const int rc = mdb_env_open(env_, path.c_str(), MDB_NOSUBDIR | MDB_NOTLS | (create ? 0 : MDB_RDONLY), 0664); rc != 0) {
+    if (const int rc = mdb_env_open(env_, path.c_str(), MDB_NOTLS | (create ? 0 : MDB_RDONLY), 0664); rc != 0) {
       fail("mdb_env_open " + path + ": " + mdb_strerror(rc));
     }
     MDB_txn* txn = nullptr;
     mdb_txn_begin(env_, nullptr, create ? 0 : MDB_RDONLY, &txn);
-    if (mdb_dbi_open(txn, lf::images_db, create ? MDB_CREATE : 0, &dbi_) != 0) fail("mdb_dbi_open");
+    if (mdb_dbi_open(txn, nullptr, 0, &dbi_) != 0) fail("mdb_dbi_open");
     mdb_txn_commit(txn);
   }
   ~LmdbStore() override { mdb_env_close(env_); }
@@ -56,11 +59,10 @@ class LmdbStore final : public Store {
       unsigned char k[lf::key_bytes];
       lf::encode_key(images.ids[i], k);
       MDB_val key{lf::key_bytes, k};
-      MDB_val value{lf::value_bytes(images.bytes()), nullptr};
+      MDB_val value{lf::value_bytes(kLmdbFormat, images.bytes()), nullptr};
       if (mdb_put(txn, dbi_, &key, &value, MDB_RESERVE | MDB_APPEND) != 0) fail("mdb_put");
-      auto* out = static_cast<unsigned char*>(value.mv_data);
-      lf::encode_label(images.labels[i], out);
-      std::memcpy(out + lf::label_bytes, images.image(i).data(), images.bytes());
+      lf::encode_value(kLmdbFormat, images.ids[i], images.labels[i], images.image(i),
+                       {static_cast<std::uint8_t*>(value.mv_data), value.mv_size});
     }
     if (mdb_txn_commit(txn) != 0) fail("mdb_txn_commit");
   }
@@ -79,37 +81,40 @@ class LmdbStore final : public Store {
       MDB_val key{lf::key_bytes, k};
       MDB_val value;
       if (mdb_get(txn, dbi_, &key, &value) != 0) continue;
-      const auto* v = static_cast<const unsigned char*>(value.mv_data);
-      d.sum += imgstore::row_digest(id, lf::decode_label(v), {v + lf::label_bytes, value.mv_size - lf::label_bytes});
-      ++d.count;
+      add(d, id, value);
     }
     mdb_txn_abort(txn);
     return d;
   }
 
  private:
+  // The row's digest, its checksum checked first.
+  static void add(Digest& d, std::int64_t id, const MDB_val& value) {
+    const auto v = lf::decode_value(kLmdbFormat, {static_cast<const std::uint8_t*>(value.mv_data), value.mv_size},
+                                    value.mv_size - lf::header_bytes(kLmdbFormat));
+    if (!v || lf::expected_checksum(id, *v) != v->checksum) fail("image " + std::to_string(id) + " is damaged");
+    d.sum += imgstore::row_digest(id, v->label, v->pixels);
+    ++d.count;
+  }
+
   Digest read(const std::int64_t* only) {
     MDB_txn* txn = nullptr;
     mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
     Digest d;
-    const auto add = [&](const MDB_val& key, const MDB_val& value) {
-      const std::int64_t id = lf::decode_key(static_cast<const unsigned char*>(key.mv_data));
-      const auto* v = static_cast<const unsigned char*>(value.mv_data);
-      d.sum += imgstore::row_digest(id, lf::decode_label(v), {v + lf::label_bytes, value.mv_size - lf::label_bytes});
-      ++d.count;
-    };
     if (only != nullptr) {
       unsigned char k[lf::key_bytes];
       lf::encode_key(*only, k);
       MDB_val key{lf::key_bytes, k};
       MDB_val value;
-      if (mdb_get(txn, dbi_, &key, &value) == 0) add(key, value);
+      if (mdb_get(txn, dbi_, &key, &value) == 0) add(d, *only, value);
     } else {
       MDB_cursor* cur = nullptr;
       mdb_cursor_open(txn, dbi_, &cur);
       MDB_val key;
       MDB_val value;
-      while (mdb_cursor_get(cur, &key, &value, MDB_NEXT) == 0) add(key, value);
+      while (mdb_cursor_get(cur, &key, &value, MDB_NEXT) == 0) {
+        add(d, lf::decode_key(static_cast<const unsigned char*>(key.mv_data)), value);
+      }
       mdb_cursor_close(cur);
     }
     mdb_txn_abort(txn);

@@ -48,7 +48,7 @@ void remove_store(const std::string& path) {
   if (path.empty()) return;
   std::error_code ec;
   fs::remove_all(path, ec);
-  fs::remove(path + "-lock", ec);
+  fs::remove(path + "-lock", ec);  // a single-file lmdb store of an earlier version
 }
 
 std::int64_t allocated_bytes(Session& s, const std::string& path) {

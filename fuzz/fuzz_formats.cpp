@@ -1,13 +1,16 @@
 // The stores' pure on-disk formats: labels.csv, the png_dir commit record and .imgstore, the hdf5 rollback
-// journal and the start of an HDF5 superblock. Any bytes give a value or an imgstore::Error (the journal: a value or nullopt), never a crash; what
+// journal and the start of an HDF5 superblock, the lmdb store's .imgstore and its values (format 1 and 2). Any bytes give a value or an imgstore::Error (the journal: a value or nullopt), never a crash; what
 // parses must encode back to something that parses to the same.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
+#include <vector>
 
 #include "error.hpp"
 #include "hdf5_format.hpp"
 #include "hdf5_journal.hpp"
+#include "lmdb_format.hpp"
 #include "png_dir_format.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -29,6 +32,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (const auto journal = imgstore::decode_journal({data, size})) {
     if (imgstore::decode_journal(imgstore::encode_journal(*journal)) != journal) std::abort();
+  }
+  // lmdb: a description that parses is exactly meta_text of its shape; a value decodes only at its size, and
+  // what it decodes to encodes back to the same bytes when its checksum is right.
+  try {
+    const imgstore::Shape shape = imgstore::lmdb_format::parse_meta(text, "f");
+    if (imgstore::lmdb_format::meta_text(shape) != text) std::abort();
+  } catch (const imgstore::Error&) {
+  }
+  for (const auto v : {imgstore::lmdb_format::Version::v1, imgstore::lmdb_format::Version::v2}) {
+    namespace lf = imgstore::lmdb_format;
+    const std::size_t pixels = size >= lf::header_bytes(v) ? size - lf::header_bytes(v) : 0;
+    const auto value = lf::decode_value(v, {data, size}, pixels);
+    if (value.has_value() != (size >= lf::header_bytes(v))) std::abort();
+    if (!value || (value->checksum && lf::expected_checksum(7, *value) != *value->checksum)) continue;
+    std::vector<std::uint8_t> again(lf::value_bytes(v, value->pixels.size()));
+    lf::encode_value(v, 7, value->label, value->pixels, again);
+    if (!std::equal(again.begin(), again.end(), data, data + size)) std::abort();
   }
   // Any start of a file: a version, and an end only for the latest superblocks (never past 2^64).
   const auto head = imgstore::hdf5::parse_superblock_head({data, size});

@@ -50,9 +50,13 @@ subprocess.run([sqlite3, "-batch", ":memory:"], cwd=tmp, check=True, text=True,
                      "INSERT INTO a SELECT * FROM synthetic(30, '4x4x1', 3);"
                      "CREATE VIRTUAL TABLE temp.b USING hdf5(path='s.h5', shape='4x4x1', chunk=8);"
                      "INSERT INTO b SELECT * FROM synthetic(30, '4x4x1', 3); DELETE FROM b WHERE id = 4;\n" % ext)
-put("fuzz_store_open", "lmdb", b"\0" + open(os.path.join(tmp, "s.lmdb"), "rb").read())
+put("fuzz_store_open", "lmdb-dir", b"\2" + open(os.path.join(tmp, "s.lmdb", "data.mdb"), "rb").read())
+# A single-file store (format 1), as earlier versions made it.
+subprocess.run([sys.executable, os.path.join(here, "..", "tests", "lmdb_v1.py"), "from", os.path.join(tmp, "s.lmdb"),
+                os.path.join(tmp, "v1.lmdb")], check=True)
+put("fuzz_store_open", "lmdb", b"\0" + open(os.path.join(tmp, "v1.lmdb"), "rb").read())
 put("fuzz_store_open", "hdf5", b"\1" + open(os.path.join(tmp, "s.h5"), "rb").read())
-lmdb = open(os.path.join(tmp, "s.lmdb"), "rb").read()
+lmdb = open(os.path.join(tmp, "v1.lmdb"), "rb").read()
 h5 = open(os.path.join(tmp, "s.h5"), "rb").read()
 put("fuzz_store_open", "lmdb-truncated", b"\0" + lmdb[:12288])
 put("fuzz_store_open", "lmdb-short", b"\0" + lmdb[:100])

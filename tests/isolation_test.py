@@ -86,13 +86,13 @@ def digest_of(ext, rows):
 
 
 def lmdb_rows(path):
-    """The README's py-lmdb recipe: a read transaction is a snapshot, so a scan sees one commit."""
+    """The documented py-lmdb recipe (lmdb_format.hpp): a read transaction is a snapshot, so a scan sees one
+    commit; label, checksum, pixels."""
     import lmdb
-    env = lmdb.open(path, subdir=False, readonly=True, lock=True, max_dbs=4)
+    env = lmdb.open(path, readonly=True)
     try:
-        images = env.open_db(b"images", create=False)
-        with env.begin(db=images) as txn:
-            return [(struct.unpack(">q", k)[0], struct.unpack("<q", v[:8])[0], bytes(v[8:])) for k, v in txn.cursor()]
+        with env.begin() as txn:
+            return [(struct.unpack(">q", k)[0], struct.unpack("<q", v[:8])[0], bytes(v[16:])) for k, v in txn.cursor()]
     finally:
         env.close()
 

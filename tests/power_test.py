@@ -2,7 +2,7 @@
 """Power loss, for one backend (sharded when SHARDS is given): a writer (the real sqlite3 shell) runs a few commits —
 one that grows the store (by 3,000 rows; png_dir 300), one that changes committed rows in place (UPDATE, DELETE), an
 INSERT OR REPLACE, another growth — under tests/power/write_log.c, which logs its writes, truncations, creations,
-syncs, renames, unlinks, mkdirs and rmdirs below the store's directory. From the log, the files are rebuilt as a
+syncs, renames (and exchanges), unlinks, mkdirs and rmdirs below the store's directory. From the log, the files are rebuilt as a
 power loss would leave them at each sync point and at the end: every write not yet synced dropped. Each such crash
 image, opened as a table (timeout=2000), must hold exactly one of the committed states (the oracle: a native SQLite
 table given the same statements), never an older one than an earlier image held, and the last image the last commit.
@@ -11,6 +11,9 @@ The model's simplification: a name (creation, rename, unlink, mkdir, rmdir) is d
 file system's metadata mostly is, so an fsync of a directory adds nothing to it; file contents are durable only
 once synced (fsync, fdatasync, syncfs: every file, a write through an O_SYNC or O_DSYNC descriptor: that write).
 
+With LMDB_COMPACT_TOOL set (tests/tools/lmdb_compact_tool), an unsharded lmdb store is also compacted at the end,
+under the shim: every crash image inside the compaction opens to the last commit too.
+
 usage: power_test.py SQLITE3 EXTENSION SHIM BACKEND [SHARDS]
 """
 
@@ -18,6 +21,7 @@ import hashlib
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 
@@ -71,7 +75,7 @@ def read_log(path):
             (length,) = struct.unpack_from("Q", data, at)
             records.append((op, name, length, None))
             at += 8
-        elif op == "R":
+        elif op in "RE":
             (m,) = struct.unpack_from("I", data, at)
             records.append((op, name, 0, data[at + 4:at + 4 + m].decode()))
             at += 4 + m
@@ -114,6 +118,13 @@ def crash_images(initial, records):
             durable.setdefault(name, b"")
         elif op == "M":
             durable[name] = None
+        elif op == "E":
+            # Both names stay; what each held is now below the other.
+            for table in (durable, pending):
+                first = {path: table.pop(path) for path in [p for p in table if below(p, name)]}
+                second = {path: table.pop(path) for path in [p for p in table if below(p, payload)]}
+                table.update({payload + path[len(name):]: v for path, v in first.items()})
+                table.update({name + path[len(payload):]: v for path, v in second.items()})
         elif op in "RUX":
             # Whatever had a rename's new name is gone; a directory takes what is below it along. (Renamed out of
             # the folder: gone.)
@@ -129,8 +140,9 @@ def crash_images(initial, records):
 
 def is_data(path):
     # LMDB writes its lock file (the reader table) through a shared map, which the shim does not see, and the
-    # first process to open the store after a reboot resets it: it is no part of a crash image.
-    return not path.endswith("-lock")
+    # first process to open the store after a reboot resets it: it is no part of a crash image (format 2's
+    # lock.mdb, format 1's PATH-lock).
+    return not path.endswith("-lock") and os.path.basename(path) != "lock.mdb"
 
 
 def read_files(folder):
@@ -169,6 +181,10 @@ def traced_writer(sqlite3_path, ext, shim, work, create, table, label, statement
     r = shell(sqlite3_path, ext, "CREATE VIRTUAL TABLE temp.t USING %s;\n" % table + "\n".join(statements), store,
               env=env)
     check(r.returncode == 0, "%s: the writer failed: %s" % (label, r.stderr))
+    tool = os.environ.get("LMDB_COMPACT_TOOL")
+    if tool and label == "lmdb":
+        r = subprocess.run([tool, PATHS["lmdb"]], cwd=store, env=env, capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, "%s: the compaction failed: %s" % (label, r.stderr))
     records = [rec for rec in read_log(log) if is_data(rec[1])]
     # The shim saw every write: the whole log, every file synced at its end, replays to the files as they are.
     check(crash_images(initial, records + [("A", store, 0, None)])[-1] == read_files(store),

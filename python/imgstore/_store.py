@@ -16,9 +16,19 @@ _SUFFIXES = {".lmdb": "lmdb", ".mdb": "lmdb", ".h5": "hdf5", ".hdf5": "hdf5"}
 
 
 def guess_backend(path):
-    """'png_dir' for a directory, 'hdf5' or 'lmdb' for a file by its first bytes, else by its suffix."""
+    """For a directory: 'lmdb' when it holds data.mdb (an LMDB environment), a sharded table's backend from its
+    manifest.json, else 'png_dir'; for a file: 'hdf5' or 'lmdb' by its first bytes (an LMDB file: a single-file lmdb
+    store of an earlier version); else by its suffix."""
     path = os.fspath(path)
     if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "data.mdb")):
+            return "lmdb"
+        manifest = os.path.join(path, "manifest.json")
+        if os.path.isfile(manifest):
+            with builtins.open(manifest) as f:
+                backend = json.load(f).get("backend")
+            if backend in BACKENDS:
+                return backend
         return "png_dir"
     if os.path.isfile(path):
         with builtins.open(path, "rb") as f:

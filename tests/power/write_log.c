@@ -10,6 +10,7 @@
  *   T truncate  u64 length (an O_TRUNC open: 0)        C  open with O_CREAT (the name exists, maybe empty)
  *   S fsync, fdatasync (a directory's too)             A  syncfs, sync: every file (the path: the directory)
  *   R rename    u32 length, the new path               U  unlink, remove of a file
+ *   E exchange  as R: renameat2 RENAME_EXCHANGE, the two names swap what they hold
  *   M mkdir                                            X  rmdir, remove of a directory
  * Only calls that succeed are logged. Calls inside libc (fopen, fwrite) do not pass through here: the test's
  * replay check fails if a writer's bytes arrive some way this shim does not see. */
@@ -171,7 +172,7 @@ static int path_op(int rc, char op, int dirfd, const char* path, int to_dirfd, c
     pthread_mutex_lock(&mutex);
     const uint32_t len = b ? (uint32_t)strlen(b) : 0;
     const struct iovec name = {b ? b : "", len};
-    if (op == 'R') {
+    if (op == 'R' || op == 'E') {
       record(op, a, &len, sizeof len, &name, 1, len);
     } else {
       record(op, a, NULL, 0, NULL, 0, 0);
@@ -295,7 +296,8 @@ int renameat(int from_dirfd, const char* from, int to_dirfd, const char* to) {
 
 int renameat2(int from_dirfd, const char* from, int to_dirfd, const char* to, unsigned flags) {
   REAL(int, "renameat2", (int, const char*, int, const char*, unsigned));
-  return path_op(real(from_dirfd, from, to_dirfd, to, flags), 'R', from_dirfd, from, to_dirfd, to);
+  return path_op(real(from_dirfd, from, to_dirfd, to, flags), (flags & RENAME_EXCHANGE) ? 'E' : 'R', from_dirfd, from,
+                 to_dirfd, to);
 }
 
 int unlink(const char* path) {

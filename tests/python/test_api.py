@@ -1,12 +1,15 @@
 """imgstore.open and the Store API on every backend; the error paths; loading the extension."""
 
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import imgstore
-from conftest import digest_of, make_store
+from conftest import digest_of, make_sharded, make_store
 
 
 def test_open_guesses_backend_and_reads(store_path, backend):
@@ -21,6 +24,21 @@ def test_open_guesses_backend_and_reads(store_path, backend):
         assert images.shape == (50, 8, 6, 3) and images.dtype == np.uint8
         assert (all_labels == labels).all()
         assert digest_of(s.ids(), labels, images) == digest
+
+
+def test_guess_backend_of_every_lmdb_layout(tmp_path):
+    """An lmdb store is a directory holding data.mdb (not a png_dir), an older one a single LMDB file; a sharded
+    folder says its backend in manifest.json. Each opens without backend=."""
+    make_store(tmp_path / "new.lmdb", "lmdb", 5)
+    make_sharded(tmp_path / "sharded", "lmdb", 6, 2).close()
+    make_store(tmp_path / "pngs", "png_dir", 3)
+    fixture = Path(__file__).resolve().parents[1] / "lmdb_v1.py"
+    subprocess.run([sys.executable, str(fixture), "make", str(tmp_path / "old.lmdb"), "8x6x3", "7"], check=True)
+    for name, backend, n in (("new.lmdb", "lmdb", 5), ("sharded", "lmdb", 6), ("pngs", "png_dir", 3),
+                             ("old.lmdb", "lmdb", 7)):
+        assert imgstore.guess_backend(tmp_path / name) == backend
+        with imgstore.open(tmp_path / name) as s:
+            assert len(s) == n
 
 
 def test_get_in_the_order_asked(store_path, backend):
