@@ -13,6 +13,9 @@ CREATE VIRTUAL TABLE p USING lmdb(path='plain.lmdb', shape='2x2x1');
 -- error: table pd: 'plaindir.lmdb' is an LMDB environment but not an imgstore store (no .imgstore reading 'imgstore-lmdb 2' and its shape)
 CREATE VIRTUAL TABLE pd USING lmdb(path='plaindir.lmdb', shape='2x2x1');
 
+-- error: table np: making the store 'no/such/x.lmdb': cannot make 'no/such/x.lmdb.new-
+CREATE VIRTUAL TABLE np USING lmdb(path='no/such/x.lmdb', shape='2x2x1');
+
 -- A new store is an LMDB environment directory in LMDB's default layout, its description beside data.mdb.
 CREATE VIRTUAL TABLE t USING lmdb(path='t.lmdb', shape='4x3x2');
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
@@ -32,6 +35,10 @@ CREATE TABLE ref AS SELECT * FROM t;
 SELECT CAST(readfile('v123.hex') AS TEXT) = (SELECT label || '|' || hex(pixels) FROM t WHERE id = 123);
 -- shell: /usr/bin/python3 -c "import lmdb; e = lmdb.open('t.lmdb', readonly=True); print(sum(1 for k, v in e.begin().cursor() if len(k) == 8 and len(v) == 16 + 24))"
 -- shell-expect: 500
+-- disk_usage and file_bytes of a store count every file in its directory.
+-- shell: echo $(( $(stat -c %s t.lmdb/data.mdb) + $(stat -c %s t.lmdb/lock.mdb) + $(stat -c %s t.lmdb/.imgstore) )) > sizes.txt
+-- expect: 1|1
+SELECT file_bytes('t.lmdb') = CAST(readfile('sizes.txt') AS INTEGER), disk_usage('t.lmdb') > disk_usage('t.lmdb/data.mdb');
 
 -- A second path to the same file (a symlink) shares the one environment of this process.
 -- shell: ln -s t.lmdb link.lmdb

@@ -65,7 +65,8 @@ TEST_CASE("the description is two lines, parsed strictly") {
   CHECK(fmt::parse_meta(fmt::meta_text(shape), "d") == shape);
   for (const char* bad : {"", "imgstore-lmdb 1\nshape=32x32x3\n", "imgstore-lmdb 2\nshape=32x32x3",
                           "imgstore-lmdb 2\nshape=32x32x3\nextra=1\n", "imgstore-lmdb 2\nshape=0x32x3\n",
-                          "imgstore-lmdb 2\nshape=32x32\n", "imgstore-png_dir 1\nshape=32x32x3\n"}) {
+                          "imgstore-lmdb 2\nshape=32x32\n", "imgstore-png_dir 1\nshape=32x32x3\n",
+                          "imgstore-lmdb 2\nshape=32X32x3\n", "imgstore-lmdb 2\nshape=032x32x3\n"}) {
     CAPTURE(bad);
     try {
       (void)fmt::parse_meta(bad, "table t: 'x.lmdb/.imgstore'");

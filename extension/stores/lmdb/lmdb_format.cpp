@@ -81,11 +81,15 @@ Shape parse_meta(std::string_view text, const std::string& what) {
     throw bad("has more than its two lines, or its last line does not end; expected '" + std::string(format_tag) +
               "\\nshape=HxWxC\\n'");
   }
+  Shape shape;
   try {
-    return parse_shape(rest.substr(0, rest.size() - 1), what + ": stored shape");
+    shape = parse_shape(rest.substr(0, rest.size() - 1), what + ": stored shape");
   } catch (const Error& e) {
     throw Error(e.what(), ErrorKind::corrupt);  // a stored shape that does not parse is damage, not a bad argument
   }
+  // Written once by meta_text: any other spelling of a shape (32X32x3, 032x32x3) was not written by us.
+  if (text != meta_text(shape)) throw bad("spells its shape '" + std::string(rest.substr(0, rest.size() - 1)) + "'; expected '" + shape.str() + "'");
+  return shape;
 }
 
 }  // namespace imgstore::lmdb_format

@@ -92,16 +92,18 @@ std::optional<Temporary> Temporary::make(const std::string& path, Kind kind, con
   bool made_once = false;
   for (int attempt = 0; attempt < 1000; ++attempt) {
     Fd fd;
+    bool made = false;  // then a failed open means another process removed it at once
     if (kind == Kind::directory) {
-      if (::mkdir(path.c_str(), 0775) == 0) fd = Fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      made = ::mkdir(path.c_str(), 0775) == 0;
+      if (made) fd = Fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     } else {
       fd = Fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0664));
     }
     if (fd && lock_if_still_there(fd.get(), path)) return Temporary(path, std::move(fd));
-    if (!fd && errno != EEXIST && errno != ENOENT) throw_errno(what + ": cannot make '" + path + "'", errno);
+    if (!fd && !made && errno != EEXIST) throw_errno(what + ": cannot make '" + path + "'", errno);
     // Made, but another process found it unlocked between its making and the lock, and removes it: made again
     // once it is gone. Found in the way: an abandoned one is removed now; one a live process holds is theirs.
-    made_once = made_once || fd;
+    made_once = made_once || made || fd;
     if (!fd && !made_once && !remove_if_abandoned(path) && exists(path)) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }

@@ -296,8 +296,8 @@ std::vector<std::string> LmdbStore::check(bool full) {
         problems.push_back("id " + std::to_string(id) + ": value of " + std::to_string(value.mv_size) + " bytes; expected " +
                            std::to_string(expected));
       } else if (full) {
-        // Reading every byte (the checksum does; format 1 sums them) makes LMDB fault in every overflow page:
-        // I/O errors show here.
+        // Hashing reads every byte, which makes LMDB fault in every overflow page: I/O errors show here, in
+        // format 1 too (no checksum to compare with: the hash is only read).
         if (const auto damaged = damage(env, id, *decoded)) problems.push_back(*damaged);
         if (!decoded->checksum) (void)image_checksum(id, decoded->label, decoded->pixels);
       }
