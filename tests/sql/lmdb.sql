@@ -13,7 +13,7 @@ CREATE VIRTUAL TABLE p USING lmdb(path='plain.lmdb', shape='2x2x1');
 -- error: table pd: 'plaindir.lmdb' is an LMDB environment but not an imgstore store (no .imgstore reading 'imgstore-lmdb 2' and its shape)
 CREATE VIRTUAL TABLE pd USING lmdb(path='plaindir.lmdb', shape='2x2x1');
 
--- error: table np: making the store 'no/such/x.lmdb': cannot make 'no/such/x.lmdb.new-
+-- error: table np: making the store 'no/such/x.lmdb': cannot make 'no/such/x.lmdb.imgstore-new-
 CREATE VIRTUAL TABLE np USING lmdb(path='no/such/x.lmdb', shape='2x2x1');
 
 -- A new store is an LMDB environment directory in LMDB's default layout, its description beside data.mdb.
@@ -161,7 +161,7 @@ SELECT imgstore_check('lmdb', 'dmg.lmdb', 1);
 
 -- A store is made whole or not at all: killed while making it (test hooks), the path holds nothing and the next
 -- CREATE makes it, removing the dead makers' temporaries (each maker removes the ones before it).
--- shell: { for at in make-env make-before-rename; do IMGSTORE_LMDB_KILL_AT=$at $SQLITE3 -batch -cmd ".load $IMGSTORE_EXTENSION" :memory: "CREATE VIRTUAL TABLE k USING lmdb(path='killed.lmdb', shape='2x2x1')"; test $? = 137 || exit 1; test ! -e killed.lmdb || exit 1; done; } 2>/dev/null; ls -d killed.lmdb.new-* | wc -l
+-- shell: { for at in make-env make-before-rename; do IMGSTORE_LMDB_KILL_AT=$at $SQLITE3 -batch -cmd ".load $IMGSTORE_EXTENSION" :memory: "CREATE VIRTUAL TABLE k USING lmdb(path='killed.lmdb', shape='2x2x1')"; test $? = 137 || exit 1; test ! -e killed.lmdb || exit 1; done; } 2>/dev/null; ls -d killed.lmdb.imgstore-new-* | wc -l
 -- shell-expect: 1
 CREATE VIRTUAL TABLE k USING lmdb(path='killed.lmdb', shape='2x2x1');
 INSERT INTO k VALUES (1, 1, x'01020304');
@@ -197,3 +197,20 @@ INSERT INTO new SELECT * FROM old;
 SELECT (SELECT image_digest(id, label, pixels) FROM new) = (SELECT image_digest(id, label, pixels) FROM old);
 -- shell: test -d new.lmdb && mdb_stat new.lmdb | sed -n 's/ *Entries: //p'
 -- shell-expect: 300
+-- A sharded folder whose shards are single files (format 1, as earlier versions made them) opens, reads and
+-- writes; new sharded tables get shard directories.
+CREATE VIRTUAL TABLE sh USING lmdb(path='sh', shape='4x3x2', shards=2);
+INSERT INTO sh SELECT * FROM old;
+-- shell: ls -F sh | tr '\n' ' '
+-- shell-expect: manifest.json shard-000.lmdb/ shard-001.lmdb/ writer.lock
+DROP TABLE sh;
+-- shell: for s in 000 001; do /usr/bin/python3 {tests}/lmdb_v1.py from sh/shard-$s.lmdb sh/v1 && rm -r sh/shard-$s.lmdb && mv sh/v1 sh/shard-$s.lmdb && rm sh/v1-lock || exit 1; done; ls -F sh | tr '\n' ' '
+-- shell-expect: manifest.json shard-000.lmdb shard-001.lmdb writer.lock
+CREATE VIRTUAL TABLE sh USING lmdb(path='sh');
+-- expect: 1
+SELECT (SELECT image_digest(id, label, pixels) FROM sh) = (SELECT image_digest(id, label, pixels) FROM old);
+INSERT INTO sh VALUES (5000, 1, zeroblob(24)), (5001, 2, zeroblob(24));
+-- expect: 302|ok
+SELECT count(*), imgstore_check('lmdb', 'sh', 1) FROM sh;
+-- shell: /usr/bin/python3 {tests}/lmdb_v1.py values sh/shard-000.lmdb
+-- shell-expect: 151 images, value sizes [32]

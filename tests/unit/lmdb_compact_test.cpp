@@ -97,7 +97,7 @@ TEST_CASE("a store's layout follows what is at its path") {
 
 TEST_CASE("a temporary is removed by others only once its maker has died") {
   const Dir dir;
-  const std::string path = dir.file("s.lmdb.compact");
+  const std::string path = dir.file("s.lmdb.imgstore-compact");
   {
     auto held = Temporary::make(path, Temporary::Kind::directory, "t");
     REQUIRE(held);
@@ -108,14 +108,18 @@ TEST_CASE("a temporary is removed by others only once its maker has died") {
     CHECK(maker.wait() == 0);  // nor made again there
   }  // the holder goes without removing it: as a killed maker leaves it
   ForkedChild dies([&] {
-    auto made = Temporary::make(dir.file("x.new-1"), Temporary::Kind::file, "t");
+    auto made = Temporary::make(dir.file("x.imgstore-new-1"), Temporary::Kind::file, "t");
     ::_exit(made ? 0 : 1);  // dies holding it
     return 2;
   });
   CHECK(dies.wait() == 0);
   CHECK(imgstore::lmdb::remove_if_abandoned(path));
+  // Something of the user's own at a temporary's name (more than a store's files in it) stays.
+  fs::create_directories(dir.file("x.imgstore-new-2"));
+  { std::FILE* f = std::fopen(dir.file("x.imgstore-new-2/notes.txt").c_str(), "w"); std::fclose(f); }
   imgstore::lmdb::remove_abandoned_temporaries(dir.file("x"));
-  CHECK_FALSE(fs::exists(dir.file("x.new-1")));
+  CHECK_FALSE(fs::exists(dir.file("x.imgstore-new-1")));
+  CHECK(fs::exists(dir.file("x.imgstore-new-2/notes.txt")));
   CHECK_FALSE(fs::exists(path));
 }
 
@@ -134,7 +138,7 @@ TEST_CASE("compaction swaps in a copy without free pages beside this process's r
   const imgstore::Compacted done = imgstore::compact_lmdb_store("c", {"path='" + path + "'", "timeout=1000"});
   CHECK(done.rows == 200);
   CHECK(done.bytes_after < done.bytes_before);
-  CHECK_FALSE(fs::exists(path + ".compact"));
+  CHECK_FALSE(fs::exists(path + ".imgstore-compact"));
 
   CHECK(rows_checked(*scan) == 200);  // the old snapshot, whole
   scan.reset();
@@ -146,7 +150,12 @@ TEST_CASE("compaction swaps in a copy without free pages beside this process's r
   CHECK(entries_on_disk(path) == 201);
   CHECK(rows_checked(*reader->lookup({999, 1000})) == 1);
   CHECK(reader->check(true).empty());
-  CHECK(imgstore::lmdb::open_environments() >= 1);
+  // Through a symlink: the store it names is compacted, the symlink stays one.
+  fs::create_symlink(path, dir.file("link.lmdb"));
+  CHECK(imgstore::compact_lmdb_store("c", {"path=" + dir.file("link.lmdb")}).rows == 201);
+  CHECK(fs::is_symlink(dir.file("link.lmdb")));
+  CHECK(fs::is_directory(path));
+  CHECK(rows_checked(*reader->scan({})) == 201);
 }
 
 TEST_CASE("a single-file store (format 1) is compacted only when nothing has it open") {

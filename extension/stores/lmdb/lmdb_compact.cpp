@@ -6,10 +6,11 @@
 //   1. the store's writer claim (this process's write slot and the lock on byte 0 of data.mdb, lmdb_env.hpp),
 //      and an LMDB write transaction, so that neither an imgstore writer nor a program using LMDB alone commits
 //      while the copy is taken: every committed row is in it;
-//   2. the compacted copy made in x.lmdb.compact/ (held with a flock, lmdb_layout.hpp): data.mdb written and
+//   2. the compacted copy made in x.lmdb.imgstore-compact/ (held with a flock, lmdb_layout.hpp): data.mdb written and
 //      fsynced, .imgstore written and fsynced, the directory fsynced;
 //   3. renameat2(RENAME_EXCHANGE) of the two directories, the parent fsynced: the commit point;
-//   4. the transaction aborted and the writer claim given back; the old store (now x.lmdb.compact/) removed.
+//   4. the transaction aborted and the writer claim given back; the old store (now at the temporary's name)
+//      removed.
 // A kill before 3 leaves the old store and an abandoned copy; after it, the compacted store and the abandoned
 // old one; the next open or compaction removes the leftover. A reader in another process keeps reading its
 // snapshot of the old files (they stay open while unlinked) and moves to the new ones at its next statement
@@ -21,7 +22,7 @@
 // whatever data file the path names, and LMDB keeps the last transaction's id there, by which readers pick the
 // data file's meta page. So it is compacted only when no process has it open, which holding an exclusive fcntl
 // lock on the lock file's first byte proves (every LMDB process holds a shared one there); an opener waits in
-// mdb_env_open meanwhile. The copy (x.lmdb.compact) is renamed over the data file. Its two meta pages are made
+// mdb_env_open meanwhile. The copy (x.lmdb.imgstore-compact) is renamed over the data file. Its two meta pages are made
 // the same snapshot, so that it reads right whichever one the lock file's transaction id picks: the id may be
 // the old file's in the lock file when a waiting opener goes on.
 
@@ -33,6 +34,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <utility>
 
@@ -92,7 +94,7 @@ Compacted compact_v2(const std::string& table, const std::string& path, const st
                      std::chrono::milliseconds timeout) {
   const std::string what = "table " + table + ": compacting '" + path + "'";
   const std::shared_ptr<Env> env = claimed_env(table, path, shape, timeout);
-  const Layout& layout = env->layout();
+  const Layout layout = Layout::of(Version::v2, path);  // by the real path: the environment may know a symlink's
   Compacted result;
   {
     WriterClaim claim(*env);
@@ -211,11 +213,16 @@ Compacted compact_lmdb_store(const std::string& table, const std::vector<std::st
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
   const auto timeout = timeout_argument(parsed);
-  const std::optional<Layout> layout = find_layout(table, path);
+  if (!find_layout(table, path)) throw_missing_store(table, path, OpenMode::must_exist);
+  // The swap renames names: those of the store itself, not of a symlink to it.
+  std::error_code ec;
+  const std::string real = std::filesystem::canonical(path, ec).string();
+  if (ec) throw Error("table " + table + ": cannot resolve the store's path '" + path + "': " + ec.message(), ErrorKind::cantopen);
+  const std::optional<Layout> layout = find_layout(table, real);
   if (!layout) throw_missing_store(table, path, OpenMode::must_exist);
   remove_abandoned_temporaries(layout->store);
   if (layout->version == Version::v1) return compact_v1(table, *layout, shape);
-  return compact_v2(table, path, shape, timeout);
+  return compact_v2(table, real, shape, timeout);
 }
 
 }  // namespace imgstore

@@ -33,10 +33,11 @@
 // = the label, 8 bytes little-endian, then the pixels: no checksum), the named database "meta" holds "format" ->
 // "imgstore-lmdb 1" and "shape" -> "HxWxC". It still opens, reads and writes, in format 1.
 //
-// Temporaries beside a store, each removed by the next open or compaction that finds it abandoned:
-//   x.lmdb.new-<pid>-<n>/   a format-2 store being made (renamed to x.lmdb when complete)
-//   x.lmdb.compact/         format 2: the compacted copy being made; after the swap, the old store being removed
-//   x.lmdb.compact          format 1: the compacted copy of the data file being made (renamed over x.lmdb)
+// Temporaries beside a store, each held by its maker with a flock and removed by the next open or compaction that
+// finds it abandoned (unlocked, and a directory holding nothing but data.mdb, lock.mdb and .imgstore):
+//   x.lmdb.imgstore-new-<pid>-<n>/  a format-2 store being made (renamed to x.lmdb when complete)
+//   x.lmdb.imgstore-compact/        format 2: the compacted copy being made; after the swap, the old store
+//   x.lmdb.imgstore-compact         format 1: the compacted copy of the data file (renamed over x.lmdb)
 #pragma once
 
 #include <cstddef>
@@ -57,8 +58,8 @@ inline constexpr const char* format_tag = "imgstore-lmdb 2";
 inline constexpr const char* data_file = "data.mdb";
 inline constexpr const char* lock_file = "lock.mdb";
 inline constexpr const char* meta_file = ".imgstore";
-inline constexpr const char* compact_suffix = ".compact";
-inline constexpr const char* new_infix = ".new-";
+inline constexpr const char* compact_suffix = ".imgstore-compact";
+inline constexpr const char* new_infix = ".imgstore-new-";
 
 // Format 1.
 inline constexpr const char* v1_format_tag = "imgstore-lmdb 1";

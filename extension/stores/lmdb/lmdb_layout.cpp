@@ -117,10 +117,26 @@ void Temporary::remove() noexcept {
   fd_ = Fd();
 }
 
+// A directory holding nothing but a store's files: what a temporary holds. Anything else at a temporary's name is
+// someone's own, never removed.
+static bool only_store_files(const std::string& path) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name != lmdb_format::data_file && name != lmdb_format::lock_file && name != lmdb_format::meta_file) return false;
+  }
+  return !ec;
+}
+
 bool remove_if_abandoned(const std::string& path) noexcept {
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd) return !exists(path);
   if (!lock_if_still_there(fd.get(), path)) return false;
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0 || (S_ISDIR(st.st_mode) && !only_store_files(path)) ||
+      (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))) {
+    return false;
+  }
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
   return !exists(path);

@@ -64,9 +64,9 @@ class Temporary {
 
 // Removes `path` (a directory tree or a file) unless a live process holds it; true when nothing is left there.
 bool remove_if_abandoned(const std::string& path) noexcept;
-// Every abandoned temporary of the store at `store`: store.new-*/ and store.compact(/).
+// Every abandoned temporary of the store at `store`: store.imgstore-new-*/ and store.imgstore-compact(/).
 void remove_abandoned_temporaries(const std::string& store) noexcept;
-// A fresh name for making a store at `store`: store.new-<pid>-<n>.
+// A fresh name for making a store at `store`: store.imgstore-new-<pid>-<n>.
 std::string new_store_name(const std::string& store);
 
 std::string parent_of(const std::string& path);
