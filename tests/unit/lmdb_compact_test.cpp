@@ -18,6 +18,7 @@
 #include "lmdb_format.hpp"
 #include "lmdb_layout.hpp"
 #include "lmdb_store.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using imgstore::Error;
@@ -28,16 +29,6 @@ using imgstore::lmdb::Temporary;
 using imgstore::lmdb_format::Version;
 
 namespace {
-
-struct Dir {
-  fs::path path;
-  Dir() : path(fs::temp_directory_path() / ("imgstore-compact-" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~Dir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::vector<std::uint8_t> pixels_of(std::int64_t id) {
   std::vector<std::uint8_t> v(8 * 8 * 3);
@@ -77,7 +68,7 @@ std::size_t entries_on_disk(const std::string& path) {
 }  // namespace
 
 TEST_CASE("a store's layout follows what is at its path") {
-  const Dir dir;
+  const TempDir dir("imgstore-compact-");
   CHECK_FALSE(imgstore::lmdb::find_layout("t", dir.file("none.lmdb")));
   const Layout v2 = Layout::of(Version::v2, dir.file("d.lmdb") + "//");
   CHECK(v2.store == dir.file("d.lmdb"));
@@ -96,7 +87,7 @@ TEST_CASE("a store's layout follows what is at its path") {
 }
 
 TEST_CASE("a temporary is removed by others only once its maker has died") {
-  const Dir dir;
+  const TempDir dir("imgstore-compact-");
   const std::string path = dir.file("s.lmdb.imgstore-compact");
   {
     auto held = Temporary::make(path, Temporary::Kind::directory, "t");
@@ -124,7 +115,7 @@ TEST_CASE("a temporary is removed by others only once its maker has died") {
 }
 
 TEST_CASE("compaction swaps in a copy without free pages beside this process's readers and writers") {
-  const Dir dir;
+  const TempDir dir("imgstore-compact-");
   const std::string path = dir.file("c.lmdb");
   auto reader = imgstore::open_lmdb_store("r", {"path=" + path, "shape=8x8x3"});
   auto writer = imgstore::open_lmdb_store("w", {"path=" + path});
@@ -159,7 +150,7 @@ TEST_CASE("compaction swaps in a copy without free pages beside this process's r
 }
 
 TEST_CASE("a single-file store (format 1) is compacted only when nothing has it open") {
-  const Dir dir;
+  const TempDir dir("imgstore-compact-");
   const std::string path = dir.file("old.lmdb");
   {  // format 1, as earlier versions made it
     MDB_env* env = nullptr;

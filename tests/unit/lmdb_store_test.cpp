@@ -15,6 +15,7 @@
 #include "lmdb_env.hpp"
 #include "lmdb_format.hpp"
 #include "lmdb_store.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using imgstore::Error;
@@ -22,16 +23,6 @@ using imgstore::ErrorKind;
 using imgstore::Image;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("imgstore-unit-" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::vector<std::uint8_t> pattern(std::size_t n, std::uint8_t seed) {
   std::vector<std::uint8_t> v(n);

@@ -80,20 +80,10 @@ void copy_compacted(const std::string& table, MDB_env* env, const std::string& s
   fsync_or_throw(fd, to, what);
 }
 
-std::shared_ptr<Env> claimed_env(const std::string& table, const std::string& path, const std::optional<Shape>& shape,
-                                 std::chrono::milliseconds timeout) {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    auto env = open_env(table, path, shape, OpenMode::must_exist);
-    if (env->claim_writer(table, timeout)) return env;
-  }
-  throw Error("table " + table + ": the store '" + path + "' keeps being swapped (compacted) by another process",
-              ErrorKind::busy);
-}
-
 Compacted compact_v2(const std::string& table, const std::string& path, const std::optional<Shape>& shape,
                      std::chrono::milliseconds timeout) {
   const std::string what = "table " + table + ": compacting '" + path + "'";
-  const std::shared_ptr<Env> env = claimed_env(table, path, shape, timeout);
+  const std::shared_ptr<Env> env = claim_current_writer(table, path, shape, nullptr, timeout);
   const Layout layout = Layout::of(Version::v2, path);  // by the real path: the environment may know a symlink's
   Compacted result;
   {

@@ -401,6 +401,18 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
 
 std::size_t open_environments() { return registry().open_count(); }
 
+std::shared_ptr<Env> claim_current_writer(const std::string& table, const std::string& path,
+                                          const std::optional<Shape>& wanted, std::shared_ptr<Env> env,
+                                          std::chrono::milliseconds timeout) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (!env || env->replaced()) env = open_env(table, path, wanted, OpenMode::must_exist);
+    if (env->claim_writer(table, timeout)) return env;
+    env.reset();  // swapped between the look and the lock: the file the path names now
+  }
+  throw Error("table " + table + ": the store '" + path + "' keeps being swapped (compacted) under this writer",
+              ErrorKind::busy);
+}
+
 UnlockedStore open_v1_unlocked(const std::string& table, const Layout& layout, const std::optional<Shape>& wanted) {
   struct stat st{};
   if (::stat(layout.data.c_str(), &st) != 0) throw_errno("table " + table + ": cannot open '" + layout.data + "'", errno);

@@ -290,6 +290,11 @@ std::shared_ptr<Env> open_env(const std::string& table, const std::string& path,
                               OpenMode mode);
 // How many environments this process holds open.
 std::size_t open_environments();
+// The environment of the data file `path` names now, its writer claimed (Env::claim_writer): `env` (the caller's,
+// or none) unless a compaction swapped the file, then the new file's. Error(busy) if swaps keep coming.
+std::shared_ptr<Env> claim_current_writer(const std::string& table, const std::string& path,
+                                          const std::optional<Shape>& wanted, std::shared_ptr<Env> env,
+                                          std::chrono::milliseconds timeout);
 // Runs `work` with no environment of this process open on the data file `data`, and none opened meanwhile (the
 // registry held); Error(busy) naming the table when one is open. Format 1's compaction needs the store closed.
 void with_no_env_open(const std::string& table, const std::string& data, const std::function<void()>& work);

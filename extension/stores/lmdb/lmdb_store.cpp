@@ -155,7 +155,6 @@ class LmdbStore final : public Store {
   MDB_txn* require_write(const char* what);
   void check_write(int rc, const char* call);
   void finish() noexcept;
-  void claim_writer();
 
   const std::string table_;
   const std::string path_;  // as given, to reopen it after a compaction
@@ -307,20 +306,10 @@ std::vector<std::string> LmdbStore::check(bool full) {
   return problems;
 }
 
-// This process's write slot and the writer lock on the data file the path names now: a compaction that swapped
-// the file since this table last looked means moving to the new file's environment and claiming again.
-void LmdbStore::claim_writer() {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    if (current_env()->claim_writer(table_, timeout_)) return;
-    env_ = open_env(table_, path_, env_->shape(), OpenMode::must_exist);
-  }
-  throw Error("table " + table_ + ": the store '" + path_ + "' keeps being swapped (compacted) under this writer",
-              ErrorKind::busy);
-}
-
 void LmdbStore::begin() {
   if (!levels_.empty()) return;
-  claim_writer();
+  // On the data file the path names now: a compaction that swapped it moves this table to the new one.
+  env_ = claim_current_writer(table_, path_, env_->shape(), env_, timeout_);
   try {
     Env::Write write = env_->begin_write(table_);
     base_live_ = std::move(write.live);
