@@ -20,13 +20,14 @@
 //   Why the description is a file and not a key or a named database: mdb_stat's entry count is then the image
 //   count, a cursor over the main database yields images only (every key 8 bytes, every value the layout above),
 //   and py-lmdb's lmdb.open(path, readonly=True) needs no max_dbs. A store is made whole in a temporary
-//   directory beside it (the environment committed, .imgstore written and fsynced, the directory fsynced) and
-//   renamed into place with RENAME_NOREPLACE: after a crash the path holds a complete store or nothing, and of
+//   directory beside it (data.mdb's meta pages written by LMDB and fsynced, .imgstore written and fsynced, the
+//   directory fsynced) and renamed into place with RENAME_NOREPLACE: after a crash the path holds a complete store or nothing, and of
 //   two processes creating one path, one makes it and the other opens what it made.
 //   In Python:
 //     env = lmdb.open('x.lmdb', readonly=True)
 //     v = env.begin().get(struct.pack('>q', 7))                    # image 7, or None
-//     label, checksum = struct.unpack('<qQ', v[:16]); pixels = numpy.frombuffer(v, numpy.uint8, offset=16).reshape(32, 32, 3)
+//     label, checksum = struct.unpack('<qQ', v[:16])
+//     pixels = numpy.frombuffer(v, numpy.uint8, offset=16).reshape(32, 32, 3)
 //
 // Format 1, "imgstore-lmdb 1" (stores made by earlier versions): one LMDB data file opened MDB_NOSUBDIR, `x.lmdb`,
 // with its lock file `x.lmdb-lock` beside it; the named database "images" holds the entries (key as above, value
