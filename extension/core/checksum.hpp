@@ -10,7 +10,12 @@
 #include <xxhash.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <span>
+#include <string>
+
+#include "args.hpp"
+#include "error.hpp"
 
 namespace imgstore {
 
@@ -37,5 +42,20 @@ inline std::uint64_t image_checksum(std::int64_t id, std::int64_t label, std::sp
 inline std::uint64_t relabelled(std::uint64_t checksum, std::int64_t id, std::int64_t old_label, std::int64_t new_label) noexcept {
   return checksum ^ label_term(id, old_label) ^ label_term(id, new_label);
 }
+
+// The error for an image whose checksum does not match: never its bytes.
+inline Error damaged_image(const std::string& table, std::int64_t id, const std::string& file, std::uint64_t stored,
+                           std::uint64_t computed) {
+  char sums[80];
+  std::snprintf(sums, sizeof sums, "stored 0x%016llx, computed 0x%016llx", static_cast<unsigned long long>(stored),
+                static_cast<unsigned long long>(computed));
+  return Error("table " + table + ": image " + std::to_string(id) + " in '" + file +
+                   "' is damaged: its checksum does not match (" + sums + ")",
+               ErrorKind::corrupt);
+}
+
+// The `verify` argument of the lmdb and hdf5 modules: 1 (default) checks every image read, 0 serves the bytes
+// unchecked.
+inline bool verify_argument(const Args& args) { return args.integer("verify", 0, 1, 1) != 0; }
 
 }  // namespace imgstore

@@ -38,7 +38,7 @@ H5File::~H5File() {
 void H5File::close() {
   const bool leave = inherited_writer();
   left_open_ = left_open_ || leave;
-  for (Hid* h : {&commit_, &ids_, &labels_, &images_, &file_}) {
+  for (Hid* h : {&commit_, &checksums_, &ids_, &labels_, &images_, &file_}) {
     if (leave) {
       h->leak();
     } else {
@@ -53,6 +53,7 @@ hid_t H5File::dataset(Dataset d) const {
     case Dataset::images: return images_.get();
     case Dataset::labels: return labels_.get();
     case Dataset::ids: return ids_.get();
+    case Dataset::checksums: return checksums_.get();
   }
   return H5I_INVALID_HID;
 }
@@ -65,7 +66,7 @@ void H5File::transfer(Dataset d, bool write, std::uint64_t row0, std::uint64_t n
   std::vector<hsize_t> count = is_images ? dims(n) : std::vector<hsize_t>{n};
   start[0] = row0;
   const hid_t dset = dataset(d);
-  const hid_t memtype = is_images ? H5T_NATIVE_UINT8 : H5T_NATIVE_INT64;
+  const hid_t memtype = is_images ? H5T_NATIVE_UINT8 : d == Dataset::checksums ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64;
   const Hid fspace = checked(H5Dget_space(dset), H5Sclose, what);
   checked(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr), what);
   const Hid mspace = checked(H5Screate_simple(rank, count.data(), nullptr), H5Sclose, what);
@@ -89,7 +90,7 @@ std::uint64_t H5File::extent(Dataset d, const std::string& what) const {
 
 bool H5File::trim_to(std::uint64_t rows, const std::string& what) {
   bool trimmed = false;
-  for (const Dataset d : {Dataset::images, Dataset::labels, Dataset::ids}) {
+  for (const Dataset d : row_datasets()) {
     if (extent(d, what) <= rows) continue;  // never grown here: a short dataset is damage, for check() to see
     const std::vector<hsize_t> to = d == Dataset::images ? dims(rows) : std::vector<hsize_t>{rows};
     checked(H5Dset_extent(dataset(d), to.data()), what);
@@ -103,6 +104,7 @@ void H5File::set_rows(std::uint64_t n, const std::string& what) {
   const hsize_t one[1] = {n};
   checked(H5Dset_extent(labels_.get(), one), what);
   checked(H5Dset_extent(ids_.get(), one), what);
+  if (checksummed()) checked(H5Dset_extent(checksums_.get(), one), what);
 }
 
 // Version 2: /commit = [generation, rows]. A reader refreshes it first (H5Drefresh: SWMR readers see a dataset's
@@ -171,7 +173,7 @@ void H5File::open_existing_once(const std::string& table, const std::optional<Sh
                                 std::chrono::milliseconds timeout) {
   if (mode != OpenMode::inspect) restore_recorded_end(table);
   open_reader(table, wanted);
-  if (version_ == 2) {
+  if (swmr()) {
     if (mode != OpenMode::inspect) recover_abandoned(table);
     load_committed(table, timeout);
     return;
@@ -281,7 +283,7 @@ void H5File::make_writable(const std::string& table, std::chrono::milliseconds t
   require_writable(table, path_);
   const std::string dir = std::filesystem::path(path_).parent_path().string();
   require_writable(table, dir.empty() ? "." : dir);  // the journal is made beside the file
-  if (version_ != 2) {
+  if (!swmr()) {
     // Fewer states: version 1 (and files made by other tools) had their own commit protocol under HDF5's
     // whole-file lock. They are read as they are; a copy is a version 2 store.
     throw Error("table " + table + ": '" + path_ + "' is an hdf5 store of format version 1 (or an HDF5 file made by "
@@ -406,23 +408,30 @@ void H5File::write_rows(const Committed& old, Committed& next, const std::set<st
     const hsize_t n[1] = {total};
     checked(H5Dset_extent(labels_.get(), n), what);
     checked(H5Dset_extent(ids_.get(), n), what);
+    if (checksummed()) checked(H5Dset_extent(checksums_.get(), n), what);
   }
   for (const auto row : dirty) {
     transfer(Dataset::ids, true, row, 1, next.row_ids.data() + row, what);
     transfer(Dataset::labels, true, row, 1, next.row_labels.data() + row, what);
+    if (checksummed()) transfer(Dataset::checksums, true, row, 1, next.row_checksums.data() + row, what);
   }
   if (total > old.rows) {
     const std::uint64_t appended = total - old.rows;
     transfer(Dataset::ids, true, old.rows, appended, next.row_ids.data() + old.rows, what);
     transfer(Dataset::labels, true, old.rows, appended, next.row_labels.data() + old.rows, what);
+    if (checksummed()) {
+      transfer(Dataset::checksums, true, old.rows, appended, next.row_checksums.data() + old.rows, what);
+    }
   }
 }
 
 void H5File::commit(std::shared_ptr<Committed> next, const std::set<std::uint64_t>& dirty, const std::string& what) {
   require_transaction(what);
   const Committed& old = *committed_;
-  Journal journal{old.rows, {}};
-  for (const auto row : dirty) journal.entries.push_back({row, old.row_ids[row], old.row_labels[row]});
+  Journal journal{old.rows, {}, checksummed()};
+  for (const auto row : dirty) {
+    journal.entries.push_back({row, old.row_ids[row], old.row_labels[row], checksummed() ? old.row_checksums[row] : 0});
+  }
   if (!journal.entries.empty()) {
     // Before committed rows change in place: /commit's generation made odd (synced; readers of another process
     // read the state before it meanwhile), then their old values to the journal, made durable.

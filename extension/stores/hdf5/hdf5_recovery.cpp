@@ -19,6 +19,10 @@ void H5File::undo_in_place(const Journal& journal, const std::string& what) {
     std::int64_t label = e.label;
     transfer(Dataset::ids, true, e.row, 1, &id, what);
     transfer(Dataset::labels, true, e.row, 1, &label, what);
+    if (journal.checksums && checksummed()) {
+      std::uint64_t checksum = e.checksum;
+      transfer(Dataset::checksums, true, e.row, 1, &checksum, what);
+    }
   }
   set_rows(journal.rows, what);
 }
@@ -38,7 +42,7 @@ void H5File::roll_back_journal(const std::string& table, const Journal& journal)
 // Deals with the journal found beside the file, if any: a complete one is rolled back (the file must be open
 // read-write); an incomplete one was never acted on (nothing changed in place before it was synced): removed.
 void H5File::recover_journal(const std::string& table, const std::optional<std::optional<Journal>>& journal) {
-  if (version_ == 2) {
+  if (swmr()) {
     recover_v2(table);
     return;
   }
@@ -134,7 +138,7 @@ void H5File::restore_recorded_end(const std::string& table) {
       cut_to(cut->size);
       throw;
     }
-    const bool ours = version_ == 2;
+    const bool ours = swmr();
     close();
     if (!ours) cut_to(cut->size);  // not ours to extend: HDF5's refusal stands
     fsync_or_throw(fd.get(), path_, what);

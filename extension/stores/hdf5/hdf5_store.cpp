@@ -21,6 +21,7 @@
 
 #include "args.hpp"
 #include "busy.hpp"
+#include "checksum.hpp"
 #include "hdf5_journal.hpp"
 #include "hdf5_store_impl.hpp"
 
@@ -118,6 +119,22 @@ std::int64_t Hdf5Store::label_at(const Committed& c, std::uint64_t row) const {
   return it != label_overlay_.end() ? it->second : c.row_labels[row];
 }
 
+void Hdf5Store::verify(const Committed& c, std::uint64_t row, std::int64_t id, std::span<const std::uint8_t> pixels) const {
+  if (!verify_ || !f_->checksummed()) return;
+  std::uint64_t stored = 0;
+  if (row < c.rows) {
+    if (row >= c.row_checksums.size()) return;  // (a state read before the file had checksums)
+    stored = c.row_checksums[row];
+    const std::uint64_t computed = image_checksum(id, c.row_labels[row], pixels);
+    if (computed == stored) return;
+    throw damaged_image(table_, id, f_->path(), stored, computed);
+  }
+  const std::uint64_t i = row - c.rows;
+  if (i >= new_pixel_terms_.size()) return;
+  const std::uint64_t computed = pixels_term(id, pixels);
+  if (computed != new_pixel_terms_[i]) throw damaged_image(table_, id, f_->path(), new_pixel_terms_[i], computed);
+}
+
 const std::uint8_t* Hdf5Store::buffered(std::uint64_t row) const {
   if (row < rows_in_file()) return nullptr;
   return pending_.data() + (row - rows_in_file()) * shape().bytes();
@@ -138,6 +155,10 @@ void Hdf5Store::put(const Image& image, bool replace) {
   const std::uint64_t row = f_->committed()->rows + appended_;
   pending_.insert(pending_.end(), image.pixels.begin(), image.pixels.end());
   new_labels_.push_back(image.label);
+  if (f_->checksummed()) {
+    new_ids_.push_back(image.id);
+    new_pixel_terms_.push_back(pixels_term(image.id, image.pixels));
+  }
   ++appended_;
   overlay_[image.id] = row;
   if (pending_.size() >= write_block_rows() * shape().bytes()) flush_block();
@@ -194,7 +215,7 @@ std::vector<std::string> Hdf5Store::check(bool full) {
     if (c.rows > 0) f_->read(Dataset::ids, 0, c.rows, ids.data(), what + ": reading /ids");
     if (ids != c.row_ids) problems.push_back("/ids on disk differs from what was read at open");
     // (Beside a version 2 file a live writer in another process has its journal while it commits.)
-    if (::access(journal_path(f_->path()).c_str(), F_OK) == 0 && !f_->writing() && !(f_->version() == 2 && f_->writer_active())) {
+    if (::access(journal_path(f_->path()).c_str(), F_OK) == 0 && !f_->writing() && !(f_->version() >= 2 && f_->writer_active())) {
       std::string problem = journal_path(f_->path());
       problem.append(" is left from an interrupted commit; imgstore_repair() (or the next table opened on it) rolls it back");
       problems.push_back(problem);
@@ -306,6 +327,10 @@ void Hdf5Store::truncate_new_rows(std::uint64_t count) {
   if (count >= appended_) return;
   appended_ = count;
   new_labels_.resize(count);
+  if (new_ids_.size() > count) {
+    new_ids_.resize(count);
+    new_pixel_terms_.resize(count);
+  }
   if (count < flushed_) {
     settle();
     // Part of a written block is undone: keep the rows still wanted in the buffer and rewrite them later.
@@ -381,12 +406,22 @@ std::shared_ptr<Committed> Hdf5Store::next_committed(const Committed& old, std::
   next->row_ids.resize(total, kTombstone);
   next->row_labels.resize(total, 0);
   next->index = old.index;
+  const bool sums = f_->checksummed();
+  if (sums) {
+    next->row_checksums = old.row_checksums;
+    next->row_checksums.resize(total, 0);
+  }
   for (const auto& [row, label] : label_overlay_) {
     if (next->row_labels[row] == label) continue;
+    // A relabel changes the checksum's label term only (checksum.hpp): the pixels are not read.
+    if (sums) next->row_checksums[row] = relabelled(old.row_checksums[row], old.row_ids[row], old.row_labels[row], label);
     next->row_labels[row] = label;
     dirty.insert(row);
   }
-  for (std::uint64_t i = 0; i < appended_; ++i) next->row_labels[old.rows + i] = new_labels_[i];
+  for (std::uint64_t i = 0; i < appended_; ++i) {
+    next->row_labels[old.rows + i] = new_labels_[i];
+    if (sums) next->row_checksums[old.rows + i] = new_pixel_terms_[i] ^ label_term(new_ids_[i], new_labels_[i]);
+  }
   // New rows are live only if the overlay still points at them; committed rows of changed ids die.
   for (const auto& [id, row] : overlay_) {
     if (const auto c = old.index.find(id); c != old.index.end() && (!row || *row != c->second)) {
@@ -413,6 +448,8 @@ void Hdf5Store::finish() {
   overlay_.clear();
   label_overlay_.clear();
   new_labels_.clear();
+  new_ids_.clear();
+  new_pixel_terms_.clear();
   pending_.clear();
   appended_ = 0;
   flushed_ = 0;
@@ -423,14 +460,14 @@ void Hdf5Store::finish() {
 }  // namespace hdf5
 
 std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
-  const Args parsed(table, {"path", "shape", "compression", "chunk", "timeout", "threads"}, args);
+  const Args parsed(table, {"path", "shape", "compression", "chunk", "timeout", "threads", "verify"}, args);
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
   const hdf5::Compression compression = hdf5::parse_compression(table, parsed.get("compression").value_or("none"));
   const auto chunk = static_cast<std::uint64_t>(parsed.integer("chunk", 1, 1 << 20, 0));
   const auto timeout = timeout_argument(parsed);
   return std::make_unique<hdf5::Hdf5Store>(table, hdf5::H5File::open(table, parsed.require("path"), shape, compression, chunk, mode, timeout),
-                                     timeout, threads_argument(parsed));
+                                     timeout, threads_argument(parsed), verify_argument(parsed));
 }
 
 }  // namespace imgstore

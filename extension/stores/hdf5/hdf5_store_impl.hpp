@@ -78,8 +78,9 @@ class Hdf5Cursor final : public Cursor {
 
 class Hdf5Store final : public Store {
  public:
-  Hdf5Store(std::string table, std::shared_ptr<H5File> file, std::chrono::milliseconds timeout, unsigned threads)
-      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout), pool_(threads) {}
+  Hdf5Store(std::string table, std::shared_ptr<H5File> file, std::chrono::milliseconds timeout, unsigned threads,
+            bool verify)
+      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout), verify_(verify), pool_(threads) {}
   ~Hdf5Store() override;
 
   const Shape& shape() const override { return f_->shape(); }
@@ -105,6 +106,9 @@ class Hdf5Store final : public Store {
   std::optional<std::pair<std::int64_t, std::uint64_t>> first_from(const Committed& snap, std::int64_t from,
                                                                    Committed::Index::const_iterator& hint) const;
   std::int64_t label_at(const Committed& c, std::uint64_t row) const;
+  // Version 3, unless verify=0: throws Error corrupt, naming the table, the id and the file, when `pixels`
+  // read for `row` of `c` (or of this transaction) do not match the row's checksum (checksum.hpp).
+  void verify(const Committed& c, std::uint64_t row, std::int64_t id, std::span<const std::uint8_t> pixels) const;
   // Rows written to the file so far (committed, plus this transaction's full blocks).
   std::uint64_t rows_in_file() const { return f_->committed()->rows + flushed_; }
   // A new row still in the write buffer.
@@ -162,10 +166,13 @@ class Hdf5Store final : public Store {
   const std::string table_;
   const std::shared_ptr<H5File> f_;
   const std::chrono::milliseconds timeout_;  // the `timeout` argument
+  const bool verify_;                        // the `verify` argument
   UndoLog<Undo> undo_;
   std::map<std::int64_t, std::optional<std::uint64_t>> overlay_;  // id -> new row, or deleted
   std::map<std::uint64_t, std::int64_t> label_overlay_;            // committed row -> new label
   std::vector<std::int64_t> new_labels_;                           // per new row
+  std::vector<std::int64_t> new_ids_;                              // per new row (version 3)
+  std::vector<std::uint64_t> new_pixel_terms_;                     // per new row: pixels_term (version 3)
   std::vector<std::uint8_t> pending_;                              // new rows not yet written
   std::uint64_t appended_ = 0;                                     // new rows
   std::uint64_t flushed_ = 0;                                      // new rows written to the file
