@@ -29,6 +29,12 @@ std::int64_t Hdf5Cursor::label() {
 }
 
 std::span<const std::uint8_t> Hdf5Cursor::pixels() {
+  const std::span<const std::uint8_t> px = read_pixels();
+  store_.verify(*snapshot_, walk_.value(), walk_.id(), px);
+  return px;
+}
+
+std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
   const std::uint64_t row = walk_.value();
   const std::size_t bytes = store_.shape().bytes();
   const Lock lock(hdf5_mutex());

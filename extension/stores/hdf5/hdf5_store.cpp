@@ -201,7 +201,8 @@ std::vector<std::string> Hdf5Store::check(bool full) {
     snap = snapshot();
     const Committed& c = *snap;
     for (const auto& [name, dset] : {std::pair{"images", Dataset::images}, std::pair{"labels", Dataset::labels},
-                                     std::pair{"ids", Dataset::ids}}) {
+                                     std::pair{"ids", Dataset::ids}, std::pair{"checksums", Dataset::checksums}}) {
+      if (dset == Dataset::checksums && !f_->checksummed()) continue;
       const std::uint64_t n = f_->extent(dset, what);
       if (n < c.rows) {
         // Built with append: GCC 12 warns falsely (-Wrestrict) on "/" + std::string(...) chains.
@@ -231,14 +232,34 @@ std::vector<std::string> Hdf5Store::check(bool full) {
       }
     }
     if (full && problems.empty()) {
-      // Every image read back, a block of chunks at a time: damaged chunks (and bad gzip data) show here.
-      const std::uint64_t block = block_rows(f_->chunk_rows(), shape().bytes(), kScanBlockBytes);
+      // Every image read back, a block of chunks at a time: damaged chunks (and bad gzip data) show here, and
+      // (version 3) every live image whose checksum does not match, by id.
+      const std::size_t bytes = shape().bytes();
+      const std::uint64_t block = block_rows(f_->chunk_rows(), bytes, kScanBlockBytes);
       std::vector<std::uint8_t> buffer;
       for (std::uint64_t row = 0; row < c.rows; row += block) {
         const std::uint64_t n = std::min(block, c.rows - row);
-        buffer.resize(n * shape().bytes());
-        f_->read(Dataset::images, row, n, buffer.data(),
-                 "rows " + std::to_string(row) + " to " + std::to_string(row + n - 1) + " of /images");
+        buffer.resize(n * bytes);
+        const std::string rows = "rows " + std::to_string(row) + " to " + std::to_string(row + n - 1) + " of /images";
+        try {
+          f_->read(Dataset::images, row, n, buffer.data(), rows);
+        } catch (const Error& e) {
+          problems.push_back(e.what());
+          continue;  // the next block may read
+        }
+        if (!f_->checksummed() || c.row_checksums.size() < c.rows) continue;
+        for (std::uint64_t r = row; r < row + n; ++r) {
+          const std::int64_t id = c.row_ids[r];
+          if (id < 0) continue;
+          const std::span<const std::uint8_t> px(buffer.data() + (r - row) * bytes, bytes);
+          if (const std::uint64_t computed = image_checksum(id, c.row_labels[r], px); computed != c.row_checksums[r]) {
+            char sums[80];
+            std::snprintf(sums, sizeof sums, "stored 0x%016llx, computed 0x%016llx",
+                          static_cast<unsigned long long>(c.row_checksums[r]), static_cast<unsigned long long>(computed));
+            problems.push_back("image " + std::to_string(id) + " (row " + std::to_string(r) +
+                               " of /images) is damaged: its checksum does not match (" + sums + ")");
+          }
+        }
       }
     }
   } catch (const Error& e) {

@@ -62,6 +62,8 @@ class Hdf5Cursor final : public Cursor {
   std::span<const std::uint8_t> pixels() override;
 
  private:
+  std::span<const std::uint8_t> read_pixels();
+
   Hdf5Store& store_;
   const std::shared_ptr<const Committed> snapshot_;  // the committed state this statement reads
   IdWalk<std::uint64_t> walk_;                       // id -> row
