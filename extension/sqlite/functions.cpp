@@ -211,6 +211,22 @@ void check_or_repair(sqlite3_context* ctx, int argc, sqlite3_value** argv, bool 
 void fn_check(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept { check_or_repair(ctx, argc, argv, false); }
 void fn_repair(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept { check_or_repair(ctx, argc, argv, true); }
 
+// imgstore_compact(backend, path): rewrites the store (each shard of a sharded table) without the space of
+// deleted, replaced or rolled-back rows, atomically and beside readers (Store::compact); returns JSON
+// {"rows": kept, "bytes_before": ..., "bytes_after": ...} (allocated bytes on disk).
+void fn_compact(sqlite3_context* ctx, int, sqlite3_value** argv) noexcept {
+  guarded(ctx, [&] {
+    const std::string backend = text_arg(argv[0], "imgstore_compact", "backend");
+    const std::string path = text_arg(argv[1], "imgstore_compact", "path");
+    const auto store = open_any_store("imgstore_compact", {"backend=" + sql_quoted(backend), "path=" + sql_quoted(path)},
+                                      OpenMode::must_exist);
+    const Compacted done = store->compact();
+    const std::string json = "{\"rows\": " + std::to_string(done.rows) + ", \"bytes_before\": " +
+                             std::to_string(done.bytes_before) + ", \"bytes_after\": " + std::to_string(done.bytes_after) + "}";
+    sqlite3_result_text(ctx, json.c_str(), -1, SQLITE_TRANSIENT);
+  });
+}
+
 void fn_version(sqlite3_context* ctx, int, sqlite3_value**) noexcept { sqlite3_result_text(ctx, "imgstore 1.0", -1, SQLITE_STATIC); }
 
 }  // namespace
@@ -231,7 +247,7 @@ int register_functions(sqlite3* db) {
       {"file_bytes", 1, files, fn_file_bytes}, {"imgstore_version", 0, pure, fn_version},
       {"imgstore_assert", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_assert}, {"dataset_shape", 1, files, fn_dataset_shape},
       {"imgstore_check", 2, files, fn_check}, {"imgstore_check", 3, files, fn_check},
-      {"imgstore_repair", 2, files, fn_repair},
+      {"imgstore_repair", 2, files, fn_repair}, {"imgstore_compact", 2, files, fn_compact},
   };
   for (const auto& f : scalars) {
     const int rc = sqlite3_create_function_v2(db, f.name, f.args, f.flags, nullptr, f.fn, nullptr, nullptr, nullptr);

@@ -214,6 +214,23 @@ void H5File::ensure_open(const std::string& table, std::chrono::milliseconds tim
   }
 }
 
+void H5File::remember_identity(const std::string& what) {
+  void* handle = nullptr;
+  struct stat st{};
+  if (H5Fget_vfd_handle(file_.get(), H5P_DEFAULT, &handle) < 0 || handle == nullptr ||
+      ::fstat(*static_cast<int*>(handle), &st) != 0) {
+    fail(what + ": the file's descriptor");
+  }
+  device_ = st.st_dev;
+  inode_ = st.st_ino;
+}
+
+bool H5File::replaced() const {
+  struct stat st{};
+  if (::stat(path_.c_str(), &st) != 0) return false;  // gone: the next open says so
+  return inode_ != 0 && (st.st_ino != inode_ || st.st_dev != device_);
+}
+
 bool H5File::writer_active() const {
   try {
     return !WriterLock(writer_spot(), std::chrono::milliseconds(0), path_);
@@ -293,6 +310,14 @@ void H5File::make_writable(const std::string& table, std::chrono::milliseconds t
   }
   writer_lock_ = WriterLock(writer_spot(), timeout, where(table) + ": the writer lock");
   if (!writer_lock_) throw_writer_busy(table, path_, "another process", timeout);
+  // The lock must be on the file open here, which the path must still name: a compaction renames a new file
+  // over the path while holding the old file's lock (hdf5_compact.cpp).
+  struct stat locked{};
+  if (::fstat(writer_lock_.fd(), &locked) != 0 || locked.st_ino != inode_ || locked.st_dev != device_ || replaced()) {
+    writer_lock_.release();
+    throw Error(where(table) + " was replaced by a compaction while this table had it open; the table reopens it",
+                ErrorKind::busy);
+  }
   try {
     if (!open_waiting(table, Access::swmr_write, timeout)) {
       throw Error(where(table) + " is open in another process that locks the file (an HDF5 reader without SWMR, "

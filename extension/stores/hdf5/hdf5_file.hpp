@@ -21,6 +21,7 @@
 #pragma once
 
 #include <hdf5.h>
+#include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
@@ -120,6 +121,10 @@ class H5File {
   hid_t file_id() const { return file_.get(); }
   // Version 2: whether another process (or connection) holds the writer lock now.
   bool writer_active() const;
+  // Whether `path` now names another file than the one open here: a compaction (hdf5_compact.cpp) renamed a
+  // new file over it. Tables then open the new one at their next statement (Hdf5Store::follow_replacement);
+  // a statement already reading goes on reading this one, which stays intact.
+  bool replaced() const;
 
   // ---- the transaction (one per file per process)
 
@@ -147,6 +152,12 @@ class H5File {
   // are journaled first (hdf5_journal.hpp), so a crash at any point leaves old or new. Every dataset ends with
   // exactly the committed rows.
   void commit(std::shared_ptr<Committed> next, const std::set<std::uint64_t>& dirty, const std::string& what);
+  // Outside a transaction, holding the file's one transaction slot and the writer lock: writes the last
+  // commit's live images, in id order and checked against their checksums, to a new file beside this one
+  // (`path`.compact, format 3, the same shape, chunking and compression), makes it durable and renames it
+  // over `path`: so the path holds either the old file or the new one, whole, at any moment. This file stays
+  // open and intact for the statements reading it. Returns the rows kept. Called without hdf5_mutex() held.
+  std::uint64_t compact(const std::string& table, std::chrono::milliseconds timeout);
 
  private:
   // hdf5_open.cpp: the handles, their checks, a new file's layout.
@@ -202,6 +213,12 @@ class H5File {
   void write_rows(const Committed& old, Committed& next, const std::set<std::uint64_t>& dirty, const std::string& what);
   void flush_and_sync(const std::string& what) const;
 
+  // The file's identity, taken when it is opened (replaced()).
+  void remember_identity(const std::string& what);
+  // hdf5_compact.cpp: the live images of rows `entries` (id order) into `out`, checked.
+  void copy_images(H5File& out, const std::vector<std::pair<std::int64_t, std::uint64_t>>& entries,
+                   std::vector<std::uint64_t>& checksums, const std::string& table);
+
   // hdf5_recovery.cpp: commits a crash interrupted, a writer that died, a file a power loss cut short.
   void recover_journal(const std::string& table, const std::optional<std::optional<Journal>>& journal);
   void roll_back_journal(const std::string& table, const Journal& journal);
@@ -223,6 +240,8 @@ class H5File {
   Hid labels_;
   Hid ids_;
   Hid checksums_;  // version 3: /checksums
+  dev_t device_ = 0;  // the identity of the file open here (replaced())
+  ino_t inode_ = 0;
   Hid commit_;  // version 2: /commit
   WriterLock writer_lock_;
   // Version 2 readers: /commit's one chunk (allocated at creation, unfiltered, never moved) read with pread at

@@ -316,6 +316,13 @@ void H5File::open_handles(const std::string& table, Access access, const std::op
     file_ = open_file_id(table, access);
     opener_ = OwnerProcess();
     const std::string what = where(table);
+    const dev_t device = device_;
+    const ino_t inode = inode_;
+    remember_identity(what);
+    if (inode != 0 && (inode != inode_ || device != device_)) {
+      // A compaction renamed a new file over the path: this object's committed state is the old file's.
+      throw Error(what + " was replaced by a compaction; reopen the table", ErrorKind::busy);
+    }
     version_ = format_version(file_.get(), what);
     images_ = open_dataset(file_.get(), what, kImages, 4, Element::uint8);
     labels_ = open_dataset(file_.get(), what, kLabels, 1, Element::int64);
@@ -366,6 +373,7 @@ void H5File::create(const std::string& table, const Shape& shape, const Compress
   opener_ = OwnerProcess();
   writable_ = true;  // until open() makes it a reader like any other
   const std::string what = where(table) + ": creating the datasets";
+  remember_identity(what);
   const auto make = [&](const char* name, hid_t type, int rank, const hsize_t* chunk_dims, bool compress) {
     std::vector<hsize_t> max(chunk_dims, chunk_dims + rank);
     std::vector<hsize_t> initial(chunk_dims, chunk_dims + rank);

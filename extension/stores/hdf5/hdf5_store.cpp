@@ -22,6 +22,7 @@
 #include "args.hpp"
 #include "busy.hpp"
 #include "checksum.hpp"
+#include "disk_usage.hpp"
 #include "hdf5_journal.hpp"
 #include "hdf5_store_impl.hpp"
 
@@ -46,10 +47,53 @@ void Hdf5Store::settle() {
   if (writer_ && !writer_->empty()) writer_->write(*f_, true, f_->where(table_) + ": writing compressed chunks");
 }
 
-std::shared_ptr<const Committed> Hdf5Store::snapshot() const {
+std::shared_ptr<const Committed> Hdf5Store::snapshot() {
   const Lock lock(hdf5_mutex());
-  if (!undo_.active()) f_->refresh(table_, timeout_);  // another process may have committed
+  if (!undo_.active()) {
+    follow_replacement();
+    f_->refresh(table_, timeout_);  // another process may have committed
+  }
   return f_->committed();
+}
+
+void Hdf5Store::follow_replacement() {
+  if (undo_.active() || !f_->replaced()) return;
+  f_ = H5File::open(table_, f_->path(), f_->shape(), Compression{f_->deflate()}, f_->chunk_rows(), OpenMode::must_exist,
+                    timeout_);
+  writer_.reset();
+  ++generation_;
+}
+
+// Dead rows hold at least this much before a commit compacts by itself: small stores are not rewritten for
+// a few deletes.
+constexpr std::uint64_t kDeadBytesToCompact = std::uint64_t{1} << 20;
+
+bool Hdf5Store::compact_if_mostly_dead() {
+  const auto c = f_->committed();
+  const std::uint64_t live = c->index.size();
+  const std::uint64_t dead = c->rows - live;
+  if (dead <= live || dead * shape().bytes() < kDeadBytesToCompact || !f_->checksummed()) return false;
+  try {
+    f_->compact(table_, std::chrono::milliseconds(0));  // not if another writer came first: its commit will
+    return true;
+  } catch (const Error&) {
+    return false;  // the commit stands; the next commit tries again (a damaged image: imgstore_check says which)
+  }
+}
+
+Compacted Hdf5Store::compact() {
+  if (undo_.active()) throw Error("table " + table_ + ": cannot compact inside a transaction; COMMIT first");
+  Compacted done;
+  {
+    const Lock lock(hdf5_mutex());
+    follow_replacement();
+    done.bytes_before = disk_usage(f_->path()).allocated;
+  }
+  done.rows = f_->compact(table_, timeout_);
+  const Lock lock(hdf5_mutex());
+  follow_replacement();
+  done.bytes_after = disk_usage(f_->path()).allocated;
+  return done;
 }
 
 std::uint64_t Hdf5Store::count() {
@@ -270,15 +314,30 @@ std::vector<std::string> Hdf5Store::check(bool full) {
 
 void Hdf5Store::begin() {
   if (undo_.active()) return;
-  f_->begin_transaction(table_, timeout_);
+  {
+    const Lock lock(hdf5_mutex());
+    follow_replacement();
+  }
+  try {
+    f_->begin_transaction(table_, timeout_);
+  } catch (const Error&) {
+    const Lock lock(hdf5_mutex());
+    if (!f_->replaced()) throw;
+    follow_replacement();  // compacted while this table waited for the writer lock: the new file
+    f_->begin_transaction(table_, timeout_);
+  }
   undo_.begin();
 }
 
 void Hdf5Store::sync() {
   const Lock lock(hdf5_mutex());
   if (!undo_.active()) return;
+  bool committed = false;
   try {
-    if (!undo_.empty() || appended_ > 0) commit_changes();
+    if (!undo_.empty() || appended_ > 0) {
+      commit_changes();
+      committed = true;
+    }
   } catch (...) {
     try {
       discard();
@@ -288,6 +347,7 @@ void Hdf5Store::sync() {
     throw;
   }
   finish();
+  if (committed && compact_if_mostly_dead()) follow_replacement();
 }
 
 void Hdf5Store::rollback() {

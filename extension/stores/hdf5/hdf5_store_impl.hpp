@@ -66,6 +66,7 @@ class Hdf5Cursor final : public Cursor {
 
   Hdf5Store& store_;
   const std::shared_ptr<const Committed> snapshot_;  // the committed state this statement reads
+  const std::shared_ptr<H5File> file_;               // the file it reads (a compaction may give the table a new one)
   IdWalk<std::uint64_t> walk_;                       // id -> row
   bool at_end_ = false;
   // Scans read a block of rows per H5Dread into this reused buffer.
@@ -88,9 +89,13 @@ class Hdf5Store final : public Store {
   const Shape& shape() const override { return f_->shape(); }
   const std::string& table() const { return table_; }
   H5File& file() { return *f_; }
+  const std::shared_ptr<H5File>& file_ptr() { return f_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
-  // The committed state a new statement reads (inside this table's transaction no other can commit).
-  std::shared_ptr<const Committed> snapshot() const;
+  // The committed state a new statement reads (inside this table's transaction no other can commit); first
+  // the file the path names now, if a compaction replaced it.
+  std::shared_ptr<const Committed> snapshot();
+  // imgstore_compact: rewrites the store without dead rows (H5File::compact) in a transaction of its own.
+  Compacted compact() override;
 
   std::uint64_t count() override;
   std::optional<std::int64_t> max_id() override;
@@ -164,9 +169,14 @@ class Hdf5Store final : public Store {
   // Drops the transaction; rows written past the committed count are trimmed from the file.
   void discard();
   void finish();
+  // Outside a transaction: opens the file the path names now, if a compaction renamed a new one over it.
+  void follow_replacement();
+  // After a commit, inside its transaction: compacts when dead rows (deleted, replaced) outnumber the live ones
+  // (and hold at least kDeadBytesToCompact), so the file stays within about twice its live data by itself.
+  bool compact_if_mostly_dead();
 
   const std::string table_;
-  const std::shared_ptr<H5File> f_;
+  std::shared_ptr<H5File> f_;
   const std::chrono::milliseconds timeout_;  // the `timeout` argument
   const bool verify_;                        // the `verify` argument
   UndoLog<Undo> undo_;

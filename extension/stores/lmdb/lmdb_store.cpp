@@ -105,6 +105,7 @@ class LmdbStore final : public Store {
   bool set_label(std::int64_t id, std::int64_t label) override;
   bool erase(std::int64_t id) override;
   std::vector<std::string> check(bool full) override;
+  Compacted compact() override { throw Error("table " + table_ + ": compaction of lmdb stores is being merged"); }
 
   void begin() override;
   void sync() override;
