@@ -318,13 +318,17 @@ void Hdf5Store::begin() {
     const Lock lock(hdf5_mutex());
     follow_replacement();
   }
-  try {
-    f_->begin_transaction(table_, timeout_);
-  } catch (const Error&) {
-    const Lock lock(hdf5_mutex());
-    if (!f_->replaced()) throw;
-    follow_replacement();  // compacted while this table waited for the writer lock: the new file
-    f_->begin_transaction(table_, timeout_);
+  // Compacted while this table waited for the writer lock: the new file, as often as that happens in `timeout`.
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  while (true) {
+    try {
+      f_->begin_transaction(table_, timeout_);
+      break;
+    } catch (const Error&) {
+      const Lock lock(hdf5_mutex());
+      if (!f_->replaced() || std::chrono::steady_clock::now() > deadline) throw;
+      follow_replacement();
+    }
   }
   undo_.begin();
 }
