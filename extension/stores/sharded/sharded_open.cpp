@@ -122,7 +122,7 @@ std::unique_ptr<Store> open_maybe_sharded(const std::string& backend, const Back
   }
   if (wanted == 1 || (wanted == 0 && !manifest_there)) return open_single(table, wanted == 1 ? split.without_shards : args, mode);
   // Checks every argument as the backend does (unknown keys, threads, timeout), before touching any file.
-  const Args checked(table, {"path", "shape", "shards", "threads", "timeout", "level", "compression", "chunk"}, args);
+  const Args checked(table, {"path", "shape", "shards", "threads", "timeout", "level", "compression", "chunk", "verify"}, args);
   const unsigned threads = threads_argument(checked);
   const std::chrono::milliseconds timeout = timeout_argument(checked);
   const std::string folder = checked.require("path");
