@@ -4,6 +4,7 @@
 // recovers it.
 #include "hdf5_file.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -221,8 +222,13 @@ void H5File::remember_identity(const std::string& what) {
       ::fstat(*static_cast<int*>(handle), &st) != 0) {
     fail(what + ": the file's descriptor");
   }
+  if (inode_ != 0 && (st.st_ino != inode_ || st.st_dev != device_)) {
+    throw Error(what + ": opened another file than the one this table reads (an internal error)", ErrorKind::cantopen);
+  }
   device_ = st.st_dev;
   inode_ = st.st_ino;
+  // A description of our own (not a dup: HDF5's flock on its descriptor must end when HDF5 closes it).
+  if (!pin_) pin_ = Fd(::open(("/proc/self/fd/" + std::to_string(*static_cast<int*>(handle))).c_str(), O_RDONLY | O_CLOEXEC));
 }
 
 bool H5File::replaced() const {

@@ -213,8 +213,11 @@ class H5File {
   void write_rows(const Committed& old, Committed& next, const std::set<std::uint64_t>& dirty, const std::string& what);
   void flush_and_sync(const std::string& what) const;
 
-  // The file's identity, taken when it is opened (replaced()).
+  // The file's identity, taken when it is first opened (replaced()); then the file is pinned: a descriptor of
+  // our own keeps naming its inode, and every later open of this object goes through it (file_name()), never
+  // through the path, which a compaction may have given to another file.
   void remember_identity(const std::string& what);
+  std::string file_name() const { return pin_ ? "/proc/self/fd/" + std::to_string(pin_.get()) : path_; }
   // hdf5_compact.cpp: the live images of rows `entries` (id order) into `out`, checked.
   void copy_images(H5File& out, const std::vector<std::pair<std::int64_t, std::uint64_t>>& entries,
                    std::vector<std::uint64_t>& checksums, const std::string& table);
@@ -242,6 +245,7 @@ class H5File {
   Hid checksums_;  // version 3: /checksums
   dev_t device_ = 0;  // the identity of the file open here (replaced())
   ino_t inode_ = 0;
+  Fd pin_;            // names that file for reopening it (file_name())
   Hid commit_;  // version 2: /commit
   WriterLock writer_lock_;
   // Version 2 readers: /commit's one chunk (allocated at creation, unfiltered, never moved) read with pread at

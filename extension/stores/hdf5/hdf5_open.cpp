@@ -237,12 +237,12 @@ int format_version(hid_t file, const std::string& what) {
 // killed writer left (clear_status_flags).
 Hid H5File::open_file_id(const std::string& table, Access access) const {
   const Hid fapl = file_access(access);  // closed after the error stack is read (any HDF5 call clears it)
-  hid_t file = H5Fopen(path_.c_str(), file_flags(access), fapl.get());
+  hid_t file = H5Fopen(file_name().c_str(), file_flags(access), fapl.get());
   if (file < 0) {
     ErrorStack stack = error_stack();
     if (access == Access::swmr_write && stack.text.find("already open for write") != std::string::npos &&
-        clear_status_flags(path_)) {
-      file = H5Fopen(path_.c_str(), file_flags(access), fapl.get());
+        clear_status_flags(file_name())) {
+      file = H5Fopen(file_name().c_str(), file_flags(access), fapl.get());
       if (file < 0) stack = error_stack();
     }
     if (file < 0) throw_open_error(table, access, stack);
@@ -263,7 +263,7 @@ void H5File::find_commit_address(const std::string& what) {
   const bool plain = H5Pget_nfilters(dcpl.get()) == 0 && H5Tequal(type.get(), H5T_STD_U64LE) > 0 &&
                      H5Sget_simple_extent_npoints(space.get()) == 2;
   if (plain && H5Dget_chunk_info(commit_.get(), space.get(), 0, offset, &filters, &address, &size) >= 0 && size == 16) {
-    if (!commit_fd_) commit_fd_ = Fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!commit_fd_) commit_fd_ = Fd(::open(file_name().c_str(), O_RDONLY | O_CLOEXEC));
     commit_address_ = address;
   }
   H5Eclear2(H5E_DEFAULT);  // otherwise /commit is read through HDF5, after an H5Drefresh
@@ -316,13 +316,7 @@ void H5File::open_handles(const std::string& table, Access access, const std::op
     file_ = open_file_id(table, access);
     opener_ = OwnerProcess();
     const std::string what = where(table);
-    const dev_t device = device_;
-    const ino_t inode = inode_;
     remember_identity(what);
-    if (inode != 0 && (inode != inode_ || device != device_)) {
-      // A compaction renamed a new file over the path: this object's committed state is the old file's.
-      throw Error(what + " was replaced by a compaction; reopen the table", ErrorKind::busy);
-    }
     version_ = format_version(file_.get(), what);
     images_ = open_dataset(file_.get(), what, kImages, 4, Element::uint8);
     labels_ = open_dataset(file_.get(), what, kLabels, 1, Element::int64);
@@ -348,7 +342,7 @@ SuperblockHead read_superblock_head(const std::string& path) {
 // HDF5's lock, older ones under it; when the superblock does not say, a locked probe reads the format attribute.
 void H5File::open_reader(const std::string& table, const std::optional<Shape>& wanted) {
   // Read without HDF5, so without taking its file lock (which, even for a moment, keeps a version 2 writer out).
-  const int superblock = read_superblock_head(path_).version;
+  const int superblock = read_superblock_head(file_name()).version;
   if (superblock >= 3) {
     open_handles(table, Access::swmr_read, wanted);
     if (swmr()) return;

@@ -85,7 +85,7 @@ void H5File::recover_abandoned(const std::string& table) {
   if (!journal && read_commit(where(table)).generation % 2 == 0) return;
   if (::access(path_.c_str(), W_OK) != 0) return;  // a read-only store: readers wait, then SQLITE_BUSY
   const WriterLock lock(writer_spot(), std::chrono::milliseconds(0), where(table) + ": the writer lock");
-  if (!lock) return;
+  if (!lock || replaced()) return;  // (the journal beside the path is the new file's, after a compaction)
   try {
     open_handles(table, Access::swmr_write, shape_);
     recover_v2(table);
@@ -121,7 +121,7 @@ std::optional<ShortFile> short_of_recorded_end(const std::string& path) {
 void H5File::restore_recorded_end(const std::string& table) {
   if (!short_of_recorded_end(path_) || ::access(path_.c_str(), W_OK) != 0) return;
   const WriterLock lock(writer_spot(), std::chrono::milliseconds(0), where(table) + ": the writer lock");
-  if (!lock) return;  // a live writer: readers wait for its end
+  if (!lock || replaced()) return;  // a live writer: readers wait for its end
   if (const auto cut = short_of_recorded_end(path_)) {
     const std::string what = where(table) + ": extending the file to the end its superblock records (" +
                              std::to_string(cut->end) + " bytes)";

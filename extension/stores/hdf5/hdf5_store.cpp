@@ -326,7 +326,10 @@ void Hdf5Store::begin() {
       break;
     } catch (const Error&) {
       const Lock lock(hdf5_mutex());
-      if (!f_->replaced() || std::chrono::steady_clock::now() > deadline) throw;
+      if (!f_->replaced()) throw;
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw_writer_busy(table_, f_->path(), "another process (compacting it)", timeout_);
+      }
       follow_replacement();
     }
   }
