@@ -11,7 +11,7 @@ INSERT OR REPLACE INTO h SELECT 14, 3, pixels FROM synthetic(1, '8x6x3', 99);
 -- /commit holds [generation, rows]: three commits that changed committed rows in place or appended, 2 each.
 -- shell: h5dump -a imgstore_format -a shape -d commit h.h5 | grep -A1 'DATA {' | grep '(0)' | tr '\n' ' ' | tr -s ' '
 -- shell-expect: (0): "imgstore-hdf5 3" (0): "8x6x3" (0): 8, 101 
--- h5py, following the README's recipe, reads one image equal to the row and the labels in id order.
+-- h5py, following docs/formats.md's recipe, reads one image equal to the row and the labels in id order.
 -- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('h.h5', 'r', swmr=True, locking=False); n = int(f['commit'][1]); ids = f['ids'][:n]; live = ids >= 0; order = np.argsort(ids[live]); open('labels.txt', 'w').write(','.join(str(x) for x in f['labels'][:n][live][order])); row = int(np.nonzero(ids == 14)[0][0]); open('img14.hex', 'w').write(f['images'][row].tobytes().hex().upper())"
 -- expect: 1|1
 SELECT CAST(readfile('labels.txt') AS TEXT) = (SELECT group_concat(label) FROM (SELECT label FROM h ORDER BY id)),
@@ -148,7 +148,7 @@ SELECT count(*) FROM plain2;
 -- expect: 501
 .shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE temp.x USING hdf5(path='plain.h5'); SELECT count(*) FROM x;"
 -- While this one writes (SWMR), another process opens the file and reads the last committed state; h5py
--- too, with swmr=True and locking=False (README). A writer in another process waits `timeout` ms for the
+-- too, with swmr=True and locking=False (docs/formats.md). A writer in another process waits `timeout` ms for the
 -- writer lock, then gets SQLITE_BUSY naming the store.
 BEGIN;
 INSERT INTO plain VALUES (1002, 1, zeroblob(3072));

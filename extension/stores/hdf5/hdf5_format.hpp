@@ -18,7 +18,7 @@
 // which HDF5's flock() does not see. A reader reads /commit, then /ids and /labels up to `rows`, then /commit
 // again (H5Drefresh before each): the same even generation both times means it read one committed state;
 // otherwise it reads again. An odd generation is read past with the journal's old values (hdf5_file.cpp,
-// read_before_commit): readers do not wait for a commit. Committed pixels never change, so /images needs no such check. README, "h5py".
+// read_before_commit): readers do not wait for a commit. Committed pixels never change, so /images needs no such check. docs/formats.md, "h5py beside a writer".
 //
 // Version 3 is version 2 plus /checksums. Version 2 files (no /checksums) are still read and written as
 // version 2, unchecked; a copy (or imgstore_compact) makes them version 3.
