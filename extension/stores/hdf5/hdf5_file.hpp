@@ -214,10 +214,11 @@ class H5File {
   void flush_and_sync(const std::string& what) const;
 
   // The file's identity, taken when it is first opened (replaced()); then the file is pinned: a descriptor of
-  // our own keeps naming its inode, and every later open of this object goes through it (file_name()), never
-  // through the path, which a compaction may have given to another file.
+  // our own keeps naming its inode, and an open of this object after a compaction gave the path to another
+  // file goes through it (file_name()); an open that still lands on another file is an error, never a mix.
   void remember_identity(const std::string& what);
-  std::string file_name() const { return pin_ ? "/proc/self/fd/" + std::to_string(pin_.get()) : path_; }
+  // (Through the path while it names the file, as any tool that logs or traces file names expects.)
+  std::string file_name() const { return pin_ && replaced() ? "/proc/self/fd/" + std::to_string(pin_.get()) : path_; }
   // hdf5_compact.cpp: the live images of rows `entries` (id order) into `out`, checked.
   void copy_images(H5File& out, const std::vector<std::pair<std::int64_t, std::uint64_t>>& entries,
                    std::vector<std::uint64_t>& checksums, const std::string& table);
