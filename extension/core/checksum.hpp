@@ -43,14 +43,19 @@ inline std::uint64_t relabelled(std::uint64_t checksum, std::int64_t id, std::in
   return checksum ^ label_term(id, old_label) ^ label_term(id, new_label);
 }
 
+// "is damaged: its checksum does not match (stored 0x.., computed 0x..)", as errors and imgstore_check say it.
+inline std::string checksum_mismatch(std::uint64_t stored, std::uint64_t computed) {
+  char sums[112];
+  std::snprintf(sums, sizeof sums, "is damaged: its checksum does not match (stored 0x%016llx, computed 0x%016llx)",
+                static_cast<unsigned long long>(stored), static_cast<unsigned long long>(computed));
+  return sums;
+}
+
 // The error for an image whose checksum does not match: never its bytes.
 inline Error damaged_image(const std::string& table, std::int64_t id, const std::string& file, std::uint64_t stored,
                            std::uint64_t computed) {
-  char sums[80];
-  std::snprintf(sums, sizeof sums, "stored 0x%016llx, computed 0x%016llx", static_cast<unsigned long long>(stored),
-                static_cast<unsigned long long>(computed));
-  return Error("table " + table + ": image " + std::to_string(id) + " in '" + file +
-                   "' is damaged: its checksum does not match (" + sums + ")",
+  return Error("table " + table + ": image " + std::to_string(id) + " in '" + file + "' " +
+                   checksum_mismatch(stored, computed),
                ErrorKind::corrupt);
 }
 

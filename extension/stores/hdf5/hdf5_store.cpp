@@ -297,11 +297,8 @@ std::vector<std::string> Hdf5Store::check(bool full) {
           if (id < 0) continue;
           const std::span<const std::uint8_t> px(buffer.data() + (r - row) * bytes, bytes);
           if (const std::uint64_t computed = image_checksum(id, c.row_labels[r], px); computed != c.row_checksums[r]) {
-            char sums[80];
-            std::snprintf(sums, sizeof sums, "stored 0x%016llx, computed 0x%016llx",
-                          static_cast<unsigned long long>(c.row_checksums[r]), static_cast<unsigned long long>(computed));
-            problems.push_back("image " + std::to_string(id) + " (row " + std::to_string(r) +
-                               " of /images) is damaged: its checksum does not match (" + sums + ")");
+            problems.push_back("image " + std::to_string(id) + " (row " + std::to_string(r) + " of /images) " +
+                               checksum_mismatch(c.row_checksums[r], computed));
           }
         }
       }
