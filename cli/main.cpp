@@ -4,11 +4,13 @@
 //   imgbench --sweep backend=lmdb,hdf5 --sweep n=10,100,1000 --repeat 3 --plot out/ -p source=fashion-mnist sql/store_many.sql
 //   imgbench report --out report/ [--quick] [--cifar cifar-10-batches-bin]
 //
-// Exit status: 0 on success, 1 when a script fails (an SQL error or a failed imgstore_assert), 2 for bad usage.
+// Exit status: 0 on success, 1 when a script fails (an SQL error, a failed imgstore_assert or a statement past
+// --timeout), 2 for bad usage.
 
 #include <unistd.h>
 
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -46,6 +48,8 @@ options:
                              value (--sweep backend=lmdb,hdf5,png_dir --sweep n=10,100,1000)
   -r, --repeat N             time N runs of everything; report min, median and max (default 1)
   -w, --warmup N             first N untimed runs of every combination
+      --timeout SECONDS      interrupt a statement that runs longer (a runaway recursive query) and fail,
+                             naming its script, line and text (exit status 1)
       --prepare SQL|CMD      before each run (warmups too): SQL when it ends with ';', else a shell command
       --cleanup SQL|CMD      after each run, the same way; {tmp} etc. are replaced, $IMGBENCH_TMP is set
       --keep                 keep the scratch directories (their path is printed)
@@ -62,7 +66,8 @@ options:
       --version              the version
 
 A figure whose slowest run took over 1.5 times its fastest is marked noisy (the warning column).
-Exit status: 0 on success, 1 when a script fails (an SQL error, a failed imgstore_assert), 2 for bad usage.
+Exit status: 0 on success, 1 when a script fails (an SQL error, a failed imgstore_assert, a statement past
+--timeout), 2 for bad usage.
 
 report (the main job; scripts/run calls it):
       --out DIR              where report.md, results.csv, results.json and the plots go (default: report)
@@ -108,6 +113,15 @@ long long positive(const std::string& text, const std::string& option) {
   char* end = nullptr;
   const long long v = std::strtoll(text.c_str(), &end, 10);
   if (text.empty() || *end != '\0' || v < 1) throw UsageError(option + " takes a positive integer, got '" + text + "'");
+  return v;
+}
+
+double positive_seconds(const std::string& text, const std::string& option) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(v) || v <= 0) {
+    throw UsageError(option + " takes a positive number of seconds, got '" + text + "'");
+  }
   return v;
 }
 
@@ -173,6 +187,8 @@ bool run_option(RunOptions& o, const std::string& a, const std::function<std::st
     o.repeat = positive(value(), a);
   } else if (a == "-w" || a == "--warmup") {
     o.warmup = positive(value(), a);
+  } else if (a == "--timeout") {
+    o.timeout = positive_seconds(value(), a);
   } else if (a == "--prepare") {
     o.prepare = value();
   } else if (a == "--cleanup") {

@@ -120,6 +120,7 @@ class Bench {
       : o_(o), points_(product(o.sweeps)), session_(o.extension), scratch_(o.keep),
         progress_(o.progress, static_cast<int>(points_.size() * static_cast<std::size_t>(o.warmup + o.repeat)), total_weight()) {
     session_.on_progress = [this](const std::string& what, double elapsed) { progress_.running(what, elapsed); };
+    session_.timeout = o.timeout;
   }
 
   void run() {

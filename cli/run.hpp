@@ -28,6 +28,7 @@ struct RunOptions {
   std::vector<SweepParam> sweeps;                           // in the order given; the first varies slowest
   long long repeat = 1;
   long long warmup = 0;
+  double timeout = 0;   // --timeout: seconds a statement may run (0: no limit)
   bool all = false;
   bool keep = false;    // keep the scratch directories
   bool linear = false;  // plots on linear axes

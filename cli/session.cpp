@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -100,11 +101,19 @@ Session::Session(const std::string& extension_path) {
   sqlite3_db_config(db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, writable, nullptr);
   sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, defensive, nullptr);
   if (created != SQLITE_OK) throw std::runtime_error(std::string("cannot run '") + create + "': " + sqlite3_errmsg(db));
+  // The progress display and --timeout. A deadline checked here, rather than sqlite3_interrupt() from a watchdog
+  // thread, needs no thread and stops a statement at the same points (between VM instructions; neither can
+  // cut short one long call into the extension). Returning 1 ends the statement with SQLITE_INTERRUPT.
   sqlite3_progress_handler(
       db, 20000,
       [](void* self) -> int {
         auto* s = static_cast<Session*>(self);
-        if (s->on_progress) s->on_progress(s->current_label_, now_seconds() - s->started_);
+        const double now = now_seconds();
+        if (s->on_progress) s->on_progress(s->current_label_, now - s->started_);
+        if (s->deadline_ > 0 && now >= s->deadline_) {
+          s->timed_out_ = true;
+          return 1;
+        }
         return 0;
       },
       this);
@@ -219,7 +228,21 @@ void Session::dot_command(const std::string& line, const std::string& where) {
                            "' (it understands .parameter set and ignores .load, .timer, .headers, .mode, .bail, .print)");
 }
 
-StatementRun Session::execute(sqlite3_stmt* stmt, const std::string& where) {
+namespace {
+
+// Seconds as the user would write them: 5, 0.5.
+std::string seconds_text(double s) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", s);
+  return text;
+}
+
+// A statement's text in one line of an error message: the first 120 characters.
+std::string abbreviated(const std::string& sql) { return sql.size() <= 120 ? sql : sql.substr(0, 117) + "..."; }
+
+}  // namespace
+
+StatementRun Session::execute(sqlite3_stmt* stmt, const std::string& where, const std::string& sql) {
   try {
     bind_parameters(stmt);
   } catch (const std::runtime_error& e) {
@@ -227,6 +250,8 @@ StatementRun Session::execute(sqlite3_stmt* stmt, const std::string& where) {
   }
   StatementRun run;
   started_ = now_seconds();
+  deadline_ = timeout > 0 ? started_ + timeout : 0;
+  timed_out_ = false;
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     if (run.rows++ == 0) {
@@ -238,6 +263,11 @@ StatementRun Session::execute(sqlite3_stmt* stmt, const std::string& where) {
     }
   }
   run.seconds = now_seconds() - started_;
+  deadline_ = 0;
+  if (rc != SQLITE_DONE && timed_out_) {
+    throw std::runtime_error(where + ": statement interrupted after " + seconds_text(timeout) + " s (--timeout " +
+                             seconds_text(timeout) + "): " + abbreviated(sql));
+  }
   if (rc != SQLITE_DONE) throw std::runtime_error(where + ": " + sqlite3_errmsg(db()));
   return run;
 }
@@ -324,7 +354,7 @@ std::vector<StatementRun> Session::run_stream(std::istream& in, const std::strin
       const Labelled text = labelled(piece);
       current_label_ = text.label.empty() ? text.sql.substr(0, 40) : text.label;
       const bool dropped = text.cold && drop_page_cache();
-      StatementRun run = execute(stmt.get(), where);
+      StatementRun run = execute(stmt.get(), where, text.sql);
       run.script = path;
       run.index = ++index;
       run.label = text.label;

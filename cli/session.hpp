@@ -56,12 +56,15 @@ class Session {
 
   // Called while a statement runs (every 20,000 VM instructions), with the elapsed seconds.
   std::function<void(const std::string& label, double elapsed)> on_progress;
+  // Seconds a statement may run (0: no limit; imgbench --timeout). One running longer is interrupted, and
+  // run_script throws naming its script, line and text.
+  double timeout = 0;
 
  private:
   std::vector<StatementRun> run_stream(std::istream& in, const std::string& path);
   void bind_parameters(sqlite3_stmt* stmt);
   void dot_command(const std::string& line, const std::string& where);
-  StatementRun execute(sqlite3_stmt* stmt, const std::string& where);
+  StatementRun execute(sqlite3_stmt* stmt, const std::string& where, const std::string& sql);
 
   struct Closer {
     void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
@@ -69,6 +72,8 @@ class Session {
   std::unique_ptr<sqlite3, Closer> db_;
   std::string current_label_;
   double started_ = 0;
+  double deadline_ = 0;     // while a statement with a timeout runs: when it is interrupted (0: never)
+  bool timed_out_ = false;  // the last statement was interrupted at its deadline
 };
 
 // Drops the OS page cache, dentries and inodes (sync, then 3 into drop_caches; needs root); false when not allowed.

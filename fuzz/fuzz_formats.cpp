@@ -1,5 +1,6 @@
 // The stores' pure on-disk formats: labels.csv, the png_dir commit record and .imgstore, the hdf5 rollback
-// journal and the start of an HDF5 superblock, the lmdb store's .imgstore and its values (format 1 and 2). Any bytes give a value or an imgstore::Error (the journal: a value or nullopt), never a crash; what
+// journal (IMGJRNL1, and IMGJRNL2 with checksums) and the start of an HDF5 superblock, the lmdb store's .imgstore
+// and its values (format 1 and 2). Any bytes give a value or an imgstore::Error (the journal: a value or nullopt), never a crash; what
 // parses must encode back to something that parses to the same.
 #include <algorithm>
 #include <cstdint>

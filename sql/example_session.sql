@@ -18,3 +18,8 @@ SELECT 'lmdb' AS store, disk_usage('/tmp/imgstore-example/fashion.lmdb') AS byte
 UNION ALL SELECT 'hdf5', disk_usage('/tmp/imgstore-example/fashion.h5')
 UNION ALL SELECT 'png_dir (1,000 images)', disk_usage('/tmp/imgstore-example/fashion_png');
 SELECT (SELECT image_digest(id, label, pixels) FROM fashion) = (SELECT image_digest(id, label, pixels) FROM fashion_h5) AS same_images;
+-- Each label's mean image (float32 and uint8), and the first 40 images as one PNG, 8 a row.
+SELECT label, length(image_mean(pixels, '28x28x1')) AS float32_bytes, length(image_mean(pixels, '28x28x1', 1)) AS uint8_bytes
+  FROM fashion GROUP BY label LIMIT 2;
+SELECT writefile('/tmp/imgstore-example/grid.png', image_grid(pixels, '28x28x1', 8)) AS png_bytes
+  FROM (SELECT pixels FROM fashion LIMIT 40);

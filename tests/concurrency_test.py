@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Concurrent access, as the README promises it:
+"""Concurrent access, as docs/sql.md and docs/reliability.md promise it:
 - lmdb: a reader in another process keeps its consistent snapshot through a scan while a writer commits;
 - two writer processes: the second waits for the first to commit (every backend), and with a short
   `timeout` it gets SQLITE_BUSY naming the store instead; the store is never corrupted;

@@ -2,7 +2,7 @@
 """Crash test: a writer (the real sqlite3 shell) is killed with SIGKILL at many points, and after each kill a
 new process opens the store and must find exactly a committed state (count and image_digest equal to the
 oracle's, a native SQLite table given the same statements), or, for HDF5 only, refuse the file with a clear
-error (a kill inside HDF5's own metadata flush, see the README); then it must be able to write again.
+error (a kill inside HDF5's own metadata flush, see docs/reliability.md); then it must be able to write again.
 
 Two workloads, each killed KILLS times (default 100):
   transaction  one large transaction: inserts, DELETEs and label UPDATEs of committed rows, an OR REPLACE of

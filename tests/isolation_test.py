@@ -2,7 +2,7 @@
 """Isolation across processes: one writer process commits batches of 500 rows (replacing the pixels and
 labels of existing ids, deleting and inserting others) and logs `count|digest` after each COMMIT returns;
 three reader processes scan the store in a loop (count and image_digest of every row): two through the
-extension (opening the store again every 20 scans), one with the format's own tool as the README tells a user
+extension (opening the store again every 20 scans), one with the format's own tool as docs/formats.md tells a user
 to (py-lmdb in a read transaction; Pillow reading labels.csv and the PNGs under a shared lock on .imgstore;
 h5py opened with swmr=True, locking=False, reading /commit before and after /ids and /labels).
 Every observation must equal a committed state: a scan never sees a commit halfway or a state that was never
@@ -86,8 +86,8 @@ def digest_of(ext, rows):
 
 
 def lmdb_rows(path):
-    """The documented py-lmdb recipe (lmdb_format.hpp): a read transaction is a snapshot, so a scan sees one
-    commit; label, checksum, pixels."""
+    """docs/formats.md's py-lmdb recipe: a read transaction is a snapshot, so a scan sees one commit (a value is the
+    label, the checksum, the pixels)."""
     import lmdb
     env = lmdb.open(path, readonly=True)
     try:
@@ -98,7 +98,7 @@ def lmdb_rows(path):
 
 
 def png_dir_rows(path):
-    """The README's recipe for other tools: a shared lock on byte 1 of .imgstore while reading (after passing
+    """docs/formats.md's recipe for other tools: a shared lock on byte 1 of .imgstore while reading (after passing
     the gate, byte 0), so a commit being applied is waited for; then labels.csv and the PNGs."""
     from PIL import Image
     with open(os.path.join(path, ".imgstore"), "rb") as meta:
@@ -116,7 +116,7 @@ def png_dir_rows(path):
 
 
 class Hdf5Reader:
-    """The README's h5py recipe for a store that a writer may be changing (SWMR): the file opened with
+    """docs/formats.md's h5py recipe for a store that a writer may be changing (SWMR): the file opened with
     swmr=True, locking=False (kept open, opened again every 20 scans); /commit = [generation, rows] refreshed
     and read before and after /ids and /labels: the same even generation both times is one commit (an odd one
     is a commit changing rows in place). Committed pixels never change, so /images is read after."""

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Compaction of lmdb stores (extension/stores/lmdb/lmdb_compact.cpp) through tests/tools/lmdb_compact_tool, which
-has the test hooks on:
+"""Compaction of lmdb stores (extension/stores/lmdb/lmdb_compact.cpp) through imgstore_compact('lmdb', path) in the
+sqlite3 shell, with the test hooks' module (build/test-hooks/imgstore.so, core/test_hooks.hpp):
 - killed (SIGKILL) at each of its points, and at random times, in format 2 (a directory) and format 1 (one file):
   the store then opens to exactly the committed rows, byte for byte (image_digest against a native table), its
   check is ok, the leftover temporary is gone after the next open, and a compaction run again shrinks it;
@@ -10,9 +10,10 @@ has the test hooks on:
   (SIGSTOP) before its swap, or wrote while it stood after the swap; no committed row is lost;
 - format 1 is refused while another process has it open, and compacted once it is closed.
 
-usage: lmdb_compact_test.py SQLITE3 EXTENSION TOOL
+usage: lmdb_compact_test.py SQLITE3 EXTENSION TEST_HOOKS_EXTENSION
 """
 
+import json
 import multiprocessing
 import os
 import random
@@ -37,8 +38,8 @@ DIGEST = "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM t;"
 class Store:
     """A store and its oracle (a native table in ref.db given the same rows)."""
 
-    def __init__(self, sqlite3_path, ext, tool, work, fmt, n=3000, shape=SHAPE):
-        self.sqlite3, self.ext, self.tool, self.work, self.fmt = sqlite3_path, ext, tool, work, fmt
+    def __init__(self, sqlite3_path, ext, hooks, work, fmt, n=3000, shape=SHAPE):
+        self.sqlite3, self.ext, self.hooks, self.work, self.fmt = sqlite3_path, ext, hooks, work, fmt
         self.path = os.path.join(work, "s.lmdb")
         fill = ("INSERT INTO t SELECT * FROM synthetic(%d, '%s', 3);"
                 "DELETE FROM t WHERE id %% 3 <> 0;" % (n, shape))  # free pages for the compaction to drop
@@ -64,12 +65,16 @@ class Store:
                         "SELECT imgstore_check('lmdb', 's.lmdb', 1);")
 
     def compact(self, env=None, wait=True):
-        proc = subprocess.Popen([self.tool, self.path, "30000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=dict(os.environ, **(env or {})))
+        """imgstore_compact in a sqlite3 shell of its own: (exit status, rows kept or None, stderr), or the process."""
+        proc = subprocess.Popen([self.sqlite3, "-batch", "-cmd", ".load " + self.hooks, ":memory:",
+                                 "SELECT imgstore_compact('lmdb', 's.lmdb');"], cwd=self.work, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, **(env or {})))
         if not wait:
             return proc
         out, err = proc.communicate(timeout=120)
-        return proc.returncode, out.strip(), err.strip()
+        rows = json.loads(out)["rows"] if proc.returncode == 0 and out.strip() else None
+        return proc.returncode, rows, err.strip()
 
     def leftovers(self):
         return [n for n in os.listdir(self.work) if n.startswith("s.lmdb.")]
@@ -81,25 +86,24 @@ def sound(store, label):
     check(got == [store.expected(), "ok"], "%s: expected %r, ok; got %r" % (label, store.expected(), got))
 
 
-def kill_points(sqlite3_path, ext, tool):
+def kill_points(sqlite3_path, ext, hooks):
     for fmt, points in POINTS.items():
         for point in points:
             with tempfile.TemporaryDirectory(prefix="imgstore-compact-") as work:
-                store = Store(sqlite3_path, ext, tool, work, fmt, n=600)
+                store = Store(sqlite3_path, ext, hooks, work, fmt, n=600)
                 rc, _, err = store.compact({"IMGSTORE_LMDB_KILL_AT": point})
                 label = "format %d, killed at %s" % (fmt, point)
-                check(rc == -signal.SIGKILL, "%s: the tool was not killed: %d %s" % (label, rc, err))
+                check(rc == -signal.SIGKILL, "%s: the compacting process was not killed: %d %s" % (label, rc, err))
                 sound(store, label)
                 check(store.leftovers() == [], "%s: leftovers after the next open: %r" % (label, store.leftovers()))
-                rc, out, err = store.compact()
-                rows = out.split()
-                check(rc == 0 and rows[0] == "200", "%s: compacting again: %d %r %s" % (label, rc, out, err))
+                rc, rows, err = store.compact()
+                check(rc == 0 and rows == 200, "%s: compacting again: %d %r %s" % (label, rc, rows, err))
                 sound(store, label + ", compacted again")
 
 
-def random_kills(sqlite3_path, ext, tool, kills=8):
+def random_kills(sqlite3_path, ext, hooks, kills=8):
     with tempfile.TemporaryDirectory(prefix="imgstore-compact-") as work:
-        store = Store(sqlite3_path, ext, tool, work, 2, n=20000, shape="32x32x3")
+        store = Store(sqlite3_path, ext, hooks, work, 2, n=20000, shape="32x32x3")
         start = time.time()
         rc, out, err = store.compact()
         duration = time.time() - start
@@ -154,9 +158,9 @@ def stopped(pid):
         return f.read().split(") ")[1][0] == "T"
 
 
-def beside_another_process(sqlite3_path, ext, tool):
+def beside_another_process(sqlite3_path, ext, hooks):
     with tempfile.TemporaryDirectory(prefix="imgstore-compact-") as work:
-        store = Store(sqlite3_path, ext, tool, work, 2)
+        store = Store(sqlite3_path, ext, hooks, work, 2)
         before = store.sql("CREATE VIRTUAL TABLE temp.t USING lmdb(path='s.lmdb');"
                            "SELECT id, label, hex(pixels) FROM t ORDER BY id;").split("\n")
         ctx = multiprocessing.get_context("spawn")
@@ -207,29 +211,29 @@ def beside_another_process(sqlite3_path, ext, tool):
         check(store.leftovers() == [], "leftovers: %r" % store.leftovers())
 
     with tempfile.TemporaryDirectory(prefix="imgstore-compact-") as work:
-        store = Store(sqlite3_path, ext, tool, work, 1, n=300)
+        store = Store(sqlite3_path, ext, hooks, work, 1, n=300)
         ctx = multiprocessing.get_context("spawn")
         commands, replies = ctx.Queue(), ctx.Queue()
         other = ctx.Process(target=other_process, args=(ext, store.path, commands, replies))
         other.start()
         commands.put(("sql", "SELECT count(*) FROM t"))
         replies.get(timeout=60)
-        rc, out, err = store.compact()
-        check(rc == 1 and "another process has it open; a single-file store (format 1) is compacted only when nothing"
+        rc, _, err = store.compact()
+        check(rc != 0 and "another process has it open; a single-file store (format 1) is compacted only when nothing"
               in err, "format 1 beside another process: refused, got %d %r" % (rc, err))
         commands.put(("quit",))
         other.join(30)
-        rc, out, err = store.compact()
-        check(rc == 0 and out.split()[0] == "100", "format 1, closed: compacted: %d %r %s" % (rc, out, err))
+        rc, rows, err = store.compact()
+        check(rc == 0 and rows == 100, "format 1, closed: compacted: %d %r %s" % (rc, rows, err))
         check(os.path.isfile(store.path), "format 1 stays one file")
         sound(store, "format 1 compacted")
 
 
 def main():
-    sqlite3_path, ext, tool = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
-    kill_points(sqlite3_path, ext, tool)
-    random_kills(sqlite3_path, ext, tool)
-    beside_another_process(sqlite3_path, ext, tool)
+    sqlite3_path, ext, hooks = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
+    kill_points(sqlite3_path, ext, hooks)
+    random_kills(sqlite3_path, ext, hooks)
+    beside_another_process(sqlite3_path, ext, hooks)
     return check.summary()
 
 

@@ -3,8 +3,9 @@
 once in data.mdb) made through the sqlite3 shell, then, behind the store's back, one byte in the middle of image 17's
 pixels flipped and one byte of image 29's label, each found by searching data.mdb for that image's bytes. Then
 imgstore_check('lmdb', path, 1) names exactly those two ids, one line each; every read of their pixels (a lookup, a
-scan, an IN list, UPDATE of the label, which would re-sign them) fails with SQLITE_CORRUPT and a message naming the
-table, the id and the data file; the other images still read; a label alone still reads; verify=0 serves the bytes.
+scan, an IN list) fails with SQLITE_CORRUPT and a message naming the table, the id and the data file, also after an
+UPDATE of the label (which changes only the checksum's label term: it never vouches for the damaged bytes); the other
+images still read; a label alone still reads; verify=0 serves the bytes.
 Alone and sharded (shards=3, where check prefixes each line with its shard).
 
 usage: lmdb_damage_test.py SQLITE3 EXTENSION
@@ -72,7 +73,7 @@ def one_store(sqlite3_path, ext, work, shards):
                       "SELECT sum(length(pixels)) FROM t WHERE id > %d" % (i - 5),
                       "SELECT count(*) FROM t WHERE id IN (3, %d, 40) AND length(pixels) = 192" % i,
                       "SELECT hex(pixels) FROM t WHERE id BETWEEN %d AND %d" % (i - 1, i + 1),
-                      "UPDATE t SET label = 3 WHERE id = %d" % i):
+                      "UPDATE t SET label = 3 WHERE id = %d; SELECT pixels FROM t WHERE id = %d" % (i, i)):
             r = run(sqlite3_path, ext, "%s\n%s;" % (create, query), work)
             check(want in r.stderr and "(11)" in r.stderr and str(pixels[i].hex().upper()) not in r.stdout,
                   "%s: %s: expected SQLITE_CORRUPT with %r, got %r %r" % (label, query, want, r.stdout, r.stderr))

@@ -1,14 +1,16 @@
 // The checksum stored with every image by the lmdb (value header, format 2) and hdf5 (/checksums, format 3)
-// stores and verified on every read of its pixels: XXH3-64 of the pixels, seeded with XXH3-64 of (id, label)
-// as two little-endian int64. The id and label are in the seed so a label changed by a damaged byte, or a
-// value found under the wrong key, fails the check as a damaged pixel does. In Python (python3-xxhash):
-//   seed = xxhash.xxh3_64_intdigest(struct.pack('<qq', id, label))
-//   ok = xxhash.xxh3_64_intdigest(pixels, seed=seed) == stored
+// stores and verified on every read of its pixels:
+//   checksum = XXH3-64(pixels, seed = id) XOR XXH3-64(id, label as two little-endian int64)
+// The id and label are in it so that a label changed by a damaged byte, or a value found under the wrong key,
+// fails the check as a damaged pixel does. Two terms joined by XOR so that a new label needs no pixel read:
+// the hdf5 store relabels a committed row in place (relabelled()). In Python (python3-xxhash):
+//   ok = xxhash.xxh3_64_intdigest(pixels, seed=id) ^ xxhash.xxh3_64_intdigest(struct.pack('<qq', id, label)) == stored
 #pragma once
 
 #include <xxhash.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <span>
 #include <string>
 
@@ -17,24 +19,48 @@
 
 namespace imgstore {
 
-inline std::uint64_t image_checksum(std::int64_t id, std::int64_t label, std::span<const std::uint8_t> pixels) noexcept {
+// The pixels' term: XXH3-64 seeded with the id.
+inline std::uint64_t pixels_term(std::int64_t id, std::span<const std::uint8_t> pixels) noexcept {
+  return XXH3_64bits_withSeed(pixels.data(), pixels.size(), static_cast<std::uint64_t>(id));
+}
+
+// The label's term: XXH3-64 of (id, label) as two little-endian int64.
+inline std::uint64_t label_term(std::int64_t id, std::int64_t label) noexcept {
   unsigned char key[16];
   for (int i = 0; i < 8; ++i) {
     key[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(id) >> (8 * i));
     key[8 + i] = static_cast<unsigned char>(static_cast<std::uint64_t>(label) >> (8 * i));
   }
-  return XXH3_64bits_withSeed(pixels.data(), pixels.size(), XXH3_64bits(key, sizeof key));
+  return XXH3_64bits(key, sizeof key);
 }
 
-// The `verify` argument of a store module whose images carry this checksum: 1 (the default) checks every image
-// whose pixels a statement reads, and a mismatch is SQLITE_CORRUPT naming the image; 0 serves the stored bytes
-// unchecked. imgstore_check(..., 1) checks them all either way.
-inline bool verify_argument(const Args& args) {
-  const auto text = args.get("verify");
-  if (!text || *text == "1") return true;
-  if (*text == "0") return false;
-  throw Error("table " + args.table() + ": argument verify='" + *text +
-              "' is not valid; expected 0 (serve pixels unchecked) or 1 (check each image's checksum, the default)");
+inline std::uint64_t image_checksum(std::int64_t id, std::int64_t label, std::span<const std::uint8_t> pixels) noexcept {
+  return pixels_term(id, pixels) ^ label_term(id, label);
 }
+
+// The checksum of the same image after its label changes from `old_label` to `new_label`.
+inline std::uint64_t relabelled(std::uint64_t checksum, std::int64_t id, std::int64_t old_label, std::int64_t new_label) noexcept {
+  return checksum ^ label_term(id, old_label) ^ label_term(id, new_label);
+}
+
+// "is damaged: its checksum does not match (stored 0x.., computed 0x..)", as errors and imgstore_check say it.
+inline std::string checksum_mismatch(std::uint64_t stored, std::uint64_t computed) {
+  char sums[112];
+  std::snprintf(sums, sizeof sums, "is damaged: its checksum does not match (stored 0x%016llx, computed 0x%016llx)",
+                static_cast<unsigned long long>(stored), static_cast<unsigned long long>(computed));
+  return sums;
+}
+
+// The error for an image whose checksum does not match: never its bytes.
+inline Error damaged_image(const std::string& table, std::int64_t id, const std::string& file, std::uint64_t stored,
+                           std::uint64_t computed) {
+  return Error("table " + table + ": image " + std::to_string(id) + " in '" + file + "' " +
+                   checksum_mismatch(stored, computed),
+               ErrorKind::corrupt);
+}
+
+// The `verify` argument of the lmdb and hdf5 modules: 1 (default) checks every image read, 0 serves the bytes
+// unchecked.
+inline bool verify_argument(const Args& args) { return args.integer("verify", 0, 1, 1) != 0; }
 
 }  // namespace imgstore

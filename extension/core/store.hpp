@@ -142,6 +142,11 @@ class Store {
   // empty when the store is sound. Never throws for a problem it can describe.
   virtual std::vector<std::string> check(bool full) = 0;
 
+  // imgstore_compact: rewrites the store without the space of deleted, replaced or rolled-back rows, atomically
+  // (a crash leaves the old store or the new one) and beside readers, in a transaction of its own (waiting for
+  // the writer like any writer). Refused inside this table's transaction.
+  virtual Compacted compact() = 0;
+
   // Nested savepoints inside a transaction (SQLite's statement and SAVEPOINT levels).
   virtual void savepoint(int level) = 0;
   virtual void release(int level) = 0;

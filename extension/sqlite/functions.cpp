@@ -6,11 +6,12 @@
 //   SELECT image_digest(id, label, pixels) FROM train;                 -- order-independent 'count:hex'
 //   SELECT disk_usage('train.lmdb'), file_bytes('train.lmdb');
 //
-// Pure functions are DETERMINISTIC | INNOCUOUS; the ones that touch files are DIRECTONLY.
+// Pure functions are DETERMINISTIC | INNOCUOUS; the ones that touch files are DIRECTONLY. The pixel maths over
+// many images, image_mean() and image_grid(), are in image_functions.cpp.
 
 #include "functions.hpp"
 
-#include "error_mapping.hpp"
+#include "function_common.hpp"
 
 #include <xxhash.h>
 
@@ -21,6 +22,7 @@
 #include "digest.hpp"
 #include "disk_usage.hpp"
 #include "error.hpp"
+#include "image_functions.hpp"
 #include "png_codec.hpp"
 #include "registry.hpp"
 
@@ -29,43 +31,6 @@ SQLITE_EXTENSION_INIT3
 namespace imgstore {
 
 namespace {
-
-// Runs body and turns any exception into an SQL error on ctx: no exception crosses into SQLite.
-template <typename Body>
-void guarded(sqlite3_context* ctx, Body&& body) noexcept {
-  try {
-    body();
-  } catch (...) {
-    const SqliteError error = current_sqlite_error();
-    if (error.code == SQLITE_NOMEM) {
-      sqlite3_result_error_nomem(ctx);
-      return;
-    }
-    sqlite3_result_error(ctx, error.message.c_str(), -1);
-    sqlite3_result_error_code(ctx, error.code);
-  }
-}
-
-std::span<const std::uint8_t> blob_arg(sqlite3_value* v, const char* fn, const char* name) {
-  if (sqlite3_value_type(v) != SQLITE_BLOB) {
-    throw Error(std::string(fn) + "(): " + name + " must be a blob", ErrorKind::mismatch);
-  }
-  return {static_cast<const std::uint8_t*>(sqlite3_value_blob(v)), static_cast<std::size_t>(sqlite3_value_bytes(v))};
-}
-
-std::string text_arg(sqlite3_value* v, const char* fn, const char* name) {
-  if (sqlite3_value_type(v) != SQLITE_TEXT) {
-    throw Error(std::string(fn) + "(): " + name + " must be text", ErrorKind::mismatch);
-  }
-  return {reinterpret_cast<const char*>(sqlite3_value_text(v)), static_cast<std::size_t>(sqlite3_value_bytes(v))};
-}
-
-bool any_null(int argc, sqlite3_value** argv) {
-  for (int i = 0; i < argc; ++i) {
-    if (sqlite3_value_type(argv[i]) == SQLITE_NULL) return true;
-  }
-  return false;
-}
 
 struct SqliteFree {
   void operator()(char* p) const noexcept { sqlite3_free(p); }
@@ -77,10 +42,6 @@ std::string sql_quoted(const std::string& text) {
   const std::unique_ptr<char, SqliteFree> quoted(sqlite3_mprintf("%Q", text.c_str()));
   if (!quoted) throw std::bad_alloc();
   return quoted.get();
-}
-
-void result_bytes(sqlite3_context* ctx, const std::vector<std::uint8_t>& bytes) {
-  sqlite3_result_blob64(ctx, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
 }
 
 void fn_png_encode(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
@@ -211,6 +172,22 @@ void check_or_repair(sqlite3_context* ctx, int argc, sqlite3_value** argv, bool 
 void fn_check(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept { check_or_repair(ctx, argc, argv, false); }
 void fn_repair(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept { check_or_repair(ctx, argc, argv, true); }
 
+// imgstore_compact(backend, path): rewrites the store (each shard of a sharded table) without the space of
+// deleted, replaced or rolled-back rows, atomically and beside readers (Store::compact); returns JSON
+// {"rows": kept, "bytes_before": ..., "bytes_after": ...} (allocated bytes on disk).
+void fn_compact(sqlite3_context* ctx, int, sqlite3_value** argv) noexcept {
+  guarded(ctx, [&] {
+    const std::string backend = text_arg(argv[0], "imgstore_compact", "backend");
+    const std::string path = text_arg(argv[1], "imgstore_compact", "path");
+    const auto store = open_any_store("imgstore_compact", {"backend=" + sql_quoted(backend), "path=" + sql_quoted(path)},
+                                      OpenMode::must_exist);
+    const Compacted done = store->compact();
+    const std::string json = "{\"rows\": " + std::to_string(done.rows) + ", \"bytes_before\": " +
+                             std::to_string(done.bytes_before) + ", \"bytes_after\": " + std::to_string(done.bytes_after) + "}";
+    sqlite3_result_text(ctx, json.c_str(), -1, SQLITE_TRANSIENT);
+  });
+}
+
 void fn_version(sqlite3_context* ctx, int, sqlite3_value**) noexcept { sqlite3_result_text(ctx, "imgstore 1.0", -1, SQLITE_STATIC); }
 
 }  // namespace
@@ -231,12 +208,13 @@ int register_functions(sqlite3* db) {
       {"file_bytes", 1, files, fn_file_bytes}, {"imgstore_version", 0, pure, fn_version},
       {"imgstore_assert", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_assert}, {"dataset_shape", 1, files, fn_dataset_shape},
       {"imgstore_check", 2, files, fn_check}, {"imgstore_check", 3, files, fn_check},
-      {"imgstore_repair", 2, files, fn_repair},
+      {"imgstore_repair", 2, files, fn_repair}, {"imgstore_compact", 2, files, fn_compact},
   };
   for (const auto& f : scalars) {
     const int rc = sqlite3_create_function_v2(db, f.name, f.args, f.flags, nullptr, f.fn, nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) return rc;
   }
+  if (const int rc = register_image_functions(db); rc != SQLITE_OK) return rc;
   return sqlite3_create_function_v2(db, "image_digest", 3, pure, nullptr, nullptr, digest_step, digest_final, nullptr);
 }
 

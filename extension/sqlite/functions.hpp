@@ -1,5 +1,6 @@
 // Registers the scalar and aggregate SQL functions: png_encode, png_decode, png_shape, pixel_hash,
-// image_digest, disk_usage, file_bytes, imgstore_version.
+// image_digest, disk_usage, file_bytes, imgstore_version, ... and, through register_image_functions
+// (image_functions.hpp), image_mean and image_grid.
 #pragma once
 
 #include "sqlite3ext.h"

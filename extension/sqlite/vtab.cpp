@@ -358,7 +358,11 @@ int store_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noe
   return guarded(cur->pVtab, [&] { return row_column(*cursor_of(cur).rows, ctx, column); });
 }
 
-// --- xUpdate: value checks whose messages name the table, the value and what was expected.
+// --- xUpdate: value checks whose messages name the table, the value and what was expected. They fail as a
+// native table `(id INTEGER PRIMARY KEY CHECK (id >= 0), label INTEGER NOT NULL CHECK (typeof(label) =
+// 'integer'), pixels BLOB CHECK (typeof(pixels) = 'blob' AND length(pixels) = H*W*C))` would: an id that is not
+// an integer is a datatype mismatch; every other broken rule is a constraint, which SQLite skips under OR
+// IGNORE (SQLITE_VTAB_CONSTRAINT_SUPPORT) and fails under every other conflict clause.
 
 std::int64_t checked_id(const StoreTable& table, sqlite3_value* value) {
   const auto id = integer_value(value);
@@ -368,39 +372,59 @@ std::int64_t checked_id(const StoreTable& table, sqlite3_value* value) {
   }
   if (*id < 0) {
     throw Error("table " + table.name + ": id " + std::to_string(*id) + " is negative; expected an integer >= 0",
-                ErrorKind::mismatch);
+                ErrorKind::constraint);
   }
   return *id;
 }
 
-std::int64_t checked_label(const StoreTable& table, std::int64_t id, sqlite3_value* value) {
+// `row`: "id 5", or "a new row" before its id is chosen.
+std::string row_named(std::int64_t id) { return "id " + std::to_string(id); }
+
+std::int64_t checked_label(const StoreTable& table, const std::string& row, sqlite3_value* value) {
   const auto label = integer_value(value);
   if (!label) {
-    throw Error("table " + table.name + ": label " + describe(value) + " of id " + std::to_string(id) +
+    throw Error("table " + table.name + ": label " + describe(value) + " of " + row +
                     " is not an integer; expected an integer label (NOT NULL)",
-                ErrorKind::mismatch);
+                ErrorKind::constraint);
   }
   return *label;
 }
 
-std::span<const std::uint8_t> checked_pixels(const StoreTable& table, std::int64_t id, sqlite3_value* value) {
+std::span<const std::uint8_t> checked_pixels(const StoreTable& table, const std::string& row, sqlite3_value* value) {
   const Shape& shape = table.store->shape();
   if (sqlite3_value_type(value) != SQLITE_BLOB) {
-    throw Error("table " + table.name + ": pixels of id " + std::to_string(id) + " are " + describe(value) +
+    throw Error("table " + table.name + ": pixels of " + row + " are " + describe(value) +
                     "; expected a blob of " + std::to_string(shape.bytes()) + " bytes (shape " + shape.str() + ")",
-                ErrorKind::mismatch);
+                ErrorKind::constraint);
   }
   const auto* data = static_cast<const std::uint8_t*>(sqlite3_value_blob(value));
   const auto size = static_cast<std::size_t>(sqlite3_value_bytes(value));
   if (size != shape.bytes()) {
-    throw Error("table " + table.name + ": pixels of id " + std::to_string(id) + " are " + std::to_string(size) +
+    throw Error("table " + table.name + ": pixels of " + row + " are " + std::to_string(size) +
                     " bytes; expected " + std::to_string(shape.bytes()) + " (shape " + shape.str() + ", HWC uint8)",
-                ErrorKind::mismatch);
+                ErrorKind::constraint);
   }
   return {data, size};
 }
 
 bool replacing(const StoreTable& table) { return sqlite3_vtab_on_conflict(table.db) == SQLITE_REPLACE; }
+
+// The id of an INSERT without one, as a native rowid table picks it: max(id) + 1 (1 in an empty table); after
+// the largest possible id, unused ids at random (SQLite's documented rowid rule), SQLITE_FULL when 100 random
+// tries all find one in use.
+std::int64_t next_id(StoreTable& table) {
+  const auto max = table.store->max_id();
+  if (!max) return 1;
+  if (*max < std::numeric_limits<std::int64_t>::max()) return *max + 1;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::uint64_t r = 0;
+    sqlite3_randomness(sizeof r, &r);
+    const auto candidate = static_cast<std::int64_t>(r >> 1);  // [0, 2^63)
+    if (candidate > 0 && table.store->lookup({candidate})->at_end()) return candidate;
+  }
+  throw Error("table " + table.name + ": no unused id found after the largest possible id (100 random tries)",
+              ErrorKind::full);
+}
 
 void insert_row(StoreTable& table, int argc, sqlite3_value** argv, sqlite3_int64* rowid_out) {
   // argv[1] is the rowid given (INSERT INTO t(rowid, ...)), argv[2] the id column; either may name the id.
@@ -417,13 +441,12 @@ void insert_row(StoreTable& table, int argc, sqlite3_value** argv, sqlite3_int64
   } else if (sqlite3_value_type(given_rowid) != SQLITE_NULL) {
     id = checked_id(table, given_rowid);
   } else {
-    const auto max = table.store->max_id();
-    if (max && *max == std::numeric_limits<std::int64_t>::max()) {
-      throw Error("table " + table.name + ": no next id after " + std::to_string(*max), ErrorKind::full);
-    }
-    id = max ? *max + 1 : 1;  // as a native rowid table: the first is 1
+    // The row's own errors first (a native table checks them whatever id it picks), named as "new row".
+    checked_label(table, "a new row", argv[3]);
+    checked_pixels(table, "a new row", argv[4]);
+    id = next_id(table);
   }
-  const Image image{id, checked_label(table, id, argv[3]), checked_pixels(table, id, argv[4])};
+  const Image image{id, checked_label(table, row_named(id), argv[3]), checked_pixels(table, row_named(id), argv[4])};
   table.store->put(image, replacing(table));
   *rowid_out = id;
 }
@@ -433,23 +456,30 @@ void update_row(StoreTable& table, sqlite3_value** argv) {
   // The new id: the id column if it changed, else the rowid (UPDATE t SET rowid = ...).
   std::int64_t new_id = checked_id(table, argv[2]);
   if (new_id == old_id) new_id = checked_id(table, argv[1]);
-  const std::int64_t label = checked_label(table, new_id, argv[3]);
+  // A column the statement does not set comes from the row as the store holds it now, not from SQLite's copy
+  // taken before the statement's earlier rows changed it: UPDATE OR REPLACE t SET id = id + 1 moves rows onto
+  // each other, and each move carries the moved row's label and pixels (as a native table's does).
+  const bool label_unchanged = sqlite3_value_nochange(argv[3]) != 0;
   const bool pixels_unchanged = sqlite3_value_nochange(argv[4]) != 0;
+  std::unique_ptr<Cursor> current;
+  if (label_unchanged || pixels_unchanged) {
+    current = table.store->lookup({old_id});
+    if (current->at_end()) return;  // gone (replaced by an earlier row of this statement)
+  }
+  const std::int64_t label = label_unchanged ? current->label() : checked_label(table, row_named(new_id), argv[3]);
   if (new_id == old_id && pixels_unchanged) {
-    table.store->set_label(old_id, label);
+    if (!label_unchanged) table.store->set_label(old_id, label);
     return;
   }
   // Changing the id or the pixels: rewrite the row inside the current transaction, so a failure rolls back.
   std::vector<std::uint8_t> kept;
   std::span<const std::uint8_t> pixels;
   if (pixels_unchanged) {
-    auto old_rows = table.store->lookup({old_id});
-    if (old_rows->at_end()) return;
-    const auto old_pixels = old_rows->pixels();
+    const auto old_pixels = current->pixels();
     kept.assign(old_pixels.begin(), old_pixels.end());
     pixels = kept;
   } else {
-    pixels = checked_pixels(table, new_id, argv[4]);
+    pixels = checked_pixels(table, row_named(new_id), argv[4]);
   }
   if (new_id != old_id) {
     const bool replace = replacing(table);

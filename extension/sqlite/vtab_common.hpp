@@ -99,6 +99,8 @@ inline int row_column(Cursor& rows, sqlite3_context* ctx, int column) {
       sqlite3_result_int64(ctx, rows.id());
       break;
     case kColLabel:
+      // An UPDATE that does not set it reads it from the store when it writes the row (vtab.cpp, update_row).
+      if (sqlite3_vtab_nochange(ctx) != 0) break;
       sqlite3_result_int64(ctx, rows.label());
       break;
     case kColPixels: {

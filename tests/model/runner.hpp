@@ -17,15 +17,12 @@
 // witness back with it), and the oracle stays the reference.
 //
 // Error classes (only the class is compared, never the message text):
-//   CONSTRAINT  duplicate id (store: "id N already exists"; native: PRIMARY KEY). Subject to OR IGNORE /
-//               REPLACE / FAIL / ROLLBACK on both.
-//   MISMATCH    a bad value: id not an integer or negative, label not an integer (NULL included), pixels not
-//               a blob of exactly H*W*C bytes. The store raises SQLITE_MISMATCH (vtab.cpp checked_*), which
-//               aborts the statement whatever the conflict clause. The native table gets the same from CHECK
-//               constraints calling model_id / model_label / model_pixels, functions that fail with
-//               SQLITE_MISMATCH (a function error aborts the statement and is not a constraint violation, so
-//               OR IGNORE / OR ROLLBACK do not apply to it either, exactly as for the store); a non-integer
-//               INTEGER PRIMARY KEY is SQLITE_MISMATCH natively already.
+//   CONSTRAINT  duplicate id (store: "id N already exists"; native: PRIMARY KEY), and a value that breaks the
+//               store's rules: a negative id, a label that is NULL or not an integer, pixels that are not a blob
+//               of exactly H*W*C bytes (store: vtab.cpp checked_*; native: NOT NULL and CHECK constraints, see
+//               ref_schema). Subject to OR IGNORE (the row skipped, not counted) / REPLACE / FAIL / ROLLBACK on
+//               both.
+//   MISMATCH    an id that is not an integer (INTEGER PRIMARY KEY's datatype mismatch on both).
 //   other       any other error.
 #pragma once
 
@@ -134,8 +131,5 @@ Sequence shrink(Runner& runner, const Sequence& sequence, const Failure& failure
 std::string regression_script(Runner& runner, const Sequence& sequence, const std::string& title);
 
 std::string describe(const Failure& failure);
-
-// Registers model_id / model_label / model_pixels on a connection.
-int register_check_functions(sqlite3* db);
 
 }  // namespace model

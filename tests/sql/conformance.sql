@@ -118,6 +118,33 @@ INSERT OR REPLACE INTO s SELECT * FROM ref WHERE id = 3;
 -- expect: 1
 SELECT (SELECT pixels FROM s WHERE id = 3) = (SELECT pixels FROM ref WHERE id = 3);
 
+-- A row that breaks the store's rules is a constraint, as a native table's CHECK and NOT NULL: OR IGNORE skips
+-- it (not counted by changes()) and loads the good rows; every other clause fails with nothing written.
+CREATE TEMP TABLE bad(id, label, pixels);
+INSERT INTO bad VALUES (50001, 1, zeroblob(3072)), (-2, 2, zeroblob(3072)), (50003, NULL, zeroblob(3072)),
+                       (50004, 4, zeroblob(7)), (50005, 'x', zeroblob(3072)), (50006, 6, NULL), (50007, 7, zeroblob(3072));
+-- error: table s: id -2 is negative; expected an integer >= 0 (19)
+INSERT INTO s SELECT * FROM bad;
+-- error: table s: pixels of id 50004 are 7 bytes; expected 3072 (shape 32x32x3, HWC uint8) (19)
+INSERT OR REPLACE INTO s SELECT * FROM bad WHERE id <> -2 AND label IS NOT NULL;
+-- expect: 0
+SELECT count(*) FROM s WHERE id > 50000;
+INSERT OR IGNORE INTO s SELECT * FROM bad;
+-- expect: 2
+SELECT changes();
+-- expect: 50001,50007
+SELECT group_concat(id) FROM s WHERE id > 50000;
+UPDATE OR IGNORE s SET pixels = zeroblob(5) WHERE id > 50000;
+-- expect: 0|1
+SELECT changes(), (SELECT label FROM s WHERE id = 50001);
+-- UPDATE OR REPLACE moving ids onto each other carries each moved row's label and pixels, as a native table's.
+DELETE FROM s WHERE id > 50000;
+INSERT INTO s SELECT id / 3 + 50002, id / 3 - 1, pixels FROM ref WHERE id IN (6, 9, 12);
+UPDATE OR REPLACE s SET id = id + 1 WHERE id > 50000;
+-- expect: 50007|1|1
+SELECT id, label, pixels = (SELECT pixels FROM ref WHERE id = 6) FROM s WHERE id > 50000;
+DELETE FROM s WHERE id > 50000;
+
 -- ROLLBACK undoes a transaction; SAVEPOINT / ROLLBACK TO undo part of one.
 BEGIN;
 INSERT INTO s SELECT id + 100000, label, pixels FROM ref WHERE id < 3000;

@@ -5,13 +5,13 @@ INSERT INTO h SELECT id * 2, label, pixels FROM synthetic(100, '8x6x3', 4);
 DELETE FROM h WHERE id = 10;
 UPDATE h SET label = 7 WHERE id = 12;
 INSERT OR REPLACE INTO h SELECT 14, 3, pixels FROM synthetic(1, '8x6x3', 99);
--- h5dump -H shows the four datasets with the documented shapes and types (101 rows: 100, plus 1 for the replaced id).
+-- h5dump -H shows the five datasets with the documented shapes and types (101 rows: 100, plus 1 for the replaced id).
 -- shell: h5dump -H h.h5 | sed -n '/DATASET "/,$p' | grep -E 'DATASET|DATASPACE|H5T_STD' | tr '\n' ' ' | tr -s ' '
--- shell-expect: DATASET "commit" { DATATYPE H5T_STD_U64LE DATASPACE SIMPLE { ( 2 ) / ( 2 ) } DATASET "ids" { DATATYPE H5T_STD_I64LE DATASPACE SIMPLE { ( 101 ) / ( H5S_UNLIMITED ) } DATASET "images" { DATATYPE H5T_STD_U8LE DATASPACE SIMPLE { ( 101, 8, 6, 3 ) / ( H5S_UNLIMITED, 8, 6, 3 ) } DATASET "labels" { DATATYPE H5T_STD_I64LE DATASPACE SIMPLE { ( 101 ) / ( H5S_UNLIMITED ) } 
+-- shell-expect: DATASET "checksums" { DATATYPE H5T_STD_U64LE DATASPACE SIMPLE { ( 101 ) / ( H5S_UNLIMITED ) } DATASET "commit" { DATATYPE H5T_STD_U64LE DATASPACE SIMPLE { ( 2 ) / ( 2 ) } DATASET "ids" { DATATYPE H5T_STD_I64LE DATASPACE SIMPLE { ( 101 ) / ( H5S_UNLIMITED ) } DATASET "images" { DATATYPE H5T_STD_U8LE DATASPACE SIMPLE { ( 101, 8, 6, 3 ) / ( H5S_UNLIMITED, 8, 6, 3 ) } DATASET "labels" { DATATYPE H5T_STD_I64LE DATASPACE SIMPLE { ( 101 ) / ( H5S_UNLIMITED ) } 
 -- /commit holds [generation, rows]: three commits that changed committed rows in place or appended, 2 each.
 -- shell: h5dump -a imgstore_format -a shape -d commit h.h5 | grep -A1 'DATA {' | grep '(0)' | tr '\n' ' ' | tr -s ' '
--- shell-expect: (0): "imgstore-hdf5 2" (0): "8x6x3" (0): 8, 101 
--- h5py, following the README's recipe, reads one image equal to the row and the labels in id order.
+-- shell-expect: (0): "imgstore-hdf5 3" (0): "8x6x3" (0): 8, 101 
+-- h5py, following docs/formats.md's recipe, reads one image equal to the row and the labels in id order.
 -- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('h.h5', 'r', swmr=True, locking=False); n = int(f['commit'][1]); ids = f['ids'][:n]; live = ids >= 0; order = np.argsort(ids[live]); open('labels.txt', 'w').write(','.join(str(x) for x in f['labels'][:n][live][order])); row = int(np.nonzero(ids == 14)[0][0]); open('img14.hex', 'w').write(f['images'][row].tobytes().hex().upper())"
 -- expect: 1|1
 SELECT CAST(readfile('labels.txt') AS TEXT) = (SELECT group_concat(label) FROM (SELECT label FROM h ORDER BY id)),
@@ -33,7 +33,7 @@ CREATE VIRTUAL TABLE h3 USING hdf5(path='h.h5');
 -- expect: 99
 SELECT count(*) FROM h3;
 -- shell: h5dump -H h.h5 | grep -c '( 101'
--- shell-expect: 3
+-- shell-expect: 4
 
 -- Files that are not our stores.
 -- error: table d: path '.' is a directory; expected an HDF5 file
@@ -148,7 +148,7 @@ SELECT count(*) FROM plain2;
 -- expect: 501
 .shell sqlite3 -batch -cmd '.load {extension}' :memory: "CREATE VIRTUAL TABLE temp.x USING hdf5(path='plain.h5'); SELECT count(*) FROM x;"
 -- While this one writes (SWMR), another process opens the file and reads the last committed state; h5py
--- too, with swmr=True and locking=False (README). A writer in another process waits `timeout` ms for the
+-- too, with swmr=True and locking=False (docs/formats.md). A writer in another process waits `timeout` ms for the
 -- writer lock, then gets SQLITE_BUSY naming the store.
 BEGIN;
 INSERT INTO plain VALUES (1002, 1, zeroblob(3072));
@@ -202,7 +202,7 @@ SELECT imgstore_repair('hdf5', 'orphan.h5'), imgstore_check('hdf5', 'orphan.h5',
 
 -- Version 1 files (made before SWMR: the committed row count in the `rows` attribute, no /commit) still open
 -- and read as before (row 3 is past `rows`: an unfinished transaction's, not part of the store), but are no
--- longer written: a write says so and how to copy the store, and a copy is a version 2 store.
+-- longer written: a write says so and how to copy the store, and a copy is a version 3 store.
 -- process
 -- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('v1.h5', 'w'); f.create_dataset('images', data=np.arange(12, dtype='u1').reshape(3, 2, 2, 1), maxshape=(None, 2, 2, 1), chunks=(4, 2, 2, 1)); f.create_dataset('labels', data=np.array([7, 8, 9], 'i8'), maxshape=(None,), chunks=(1024,)); f.create_dataset('ids', data=np.array([1, 2, 3], 'i8'), maxshape=(None,), chunks=(1024,)); f.attrs['imgstore_format'] = np.bytes_('imgstore-hdf5 1'); f.attrs['shape'] = np.bytes_('2x2x1'); f.attrs['rows'] = np.uint64(2)"
 CREATE VIRTUAL TABLE v1 USING hdf5(path='v1.h5');
@@ -216,7 +216,23 @@ INSERT INTO v2 VALUES (5, 5, x'05050505');
 -- expect: 1:7:00010203,2:8:04050607,5:5:05050505
 SELECT group_concat(id || ':' || label || ':' || hex(pixels)) FROM v2;
 -- shell: /usr/bin/python3 -c "import h5py; f = h5py.File('v1.h5', 'r'); g = h5py.File('v2.h5', 'r', swmr=True, locking=False); print(f.attrs['imgstore_format'].decode(), f.attrs['rows'], list(f['ids'][:]), g.attrs['imgstore_format'].decode(), list(g['commit'][:]))"
--- shell-expect: imgstore-hdf5 1 2 [1, 2, 3] imgstore-hdf5 2 [4, 3]
+-- shell-expect: imgstore-hdf5 1 2 [1, 2, 3] imgstore-hdf5 3 [4, 3]
+
+-- A format 2 store (no /checksums: made by imgstore before checksums; here a format 3 store with its checksums
+-- removed by h5py) is read and written as format 2, unchecked.
+-- process
+CREATE VIRTUAL TABLE f3 USING hdf5(path='f2.h5', shape='2x2x1');
+INSERT INTO f3 VALUES (1, 1, x'01010101'), (2, 2, x'02020202'), (3, 3, x'03030303');
+-- shell: /usr/bin/python3 -c "import h5py, numpy as np; f = h5py.File('f2.h5', 'r+'); del f['checksums']; f.attrs['imgstore_format'] = np.bytes_('imgstore-hdf5 2')"
+-- process
+CREATE VIRTUAL TABLE f2 USING hdf5(path='f2.h5');
+UPDATE f2 SET label = 9 WHERE id = 2;
+DELETE FROM f2 WHERE id = 1;
+INSERT INTO f2 VALUES (4, 4, x'04040404');
+-- expect: 2:9:02020202,3:3:03030303,4:4:04040404|ok
+SELECT group_concat(id || ':' || label || ':' || hex(pixels)), imgstore_check('hdf5', 'f2.h5', 1) FROM f2;
+-- shell: /usr/bin/python3 -c "import h5py; g = h5py.File('f2.h5', 'r', swmr=True, locking=False); print(g.attrs['imgstore_format'].decode(), sorted(g), list(g['commit'][:]))"
+-- shell-expect: imgstore-hdf5 2 ['commit', 'ids', 'images', 'labels'] [8, 4]
 
 -- A writer that died mid-commit (here simulated with h5py: /commit's generation odd, id 1 tombstoned in place,
 -- its journal beside) is recovered by a reader that has the store open, once it finds the writer lock free:

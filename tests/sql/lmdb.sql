@@ -130,9 +130,9 @@ CREATE VIRTUAL TABLE xl USING lmdb(path='plain.lmdb');
 
 -- verify: 0 or 1 only. A damaged image (its pixels changed behind the store's back) is SQLITE_CORRUPT for every
 -- read of its pixels and named by imgstore_check; its label alone is still served; verify=0 serves its bytes.
--- error: table v: argument verify='yes' is not valid; expected 0 (serve pixels unchecked) or 1 (check each image's checksum, the default)
+-- error: table v: argument verify='yes' is not valid; expected an integer from 0 to 1
 CREATE VIRTUAL TABLE v USING lmdb(path='t.lmdb', verify='yes');
--- error: table v: argument verify='2' is not valid; expected 0
+-- error: table v: argument verify='2' is not valid; expected an integer from 0 to 1
 CREATE VIRTUAL TABLE v USING lmdb(path='t.lmdb', verify=2);
 CREATE VIRTUAL TABLE dmg USING lmdb(path='dmg.lmdb', shape='8x8x3');
 INSERT INTO dmg SELECT * FROM synthetic(40, '8x8x3', 5);
@@ -145,8 +145,10 @@ SELECT pixels FROM dmg WHERE id = 17;
 SELECT sum(length(pixels)) FROM dmg;
 -- error: table dmg: image 17 in 'dmg.lmdb/data.mdb' is damaged
 SELECT count(*) FROM dmg WHERE id IN (3, 17, 30) AND length(pixels) > 0;
--- error: table dmg: image 17 in 'dmg.lmdb/data.mdb' is damaged
+-- A new label changes only the checksum's label term: the image stays refused, not vouched for.
 UPDATE dmg SET label = 1 WHERE id = 17;
+-- error: table dmg: image 17 in 'dmg.lmdb/data.mdb' is damaged
+SELECT pixels FROM dmg WHERE id = 17;
 -- expect: 39
 SELECT count(*) FROM dmg WHERE id <> 17 AND length(pixels) = 192;
 -- expect: 1

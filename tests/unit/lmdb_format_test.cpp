@@ -78,7 +78,20 @@ TEST_CASE("the description is two lines, parsed strictly") {
   }
 }
 
-TEST_CASE("a checksum mismatch is said in one wording, both values in hex") {
-  CHECK(fmt::checksum_mismatch(0x1f, 0xabcdef0123456789) ==
-        "its checksum does not match (stored 0x000000000000001f, computed 0xabcdef0123456789)");
+TEST_CASE("a relabelled value checks with its new label, and a damaged one stays damaged") {
+  std::vector<std::uint8_t> pixels(30, 7);
+  std::vector<std::uint8_t> value(fmt::value_bytes(Version::v2, pixels.size()));
+  fmt::encode_value(Version::v2, 3, 1, pixels, value);
+  fmt::relabel_value(Version::v2, 3, 9, value);
+  auto decoded = *fmt::decode_value(Version::v2, value, pixels.size());
+  CHECK(decoded.label == 9);
+  CHECK(fmt::expected_checksum(3, decoded) == decoded.checksum);
+  value[16 + 5] ^= 0x10;  // a damaged pixel, then a new label: still refused
+  fmt::relabel_value(Version::v2, 3, 4, value);
+  decoded = *fmt::decode_value(Version::v2, value, pixels.size());
+  CHECK(decoded.label == 4);
+  CHECK(fmt::expected_checksum(3, decoded) != decoded.checksum);
+  std::vector<std::uint8_t> v1(fmt::value_bytes(Version::v1, 2));
+  fmt::relabel_value(Version::v1, 3, -1, v1);
+  CHECK(fmt::decode_label(v1.data()) == -1);
 }

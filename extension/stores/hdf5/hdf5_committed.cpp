@@ -31,9 +31,11 @@ std::shared_ptr<Committed> H5File::read_rows(const std::string& table, std::uint
   const std::uint64_t n_images = extent(Dataset::images, what);
   const std::uint64_t n_labels = extent(Dataset::labels, what);
   const std::uint64_t n_ids = extent(Dataset::ids, what);
-  if (rows > n_images || rows > n_labels || rows > n_ids) {
+  const std::uint64_t n_checksums = checksummed() ? extent(Dataset::checksums, what) : rows;
+  if (rows > n_images || rows > n_labels || rows > n_ids || rows > n_checksums) {
     throw Error(what + " says (" + says + ") it has " + std::to_string(rows) + " rows but /images has " +
                     std::to_string(n_images) + ", /labels " + std::to_string(n_labels) + ", /ids " + std::to_string(n_ids) +
+                    (checksummed() ? ", /checksums " + std::to_string(n_checksums) : std::string()) +
                     " (damaged file)",
                 ErrorKind::corrupt);
   }
@@ -45,6 +47,10 @@ std::shared_ptr<Committed> H5File::read_rows(const std::string& table, std::uint
   if (rows > 0) {
     read(Dataset::ids, 0, rows, c->row_ids.data(), what + ": reading /ids");
     read(Dataset::labels, 0, rows, c->row_labels.data(), what + ": reading /labels");
+    if (checksummed()) {
+      c->row_checksums.resize(rows);
+      read(Dataset::checksums, 0, rows, c->row_checksums.data(), what + ": reading /checksums");
+    }
   }
   return c;
 }
@@ -54,10 +60,11 @@ std::shared_ptr<Committed> H5File::read_rows(const std::string& table, std::uint
 // (open_with_cache) afterwards, the datasets read as before.
 void H5File::refresh_datasets(const std::string& what) {
   try {
-    for (auto* d : {&ids_, &labels_, &images_}) {
+    for (auto* d : {&ids_, &labels_, &images_, &checksums_}) {
+      if (!*d) continue;  // /checksums before version 3
       checked(H5Drefresh(d->get()), what + ": H5Drefresh");
       d->reset();  // closed first: an open dataset opened again shares its chunk cache
-      *d = open_with_cache(file_.get(), d == &ids_ ? kIds : d == &labels_ ? kLabels : kImages,
+      *d = open_with_cache(file_.get(), d == &ids_ ? kIds : d == &labels_ ? kLabels : d == &images_ ? kImages : kChecksums,
                            what + ": reopening a dataset");
     }
   } catch (...) {
@@ -94,6 +101,7 @@ bool H5File::read_before_commit(const std::string& table, const CommitWord& seen
         if (e.row >= c->rows) return false;
         c->row_ids[e.row] = e.id;
         c->row_labels[e.row] = e.label;
+        if ((*journal)->checksums && e.row < c->row_checksums.size()) c->row_checksums[e.row] = e.checksum;
       }
     }
     if (read_commit(what + ": reading /commit") != seen) return false;
@@ -159,7 +167,7 @@ void H5File::load_committed_v2(const std::string& table, std::chrono::millisecon
 // Reads the committed state (version 1: the rows attribute, /ids, /labels) and publishes it. Rows past the
 // committed count, left by a transaction that did not commit, are ignored.
 void H5File::load_committed(const std::string& table, std::chrono::milliseconds timeout) {
-  if (version_ == 2) {
+  if (swmr()) {
     load_committed_v2(table, timeout);
     return;
   }
@@ -177,7 +185,7 @@ void H5File::load_committed(const std::string& table, std::chrono::milliseconds 
 }
 
 void H5File::refresh(const std::string& table, std::chrono::milliseconds timeout) {
-  if (version_ != 2 || writing_ || writable_) return;
+  if (!swmr() || writing_ || writable_) return;
   ensure_open(table, timeout);
   load_committed(table, timeout);
 }

@@ -13,7 +13,11 @@
 namespace imgstore::hdf5 {
 
 Hdf5Cursor::Hdf5Cursor(Hdf5Store& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
-    : store_(store), snapshot_(store.snapshot()), walk_(range, std::move(ids), by_ids), hint_(snapshot_->index.end()) {
+    : store_(store),
+      snapshot_(store.snapshot()),  // (first: it may move the table to a compacted file)
+      file_(store.file_ptr()),
+      walk_(range, std::move(ids), by_ids),
+      hint_(snapshot_->index.end()) {
   next();
 }
 
@@ -29,11 +33,21 @@ std::int64_t Hdf5Cursor::label() {
 }
 
 std::span<const std::uint8_t> Hdf5Cursor::pixels() {
+  const std::span<const std::uint8_t> px = read_pixels();
+  store_.verify(*snapshot_, walk_.value(), walk_.id(), px);
+  return px;
+}
+
+std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
   const std::uint64_t row = walk_.value();
   const std::size_t bytes = store_.shape().bytes();
   const Lock lock(hdf5_mutex());
-  if (const std::uint8_t* p = store_.buffered(row)) return {p, bytes};
-  H5File& f = store_.file();
+  H5File& f = *file_;
+  const bool own_file = file_ == store_.file_ptr();  // else a compaction moved the table on: no rows of its own
+  if (own_file) {
+    if (const std::uint8_t* p = store_.buffered(row)) return {p, bytes};
+    if (row >= snapshot_->rows) store_.settle();  // this transaction's rows: the compressed ones written first
+  }
   f.ensure_open(store_.table(), store_.timeout());
   // Every read from the file is bracketed by the check that the file still holds the committed images:
   // before it (a truncated file fails here, not after HDF5 retries its metadata reads for seconds) and after
@@ -44,7 +58,6 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
     read();
     require_file_reaches(f, snapshot_->images_end, store_.table());
   };
-  if (row >= snapshot_->rows) store_.settle();  // this transaction's rows: the compressed ones written first
   if (!walk_.by_ids() && row < snapshot_->rows && f.deflate() > 0) {
     if (ThreadPool* pool = store_.pool()) {
       // A gzip scan with threads: whole chunks read here, inflated ahead on the pool (hdf5_chunks.hpp).
@@ -68,7 +81,8 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
     const std::uint64_t chunk = f.chunk_rows();
     const std::uint64_t rows_per_block = block_rows(chunk, bytes, kScanBlockBytes);
     block_first_ = row / chunk * chunk;
-    block_rows_ = std::min(rows_per_block, std::max(store_.rows_in_file(), snapshot_->rows) - block_first_);
+    const std::uint64_t in_file = own_file ? std::max(store_.rows_in_file(), snapshot_->rows) : snapshot_->rows;
+    block_rows_ = std::min(rows_per_block, in_file - block_first_);
     block_.reserve(block_rows_ * bytes, what);
     block_generation_ = store_.generation();
     reading([&] { f.read(Dataset::images, block_first_, block_rows_, block_.data(), what); });

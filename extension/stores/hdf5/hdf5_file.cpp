@@ -4,6 +4,7 @@
 // recovers it.
 #include "hdf5_file.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -38,7 +39,7 @@ H5File::~H5File() {
 void H5File::close() {
   const bool leave = inherited_writer();
   left_open_ = left_open_ || leave;
-  for (Hid* h : {&commit_, &ids_, &labels_, &images_, &file_}) {
+  for (Hid* h : {&commit_, &checksums_, &ids_, &labels_, &images_, &file_}) {
     if (leave) {
       h->leak();
     } else {
@@ -53,6 +54,7 @@ hid_t H5File::dataset(Dataset d) const {
     case Dataset::images: return images_.get();
     case Dataset::labels: return labels_.get();
     case Dataset::ids: return ids_.get();
+    case Dataset::checksums: return checksums_.get();
   }
   return H5I_INVALID_HID;
 }
@@ -65,7 +67,7 @@ void H5File::transfer(Dataset d, bool write, std::uint64_t row0, std::uint64_t n
   std::vector<hsize_t> count = is_images ? dims(n) : std::vector<hsize_t>{n};
   start[0] = row0;
   const hid_t dset = dataset(d);
-  const hid_t memtype = is_images ? H5T_NATIVE_UINT8 : H5T_NATIVE_INT64;
+  const hid_t memtype = is_images ? H5T_NATIVE_UINT8 : d == Dataset::checksums ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64;
   const Hid fspace = checked(H5Dget_space(dset), H5Sclose, what);
   checked(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr), what);
   const Hid mspace = checked(H5Screate_simple(rank, count.data(), nullptr), H5Sclose, what);
@@ -89,7 +91,7 @@ std::uint64_t H5File::extent(Dataset d, const std::string& what) const {
 
 bool H5File::trim_to(std::uint64_t rows, const std::string& what) {
   bool trimmed = false;
-  for (const Dataset d : {Dataset::images, Dataset::labels, Dataset::ids}) {
+  for (const Dataset d : row_datasets()) {
     if (extent(d, what) <= rows) continue;  // never grown here: a short dataset is damage, for check() to see
     const std::vector<hsize_t> to = d == Dataset::images ? dims(rows) : std::vector<hsize_t>{rows};
     checked(H5Dset_extent(dataset(d), to.data()), what);
@@ -103,6 +105,7 @@ void H5File::set_rows(std::uint64_t n, const std::string& what) {
   const hsize_t one[1] = {n};
   checked(H5Dset_extent(labels_.get(), one), what);
   checked(H5Dset_extent(ids_.get(), one), what);
+  if (checksummed()) checked(H5Dset_extent(checksums_.get(), one), what);
 }
 
 // Version 2: /commit = [generation, rows]. A reader refreshes it first (H5Drefresh: SWMR readers see a dataset's
@@ -171,7 +174,7 @@ void H5File::open_existing_once(const std::string& table, const std::optional<Sh
                                 std::chrono::milliseconds timeout) {
   if (mode != OpenMode::inspect) restore_recorded_end(table);
   open_reader(table, wanted);
-  if (version_ == 2) {
+  if (swmr()) {
     if (mode != OpenMode::inspect) recover_abandoned(table);
     load_committed(table, timeout);
     return;
@@ -210,6 +213,28 @@ void H5File::ensure_open(const std::string& table, std::chrono::milliseconds tim
                     std::to_string(timeout.count()) + " ms, try again after it commits",
                 ErrorKind::busy);
   }
+}
+
+void H5File::remember_identity(const std::string& what) {
+  void* handle = nullptr;
+  struct stat st{};
+  if (H5Fget_vfd_handle(file_.get(), H5P_DEFAULT, &handle) < 0 || handle == nullptr ||
+      ::fstat(*static_cast<int*>(handle), &st) != 0) {
+    fail(what + ": the file's descriptor");
+  }
+  if (inode_ != 0 && (st.st_ino != inode_ || st.st_dev != device_)) {
+    throw Error(what + ": opened another file than the one this table reads (an internal error)", ErrorKind::cantopen);
+  }
+  device_ = st.st_dev;
+  inode_ = st.st_ino;
+  // A description of our own (not a dup: HDF5's flock on its descriptor must end when HDF5 closes it).
+  if (!pin_) pin_ = Fd(::open(("/proc/self/fd/" + std::to_string(*static_cast<int*>(handle))).c_str(), O_RDONLY | O_CLOEXEC));
+}
+
+bool H5File::replaced() const {
+  struct stat st{};
+  if (::stat(path_.c_str(), &st) != 0) return false;  // gone: the next open says so
+  return inode_ != 0 && (st.st_ino != inode_ || st.st_dev != device_);
 }
 
 bool H5File::writer_active() const {
@@ -281,7 +306,7 @@ void H5File::make_writable(const std::string& table, std::chrono::milliseconds t
   require_writable(table, path_);
   const std::string dir = std::filesystem::path(path_).parent_path().string();
   require_writable(table, dir.empty() ? "." : dir);  // the journal is made beside the file
-  if (version_ != 2) {
+  if (!swmr()) {
     // Fewer states: version 1 (and files made by other tools) had their own commit protocol under HDF5's
     // whole-file lock. They are read as they are; a copy is a version 2 store.
     throw Error("table " + table + ": '" + path_ + "' is an hdf5 store of format version 1 (or an HDF5 file made by "
@@ -291,6 +316,14 @@ void H5File::make_writable(const std::string& table, std::chrono::milliseconds t
   }
   writer_lock_ = WriterLock(writer_spot(), timeout, where(table) + ": the writer lock");
   if (!writer_lock_) throw_writer_busy(table, path_, "another process", timeout);
+  // The lock must be on the file open here, which the path must still name: a compaction renames a new file
+  // over the path while holding the old file's lock (hdf5_compact.cpp).
+  struct stat locked{};
+  if (::fstat(writer_lock_.fd(), &locked) != 0 || locked.st_ino != inode_ || locked.st_dev != device_ || replaced()) {
+    writer_lock_.release();
+    throw Error(where(table) + " was replaced by a compaction while this table had it open; the table reopens it",
+                ErrorKind::busy);
+  }
   try {
     if (!open_waiting(table, Access::swmr_write, timeout)) {
       throw Error(where(table) + " is open in another process that locks the file (an HDF5 reader without SWMR, "
@@ -406,23 +439,30 @@ void H5File::write_rows(const Committed& old, Committed& next, const std::set<st
     const hsize_t n[1] = {total};
     checked(H5Dset_extent(labels_.get(), n), what);
     checked(H5Dset_extent(ids_.get(), n), what);
+    if (checksummed()) checked(H5Dset_extent(checksums_.get(), n), what);
   }
   for (const auto row : dirty) {
     transfer(Dataset::ids, true, row, 1, next.row_ids.data() + row, what);
     transfer(Dataset::labels, true, row, 1, next.row_labels.data() + row, what);
+    if (checksummed()) transfer(Dataset::checksums, true, row, 1, next.row_checksums.data() + row, what);
   }
   if (total > old.rows) {
     const std::uint64_t appended = total - old.rows;
     transfer(Dataset::ids, true, old.rows, appended, next.row_ids.data() + old.rows, what);
     transfer(Dataset::labels, true, old.rows, appended, next.row_labels.data() + old.rows, what);
+    if (checksummed()) {
+      transfer(Dataset::checksums, true, old.rows, appended, next.row_checksums.data() + old.rows, what);
+    }
   }
 }
 
 void H5File::commit(std::shared_ptr<Committed> next, const std::set<std::uint64_t>& dirty, const std::string& what) {
   require_transaction(what);
   const Committed& old = *committed_;
-  Journal journal{old.rows, {}};
-  for (const auto row : dirty) journal.entries.push_back({row, old.row_ids[row], old.row_labels[row]});
+  Journal journal{old.rows, {}, checksummed()};
+  for (const auto row : dirty) {
+    journal.entries.push_back({row, old.row_ids[row], old.row_labels[row], checksummed() ? old.row_checksums[row] : 0});
+  }
   if (!journal.entries.empty()) {
     // Before committed rows change in place: /commit's generation made odd (synced; readers of another process
     // read the state before it meanwhile), then their old values to the journal, made durable.

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <hdf5.h>
+#include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
@@ -59,13 +60,14 @@ struct Committed {
   std::uint64_t generation = ~std::uint64_t{0};  // version 2: /commit's generation it was read at (~0: never read)
   std::vector<std::int64_t> row_ids;            // per committed row; -1 deleted
   std::vector<std::int64_t> row_labels;         // per committed row
+  std::vector<std::uint64_t> row_checksums;     // per committed row (version 3; empty before)
   Index index;                                  // live id -> row
   std::uint64_t images_end = 0;                 // where its last /images chunk ends in the file
                                                 // (hdf5_file_end.hpp; 0: unchecked)
 };
 
-// The per-row datasets (/images rank 4 uint8, /labels and /ids rank 1 int64).
-enum class Dataset { images, labels, ids };
+// The per-row datasets (/images rank 4 uint8, /labels and /ids rank 1 int64, /checksums rank 1 uint64).
+enum class Dataset { images, labels, ids, checksums };
 
 // How a file is opened (hdf5_open.cpp). Version 1: read-only or read-write under HDF5's whole-file lock.
 // Version 2: SWMR, the readers without HDF5's file lock (so that they never keep the writer out), the writer
@@ -95,6 +97,8 @@ class H5File {
   const Shape& shape() const { return shape_; }
   std::uint64_t chunk_rows() const { return chunk_rows_; }
   int version() const { return version_; }  // of the format (hdf5_format.hpp): 2 = SWMR readers beside one writer
+  bool swmr() const { return version_ >= 2; }
+  bool checksummed() const { return version_ >= 3; }  // /checksums
   int filters() const { return filters_; }  // on /images
   int deflate() const { return deflate_; }  // the gzip level when deflate is /images' only filter, else 0
   std::string where(const std::string& table) const { return "table " + table + ": '" + path_ + "'"; }
@@ -109,7 +113,7 @@ class H5File {
   // Reopens (read-only) a file end_transaction left closed (version 1: another process took HDF5's lock first),
   // waiting up to `timeout` for that process's writer.
   void ensure_open(const std::string& table, std::chrono::milliseconds timeout);
-  // Rows [row0, row0 + n) of a dataset into `data` (uint8 images, int64 labels and ids).
+  // Rows [row0, row0 + n) of a dataset into `data` (uint8 images, int64 labels and ids, uint64 checksums).
   void read(Dataset d, std::uint64_t row0, std::uint64_t n, void* data, const std::string& what) const;
   std::uint64_t extent(Dataset d, const std::string& what) const;
   // For chunk-level reads of /images (H5Dread_chunk, H5Dget_chunk_info), and the file's descriptor.
@@ -117,6 +121,10 @@ class H5File {
   hid_t file_id() const { return file_.get(); }
   // Version 2: whether another process (or connection) holds the writer lock now.
   bool writer_active() const;
+  // Whether `path` now names another file than the one open here: a compaction (hdf5_compact.cpp) renamed a
+  // new file over it. Tables then open the new one at their next statement (Hdf5Store::follow_replacement);
+  // a statement already reading goes on reading this one, which stays intact.
+  bool replaced() const;
 
   // ---- the transaction (one per file per process)
 
@@ -144,6 +152,12 @@ class H5File {
   // are journaled first (hdf5_journal.hpp), so a crash at any point leaves old or new. Every dataset ends with
   // exactly the committed rows.
   void commit(std::shared_ptr<Committed> next, const std::set<std::uint64_t>& dirty, const std::string& what);
+  // Outside a transaction, holding the file's one transaction slot and the writer lock: writes the last
+  // commit's live images, in id order and checked against their checksums, to a new file beside this one
+  // (`path`.compact, format 3, the same shape, chunking and compression), makes it durable and renames it
+  // over `path`: so the path holds either the old file or the new one, whole, at any moment. This file stays
+  // open and intact for the statements reading it. Returns the rows kept. Called without hdf5_mutex() held.
+  std::uint64_t compact(const std::string& table, std::chrono::milliseconds timeout);
 
  private:
   // hdf5_open.cpp: the handles, their checks, a new file's layout.
@@ -164,7 +178,7 @@ class H5File {
   template <typename Attempt>
   std::optional<Error> retry_while_busy(std::chrono::milliseconds timeout, Attempt&& attempt);
   bool open_waiting(const std::string& table, Access access, std::chrono::milliseconds timeout);
-  Access read_access() const { return version_ == 2 ? Access::swmr_read : Access::v1_read; }
+  Access read_access() const { return swmr() ? Access::swmr_read : Access::v1_read; }
   // Open for writing in the process that forked this one (see opener_); once its handles are left, the file
   // stays so (they remain open in HDF5).
   bool inherited_writer() const { return !opener_.is_this_process() && (writable_ || left_open_); }
@@ -187,12 +201,27 @@ class H5File {
   void write_commit(std::uint64_t generation, std::uint64_t rows, const std::string& what);
   void transfer(Dataset d, bool write, std::uint64_t row0, std::uint64_t n, void* data, const std::string& what) const;
   hid_t dataset(Dataset d) const;
+  // The datasets with one entry per row in this file's version.
+  std::vector<Dataset> row_datasets() const {
+    if (checksummed()) return {Dataset::images, Dataset::labels, Dataset::ids, Dataset::checksums};
+    return {Dataset::images, Dataset::labels, Dataset::ids};
+  }
   std::vector<hsize_t> dims(std::uint64_t n) const { return {n, shape_.height, shape_.width, shape_.channels}; }
   void set_rows(std::uint64_t n, const std::string& what);
   // Shrinks each dataset longer than `rows` rows to `rows`; whether any was.
   bool trim_to(std::uint64_t rows, const std::string& what);
   void write_rows(const Committed& old, Committed& next, const std::set<std::uint64_t>& dirty, const std::string& what);
   void flush_and_sync(const std::string& what) const;
+
+  // The file's identity, taken when it is first opened (replaced()); then the file is pinned: a descriptor of
+  // our own keeps naming its inode, and an open of this object after a compaction gave the path to another
+  // file goes through it (file_name()); an open that still lands on another file is an error, never a mix.
+  void remember_identity(const std::string& what);
+  // (Through the path while it names the file, as any tool that logs or traces file names expects.)
+  std::string file_name() const { return pin_ && replaced() ? "/proc/self/fd/" + std::to_string(pin_.get()) : path_; }
+  // hdf5_compact.cpp: the live images of rows `entries` (id order) into `out`, checked.
+  void copy_images(H5File& out, const std::vector<std::pair<std::int64_t, std::uint64_t>>& entries,
+                   std::vector<std::uint64_t>& checksums, const std::string& table);
 
   // hdf5_recovery.cpp: commits a crash interrupted, a writer that died, a file a power loss cut short.
   void recover_journal(const std::string& table, const std::optional<std::optional<Journal>>& journal);
@@ -214,6 +243,10 @@ class H5File {
   Hid images_;
   Hid labels_;
   Hid ids_;
+  Hid checksums_;  // version 3: /checksums
+  dev_t device_ = 0;  // the identity of the file open here (replaced())
+  ino_t inode_ = 0;
+  Fd pin_;            // names that file for reopening it (file_name())
   Hid commit_;  // version 2: /commit
   WriterLock writer_lock_;
   // Version 2 readers: /commit's one chunk (allocated at creation, unfiltered, never moved) read with pread at

@@ -2,7 +2,9 @@
 //   /images  (N, H, W, C) uint8, chunked (chunk rows x H x W x C), extendible in N, optionally gzip
 //   /labels  (N) int64, chunked (row_chunk rows)
 //   /ids     (N) int64, chunked alike; -1 marks a deleted row (a tombstone)
-//   root attributes: imgstore_format = "imgstore-hdf5 2", shape = "HxWxC"
+//   /checksums (N) uint64, chunked alike (version 3): each row's image_checksum(id, label, pixels)
+//            (checksum.hpp), verified on every read of its pixels; a tombstone's is not checked
+//   root attributes: imgstore_format = "imgstore-hdf5 3", shape = "HxWxC"
 //   /commit  (2) uint64, chunked: [generation, rows]; rows = the committed row count; generation is even
 //            between commits and odd while a commit changes committed rows in place (a seqlock, see below)
 //   beside the file, while a commit that changes committed rows runs: `<path>-journal` (hdf5_journal.hpp)
@@ -16,8 +18,10 @@
 // which HDF5's flock() does not see. A reader reads /commit, then /ids and /labels up to `rows`, then /commit
 // again (H5Drefresh before each): the same even generation both times means it read one committed state;
 // otherwise it reads again. An odd generation is read past with the journal's old values (hdf5_file.cpp,
-// read_before_commit): readers do not wait for a commit. Committed pixels never change, so /images needs no such check. README, "h5py".
+// read_before_commit): readers do not wait for a commit. Committed pixels never change, so /images needs no such check. docs/formats.md, "h5py beside a writer".
 //
+// Version 3 is version 2 plus /checksums. Version 2 files (no /checksums) are still read and written as
+// version 2, unchecked; a copy (or imgstore_compact) makes them version 3.
 // Version 1 files ("imgstore-hdf5 1": the committed row count in a root attribute `rows`, default file format,
 // no /commit) are still read and written, with HDF5's whole-file lock as before: a writer has the file alone.
 // Files without a format attribute (made by other tools) are read as version 1 with every row committed.
@@ -33,13 +37,15 @@
 
 namespace imgstore::hdf5 {
 
-inline constexpr const char* kFormat = "imgstore-hdf5 2";    // what new stores are made as
+inline constexpr const char* kFormat = "imgstore-hdf5 3";    // what new stores are made as
+inline constexpr const char* kFormatV2 = "imgstore-hdf5 2";  // still read and written, without checksums
 inline constexpr const char* kFormatV1 = "imgstore-hdf5 1";  // still read and written
 inline constexpr const char* kCommit = "commit";
 inline constexpr long kWriterLockByte = 0;
 inline constexpr const char* kImages = "images";
 inline constexpr const char* kLabels = "labels";
 inline constexpr const char* kIds = "ids";
+inline constexpr const char* kChecksums = "checksums";  // version 3
 inline constexpr const char* kFormatAttribute = "imgstore_format";
 inline constexpr const char* kShapeAttribute = "shape";
 inline constexpr const char* kRowsAttribute = "rows";  // version 1 only

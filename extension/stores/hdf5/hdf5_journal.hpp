@@ -9,7 +9,8 @@
 //
 // Layout (little-endian): "IMGJRNL1", u64 rows (the committed row count before the commit), u64 n, then n
 // entries of (u64 row, i64 id, i64 label) holding the old /ids and /labels values, then the CRC-32 (zlib) of
-// everything before it. A journal cut short or with a wrong CRC was never complete, so nothing was changed in
+// everything before it. Version 3 stores (with /checksums) write "IMGJRNL2", whose entries are (u64 row, i64 id,
+// i64 label, u64 checksum): the old /checksums value too, which a relabel changes in place. A journal cut short or with a wrong CRC was never complete, so nothing was changed in
 // place yet: it is simply removed.
 #pragma once
 
@@ -25,12 +26,14 @@ struct JournalEntry {
   std::uint64_t row = 0;
   std::int64_t id = 0;
   std::int64_t label = 0;
+  std::uint64_t checksum = 0;  // IMGJRNL2 only
   friend bool operator==(const JournalEntry&, const JournalEntry&) = default;
 };
 
 struct Journal {
   std::uint64_t rows = 0;
   std::vector<JournalEntry> entries;
+  bool checksums = false;  // "IMGJRNL2": entries carry the old /checksums value
   friend bool operator==(const Journal&, const Journal&) = default;
 };
 

@@ -91,12 +91,19 @@ htri_t require_link(hid_t file, const std::string& what, const char* name) {
   return exists;
 }
 
+// The element type a dataset must have.
+enum class Element { uint8, int64, uint64 };
+
 // Opens /name and checks its type and rank; errors say what is missing or wrong.
-Hid open_dataset(hid_t file, const std::string& what, const char* name, int rank, bool is_uint8) {
-  const std::string expected = std::string(is_uint8 ? "uint8 of rank 4 (N,H,W,C)" : "int64 of rank 1 (N)");
+Hid open_dataset(hid_t file, const std::string& what, const char* name, int rank, Element element) {
+  const bool is_uint8 = element == Element::uint8;
+  const std::string expected = std::string(is_uint8                      ? "uint8 of rank 4 (N,H,W,C)"
+                                           : element == Element::uint64 ? "uint64 of rank 1 (N)"
+                                                                        : "int64 of rank 1 (N)");
   if (require_link(file, what, name) == 0) {
     throw Error(what + " is an HDF5 file without the dataset /" + name +
-                    "; expected an imgstore store (datasets /images, /labels, /ids)",
+                    "; expected an imgstore store (datasets /images, /labels, /ids" +
+                    (element == Element::uint64 ? std::string(", and /checksums in format 3)") : std::string(")")),
                 ErrorKind::cantopen);
   }
   Hid dset = open_with_cache(file, name, what + ": opening /" + name);
@@ -105,7 +112,8 @@ Hid open_dataset(hid_t file, const std::string& what, const char* name, int rank
   const bool integer = H5Tget_class(type.get()) == H5T_INTEGER;
   const std::size_t size = H5Tget_size(type.get());
   const bool is_signed = H5Tget_sign(type.get()) == H5T_SGN_2;
-  const bool type_ok = integer && (is_uint8 ? (size == 1 && !is_signed) : (size == 8 && is_signed));
+  const bool type_ok = integer && (is_uint8 ? (size == 1 && !is_signed)
+                                            : (size == 8 && is_signed == (element == Element::int64)));
   if (!type_ok) {
     throw Error(what + ": dataset /" + name + " has the wrong type (" + (integer ? "" : "not ") + "integer of " +
                     std::to_string(size) + " bytes); expected " + expected,
@@ -172,11 +180,14 @@ bool clear_status_flags(const std::string& path) {
 int format_version(hid_t file, const std::string& what) {
   // Files from other tools have no format attribute and are accepted if their datasets fit; ours must match.
   const std::string format = read_string_attribute(file, kFormatAttribute, what);
-  if (!format.empty() && format != kFormat && format != kFormatV1) {
-    throw Error(what + " has format '" + format + "'; expected '" + kFormat + "' or '" + kFormatV1 + "'",
+  if (format == kFormat) return 3;
+  if (format == kFormatV2) return 2;
+  if (!format.empty() && format != kFormatV1) {
+    throw Error(what + " has format '" + format + "'; expected '" + kFormat + "', '" + kFormatV2 + "' or '" +
+                    kFormatV1 + "' (a newer imgstore made it?)",
                 ErrorKind::corrupt);
   }
-  return format == kFormat ? 2 : 1;
+  return 1;
 }
 
 }  // namespace
@@ -226,12 +237,12 @@ int format_version(hid_t file, const std::string& what) {
 // killed writer left (clear_status_flags).
 Hid H5File::open_file_id(const std::string& table, Access access) const {
   const Hid fapl = file_access(access);  // closed after the error stack is read (any HDF5 call clears it)
-  hid_t file = H5Fopen(path_.c_str(), file_flags(access), fapl.get());
+  hid_t file = H5Fopen(file_name().c_str(), file_flags(access), fapl.get());
   if (file < 0) {
     ErrorStack stack = error_stack();
     if (access == Access::swmr_write && stack.text.find("already open for write") != std::string::npos &&
-        clear_status_flags(path_)) {
-      file = H5Fopen(path_.c_str(), file_flags(access), fapl.get());
+        clear_status_flags(file_name())) {
+      file = H5Fopen(file_name().c_str(), file_flags(access), fapl.get());
       if (file < 0) stack = error_stack();
     }
     if (file < 0) throw_open_error(table, access, stack);
@@ -252,7 +263,7 @@ void H5File::find_commit_address(const std::string& what) {
   const bool plain = H5Pget_nfilters(dcpl.get()) == 0 && H5Tequal(type.get(), H5T_STD_U64LE) > 0 &&
                      H5Sget_simple_extent_npoints(space.get()) == 2;
   if (plain && H5Dget_chunk_info(commit_.get(), space.get(), 0, offset, &filters, &address, &size) >= 0 && size == 16) {
-    if (!commit_fd_) commit_fd_ = Fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!commit_fd_) commit_fd_ = Fd(::open(file_name().c_str(), O_RDONLY | O_CLOEXEC));
     commit_address_ = address;
   }
   H5Eclear2(H5E_DEFAULT);  // otherwise /commit is read through HDF5, after an H5Drefresh
@@ -305,11 +316,13 @@ void H5File::open_handles(const std::string& table, Access access, const std::op
     file_ = open_file_id(table, access);
     opener_ = OwnerProcess();
     const std::string what = where(table);
+    remember_identity(what);
     version_ = format_version(file_.get(), what);
-    images_ = open_dataset(file_.get(), what, kImages, 4, true);
-    labels_ = open_dataset(file_.get(), what, kLabels, 1, false);
-    ids_ = open_dataset(file_.get(), what, kIds, 1, false);
-    if (version_ == 2) open_commit(table, writes(access));
+    images_ = open_dataset(file_.get(), what, kImages, 4, Element::uint8);
+    labels_ = open_dataset(file_.get(), what, kLabels, 1, Element::int64);
+    ids_ = open_dataset(file_.get(), what, kIds, 1, Element::int64);
+    if (checksummed()) checksums_ = open_dataset(file_.get(), what, kChecksums, 1, Element::uint64);
+    if (swmr()) open_commit(table, writes(access));
     read_shape(table, wanted);
     writable_ = writes(access);
   } catch (...) {
@@ -329,14 +342,14 @@ SuperblockHead read_superblock_head(const std::string& path) {
 // HDF5's lock, older ones under it; when the superblock does not say, a locked probe reads the format attribute.
 void H5File::open_reader(const std::string& table, const std::optional<Shape>& wanted) {
   // Read without HDF5, so without taking its file lock (which, even for a moment, keeps a version 2 writer out).
-  const int superblock = read_superblock_head(path_).version;
+  const int superblock = read_superblock_head(file_name()).version;
   if (superblock >= 3) {
     open_handles(table, Access::swmr_read, wanted);
-    if (version_ == 2) return;
+    if (swmr()) return;
     close();  // the latest format, but not ours: read it as version 1, under HDF5's lock
   } else if (superblock < 0) {
     open_handles(table, Access::probe, wanted);
-    const bool v2 = version_ == 2;
+    const bool v2 = swmr();
     close();
     if (v2) return open_handles(table, Access::swmr_read, wanted);
   }
@@ -354,6 +367,7 @@ void H5File::create(const std::string& table, const Shape& shape, const Compress
   opener_ = OwnerProcess();
   writable_ = true;  // until open() makes it a reader like any other
   const std::string what = where(table) + ": creating the datasets";
+  remember_identity(what);
   const auto make = [&](const char* name, hid_t type, int rank, const hsize_t* chunk_dims, bool compress) {
     std::vector<hsize_t> max(chunk_dims, chunk_dims + rank);
     std::vector<hsize_t> initial(chunk_dims, chunk_dims + rank);
@@ -371,6 +385,7 @@ void H5File::create(const std::string& table, const Shape& shape, const Compress
   images_ = make(kImages, H5T_STD_U8LE, 4, image_chunk, true);
   labels_ = make(kLabels, H5T_STD_I64LE, 1, row_chunk, false);
   ids_ = make(kIds, H5T_STD_I64LE, 1, row_chunk, false);
+  checksums_ = make(kChecksums, H5T_STD_U64LE, 1, row_chunk, false);
   {
     // /commit: fixed size, its one chunk allocated at once, so writing it changes no metadata.
     const hsize_t two[1] = {2};
@@ -384,7 +399,7 @@ void H5File::create(const std::string& table, const Shape& shape, const Compress
   }
   write_string_attribute(file_.get(), kFormatAttribute, kFormat, what);
   write_string_attribute(file_.get(), kShapeAttribute, shape_.str(), what);
-  version_ = 2;
+  version_ = 3;
   filters_ = compression.gzip > 0 ? 1 : 0;
   deflate_ = compression.gzip;
   flush_and_sync(what);

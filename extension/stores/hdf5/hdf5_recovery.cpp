@@ -19,6 +19,10 @@ void H5File::undo_in_place(const Journal& journal, const std::string& what) {
     std::int64_t label = e.label;
     transfer(Dataset::ids, true, e.row, 1, &id, what);
     transfer(Dataset::labels, true, e.row, 1, &label, what);
+    if (journal.checksums && checksummed()) {
+      std::uint64_t checksum = e.checksum;
+      transfer(Dataset::checksums, true, e.row, 1, &checksum, what);
+    }
   }
   set_rows(journal.rows, what);
 }
@@ -38,7 +42,7 @@ void H5File::roll_back_journal(const std::string& table, const Journal& journal)
 // Deals with the journal found beside the file, if any: a complete one is rolled back (the file must be open
 // read-write); an incomplete one was never acted on (nothing changed in place before it was synced): removed.
 void H5File::recover_journal(const std::string& table, const std::optional<std::optional<Journal>>& journal) {
-  if (version_ == 2) {
+  if (swmr()) {
     recover_v2(table);
     return;
   }
@@ -81,7 +85,7 @@ void H5File::recover_abandoned(const std::string& table) {
   if (!journal && read_commit(where(table)).generation % 2 == 0) return;
   if (::access(path_.c_str(), W_OK) != 0) return;  // a read-only store: readers wait, then SQLITE_BUSY
   const WriterLock lock(writer_spot(), std::chrono::milliseconds(0), where(table) + ": the writer lock");
-  if (!lock) return;
+  if (!lock || replaced()) return;  // (the journal beside the path is the new file's, after a compaction)
   try {
     open_handles(table, Access::swmr_write, shape_);
     recover_v2(table);
@@ -117,7 +121,7 @@ std::optional<ShortFile> short_of_recorded_end(const std::string& path) {
 void H5File::restore_recorded_end(const std::string& table) {
   if (!short_of_recorded_end(path_) || ::access(path_.c_str(), W_OK) != 0) return;
   const WriterLock lock(writer_spot(), std::chrono::milliseconds(0), where(table) + ": the writer lock");
-  if (!lock) return;  // a live writer: readers wait for its end
+  if (!lock || replaced()) return;  // a live writer: readers wait for its end
   if (const auto cut = short_of_recorded_end(path_)) {
     const std::string what = where(table) + ": extending the file to the end its superblock records (" +
                              std::to_string(cut->end) + " bytes)";
@@ -134,7 +138,7 @@ void H5File::restore_recorded_end(const std::string& table) {
       cut_to(cut->size);
       throw;
     }
-    const bool ours = version_ == 2;
+    const bool ours = swmr();
     close();
     if (!ours) cut_to(cut->size);  // not ours to extend: HDF5's refusal stands
     fsync_or_throw(fd.get(), path_, what);

@@ -21,6 +21,8 @@
 
 #include "args.hpp"
 #include "busy.hpp"
+#include "checksum.hpp"
+#include "disk_usage.hpp"
 #include "hdf5_journal.hpp"
 #include "hdf5_store_impl.hpp"
 
@@ -45,10 +47,53 @@ void Hdf5Store::settle() {
   if (writer_ && !writer_->empty()) writer_->write(*f_, true, f_->where(table_) + ": writing compressed chunks");
 }
 
-std::shared_ptr<const Committed> Hdf5Store::snapshot() const {
+std::shared_ptr<const Committed> Hdf5Store::snapshot() {
   const Lock lock(hdf5_mutex());
-  if (!undo_.active()) f_->refresh(table_, timeout_);  // another process may have committed
+  if (!undo_.active()) {
+    follow_replacement();
+    f_->refresh(table_, timeout_);  // another process may have committed
+  }
   return f_->committed();
+}
+
+void Hdf5Store::follow_replacement() {
+  if (undo_.active() || !f_->replaced()) return;
+  f_ = H5File::open(table_, f_->path(), f_->shape(), Compression{f_->deflate()}, f_->chunk_rows(), OpenMode::must_exist,
+                    timeout_);
+  writer_.reset();
+  ++generation_;
+}
+
+// Dead rows hold at least this much before a commit compacts by itself: small stores are not rewritten for
+// a few deletes.
+constexpr std::uint64_t kDeadBytesToCompact = std::uint64_t{1} << 20;
+
+bool Hdf5Store::compact_if_mostly_dead() {
+  const auto c = f_->committed();
+  const std::uint64_t live = c->index.size();
+  const std::uint64_t dead = c->rows - live;
+  if (dead <= live || dead * shape().bytes() < kDeadBytesToCompact || !f_->checksummed()) return false;
+  try {
+    f_->compact(table_, std::chrono::milliseconds(0));  // not if another writer came first: its commit will
+    return true;
+  } catch (const Error&) {
+    return false;  // the commit stands; the next commit tries again (a damaged image: imgstore_check says which)
+  }
+}
+
+Compacted Hdf5Store::compact() {
+  if (undo_.active()) throw Error("table " + table_ + ": cannot compact inside a transaction; COMMIT first");
+  Compacted done;
+  {
+    const Lock lock(hdf5_mutex());
+    follow_replacement();
+    done.bytes_before = disk_usage(f_->path()).allocated;
+  }
+  done.rows = f_->compact(table_, timeout_);
+  const Lock lock(hdf5_mutex());
+  follow_replacement();
+  done.bytes_after = disk_usage(f_->path()).allocated;
+  return done;
 }
 
 std::uint64_t Hdf5Store::count() {
@@ -118,6 +163,22 @@ std::int64_t Hdf5Store::label_at(const Committed& c, std::uint64_t row) const {
   return it != label_overlay_.end() ? it->second : c.row_labels[row];
 }
 
+void Hdf5Store::verify(const Committed& c, std::uint64_t row, std::int64_t id, std::span<const std::uint8_t> pixels) const {
+  if (!verify_ || !f_->checksummed()) return;
+  std::uint64_t stored = 0;
+  if (row < c.rows) {
+    if (row >= c.row_checksums.size()) return;  // (a state read before the file had checksums)
+    stored = c.row_checksums[row];
+    const std::uint64_t computed = image_checksum(id, c.row_labels[row], pixels);
+    if (computed == stored) return;
+    throw damaged_image(table_, id, f_->path(), stored, computed);
+  }
+  const std::uint64_t i = row - c.rows;
+  if (i >= new_pixel_terms_.size()) return;
+  const std::uint64_t computed = pixels_term(id, pixels);
+  if (computed != new_pixel_terms_[i]) throw damaged_image(table_, id, f_->path(), new_pixel_terms_[i], computed);
+}
+
 const std::uint8_t* Hdf5Store::buffered(std::uint64_t row) const {
   if (row < rows_in_file()) return nullptr;
   return pending_.data() + (row - rows_in_file()) * shape().bytes();
@@ -138,6 +199,10 @@ void Hdf5Store::put(const Image& image, bool replace) {
   const std::uint64_t row = f_->committed()->rows + appended_;
   pending_.insert(pending_.end(), image.pixels.begin(), image.pixels.end());
   new_labels_.push_back(image.label);
+  if (f_->checksummed()) {
+    new_ids_.push_back(image.id);
+    new_pixel_terms_.push_back(pixels_term(image.id, image.pixels));
+  }
   ++appended_;
   overlay_[image.id] = row;
   if (pending_.size() >= write_block_rows() * shape().bytes()) flush_block();
@@ -180,7 +245,8 @@ std::vector<std::string> Hdf5Store::check(bool full) {
     snap = snapshot();
     const Committed& c = *snap;
     for (const auto& [name, dset] : {std::pair{"images", Dataset::images}, std::pair{"labels", Dataset::labels},
-                                     std::pair{"ids", Dataset::ids}}) {
+                                     std::pair{"ids", Dataset::ids}, std::pair{"checksums", Dataset::checksums}}) {
+      if (dset == Dataset::checksums && !f_->checksummed()) continue;
       const std::uint64_t n = f_->extent(dset, what);
       if (n < c.rows) {
         // Built with append: GCC 12 warns falsely (-Wrestrict) on "/" + std::string(...) chains.
@@ -194,7 +260,7 @@ std::vector<std::string> Hdf5Store::check(bool full) {
     if (c.rows > 0) f_->read(Dataset::ids, 0, c.rows, ids.data(), what + ": reading /ids");
     if (ids != c.row_ids) problems.push_back("/ids on disk differs from what was read at open");
     // (Beside a version 2 file a live writer in another process has its journal while it commits.)
-    if (::access(journal_path(f_->path()).c_str(), F_OK) == 0 && !f_->writing() && !(f_->version() == 2 && f_->writer_active())) {
+    if (::access(journal_path(f_->path()).c_str(), F_OK) == 0 && !f_->writing() && !(f_->version() >= 2 && f_->writer_active())) {
       std::string problem = journal_path(f_->path());
       problem.append(" is left from an interrupted commit; imgstore_repair() (or the next table opened on it) rolls it back");
       problems.push_back(problem);
@@ -210,14 +276,31 @@ std::vector<std::string> Hdf5Store::check(bool full) {
       }
     }
     if (full && problems.empty()) {
-      // Every image read back, a block of chunks at a time: damaged chunks (and bad gzip data) show here.
-      const std::uint64_t block = block_rows(f_->chunk_rows(), shape().bytes(), kScanBlockBytes);
+      // Every image read back, a block of chunks at a time: damaged chunks (and bad gzip data) show here, and
+      // (version 3) every live image whose checksum does not match, by id.
+      const std::size_t bytes = shape().bytes();
+      const std::uint64_t block = block_rows(f_->chunk_rows(), bytes, kScanBlockBytes);
       std::vector<std::uint8_t> buffer;
       for (std::uint64_t row = 0; row < c.rows; row += block) {
         const std::uint64_t n = std::min(block, c.rows - row);
-        buffer.resize(n * shape().bytes());
-        f_->read(Dataset::images, row, n, buffer.data(),
-                 "rows " + std::to_string(row) + " to " + std::to_string(row + n - 1) + " of /images");
+        buffer.resize(n * bytes);
+        const std::string rows = "rows " + std::to_string(row) + " to " + std::to_string(row + n - 1) + " of /images";
+        try {
+          f_->read(Dataset::images, row, n, buffer.data(), rows);
+        } catch (const Error& e) {
+          problems.push_back(e.what());
+          continue;  // the next block may read
+        }
+        if (!f_->checksummed() || c.row_checksums.size() < c.rows) continue;
+        for (std::uint64_t r = row; r < row + n; ++r) {
+          const std::int64_t id = c.row_ids[r];
+          if (id < 0) continue;
+          const std::span<const std::uint8_t> px(buffer.data() + (r - row) * bytes, bytes);
+          if (const std::uint64_t computed = image_checksum(id, c.row_labels[r], px); computed != c.row_checksums[r]) {
+            problems.push_back("image " + std::to_string(id) + " (row " + std::to_string(r) + " of /images) " +
+                               checksum_mismatch(c.row_checksums[r], computed));
+          }
+        }
       }
     }
   } catch (const Error& e) {
@@ -228,15 +311,37 @@ std::vector<std::string> Hdf5Store::check(bool full) {
 
 void Hdf5Store::begin() {
   if (undo_.active()) return;
-  f_->begin_transaction(table_, timeout_);
+  {
+    const Lock lock(hdf5_mutex());
+    follow_replacement();
+  }
+  // Compacted while this table waited for the writer lock: the new file, as often as that happens in `timeout`.
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  while (true) {
+    try {
+      f_->begin_transaction(table_, timeout_);
+      break;
+    } catch (const Error&) {
+      const Lock lock(hdf5_mutex());
+      if (!f_->replaced()) throw;
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw_writer_busy(table_, f_->path(), "another process (compacting it)", timeout_);
+      }
+      follow_replacement();
+    }
+  }
   undo_.begin();
 }
 
 void Hdf5Store::sync() {
   const Lock lock(hdf5_mutex());
   if (!undo_.active()) return;
+  bool committed = false;
   try {
-    if (!undo_.empty() || appended_ > 0) commit_changes();
+    if (!undo_.empty() || appended_ > 0) {
+      commit_changes();
+      committed = true;
+    }
   } catch (...) {
     try {
       discard();
@@ -246,6 +351,7 @@ void Hdf5Store::sync() {
     throw;
   }
   finish();
+  if (committed && compact_if_mostly_dead()) follow_replacement();
 }
 
 void Hdf5Store::rollback() {
@@ -306,6 +412,10 @@ void Hdf5Store::truncate_new_rows(std::uint64_t count) {
   if (count >= appended_) return;
   appended_ = count;
   new_labels_.resize(count);
+  if (new_ids_.size() > count) {
+    new_ids_.resize(count);
+    new_pixel_terms_.resize(count);
+  }
   if (count < flushed_) {
     settle();
     // Part of a written block is undone: keep the rows still wanted in the buffer and rewrite them later.
@@ -381,12 +491,22 @@ std::shared_ptr<Committed> Hdf5Store::next_committed(const Committed& old, std::
   next->row_ids.resize(total, kTombstone);
   next->row_labels.resize(total, 0);
   next->index = old.index;
+  const bool sums = f_->checksummed();
+  if (sums) {
+    next->row_checksums = old.row_checksums;
+    next->row_checksums.resize(total, 0);
+  }
   for (const auto& [row, label] : label_overlay_) {
     if (next->row_labels[row] == label) continue;
+    // A relabel changes the checksum's label term only (checksum.hpp): the pixels are not read.
+    if (sums) next->row_checksums[row] = relabelled(old.row_checksums[row], old.row_ids[row], old.row_labels[row], label);
     next->row_labels[row] = label;
     dirty.insert(row);
   }
-  for (std::uint64_t i = 0; i < appended_; ++i) next->row_labels[old.rows + i] = new_labels_[i];
+  for (std::uint64_t i = 0; i < appended_; ++i) {
+    next->row_labels[old.rows + i] = new_labels_[i];
+    if (sums) next->row_checksums[old.rows + i] = new_pixel_terms_[i] ^ label_term(new_ids_[i], new_labels_[i]);
+  }
   // New rows are live only if the overlay still points at them; committed rows of changed ids die.
   for (const auto& [id, row] : overlay_) {
     if (const auto c = old.index.find(id); c != old.index.end() && (!row || *row != c->second)) {
@@ -413,6 +533,8 @@ void Hdf5Store::finish() {
   overlay_.clear();
   label_overlay_.clear();
   new_labels_.clear();
+  new_ids_.clear();
+  new_pixel_terms_.clear();
   pending_.clear();
   appended_ = 0;
   flushed_ = 0;
@@ -423,14 +545,14 @@ void Hdf5Store::finish() {
 }  // namespace hdf5
 
 std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
-  const Args parsed(table, {"path", "shape", "compression", "chunk", "timeout", "threads"}, args);
+  const Args parsed(table, {"path", "shape", "compression", "chunk", "timeout", "threads", "verify"}, args);
   std::optional<Shape> shape;
   if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
   const hdf5::Compression compression = hdf5::parse_compression(table, parsed.get("compression").value_or("none"));
   const auto chunk = static_cast<std::uint64_t>(parsed.integer("chunk", 1, 1 << 20, 0));
   const auto timeout = timeout_argument(parsed);
   return std::make_unique<hdf5::Hdf5Store>(table, hdf5::H5File::open(table, parsed.require("path"), shape, compression, chunk, mode, timeout),
-                                     timeout, threads_argument(parsed));
+                                     timeout, threads_argument(parsed), verify_argument(parsed));
 }
 
 }  // namespace imgstore

@@ -62,8 +62,11 @@ class Hdf5Cursor final : public Cursor {
   std::span<const std::uint8_t> pixels() override;
 
  private:
+  std::span<const std::uint8_t> read_pixels();
+
   Hdf5Store& store_;
   const std::shared_ptr<const Committed> snapshot_;  // the committed state this statement reads
+  const std::shared_ptr<H5File> file_;               // the file it reads (a compaction may give the table a new one)
   IdWalk<std::uint64_t> walk_;                       // id -> row
   bool at_end_ = false;
   // Scans read a block of rows per H5Dread into this reused buffer.
@@ -78,16 +81,21 @@ class Hdf5Cursor final : public Cursor {
 
 class Hdf5Store final : public Store {
  public:
-  Hdf5Store(std::string table, std::shared_ptr<H5File> file, std::chrono::milliseconds timeout, unsigned threads)
-      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout), pool_(threads) {}
+  Hdf5Store(std::string table, std::shared_ptr<H5File> file, std::chrono::milliseconds timeout, unsigned threads,
+            bool verify)
+      : table_(std::move(table)), f_(std::move(file)), timeout_(timeout), verify_(verify), pool_(threads) {}
   ~Hdf5Store() override;
 
   const Shape& shape() const override { return f_->shape(); }
   const std::string& table() const { return table_; }
   H5File& file() { return *f_; }
+  const std::shared_ptr<H5File>& file_ptr() { return f_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
-  // The committed state a new statement reads (inside this table's transaction no other can commit).
-  std::shared_ptr<const Committed> snapshot() const;
+  // The committed state a new statement reads (inside this table's transaction no other can commit); first
+  // the file the path names now, if a compaction replaced it.
+  std::shared_ptr<const Committed> snapshot();
+  // imgstore_compact: rewrites the store without dead rows (H5File::compact) in a transaction of its own.
+  Compacted compact() override;
 
   std::uint64_t count() override;
   std::optional<std::int64_t> max_id() override;
@@ -105,6 +113,9 @@ class Hdf5Store final : public Store {
   std::optional<std::pair<std::int64_t, std::uint64_t>> first_from(const Committed& snap, std::int64_t from,
                                                                    Committed::Index::const_iterator& hint) const;
   std::int64_t label_at(const Committed& c, std::uint64_t row) const;
+  // Version 3, unless verify=0: throws Error corrupt, naming the table, the id and the file, when `pixels`
+  // read for `row` of `c` (or of this transaction) do not match the row's checksum (checksum.hpp).
+  void verify(const Committed& c, std::uint64_t row, std::int64_t id, std::span<const std::uint8_t> pixels) const;
   // Rows written to the file so far (committed, plus this transaction's full blocks).
   std::uint64_t rows_in_file() const { return f_->committed()->rows + flushed_; }
   // A new row still in the write buffer.
@@ -158,14 +169,22 @@ class Hdf5Store final : public Store {
   // Drops the transaction; rows written past the committed count are trimmed from the file.
   void discard();
   void finish();
+  // Outside a transaction: opens the file the path names now, if a compaction renamed a new one over it.
+  void follow_replacement();
+  // After a commit, inside its transaction: compacts when dead rows (deleted, replaced) outnumber the live ones
+  // (and hold at least kDeadBytesToCompact), so the file stays within about twice its live data by itself.
+  bool compact_if_mostly_dead();
 
   const std::string table_;
-  const std::shared_ptr<H5File> f_;
+  std::shared_ptr<H5File> f_;
   const std::chrono::milliseconds timeout_;  // the `timeout` argument
+  const bool verify_;                        // the `verify` argument
   UndoLog<Undo> undo_;
   std::map<std::int64_t, std::optional<std::uint64_t>> overlay_;  // id -> new row, or deleted
   std::map<std::uint64_t, std::int64_t> label_overlay_;            // committed row -> new label
   std::vector<std::int64_t> new_labels_;                           // per new row
+  std::vector<std::int64_t> new_ids_;                              // per new row (version 3)
+  std::vector<std::uint64_t> new_pixel_terms_;                     // per new row: pixels_term (version 3)
   std::vector<std::uint8_t> pending_;                              // new rows not yet written
   std::uint64_t appended_ = 0;                                     // new rows
   std::uint64_t flushed_ = 0;                                      // new rows written to the file

@@ -195,7 +195,7 @@ std::shared_ptr<Env> find_open_env(FileRegistry<Env>& reg, const struct stat& st
 
 // An existing store on a read-only mount (EROFS) or without write permission (EACCES) is opened MDB_RDONLY,
 // so it serves reads. Without permission to write the lock file either, it is read with MDB_NOLOCK: no reader
-// slot, which is safe while nobody writes it (a store one may only read; said in the README).
+// slot, which is safe while nobody writes it (a store one may only read; said in docs/sql.md).
 EnvPtr open_existing_env(const std::string& table, const Layout& layout, std::size_t file_size, int& read_only) {
   int rc = 0;
   read_only = 0;

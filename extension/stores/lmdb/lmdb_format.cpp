@@ -1,6 +1,5 @@
 #include "lmdb_format.hpp"
 
-#include <cstdio>
 #include <cstring>
 
 #include "checksum.hpp"
@@ -61,11 +60,13 @@ std::uint64_t expected_checksum(std::int64_t id, const Value& value) noexcept {
   return image_checksum(id, value.label, value.pixels);
 }
 
-std::string checksum_mismatch(std::uint64_t stored, std::uint64_t computed) {
-  char text[96];
-  std::snprintf(text, sizeof text, "its checksum does not match (stored 0x%016llx, computed 0x%016llx)",
-                static_cast<unsigned long long>(stored), static_cast<unsigned long long>(computed));
-  return text;
+void relabel_value(Version v, std::int64_t id, std::int64_t label, std::span<std::uint8_t> value) noexcept {
+  const std::int64_t old = decode_label(value.data());
+  encode_label(label, value.data());
+  if (v == Version::v2) {
+    const std::uint64_t stored = decode_u64_le(value.data() + label_bytes);
+    encode_u64_le(relabelled(stored, id, old, label), value.data() + label_bytes);
+  }
 }
 
 std::string meta_text(const Shape& shape) { return std::string(format_tag) + "\nshape=" + shape.str() + "\n"; }

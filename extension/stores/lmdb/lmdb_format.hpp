@@ -14,8 +14,8 @@
 //     value  16 + H*W*C bytes:
 //            0..7      the label, little-endian two's complement
 //            8..15     the checksum, little-endian unsigned: image_checksum(id, label, pixels) (core/checksum.hpp:
-//                      XXH3-64 of the pixels, seeded with XXH3-64 of the 16 bytes id, label as little-endian
-//                      int64), verified on every read that serves the pixels
+//                      XXH3-64 of the pixels seeded with the id, XOR XXH3-64 of the 16 bytes id, label as
+//                      little-endian int64), verified on every read that serves the pixels
 //            16..      the pixels, uint8, row-major HWC (row by row, each pixel's channels together)
 //   Why the description is a file and not a key or a named database: mdb_stat's entry count is then the image
 //   count, a cursor over the main database yields images only (every key 8 bytes, every value the layout above),
@@ -97,9 +97,9 @@ void encode_value(Version v, std::int64_t id, std::int64_t label, std::span<cons
                   std::span<std::uint8_t> out) noexcept;
 // image_checksum of the value's image under `id`: what its stored checksum must be.
 std::uint64_t expected_checksum(std::int64_t id, const Value& value) noexcept;
-
-// "the checksum does not match (stored 0x..., computed 0x...)": the one wording of a damaged image.
-std::string checksum_mismatch(std::uint64_t stored, std::uint64_t computed);
+// Rewrites the label of the format-2 or format-1 value `value` (value_bytes long) of image `id` in place, its
+// checksum with it (relabelled(): no pixel read, and a damaged image stays as damaged as it was).
+void relabel_value(Version v, std::int64_t id, std::int64_t label, std::span<std::uint8_t> value) noexcept;
 
 // .imgstore's text for a store of `shape`.
 std::string meta_text(const Shape& shape);

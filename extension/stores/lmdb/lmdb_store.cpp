@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <utility>
 
 #include "args.hpp"
@@ -51,14 +52,13 @@ std::span<const std::uint8_t> bytes_of(const MDB_val& value) {
   return {static_cast<const std::uint8_t*>(value.mv_data), value.mv_size};
 }
 
-// "image 17 in 'x.lmdb/data.mdb' is damaged: its checksum does not match (...)", or nothing for a sound image
-// (and for a format-1 value, which has no checksum).
-std::optional<std::string> damage(const Env& env, std::int64_t id, const lmdb_format::Value& value) {
+// The checksum a damaged image's value should have had, or nothing for a sound image (and for a format-1 value,
+// which has none).
+std::optional<std::uint64_t> damaged(std::int64_t id, const lmdb_format::Value& value) {
   if (!value.checksum) return std::nullopt;
   const std::uint64_t computed = lmdb_format::expected_checksum(id, value);
   if (computed == *value.checksum) return std::nullopt;
-  return "image " + std::to_string(id) + " in '" + env.data_path() + "' is damaged: " +
-         lmdb_format::checksum_mismatch(*value.checksum, computed);
+  return computed;
 }
 
 
@@ -134,6 +134,7 @@ class LmdbStore final : public Store {
   bool set_label(std::int64_t id, std::int64_t label) override;
   bool erase(std::int64_t id) override;
   std::vector<std::string> check(bool full) override;
+  Compacted compact() override;
 
   void begin() override;
   void sync() override;
@@ -229,8 +230,8 @@ void LmdbStore::put(const Image& image, bool replace) {
   txn_bytes_ += round_up(value.mv_size + 16, value.mv_size > 2000 ? 4096 : 1);
 }
 
-// A new label is a new checksum over the same pixels (the label is in its seed), so the image is checked first
-// (unless verify=0): a damaged image must not come out of an UPDATE with a checksum that vouches for it.
+// A new label changes only the checksum's label term (checksum.hpp, relabelled()): no pixel read, and an image
+// that was damaged stays damaged, so an UPDATE never makes its checksum vouch for bytes it did not check.
 bool LmdbStore::set_label(std::int64_t id, std::int64_t label) {
   MDB_txn* txn = require_write("UPDATE");
   unsigned char key_bytes[8];
@@ -247,12 +248,9 @@ bool LmdbStore::set_label(std::int64_t id, std::int64_t label) {
                     std::to_string(value_bytes(env_->version(), shape().bytes())),
                 ErrorKind::corrupt);
   }
-  if (const auto damaged = verify_ ? damage(*env_, id, *value) : std::nullopt) {
-    throw Error("table " + table_ + ": " + *damaged, ErrorKind::corrupt);
-  }
   // Built aside first: the old value's page may be the one the put rewrites.
-  scratch_.resize(old.mv_size);
-  encode_value(env_->version(), id, label, value->pixels, scratch_);
+  scratch_.assign(static_cast<const std::uint8_t*>(old.mv_data), static_cast<const std::uint8_t*>(old.mv_data) + old.mv_size);
+  lmdb_format::relabel_value(env_->version(), id, label, scratch_);
   MDB_val updated{scratch_.size(), scratch_.data()};
   check_write(mdb_put(txn, env_->images(), &key, &updated, 0), "mdb_put");
   return true;
@@ -297,13 +295,38 @@ std::vector<std::string> LmdbStore::check(bool full) {
       } else if (full) {
         // Hashing reads every byte, which makes LMDB fault in every overflow page: I/O errors show here, in
         // format 1 too (no checksum to compare with: the hash is only read).
-        if (const auto damaged = damage(env, id, *decoded)) problems.push_back(*damaged);
+        if (const auto computed = damaged(id, *decoded)) {
+          problems.push_back("image " + std::to_string(id) + " in '" + env.data_path() + "' " +
+                             checksum_mismatch(*decoded->checksum, *computed));
+        }
         if (!decoded->checksum) (void)image_checksum(id, decoded->label, decoded->pixels);
       }
     }
     if (rc != MDB_NOTFOUND) problems.push_back(std::string("the scan stopped: ") + mdb_strerror(rc));
   });
   return problems;
+}
+
+// compact_lmdb_store on this table's store. A single-file store (format 1) is compacted only with no environment
+// of this process on it: this table lets go of its own meanwhile and opens the compacted file after.
+Compacted LmdbStore::compact() {
+  if (!levels_.empty()) throw Error("table " + table_ + ": cannot compact inside a transaction; COMMIT first");
+  std::string quoted;
+  for (const char c : path_) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+  const std::vector<std::string> args{"path='" + quoted + "'", "timeout=" + std::to_string(timeout_.count())};
+  if (env_->version() == lmdb_format::Version::v2) return compact_lmdb_store(table_, args);
+  const Shape shape = env_->shape();
+  env_.reset();
+  std::optional<Compacted> done;
+  std::exception_ptr failed;
+  try {
+    done = compact_lmdb_store(table_, args);
+  } catch (...) {
+    failed = std::current_exception();
+  }
+  env_ = open_env(table_, path_, shape, OpenMode::must_exist);
+  if (failed) std::rethrow_exception(failed);
+  return *done;
 }
 
 void LmdbStore::begin() {
@@ -436,8 +459,8 @@ LmdbCursor::LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t
 std::span<const std::uint8_t> LmdbCursor::pixels() {
   const auto value = decode_value(env_->version(), bytes_of(walk_.value()), store_.shape().bytes());
   if (verify_ && !verified_) {
-    if (const auto damaged = damage(*env_, id(), *value)) {
-      throw Error("table " + store_.table() + ": " + *damaged, ErrorKind::corrupt);
+    if (const auto computed = damaged(id(), *value)) {
+      throw damaged_image(store_.table(), id(), env_->data_path(), *value->checksum, *computed);
     }
     verified_ = true;
   }

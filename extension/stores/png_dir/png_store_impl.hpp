@@ -101,6 +101,7 @@ class PngStore final : public Store {
   bool set_label(std::int64_t id, std::int64_t label) override;
   bool erase(std::int64_t id) override;
   std::vector<std::string> check(bool full) override;
+  Compacted compact() override;
 
   void begin() override;
   void sync() override;

@@ -413,6 +413,23 @@ void ShardedStore::throw_rolled_back(const std::exception_ptr& failure) const {
 }
 
 // Before sync() writes anything: the manifest never named this transaction's journal, which goes too.
+// Shard by shard, under the table's writer lock (no sharded commit runs meanwhile); each shard's compaction is
+// atomic on its own and keeps its rows, so the manifest does not change.
+Compacted ShardedStore::compact() {
+  if (in_txn_) throw Error("table " + table_ + ": cannot compact inside a transaction; COMMIT first");
+  const WriterLock lock = lock_writer(table_, folder_, timeout_);
+  if (auto current = read_manifest(folder_)) manifest_ = std::move(*current);
+  if (manifest_.unfinished()) recover_unfinished(table_, folder_, manifest_, shards_);  // a writer died mid-commit
+  Compacted total;
+  for (const auto& shard : shards_) {
+    const Compacted one = shard->compact();
+    total.rows += one.rows;
+    total.bytes_before += one.bytes_before;
+    total.bytes_after += one.bytes_after;
+  }
+  return total;
+}
+
 void ShardedStore::rollback() {
   if (!in_txn_) return;
   drain_quietly();

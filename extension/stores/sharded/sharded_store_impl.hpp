@@ -37,6 +37,7 @@ class ShardedStore final : public Store {
   void sync() override;
   void rollback() override;
   std::vector<std::string> check(bool full) override;
+  Compacted compact() override;
   void savepoint(int level) override;
   void release(int level) override;
   void rollback_to(int level) override;

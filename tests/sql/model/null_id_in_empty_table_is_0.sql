@@ -1,4 +1,4 @@
--- INSERT with a NULL id into an empty table: native rowid 1, the store picks 0 (README: max(id)+1; undefined for no rows). Decide whether this is intended.
+-- INSERT with a NULL id into an empty table: native rowid 1, the store picks 0 (docs/sql.md: max(id)+1; undefined for no rows). Decide whether this is intended.
 -- Failed before its fix on: lmdb hdf5 png_dir (tests/sqltest.py SQLITE3 EXTENSION this.sql MODULE)
 -- model_test --backend lmdb --seeds 19..19 --statements 50: shrunk from 50 to 2 statements
 -- Written by model_test (tests/model): the native table's results are the expectations. shape 4x4x1.
