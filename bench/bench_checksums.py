@@ -49,7 +49,8 @@ def main():
             con = connect(a.extension)
             con.execute("CREATE VIRTUAL TABLE temp.v USING %s(path='%s', shape='32x32x3'%s)" % (backend, path, extra))
             con.execute("INSERT INTO v SELECT id, label, randomblob(3072) FROM dataset('noise', %d)" % a.images)
-            con.execute("CREATE VIRTUAL TABLE temp.u USING %s(path='%s', verify=0)" % (backend, path))
+            threads = ", threads=1" if "threads=1" in extra else ""  # the same reading as v's
+            con.execute("CREATE VIRTUAL TABLE temp.u USING %s(path='%s', verify=0%s)" % (backend, path, threads))
             scan(con, "v"), scan(con, "u")  # warm
             on, off = [], []
             for _ in range(3):
