@@ -4,7 +4,8 @@
 A script is plain SQL for the stock shell, cut into steps by directive comments:
 
     -- expect: 1            the step's output must be exactly these lines ('|' between columns); several
-                            consecutive expect lines are a multi-line expectation, one line each
+                            consecutive expect lines are a multi-line expectation, one line each; spaces
+                            after the first one are kept (EXPLAIN QUERY PLAN indents its nested lines)
     -- expect-rows: 3       the step must print this many lines
     -- error: id 5 already exists
                             the step must fail, with this text in the error message
@@ -51,11 +52,13 @@ def parse(text):
             processes[-1].append(step)
 
     for no, line in enumerate(text.splitlines(), 1):
-        m = re.match(r"^--\s*(expect-rows|shell-expect|expect|error|process|shell)\b:?\s*(.*)$", line)
+        m = re.match(r"^--\s*(expect-rows|shell-expect|expect|error|process|shell)\b:?( ?)(\s*.*)$", line)
         if not m:
             step.sql.append(line)
             continue
-        kind, arg = m.group(1), m.group(2)
+        kind, arg = m.group(1), m.group(3)
+        if kind != "expect":
+            arg = arg.lstrip()
         if kind == "expect" and not step.sql and step.expect:
             step.expect.append(arg)  # consecutive expect lines: a multi-line expectation
             continue

@@ -15,6 +15,7 @@
 #include "args.hpp"
 #include "id_bounds.hpp"
 #include "shell_parameters.hpp"
+#include "store_plan.hpp"
 #include "vtab_common.hpp"
 
 #include <algorithm>
@@ -31,6 +32,13 @@ namespace imgstore {
 namespace {
 
 using namespace vtab_detail;
+using store_plan::apply_bound;
+using store_plan::kEq;
+using store_plan::kHi;
+using store_plan::kHiStrict;
+using store_plan::kIn;
+using store_plan::kLo;
+using store_plan::kLoStrict;
 
 constexpr const char* kStoreSchema = "CREATE TABLE x(id INTEGER, label INTEGER, pixels BLOB)";
 
@@ -61,45 +69,6 @@ std::string describe(sqlite3_value* value) {
       return "'" + text + "'";
     }
     default: return "a blob of " + std::to_string(sqlite3_value_bytes(value)) + " bytes";
-  }
-}
-
-// Narrows `range` by the constraint `id op value`. SQLite re-checks ranges (they are not omitted), so the
-// range may be wider than the truth but never narrower: every bound is computed exactly (id_bounds.hpp).
-void apply_bound(IdRange& range, int op, sqlite3_value* value) {
-  const int type = sqlite3_value_numeric_type(value);
-  const bool lower = op == SQLITE_INDEX_CONSTRAINT_GT || op == SQLITE_INDEX_CONSTRAINT_GE;
-  if (type == SQLITE_NULL) {  // comparisons with NULL are never true
-    range = IdRange{1, 0};
-    return;
-  }
-  if (type == SQLITE_TEXT || type == SQLITE_BLOB) {  // every integer sorts below text and blobs
-    if (lower) range = IdRange{1, 0};
-    return;
-  }
-  std::optional<std::int64_t> bound;
-  if (type == SQLITE_INTEGER) {
-    const std::int64_t i = sqlite3_value_int64(value);
-    switch (op) {
-      case SQLITE_INDEX_CONSTRAINT_GT: bound = i == kIdMax ? std::nullopt : std::optional(i + 1); break;
-      case SQLITE_INDEX_CONSTRAINT_LT: bound = i == kIdMin ? std::nullopt : std::optional(i - 1); break;
-      default: bound = i; break;
-    }
-  } else {
-    const double d = sqlite3_value_double(value);
-    switch (op) {
-      case SQLITE_INDEX_CONSTRAINT_GT: bound = int_above(d); break;
-      case SQLITE_INDEX_CONSTRAINT_GE: bound = int_at_or_above(d); break;
-      case SQLITE_INDEX_CONSTRAINT_LT: bound = int_below(d); break;
-      default: bound = int_at_or_below(d); break;
-    }
-  }
-  if (!bound) {  // no integer satisfies it
-    range = IdRange{1, 0};
-  } else if (lower) {
-    range.lo = std::max(range.lo, *bound);
-  } else {
-    range.hi = std::min(range.hi, *bound);
   }
 }
 
@@ -181,7 +150,12 @@ int open_table(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite
     // Duplicate ids are reported as SQLITE_CONSTRAINT before anything changes, so SQLite can implement
     // INSERT OR IGNORE itself; OR REPLACE is done in xUpdate (see store_update).
     sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
-    // A store is a file: a schema, view or trigger must not be able to reach it.
+    // DIRECTONLY: a store is reached only by statements the user writes, never by a view or trigger stored in
+    // a database file (SQLite: "unsafe use of virtual table"). A database file may come from anyone and names
+    // its tables' paths itself; with the default risk and SQLite's default trusted_schema=ON, opening one in
+    // a program that loaded imgstore would let its views read, and its triggers on native tables delete or
+    // overwrite images in, any store the program may write. TEMP views work: the session made them
+    // (docs/sql.md, "Views and triggers").
     sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
     remember(table.get());
     *out = &table.release()->base;
@@ -217,16 +191,6 @@ int store_disconnect(sqlite3_vtab* vtab) noexcept {
 
 int store_destroy(sqlite3_vtab* vtab) noexcept { return store_disconnect(vtab); }
 
-// idxNum bits describing which constraints xFilter receives, in argv order: eq, then lo, then hi.
-enum Plan : int {
-  kEq = 1,        // id = ?  (one value)
-  kIn = 2,        // id IN (...) all at once
-  kLo = 4,        // id > ? or id >= ?
-  kLoStrict = 8,  // the lower bound is '>'
-  kHi = 16,       // id < ? or id <= ?
-  kHiStrict = 32, // the upper bound is '<'
-};
-
 bool is_id_column(int column) { return column == kColId || column == -1; }
 
 // The usable constraints on id, by kind (the first of each): indexes into aConstraint, -1 where none.
@@ -256,53 +220,80 @@ IdConstraints id_constraints(const sqlite3_index_info* info) {
   return found;
 }
 
-// id = ? reads one row; id IN (...) is handed over whole so the backend reads the ids in key order. Both are
-// exact (xFilter applies INTEGER affinity as SQLite would), so SQLite need not re-check.
-int plan_point(sqlite3_index_info* info, int eq) {
+void set_estimate(sqlite3_index_info* info, const store_plan::Estimate& estimate) {
+  info->estimatedCost = estimate.cost;
+  info->estimatedRows = estimate.rows;
+}
+
+// id = ? reads one row (SCAN_UNIQUE: SQLite may treat the loop as one row); id IN (...) is handed over whole
+// so the backend reads the ids in key order. Both are exact (xFilter applies INTEGER affinity as SQLite
+// would), so SQLite need not re-check. Ranges on id beside them are left to SQLite.
+int plan_point(sqlite3_index_info* info, int eq, Store& store) {
   info->aConstraintUsage[eq].argvIndex = 1;
   info->aConstraintUsage[eq].omit = 1;
   if (sqlite3_vtab_in(info, eq, -1) != 0) {
     sqlite3_vtab_in(info, eq, 1);
-    info->estimatedCost = 10.0;
-    info->estimatedRows = 10;
+    set_estimate(info, store_plan::in_list(store.count()));
     return kIn;
   }
-  info->estimatedCost = 1.0;
-  info->estimatedRows = 1;
+  set_estimate(info, store_plan::point());
+  info->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
   return kEq;
 }
 
+// The range the bounds give where the statement writes them as constants (id > 100), exactly as xFilter will
+// compute it; nullopt where a bound is a parameter or another table's column, known only in xFilter.
+std::optional<IdRange> constant_range(sqlite3_index_info* info, const IdConstraints& c) {
+  IdRange range;
+  for (const int i : {c.lo, c.hi}) {
+    if (i < 0) continue;
+    sqlite3_value* value = nullptr;
+    if (sqlite3_vtab_rhs_value(info, i, &value) != SQLITE_OK) return std::nullopt;
+    apply_bound(range, info->aConstraint[i].op, value);
+  }
+  return range;
+}
+
 // Ranges: bounds are passed down but not omitted; SQLite re-checks them, which costs one id read per row and
-// keeps edge cases (floats, text, overflow) exactly SQLite's. A full scan costs one unit per row plus a
-// constant, so any point lookup or range wins over it.
-int plan_range(sqlite3_index_info* info, const IdConstraints& c, double rows) {
+// keeps edge cases (floats, text, overflow) exactly SQLite's. The rows estimated: the range's share of the
+// ids when its bounds are constants, else SQLite's own guess for an unknown range. No bound: a full scan.
+int plan_range(sqlite3_index_info* info, const IdConstraints& c, Store& store) {
   int plan = 0;
   int argv_index = 0;
-  double fraction = 1.0;
   if (c.lo >= 0) {
     info->aConstraintUsage[c.lo].argvIndex = ++argv_index;
     plan |= kLo | (info->aConstraint[c.lo].op == SQLITE_INDEX_CONSTRAINT_GT ? kLoStrict : 0);
-    fraction /= 3;
   }
   if (c.hi >= 0) {
     info->aConstraintUsage[c.hi].argvIndex = ++argv_index;
     plan |= kHi | (info->aConstraint[c.hi].op == SQLITE_INDEX_CONSTRAINT_LT ? kHiStrict : 0);
-    fraction /= 3;
   }
-  info->estimatedCost = 10.0 + rows * fraction;
-  info->estimatedRows = static_cast<sqlite3_int64>(rows * fraction) + 1;
+  double fraction = 1.0;
+  if (argv_index > 0) {
+    const auto known = constant_range(info, c);
+    fraction = known ? store_plan::range_fraction(*known, store.max_id())
+                     : argv_index == 2 ? store_plan::kTwoBoundsFraction : store_plan::kOneBoundFraction;
+  }
+  set_estimate(info, store_plan::scan(store.count(), store.shape().bytes(), fraction));
   return plan;
 }
 
+// The plan's costs are store_plan.hpp's model; its idxStr names what the store does, for EXPLAIN QUERY PLAN
+// (xFilter decodes idxNum only).
 int store_best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) noexcept {
   return guarded(vtab, [&] {
+    Store& store = *table_of(vtab).store;
     const IdConstraints c = id_constraints(info);
-    const double rows = static_cast<double>(std::max<std::uint64_t>(table_of(vtab).store->count(), 1));
-    info->idxNum = c.eq >= 0 ? plan_point(info, c.eq) : plan_range(info, c, rows);
-    // Every plan yields rows in ascending id order.
-    if (info->nOrderBy == 1 && is_id_column(info->aOrderBy[0].iColumn) && info->aOrderBy[0].desc == 0) {
-      info->orderByConsumed = 1;
-    }
+    info->idxNum = c.eq >= 0 ? plan_point(info, c.eq, store) : plan_range(info, c, store);
+    // Every plan yields rows in ascending id order; DESC needs SQLite's sort (no backend walks backwards).
+    const bool ordered =
+        info->nOrderBy == 1 && is_id_column(info->aOrderBy[0].iColumn) && info->aOrderBy[0].desc == 0;
+    if (ordered) info->orderByConsumed = 1;
+    const std::string described = store_plan::describe(info->idxNum, ordered);
+    if (described.empty()) return SQLITE_OK;
+    info->idxStr = sqlite3_mprintf("%s", described.c_str());
+    if (info->idxStr == nullptr) return SQLITE_NOMEM;
+    info->needToFreeIdxStr = 1;
     return SQLITE_OK;
   });
 }

@@ -58,24 +58,92 @@ SELECT (SELECT group_concat(label || ':' || n) FROM (SELECT label, count(*) AS n
      = (SELECT group_concat(label || ':' || n) FROM (SELECT label, count(*) AS n FROM ref GROUP BY label));
 -- expect: 1
 SELECT (SELECT count(*) FROM s WHERE label = 3) = (SELECT count(*) FROM ref WHERE label = 3);
--- The plans, as SQLite reports them: a point lookup is idxNum 1, an IN list all at once 2, a range 4|8|16|32
--- (both bounds strict: 60), a full scan 0; ORDER BY id needs no sort, ORDER BY id DESC does.
+-- The plans, as SQLite reports them: idxNum says what xFilter receives (1 a point lookup, 2 an IN list all at
+-- once, 4|8|16|32 a range, 0 a full scan) and idxStr names it in the words of SQLite's own plans. ORDER BY id
+-- needs no sort, ORDER BY id DESC does.
 -- expect: QUERY PLAN
--- expect: `--SCAN s VIRTUAL TABLE INDEX 1:
+-- expect: `--SCAN s VIRTUAL TABLE INDEX 1:id=?
 EXPLAIN QUERY PLAN SELECT * FROM s WHERE id = 5;
 -- expect: QUERY PLAN
--- expect: `--SCAN s VIRTUAL TABLE INDEX 2:
+-- expect: `--SCAN s VIRTUAL TABLE INDEX 2:id IN (...)
 EXPLAIN QUERY PLAN SELECT * FROM s WHERE id IN (1, 2, 3);
 -- expect: QUERY PLAN
--- expect: `--SCAN s VIRTUAL TABLE INDEX 60:
+-- expect: `--SCAN s VIRTUAL TABLE INDEX 60:id>? AND id<?
 EXPLAIN QUERY PLAN SELECT * FROM s WHERE id > 5 AND id < 9;
 -- expect: QUERY PLAN
--- expect: `--SCAN s VIRTUAL TABLE INDEX 0:
+-- expect: `--SCAN s VIRTUAL TABLE INDEX 20:id>=? AND id<=?
+EXPLAIN QUERY PLAN SELECT * FROM s WHERE id BETWEEN 5 AND 9;
+-- expect: QUERY PLAN
+-- expect: `--SCAN s VIRTUAL TABLE INDEX 16:id<=? ORDER BY id
+EXPLAIN QUERY PLAN SELECT * FROM s WHERE id <= 9 ORDER BY id;
+-- expect: QUERY PLAN
+-- expect: `--SCAN s VIRTUAL TABLE INDEX 0:ORDER BY id
 EXPLAIN QUERY PLAN SELECT * FROM s ORDER BY id;
 -- expect: QUERY PLAN
 -- expect: |--SCAN s VIRTUAL TABLE INDEX 0:
 -- expect: `--USE TEMP B-TREE FOR ORDER BY
 EXPLAIN QUERY PLAN SELECT * FROM s ORDER BY id DESC;
+-- expect: QUERY PLAN
+-- expect: `--SCAN s VIRTUAL TABLE INDEX 0:
+EXPLAIN QUERY PLAN SELECT * FROM s WHERE label = 3;
+
+-- Joins with a native table that has no statistics (SQLite guesses 1,048,576 rows for it): against a store of
+-- 49 MB of pixels the native table goes outside and each of its ids is looked up in the store, however the
+-- join is written; the IN subquery's ids are handed over at once.
+CREATE VIRTUAL TABLE big USING {module}(path='big{ext}', shape='128x128x3');
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+INSERT INTO big SELECT i, i % 10, zeroblob(49152) FROM n;
+CREATE TABLE picked(id INTEGER PRIMARY KEY);
+INSERT INTO picked VALUES (5), (500), (999), (4000);
+-- expect: QUERY PLAN
+-- expect: |--SCAN picked
+-- expect: `--SCAN big VIRTUAL TABLE INDEX 1:id=?
+EXPLAIN QUERY PLAN SELECT sum(length(pixels)) FROM picked JOIN big USING(id);
+-- expect: QUERY PLAN
+-- expect: |--SCAN picked
+-- expect: `--SCAN big VIRTUAL TABLE INDEX 1:id=?
+EXPLAIN QUERY PLAN SELECT sum(length(pixels)) FROM big JOIN picked USING(id);
+-- expect: QUERY PLAN
+-- expect: |--SCAN picked
+-- expect: `--SCAN big VIRTUAL TABLE INDEX 1:id=?
+EXPLAIN QUERY PLAN SELECT big.label FROM big, picked WHERE big.id = picked.id;
+-- expect: QUERY PLAN
+-- expect: |--SCAN big VIRTUAL TABLE INDEX 2:id IN (...)
+-- expect: `--LIST SUBQUERY 1
+-- expect:    `--SCAN picked
+EXPLAIN QUERY PLAN SELECT sum(length(pixels)) FROM big WHERE id IN (SELECT id FROM picked);
+-- expect: 147456|147456|147456
+SELECT (SELECT sum(length(pixels)) FROM picked JOIN big USING(id)),
+       (SELECT sum(length(pixels)) FROM big, picked WHERE big.id = picked.id),
+       (SELECT sum(length(pixels)) FROM big WHERE id IN (SELECT id FROM picked));
+-- A range's rows are estimated from its constant bounds. The join copies the bounds to ref.id, which SQLite
+-- then takes to match 1/64 of its guessed million rows: s's 10 ids from 100 to 130 are fewer, so s goes outside;
+-- its 9,997 ids from 10 up are more, so ref does.
+-- expect: QUERY PLAN
+-- expect: |--SCAN s VIRTUAL TABLE INDEX 20:id>=? AND id<=?
+-- expect: `--SEARCH ref USING INTEGER PRIMARY KEY (rowid=?)
+EXPLAIN QUERY PLAN SELECT s.id FROM ref JOIN s USING(id) WHERE s.id BETWEEN 100 AND 130;
+-- expect: QUERY PLAN
+-- expect: |--SEARCH ref USING INTEGER PRIMARY KEY (rowid>?)
+-- expect: `--SCAN s VIRTUAL TABLE INDEX 1:id=?
+EXPLAIN QUERY PLAN SELECT s.id FROM ref JOIN s USING(id) WHERE s.id > 10;
+-- expect: 1
+SELECT (SELECT group_concat(s.id) FROM ref JOIN s USING(id) WHERE s.id BETWEEN 100 AND 130)
+     = (SELECT group_concat(id) FROM ref WHERE id BETWEEN 100 AND 130);
+-- A store of 100 small images costs less to scan than a guessed million rows cost to walk: it goes outside.
+CREATE VIRTUAL TABLE small USING {module}(path='small{ext}', shape='4x4x3');
+INSERT INTO small SELECT id, label, pixels FROM synthetic(100, '4x4x3', 3);
+-- expect: QUERY PLAN
+-- expect: |--SCAN small VIRTUAL TABLE INDEX 0:
+-- expect: `--SEARCH picked USING INTEGER PRIMARY KEY (rowid=?)
+EXPLAIN QUERY PLAN SELECT small.label FROM picked JOIN small USING(id);
+-- Two stores: the smaller is scanned, the larger looked up.
+-- expect: QUERY PLAN
+-- expect: |--SCAN small VIRTUAL TABLE INDEX 0:
+-- expect: `--SCAN big VIRTUAL TABLE INDEX 1:id=?
+EXPLAIN QUERY PLAN SELECT count(*) FROM big JOIN small USING(id);
+-- expect: 99
+SELECT count(*) FROM big JOIN small USING(id);
 
 -- DELETE, UPDATE of label, INSERT with NULL id, on both tables, then compare everything.
 DELETE FROM s WHERE id % 7 = 0;
