@@ -39,6 +39,7 @@ def main():
     cases = [("lmdb", "lmdb", "s.lmdb", ""), ("hdf5", "hdf5", "s.h5", ""),
              ("hdf5 gzip:1", "hdf5", "g.h5", ", compression='gzip:1', threads=1"),
              ("lmdb, 8 shards", "lmdb", "sh", ", shards=8")]
+    print("### Checksums: what verify=1 costs a full scan (%d images)\n" % a.images)
     print("Full warm scan of %d 32x32x3 images (`SELECT sum(length(pixels)) FROM t`), best of 3, verify=1 vs "
           "verify=0 alternating in one run:\n" % a.images)
     print("| store | verify=1 (s) | verify=0 (s) | ratio | cost per image (ns) |")
