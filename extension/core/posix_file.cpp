@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "error.hpp"
 
@@ -96,6 +97,13 @@ std::size_t read_up_to(int fd, std::span<std::uint8_t> out, const std::string& p
 
 void fsync_or_throw(int fd, const std::string& path, const std::string& what) {
   if (::fsync(fd) != 0) throw_errno(what + ": cannot sync '" + path + "'", errno);
+}
+
+void fsync_parent_directory(const std::string& path, const std::string& what) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
+  const Fd fd = open_or_throw(dir, O_RDONLY | O_DIRECTORY, what);
+  fsync_or_throw(fd.get(), dir, what);
 }
 
 }  // namespace imgstore

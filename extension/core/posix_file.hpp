@@ -39,6 +39,9 @@ std::size_t read_up_to(int fd, std::span<std::uint8_t> out, const std::string& p
 void read_whole(const std::string& path, std::vector<std::uint8_t>& out, const std::string& what);
 
 void fsync_or_throw(int fd, const std::string& path, const std::string& what);
+// Syncs the directory holding `path` ("." for a bare name), so a name just created, renamed or removed there
+// is durable.
+void fsync_parent_directory(const std::string& path, const std::string& what);
 
 // Throws Error with errno's text; ENOSPC/EDQUOT become ErrorKind::full.
 [[noreturn]] void throw_errno(const std::string& message, int err);

@@ -134,18 +134,25 @@ std::unique_ptr<MeanState> start_mean(int argc, sqlite3_value** argv) {
   return std::make_unique<MeanState>(MeanState{std::move(first), as_uint8 == 1, PixelSum(shape, "image_mean()")});
 }
 
-void mean_step(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
-  aggregate_step<MeanState>(ctx, [&] {
-    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;  // skipped, as avg() skips NULLs
-    const auto pixels = blob_arg(argv[0], "image_mean", "pixels");
-    MeanState*& state = state_slot<MeanState>(ctx);
+// One row of an image aggregate: NULL pixels skipped (as avg() skips NULLs); the first row makes the state from
+// its arguments (`start`), every later row must repeat them; then `add` takes the pixels.
+template <typename State, typename Start, typename Add>
+void pixels_step(sqlite3_context* ctx, int argc, sqlite3_value** argv, const char* fn, Start&& start, Add&& add) {
+  aggregate_step<State>(ctx, [&] {
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
+    const auto pixels = blob_arg(argv[0], fn, "pixels");
+    State*& state = state_slot<State>(ctx);
     if (state == nullptr) {
-      state = start_mean(argc, argv).release();  // owned by the slot until xFinal takes it back
+      state = start(argc, argv).release();  // owned by the slot until xFinal takes it back
     } else {
       state->first.check(argc, argv);
     }
-    state->sum.add(pixels);
+    add(*state, pixels);
   });
+}
+
+void mean_step(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
+  pixels_step<MeanState>(ctx, argc, argv, "image_mean", start_mean, [](MeanState& s, auto px) { s.sum.add(px); });
 }
 
 void mean_final(sqlite3_context* ctx) noexcept {
@@ -170,17 +177,7 @@ std::unique_ptr<GridState> start_grid(int argc, sqlite3_value** argv) {
 }
 
 void grid_step(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
-  aggregate_step<GridState>(ctx, [&] {
-    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;  // skipped, as avg() skips NULLs
-    const auto pixels = blob_arg(argv[0], "image_grid", "pixels");
-    GridState*& state = state_slot<GridState>(ctx);
-    if (state == nullptr) {
-      state = start_grid(argc, argv).release();  // owned by the slot until xFinal takes it back
-    } else {
-      state->first.check(argc, argv);
-    }
-    state->grid.add(pixels);
-  });
+  pixels_step<GridState>(ctx, argc, argv, "image_grid", start_grid, [](GridState& s, auto px) { s.grid.add(px); });
 }
 
 void grid_final(sqlite3_context* ctx) noexcept {

@@ -24,12 +24,6 @@ namespace {
 
 std::string compact_path(const std::string& path) { return path + ".compact"; }
 
-void sync_parent(const std::string& path, const std::string& what) {
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  const std::string dir = parent.empty() ? std::string(".") : parent.string();
-  const Fd fd = open_or_throw(dir, O_RDONLY | O_DIRECTORY, what);
-  fsync_or_throw(fd.get(), dir, what);
-}
 
 }  // namespace
 
@@ -138,7 +132,7 @@ std::uint64_t H5File::compact(const std::string& table, std::chrono::millisecond
     ::unlink(temp.c_str());
     throw_errno(what + ": cannot rename '" + temp + "' to '" + path_ + "'", e);
   }
-  sync_parent(path_, what);
+  fsync_parent_directory(path_, what);
   return entries.size();
 }
 

@@ -30,12 +30,6 @@ std::uint32_t crc_of(std::span<const std::uint8_t> bytes) {
   return static_cast<std::uint32_t>(crc32_z(crc32_z(0, nullptr, 0), bytes.data(), bytes.size()));
 }
 
-void sync_directory_of(const std::string& path, const std::string& what) {
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  const std::string dir = parent.empty() ? std::string(".") : parent.string();
-  const Fd fd = open_or_throw(dir, O_RDONLY | O_DIRECTORY, what);
-  fsync_or_throw(fd.get(), dir, what);
-}
 
 }  // namespace
 
@@ -90,7 +84,7 @@ void write_journal(const std::string& store_path, const Journal& journal, const 
     write_all(fd.get(), encode_journal(journal), path, what);
     fsync_or_throw(fd.get(), path, what);
   }
-  sync_directory_of(path, what);
+  fsync_parent_directory(path, what);
 }
 
 std::optional<std::optional<Journal>> read_journal(const std::string& store_path, const std::string& what) {
@@ -104,7 +98,7 @@ std::optional<std::optional<Journal>> read_journal(const std::string& store_path
 void remove_journal(const std::string& store_path, const std::string& what) {
   const std::string path = journal_path(store_path);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno(what + ": cannot remove '" + path + "'", errno);
-  sync_directory_of(path, what);
+  fsync_parent_directory(path, what);
 }
 
 }  // namespace imgstore
