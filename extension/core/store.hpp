@@ -45,6 +45,17 @@ struct IdRange {
   bool empty() const noexcept { return lo > hi; }
 };
 
+// What pixels() would have checked, for a caller that checks the bytes itself later (the bulk reader, on
+// another thread, in the copy it made): image_checksum(id, label, pixels) == expected, or for a row of the
+// open transaction pixels_term(id, pixels) == expected (checksum.hpp); none when pixels() checked them already
+// its own way (a PNG's CRCs) or checks nothing (verify=0, a format without checksums).
+struct PixelCheck {
+  enum class Kind { none, image, pixels };
+  Kind kind = Kind::none;
+  std::uint64_t expected = 0;
+  std::int64_t label = 0;  // the label the checksum was made with (kind image)
+};
+
 // Rows in ascending id order. Views returned stay valid until next() or the cursor's destruction.
 class Cursor {
  public:
@@ -54,6 +65,11 @@ class Cursor {
   virtual std::int64_t id() const = 0;
   virtual std::int64_t label() = 0;
   virtual std::span<const std::uint8_t> pixels() = 0;  // may decode on demand (PNG): only when asked
+  // pixels() without its checksum check, and what the check would have been: the caller must make it.
+  virtual std::span<const std::uint8_t> pixels_unchecked(PixelCheck& check) {
+    check = {};
+    return pixels();
+  }
 };
 
 // The walk shared by cursors over a store kept as an ordered id -> V map: either the given ids (sorted, those
@@ -89,6 +105,7 @@ class IdWalk {
   }
 
   bool by_ids() const { return by_ids_; }
+
   std::int64_t id() const { return id_; }
   const V& value() const { return value_; }
 

@@ -9,4 +9,8 @@ namespace imgstore {
 
 int register_functions(sqlite3* db);
 
+// Registers imgstore_bulk_handle(table [, schema]) and imgstore_extension_path(), the SQL side of the bulk
+// reader (bulk_read.h).
+int register_bulk_functions(sqlite3* db);
+
 }  // namespace imgstore

@@ -55,6 +55,7 @@ int register_all(sqlite3* db, char** err) {
   if (rc == SQLITE_OK) rc = register_info_module(db);
   if (rc == SQLITE_OK) rc = register_sources(db);
   if (rc == SQLITE_OK) rc = register_functions(db);
+  if (rc == SQLITE_OK) rc = register_bulk_functions(db);
   if (rc != SQLITE_OK) *err = sqlite3_mprintf("imgstore: cannot register its modules (%s)", sqlite3_errstr(rc));
   return rc;
 }

@@ -88,13 +88,16 @@ struct StoreTable {
   std::string backend;
   std::string path;
   std::unique_ptr<Store> store;
+  std::int64_t handle = 0;  // the bulk reader's name for it (bulk_read.cpp): unique in the process, never reused
 };
 
-// Every connected store table of the process, so imgstore_info('t') can find a table by name. Tables of one
-// connection are only added, removed or read under that connection's mutex; the list itself is shared.
+// Every connected store table of the process, so imgstore_info('t') can find a table by name and the bulk
+// reader by handle. Tables of one connection are only added, removed or read under that connection's mutex;
+// the list itself is shared.
 struct OpenTables {
   std::mutex mutex;
   std::vector<StoreTable*> tables;
+  std::int64_t last_handle = 0;
 };
 
 OpenTables& open_tables() {
@@ -104,6 +107,7 @@ OpenTables& open_tables() {
 
 void remember(StoreTable* table) {
   const std::lock_guard lock(open_tables().mutex);
+  table->handle = ++open_tables().last_handle;
   open_tables().tables.push_back(table);
 }
 
@@ -591,6 +595,43 @@ std::optional<StoreInfo> find_store_table(sqlite3* db, const std::string& schema
   if (table == nullptr) return std::nullopt;
   return StoreInfo{table->schema, table->name, table->backend, table->path, table->store->shape(),
                    table->store->count()};
+}
+
+std::int64_t store_table_handle(sqlite3* db, const std::string& schema, const std::string& name) {
+  const std::lock_guard lock(open_tables().mutex);
+  const StoreTable* table = schema.empty() ? find_unqualified(db, name) : find_in(db, schema.c_str(), name);
+  return table == nullptr ? 0 : table->handle;
+}
+
+bool with_store_table(std::int64_t handle, const std::function<void(Store&, const std::string&)>& use) {
+  const auto db_of = [&]() -> sqlite3* {
+    const std::lock_guard lock(open_tables().mutex);
+    for (const StoreTable* table : open_tables().tables) {
+      if (table->handle == handle) return table->db;
+    }
+    return nullptr;
+  };
+  sqlite3* const db = db_of();
+  if (db == nullptr) return false;
+  // The connection's mutex, as SQLite's own API calls take it: no statement of the connection runs meanwhile,
+  // and the table cannot be disconnected. The list's mutex is not held while waiting for it (connections take
+  // the two in the other order when they connect and disconnect tables).
+  sqlite3_mutex* const mutex = sqlite3_db_mutex(db);
+  sqlite3_mutex_enter(mutex);
+  struct Leave {
+    sqlite3_mutex* m;
+    ~Leave() { sqlite3_mutex_leave(m); }
+  } const leave{mutex};
+  StoreTable* found = nullptr;
+  {
+    const std::lock_guard lock(open_tables().mutex);
+    for (StoreTable* table : open_tables().tables) {
+      if (table->handle == handle) found = table;
+    }
+  }
+  if (found == nullptr || found->db != db) return false;
+  use(*found->store, found->name);
+  return true;
 }
 
 int register_store_module(sqlite3* db, const char* name, StoreFactory factory) {

@@ -40,6 +40,15 @@ struct StoreInfo {
 // table of that name is connected.
 std::optional<StoreInfo> find_store_table(sqlite3* db, const std::string& schema, const std::string& name);
 
+// The bulk reader's handle (bulk_read.cpp) of the store table found as find_store_table finds it, or 0. A
+// handle is unique in the process and never reused: one that outlives its table names nothing.
+std::int64_t store_table_handle(sqlite3* db, const std::string& schema, const std::string& name);
+
+// Runs use(store, table name) on the table of `handle` under its connection's mutex (no statement of the
+// connection runs meanwhile); false when no connected table has that handle. The connection must stay open
+// during the call, as for any SQLite call on it.
+bool with_store_table(std::int64_t handle, const std::function<void(Store&, const std::string&)>& use);
+
 // Registers imgstore_info(table [, schema]): one row describing a store table.
 int register_info_module(sqlite3* db);
 

@@ -7,6 +7,7 @@ import sqlite3
 
 import numpy as np
 
+from ._bulk import INT64_MAX, BulkReader
 from ._extension import load
 
 BACKENDS = ("lmdb", "hdf5", "png_dir")
@@ -58,30 +59,42 @@ def _shape_text(shape):
     return "x".join(str(int(d)) for d in shape)
 
 
-def open(path, backend=None, shape=None, extension=None):  # noqa: A001 (as the builtin open: a path in, an object out)
-    """Opens the store at `path` (backend guessed from the file when not given). With `shape` (H, W, C) a
-    missing store is created; without, it must exist. Returns a Store; close it, or use it in `with`."""
+def _check_layout(layout):
+    if layout not in ("HWC", "CHW"):
+        raise ValueError(f"layout {layout!r} is not valid; expected 'HWC' (numpy's, as stored) or 'CHW' (torchvision's)")
+    return layout == "CHW"
+
+
+def open(path, backend=None, shape=None, shards=None, extension=None):  # noqa: A001 (as the builtin open: a path in, an object out)
+    """Opens the store at `path`: a single store or a sharded table's folder (backend guessed from the files
+    when not given, a sharded table's from its manifest.json). With `shape` (H, W, C) a missing store is
+    created; with `shards=N` too, a sharded table of N shards. Returns a Store; close it, or use it in `with`."""
     path = os.fspath(path)
     backend = backend or guess_backend(path)
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not valid; expected one of {', '.join(BACKENDS)}")
     if shape is None and not os.path.exists(path):
         raise FileNotFoundError(f"no store at {path!r}; to create one, give shape=(height, width, channels)")
+    if shards is not None and (isinstance(shards, bool) or not isinstance(shards, (int, np.integer)) or shards < 1):
+        raise ValueError(f"shards {shards!r} is not valid; expected an integer >= 1")
     conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
     try:
         load(conn, extension)
         args = [f"backend={_sql_literal(backend)}", f"path={_sql_literal(path)}"]
         if shape is not None:
             args.append(f"shape={_sql_literal(_shape_text(shape))}")
+        if shards is not None:
+            args.append(f"shards={int(shards)}")
         conn.execute(f"CREATE VIRTUAL TABLE temp.store USING imgstore({', '.join(args)})")
+        return Store(conn, path, backend)
     except BaseException:
         conn.close()
         raise
-    return Store(conn, path, backend)
 
 
 class Store:
-    """One store on its own connection. Reads in id order unless asked otherwise; every read is one query."""
+    """One store (or sharded table) on its own connection. Reads go through the extension's bulk reader:
+    straight into one preallocated numpy array, in id order unless asked otherwise."""
 
     def __init__(self, conn, path, backend):
         self.conn = conn
@@ -89,60 +102,70 @@ class Store:
         self.backend = backend
         h, w, c = conn.execute("SELECT height, width, channels FROM imgstore_info('store', 'temp')").fetchone()
         self.shape = (h, w, c)
+        self._bulk = BulkReader(conn)
 
     # --- reading
 
     def __len__(self):
         return self.conn.execute("SELECT count FROM imgstore_info('store', 'temp')").fetchone()[0]
 
+    def _image_shape(self, n, layout):
+        h, w, c = self.shape
+        return (n, c, h, w) if _check_layout(layout) else (n, h, w, c)
+
+    def scan(self, lo=0, hi=INT64_MAX, ids=True, labels=True, images=True, layout="HWC", expected=None):
+        """The rows with lo <= id <= hi in id order, as (ids, labels, images) arrays (None for each not asked
+        for: labels or ids alone read no pixels), from one committed state. `expected` is the row count to
+        allocate for (default: the store's count); a range that holds more is read again with room."""
+        chw = _check_layout(layout)
+        capacity = len(self) if expected is None else int(expected)
+        while True:
+            out_ids = np.empty(capacity, np.int64) if ids else None
+            out_labels = np.empty(capacity, np.int64) if labels else None
+            out_images = np.empty(self._image_shape(capacity, layout), np.uint8) if images else None
+            rows, total = self._bulk.scan(lo, hi, capacity, chw, out_ids, out_labels, out_images)
+            if total <= capacity:
+                break
+            capacity = total  # rows committed since the count: read again, all of them in one state
+        return tuple(a if a is None or rows == capacity else a[:rows] for a in (out_ids, out_labels, out_images))
+
     def ids(self):
-        """Every id, ascending (int64)."""
-        return self._column("id")
+        """Every id, ascending (int64). Reads no pixels."""
+        return self.scan(labels=False, images=False)[0]
 
     def labels(self):
-        """Every label, in id order (int64)."""
-        return self._column("label")
+        """Every label, in id order (int64). Reads no pixels."""
+        return self.scan(ids=False, images=False)[1]
 
-    def _column(self, name):
-        rows = self.conn.execute(f"SELECT {name} FROM temp.store")
-        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+    def fetch(self, ids, layout="HWC"):
+        """(labels, images) of `ids` in the order given (repeats allowed), read into one array. A missing id
+        is a KeyError naming it. layout='CHW' gives (N, C, H, W) images (torchvision's order)."""
+        ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        labels = np.empty(len(ids), np.int64)
+        images = np.empty(self._image_shape(len(ids), layout), np.uint8)
+        found = np.empty(len(ids), np.uint8)
+        self._bulk.get(ids, labels, images, found, layout == "CHW")
+        if not found.all():
+            missing = list(dict.fromkeys(ids[found == 0].tolist()))
+            raise KeyError(f"ids not in the store {self.path!r}: {missing[:10]}")
+        return labels, images
 
-    def _images(self, pixel_blobs):
-        buffer = bytearray().join(pixel_blobs)  # one copy, writable (torch.from_numpy wants that)
-        return np.frombuffer(buffer, dtype=np.uint8).reshape((len(pixel_blobs),) + self.shape)
+    def get(self, ids, layout="HWC"):
+        """The images of `ids`, (N, H, W, C) uint8 (or (N, C, H, W) with layout='CHW'), in the order asked."""
+        return self.fetch(ids, layout)[1]
 
-    def fetch(self, ids):
-        """(labels, images) of `ids` in the order given, in one query (id IN, read in key order by the store).
-        A missing id is a KeyError naming it."""
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        rows = self.conn.execute(
-            "SELECT id, label, pixels FROM temp.store WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(ids.tolist()),),
-        ).fetchall()
-        found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))  # ascending
-        where = np.searchsorted(found, ids)
-        missing = ids if len(found) == 0 else ids[found[np.minimum(where, len(found) - 1)] != ids]
-        if len(missing):
-            raise KeyError(f"ids not in the store {self.path!r}: {missing[:10].tolist()}")
-        labels = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        images = self._images([r[2] for r in rows])
-        return labels[where], images[where]  # copies in the order asked: writable, owned
+    def to_numpy(self, layout="HWC"):
+        """(images, labels) of the whole store in id order: (N, H, W, C) uint8 (or (N, C, H, W) with
+        layout='CHW') and (N,) int64, read into arrays allocated once."""
+        _, labels, images = self.scan(ids=False, layout=layout)
+        return images, labels
 
-    def get(self, ids):
-        """The images of `ids`, (N, H, W, C) uint8, in the order asked."""
-        return self.fetch(ids)[1]
-
-    def to_numpy(self):
-        """(images, labels) of the whole store in id order: (N, H, W, C) uint8 and (N,) int64."""
-        rows = self.conn.execute("SELECT label, pixels FROM temp.store").fetchall()
-        labels = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return self._images([r[1] for r in rows]), labels
-
-    def batches(self, batch_size, shuffle=True, seed=0, epoch=0, drop_last=False):
+    def batches(self, batch_size, shuffle=True, seed=0, epoch=0, drop_last=False, layout="HWC"):
         """Yields (ids, labels, images) batches covering every id once; shuffled by (seed, epoch) when asked,
         so each epoch has its own order and the same (seed, epoch) the same one."""
-        if int(batch_size) < 1:
+        if isinstance(batch_size, bool) or int(batch_size) < 1:
             raise ValueError(f"batch_size {batch_size!r} is not valid; expected an integer >= 1")
+        _check_layout(layout)
         ids = self.ids()
         if shuffle:
             ids = ids[np.random.default_rng([int(seed), int(epoch)]).permutation(len(ids))]
@@ -150,7 +173,7 @@ class Store:
             chunk = ids[start:start + int(batch_size)]
             if drop_last and len(chunk) < batch_size:
                 return
-            labels, images = self.fetch(chunk)
+            labels, images = self.fetch(chunk, layout)
             yield chunk, labels, images
 
     # --- writing

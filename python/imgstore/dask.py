@@ -1,19 +1,21 @@
-"""A sharded imgstore table as dask arrays: one chunk per shard, each loaded in a worker by opening its shard.
+"""A store or sharded table as dask arrays, in id order, in chunks of rows read by the tasks themselves:
 
     import imgstore.dask
-    ids, labels, images = imgstore.dask.read("train")     # a folder made with shards=N
-    images.shape, images.chunks[0]                        # (N, 32, 32, 3), the manifest's row count per shard
-    per_label = dask.array.bincount(labels).compute()
+    ids, labels, images = imgstore.dask.read("train.lmdb")   # or a sharded table's folder
+    images.shape, images.chunks[0]                          # (N, 32, 32, 3), about 64 MiB of pixels a chunk
+    per_label = dask.array.bincount(labels).compute()       # reads labels only: no pixel is read
 
-Chunk k holds shard k's rows in id order (the routing is `id mod N`, so the arrays are in shard order, not id
-order; `ids` says which image each row is). A shard is opened with the extension in the task itself, so the
-task graph carries only paths: it runs on a distributed cluster whose workers see the same files.
+read() lists the ids (no pixels) and cuts them into chunks of `chunk_rows` rows; each chunk of each array is
+its own task, which opens the store with the extension and reads its id range through the bulk reader, so
+`labels` or `ids` computed alone read no pixels and the task graph carries only paths and id ranges: it runs
+on a distributed cluster whose workers see the same files.
 
-The arrays are the table as of one commit (the manifest's generation when read() ran): a commit that changes
-existing rows is waited out, and a task that finds the table committed again since fails rather than mix two
-states (call read() again).
+The arrays are the table as of one commit (the one read() saw): a task that finds the store committed to since
+(another set of ids in its range; for a sharded table, another manifest generation; for a single store, its
+files changed) fails rather than mix two states: call read() again.
 """
 
+import hashlib
 import json
 import os
 import time
@@ -22,9 +24,12 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ._store import guess_backend
 from ._store import open as _open_store
 
 __all__ = ["read", "manifest"]
+
+CHUNK_BYTES = 64 << 20
 
 
 def manifest(path):
@@ -33,51 +38,77 @@ def manifest(path):
         return json.load(f)
 
 
-def _settled_manifest(path, timeout):
-    """The manifest once no commit is changing existing rows (such a commit's shards are not all written yet)."""
+def _commit_file(path, backend):
+    """The file every commit of a single store rewrites or writes: LMDB's data file, the HDF5 file, png_dir's
+    labels.csv."""
+    if backend == "lmdb" and os.path.isdir(path):
+        return os.path.join(path, "data.mdb")
+    if backend == "png_dir":
+        return os.path.join(path, "labels.csv")
+    return path
+
+
+def _state(path, backend):
+    """What changes when the table is committed to: a sharded table's manifest generation, else the commit
+    file's identity, size and modification time."""
+    if os.path.isfile(os.path.join(path, "manifest.json")):
+        return ("generation", manifest(path)["generation"])
+    try:
+        st = os.stat(_commit_file(path, backend))
+    except FileNotFoundError:
+        return ("missing",)
+    return ("file", st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _fingerprint(ids):
+    return hashlib.blake2b(np.ascontiguousarray(ids, dtype=np.int64).tobytes(), digest_size=16).hexdigest()
+
+
+def _read_chunk(path, backend, extension, lo, hi, count, fingerprint, state, what):
+    """One chunk of one array: the rows with lo <= id <= hi, checked to be the ones read() listed."""
+    with _open_store(path, backend=backend, extension=extension) as store:
+        ids, labels, images = store.scan(lo, hi, ids=True, labels=what == "labels", images=what == "images",
+                                         expected=count)
+    now = _state(path, backend)
+    if now != state or len(ids) != count or _fingerprint(ids) != fingerprint:
+        raise RuntimeError("%s was committed to since read() listed its rows (ids %d..%d: %d rows then, %d now): "
+                           "call read() again" % (path, lo, hi, count, len(ids)))
+    return {"ids": ids, "labels": labels, "images": images}[what]
+
+
+def _listed(path, backend, extension, timeout):
+    """(shape, every id, the state they are of): the ids listed between two equal states."""
     deadline = time.monotonic() + timeout
     while True:
-        m = manifest(path)
-        if not m.get("undo"):
-            return m
+        before = _state(path, backend)
+        with _open_store(path, backend=backend, extension=extension) as store:
+            shape, ids = store.shape, store.ids()
+        if _state(path, backend) == before:
+            return shape, ids, before
         if time.monotonic() > deadline:
-            raise TimeoutError("%s: a commit changing existing rows has not finished in %g s (if its writer died, "
-                               "open the table once with the extension to roll it back)" % (path, timeout))
+            raise TimeoutError("%s: committed to during every listing of its ids for %g s" % (path, timeout))
         time.sleep(0.01)
 
 
-def _load_shard(table_path, shard_path, backend, pending, generation, extension):
-    """(ids, labels, images) of one shard, read with the extension; ids of an unfinished commit left out."""
-    with _open_store(shard_path, backend=backend, extension=extension) as store:
-        rows = store.conn.execute("SELECT id, label, pixels FROM temp.store").fetchall()  # one statement: one commit
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        labels = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        images = store._images([r[2] for r in rows])
-    now = manifest(table_path)["generation"]
-    if now != generation:
-        raise RuntimeError("%s was committed to while it was read (generation %d, now %d): call read() again"
-                           % (table_path, generation, now))
-    if pending:
-        keep = np.ones(len(ids), dtype=bool)
-        for lo, hi in pending:
-            keep &= ~((ids >= lo) & (ids <= hi))
-        ids, labels, images = ids[keep], labels[keep], images[keep]
-    return ids, labels, images
-
-
-def read(path, extension=None, timeout=30.0):
-    """(ids, labels, images) of the sharded table at `path` as dask arrays: int64 (N,), int64 (N,) and uint8
-    (N, H, W, C), one chunk per shard, sized by the manifest's committed row counts."""
-    m = _settled_manifest(path, timeout)
-    shape = tuple(int(x) for x in m["shape"].lower().split("x"))
-    pending = [tuple(r) for r in m.get("pending", [])]
-    ids, labels, images = [], [], []
-    for shard in m["shards"]:
-        rows = int(shard["rows"])
-        loaded = dask.delayed(_load_shard, pure=True, nout=3)(
-            os.path.abspath(path), os.path.join(os.path.abspath(path), shard["file"]), m["backend"], pending,
-            m["generation"], extension)
-        ids.append(da.from_delayed(loaded[0], shape=(rows,), dtype=np.int64))
-        labels.append(da.from_delayed(loaded[1], shape=(rows,), dtype=np.int64))
-        images.append(da.from_delayed(loaded[2], shape=(rows,) + shape, dtype=np.uint8))
-    return da.concatenate(ids), da.concatenate(labels), da.concatenate(images)
+def read(path, chunk_rows=None, backend=None, extension=None, timeout=30.0):
+    """(ids, labels, images) of the store or sharded table at `path` as dask arrays in id order: int64 (N,),
+    int64 (N,) and uint8 (N, H, W, C), in chunks of `chunk_rows` rows (default: about 64 MiB of pixels)."""
+    path = os.path.abspath(os.fspath(path))
+    backend = backend or guess_backend(path)
+    shape, all_ids, state = _listed(path, backend, extension, timeout)
+    if chunk_rows is None:
+        chunk_rows = max(1, CHUNK_BYTES // int(np.prod(shape)))
+    if isinstance(chunk_rows, bool) or int(chunk_rows) < 1:
+        raise ValueError(f"chunk_rows {chunk_rows!r} is not valid; expected an integer >= 1")
+    chunk_rows = int(chunk_rows)
+    if len(all_ids) == 0:
+        return (da.zeros((0,), dtype=np.int64), da.zeros((0,), dtype=np.int64),
+                da.zeros((0,) + tuple(shape), dtype=np.uint8))
+    arrays = {"ids": [], "labels": [], "images": []}
+    for start in range(0, len(all_ids), chunk_rows):
+        chunk = all_ids[start:start + chunk_rows]
+        args = (path, backend, extension, int(chunk[0]), int(chunk[-1]), len(chunk), _fingerprint(chunk), state)
+        for what, tail, dtype in (("ids", (), np.int64), ("labels", (), np.int64), ("images", tuple(shape), np.uint8)):
+            task = dask.delayed(_read_chunk, pure=True)(*args, what)
+            arrays[what].append(da.from_delayed(task, shape=(len(chunk),) + tail, dtype=dtype))
+    return tuple(da.concatenate(arrays[what]) for what in ("ids", "labels", "images"))

@@ -1,5 +1,6 @@
 """imgstore.open and the Store API on every backend; the error paths; loading the extension."""
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 
 import imgstore
-from conftest import digest_of, make_sharded, make_store
+import imgstore.dask
+from conftest import BACKENDS, digest_of, make_sharded, make_store
 
 
 def test_open_guesses_backend_and_reads(store_path, backend):
@@ -56,13 +58,116 @@ def test_get_in_the_order_asked(store_path, backend):
             s.get([1, 99])
 
 
-def test_get_is_one_query_with_in_pushdown(store_path, backend):
+def test_bulk_reads_see_the_connection_transaction(store_path, backend):
     make_store(store_path, backend, 10)
     with imgstore.open(store_path) as s:
-        plan = s.conn.execute(
-            "EXPLAIN QUERY PLAN SELECT id, label, pixels FROM temp.store WHERE id IN (SELECT value FROM json_each(?))",
-            ("[1,2]",)).fetchall()
-        assert "INDEX 2:" in plan[0][3]  # the store's plan for id IN (...), all values at once
+        pixels = bytes(range(144))
+        s.conn.execute("BEGIN")
+        s.conn.execute("INSERT INTO temp.store VALUES (50, 7, ?)", (pixels,))
+        labels, images = s.fetch([50, 2])
+        assert labels[0] == 7 and images[0].tobytes() == pixels and len(s.ids()) == 11
+        s.conn.execute("ROLLBACK")
+        with pytest.raises(KeyError, match=r"\[50\]"):
+            s.get([50])
+        assert s.ids().tolist() == list(range(10))
+
+
+def test_ranges_labels_alone_and_layouts(store_path, backend):
+    make_store(store_path, backend, 40)
+    with imgstore.open(store_path) as s:
+        images, labels = s.to_numpy()
+        ids, part_labels, part = s.scan(10, 19)
+        assert ids.tolist() == list(range(10, 20)) and (part == images[10:20]).all()
+        assert (part_labels == labels[10:20]).all()
+        assert s.scan(5, 4)[0].tolist() == [] and s.scan(38, 2**63 - 1, expected=1)[0].tolist() == [38, 39]
+        ids_only, no_labels, no_images = s.scan(labels=False, images=False)
+        assert ids_only.tolist() == list(range(40)) and no_labels is None and no_images is None
+        chw, _ = s.to_numpy(layout="CHW")
+        assert chw.shape == (40, 3, 8, 6) and (chw.transpose(0, 2, 3, 1) == images).all()
+        assert (s.get([5, 1], layout="CHW") == chw[[5, 1]]).all()
+        with pytest.raises(ValueError, match="layout 'chw' is not valid"):
+            s.get([1], layout="chw")
+
+
+def test_to_numpy_allocates_the_array_once(tmp_path):
+    import tracemalloc
+    path = str(tmp_path / "s.lmdb")
+    make_store(path, "lmdb", 5000, shape="32x32x3")
+    with imgstore.open(path) as s:
+        tracemalloc.start()
+        images, labels = s.to_numpy()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert images.flags.writeable and images.flags.c_contiguous
+    assert peak <= 1.02 * (images.nbytes + labels.nbytes)
+
+
+@pytest.mark.parametrize("backend", ["lmdb", "hdf5"])
+def test_a_damaged_image_fails_every_bulk_read(tmp_path, backend):
+    """One flipped pixel byte, in a store large enough that scans check on a second thread."""
+    path = str(tmp_path / ("s.lmdb" if backend == "lmdb" else "s.h5"))
+    make_store(path, backend, 3000, shape="8x6x3")
+    with imgstore.open(path) as s:
+        victim = s.get([2500])[0].tobytes()
+    data = os.path.join(path, "data.mdb") if backend == "lmdb" else path
+    raw = bytearray(open(data, "rb").read())
+    at = raw.find(victim)
+    assert at >= 0 and raw.find(victim, at + 1) < 0
+    raw[at + 100] ^= 0x01
+    open(data, "wb").write(raw)
+    with imgstore.open(path) as s:
+        for read in (lambda: s.to_numpy(), lambda: s.get([2500]), lambda: s.get(range(3000)),
+                     lambda: s.get(range(2400, 2600), layout="CHW")):
+            with pytest.raises(sqlite3.DatabaseError, match="image 2500 .* is damaged: its checksum does not match"):
+                read()
+        assert len(s.labels()) == 3000  # labels need no pixel
+        assert s.get([2499, 2501]).shape == (2, 8, 6, 3)
+
+
+def test_a_dropped_table_is_an_error_not_a_crash(store_path, backend):
+    make_store(store_path, backend, 5)
+    s = imgstore.open(store_path)
+    s.conn.execute("DROP TABLE temp.store")
+    with pytest.raises(sqlite3.InterfaceError, match="no connected store table has bulk handle"):
+        s.get([1])
+    s.close()
+
+
+def test_threads_share_a_store(store_path, backend):
+    import threading
+    make_store(store_path, backend, 300)
+    with imgstore.open(store_path) as s:
+        images, _ = s.to_numpy()
+        errors = []
+
+        def reader(seed):
+            rng = np.random.default_rng(seed)
+            for _ in range(50):
+                ids = rng.integers(0, 300, 32)
+                if not (s.get(ids) == images[ids]).all():
+                    errors.append(seed)
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_open_creates_and_finds_sharded_tables(tmp_path, backend):
+    path = tmp_path / "sh"
+    images = (np.arange(20 * 144).reshape(20, 8, 6, 3) % 251).astype(np.uint8)
+    with imgstore.open(path, backend=backend, shape=(8, 6, 3), shards=4) as s:
+        ids = s.append(images, np.arange(20) % 3)
+        assert ids.tolist() == list(range(20))
+    assert imgstore.guess_backend(path) == backend
+    assert len(imgstore.dask.manifest(str(path))["shards"]) == 4
+    with imgstore.open(path) as s:
+        assert s.backend == backend and len(s) == 20 and s.labels().tolist() == [i % 3 for i in range(20)]
+        assert (s.get([19, 0]) == images[[19, 0]]).all()
+    with pytest.raises(ValueError, match="shards 0 is not valid"):
+        imgstore.open(tmp_path / "x", backend=backend, shape=(8, 6, 3), shards=0)
 
 
 def test_batches_cover_every_id_once(store_path, backend):

@@ -38,6 +38,12 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels() {
   return px;
 }
 
+std::span<const std::uint8_t> Hdf5Cursor::pixels_unchecked(PixelCheck& check) {
+  const std::span<const std::uint8_t> px = read_pixels();
+  check = store_.check_of(*snapshot_, walk_.value());
+  return px;
+}
+
 std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
   const std::uint64_t row = walk_.value();
   const std::size_t bytes = store_.shape().bytes();

@@ -179,6 +179,17 @@ void Hdf5Store::verify(const Committed& c, std::uint64_t row, std::int64_t id, s
   if (computed != new_pixel_terms_[i]) throw damaged_image(table_, id, f_->path(), new_pixel_terms_[i], computed);
 }
 
+PixelCheck Hdf5Store::check_of(const Committed& c, std::uint64_t row) const {
+  if (!verify_ || !f_->checksummed()) return {};
+  if (row < c.rows) {
+    if (row >= c.row_checksums.size()) return {};
+    return {PixelCheck::Kind::image, c.row_checksums[row], c.row_labels[row]};
+  }
+  const std::uint64_t i = row - c.rows;
+  if (i >= new_pixel_terms_.size()) return {};
+  return {PixelCheck::Kind::pixels, new_pixel_terms_[i], 0};
+}
+
 const std::uint8_t* Hdf5Store::buffered(std::uint64_t row) const {
   if (row < rows_in_file()) return nullptr;
   return pending_.data() + (row - rows_in_file()) * shape().bytes();

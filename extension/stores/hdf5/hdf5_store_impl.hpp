@@ -60,6 +60,7 @@ class Hdf5Cursor final : public Cursor {
   std::int64_t id() const override { return walk_.id(); }
   std::int64_t label() override;
   std::span<const std::uint8_t> pixels() override;
+  std::span<const std::uint8_t> pixels_unchecked(PixelCheck& check) override;
 
  private:
   std::span<const std::uint8_t> read_pixels();
@@ -116,6 +117,8 @@ class Hdf5Store final : public Store {
   // Version 3, unless verify=0: throws Error corrupt, naming the table, the id and the file, when `pixels`
   // read for `row` of `c` (or of this transaction) do not match the row's checksum (checksum.hpp).
   void verify(const Committed& c, std::uint64_t row, std::int64_t id, std::span<const std::uint8_t> pixels) const;
+  // What verify() would check of that row, for a caller that checks it later (Cursor::pixels_unchecked).
+  PixelCheck check_of(const Committed& c, std::uint64_t row) const;
   // Rows written to the file so far (committed, plus this transaction's full blocks).
   std::uint64_t rows_in_file() const { return f_->committed()->rows + flushed_; }
   // A new row still in the write buffer.

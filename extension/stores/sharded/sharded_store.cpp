@@ -40,6 +40,7 @@ class MergeCursor final : public Cursor {
   std::int64_t id() const override { return top().id(); }
   std::int64_t label() override { return top().label(); }
   std::span<const std::uint8_t> pixels() override { return top().pixels(); }
+  std::span<const std::uint8_t> pixels_unchecked(PixelCheck& check) override { return top().pixels_unchecked(check); }
 
  private:
   struct Later {

@@ -1,0 +1,300 @@
+// The bulk reader (bulk_read.h) and its two SQL functions, imgstore_bulk_handle(table [, schema]) and
+// imgstore_extension_path(). Rows come from the same Store cursors as a statement's (Store::scan, lookup), so
+// the isolation contract and the checksum checks are the statement's own; only the copy differs: straight
+// into the caller's array.
+
+#include "bulk_read.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "checksum.hpp"
+#include "function_common.hpp"
+#include "store.hpp"
+#include "vtab.hpp"
+
+SQLITE_EXTENSION_INIT3
+
+namespace imgstore {
+
+namespace {
+
+void copy_message(const std::string& message, char* err, std::int64_t err_size) noexcept {
+  if (err == nullptr || err_size <= 0) return;
+  const auto n = std::min<std::size_t>(message.size(), static_cast<std::size_t>(err_size - 1));
+  std::memcpy(err, message.data(), n);
+  err[n] = '\0';
+}
+
+// Runs read(store, table) on the table of `handle`; every exception becomes a result code and a message.
+template <typename Read>
+int bulk_call(std::int64_t handle, char* err, std::int64_t err_size, Read&& read) noexcept {
+  try {
+    const bool found = with_store_table(handle, [&](Store& store, const std::string& table) { read(store, table); });
+    if (!found) {
+      copy_message("imgstore: no connected store table has bulk handle " + std::to_string(handle) +
+                       " (its table was dropped or its connection closed; ask imgstore_bulk_handle() again)",
+                   err, err_size);
+      return SQLITE_MISUSE;
+    }
+    return SQLITE_OK;
+  } catch (...) {
+    const SqliteError error = current_sqlite_error();
+    copy_message(error.code == SQLITE_NOMEM ? "imgstore: out of memory" : error.message, err, err_size);
+    return error.code;
+  }
+}
+
+// One image into out (H*W*C bytes): as stored (HWC), or as planes (CHW) for torchvision.
+void copy_image(std::span<const std::uint8_t> hwc, const Shape& shape, bool chw, std::uint8_t* out) {
+  const std::size_t channels = shape.channels;
+  if (!chw || channels == 1) {
+    std::memcpy(out, hwc.data(), hwc.size());
+    return;
+  }
+  const std::size_t plane = static_cast<std::size_t>(shape.height) * shape.width;
+  for (std::size_t c = 0; c < channels; ++c) {
+    std::uint8_t* dst = out + c * plane;
+    const std::uint8_t* src = hwc.data() + c;
+    for (std::size_t p = 0; p < plane; ++p) dst[p] = src[p * channels];
+  }
+}
+
+bool passes(const PixelCheck& check, std::int64_t id, std::span<const std::uint8_t> pixels) noexcept {
+  switch (check.kind) {
+    case PixelCheck::Kind::none: return true;
+    case PixelCheck::Kind::image: return image_checksum(id, check.label, pixels) == check.expected;
+    case PixelCheck::Kind::pixels: return pixels_term(id, pixels) == check.expected;
+  }
+  return true;
+}
+
+// A copied image failed its check: the store's own read of it reports the damage in its words (the file, the
+// stored and the computed checksums).
+[[noreturn]] void throw_damaged(Store& store, const std::string& table, std::int64_t id) {
+  auto again = store.lookup({id});
+  if (!again->at_end()) (void)again->pixels();
+  throw Error("table " + table + ": image " + std::to_string(id) + " is damaged: its checksum does not match",
+              ErrorKind::corrupt);
+}
+
+// Checks copied images on a thread of its own while the caller copies the next ones. Each image is hashed in
+// the output, just written and still in cache, so the caller pays only the copy: the store's bytes are read
+// from memory once, as a plain copy reads them. (The hash checks the very bytes the caller gets.)
+class BackgroundCheck {
+ public:
+  explicit BackgroundCheck(std::size_t image_bytes) : bytes_(image_bytes) {}
+  ~BackgroundCheck() { close(); }
+  BackgroundCheck(const BackgroundCheck&) = delete;
+  BackgroundCheck& operator=(const BackgroundCheck&) = delete;
+
+  void add(const std::uint8_t* pixels, std::int64_t id, const PixelCheck& check) {
+    if (check.kind == PixelCheck::Kind::none) return;
+    block_.push_back({pixels, id, check});
+    if (block_.size() == kBlock) flush();
+  }
+
+  // Waits for every check: the id of the first image that failed, if any.
+  std::optional<std::int64_t> finish() {
+    flush();
+    close();
+    return failed_;
+  }
+
+ private:
+  static constexpr std::size_t kBlock = 256;  // about 1 MiB of 32x32x3 images: hashed while still in L2
+  struct Entry {
+    const std::uint8_t* pixels;
+    std::int64_t id;
+    PixelCheck check;
+  };
+
+  void flush() {
+    if (block_.empty()) return;
+    if (!worker_.joinable()) worker_ = std::jthread([this] { run(); });
+    {
+      const std::lock_guard lock(mutex_);
+      queue_.push_back(std::move(block_));
+    }
+    ready_.notify_one();
+    block_ = {};
+    block_.reserve(kBlock);
+  }
+
+  void close() noexcept {
+    {
+      const std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    ready_.notify_one();
+    if (worker_.joinable()) worker_.join();
+  }
+
+  void run() noexcept {
+    for (;;) {
+      std::vector<Entry> block;
+      {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return closed_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        block = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      for (const Entry& e : block) {
+        if (!failed_ && !passes(e.check, e.id, {e.pixels, bytes_})) failed_ = e.id;
+      }
+    }
+  }
+
+  const std::size_t bytes_;
+  std::vector<Entry> block_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::vector<Entry>> queue_;
+  bool closed_ = false;
+  std::optional<std::int64_t> failed_;  // written by the worker, read after it is joined
+  std::jthread worker_;                 // last: joined before the members it uses go
+};
+
+// Copies one row's pixels to out: checked here (CHW: the copy is not the stored bytes), or in the background.
+void copy_row(Cursor& row, const Shape& shape, bool chw, std::uint8_t* out, BackgroundCheck* checks) {
+  if (chw || checks == nullptr) {
+    copy_image(row.pixels(), shape, chw, out);
+    return;
+  }
+  PixelCheck check;
+  const std::span<const std::uint8_t> px = row.pixels_unchecked(check);
+  std::memcpy(out, px.data(), px.size());
+  checks->add(out, row.id(), check);
+}
+
+// Below this many images a thread costs more than it saves.
+constexpr std::int64_t kBackgroundRows = 2048;
+
+void fn_bulk_handle(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
+  guarded(ctx, [&] {
+    const std::string name = text_arg(argv[0], "imgstore_bulk_handle", "table");
+    const std::string schema = argc > 1 ? text_arg(argv[1], "imgstore_bulk_handle", "schema") : std::string();
+    const std::int64_t handle = store_table_handle(sqlite3_context_db_handle(ctx), schema, name);
+    if (handle == 0) {
+      throw Error("imgstore_bulk_handle(): no store table named '" + name + "'" +
+                      (schema.empty() ? std::string() : " in schema '" + schema + "'") +
+                      "; expected a table made with CREATE VIRTUAL TABLE ... USING lmdb, hdf5, png_dir or imgstore",
+                  ErrorKind::generic);
+    }
+    sqlite3_result_int64(ctx, handle);
+  });
+}
+
+// The file this library was loaded from, so a caller can open the same loaded copy (ctypes.CDLL(path)).
+void fn_extension_path(sqlite3_context* ctx, int, sqlite3_value**) noexcept {
+  guarded(ctx, [&] {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&imgstore_bulk_scan), &info) == 0 || info.dli_fname == nullptr) {
+      throw Error("imgstore_extension_path(): the loader does not know this library's file", ErrorKind::generic);
+    }
+    sqlite3_result_text(ctx, info.dli_fname, -1, SQLITE_TRANSIENT);
+  });
+}
+
+}  // namespace
+
+int register_bulk_functions(sqlite3* db) {
+  constexpr int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY;
+  int rc = sqlite3_create_function_v2(db, "imgstore_bulk_handle", 1, flags, nullptr, fn_bulk_handle, nullptr, nullptr, nullptr);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function_v2(db, "imgstore_bulk_handle", 2, flags, nullptr, fn_bulk_handle, nullptr, nullptr, nullptr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_create_function_v2(db, "imgstore_extension_path", 0, flags, nullptr, fn_extension_path, nullptr, nullptr,
+                                    nullptr);
+  }
+  return rc;
+}
+
+}  // namespace imgstore
+
+using imgstore::bulk_call;
+using imgstore::Cursor;
+using imgstore::Store;
+
+extern "C" int imgstore_bulk_get(int64_t handle, const int64_t* ids, int64_t n, int32_t chw, int64_t* labels,
+                                 uint8_t* pixels, uint8_t* found, char* err, int64_t err_size) {
+  return bulk_call(handle, err, err_size, [&](Store& store, const std::string& table) {
+    const auto count = static_cast<std::size_t>(std::max<int64_t>(n, 0));
+    const std::size_t bytes = store.shape().bytes();
+    // Read in ascending id order (each backend's fast order), then scatter to the positions asked.
+    std::vector<std::pair<std::int64_t, std::size_t>> wanted;
+    wanted.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (found != nullptr) found[i] = 0;
+      wanted.emplace_back(ids[i], i);
+    }
+    std::sort(wanted.begin(), wanted.end());
+    std::vector<std::int64_t> keys;
+    keys.reserve(count);
+    for (const auto& [id, position] : wanted) {
+      if (id >= 0 && (keys.empty() || keys.back() != id)) keys.push_back(id);
+    }
+    std::optional<imgstore::BackgroundCheck> checks;
+    if (pixels != nullptr && n >= imgstore::kBackgroundRows) checks.emplace(bytes);
+    auto rows = store.lookup(std::move(keys));
+    auto next = wanted.begin();
+    for (; !rows->at_end(); rows->next()) {
+      const std::int64_t id = rows->id();
+      next = std::lower_bound(next, wanted.end(), std::pair{id, std::size_t{0}});
+      if (next == wanted.end() || next->first != id) continue;
+      const std::int64_t label = labels != nullptr ? rows->label() : 0;
+      std::uint8_t* first = pixels != nullptr ? pixels + next->second * bytes : nullptr;
+      if (first != nullptr) imgstore::copy_row(*rows, store.shape(), chw != 0, first, checks ? &*checks : nullptr);
+      for (auto at = next; at != wanted.end() && at->first == id; ++at) {
+        if (labels != nullptr) labels[at->second] = label;
+        if (first != nullptr && at != next) std::memcpy(pixels + at->second * bytes, first, bytes);
+        if (found != nullptr) found[at->second] = 1;
+      }
+    }
+    if (checks) {
+      if (const auto failed = checks->finish()) imgstore::throw_damaged(store, table, *failed);
+    }
+  });
+}
+
+extern "C" int imgstore_bulk_scan(int64_t handle, int64_t lo, int64_t hi, int64_t capacity, int32_t chw, int64_t* ids,
+                                  int64_t* labels, uint8_t* pixels, int64_t* rows, int64_t* total, char* err,
+                                  int64_t err_size) {
+  if (rows != nullptr) *rows = 0;
+  if (total != nullptr) *total = 0;
+  return bulk_call(handle, err, err_size, [&](Store& store, const std::string& table) {
+    const std::size_t bytes = store.shape().bytes();
+    std::optional<imgstore::BackgroundCheck> checks;
+    if (pixels != nullptr && capacity >= imgstore::kBackgroundRows) checks.emplace(bytes);
+    std::int64_t written = 0;
+    std::int64_t seen = 0;
+    if (lo <= hi && hi >= 0) {
+      for (auto cursor = store.scan({std::max<int64_t>(lo, 0), hi}); !cursor->at_end(); cursor->next(), ++seen) {
+        if (seen >= capacity) continue;  // counted, not read
+        if (ids != nullptr) ids[written] = cursor->id();
+        if (labels != nullptr) labels[written] = cursor->label();
+        if (pixels != nullptr) {
+          imgstore::copy_row(*cursor, store.shape(), chw != 0, pixels + static_cast<std::size_t>(written) * bytes,
+                             checks ? &*checks : nullptr);
+        }
+        ++written;
+      }
+    }
+    if (checks) {
+      if (const auto failed = checks->finish()) imgstore::throw_damaged(store, table, *failed);
+    }
+    if (rows != nullptr) *rows = written;
+    if (total != nullptr) *total = seen;
+  });
+}
