@@ -25,6 +25,26 @@ void build_index(Committed& c, const std::string& what) {
 
 }  // namespace
 
+std::optional<std::uint64_t> Committed::row_of(std::int64_t id) const {
+  constexpr std::uint32_t kTableAfter = 256;  // lookups before a table pays for itself
+  if (by_id_.empty() && ++lookups_ == kTableAfter && !index.empty() && index.begin()->first >= 0) {
+    const auto top = static_cast<std::uint64_t>(index.rbegin()->first);
+    if (top < 2 * index.size() + 4096) {  // dense: the table is at most about twice the map's entries
+      by_id_.assign(top + 1, kNoRow);
+      for (const auto& [key, row] : index) by_id_[static_cast<std::uint64_t>(key)] = row;
+    }
+  }
+  if (!by_id_.empty()) {
+    if (id < 0 || static_cast<std::uint64_t>(id) >= by_id_.size() || by_id_[static_cast<std::uint64_t>(id)] == kNoRow) {
+      return std::nullopt;
+    }
+    return by_id_[static_cast<std::uint64_t>(id)];
+  }
+  const auto it = index.find(id);
+  if (it == index.end()) return std::nullopt;
+  return it->second;
+}
+
 // Reads rows [0, rows) of /ids and /labels into a new committed state (not yet indexed).
 std::shared_ptr<Committed> H5File::read_rows(const std::string& table, std::uint64_t rows, const char* says) const {
   const std::string what = where(table);

@@ -76,8 +76,10 @@ std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
   }
   const std::string what = f.where(store_.table()) + ": reading id " + std::to_string(walk_.id());
   if (walk_.by_ids()) {
-    // A point read: one row through the chunk cache.
     single_.resize(bytes);
+    // A point read of a committed row: straight from the file when it is unfiltered (a short read, from a
+    // truncated file, goes through HDF5 and its checks below), else one row through the chunk cache.
+    if (own_file && row < snapshot_->rows && f.read_row_direct(row, single_.data())) return single_;
     reading([&] { f.read(Dataset::images, row, 1, single_.data(), what); });
     return single_;
   }

@@ -64,6 +64,17 @@ struct Committed {
   Index index;                                  // live id -> row
   std::uint64_t images_end = 0;                 // where its last /images chunk ends in the file
                                                 // (hdf5_file_end.hpp; 0: unchecked)
+
+  // The row of a live id, or nullopt. After many lookups of one state whose ids are dense (most stores number
+  // them from 0), from a table by id built once for it: a random point read then costs one load instead of a
+  // walk down the map's tree (which was a fifth of a random batch's time).
+  std::optional<std::uint64_t> row_of(std::int64_t id) const;
+
+ private:
+  static constexpr std::uint64_t kNoRow = ~std::uint64_t{0};
+  // A cache, not state: built and read only under hdf5_mutex(), which every cursor step holds.
+  mutable std::vector<std::uint64_t> by_id_;
+  mutable std::uint32_t lookups_ = 0;
 };
 
 // The per-row datasets (/images rank 4 uint8, /labels and /ids rank 1 int64, /checksums rank 1 uint64).
@@ -115,6 +126,12 @@ class H5File {
   void ensure_open(const std::string& table, std::chrono::milliseconds timeout);
   // Rows [row0, row0 + n) of a dataset into `data` (uint8 images, int64 labels and ids, uint64 checksums).
   void read(Dataset d, std::uint64_t row0, std::uint64_t n, void* data, const std::string& what) const;
+  // A point read of one committed row of unfiltered /images with pread at the row's file address, from HDF5's
+  // chunk index, asked once per chunk and kept (a chunk of committed rows is never moved or freed: rows are
+  // appended, a rollback trims only rows past the committed ones, a compaction makes a new file): no HDF5
+  // read setup per row. False when it cannot serve it (filtered, not allocated, a short read: a truncated
+  // file): the caller reads through HDF5, which reports why.
+  bool read_row_direct(std::uint64_t row, std::uint8_t* out) const;
   std::uint64_t extent(Dataset d, const std::string& what) const;
   // For chunk-level reads of /images (H5Dread_chunk, H5Dget_chunk_info), and the file's descriptor.
   hid_t images_id() const { return images_.get(); }
@@ -253,6 +270,9 @@ class H5File {
   // its file address: a statement's check for a new commit costs a 16-byte read instead of an H5Drefresh.
   Fd commit_fd_;
   haddr_t commit_address_ = HADDR_UNDEF;
+  mutable std::vector<haddr_t> chunk_addresses_;  // read_row_direct's, by chunk index (HADDR_UNDEF: not asked)
+  mutable hid_t direct_file_ = H5I_INVALID_HID;  // the file_ whose descriptor direct_fd_ is
+  mutable int direct_fd_ = -1;
   std::shared_ptr<const Committed> committed_ = std::make_shared<const Committed>();
   bool writing_ = false;    // this process's one transaction is open
   bool writable_ = false;   // opened read-write (reading must not change the file)

@@ -128,9 +128,7 @@ std::optional<std::int64_t> Hdf5Store::max_id() {
 std::optional<std::uint64_t> Hdf5Store::row_of(const Committed& c, std::int64_t id) const {
   const auto o = overlay_.find(id);
   if (o != overlay_.end()) return o->second;
-  const auto it = c.index.find(id);
-  if (it == c.index.end()) return std::nullopt;
-  return it->second;
+  return c.row_of(id);
 }
 
 std::optional<std::pair<std::int64_t, std::uint64_t>> Hdf5Store::first_from(const Committed& snap, std::int64_t from,
