@@ -11,7 +11,7 @@ Everything goes through the imgstore SQLite extension and the standard sqlite3 m
 PyTorch dataset.
 """
 
-from ._extension import ExtensionError, find_extension, load
+from ._extension import ExtensionError, find_extension, load, loadable_path
 from ._store import Store, guess_backend, open
 
-__all__ = ["ExtensionError", "Store", "find_extension", "guess_backend", "load", "open"]
+__all__ = ["ExtensionError", "Store", "find_extension", "guess_backend", "load", "loadable_path", "open"]

@@ -19,21 +19,44 @@ class ExtensionError(RuntimeError):
 
 
 def _candidates():
-    """Where the built extension may be, most specific first."""
-    source_tree = Path(__file__).resolve().parent.parent.parent  # python/imgstore/ -> the project root
-    return [source_tree / "build" / "imgstore.so", Path.cwd() / "build" / "imgstore.so"]
+    """Where the built extension may be, most specific first: inside this package (pip install ./python builds
+    it there), the source tree's build/ (scripts/build), the working directory's build/."""
+    package = Path(__file__).resolve().parent
+    source_tree = package.parent.parent  # python/imgstore/ -> the project root
+    return [package / "imgstore.so", source_tree / "build" / "imgstore.so", Path.cwd() / "build" / "imgstore.so"]
 
 
-def find_extension():
-    """The path to give load_extension: $IMGSTORE_EXTENSION when set, else the project's build/imgstore.so
-    (beside this source tree, or under the working directory), else 'imgstore' for SQLite's own search."""
+def _found():
+    """$IMGSTORE_EXTENSION when set, else the first candidate that exists, else None."""
     given = os.environ.get(ENV_VAR)
     if given:
         return given
     for candidate in _candidates():
         if candidate.is_file():
             return str(candidate)
-    return "imgstore"
+    return None
+
+
+def find_extension():
+    """The path to give load_extension: $IMGSTORE_EXTENSION when set, else the extension installed inside this
+    package, else the project's build/imgstore.so (beside this source tree, or under the working directory), else
+    'imgstore' for SQLite's own search."""
+    return _found() or "imgstore"
+
+
+def loadable_path():
+    """The path of the extension this package loads, for conn.load_extension(path) or the sqlite3 shell's
+    `.load`: $IMGSTORE_EXTENSION when set (as given), else the first of find_extension()'s places that holds
+    imgstore.so. Raises ExtensionError when there is none."""
+    found = _found()
+    if found is None:
+        raise ExtensionError(
+            f"the imgstore extension is not installed: no imgstore.so at {', '.join(map(str, _candidates()))}. "
+            f"Install the package with `pip install --no-build-isolation ./python` from the project root (it "
+            f"builds the extension into the package), build it with scripts/build, or set {ENV_VAR} to the "
+            f"path of imgstore.so"
+        )
+    return found
 
 
 def _enable(conn, on):
