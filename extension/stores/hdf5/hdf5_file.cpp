@@ -82,35 +82,6 @@ void H5File::read(Dataset d, std::uint64_t row0, std::uint64_t n, void* data, co
   transfer(d, false, row0, n, data, what);
 }
 
-bool H5File::read_row_direct(std::uint64_t row, std::uint8_t* out) const {
-  if (filters_ != 0 || !images_) return false;
-  const std::uint64_t chunk = row / chunk_rows_;
-  if (chunk >= chunk_addresses_.size()) chunk_addresses_.resize(chunk + 1, HADDR_UNDEF);
-  haddr_t& address = chunk_addresses_[chunk];
-  if (address == HADDR_UNDEF) {
-    const hsize_t offset[4] = {chunk * chunk_rows_, 0, 0, 0};
-    unsigned mask = 0;
-    hsize_t size = 0;
-    if (H5Dget_chunk_info_by_coord(images_.get(), offset, &mask, &address, &size) < 0) {
-      H5Eclear2(H5E_DEFAULT);
-      address = HADDR_UNDEF;
-    }
-    if (address == HADDR_UNDEF) return false;
-  }
-  if (direct_file_ != file_.get()) {  // the descriptor HDF5 reads this file through (sec2), asked once per open
-    void* handle = nullptr;
-    if (H5Fget_vfd_handle(file_.get(), H5P_DEFAULT, &handle) < 0 || handle == nullptr) {
-      H5Eclear2(H5E_DEFAULT);
-      return false;
-    }
-    direct_fd_ = *static_cast<const int*>(handle);
-    direct_file_ = file_.get();
-  }
-  const std::size_t bytes = shape_.bytes();
-  const auto at = static_cast<off_t>(address + (row % chunk_rows_) * bytes);
-  return ::pread(direct_fd_, out, bytes, at) == static_cast<ssize_t>(bytes);
-}
-
 std::uint64_t H5File::extent(Dataset d, const std::string& what) const {
   const Hid space = checked(H5Dget_space(dataset(d)), H5Sclose, what);
   hsize_t dims[4] = {0, 0, 0, 0};

@@ -126,12 +126,6 @@ class H5File {
   void ensure_open(const std::string& table, std::chrono::milliseconds timeout);
   // Rows [row0, row0 + n) of a dataset into `data` (uint8 images, int64 labels and ids, uint64 checksums).
   void read(Dataset d, std::uint64_t row0, std::uint64_t n, void* data, const std::string& what) const;
-  // A point read of one committed row of unfiltered /images with pread at the row's file address, from HDF5's
-  // chunk index, asked once per chunk and kept (a chunk of committed rows is never moved or freed: rows are
-  // appended, a rollback trims only rows past the committed ones, a compaction makes a new file): no HDF5
-  // read setup per row. False when it cannot serve it (filtered, not allocated, a short read: a truncated
-  // file): the caller reads through HDF5, which reports why.
-  bool read_row_direct(std::uint64_t row, std::uint8_t* out) const;
   std::uint64_t extent(Dataset d, const std::string& what) const;
   // For chunk-level reads of /images (H5Dread_chunk, H5Dget_chunk_info), and the file's descriptor.
   hid_t images_id() const { return images_.get(); }
@@ -270,9 +264,6 @@ class H5File {
   // its file address: a statement's check for a new commit costs a 16-byte read instead of an H5Drefresh.
   Fd commit_fd_;
   haddr_t commit_address_ = HADDR_UNDEF;
-  mutable std::vector<haddr_t> chunk_addresses_;  // read_row_direct's, by chunk index (HADDR_UNDEF: not asked)
-  mutable hid_t direct_file_ = H5I_INVALID_HID;  // the file_ whose descriptor direct_fd_ is
-  mutable int direct_fd_ = -1;
   std::shared_ptr<const Committed> committed_ = std::make_shared<const Committed>();
   bool writing_ = false;    // this process's one transaction is open
   bool writable_ = false;   // opened read-write (reading must not change the file)
