@@ -40,10 +40,11 @@ PATHS = {"lmdb": "s.lmdb", "hdf5": "s.h5", "png_dir": "s_png"}
 
 
 class InMemory(Dataset):
-    """The ceiling: the same items from numpy arrays, a batch by fancy indexing."""
+    """The ceiling: the same items (CHW uint8 tensors, as ImageDataset's) from numpy arrays, a batch by fancy
+    indexing."""
 
     def __init__(self, images, labels):
-        self.images, self.labels = images, labels
+        self.images, self.labels = np.ascontiguousarray(images.transpose(0, 3, 1, 2)), labels
 
     def __len__(self):
         return len(self.labels)
