@@ -35,10 +35,9 @@ PACKAGE = "imgstore"
 
 PREREQUISITES = (
     "Building it needs CMake (>= 3.20), a C++20 compiler, pkg-config and the development packages of SQLite, LMDB, "
-    "HDF5, libpng, zlib and xxHash; the project's CMakeLists.txt also looks for its tests' tools (the sqlite3 "
-    "shell, doctest, /usr/bin/python3). On Debian 12 the project's scripts/setup installs them all, or: apt-get "
-    "install cmake g++ make pkg-config libsqlite3-dev sqlite3 liblmdb-dev libhdf5-dev libpng-dev zlib1g-dev "
-    "libxxhash-dev doctest-dev python3"
+    "HDF5, libpng, zlib and xxHash (configured with IMGSTORE_EXTENSION_ONLY: not the tests' tools). On Debian 12: "
+    "apt-get install cmake g++ make pkg-config libsqlite3-dev liblmdb-dev libhdf5-dev libpng-dev zlib1g-dev "
+    "libxxhash-dev (the project's scripts/setup installs these and everything else it uses)"
 )
 
 
@@ -98,7 +97,7 @@ class BuildExtension(build_ext):
         # A fresh folder each time: nothing comes from the project's build/ or an earlier install. It is removed
         # once the library is copied, and kept when the build fails (for CMakeError.log and the like).
         build_dir = Path(tempfile.mkdtemp(prefix="imgstore-cmake-"))
-        run([cmake, "-S", root, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release", *extra], "cmake's configure step",
+        run([cmake, "-S", root, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release", "-DIMGSTORE_EXTENSION_ONLY=ON", *extra], "cmake's configure step",
             build_dir)
         run([cmake, "--build", build_dir, "--target", "imgstore", "-j", jobs], "cmake --build", build_dir)
         built = build_dir / LIBRARY

@@ -105,6 +105,10 @@ class IdWalk {
   }
 
   bool by_ids() const { return by_ids_; }
+  // By ids: the ids the walk will ask find() for after the one it is on, in order.
+  std::span<const std::int64_t> ids_ahead() const {
+    return std::span<const std::int64_t>(ids_).subspan(std::min(next_index_, ids_.size()));
+  }
 
   std::int64_t id() const { return id_; }
   const V& value() const { return value_; }

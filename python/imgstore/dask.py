@@ -15,9 +15,11 @@ The arrays are the table as of one commit (the one read() saw): a task that find
 files changed) fails rather than mix two states: call read() again.
 """
 
+import collections
 import hashlib
 import json
 import os
+import threading
 import time
 
 import dask
@@ -64,11 +66,35 @@ def _fingerprint(ids):
     return hashlib.blake2b(np.ascontiguousarray(ids, dtype=np.int64).tobytes(), digest_size=16).hexdigest()
 
 
+# Stores this thread of this process has open, by (path, backend, extension): a worker's tasks reuse them, as
+# opening one reads its whole index (an hdf5 store's ids, a sharded table's every shard). Each read is still
+# a statement of its own, of the last committed state. Per thread: a threaded scheduler's tasks then read in
+# parallel (one connection is one reader at a time).
+_open_stores = threading.local()
+_KEEP_OPEN = 8
+
+
+def _store(path, backend, extension):
+    stores = getattr(_open_stores, "stores", None)
+    if stores is None or stores[0] != os.getpid():  # a forked worker opens its own
+        stores = _open_stores.stores = (os.getpid(), collections.OrderedDict())
+    cache = stores[1]
+    key = (path, backend, extension)
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    store = _open_store(path, backend=backend, extension=extension)
+    cache[key] = store
+    while len(cache) > _KEEP_OPEN:
+        cache.popitem(last=False)[1].close()
+    return store
+
+
 def _read_chunk(path, backend, extension, lo, hi, count, fingerprint, state, what):
     """One chunk of one array: the rows with lo <= id <= hi, checked to be the ones read() listed."""
-    with _open_store(path, backend=backend, extension=extension) as store:
-        ids, labels, images = store.scan(lo, hi, ids=True, labels=what == "labels", images=what == "images",
-                                         expected=count)
+    store = _store(path, backend, extension)
+    ids, labels, images = store.scan(lo, hi, ids=True, labels=what == "labels", images=what == "images",
+                                     expected=count)
     now = _state(path, backend)
     if now != state or len(ids) != count or _fingerprint(ids) != fingerprint:
         raise RuntimeError("%s was committed to since read() listed its rows (ids %d..%d: %d rows then, %d now): "

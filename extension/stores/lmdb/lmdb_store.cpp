@@ -25,6 +25,7 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <deque>
 #include <cstring>
 #include <exception>
 #include <utility>
@@ -82,6 +83,7 @@ class LmdbCursor final : public Cursor {
  private:
   MDB_txn* txn() const;
   std::optional<MDB_val> find(std::int64_t id);
+  std::optional<MDB_val> get(std::int64_t id);
   std::optional<std::pair<std::int64_t, MDB_val>> first_from(std::int64_t from);
   int search(std::int64_t from, MDB_val& key, MDB_val& value);
   void check_value(std::int64_t id, const MDB_val& value) const {
@@ -100,6 +102,9 @@ class LmdbCursor final : public Cursor {
   const std::size_t value_bytes_;  // the header and the pixels
   const std::int64_t hi_;  // the range's end: a row past it ends the walk unread, so it is not checked
   IdWalk<MDB_val> walk_;
+  // A read-only lookup of many ids finds the next few ahead of the one it serves and asks the CPU for their
+  // values at once, so their loads from memory overlap (a random batch waits on memory, not on work).
+  std::deque<std::optional<MDB_val>> ahead_;  // the values of walk_.ids_ahead()[0, ahead_.size())
   bool verified_ = false;  // the current row's checksum was checked
   bool at_end_ = false;
 };
@@ -493,6 +498,27 @@ void LmdbCursor::throw_bad_value(std::int64_t id, const MDB_val& value) const {
 }
 
 std::optional<MDB_val> LmdbCursor::find(std::int64_t id) {
+  if (in_write_txn_) return get(id);  // a write transaction's pages may move between steps: nothing kept
+  constexpr std::size_t kAhead = 8;
+  std::optional<MDB_val> found;
+  if (ahead_.empty()) {
+    found = get(id);
+  } else {
+    found = ahead_.front();
+    ahead_.pop_front();
+  }
+  const auto ids = walk_.ids_ahead();
+  while (ahead_.size() < std::min(kAhead, ids.size())) {
+    ahead_.push_back(get(ids[ahead_.size()]));
+    if (const auto& v = ahead_.back()) {
+      const auto* p = static_cast<const char*>(v->mv_data);
+      for (std::size_t offset = 0; offset < v->mv_size; offset += 64) __builtin_prefetch(p + offset);
+    }
+  }
+  return found;
+}
+
+std::optional<MDB_val> LmdbCursor::get(std::int64_t id) {
   unsigned char key_bytes[8];
   encode_key(id, key_bytes);
   MDB_val key{8, key_bytes};
