@@ -1,8 +1,19 @@
 #include "store.hpp"
 
+#include <cstring>
 #include <filesystem>
 
 namespace imgstore {
+
+std::size_t Cursor::copy_rows(std::uint8_t* out, std::size_t, std::vector<RowCopy>& rows) {
+  rows.clear();
+  RowCopy row{id(), label(), {}};
+  const std::span<const std::uint8_t> px = pixels_unchecked(row.check);
+  std::memcpy(out, px.data(), px.size());
+  rows.push_back(row);
+  next();
+  return 1;
+}
 
 void throw_missing_store(const std::string& table, const std::string& path, OpenMode mode) {
   std::error_code ec;

@@ -56,6 +56,13 @@ struct PixelCheck {
   std::int64_t label = 0;  // the label the checksum was made with (kind image)
 };
 
+// One row copied by Cursor::copy_rows.
+struct RowCopy {
+  std::int64_t id = 0;
+  std::int64_t label = 0;
+  PixelCheck check;
+};
+
 // Rows in ascending id order. Views returned stay valid until next() or the cursor's destruction.
 class Cursor {
  public:
@@ -70,6 +77,11 @@ class Cursor {
     check = {};
     return pixels();
   }
+  // Copies this row's pixels and those of up to max_rows - 1 rows after it into `out`, one after another,
+  // unchecked (each row's check in `rows`), and moves past them: the bulk reader's copy. A backend that can
+  // read a run of rows straight into `out` does (hdf5: one H5Dread, not a read into a block and a copy out of
+  // it); this one copies one row. Call only when not at_end(); returns the rows copied (at least 1).
+  virtual std::size_t copy_rows(std::uint8_t* out, std::size_t max_rows, std::vector<RowCopy>& rows);
 };
 
 // The walk shared by cursors over a store kept as an ordered id -> V map: either the given ids (sorted, those
@@ -105,6 +117,7 @@ class IdWalk {
   }
 
   bool by_ids() const { return by_ids_; }
+  const IdRange& range() const { return range_; }
   // By ids: the ids the walk will ask find() for after the one it is on, in order.
   std::span<const std::int64_t> ids_ahead() const {
     return std::span<const std::int64_t>(ids_).subspan(std::min(next_index_, ids_.size()));

@@ -311,15 +311,38 @@ extern "C" int imgstore_bulk_scan(int64_t handle, int64_t lo, int64_t hi, int64_
     std::int64_t written = 0;
     std::int64_t seen = 0;
     if (lo <= hi && hi >= 0) {
-      for (auto cursor = store.scan({std::max<int64_t>(lo, 0), hi}); !cursor->at_end(); cursor->next(), ++seen) {
-        if (seen >= capacity) continue;  // counted, not read
-        if (ids != nullptr) ids[written] = cursor->id();
-        if (labels != nullptr) labels[written] = cursor->label();
-        if (pixels != nullptr) {
-          imgstore::copy_row(*cursor, store.shape(), chw != 0, pixels + static_cast<std::size_t>(written) * bytes,
-                             checks ? &*checks : nullptr);
+      const auto cursor = store.scan({std::max<int64_t>(lo, 0), hi});
+      std::vector<imgstore::RowCopy> copied;
+      while (!cursor->at_end()) {
+        if (written < capacity && pixels != nullptr && chw == 0) {
+          // Runs of rows straight into the output (Cursor::copy_rows), checked in the background or here.
+          std::uint8_t* const out = pixels + static_cast<std::size_t>(written) * bytes;
+          const std::size_t n = cursor->copy_rows(out, static_cast<std::size_t>(capacity - written), copied);
+          for (std::size_t k = 0; k < n; ++k) {
+            const imgstore::RowCopy& row = copied[k];
+            if (ids != nullptr) ids[static_cast<std::size_t>(written) + k] = row.id;
+            if (labels != nullptr) labels[static_cast<std::size_t>(written) + k] = row.label;
+            std::uint8_t* const px = out + k * bytes;
+            if (checks) {
+              checks->add(px, row.id, row.check);
+            } else if (!imgstore::passes(row.check, row.id, {px, bytes})) {
+              imgstore::throw_damaged(store, table, row.id);
+            }
+          }
+          written += static_cast<int64_t>(n);
+          seen += static_cast<int64_t>(n);
+          continue;
         }
-        ++written;
+        if (seen < capacity) {  // ids and labels only, or CHW planes; past capacity only counted
+          if (ids != nullptr) ids[written] = cursor->id();
+          if (labels != nullptr) labels[written] = cursor->label();
+          if (pixels != nullptr) {
+            imgstore::copy_row(*cursor, store.shape(), chw != 0, pixels + static_cast<std::size_t>(written) * bytes, nullptr);
+          }
+          ++written;
+        }
+        ++seen;
+        cursor->next();
       }
     }
     if (checks) {

@@ -281,3 +281,51 @@ def test_python_without_extension_loading_gets_the_fix(monkeypatch, tmp_path):
     monkeypatch.setattr(imgstore._store.sqlite3, "connect", NoExtensionConnection)
     with pytest.raises(imgstore.ExtensionError, match="--enable-loadable-sqlite-extensions"):
         imgstore.open(tmp_path / "x.lmdb", shape=(1, 1, 1))
+
+
+@pytest.mark.parametrize("n", [300, 2500], ids=["small", "threaded-check"])
+def test_bulk_reads_equal_sql_after_random_changes(store_path, backend, n):
+    """Deletes, relabels, replaced pixels and new ids (committed, rolled back, and open in a transaction): every
+    bulk read equals the same SELECT through SQL."""
+    make_store(store_path, backend, n)
+    rng = np.random.default_rng(n)
+    with imgstore.open(store_path) as s:
+        conn = s.conn
+
+        def change():
+            k = rng.integers(0, 4)
+            ids = [int(i) for i in rng.integers(0, n + 200, 5)]
+            if k == 0:
+                conn.executemany("DELETE FROM temp.store WHERE id = ?", [(i,) for i in ids])
+            elif k == 1:
+                conn.executemany("UPDATE temp.store SET label = label + 1 WHERE id = ?", [(i,) for i in ids])
+            else:
+                conn.executemany("INSERT OR REPLACE INTO temp.store VALUES (?, ?, ?)",
+                                 [(i, int(rng.integers(0, 10)), rng.integers(0, 256, 144, dtype=np.uint8).tobytes())
+                                  for i in ids])
+
+        def check():
+            rows = conn.execute("SELECT id, label, pixels FROM temp.store").fetchall()
+            want_ids = np.array([r[0] for r in rows], dtype=np.int64)
+            want_labels = np.array([r[1] for r in rows], dtype=np.int64)
+            want = np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(-1, 8, 6, 3)
+            images, labels = s.to_numpy()
+            assert (s.ids() == want_ids).all() and (labels == want_labels).all() and (images == want).all()
+            lo, hi = sorted(int(x) for x in rng.integers(0, n + 200, 2))
+            got_ids, got_labels, got = s.scan(lo, hi)
+            inside = (want_ids >= lo) & (want_ids <= hi)
+            assert (got_ids == want_ids[inside]).all() and (got == want[inside]).all()
+            assert (got_labels == want_labels[inside]).all()
+            asked = rng.choice(want_ids, 40)
+            at = np.searchsorted(want_ids, asked)
+            labels, images = s.fetch(asked)
+            assert (labels == want_labels[at]).all() and (images == want[at]).all()
+            assert (s.get(asked, layout="CHW") == want[at].transpose(0, 3, 1, 2)).all()
+
+        for _ in range(6):
+            change()
+            conn.execute("BEGIN")
+            change()
+            check()  # this connection's open transaction is seen
+            conn.execute("ROLLBACK" if rng.integers(0, 2) else "COMMIT")
+            check()

@@ -44,6 +44,43 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels_unchecked(PixelCheck& check) {
   return px;
 }
 
+// A scan's run of committed rows whose ids follow each other in the index as their rows do in /images (a store
+// loaded in id order and not changed since, the common case) is read with one H5Dread straight into `out`.
+std::size_t Hdf5Cursor::copy_rows(std::uint8_t* out, std::size_t max_rows, std::vector<RowCopy>& rows) {
+  std::size_t run = 0;
+  {
+    const Lock lock(hdf5_mutex());
+    const std::uint64_t first = walk_.value();
+    const bool plain = !walk_.by_ids() && file_ == store_.file_ptr() && !store_.moves_rows() &&
+                       !(file_->deflate() > 0 && store_.pool() != nullptr);  // (a threaded gzip scan inflates ahead)
+    if (plain && first < snapshot_->rows && hint_ != snapshot_->index.end() && hint_->first == walk_.id()) {
+      const std::uint64_t limit = std::min<std::uint64_t>(
+          {max_rows, snapshot_->rows - first, block_rows(file_->chunk_rows(), store_.shape().bytes(), kScanBlockBytes)});
+      run = 1;
+      for (auto it = std::next(hint_); run < limit && it != snapshot_->index.end() && it->first <= walk_.range().hi &&
+                                       it->second == first + run;
+           ++it) {
+        ++run;
+      }
+    }
+    if (run > 1) {
+      H5File& f = *file_;
+      f.ensure_open(store_.table(), store_.timeout());
+      require_file_reaches(f, snapshot_->images_end, store_.table());
+      f.read(Dataset::images, first, run, out, f.where(store_.table()) + ": reading ids " + std::to_string(walk_.id()) + "..");
+      require_file_reaches(f, snapshot_->images_end, store_.table());
+      rows.clear();
+      auto it = hint_;
+      for (std::uint64_t k = 0; k < run; ++k, ++it) {
+        rows.push_back({it->first, store_.label_at(*snapshot_, first + k), store_.check_of(*snapshot_, first + k)});
+      }
+    }
+  }
+  if (run <= 1) return Cursor::copy_rows(out, max_rows, rows);
+  for (std::uint64_t k = 0; k < run; ++k) next();
+  return run;
+}
+
 std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
   const std::uint64_t row = walk_.value();
   const std::size_t bytes = store_.shape().bytes();

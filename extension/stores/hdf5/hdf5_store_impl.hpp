@@ -61,6 +61,7 @@ class Hdf5Cursor final : public Cursor {
   std::int64_t label() override;
   std::span<const std::uint8_t> pixels() override;
   std::span<const std::uint8_t> pixels_unchecked(PixelCheck& check) override;
+  std::size_t copy_rows(std::uint8_t* out, std::size_t max_rows, std::vector<RowCopy>& rows) override;
 
  private:
   std::span<const std::uint8_t> read_pixels();
@@ -107,6 +108,8 @@ class Hdf5Store final : public Store {
     return std::make_unique<Hdf5Cursor>(*this, IdRange{}, std::move(ids), true);
   }
 
+  // This connection's transaction has added, moved or deleted ids (its rows differ from a snapshot's index).
+  bool moves_rows() const { return !overlay_.empty(); }
   // The row of a live id as this connection sees it: its transaction's changes over the snapshot `c`.
   std::optional<std::uint64_t> row_of(const Committed& c, std::int64_t id) const;
   // The first live id >= from, with its row.
