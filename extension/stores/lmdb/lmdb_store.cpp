@@ -177,7 +177,12 @@ class LmdbStore final : public Store {
 };
 
 const std::shared_ptr<Env>& LmdbStore::current_env() {
-  if (levels_.empty() && env_->replaced()) env_ = open_env(table_, path_, env_->shape(), OpenMode::must_exist);
+  // A forked child reads through an environment of its own (LMDB forbids using the parent's after fork(): a
+  // child's read renews the parent's reader slot, and the parent's next read fails with MDB_BAD_RSLOT); the
+  // registry opens one per process. The parent's is dropped here unclosed (EnvClose).
+  if (levels_.empty() && (!env_->here() || env_->replaced())) {
+    env_ = open_env(table_, path_, env_->shape(), OpenMode::must_exist);
+  }
   return env_;
 }
 
