@@ -82,6 +82,10 @@ class Cursor {
   // read a run of rows straight into `out` does (hdf5: one H5Dread, not a read into a block and a copy out of
   // it); this one copies one row. Call only when not at_end(); returns the rows copied (at least 1).
   virtual std::size_t copy_rows(std::uint8_t* out, std::size_t max_rows, std::vector<RowCopy>& rows);
+  // True when this cursor and `other` read the same committed state and share nothing mutable, so that the
+  // two may be stepped on two threads at once (the bulk reader splits a batch of random reads so); false
+  // when that is not known (the default), or either reads a transaction's changes.
+  virtual bool same_snapshot(const Cursor& /*other*/) const { return false; }
 };
 
 // The walk shared by cursors over a store kept as an ordered id -> V map: either the given ids (sorted, those

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -21,6 +22,7 @@
 
 #include "checksum.hpp"
 #include "function_common.hpp"
+#include "thread_pool.hpp"
 #include "store.hpp"
 #include "vtab.hpp"
 
@@ -205,6 +207,46 @@ void copy_row(Cursor& row, const Shape& shape, bool chw, std::uint8_t* out, Back
   checks->add(out, row.id(), check);
 }
 
+// Where a lookup's rows go: the positions asked for each id (sorted pairs id, position).
+struct Scatter {
+  const Shape& shape;
+  bool chw;
+  std::int64_t* labels;
+  std::uint8_t* pixels;
+  std::uint8_t* found;
+};
+
+// Copies each row of `rows` (ascending ids) to every position that asked for its id.
+void scatter_rows(Cursor& rows, std::span<const std::pair<std::int64_t, std::size_t>> wanted, const Scatter& out,
+                  BackgroundCheck* checks) {
+  const std::size_t bytes = out.shape.bytes();
+  auto next = wanted.begin();
+  for (; !rows.at_end(); rows.next()) {
+    const std::int64_t id = rows.id();
+    next = std::lower_bound(next, wanted.end(), std::pair{id, std::size_t{0}});
+    if (next == wanted.end() || next->first != id) continue;
+    const std::int64_t label = out.labels != nullptr ? rows.label() : 0;
+    std::uint8_t* const first = out.pixels != nullptr ? out.pixels + next->second * bytes : nullptr;
+    if (first != nullptr) copy_row(rows, out.shape, out.chw, first, checks);
+    for (auto at = next; at != wanted.end() && at->first == id; ++at) {
+      if (out.labels != nullptr) out.labels[at->second] = label;
+      if (first != nullptr && at != next) std::memcpy(out.pixels + at->second * bytes, first, bytes);
+      if (out.found != nullptr) out.found[at->second] = 1;
+    }
+  }
+}
+
+// The bulk reader's workers (one per core; none on one core): made at first use by the process that uses it.
+ThreadPool* bulk_pool() {
+  static std::mutex mutex;
+  static LazyPool pool(default_threads());
+  const std::lock_guard lock(mutex);
+  return pool.get();
+}
+
+// A lookup of at least this many ids is split over two threads when it can be.
+constexpr std::size_t kSplitRows = 32;
+
 // Below this many images a thread costs more than it saves (measured: a batch of 256 random reads took twice
 // as long with one).
 constexpr std::int64_t kBackgroundRows = 2048;
@@ -274,23 +316,33 @@ extern "C" int imgstore_bulk_get(int64_t handle, const int64_t* ids, int64_t n, 
     for (const auto& [id, position] : wanted) {
       if (id >= 0 && (keys.empty() || keys.back() != id)) keys.push_back(id);
     }
-    std::optional<imgstore::BackgroundCheck> checks;
-    if (pixels != nullptr && n >= imgstore::kBackgroundRows) checks.emplace(bytes);
-    auto rows = store.lookup(std::move(keys));
-    auto next = wanted.begin();
-    for (; !rows->at_end(); rows->next()) {
-      const std::int64_t id = rows->id();
-      next = std::lower_bound(next, wanted.end(), std::pair{id, std::size_t{0}});
-      if (next == wanted.end() || next->first != id) continue;
-      const std::int64_t label = labels != nullptr ? rows->label() : 0;
-      std::uint8_t* first = pixels != nullptr ? pixels + next->second * bytes : nullptr;
-      if (first != nullptr) imgstore::copy_row(*rows, store.shape(), chw != 0, first, checks ? &*checks : nullptr);
-      for (auto at = next; at != wanted.end() && at->first == id; ++at) {
-        if (labels != nullptr) labels[at->second] = label;
-        if (first != nullptr && at != next) std::memcpy(pixels + at->second * bytes, first, bytes);
-        if (found != nullptr) found[at->second] = 1;
+    const imgstore::Scatter out{store.shape(), chw != 0, labels, pixels, found};
+    if (pixels != nullptr && n < imgstore::kBackgroundRows && keys.size() >= imgstore::kSplitRows) {
+      if (imgstore::ThreadPool* pool = imgstore::bulk_pool()) {
+        // Two halves on two threads when their cursors read one committed state: a batch of random reads
+        // waits on memory, and two cores wait on twice as much of it at once.
+        const std::size_t half = keys.size() / 2;
+        const std::int64_t split = keys[half];
+        auto low = store.lookup(std::vector<std::int64_t>(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(half)));
+        auto high = store.lookup(std::vector<std::int64_t>(keys.begin() + static_cast<std::ptrdiff_t>(half), keys.end()));
+        if (low->same_snapshot(*high)) {
+          const auto mid = std::lower_bound(wanted.begin(), wanted.end(), std::pair{split, std::size_t{0}});
+          auto other = pool->submit([&] { imgstore::scatter_rows(*high, {mid, wanted.end()}, out, nullptr); });
+          struct Join {  // the worker writes into the caller's arrays: never return before it is done
+            std::future<void>& f;
+            ~Join() {
+              if (f.valid()) f.wait();
+            }
+          } const join{other};
+          imgstore::scatter_rows(*low, {wanted.begin(), mid}, out, nullptr);
+          other.get();
+          return;
+        }
       }
     }
+    std::optional<imgstore::BackgroundCheck> checks;
+    if (pixels != nullptr && n >= imgstore::kBackgroundRows) checks.emplace(bytes);
+    imgstore::scatter_rows(*store.lookup(std::move(keys)), wanted, out, checks ? &*checks : nullptr);
     if (checks) {
       if (const auto failed = checks->finish()) imgstore::throw_damaged(store, table, *failed);
     }

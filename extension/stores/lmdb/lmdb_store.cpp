@@ -79,6 +79,13 @@ class LmdbCursor final : public Cursor {
   std::int64_t label() override { return decode_label(static_cast<const unsigned char*>(walk_.value().mv_data)); }
   std::span<const std::uint8_t> pixels() override;
   std::span<const std::uint8_t> pixels_unchecked(PixelCheck& check) override;
+  // Two read-only snapshots of one environment with one transaction id see the same pages; each cursor has
+  // its own read transaction (MDB_NOTLS: usable from any thread, one at a time) and touches no shared state.
+  bool same_snapshot(const Cursor& other) const override {
+    const auto* o = dynamic_cast<const LmdbCursor*>(&other);
+    return o != nullptr && !in_write_txn_ && !o->in_write_txn_ && env_ == o->env_ && reader_.get() != nullptr &&
+           o->reader_.get() != nullptr && mdb_txn_id(reader_.get()) == mdb_txn_id(o->reader_.get());
+  }
 
  private:
   MDB_txn* txn() const;
