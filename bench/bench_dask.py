@@ -4,8 +4,10 @@ SQL scan of the same table, per worker.
 
     /usr/bin/python3 bench/bench_dask.py [--images 1000000] [--extension build/imgstore.so]
 
-Tables as bench_scale.py makes them: 8 shards of smooth synthetic 32x32x3 images, lmdb and hdf5 (gzip). The SQL
-scan is a fresh sqlite3 shell reading every pixel blob (`SELECT count(*), sum(length(pixels))`); the Dask scan
+Tables as bench_scale.py makes them: 8 shards of smooth synthetic 32x32x3 images, lmdb and hdf5 (gzip). Each time is
+the best of 2. The SQL scan is a fresh sqlite3 shell reading every pixel blob (`SELECT count(*),
+sum(length(pixels))`, every image's checksum checked); the Dask read loads every chunk of `images` and computes
+nothing from it; the Dask scan
 is what bench_scale.py computes, the label sum and the mean image (every byte read and summed), on a local
 cluster of 1 and 2 worker processes (one thread each); `labels` alone is the label histogram, which reads no
 pixels. Prints markdown.
@@ -45,10 +47,13 @@ def dask_times(path, workers, ext):
         client.run(lambda: __import__("imgstore.dask"))  # the workers' imports: not the read's time
 
         def timed(compute):
-            start = time.perf_counter()
-            ids, labels, images = imgstore.dask.read(path, extension=ext)
-            client.compute(compute(ids, labels, images), sync=True)
-            return time.perf_counter() - start
+            best = float("inf")
+            for _ in range(2):  # best of 2, as the SQL scan
+                start = time.perf_counter()
+                ids, labels, images = imgstore.dask.read(path, extension=ext)
+                client.compute(compute(ids, labels, images), sync=True)
+                best = min(best, time.perf_counter() - start)
+            return best
         # Every image read into its chunk and nothing computed from it (the SQL scan's work), then the label sum
         # and the mean image (bench_scale.py's Dask scan: float64 sums of every byte), then labels alone.
         read = timed(lambda ids, labels, images: images.map_blocks(
@@ -73,8 +78,8 @@ def main():
             load, _ = shell(args.sqlite3, ext, "CREATE VIRTUAL TABLE t USING %s(path='%s', shape='32x32x3', shards=8%s); "
                             "INSERT INTO t SELECT * FROM dataset('smooth', %d);" % (backend, path, MODULE_ARGS[backend],
                                                                                    args.images), work)
-            sql, out = shell(args.sqlite3, ext, "CREATE VIRTUAL TABLE t USING %s(path='%s'); "
-                             "SELECT count(*), sum(length(pixels)) FROM t;" % (backend, path), work)
+            sql, out = min(shell(args.sqlite3, ext, "CREATE VIRTUAL TABLE t USING %s(path='%s'); "
+                                 "SELECT count(*), sum(length(pixels)) FROM t;" % (backend, path), work) for _ in range(2))
             assert out.split("|")[0] == str(args.images), out
             rows.append((backend, load, sql, dask_times(path, 1, ext), dask_times(path, 2, ext)))
             shutil.rmtree(path)
