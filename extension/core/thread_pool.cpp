@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <new>
 #include <set>
 
 namespace imgstore {
@@ -21,13 +22,25 @@ unsigned threads_argument(const Args& args) {
 // (tests/process_test.py, fork-after schedules). So fork() waits until no pool's worker runs a job (at most
 // the jobs in flight) and holds every pool so across the fork.
 struct ForkQuiesce {
+  // Never destroyed: a pool that is itself a static (the bulk reader's) is destroyed at exit after them
+  // otherwise (statics go in the reverse order of their construction, and this list is made after the pool
+  // that first joins it), and its destructor's remove() freed the list's nodes a second time.
+  template <typename T>
+  class Immortal {
+   public:
+    Immortal() { ::new (static_cast<void*>(storage_)) T(); }
+    T& get() { return *std::launder(reinterpret_cast<T*>(storage_)); }
+
+   private:
+    alignas(T) unsigned char storage_[sizeof(T)];
+  };
   static std::mutex& mutex() {
-    static std::mutex m;
-    return m;
+    static Immortal<std::mutex> m;
+    return m.get();
   }
   static std::set<ThreadPool*>& pools() {
-    static std::set<ThreadPool*> p;
-    return p;
+    static Immortal<std::set<ThreadPool*>> p;
+    return p.get();
   }
   static void add(ThreadPool* pool) {
     static std::once_flag once;

@@ -329,3 +329,15 @@ def test_bulk_reads_equal_sql_after_random_changes(store_path, backend, n):
             check()  # this connection's open transaction is seen
             conn.execute("ROLLBACK" if rng.integers(0, 2) else "COMMIT")
             check()
+
+
+@pytest.mark.parametrize("read", ["s.get(range(300))", "s.to_numpy()", "s.get(range(3000))"])
+def test_a_process_that_bulk_read_exits_cleanly(tmp_path, read):
+    """The bulk reader's threads (a split get, a scan's checker) are process-wide: the interpreter's exit must
+    not trip over them (it did: 'double free or corruption' as the pool's registry went first)."""
+    path = str(tmp_path / "s.lmdb")
+    make_store(path, "lmdb", 3000)
+    script = f"import imgstore\ns = imgstore.open({path!r})\n{read}\nprint('read')\n"
+    env = dict(os.environ, PYTHONPATH=str(Path(imgstore.__file__).parent.parent))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "read", "")
