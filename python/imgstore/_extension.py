@@ -44,11 +44,25 @@ def find_extension():
     return _found() or "imgstore"
 
 
+def _names_a_file(path):
+    """load_extension's view: the path, or the path with .so added (SQLite tries both)."""
+    return os.path.isfile(path) or os.path.isfile(path + ".so")
+
+
+def _wrong_variable(given):
+    return ExtensionError(
+        f"{ENV_VAR}={given!r} names no file (nor {given + '.so'!r}); point it at the built imgstore.so, or unset it "
+        f"to use the extension installed with the package or built in the source tree"
+    )
+
+
 def loadable_path():
     """The path of the extension this package loads, for conn.load_extension(path) or the sqlite3 shell's
     `.load`: $IMGSTORE_EXTENSION when set (as given), else the first of find_extension()'s places that holds
     imgstore.so. Raises ExtensionError when there is none."""
     found = _found()
+    if found is not None and os.environ.get(ENV_VAR) and not _names_a_file(found):
+        raise _wrong_variable(found)
     if found is None:
         raise ExtensionError(
             f"the imgstore extension is not installed: no imgstore.so at {', '.join(map(str, _candidates()))}. "
@@ -72,15 +86,19 @@ def _enable(conn, on):
 def load(conn, path=None):
     """Loads the extension into `conn` (a sqlite3.Connection): its modules (lmdb, hdf5, png_dir, imgstore),
     sources and functions. `path` (or $IMGSTORE_EXTENSION) overrides where it is found."""
+    given = path
     path = path or find_extension()
     _enable(conn, True)
     try:
         conn.load_extension(path)
     except sqlite3.OperationalError as e:
+        if given is None and os.environ.get(ENV_VAR) and not _names_a_file(path):
+            raise _wrong_variable(path) from e
         tried = path if os.environ.get(ENV_VAR) or path != "imgstore" else ", ".join(map(str, _candidates()))
         raise ExtensionError(
-            f"cannot load the imgstore extension ({e}); looked at {tried}. Build it with scripts/build, or set "
-            f"{ENV_VAR} to the path of imgstore.so"
+            f"cannot load the imgstore extension ({e}); looked at {tried}. Install the package with `pip install "
+            f"--no-build-isolation ./python` (it builds the extension into the package), build it with "
+            f"scripts/build, or set {ENV_VAR} to the path of imgstore.so"
         ) from e
     finally:
         _enable(conn, False)

@@ -59,6 +59,15 @@ def _shape_text(shape):
     return "x".join(str(int(d)) for d in shape)
 
 
+def _shard_count(path):
+    """The number of shards of the sharded table at `path`, or None for a single store."""
+    manifest = os.path.join(path, "manifest.json")
+    if not os.path.isfile(manifest):
+        return None
+    with builtins.open(manifest, encoding="utf-8") as f:
+        return len(json.load(f).get("shards", [])) or None
+
+
 def _check_layout(layout):
     if layout not in ("HWC", "CHW"):
         raise ValueError(f"layout {layout!r} is not valid; expected 'HWC' (numpy's, as stored) or 'CHW' (torchvision's)")
@@ -102,12 +111,18 @@ class Store:
         self.backend = backend
         h, w, c = conn.execute("SELECT height, width, channels FROM imgstore_info('store', 'temp')").fetchone()
         self.shape = (h, w, c)
+        self.shards = _shard_count(path)  # None for a single store
         self._bulk = BulkReader(conn)
+
+    def _open_conn(self):
+        if self.conn is None:
+            raise ValueError(f"the store {self.path!r} is closed")
+        return self.conn
 
     # --- reading
 
     def __len__(self):
-        return self.conn.execute("SELECT count FROM imgstore_info('store', 'temp')").fetchone()[0]
+        return self._open_conn().execute("SELECT count FROM imgstore_info('store', 'temp')").fetchone()[0]
 
     def _image_shape(self, n, layout):
         h, w, c = self.shape
@@ -118,6 +133,7 @@ class Store:
         for: labels or ids alone read no pixels), from one committed state. `expected` is the row count to
         allocate for (default: the store's count); a range that holds more is read again with room."""
         chw = _check_layout(layout)
+        self._open_conn()
         capacity = len(self) if expected is None else int(expected)
         while True:
             out_ids = np.empty(capacity, np.int64) if ids else None
@@ -140,6 +156,7 @@ class Store:
     def fetch(self, ids, layout="HWC"):
         """(labels, images) of `ids` in the order given (repeats allowed), read into one array. A missing id
         is a KeyError naming it. layout='CHW' gives (N, C, H, W) images (torchvision's order)."""
+        self._open_conn()
         ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
         labels = np.empty(len(ids), np.int64)
         images = np.empty(self._image_shape(len(ids), layout), np.uint8)
@@ -201,7 +218,7 @@ class Store:
         """Adds images ((N, H, W, C) uint8) with their labels in one transaction: all or nothing. Without
         `ids` they are numbered after the largest id (from 0 in an empty store). Returns the ids."""
         images, labels, ids = self._checked(images, labels, ids)
-        self.conn.execute("BEGIN")
+        self._open_conn().execute("BEGIN")
         try:
             if ids is None:
                 last = self.conn.execute("SELECT max(id) FROM temp.store").fetchone()[0]
@@ -229,4 +246,5 @@ class Store:
         self.close()
 
     def __repr__(self):
-        return f"imgstore.Store({self.path!r}, backend={self.backend!r}, shape={self.shape})"
+        shards = "" if self.shards is None else f", shards={self.shards}"
+        return f"imgstore.Store({self.path!r}, backend={self.backend!r}, shape={self.shape}{shards})"

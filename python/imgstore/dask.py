@@ -97,8 +97,12 @@ def _read_chunk(path, backend, extension, lo, hi, count, fingerprint, state, wha
                                      expected=count)
     now = _state(path, backend)
     if now != state or len(ids) != count or _fingerprint(ids) != fingerprint:
-        raise RuntimeError("%s was committed to since read() listed its rows (ids %d..%d: %d rows then, %d now): "
-                           "call read() again" % (path, lo, hi, count, len(ids)))
+        if now != state:
+            what = ("its manifest's generation is %s, was %s" % (now[1], state[1]) if now[0] == "generation"
+                    else "its files changed")
+        else:
+            what = "ids %d..%d hold %d rows, %d when listed" % (lo, hi, len(ids), count)
+        raise RuntimeError("%s was committed to since read() listed its rows (%s): call read() again" % (path, what))
     return {"ids": ids, "labels": labels, "images": images}[what]
 
 

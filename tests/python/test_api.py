@@ -131,6 +131,9 @@ def test_a_dropped_table_is_an_error_not_a_crash(store_path, backend):
     with pytest.raises(sqlite3.InterfaceError, match="no connected store table has bulk handle"):
         s.get([1])
     s.close()
+    for read in (lambda: s.get([1]), lambda: s.to_numpy(), lambda: len(s), lambda: s.labels()):
+        with pytest.raises(ValueError, match="is closed"):
+            read()
 
 
 def test_threads_share_a_store(store_path, backend):
@@ -165,6 +168,7 @@ def test_open_creates_and_finds_sharded_tables(tmp_path, backend):
     assert len(imgstore.dask.manifest(str(path))["shards"]) == 4
     with imgstore.open(path) as s:
         assert s.backend == backend and len(s) == 20 and s.labels().tolist() == [i % 3 for i in range(20)]
+        assert s.shards == 4 and repr(s).endswith(f"backend={backend!r}, shape=(8, 6, 3), shards=4)")
         assert (s.get([19, 0]) == images[[19, 0]]).all()
     with pytest.raises(ValueError, match="shards 0 is not valid"):
         imgstore.open(tmp_path / "x", backend=backend, shape=(8, 6, 3), shards=0)
@@ -256,8 +260,10 @@ def test_sql_info_and_load(tmp_path):
 def test_extension_path_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("IMGSTORE_EXTENSION", str(tmp_path / "nowhere.so"))
     assert imgstore.find_extension() == str(tmp_path / "nowhere.so")
-    with pytest.raises(imgstore.ExtensionError, match="nowhere.so.*IMGSTORE_EXTENSION"):
+    with pytest.raises(imgstore.ExtensionError, match="IMGSTORE_EXTENSION='.*nowhere.so' names no file"):
         imgstore.load(sqlite3.connect(":memory:"))
+    with pytest.raises(imgstore.ExtensionError, match="IMGSTORE_EXTENSION='.*nowhere.so' names no file"):
+        imgstore.loadable_path()
 
 
 REAL_CONNECT = sqlite3.connect
@@ -341,3 +347,17 @@ def test_a_process_that_bulk_read_exits_cleanly(tmp_path, read):
     env = dict(os.environ, PYTHONPATH=str(Path(imgstore.__file__).parent.parent))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "read", "")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shards_on_a_single_store_is_refused_and_hides_nothing(tmp_path, backend):
+    """shards=N names a new sharded table: on an existing single store it is an error that changes nothing (it
+    made an empty sharded table inside an lmdb or png_dir store's folder, which hid its images from then on)."""
+    path = str(tmp_path / {"lmdb": "s.lmdb", "hdf5": "s.h5", "png_dir": "s_png"}[backend])
+    make_store(path, backend, 3)
+    before = sorted(os.listdir(path)) if os.path.isdir(path) else None
+    with pytest.raises(sqlite3.OperationalError, match="a single store.*not a sharded table.s folder"):
+        imgstore.open(path, backend=backend, shape=(8, 6, 3), shards=4)
+    assert (sorted(os.listdir(path)) if os.path.isdir(path) else None) == before
+    with imgstore.open(path) as s:
+        assert len(s) == 3 and s.ids().tolist() == [0, 1, 2]

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <filesystem>
 
 #include "args.hpp"
 #include "busy.hpp"
@@ -69,12 +70,33 @@ std::vector<std::string> shard_arguments(const Split& split, const std::string& 
   return args;
 }
 
+[[noreturn]] void throw_not_a_table(const std::string& table, const std::string& folder, const std::string& what) {
+  throw Error("table " + table + ": '" + folder + "' " + what +
+                  ", not a sharded table's folder (it has no manifest.json); shards=N makes a new table at a new "
+                  "or empty path (to shard a store: CREATE the sharded table elsewhere, then INSERT INTO it SELECT "
+                  "* FROM the store)",
+              ErrorKind::cantopen);
+}
+
+// A new table's folder: made, or an existing one that holds nothing but what an interrupted creation of this
+// table leaves (its shards and their temporaries, its writer lock, a manifest not yet renamed into place). Anything else is someone's data: an lmdb or png_dir store's own
+// folder would otherwise get an empty table made inside it, which from then on hid its images.
 void make_folder(const std::string& table, const std::string& folder) {
   if (::mkdir(folder.c_str(), 0775) == 0) return;
   const int err = errno;
   struct stat st{};
-  if (err == EEXIST && ::stat(folder.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return;
-  throw_errno("table " + table + ": cannot create the sharded table's folder '" + folder + "'", err);
+  if (err != EEXIST || ::stat(folder.c_str(), &st) != 0) {
+    throw_errno("table " + table + ": cannot create the sharded table's folder '" + folder + "'", err);
+  }
+  if (!S_ISDIR(st.st_mode)) throw_not_a_table(table, folder, "is a file (a single store?)");
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("shard-") && !name.starts_with("manifest.json") && name != "writer.lock") {
+      throw_not_a_table(table, folder, "holds '" + name + "': it is a single store, or another folder of files");
+    }
+  }
+  if (ec) throw_errno("table " + table + ": cannot list the sharded table's folder '" + folder + "'", ec.value());
 }
 
 // Opens every shard and checks it against the manifest: present, the manifest's shape, the manifest's row count.
