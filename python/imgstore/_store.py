@@ -1,9 +1,11 @@
 """A store opened by its path, read and written as numpy arrays."""
 
-import json
 import builtins
+import contextlib
+import json
 import os
 import sqlite3
+import threading
 
 import numpy as np
 
@@ -113,16 +115,29 @@ class Store:
         self.shape = (h, w, c)
         self.shards = _shard_count(path)  # None for a single store
         self._bulk = BulkReader(conn)
+        # Calls in flight on the connection (other threads may share a Store): close() waits for them, as a
+        # connection closed under a call is freed memory the call then uses.
+        self._calls = threading.Condition()
+        self._in_flight = 0
 
-    def _open_conn(self):
-        if self.conn is None:
-            raise ValueError(f"the store {self.path!r} is closed")
-        return self.conn
+    @contextlib.contextmanager
+    def _using(self):
+        with self._calls:
+            if self.conn is None:
+                raise ValueError(f"the store {self.path!r} is closed")
+            self._in_flight += 1
+        try:
+            yield self.conn
+        finally:
+            with self._calls:
+                self._in_flight -= 1
+                self._calls.notify_all()
 
     # --- reading
 
     def __len__(self):
-        return self._open_conn().execute("SELECT count FROM imgstore_info('store', 'temp')").fetchone()[0]
+        with self._using() as conn:
+            return conn.execute("SELECT count FROM imgstore_info('store', 'temp')").fetchone()[0]
 
     def _image_shape(self, n, layout):
         h, w, c = self.shape
@@ -133,16 +148,21 @@ class Store:
         for: labels or ids alone read no pixels), from one committed state. `expected` is the row count to
         allocate for (default: the store's count); a range that holds more is read again with room."""
         chw = _check_layout(layout)
-        self._open_conn()
+        lo, hi = max(int(lo), 0), min(int(hi), INT64_MAX)  # ids are 0..2^63-1: wider bounds select the same rows
+        if lo > hi:
+            lo, hi = 1, 0  # none
         capacity = len(self) if expected is None else int(expected)
         while True:
             out_ids = np.empty(capacity, np.int64) if ids else None
             out_labels = np.empty(capacity, np.int64) if labels else None
             out_images = np.empty(self._image_shape(capacity, layout), np.uint8) if images else None
-            rows, total = self._bulk.scan(lo, hi, capacity, chw, out_ids, out_labels, out_images)
+            with self._using():
+                rows, total = self._bulk.scan(lo, hi, capacity, chw, out_ids, out_labels, out_images)
             if total <= capacity:
                 break
-            capacity = total  # rows committed since the count: read again, all of them in one state
+            # Rows committed since the count: read again, all of them in one state, with room for more than
+            # that (a writer committing during every read would otherwise keep it reading for ever).
+            capacity = total + max(64, total // 8)
         return tuple(a if a is None or rows == capacity else a[:rows] for a in (out_ids, out_labels, out_images))
 
     def ids(self):
@@ -156,16 +176,30 @@ class Store:
     def fetch(self, ids, layout="HWC"):
         """(labels, images) of `ids` in the order given (repeats allowed), read into one array. A missing id
         is a KeyError naming it. layout='CHW' gives (N, C, H, W) images (torchvision's order)."""
-        self._open_conn()
-        ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        ids = self._ids(ids)
         labels = np.empty(len(ids), np.int64)
         images = np.empty(self._image_shape(len(ids), layout), np.uint8)
         found = np.empty(len(ids), np.uint8)
-        self._bulk.get(ids, labels, images, found, layout == "CHW")
+        with self._using():
+            self._bulk.get(ids, labels, images, found, layout == "CHW")
         if not found.all():
             missing = list(dict.fromkeys(ids[found == 0].tolist()))
             raise KeyError(f"ids not in the store {self.path!r}: {missing[:10]}")
         return labels, images
+
+    @staticmethod
+    def _ids(ids):
+        """`ids` as a 1-D int64 array, refusing what is not ids (a float or a string would read another id)."""
+        given = np.asarray(ids)
+        if given.size == 0:
+            return np.empty(0, np.int64)
+        if given.dtype.kind not in "iu":
+            raise TypeError(f"ids have dtype {given.dtype}; expected integers")
+        if given.ndim > 1:
+            raise ValueError(f"ids have shape {given.shape}; expected one id or a 1-D sequence of ids")
+        if given.dtype.kind == "u" and given.max() > INT64_MAX:
+            raise KeyError(f"ids not in the store: {given[given > INT64_MAX][:10].tolist()} (ids are below 2**63)")
+        return np.ascontiguousarray(given.astype(np.int64).reshape(-1))
 
     def get(self, ids, layout="HWC"):
         """The images of `ids`, (N, H, W, C) uint8 (or (N, C, H, W) with layout='CHW'), in the order asked."""
@@ -218,26 +252,31 @@ class Store:
         """Adds images ((N, H, W, C) uint8) with their labels in one transaction: all or nothing. Without
         `ids` they are numbered after the largest id (from 0 in an empty store). Returns the ids."""
         images, labels, ids = self._checked(images, labels, ids)
-        self._open_conn().execute("BEGIN")
-        try:
-            if ids is None:
-                last = self.conn.execute("SELECT max(id) FROM temp.store").fetchone()[0]
-                ids = np.arange(len(images), dtype=np.int64) + (0 if last is None else last + 1)
-            rows = ((int(i), int(l), img.tobytes()) for i, l, img in zip(ids, labels, images))
-            self.conn.executemany("INSERT INTO temp.store(id, label, pixels) VALUES (?, ?, ?)", rows)
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
+        with self._using() as conn:
+            conn.execute("BEGIN")
+            try:
+                if ids is None:
+                    last = conn.execute("SELECT max(id) FROM temp.store").fetchone()[0]
+                    ids = np.arange(len(images), dtype=np.int64) + (0 if last is None else last + 1)
+                rows = ((int(i), int(l), img.tobytes()) for i, l, img in zip(ids, labels, images))
+                conn.executemany("INSERT INTO temp.store(id, label, pixels) VALUES (?, ?, ?)", rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         return np.asarray(ids, dtype=np.int64)
 
     # --- lifetime
 
     def close(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        """Closes the connection once the calls other threads have in flight on it return; later calls raise."""
+        with self._calls:
+            conn, self.conn = self.conn, None
+            while self._in_flight:
+                self._calls.wait()
+        if conn is not None:
+            conn.close()
 
     def __enter__(self):
         return self
