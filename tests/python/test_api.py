@@ -361,3 +361,14 @@ def test_shards_on_a_single_store_is_refused_and_hides_nothing(tmp_path, backend
     assert (sorted(os.listdir(path)) if os.path.isdir(path) else None) == before
     with imgstore.open(path) as s:
         assert len(s) == 3 and s.ids().tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("shape", ["4x5x1", "4x5x2", "7x3x4", "4x5x5"])
+def test_chw_planes_for_every_channel_count(tmp_path, shape):
+    path = str(tmp_path / "s.lmdb")
+    make_store(path, "lmdb", 40, shape=shape)
+    with imgstore.open(path) as s:
+        hwc, _ = s.to_numpy()
+        chw, _ = s.to_numpy(layout="CHW")
+        assert (chw == hwc.transpose(0, 3, 1, 2)).all()
+        assert (s.get([39, 0, 7], layout="CHW") == hwc[[39, 0, 7]].transpose(0, 3, 1, 2)).all()
