@@ -85,13 +85,10 @@ void copy_image(std::span<const std::uint8_t> hwc, const Shape& shape, bool chw,
     return;
   }
   const std::size_t plane = static_cast<std::size_t>(shape.height) * shape.width;
-  if (channels == 3) return to_planes3(hwc.data(), plane, out);
-  if (channels == 4) return to_planes4(hwc.data(), plane, out);
-  if (channels == 2) return to_planes2(hwc.data(), plane, out);
-  for (std::size_t c = 0; c < channels; ++c) {
-    std::uint8_t* dst = out + c * plane;
-    const std::uint8_t* src = hwc.data() + c;
-    for (std::size_t p = 0; p < plane; ++p) dst[p] = src[p * channels];
+  switch (channels) {  // a Shape has 1 to 4 channels
+    case 2: return to_planes2(hwc.data(), plane, out);
+    case 3: return to_planes3(hwc.data(), plane, out);
+    default: return to_planes4(hwc.data(), plane, out);
   }
 }
 
