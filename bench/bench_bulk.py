@@ -41,17 +41,19 @@ STORES = [("lmdb", "s.lmdb", ""), ("hdf5", "s.h5", ""), ("lmdb, 8 shards", "sh.l
 
 
 class InMemory(Dataset):
-    """The ceiling: the items ImageDataset yields (CHW uint8 tensor, int label), from memory, a batch by fancy
-    indexing."""
+    """The ceiling: the items ImageDataset yields (CHW uint8 tensor, int label), from memory, a batch by numpy's
+    fancy indexing (the fastest of the in-memory loops tried: indexing a torch tensor with the list of indices
+    ran at half its rate)."""
 
     def __init__(self, images_chw, labels):
-        self.images, self.labels = torch.from_numpy(images_chw), labels
+        self.images, self.labels = images_chw, labels
 
     def __len__(self):
         return len(self.labels)
 
     def __getitems__(self, indices):
-        return list(zip(self.images[indices].unbind(0), self.labels[indices].tolist()))
+        images = torch.from_numpy(self.images[indices])
+        return [(image, int(label)) for image, label in zip(images, self.labels[indices])]
 
 
 def best(f, repeats=3):
