@@ -22,8 +22,8 @@
 
 #include "checksum.hpp"
 #include "function_common.hpp"
-#include "thread_pool.hpp"
 #include "store.hpp"
+#include "thread_pool.hpp"
 #include "vtab.hpp"
 
 SQLITE_EXTENSION_INIT3
