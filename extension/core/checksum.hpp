@@ -19,11 +19,13 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <span>
 #include <string>
 
 #include "args.hpp"
 #include "error.hpp"
+#include "store.hpp"
 
 namespace imgstore {
 
@@ -49,6 +51,18 @@ inline std::uint64_t image_checksum(std::int64_t id, std::int64_t label, std::sp
 // The checksum of the same image after its label changes from `old_label` to `new_label`.
 inline std::uint64_t relabelled(std::uint64_t checksum, std::int64_t id, std::int64_t old_label, std::int64_t new_label) noexcept {
   return checksum ^ label_term(id, old_label) ^ label_term(id, new_label);
+}
+
+// What `check` finds of these pixels: nullopt when they pass (or it checks nothing), else the checksum they
+// have, for the error (damaged_image). The one place a PixelCheck (store.hpp) is made: every backend's read
+// and the bulk reader's check of a copy.
+inline std::optional<std::uint64_t> failed_check(const PixelCheck& check, std::int64_t id,
+                                                 std::span<const std::uint8_t> pixels) noexcept {
+  if (check.kind == PixelCheck::Kind::none) return std::nullopt;
+  const std::uint64_t computed =
+      check.kind == PixelCheck::Kind::image ? image_checksum(id, check.label, pixels) : pixels_term(id, pixels);
+  if (computed == check.expected) return std::nullopt;
+  return computed;
 }
 
 // "is damaged: its checksum does not match (stored 0x.., computed 0x..)", as errors and imgstore_check say it.

@@ -58,7 +58,6 @@ int bulk_call(std::int64_t handle, char* err, std::int64_t err_size, Read&& read
   }
 }
 
-// One image into out (H*W*C bytes): as stored (HWC), or as planes (CHW) for torchvision.
 // Interleaved pixels to planes, one pass, the channel count known to the compiler so that it vectorises the
 // strided loads (with AVX2's byte shuffles where the CPU has them: the function is cloned and picked at load
 // time). RGB from 32x32x3 took about 1 us an image as three strided passes, half a batch's read.
@@ -78,6 +77,7 @@ IMGSTORE_PLANES(3)
 IMGSTORE_PLANES(4)
 #undef IMGSTORE_PLANES
 
+// One image into out (H*W*C bytes): as stored (HWC), or as planes (CHW) for torchvision.
 void copy_image(std::span<const std::uint8_t> hwc, const Shape& shape, bool chw, std::uint8_t* out) {
   const std::size_t channels = shape.channels;
   if (!chw || channels == 1) {
@@ -92,14 +92,6 @@ void copy_image(std::span<const std::uint8_t> hwc, const Shape& shape, bool chw,
   }
 }
 
-bool passes(const PixelCheck& check, std::int64_t id, std::span<const std::uint8_t> pixels) noexcept {
-  switch (check.kind) {
-    case PixelCheck::Kind::none: return true;
-    case PixelCheck::Kind::image: return image_checksum(id, check.label, pixels) == check.expected;
-    case PixelCheck::Kind::pixels: return pixels_term(id, pixels) == check.expected;
-  }
-  return true;
-}
 
 // A copied image failed its check: the store's own read of it reports the damage in its words (the file, the
 // stored and the computed checksums).
@@ -197,7 +189,7 @@ class BackgroundCheck {
         queue_.pop_front();
       }
       for (const Entry& e : block) {
-        if (!failed_ && !passes(e.check, e.id, {e.pixels, bytes_})) failed_ = e.id;
+        if (!failed_ && failed_check(e.check, e.id, {e.pixels, bytes_})) failed_ = e.id;
       }
     }
   }
@@ -397,7 +389,7 @@ extern "C" int imgstore_bulk_scan(int64_t handle, int64_t lo, int64_t hi, int64_
             std::uint8_t* const px = out + k * bytes;
             if (checks) {
               checks->add(px, row.id, row.check);
-            } else if (!imgstore::passes(row.check, row.id, {px, bytes})) {
+            } else if (imgstore::failed_check(row.check, row.id, {px, bytes})) {
               imgstore::throw_damaged(store, table, row.id);
             }
           }

@@ -604,14 +604,14 @@ std::int64_t store_table_handle(sqlite3* db, const std::string& schema, const st
 }
 
 bool with_store_table(std::int64_t handle, const std::function<void(Store&, const std::string&)>& use) {
-  const auto db_of = [&]() -> sqlite3* {
+  // The table of `handle` and its connection, read under the list's mutex (nullptr, nullptr: none).
+  const auto find = [handle]() -> std::pair<StoreTable*, sqlite3*> {
     const std::lock_guard lock(open_tables().mutex);
-    for (const StoreTable* table : open_tables().tables) {
-      if (table->handle == handle) return table->db;
-    }
-    return nullptr;
+    const auto& tables = open_tables().tables;
+    const auto it = std::find_if(tables.begin(), tables.end(), [&](const StoreTable* t) { return t->handle == handle; });
+    return it == tables.end() ? std::pair<StoreTable*, sqlite3*>{} : std::pair{*it, (*it)->db};
   };
-  sqlite3* const db = db_of();
+  sqlite3* const db = find().second;
   if (db == nullptr) return false;
   // The connection's mutex, as SQLite's own API calls take it: no statement of the connection runs meanwhile,
   // and the table cannot be disconnected. The list's mutex is not held while waiting for it (connections take
@@ -622,14 +622,9 @@ bool with_store_table(std::int64_t handle, const std::function<void(Store&, cons
     sqlite3_mutex* m;
     ~Leave() { sqlite3_mutex_leave(m); }
   } const leave{mutex};
-  StoreTable* found = nullptr;
-  {
-    const std::lock_guard lock(open_tables().mutex);
-    for (StoreTable* table : open_tables().tables) {
-      if (table->handle == handle) found = table;
-    }
-  }
-  if (found == nullptr || found->db != db) return false;
+  // Found again under the connection's mutex: it may have been disconnected while we waited for it.
+  const auto [found, found_db] = find();
+  if (found == nullptr || found_db != db) return false;
   use(*found->store, found->name);
   return true;
 }

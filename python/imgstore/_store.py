@@ -18,6 +18,15 @@ _LMDB_MAGIC = (0xBEEFC0DE).to_bytes(4, "little")
 _SUFFIXES = {".lmdb": "lmdb", ".mdb": "lmdb", ".h5": "hdf5", ".hdf5": "hdf5"}
 
 
+def read_manifest(path):
+    """The parsed manifest.json of the sharded table at `path` (a dict), or None when `path` holds none."""
+    try:
+        with builtins.open(os.path.join(os.fspath(path), "manifest.json"), encoding="utf-8") as f:
+            return json.load(f)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def guess_backend(path):
     """For a directory: 'lmdb' when it holds data.mdb (an LMDB environment), a sharded table's backend from its
     manifest.json, else 'png_dir'; for a file: 'hdf5' or 'lmdb' by its first bytes (an LMDB file: a single-file lmdb
@@ -26,12 +35,9 @@ def guess_backend(path):
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "data.mdb")):
             return "lmdb"
-        manifest = os.path.join(path, "manifest.json")
-        if os.path.isfile(manifest):
-            with builtins.open(manifest) as f:
-                backend = json.load(f).get("backend")
-            if backend in BACKENDS:
-                return backend
+        manifest = read_manifest(path)
+        if manifest is not None and manifest.get("backend") in BACKENDS:
+            return manifest["backend"]
         return "png_dir"
     if os.path.isfile(path):
         with builtins.open(path, "rb") as f:
@@ -63,11 +69,8 @@ def _shape_text(shape):
 
 def _shard_count(path):
     """The number of shards of the sharded table at `path`, or None for a single store."""
-    manifest = os.path.join(path, "manifest.json")
-    if not os.path.isfile(manifest):
-        return None
-    with builtins.open(manifest, encoding="utf-8") as f:
-        return len(json.load(f).get("shards", [])) or None
+    manifest = read_manifest(path)
+    return None if manifest is None else len(manifest.get("shards", [])) or None
 
 
 def _check_layout(layout):

@@ -17,7 +17,6 @@ files changed) fails rather than mix two states: call read() again.
 
 import collections
 import hashlib
-import json
 import os
 import threading
 import time
@@ -26,7 +25,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ._store import guess_backend
+from ._store import guess_backend, read_manifest
 from ._store import open as _open_store
 
 __all__ = ["read", "manifest"]
@@ -35,9 +34,11 @@ CHUNK_BYTES = 64 << 20
 
 
 def manifest(path):
-    """The parsed manifest.json of the sharded table at `path` (a dict)."""
-    with open(os.path.join(path, "manifest.json"), encoding="utf-8") as f:
-        return json.load(f)
+    """The parsed manifest.json of the sharded table at `path` (a dict); FileNotFoundError when it has none."""
+    found = read_manifest(path)
+    if found is None:
+        raise FileNotFoundError(f"no manifest.json in {os.fspath(path)!r}: not a sharded table's folder")
+    return found
 
 
 def _commit_file(path, backend):
@@ -53,8 +54,9 @@ def _commit_file(path, backend):
 def _state(path, backend):
     """What changes when the table is committed to: a sharded table's manifest generation, else the commit
     file's identity, size and modification time."""
-    if os.path.isfile(os.path.join(path, "manifest.json")):
-        return ("generation", manifest(path)["generation"])
+    found = read_manifest(path)
+    if found is not None:
+        return ("generation", found["generation"])
     try:
         st = os.stat(_commit_file(path, backend))
     except FileNotFoundError:

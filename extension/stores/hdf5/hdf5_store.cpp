@@ -162,25 +162,18 @@ std::int64_t Hdf5Store::label_at(const Committed& c, std::uint64_t row) const {
 }
 
 void Hdf5Store::verify(const Committed& c, std::uint64_t row, std::int64_t id, std::span<const std::uint8_t> pixels) const {
-  if (!verify_ || !f_->checksummed()) return;
-  std::uint64_t stored = 0;
-  if (row < c.rows) {
-    if (row >= c.row_checksums.size()) return;  // (a state read before the file had checksums)
-    stored = c.row_checksums[row];
-    const std::uint64_t computed = image_checksum(id, c.row_labels[row], pixels);
-    if (computed == stored) return;
-    throw damaged_image(table_, id, f_->path(), stored, computed);
+  const PixelCheck check = check_of(c, row);
+  if (const auto computed = failed_check(check, id, pixels)) {
+    throw damaged_image(table_, id, f_->path(), check.expected, *computed);
   }
-  const std::uint64_t i = row - c.rows;
-  if (i >= new_pixel_terms_.size()) return;
-  const std::uint64_t computed = pixels_term(id, pixels);
-  if (computed != new_pixel_terms_[i]) throw damaged_image(table_, id, f_->path(), new_pixel_terms_[i], computed);
 }
 
+// A committed row's checksum covers its committed label (a relabel in this transaction changes the label, not
+// the stored checksum, until it commits); a row of this transaction has only its pixels' term so far.
 PixelCheck Hdf5Store::check_of(const Committed& c, std::uint64_t row) const {
   if (!verify_ || !f_->checksummed()) return {};
   if (row < c.rows) {
-    if (row >= c.row_checksums.size()) return {};
+    if (row >= c.row_checksums.size()) return {};  // (a state read before the file had checksums)
     return {PixelCheck::Kind::image, c.row_checksums[row], c.row_labels[row]};
   }
   const std::uint64_t i = row - c.rows;

@@ -475,14 +475,13 @@ LmdbCursor::LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t
 
 // The row's value was checked to be the right size as the walk reached it (check_value).
 std::span<const std::uint8_t> LmdbCursor::pixels() {
-  const auto value = decode_value(env_->version(), bytes_of(walk_.value()), store_.shape().bytes());
-  if (verify_ && !verified_) {
-    if (const auto computed = damaged(id(), *value)) {
-      throw damaged_image(store_.table(), id(), env_->data_path(), *value->checksum, *computed);
-    }
-    verified_ = true;
+  PixelCheck check;
+  const std::span<const std::uint8_t> px = pixels_unchecked(check);
+  if (const auto computed = failed_check(check, id(), px)) {
+    throw damaged_image(store_.table(), id(), env_->data_path(), check.expected, *computed);
   }
-  return value->pixels;
+  verified_ = true;
+  return px;
 }
 
 std::span<const std::uint8_t> LmdbCursor::pixels_unchecked(PixelCheck& check) {

@@ -79,8 +79,9 @@ std::vector<std::string> shard_arguments(const Split& split, const std::string& 
 }
 
 // A new table's folder: made, or an existing one that holds nothing but what an interrupted creation of this
-// table leaves (its shards and their temporaries, its writer lock, a manifest not yet renamed into place). Anything else is someone's data: an lmdb or png_dir store's own
-// folder would otherwise get an empty table made inside it, which from then on hid its images.
+// table leaves (its shards and their temporaries, its writer lock, a manifest not yet renamed into place).
+// Anything else is someone's data: an lmdb or png_dir store's own folder would otherwise get an empty table
+// made inside it, which from then on hid its images.
 void make_folder(const std::string& table, const std::string& folder) {
   if (::mkdir(folder.c_str(), 0775) == 0) return;
   const int err = errno;
