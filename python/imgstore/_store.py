@@ -190,16 +190,17 @@ class Store:
             raise KeyError(f"ids not in the store {self.path!r}: {missing[:10]}")
         return labels, images
 
-    @staticmethod
-    def _ids(ids):
+    def _ids(self, ids):
         """`ids` as a 1-D int64 array, refusing what is not ids (a float or a string would read another id)."""
         given = np.asarray(ids)
         if given.size == 0:
             return np.empty(0, np.int64)
         if given.dtype.kind not in "iu":
-            raise TypeError(f"ids have dtype {given.dtype}; expected integers")
+            raise TypeError(f"store {self.path!r}: ids {given.reshape(-1)[:5].tolist()} have dtype {given.dtype}; "
+                            f"expected integers")
         if given.ndim > 1:
-            raise ValueError(f"ids have shape {given.shape}; expected one id or a 1-D sequence of ids")
+            raise ValueError(f"store {self.path!r}: ids have shape {given.shape}; expected one id or a 1-D "
+                             f"sequence of ids")
         if given.dtype.kind == "u" and given.max() > INT64_MAX:
             raise KeyError(f"ids not in the store: {given[given > INT64_MAX][:10].tolist()} (ids are below 2**63)")
         return np.ascontiguousarray(given.astype(np.int64).reshape(-1))
