@@ -7,6 +7,7 @@
 namespace imgstore {
 
 std::string Shape::str() const {
+  if (any) return "any";
   return std::to_string(height) + "x" + std::to_string(width) + "x" + std::to_string(channels);
 }
 
@@ -60,6 +61,18 @@ Shape parse_shape(std::string_view text, std::string_view what) {
   }
   if (p != end) throw fail();
   return make_shape(dims[0], dims[1], dims[2], what);
+}
+
+Shape parse_store_shape(std::string_view text, std::string_view what) {
+  if (text == "any" || text == "ANY" || text == "Any") return Shape::any_size();
+  try {
+    return parse_shape(text, what);
+  } catch (const Error&) {
+    throw Error(std::string(what) + ": '" + std::string(text) +
+                    "' is not a shape; expected HxWxC with positive integers, e.g. '32x32x3', or 'any' for "
+                    "images of many sizes",
+                ErrorKind::mismatch);
+  }
 }
 
 }  // namespace imgstore

@@ -13,7 +13,11 @@ struct Shape {
   std::uint32_t height = 0;
   std::uint32_t width = 0;
   std::uint32_t channels = 0;
+  // A store's shape 'any': its images may differ in height, width and channels, each row carrying its own
+  // (Image::shape, Cursor::row_shape). Dimensions are 0 then.
+  bool any = false;
 
+  static Shape any_size() noexcept { return Shape{0, 0, 0, true}; }
   std::size_t bytes() const noexcept {
     return std::size_t{height} * std::size_t{width} * std::size_t{channels};
   }
@@ -29,6 +33,8 @@ inline constexpr std::uint32_t max_channels = 4;
 // Parses 'HxWxC' (also 'HxW' is refused: the channel count is never guessed). Throws Error with a message that
 // says what was expected; `what` names the thing being parsed (e.g. "table t: shape").
 Shape parse_shape(std::string_view text, std::string_view what);
+// A store's shape argument: 'HxWxC', or 'any' for a store of images of many sizes.
+Shape parse_store_shape(std::string_view text, std::string_view what);
 
 // The error for a shape argument that disagrees with the store's own shape.
 class Error;

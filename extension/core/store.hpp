@@ -28,7 +28,9 @@ enum class OpenMode { create_if_missing, must_exist, inspect };
 struct Image {
   std::int64_t id = 0;
   std::int64_t label = 0;
-  std::span<const std::uint8_t> pixels;  // HWC, shape().bytes() long
+  std::span<const std::uint8_t> pixels;  // HWC, shape.bytes() long
+  // This image's shape: the store's own for a one-shape store, the row's for a store of shape 'any'.
+  Shape shape;
 };
 
 // What imgstore_compact() did to one store: the rows kept and its size on disk (allocated bytes) before and after.
@@ -72,6 +74,9 @@ class Cursor {
   virtual std::int64_t id() const = 0;
   virtual std::int64_t label() = 0;
   virtual std::span<const std::uint8_t> pixels() = 0;  // may decode on demand (PNG): only when asked
+  // This row's shape where rows differ (a store of shape 'any', an image folder); nullopt where every row has
+  // the store's or source's one shape, which its owner knows.
+  virtual std::optional<Shape> row_shape() { return std::nullopt; }
   // pixels() without its checksum check, and what the check would have been: the caller must make it.
   virtual std::span<const std::uint8_t> pixels_unchecked(PixelCheck& check) {
     check = {};
