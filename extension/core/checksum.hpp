@@ -48,6 +48,17 @@ inline std::uint64_t image_checksum(std::int64_t id, std::int64_t label, std::sp
   return pixels_term(id, pixels) ^ label_term(id, label);
 }
 
+// The shape's term, in a store of shape 'any' whose rows carry their shape: XXH3-64 of height, width and
+// channels as three little-endian uint32. XOR'd into the checksum, so a damaged shape fails the check too.
+inline std::uint64_t shape_term(const Shape& shape) noexcept {
+  unsigned char dims[12];
+  const std::uint32_t values[3] = {shape.height, shape.width, shape.channels};
+  for (int d = 0; d < 3; ++d) {
+    for (int i = 0; i < 4; ++i) dims[4 * d + i] = static_cast<unsigned char>(values[d] >> (8 * i));
+  }
+  return XXH3_64bits(dims, sizeof dims);
+}
+
 // The checksum of the same image after its label changes from `old_label` to `new_label`.
 inline std::uint64_t relabelled(std::uint64_t checksum, std::int64_t id, std::int64_t old_label, std::int64_t new_label) noexcept {
   return checksum ^ label_term(id, old_label) ^ label_term(id, new_label);

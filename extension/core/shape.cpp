@@ -13,7 +13,7 @@ std::string Shape::str() const {
 
 Error shape_mismatch(const std::string& table, const Shape& wanted, const std::string& path, const Shape& stored) {
   return Error("table " + table + ": shape '" + wanted.str() + "' disagrees with the store '" + path + "', which holds " +
-                   stored.str() + " images",
+                   (stored.any ? std::string("images of any size (shape 'any')") : stored.str() + " images"),
                ErrorKind::mismatch);
 }
 

@@ -207,6 +207,14 @@ class BackgroundCheck {
 };
 
 // Copies one row's pixels to out: checked here (CHW: the copy is not the stored bytes), or in the background.
+// Images of many sizes do not fit one array of rows: Python reads a store of shape 'any' through SQL.
+void require_one_shape(const Store& store, const std::string& table) {
+  if (!store.shape().any) return;
+  throw Error("table " + table + ": its images differ in size (shape 'any'); expected a store of one shape for a "
+              "copy into one array (read a list of images with SELECT)",
+              ErrorKind::mismatch);
+}
+
 void copy_row(Cursor& row, const Shape& shape, bool chw, std::uint8_t* out, BackgroundCheck* checks) {
   if (chw || checks == nullptr) {
     copy_image(row.pixels(), shape, chw, out);
@@ -313,6 +321,7 @@ using imgstore::Store;
 extern "C" int imgstore_bulk_get(int64_t handle, const int64_t* ids, int64_t n, int32_t chw, int64_t* labels,
                                  uint8_t* pixels, uint8_t* found, char* err, int64_t err_size) {
   return bulk_call(handle, err, err_size, [&](Store& store, const std::string& table) {
+    if (pixels != nullptr) imgstore::require_one_shape(store, table);
     const auto count = static_cast<std::size_t>(std::max<int64_t>(n, 0));
     const std::size_t bytes = store.shape().bytes();
     // Read in ascending id order (each backend's fast order), then scatter to the positions asked.
@@ -367,6 +376,7 @@ extern "C" int imgstore_bulk_scan(int64_t handle, int64_t lo, int64_t hi, int64_
   if (rows != nullptr) *rows = 0;
   if (total != nullptr) *total = 0;
   return bulk_call(handle, err, err_size, [&](Store& store, const std::string& table) {
+    if (pixels != nullptr) imgstore::require_one_shape(store, table);
     const std::size_t bytes = store.shape().bytes();
     std::optional<imgstore::BackgroundCheck> checks;
     if (pixels != nullptr && capacity >= imgstore::kBackgroundRows) {

@@ -119,6 +119,9 @@ inline constexpr double kInValues = 25.0;
 // SQLite's own guesses without statistics (whereRangeScanEst): a bound keeps 1/4 of the rows, two keep 1/64.
 inline constexpr double kOneBoundFraction = 1.0 / 4;
 inline constexpr double kTwoBoundsFraction = 1.0 / 64;
+// The image size assumed of a store of shape 'any' (its sizes are not known without reading them): a small
+// photo, 64x64x3.
+inline constexpr std::uint64_t kAnyImageBytes = 64 * 64 * 3;
 
 inline double row_cost(std::uint64_t image_bytes) {
   return kNativeRowCost + static_cast<double>(image_bytes) / kBytesPerUnit;

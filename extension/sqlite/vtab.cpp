@@ -40,7 +40,15 @@ using store_plan::kIn;
 using store_plan::kLo;
 using store_plan::kLoStrict;
 
-constexpr const char* kStoreSchema = "CREATE TABLE x(id INTEGER, label INTEGER, pixels BLOB)";
+// height, width and channels are hidden: SELECT * stays (id, label, pixels), as on a native table of images.
+// They are the store's shape on a one-shape store, each row's own on a store of shape 'any', and an INSERT may
+// give them (it must, on 'any').
+constexpr const char* kStoreSchema =
+    "CREATE TABLE x(id INTEGER, label INTEGER, pixels BLOB, height INTEGER HIDDEN, width INTEGER HIDDEN, "
+    "channels INTEGER HIDDEN)";
+constexpr int kColHeight = 3;
+constexpr int kColWidth = 4;
+constexpr int kColChannels = 5;
 
 // ---------------------------------------------------------------------------------------------------------
 // Values: integer conversion with SQLite's numeric affinity, as the declared INTEGER columns would apply.
@@ -278,7 +286,8 @@ int plan_range(sqlite3_index_info* info, const IdConstraints& c, Store& store) {
     fraction = known ? store_plan::range_fraction(*known, store.max_id())
                      : argv_index == 2 ? store_plan::kTwoBoundsFraction : store_plan::kOneBoundFraction;
   }
-  set_estimate(info, store_plan::scan(store.count(), store.shape().bytes(), fraction));
+  set_estimate(info, store_plan::scan(store.count(), store.shape().any ? store_plan::kAnyImageBytes : store.shape().bytes(),
+                                      fraction));
   return plan;
 }
 
@@ -349,8 +358,25 @@ int store_filter(sqlite3_vtab_cursor* cur, int plan, const char*, int argc, sqli
 }
 
 
+// The row's shape: the store's, or on a store of shape 'any' the row's own.
+Shape shape_of_row(StoreTable& table, Cursor& rows) {
+  const Shape& shape = table.store->shape();
+  if (!shape.any) return shape;
+  if (auto own = rows.row_shape()) return *own;
+  throw Error("table " + table.name + ": the shape of id " + std::to_string(rows.id()) + " is unknown");
+}
+
 int store_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noexcept {
-  return guarded(cur->pVtab, [&] { return row_column(*cursor_of(cur).rows, ctx, column); });
+  return guarded(cur->pVtab, [&] {
+    Cursor& rows = *cursor_of(cur).rows;
+    if (column < kColHeight) return row_column(rows, ctx, column);
+    // An UPDATE that does not set them keeps the row's (update_row): nothing to read.
+    if (sqlite3_vtab_nochange(ctx) != 0) return SQLITE_OK;
+    const Shape shape = shape_of_row(table_of(cur->pVtab), rows);
+    const std::uint32_t dims[3] = {shape.height, shape.width, shape.channels};
+    sqlite3_result_int64(ctx, dims[column - kColHeight]);
+    return SQLITE_OK;
+  });
 }
 
 // --- xUpdate: value checks whose messages name the table, the value and what was expected. They fail as a
@@ -385,21 +411,68 @@ std::int64_t checked_label(const StoreTable& table, const std::string& row, sqli
   return *label;
 }
 
-std::span<const std::uint8_t> checked_pixels(const StoreTable& table, const std::string& row, sqlite3_value* value) {
-  const Shape& shape = table.store->shape();
+// The shape an INSERT or UPDATE gives in height, width, channels (argv[0..2]): nullopt when it gives none of
+// them (all NULL, or unchanged by an UPDATE). A one-shape store takes only its own shape; a store of shape
+// 'any' takes any shape make_shape accepts.
+std::optional<Shape> given_shape(const StoreTable& table, const std::string& row, sqlite3_value** dims) {
+  static constexpr const char* names[3] = {"height", "width", "channels"};
+  bool any_given = false;
+  for (int d = 0; d < 3; ++d) {
+    any_given = any_given || (sqlite3_value_nochange(dims[d]) == 0 && sqlite3_value_type(dims[d]) != SQLITE_NULL);
+  }
+  if (!any_given) return std::nullopt;
+  std::uint64_t values[3] = {0, 0, 0};
+  for (int d = 0; d < 3; ++d) {
+    const auto value = sqlite3_value_nochange(dims[d]) != 0 ? std::nullopt : integer_value(dims[d]);
+    if (!value || *value <= 0) {
+      throw Error("table " + table.name + ": " + names[d] + " " + describe(dims[d]) + " of " + row +
+                      " is not a positive integer; expected height, width and channels together (or none of them)",
+                  ErrorKind::constraint);
+    }
+    values[d] = static_cast<std::uint64_t>(*value);
+  }
+  const Shape shape = make_shape(values[0], values[1], values[2], "table " + table.name + ": " + row);
+  const Shape& store = table.store->shape();
+  if (!store.any && shape != store) {
+    throw Error("table " + table.name + ": " + row + " is a " + shape.str() + " image; expected " + store.str() +
+                    " (the store's shape; a store of shape 'any' holds images of many sizes)",
+                ErrorKind::constraint);
+  }
+  return shape;
+}
+
+// What the pixels of a row must be, for errors: "a blob of 3072 bytes (shape 32x32x3)".
+std::string expected_blob(const Shape& shape) {
+  return "a blob of " + std::to_string(shape.bytes()) + " bytes (shape " + shape.str() + ", HWC uint8)";
+}
+
+// The pixels of a row and their shape: `shape` as given_shape found it (nullopt: not given). On a one-shape
+// store the shape is the store's; on a store of shape 'any' it must be given (or kept, `kept`, by an UPDATE of
+// the pixels alone).
+std::pair<std::span<const std::uint8_t>, Shape> checked_pixels(const StoreTable& table, const std::string& row,
+                                                               sqlite3_value* value, std::optional<Shape> shape,
+                                                               std::optional<Shape> kept = std::nullopt) {
+  const Shape& store = table.store->shape();
+  if (!shape) shape = store.any ? kept : store;
   if (sqlite3_value_type(value) != SQLITE_BLOB) {
-    throw Error("table " + table.name + ": pixels of " + row + " are " + describe(value) +
-                    "; expected a blob of " + std::to_string(shape.bytes()) + " bytes (shape " + shape.str() + ")",
+    throw Error("table " + table.name + ": pixels of " + row + " are " + describe(value) + "; expected " +
+                    (shape ? expected_blob(*shape) : "a blob of height*width*channels bytes (HWC uint8)"),
                 ErrorKind::constraint);
   }
   const auto* data = static_cast<const std::uint8_t*>(sqlite3_value_blob(value));
   const auto size = static_cast<std::size_t>(sqlite3_value_bytes(value));
-  if (size != shape.bytes()) {
-    throw Error("table " + table.name + ": pixels of " + row + " are " + std::to_string(size) +
-                    " bytes; expected " + std::to_string(shape.bytes()) + " (shape " + shape.str() + ", HWC uint8)",
+  if (!shape) {
+    throw Error("table " + table.name + ": pixels of " + row + " (" + std::to_string(size) +
+                    " bytes) come without their shape; a store of shape 'any' needs height, width and channels: "
+                    "INSERT INTO " + table.name + "(id, label, pixels, height, width, channels) ...",
                 ErrorKind::constraint);
   }
-  return {data, size};
+  if (size != shape->bytes()) {
+    throw Error("table " + table.name + ": pixels of " + row + " are " + std::to_string(size) + " bytes; expected " +
+                    std::to_string(shape->bytes()) + " (shape " + shape->str() + ", HWC uint8)",
+                ErrorKind::constraint);
+  }
+  return {{data, size}, *shape};
 }
 
 bool replacing(const StoreTable& table) { return sqlite3_vtab_on_conflict(table.db) == SQLITE_REPLACE; }
@@ -438,11 +511,13 @@ void insert_row(StoreTable& table, int argc, sqlite3_value** argv, sqlite3_int64
   } else {
     // The row's own errors first (a native table checks them whatever id it picks), named as "new row".
     checked_label(table, "a new row", argv[3]);
-    checked_pixels(table, "a new row", argv[4]);
+    checked_pixels(table, "a new row", argv[4], given_shape(table, "a new row", argv + 5));
     id = next_id(table);
   }
-  const Image image{id, checked_label(table, row_named(id), argv[3]), checked_pixels(table, row_named(id), argv[4])};
-  table.store->put(image, replacing(table));
+  const std::string row = row_named(id);
+  const std::int64_t label = checked_label(table, row, argv[3]);
+  const auto [pixels, shape] = checked_pixels(table, row, argv[4], given_shape(table, row, argv + 5));
+  table.store->put(Image{id, label, pixels, shape}, replacing(table));
   *rowid_out = id;
 }
 
@@ -456,8 +531,15 @@ void update_row(StoreTable& table, sqlite3_value** argv) {
   // each other, and each move carries the moved row's label and pixels (as a native table's does).
   const bool label_unchanged = sqlite3_value_nochange(argv[3]) != 0;
   const bool pixels_unchanged = sqlite3_value_nochange(argv[4]) != 0;
+  const std::optional<Shape> new_shape = given_shape(table, row_named(new_id), argv + 5);
+  if (pixels_unchanged && new_shape && table.store->shape().any) {
+    throw Error("table " + table.name + ": an UPDATE of height, width or channels of " + row_named(old_id) +
+                    " without its pixels; expected new pixels of that shape with it",
+                ErrorKind::constraint);
+  }
+  const bool any = table.store->shape().any;
   std::unique_ptr<Cursor> current;
-  if (label_unchanged || pixels_unchanged) {
+  if (label_unchanged || pixels_unchanged || any) {
     current = table.store->lookup({old_id});
     if (current->at_end()) return;  // gone (replaced by an earlier row of this statement)
   }
@@ -469,12 +551,15 @@ void update_row(StoreTable& table, sqlite3_value** argv) {
   // Changing the id or the pixels: rewrite the row inside the current transaction, so a failure rolls back.
   std::vector<std::uint8_t> kept;
   std::span<const std::uint8_t> pixels;
+  Shape shape = table.store->shape();
+  const std::optional<Shape> old_shape = any ? std::optional<Shape>(shape_of_row(table, *current)) : std::nullopt;
   if (pixels_unchanged) {
     const auto old_pixels = current->pixels();
     kept.assign(old_pixels.begin(), old_pixels.end());
     pixels = kept;
+    if (old_shape) shape = *old_shape;
   } else {
-    pixels = checked_pixels(table, row_named(new_id), argv[4]);
+    std::tie(pixels, shape) = checked_pixels(table, row_named(new_id), argv[4], new_shape, old_shape);
   }
   if (new_id != old_id) {
     const bool replace = replacing(table);
@@ -483,9 +568,9 @@ void update_row(StoreTable& table, sqlite3_value** argv) {
                   ErrorKind::constraint);
     }
     table.store->erase(old_id);
-    table.store->put(Image{new_id, label, pixels}, replace);
+    table.store->put(Image{new_id, label, pixels, shape}, replace);
   } else {
-    table.store->put(Image{new_id, label, pixels}, true);
+    table.store->put(Image{new_id, label, pixels, shape}, true);
   }
 }
 

@@ -201,7 +201,7 @@ Compacted compact_lmdb_store(const std::string& table, const std::vector<std::st
   verify_argument(parsed);
   const std::string path = parsed.require("path");
   std::optional<Shape> shape;
-  if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
+  if (const auto text = parsed.get("shape")) shape = parse_store_shape(*text, "table " + table + ": shape");
   const auto timeout = timeout_argument(parsed);
   if (!find_layout(table, path)) throw_missing_store(table, path, OpenMode::must_exist);
   // The swap renames names: those of the store itself, not of a symlink to it.

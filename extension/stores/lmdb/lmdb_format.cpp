@@ -40,12 +40,50 @@ std::int64_t decode_label(const unsigned char in[label_bytes]) noexcept {
   return static_cast<std::int64_t>(decode_u64_le(in));
 }
 
+namespace {
+
+std::uint32_t decode_u32_le(const unsigned char* in) noexcept {
+  return std::uint32_t{in[0]} | std::uint32_t{in[1]} << 8 | std::uint32_t{in[2]} << 16 | std::uint32_t{in[3]} << 24;
+}
+
+void encode_u32_le(std::uint32_t u, unsigned char* out) noexcept {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<unsigned char>(u >> (8 * i));
+}
+
+// The shape a value of a store of shape 'any' records, if it is one make_shape would accept.
+std::optional<Shape> recorded_shape(const unsigned char* at) noexcept {
+  const std::uint64_t h = decode_u32_le(at), w = decode_u32_le(at + 4), c = decode_u32_le(at + 8);
+  if (h == 0 || w == 0 || c == 0 || c > max_channels || decode_u32_le(at + 12) != 0) return std::nullopt;
+  if (h * w > max_image_bytes / c) return std::nullopt;
+  return Shape{static_cast<std::uint32_t>(h), static_cast<std::uint32_t>(w), static_cast<std::uint32_t>(c)};
+}
+
+}  // namespace
+
 std::optional<Value> decode_value(Version v, std::span<const std::uint8_t> value, std::size_t pixel_bytes) noexcept {
   if (value.size() != value_bytes(v, pixel_bytes)) return std::nullopt;
   Value out;
   out.label = decode_label(value.data());
   if (v == Version::v2) out.checksum = decode_u64_le(value.data() + label_bytes);
   out.pixels = value.subspan(header_bytes(v));
+  return out;
+}
+
+std::optional<Value> decode_value(Version v, std::span<const std::uint8_t> value, const Shape& shape) noexcept {
+  if (!shape.any) {
+    auto out = decode_value(v, value, shape.bytes());
+    if (out) out->shape = shape;
+    return out;
+  }
+  if (value.size() < header_bytes(v, true)) return std::nullopt;
+  const auto recorded = recorded_shape(value.data() + header_bytes(v));
+  if (!recorded || value.size() != value_bytes(v, recorded->bytes(), true)) return std::nullopt;
+  Value out;
+  out.any = true;
+  out.shape = *recorded;
+  out.label = decode_label(value.data());
+  if (v == Version::v2) out.checksum = decode_u64_le(value.data() + label_bytes);
+  out.pixels = value.subspan(header_bytes(v, true));
   return out;
 }
 
@@ -56,8 +94,28 @@ void encode_value(Version v, std::int64_t id, std::int64_t label, std::span<cons
   if (!pixels.empty()) std::memcpy(out.data() + header_bytes(v), pixels.data(), pixels.size());
 }
 
+void encode_value(Version v, const Shape& store, std::int64_t id, std::int64_t label, const Shape& image,
+                  std::span<const std::uint8_t> pixels, std::span<std::uint8_t> out) noexcept {
+  if (!store.any) {
+    encode_value(v, id, label, pixels, out);
+    return;
+  }
+  encode_label(label, out.data());
+  if (v == Version::v2) encode_u64_le(image_checksum(id, label, pixels) ^ shape_term(image), out.data() + label_bytes);
+  unsigned char* const at = out.data() + header_bytes(v);
+  encode_u32_le(image.height, at);
+  encode_u32_le(image.width, at + 4);
+  encode_u32_le(image.channels, at + 8);
+  encode_u32_le(0, at + 12);
+  if (!pixels.empty()) std::memcpy(out.data() + header_bytes(v, true), pixels.data(), pixels.size());
+}
+
 std::uint64_t expected_checksum(std::int64_t id, const Value& value) noexcept {
-  return image_checksum(id, value.label, value.pixels);
+  return image_checksum(id, value.label, value.pixels) ^ (value.any ? shape_term(value.shape) : 0);
+}
+
+std::uint64_t pixel_checksum(const Value& value) noexcept {
+  return value.checksum.value_or(0) ^ (value.any ? shape_term(value.shape) : 0);
 }
 
 void relabel_value(Version v, std::int64_t id, std::int64_t label, std::span<std::uint8_t> value) noexcept {
@@ -84,7 +142,7 @@ Shape parse_meta(std::string_view text, const std::string& what) {
   }
   Shape shape;
   try {
-    shape = parse_shape(rest.substr(0, rest.size() - 1), what + ": stored shape");
+    shape = parse_store_shape(rest.substr(0, rest.size() - 1), what + ": stored shape");
   } catch (const Error& e) {
     throw Error(e.what(), ErrorKind::corrupt);  // a stored shape that does not parse is damage, not a bad argument
   }

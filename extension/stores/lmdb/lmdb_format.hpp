@@ -17,6 +17,16 @@
 //                      XXH3-64 of the pixels seeded with the id, XOR XXH3-64 of the 16 bytes id, label as
 //                      little-endian int64), verified on every read that serves the pixels
 //            16..      the pixels, uint8, row-major HWC (row by row, each pixel's channels together)
+//   A store of shape 'any' (shape=any in .imgstore: images of many sizes) puts each image's shape between the
+//   checksum and the pixels, and its checksum covers the shape too:
+//     value  32 + H*W*C bytes:
+//            0..7      the label, as above
+//            8..15     the checksum: image_checksum(id, label, pixels) XOR shape_term(shape) (core/checksum.hpp:
+//                      XXH3-64 of height, width, channels as three little-endian uint32)
+//            16..27    height, width, channels: little-endian uint32 each (channels 1..4)
+//            28..31    zero
+//            32..      the pixels, uint8, HWC
+//   In Python: h, w, c = struct.unpack('<III', v[16:28]); numpy.frombuffer(v, numpy.uint8, offset=32).reshape(h, w, c)
 //   Why the description is a file and not a key or a named database: mdb_stat's entry count is then the image
 //   count, a cursor over the main database yields images only (every key 8 bytes, every value the layout above),
 //   and py-lmdb's lmdb.open(path, readonly=True) needs no max_dbs. A store is made whole in a temporary
@@ -72,10 +82,17 @@ inline constexpr std::size_t key_bytes = 8;
 inline constexpr std::size_t label_bytes = 8;
 inline constexpr std::size_t checksum_bytes = 8;
 
-// The bytes before the pixels in a value: the label, and in format 2 the checksum.
-constexpr std::size_t header_bytes(Version v) { return v == Version::v1 ? label_bytes : label_bytes + checksum_bytes; }
+inline constexpr std::size_t shape_bytes = 16;  // a store of shape 'any': three uint32 and four zero bytes
+
+// The bytes before the pixels in a value: the label, in format 2 the checksum, in a store of shape 'any' the
+// image's shape.
+constexpr std::size_t header_bytes(Version v, bool any = false) {
+  return (v == Version::v1 ? label_bytes : label_bytes + checksum_bytes) + (any ? shape_bytes : 0);
+}
 // The size of a value holding an image of `pixel_bytes`.
-constexpr std::size_t value_bytes(Version v, std::size_t pixel_bytes) { return header_bytes(v) + pixel_bytes; }
+constexpr std::size_t value_bytes(Version v, std::size_t pixel_bytes, bool any = false) {
+  return header_bytes(v, any) + pixel_bytes;
+}
 
 void encode_key(std::int64_t id, unsigned char out[key_bytes]) noexcept;
 std::int64_t decode_key(const unsigned char in[key_bytes]) noexcept;
@@ -87,16 +104,29 @@ struct Value {
   std::int64_t label = 0;
   std::optional<std::uint64_t> checksum;  // format 2
   std::span<const std::uint8_t> pixels;
+  bool any = false;  // of a store of shape 'any': `shape` is the one the value records
+  Shape shape;
 };
 
 // nullopt when `value` is not value_bytes(v, pixel_bytes) long.
 std::optional<Value> decode_value(Version v, std::span<const std::uint8_t> value, std::size_t pixel_bytes) noexcept;
+// The value of an image in a store of `shape`: for 'any', nullopt unless its recorded shape is sound and
+// matches its length.
+std::optional<Value> decode_value(Version v, std::span<const std::uint8_t> value, const Shape& shape) noexcept;
 // Writes the value of image (id, label, pixels) into `out`, value_bytes(v, pixels.size()) bytes (format 2 computes
 // the checksum). `out` may not overlap `pixels`.
 void encode_value(Version v, std::int64_t id, std::int64_t label, std::span<const std::uint8_t> pixels,
                   std::span<std::uint8_t> out) noexcept;
-// image_checksum of the value's image under `id`: what its stored checksum must be.
+// The same for an image of shape `image` in a store of shape `store` (which may be 'any'): value_bytes(v,
+// image.bytes(), store.any) bytes.
+void encode_value(Version v, const Shape& store, std::int64_t id, std::int64_t label, const Shape& image,
+                  std::span<const std::uint8_t> pixels, std::span<std::uint8_t> out) noexcept;
+// What the value's stored checksum must be: image_checksum of its image under `id`, and the shape's term in a
+// store of shape 'any'.
 std::uint64_t expected_checksum(std::int64_t id, const Value& value) noexcept;
+// The part of a format-2 value's stored checksum that image_checksum(id, label, pixels) must equal (the shape's
+// term taken out), for a PixelCheck.
+std::uint64_t pixel_checksum(const Value& value) noexcept;
 // Rewrites the label of the format-2 or format-1 value `value` (value_bytes long) of image `id` in place, its
 // checksum with it (relabelled(): no pixel read, and a damaged image stays as damaged as it was).
 void relabel_value(Version v, std::int64_t id, std::int64_t label, std::span<std::uint8_t> value) noexcept;

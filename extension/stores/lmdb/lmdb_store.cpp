@@ -65,6 +65,16 @@ std::optional<std::uint64_t> damaged(std::int64_t id, const lmdb_format::Value& 
 
 class LmdbStore;
 
+// What a value of a store of `shape` must be, for errors.
+std::string expected_value(lmdb_format::Version v, const Shape& shape) {
+  if (v == lmdb_format::Version::v1) return std::to_string(value_bytes(v, shape.bytes())) + " (8-byte label + pixels)";
+  if (shape.any) {
+    return "a 32-byte header (label, checksum, a sound height, width, channels) followed by height*width*channels "
+           "bytes of pixels";
+  }
+  return std::to_string(value_bytes(v, shape.bytes())) + " (8-byte label, 8-byte checksum, pixels)";
+}
+
 // Rows from either this table's write transaction (so a transaction sees its own writes) or, outside one, a
 // read-only snapshot of its own. The ids-or-range logic is IdWalk's, as in the other backends; what LMDB adds
 // is that a scan of the snapshot keeps one cursor, so the walk's "first id >= the last one + 1" is MDB_NEXT
@@ -79,6 +89,7 @@ class LmdbCursor final : public Cursor {
   std::int64_t label() override { return decode_label(static_cast<const unsigned char*>(walk_.value().mv_data)); }
   std::span<const std::uint8_t> pixels() override;
   std::span<const std::uint8_t> pixels_unchecked(PixelCheck& check) override;
+  std::optional<Shape> row_shape() override;
   // Two read-only snapshots of one environment with one transaction id see the same pages; each cursor has
   // its own read transaction (MDB_NOTLS: usable from any thread, one at a time) and touches no shared state.
   bool same_snapshot(const Cursor& other) const override {
@@ -94,8 +105,11 @@ class LmdbCursor final : public Cursor {
   std::optional<std::pair<std::int64_t, MDB_val>> first_from(std::int64_t from);
   int search(std::int64_t from, MDB_val& key, MDB_val& value);
   void check_value(std::int64_t id, const MDB_val& value) const {
-    if (value.mv_size != value_bytes_) throw_bad_value(id, value);
+    if (any_ ? !decode_value(env_->version(), bytes_of(value), store_shape()) : value.mv_size != value_bytes_) {
+      throw_bad_value(id, value);
+    }
   }
+  const Shape& store_shape() const;
   [[noreturn]] void throw_bad_value(std::int64_t id, const MDB_val& value) const;
 
   LmdbStore& store_;
@@ -106,7 +120,8 @@ class LmdbCursor final : public Cursor {
   CursorPtr cursor_;  // only for a scan of the snapshot: a write transaction's cursors die with its savepoints
   bool on_row_ = false;  // cursor_ stands on the row with id at_
   std::int64_t at_ = -1;
-  const std::size_t value_bytes_;  // the header and the pixels
+  const std::size_t value_bytes_;  // the header and the pixels (a one-shape store)
+  const bool any_;  // a store of shape 'any': each value's size follows the shape it records
   const std::int64_t hi_;  // the range's end: a row past it ends the walk unread, so it is not checked
   IdWalk<MDB_val> walk_;
   // A read-only lookup of many ids finds the next few ahead of the one it serves and asks the CPU for their
@@ -230,7 +245,7 @@ void LmdbStore::put(const Image& image, bool replace) {
   unsigned char key_bytes[8];
   encode_key(image.id, key_bytes);
   MDB_val key{8, key_bytes};
-  MDB_val value{value_bytes(env_->version(), image.pixels.size()), nullptr};
+  MDB_val value{value_bytes(env_->version(), image.pixels.size(), shape().any), nullptr};
   if (!last_id_) last_id_ = max_id().value_or(-1);
   // Ascending ids (a bulk load) take LMDB's append path: no search, pages filled completely.
   const bool append = image.id > *last_id_;
@@ -242,7 +257,8 @@ void LmdbStore::put(const Image& image, bool replace) {
                 ErrorKind::constraint);
   }
   check_write(rc, "mdb_put");
-  encode_value(env_->version(), image.id, image.label, image.pixels, {static_cast<std::uint8_t*>(value.mv_data), value.mv_size});
+  encode_value(env_->version(), shape(), image.id, image.label, image.shape, image.pixels,
+               {static_cast<std::uint8_t*>(value.mv_data), value.mv_size});
   last_id_ = std::max(*last_id_, image.id);
   // Values over half a page go to overflow pages of their own: count whole pages.
   txn_bytes_ += round_up(value.mv_size + 16, value.mv_size > 2000 ? 4096 : 1);
@@ -259,11 +275,10 @@ bool LmdbStore::set_label(std::int64_t id, std::int64_t label) {
   const int rc = mdb_get(txn, env_->images(), &key, &old);
   if (rc == MDB_NOTFOUND) return false;
   check_write(rc, "mdb_get");
-  const auto value = decode_value(env_->version(), bytes_of(old), shape().bytes());
+  const auto value = decode_value(env_->version(), bytes_of(old), shape());
   if (!value) {
     throw Error("table " + table_ + ": the value of id " + std::to_string(id) + " in '" + env_->data_path() + "' is " +
-                    std::to_string(old.mv_size) + " bytes; expected " +
-                    std::to_string(value_bytes(env_->version(), shape().bytes())),
+                    std::to_string(old.mv_size) + " bytes; expected " + expected_value(env_->version(), shape()),
                 ErrorKind::corrupt);
   }
   // Built aside first: the old value's page may be the one the put rewrites.
@@ -289,7 +304,7 @@ bool LmdbStore::erase(std::int64_t id) {
 std::vector<std::string> LmdbStore::check(bool full) {
   std::vector<std::string> problems;
   with_txn([&](MDB_txn* txn, const Env& env) {
-    const std::size_t expected = value_bytes(env.version(), shape().bytes());
+    const std::string expected = expected_value(env.version(), shape());
     MDB_cursor* raw = nullptr;
     if (const int rc = mdb_cursor_open(txn, env.images(), &raw); rc != MDB_SUCCESS) {
       problems.push_back(std::string("cannot read the images database: ") + mdb_strerror(rc));
@@ -306,10 +321,10 @@ std::vector<std::string> LmdbStore::check(bool full) {
       }
       const std::int64_t id = decode_key(static_cast<const unsigned char*>(key.mv_data));
       if (id < 0) problems.push_back("id " + std::to_string(id) + " is negative");
-      const auto decoded = decode_value(env.version(), bytes_of(value), shape().bytes());
+      const auto decoded = decode_value(env.version(), bytes_of(value), shape());
       if (!decoded) {
         problems.push_back("id " + std::to_string(id) + ": value of " + std::to_string(value.mv_size) + " bytes; expected " +
-                           std::to_string(expected));
+                           expected);
       } else if (full) {
         // Hashing reads every byte, which makes LMDB fault in every overflow page: I/O errors show here, in
         // format 1 too (no checksum to compare with: the hash is only read).
@@ -462,7 +477,7 @@ void LmdbStore::finish() noexcept {
 LmdbCursor::LmdbCursor(LmdbStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids)
     : store_(store), env_(store.current_env()), in_write_txn_(store.write_txn() != nullptr), verify_(store.verify()),
       reader_(in_write_txn_ ? Env::Snapshot() : env_->take_reader(store.table())),
-      value_bytes_(value_bytes(env_->version(), store.shape().bytes())), hi_(range.hi),
+      value_bytes_(value_bytes(env_->version(), store.shape().bytes())), any_(store.shape().any), hi_(range.hi),
       walk_(range, std::move(ids), by_ids) {
   if (!in_write_txn_ && !by_ids) {
     MDB_cursor* raw = nullptr;
@@ -485,10 +500,17 @@ std::span<const std::uint8_t> LmdbCursor::pixels() {
 }
 
 std::span<const std::uint8_t> LmdbCursor::pixels_unchecked(PixelCheck& check) {
-  const auto value = decode_value(env_->version(), bytes_of(walk_.value()), store_.shape().bytes());
+  const auto value = decode_value(env_->version(), bytes_of(walk_.value()), store_.shape());
   check = {};
-  if (verify_ && !verified_ && value->checksum) check = {PixelCheck::Kind::image, *value->checksum, value->label};
+  if (verify_ && !verified_ && value->checksum) {
+    check = {PixelCheck::Kind::image, lmdb_format::pixel_checksum(*value), value->label};
+  }
   return value->pixels;
+}
+
+std::optional<Shape> LmdbCursor::row_shape() {
+  if (!any_) return std::nullopt;
+  return decode_value(env_->version(), bytes_of(walk_.value()), store_.shape())->shape;
 }
 
 MDB_txn* LmdbCursor::txn() const {
@@ -500,11 +522,12 @@ MDB_txn* LmdbCursor::txn() const {
   return txn;
 }
 
+const Shape& LmdbCursor::store_shape() const { return store_.shape(); }
+
 void LmdbCursor::throw_bad_value(std::int64_t id, const MDB_val& value) const {
-  const bool v1 = env_->version() == lmdb_format::Version::v1;
   throw Error("table " + store_.table() + ": the value of id " + std::to_string(id) + " in '" + env_->data_path() +
-                  "' is " + std::to_string(value.mv_size) + " bytes; expected " + std::to_string(value_bytes_) +
-                  (v1 ? " (8-byte label + pixels)" : " (8-byte label, 8-byte checksum, pixels)"),
+                  "' is " + std::to_string(value.mv_size) + " bytes; expected " +
+                  expected_value(env_->version(), store_.shape()),
               ErrorKind::corrupt);
 }
 
@@ -586,7 +609,7 @@ std::unique_ptr<Store> open_lmdb_store(const std::string& table, const std::vect
   threads_argument(parsed);  // accepted and checked for every module; lmdb has no codec work to share out
   const std::string path = parsed.require("path");
   std::optional<Shape> shape;
-  if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
+  if (const auto text = parsed.get("shape")) shape = parse_store_shape(*text, "table " + table + ": shape");
   const auto timeout = timeout_argument(parsed);
   const bool verify = verify_argument(parsed);
   return std::make_unique<LmdbStore>(table, path, open_env(table, path, shape, mode), timeout, verify);

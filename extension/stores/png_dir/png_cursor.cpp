@@ -13,8 +13,8 @@
 
 namespace imgstore::png_dir {
 
-void read_image(const std::string& table, const std::string& path, std::int64_t id, const Shape& shape,
-                std::vector<std::uint8_t>& file_bytes, std::vector<std::uint8_t>& pixels) {
+Shape read_image(const std::string& table, const std::string& path, std::int64_t id, const Shape& shape,
+                 std::vector<std::uint8_t>& file_bytes, std::vector<std::uint8_t>& pixels) {
   const std::string what = "table " + table + ": '" + path + "'";
   try {
     read_whole(path, file_bytes, "table " + table);
@@ -26,7 +26,10 @@ void read_image(const std::string& table, const std::string& path, std::int64_t 
     throw;
   }
   const Shape found = png_decode(file_bytes, pixels, what);
-  if (found != shape) throw Error(what + " is a " + found.str() + " image; expected " + shape.str(), ErrorKind::mismatch);
+  if (!shape.any && found != shape) {
+    throw Error(what + " is a " + found.str() + " image; expected " + shape.str(), ErrorKind::mismatch);
+  }
+  return found;
 }
 
 PngCursor::PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids, Fd read_lock,
@@ -57,8 +60,8 @@ void PngCursor::fill() {
     std::string path = store_.file_of(id);
     auto pixels = pool_->submit([table = store_.table(), path = std::move(path), id, shape = store_.shape()] {
       std::vector<std::uint8_t> file_bytes;
-      std::vector<std::uint8_t> out;
-      read_image(table, path, id, shape, file_bytes, out);
+      Decoded out;
+      out.shape = read_image(table, path, id, shape, file_bytes, out.pixels);
       return out;
     });
     ahead_.push_back(Ahead{id, walk_.value(), std::move(pixels)});
@@ -73,12 +76,21 @@ std::span<const std::uint8_t> PngCursor::pixels() {
     fill();
   }
   if (ahead_.empty()) {
-    read_image(store_.table(), store_.file_of(id()), id(), store_.shape(), file_bytes_, pixels_);
+    shape_ = read_image(store_.table(), store_.file_of(id()), id(), store_.shape(), file_bytes_, pixels_);
   } else {
-    pixels_ = ahead_.front().pixels.get();
+    Decoded decoded = ahead_.front().pixels.get();
+    pixels_ = std::move(decoded.pixels);
+    shape_ = decoded.shape;
   }
   decoded_ = true;
   return pixels_;
+}
+
+// A PNG's shape is in its header; the cursor decodes the row (as pixels() would) rather than read the file twice.
+std::optional<Shape> PngCursor::row_shape() {
+  if (!store_.shape().any) return std::nullopt;
+  pixels();
+  return shape_;
 }
 
 }  // namespace imgstore::png_dir

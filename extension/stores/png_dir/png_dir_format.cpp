@@ -53,7 +53,7 @@ Shape parse_meta(std::string_view text, const std::string& what) {
   const auto at = text.find("shape=");
   if (at == std::string_view::npos) throw Error(what + " has no shape=HxWxC line", ErrorKind::corrupt);
   const auto end = text.find('\n', at);
-  return parse_shape(text.substr(at + 6, end == std::string_view::npos ? std::string_view::npos : end - at - 6),
+  return parse_store_shape(text.substr(at + 6, end == std::string_view::npos ? std::string_view::npos : end - at - 6),
                      what + ": stored shape");
 }
 

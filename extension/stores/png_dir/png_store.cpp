@@ -171,7 +171,7 @@ std::vector<std::string> PngStore::check(bool full) {
     try {
       read_whole(path, raw, "table " + table_);
       const Shape found = png_decode(raw, pixels, "'" + path + "'");
-      if (found != shape_) problems.push_back(about(path, "is a " + found.str() + " image; expected " + shape_.str()));
+      if (!shape_.any && found != shape_) problems.push_back(about(path, "is a " + found.str() + " image; expected " + shape_.str()));
     } catch (const Error& e) {
       problems.push_back(e.what());
     }
@@ -334,7 +334,9 @@ void PngStore::open(const std::optional<Shape>& wanted, OpenMode mode) {
   }
   if (has_csv) load_csv();
   if (!has_meta) {
-    if (!labels_.empty()) {
+    if (!labels_.empty() && wanted && wanted->any) {
+      shape_ = *wanted;  // a directory made by other tools, of images of any size
+    } else if (!labels_.empty()) {
       // A directory made by other tools: the first image says the shape.
       const std::string first = file_of(labels_.begin()->first);
       std::vector<std::uint8_t> raw;
@@ -355,7 +357,7 @@ void PngStore::open(const std::optional<Shape>& wanted, OpenMode mode) {
     csv_stamp_ = stamp_of(csv_path());
   }
   // Images of another size are refused at open, by the first one, and at every read, by each.
-  if (!labels_.empty() && has_meta) {
+  if (!labels_.empty() && has_meta && !shape_.any) {
     const std::string first = file_of(labels_.begin()->first);
     std::vector<std::uint8_t> raw;
     if (fs::exists(first)) {
@@ -391,7 +393,7 @@ void PngStore::throw_shape_mismatch(const Shape& wanted) const { throw shape_mis
 std::unique_ptr<Store> open_png_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
   const Args parsed(table, {"path", "shape", "level", "timeout", "threads"}, args);
   std::optional<Shape> shape;
-  if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
+  if (const auto text = parsed.get("shape")) shape = parse_store_shape(*text, "table " + table + ": shape");
   const int level = static_cast<int>(parsed.integer("level", 0, 9, 6));
   return std::make_unique<png_dir::PngStore>(table, parsed.require("path"), shape, level, timeout_argument(parsed),
                                               threads_argument(parsed), mode);

@@ -42,7 +42,8 @@ Stamp stamp_of(const std::string& path);
 class PngStore;
 
 // Reads and decodes one image file, checking it has the store's shape (what a cursor does per row).
-void read_image(const std::string& table, const std::string& path, std::int64_t id, const Shape& shape,
+// Returns the image's shape (on a store of shape 'any', whatever the file holds).
+Shape read_image(const std::string& table, const std::string& path, std::int64_t id, const Shape& shape,
                 std::vector<std::uint8_t>& file_bytes, std::vector<std::uint8_t>& pixels);
 
 class PngCursor final : public Cursor {
@@ -56,12 +57,17 @@ class PngCursor final : public Cursor {
   std::int64_t id() const override { return ahead_.empty() ? walk_.id() : ahead_.front().id; }
   std::int64_t label() override { return ahead_.empty() ? walk_.value() : ahead_.front().label; }
   std::span<const std::uint8_t> pixels() override;
+  std::optional<Shape> row_shape() override;
 
  private:
+  struct Decoded {
+    std::vector<std::uint8_t> pixels;
+    Shape shape;
+  };
   struct Ahead {
     std::int64_t id;
     std::int64_t label;
-    std::future<std::vector<std::uint8_t>> pixels;
+    std::future<Decoded> pixels;
   };
   void step();
   void fill();  // tops the window up to its size
@@ -74,6 +80,7 @@ class PngCursor final : public Cursor {
   std::deque<Ahead> ahead_;    // rows being decoded, the current one first (empty when not decoding ahead)
   std::vector<std::uint8_t> file_bytes_;  // reused across rows
   std::vector<std::uint8_t> pixels_;
+  Shape shape_;  // of pixels_
   bool decoded_ = false;
 };
 

@@ -29,7 +29,8 @@ void PngStore::put(const Image& image, bool replace) {
                 ErrorKind::constraint);
   }
   const std::string what = "table " + table_ + ": id " + std::to_string(image.id);
-  png_check_pixels(image.pixels.size(), shape_, what);
+  const Shape& shape = shape_.any ? image.shape : shape_;
+  png_check_pixels(image.pixels.size(), shape, what);
   // Committed when the transaction began: readers may be reading its file, so it is replaced by a rename.
   const bool committed = deleted_.contains(image.id) || (exists && !inserted_.contains(image.id));
   const bool direct = !committed && !direct_.contains(image.id) && !pending_.contains(image.id);
@@ -38,14 +39,14 @@ void PngStore::put(const Image& image, bool replace) {
   const std::size_t undo_size = undo_size_;
   if (ThreadPool* const workers = pool_.get()) {
     std::vector<std::uint8_t> pixels(image.pixels.begin(), image.pixels.end());
-    auto png = workers->submit([pixels = std::move(pixels), shape = shape_, level = level_, what] {
+    auto png = workers->submit([pixels = std::move(pixels), shape, level = level_, what] {
       std::vector<std::uint8_t> out;
       png_encode(pixels, shape, level, out, what);
       return out;
     });
     window_.push_back(Outgoing{image.id, path, direct, undo_size, std::move(png)});
   } else {
-    png_encode(image.pixels, shape_, level_, encoded_, what);
+    png_encode(image.pixels, shape, level_, encoded_, what);
     write_image(image.id, path, direct, encoded_);
   }
   remember(image.id, direct);

@@ -17,11 +17,12 @@ namespace imgstore::sharded {
 
 namespace {
 
-// The file: this header, then rows of id (int64), label (int64), the pixels and a CRC-32 of those (uint32), in
-// this machine's byte order (the journal never leaves the machine that wrote it: it lives only while a commit
+// The file: this header, then rows of id (int64), label (int64), in a table of shape 'any' the image's height,
+// width, channels and a zero (uint32 each), the pixels and a CRC-32 of those (uint32), in this machine's byte order (the journal never leaves the machine that wrote it: it lives only while a commit
 // is unfinished). The CRC turns a damaged row into an error instead of wrong pixels written back.
 constexpr std::string_view kHeader = "imgstore-undo 2\n";
 constexpr std::size_t kRowHead = 16;  // id and label
+constexpr std::size_t kShapeHead = 16;  // height, width, channels, zero: a table of shape 'any'
 constexpr std::size_t kRowCrc = 4;
 constexpr std::size_t kFlushBytes = std::size_t{1} << 20;
 
@@ -43,10 +44,22 @@ std::int64_t read_int(const std::uint8_t* p) {
   return v;
 }
 
+void append_u32(std::vector<std::uint8_t>& out, std::uint32_t v) {
+  std::uint8_t bytes[sizeof v];
+  std::memcpy(bytes, &v, sizeof v);
+  out.insert(out.end(), bytes, bytes + sizeof v);
+}
+
+std::uint32_t read_u32(const std::uint8_t* p) {
+  std::uint32_t v = 0;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 }  // namespace
 
-CommitJournal::CommitJournal(std::string table, std::string folder, std::size_t pixel_bytes)
-    : table_(std::move(table)), path_(journal_path(folder)), pixel_bytes_(pixel_bytes) {}
+CommitJournal::CommitJournal(std::string table, std::string folder, const Shape& shape)
+    : table_(std::move(table)), path_(journal_path(folder)), shape_(shape) {}
 
 void CommitJournal::inserted(std::int64_t id) {
   inserted_.push_back(id);
@@ -58,9 +71,10 @@ void CommitJournal::save(const Image& before) {
     throw Error("table " + table_ + ": the undo journal '" + path_ + "' could not be written earlier in this "
                 "transaction; roll it back", ErrorKind::generic);
   }
-  if (before.pixels.size() != pixel_bytes_) {
+  const Shape& shape = shape_.any ? before.shape : shape_;
+  if (before.pixels.size() != shape.bytes()) {
     throw Error("table " + table_ + ": undo journal '" + path_ + "': a row of " + std::to_string(before.pixels.size()) +
-                " bytes; expected " + std::to_string(pixel_bytes_));
+                " bytes; expected " + std::to_string(shape.bytes()));
   }
   if (!file_) {
     file_ = open_or_throw(path_, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, "sharded table undo journal");
@@ -69,6 +83,9 @@ void CommitJournal::save(const Image& before) {
   const std::size_t start = buffer_.size();
   append_int(buffer_, before.id);
   append_int(buffer_, before.label);
+  if (shape_.any) {
+    for (const std::uint32_t d : {shape.height, shape.width, shape.channels, std::uint32_t{0}}) append_u32(buffer_, d);
+  }
   buffer_.insert(buffer_.end(), before.pixels.begin(), before.pixels.end());
   const std::uint32_t crc = crc_of({buffer_.data() + start, buffer_.size() - start});
   const auto* crc_bytes = reinterpret_cast<const std::uint8_t*>(&crc);
@@ -154,9 +171,24 @@ void undo_commit(const std::string& folder, const std::vector<std::unique_ptr<St
           std::string_view(reinterpret_cast<const char*>(header.data()), header.size()) != kHeader) {
         throw Error("the undo journal '" + path + "' does not start with \"imgstore-undo 2\"", ErrorKind::corrupt);
       }
-      std::vector<std::uint8_t> row(kRowHead + shards.front()->shape().bytes() + kRowCrc);
+      const Shape& table_shape = shards.front()->shape();
+      const std::size_t head = kRowHead + (table_shape.any ? kShapeHead : 0);
+      std::vector<std::uint8_t> row;
       for (std::uint64_t k = 0; k < saved; ++k) {
+        row.resize(head);
         if (read_up_to(fd.get(), row, path, "sharded table undo journal") != row.size()) throw short_file(k);
+        Shape shape = table_shape;
+        if (table_shape.any) {
+          try {
+            shape = make_shape(read_u32(row.data() + kRowHead), read_u32(row.data() + kRowHead + 4),
+                               read_u32(row.data() + kRowHead + 8), "the undo journal '" + path + "'");
+          } catch (const Error& e) {
+            throw Error(std::string(e.what()) + " (row " + std::to_string(k) + ")", ErrorKind::corrupt);
+          }
+        }
+        row.resize(head + shape.bytes() + kRowCrc);
+        const std::span<std::uint8_t> rest(row.data() + head, shape.bytes() + kRowCrc);
+        if (read_up_to(fd.get(), rest, path, "sharded table undo journal") != rest.size()) throw short_file(k);
         const std::size_t body = row.size() - kRowCrc;
         std::uint32_t crc = 0;
         std::memcpy(&crc, row.data() + body, kRowCrc);
@@ -164,7 +196,7 @@ void undo_commit(const std::string& folder, const std::vector<std::unique_ptr<St
           throw Error("the undo journal '" + path + "' is damaged: row " + std::to_string(k) + " fails its CRC",
                       ErrorKind::corrupt);
         }
-        const Image before{read_int(row.data()), read_int(row.data() + 8), {row.data() + kRowHead, body - kRowHead}};
+        const Image before{read_int(row.data()), read_int(row.data() + 8), {row.data() + head, body - head}, shape};
         const std::size_t i = shard_of(before.id, n);
         if (which[i]) shards[i]->put(before, true);
       }

@@ -22,7 +22,7 @@ inline constexpr const char* kJournalName = "undo.journal";
 
 class CommitJournal {
  public:
-  CommitJournal(std::string table, std::string folder, std::size_t pixel_bytes);
+  CommitJournal(std::string table, std::string folder, const Shape& shape);
 
   // Forgets the transaction (a new one begins with nothing touched). With `remove_file` the journal file goes
   // too: the manifest does not name it (the commit finished, or never got that far); without, it stays for the
@@ -44,7 +44,7 @@ class CommitJournal {
 
   const std::string table_;
   const std::string path_;
-  const std::size_t pixel_bytes_;
+  const Shape shape_;  // the table's: a row's shape is in the journal only for 'any'
   std::vector<std::int64_t> inserted_;  // in order, for rewind
   IdRangeSet inserted_set_;
   IdRangeSet saved_;

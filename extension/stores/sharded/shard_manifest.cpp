@@ -198,7 +198,7 @@ Manifest parse_manifest(std::string_view json, const std::string& what) {
   if (m.backend != "lmdb" && m.backend != "hdf5" && m.backend != "png_dir") {
     p.fail("backend \"" + m.backend + "\"; expected lmdb, hdf5 or png_dir");
   }
-  m.shape = parse_shape(field<std::string>(p, *root, "shape", "a string"), "manifest '" + what + "': shape");
+  m.shape = parse_store_shape(field<std::string>(p, *root, "shape", "a string"), "manifest '" + what + "': shape");
   m.generation = non_negative(p, field<std::int64_t>(p, *root, "generation", "an integer"), "generation");
   const Array& shards = field<Array>(p, *root, "shards", "an array");
   if (shards.empty() || shards.size() > static_cast<std::size_t>(kMaxShards)) {

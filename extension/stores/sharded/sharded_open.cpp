@@ -150,7 +150,7 @@ std::unique_ptr<Store> open_maybe_sharded(const std::string& backend, const Back
   const std::chrono::milliseconds timeout = timeout_argument(checked);
   const std::string folder = checked.require("path");
   std::optional<Shape> shape;
-  if (split.shape) shape = parse_shape(*split.shape, "table " + table + ": shape");
+  if (split.shape) shape = parse_store_shape(*split.shape, "table " + table + ": shape");
 
   std::optional<Manifest> m = read_manifest(folder);
   if (!m) {

@@ -41,6 +41,7 @@ class MergeCursor final : public Cursor {
   std::int64_t label() override { return top().label(); }
   std::span<const std::uint8_t> pixels() override { return top().pixels(); }
   std::span<const std::uint8_t> pixels_unchecked(PixelCheck& check) override { return top().pixels_unchecked(check); }
+  std::optional<Shape> row_shape() override { return top().row_shape(); }
 
  private:
   struct Later {
@@ -78,7 +79,7 @@ ShardedStore::ShardedStore(std::string table, std::string folder, Manifest manif
                            std::chrono::milliseconds timeout)
     : table_(std::move(table)), folder_(std::move(folder)), manifest_(std::move(manifest)), shards_(std::move(shards)),
       timeout_(timeout), pool_(std::min<unsigned>(threads, static_cast<unsigned>(shards_.size()))),
-      journal_(table_, folder_, manifest_.shape.bytes()),
+      journal_(table_, folder_, manifest_.shape),
       dirty_(shards_.size(), false), top_id_(shards_.size()), top_known_(shards_.size(), false),
       batches_(shards_.size()), in_flight_(shards_.size()) {}
 
@@ -179,7 +180,8 @@ void ShardedStore::remember(std::size_t shard, std::int64_t id) {
   if (row->at_end()) {
     journal_.inserted(id);  // not there when the transaction began: undone by deleting it
   } else {
-    journal_.save(Image{id, row->label(), row->pixels()});
+    const auto pixels = row->pixels();
+    journal_.save(Image{id, row->label(), pixels, row->row_shape().value_or(manifest_.shape)});
   }
 }
 
@@ -214,7 +216,7 @@ void ShardedStore::put(const Image& image, bool replace) {
   }
   top = image.id;
   journal_.inserted(image.id);
-  batches_[shard].push_back({image.id, image.label, replace, {image.pixels.begin(), image.pixels.end()}});
+  batches_[shard].push_back({image.id, image.label, replace, {image.pixels.begin(), image.pixels.end()}, image.shape});
   if (batches_[shard].size() >= kBatchRows) flush_shard(shard);
 }
 
@@ -242,7 +244,7 @@ void ShardedStore::flush_shard(std::size_t shard) {
   batches_[shard].clear();
   Store* store = shards_[shard].get();
   in_flight_[shard] = pool_.get()->submit([store, batch] {
-    for (const Row& row : *batch) store->put(Image{row.id, row.label, row.pixels}, row.replace);
+    for (const Row& row : *batch) store->put(Image{row.id, row.label, row.pixels, row.shape}, row.replace);
   });
 }
 

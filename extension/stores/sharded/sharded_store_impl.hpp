@@ -48,6 +48,7 @@ class ShardedStore final : public Store {
     std::int64_t label;
     bool replace;
     std::vector<std::uint8_t> pixels;
+    Shape shape;
   };
   struct Level {
     int level;
