@@ -49,7 +49,7 @@ TEST_CASE("an hdf5 store's file has the documented layout") {
     auto store = imgstore::open_hdf5_store("t", {"path=" + path, "shape=32x32x3"});
     store->begin();
     const std::vector<std::uint8_t> pixels(32 * 32 * 3, 7);
-    store->put(imgstore::Image{5, 3, pixels}, false);
+    store->put(imgstore::Image{5, 3, pixels, {}}, false);
     store->sync();
   }
   const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);

@@ -38,7 +38,7 @@ std::vector<std::uint8_t> pixels_of(std::int64_t id) {
 
 void fill(imgstore::Store& store, std::int64_t n) {
   store.begin();
-  for (std::int64_t id = 0; id < n; ++id) store.put(Image{id, id % 10, pixels_of(id)}, false);
+  for (std::int64_t id = 0; id < n; ++id) store.put(Image{id, id % 10, pixels_of(id), {}}, false);
   store.sync();
 }
 
@@ -136,7 +136,7 @@ TEST_CASE("compaction swaps in a copy without free pages beside this process's r
   CHECK(reader->count() == 200);  // the next statement: the new file
   CHECK(rows_checked(*reader->scan({})) == 200);
   writer->begin();  // claims the new file, not the old one it had open
-  writer->put(Image{1000, 0, pixels_of(1000)}, false);
+  writer->put(Image{1000, 0, pixels_of(1000), {}}, false);
   writer->sync();
   CHECK(entries_on_disk(path) == 201);
   CHECK(rows_checked(*reader->lookup({999, 1000})) == 1);
@@ -189,7 +189,7 @@ TEST_CASE("a single-file store (format 1) is compacted only when nothing has it 
   auto store = imgstore::open_lmdb_store("o", {"path=" + path});
   CHECK(rows_checked(*store->scan({})) == 200);
   store->begin();
-  store->put(Image{5000, 0, pixels_of(5000)}, false);
+  store->put(Image{5000, 0, pixels_of(5000), {}}, false);
   store->sync();
   CHECK(store->count() == 201);
   CHECK(store->check(true).empty());

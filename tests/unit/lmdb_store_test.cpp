@@ -98,9 +98,9 @@ TEST_CASE("the LMDB store round-trips rows through transactions and savepoints")
   const auto b = pattern(12, 100);
 
   store->begin();
-  store->put(Image{5, 1, a}, false);
-  store->put(Image{7, 2, b}, false);
-  CHECK_THROWS_AS(store->put(Image{5, 3, b}, false), Error);
+  store->put(Image{5, 1, a, {}}, false);
+  store->put(Image{7, 2, b, {}}, false);
+  CHECK_THROWS_AS(store->put(Image{5, 3, b, {}}, false), Error);
   store->savepoint(0);
   CHECK(store->erase(5));
   CHECK(store->count() == 1);
@@ -168,7 +168,7 @@ TEST_CASE("LMDB cursors walk ranges and id lists on the snapshot and inside a wr
   auto store = imgstore::open_lmdb_store("s", {"path=" + dir.file("walk.lmdb"), "shape=1x1x1"});
   const auto px = pattern(1, 0);
   store->begin();
-  for (const std::int64_t id : {1, 3, 5, 7, 9}) store->put(Image{id, id * 10, px}, false);
+  for (const std::int64_t id : {1, 3, 5, 7, 9}) store->put(Image{id, id * 10, px, {}}, false);
   store->sync();
 
   const auto ids = [](std::unique_ptr<imgstore::Cursor> c) {
@@ -194,7 +194,7 @@ TEST_CASE("LMDB cursors walk ranges and id lists on the snapshot and inside a wr
   store->begin();
   auto rows = store->scan({});
   CHECK(rows->id() == 1);
-  store->put(Image{2, 20, px}, false);
+  store->put(Image{2, 20, px, {}}, false);
   CHECK(store->erase(3));
   rows->next();
   CHECK(rows->id() == 2);
@@ -209,7 +209,7 @@ TEST_CASE("a forked child that drops the parent's LMDB objects leaves them alone
   const auto path = dir.file("fork.lmdb");
   auto store = imgstore::open_lmdb_store("f", {"path=" + path, "shape=1x1x1"});
   store->begin();
-  for (const std::int64_t id : {1, 2, 3}) store->put(Image{id, id, pattern(1, 0)}, false);
+  for (const std::int64_t id : {1, 2, 3}) store->put(Image{id, id, pattern(1, 0), {}}, false);
   store->sync();
   auto cursor = store->scan({});  // a read snapshot: this process's reader slot
   REQUIRE(holds_snapshot(path, ::getpid()));
