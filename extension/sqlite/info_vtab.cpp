@@ -139,9 +139,10 @@ int info_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noex
       case kBackend: result_text(ctx, row.backend); break;
       case kPath: result_text(ctx, row.path); break;
       case kShape: result_text(ctx, row.shape.str()); break;
-      case kHeight: sqlite3_result_int64(ctx, row.shape.height); break;
-      case kWidth: sqlite3_result_int64(ctx, row.shape.width); break;
-      case kChannels: sqlite3_result_int64(ctx, row.shape.channels); break;
+      // NULL for a store of shape 'any': each row has its own (the table's hidden columns say them).
+      case kHeight: if (!row.shape.any) sqlite3_result_int64(ctx, row.shape.height); break;
+      case kWidth: if (!row.shape.any) sqlite3_result_int64(ctx, row.shape.width); break;
+      case kChannels: if (!row.shape.any) sqlite3_result_int64(ctx, row.shape.channels); break;
       case kCount: sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(row.count)); break;
       case kSchemaArg: result_text(ctx, row.schema); break;
       default: break;

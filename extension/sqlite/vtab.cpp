@@ -411,22 +411,28 @@ std::int64_t checked_label(const StoreTable& table, const std::string& row, sqli
   return *label;
 }
 
-// The shape an INSERT or UPDATE gives in height, width, channels (argv[0..2]): nullopt when it gives none of
-// them (all NULL, or unchanged by an UPDATE). A one-shape store takes only its own shape; a store of shape
-// 'any' takes any shape make_shape accepts.
-std::optional<Shape> given_shape(const StoreTable& table, const std::string& row, sqlite3_value** dims) {
+// The shape an INSERT or UPDATE gives in height, width, channels (dims[0..2]): nullopt when it gives none of
+// them (all NULL, or none set by an UPDATE). A dimension an UPDATE does not set is the row's own (`kept`). A
+// one-shape store takes only its own shape; a store of shape 'any' takes any shape make_shape accepts.
+std::optional<Shape> given_shape(const StoreTable& table, const std::string& row, sqlite3_value** dims,
+                                 const std::optional<Shape>& kept = std::nullopt) {
   static constexpr const char* names[3] = {"height", "width", "channels"};
+  const auto unset = [&](int d) { return sqlite3_value_nochange(dims[d]) != 0; };
   bool any_given = false;
-  for (int d = 0; d < 3; ++d) {
-    any_given = any_given || (sqlite3_value_nochange(dims[d]) == 0 && sqlite3_value_type(dims[d]) != SQLITE_NULL);
-  }
+  for (int d = 0; d < 3; ++d) any_given = any_given || (!unset(d) && sqlite3_value_type(dims[d]) != SQLITE_NULL);
   if (!any_given) return std::nullopt;
   std::uint64_t values[3] = {0, 0, 0};
   for (int d = 0; d < 3; ++d) {
-    const auto value = sqlite3_value_nochange(dims[d]) != 0 ? std::nullopt : integer_value(dims[d]);
+    if (unset(d) && kept) {
+      const std::uint32_t own[3] = {kept->height, kept->width, kept->channels};
+      values[d] = own[d];
+      continue;
+    }
+    const auto value = unset(d) ? std::nullopt : integer_value(dims[d]);
     if (!value || *value <= 0) {
-      throw Error("table " + table.name + ": " + names[d] + " " + describe(dims[d]) + " of " + row +
-                      " is not a positive integer; expected height, width and channels together (or none of them)",
+      throw Error("table " + table.name + ": " + names[d] + " " + (unset(d) ? std::string("NULL") : describe(dims[d])) +
+                      " of " + row + " is not a positive integer; expected height, width and channels together (or "
+                      "none of them)",
                   ErrorKind::constraint);
     }
     values[d] = static_cast<std::uint64_t>(*value);
@@ -531,17 +537,19 @@ void update_row(StoreTable& table, sqlite3_value** argv) {
   // each other, and each move carries the moved row's label and pixels (as a native table's does).
   const bool label_unchanged = sqlite3_value_nochange(argv[3]) != 0;
   const bool pixels_unchanged = sqlite3_value_nochange(argv[4]) != 0;
-  const std::optional<Shape> new_shape = given_shape(table, row_named(new_id), argv + 5);
-  if (pixels_unchanged && new_shape && table.store->shape().any) {
-    throw Error("table " + table.name + ": an UPDATE of height, width or channels of " + row_named(old_id) +
-                    " without its pixels; expected new pixels of that shape with it",
-                ErrorKind::constraint);
-  }
   const bool any = table.store->shape().any;
   std::unique_ptr<Cursor> current;
   if (label_unchanged || pixels_unchanged || any) {
     current = table.store->lookup({old_id});
     if (current->at_end()) return;  // gone (replaced by an earlier row of this statement)
+  }
+  // The row's shape now, and the one the statement gives it (its dimensions not set are the row's).
+  const Shape old_shape = any ? shape_of_row(table, *current) : table.store->shape();
+  const std::optional<Shape> new_shape = given_shape(table, row_named(new_id), argv + 5, old_shape);
+  if (pixels_unchanged && new_shape && *new_shape != old_shape) {
+    throw Error("table " + table.name + ": an UPDATE of height, width or channels of " + row_named(old_id) +
+                    " without its pixels; expected new pixels of that shape with it",
+                ErrorKind::constraint);
   }
   const std::int64_t label = label_unchanged ? current->label() : checked_label(table, row_named(new_id), argv[3]);
   if (new_id == old_id && pixels_unchanged) {
@@ -551,13 +559,11 @@ void update_row(StoreTable& table, sqlite3_value** argv) {
   // Changing the id or the pixels: rewrite the row inside the current transaction, so a failure rolls back.
   std::vector<std::uint8_t> kept;
   std::span<const std::uint8_t> pixels;
-  Shape shape = table.store->shape();
-  const std::optional<Shape> old_shape = any ? std::optional<Shape>(shape_of_row(table, *current)) : std::nullopt;
+  Shape shape = old_shape;
   if (pixels_unchanged) {
     const auto old_pixels = current->pixels();
     kept.assign(old_pixels.begin(), old_pixels.end());
     pixels = kept;
-    if (old_shape) shape = *old_shape;
   } else {
     std::tie(pixels, shape) = checked_pixels(table, row_named(new_id), argv[4], new_shape, old_shape);
   }
