@@ -115,7 +115,8 @@ class Store:
         self.path = path
         self.backend = backend
         h, w, c = conn.execute("SELECT height, width, channels FROM imgstore_info('store', 'temp')").fetchone()
-        self.shape = (h, w, c)
+        # 'any' for a store of images of many sizes (shape='any'): its reads give lists of arrays, each its own size.
+        self.shape = "any" if h is None else (h, w, c)
         self.shards = _shard_count(path)  # None for a single store
         self._bulk = BulkReader(conn)
         # Calls in flight on the connection (other threads may share a Store): close() waits for them, as a
@@ -142,6 +143,26 @@ class Store:
         with self._using() as conn:
             return conn.execute("SELECT count FROM imgstore_info('store', 'temp')").fetchone()[0]
 
+    @property
+    def any_size(self):
+        """Whether the store holds images of many sizes (shape 'any')."""
+        return self.shape == "any"
+
+    def _rows(self, where, params, layout):
+        """(ids, labels, images) of the rows the SQL condition `where` selects, in id order, through SQL: images
+        of many sizes are a list of arrays, each (H, W, C) (or (C, H, W) with layout='CHW')."""
+        chw = _check_layout(layout)
+        ids, labels, images = [], [], []
+        with self._using() as conn:
+            rows = conn.execute(f"SELECT id, label, pixels, height, width, channels FROM temp.store WHERE {where} "
+                                f"ORDER BY id", params).fetchall()
+        for i, label, pixels, h, w, c in rows:
+            image = np.frombuffer(pixels, np.uint8).reshape(h, w, c)
+            ids.append(i)
+            labels.append(label)
+            images.append((image.transpose(2, 0, 1) if chw else image).copy())  # writable, its own memory
+        return np.asarray(ids, np.int64), np.asarray(labels, np.int64), images
+
     def _image_shape(self, n, layout):
         h, w, c = self.shape
         return (n, c, h, w) if _check_layout(layout) else (n, h, w, c)
@@ -154,6 +175,9 @@ class Store:
         lo, hi = max(int(lo), 0), min(int(hi), INT64_MAX)  # ids are 0..2^63-1: wider bounds select the same rows
         if lo > hi:
             lo, hi = 1, 0  # none
+        if images and self.any_size:
+            out = self._rows("id BETWEEN ? AND ?", (lo, hi), layout)
+            return tuple(a if want else None for a, want in zip(out, (ids, labels, True)))
         capacity = len(self) if expected is None else int(expected)
         while True:
             out_ids = np.empty(capacity, np.int64) if ids else None
@@ -178,8 +202,11 @@ class Store:
 
     def fetch(self, ids, layout="HWC"):
         """(labels, images) of `ids` in the order given (repeats allowed), read into one array. A missing id
-        is a KeyError naming it. layout='CHW' gives (N, C, H, W) images (torchvision's order)."""
+        is a KeyError naming it. layout='CHW' gives (N, C, H, W) images (torchvision's order). On a store of
+        shape 'any' the images are a list of arrays, each of its own size."""
         ids = self._ids(ids)
+        if self.any_size:
+            return self._fetch_list(ids, layout)
         labels = np.empty(len(ids), np.int64)
         images = np.empty(self._image_shape(len(ids), layout), np.uint8)
         found = np.empty(len(ids), np.uint8)
@@ -189,6 +216,17 @@ class Store:
             missing = list(dict.fromkeys(ids[found == 0].tolist()))
             raise KeyError(f"ids not in the store {self.path!r}: {missing[:10]}")
         return labels, images
+
+    def _fetch_list(self, ids, layout):
+        unique = sorted(set(ids.tolist()))
+        found_ids, found_labels, found_images = self._rows("id IN (SELECT value FROM json_each(?))",
+                                                           (json.dumps(unique),), layout)
+        at = {int(i): k for k, i in enumerate(found_ids)}
+        missing = [i for i in dict.fromkeys(ids.tolist()) if i not in at]
+        if missing:
+            raise KeyError(f"ids not in the store {self.path!r}: {missing[:10]}")
+        order = [at[i] for i in ids.tolist()]
+        return found_labels[order] if order else np.empty(0, np.int64), [found_images[k] for k in order]
 
     def _ids(self, ids):
         """`ids` as a 1-D int64 array, refusing what is not ids (a float or a string would read another id)."""
@@ -206,12 +244,14 @@ class Store:
         return np.ascontiguousarray(given.astype(np.int64).reshape(-1))
 
     def get(self, ids, layout="HWC"):
-        """The images of `ids`, (N, H, W, C) uint8 (or (N, C, H, W) with layout='CHW'), in the order asked."""
+        """The images of `ids`, (N, H, W, C) uint8 (or (N, C, H, W) with layout='CHW'), in the order asked; on a
+        store of shape 'any' a list of N arrays, each (H, W, C) of its own size (or (C, H, W))."""
         return self.fetch(ids, layout)[1]
 
     def to_numpy(self, layout="HWC"):
         """(images, labels) of the whole store in id order: (N, H, W, C) uint8 (or (N, C, H, W) with
-        layout='CHW') and (N,) int64, read into arrays allocated once."""
+        layout='CHW') and (N,) int64, read into arrays allocated once. On a store of shape 'any' the images are
+        a list of arrays, each of its own size."""
         _, labels, images = self.scan(ids=False, layout=layout)
         return images, labels
 
@@ -234,27 +274,44 @@ class Store:
     # --- writing
 
     def _checked(self, images, labels, ids):
+        if self.any_size:
+            return self._checked_list(images, labels, ids)
         images = np.asarray(images)
         if images.dtype != np.uint8:
             raise ValueError(f"images have dtype {images.dtype}; expected uint8 (HWC pixels 0..255)")
         if images.ndim != 4 or images.shape[1:] != self.shape:
             raise ValueError(f"images have shape {images.shape}; expected (N, {', '.join(map(str, self.shape))})")
+        return (np.ascontiguousarray(images),) + self._checked_rows(len(images), labels, ids)
+
+    def _checked_list(self, images, labels, ids):
+        """Images of many sizes: a sequence of (H, W, C) uint8 arrays (C 1..4)."""
+        checked = []
+        for k, image in enumerate(images):
+            image = np.asarray(image)
+            if image.dtype != np.uint8 or image.ndim != 3 or not 1 <= image.shape[2] <= 4 or 0 in image.shape:
+                raise ValueError(f"image {k} has shape {image.shape} and dtype {image.dtype}; expected (H, W, C) "
+                                 f"uint8 with C from 1 to 4")
+            checked.append(np.ascontiguousarray(image))
+        return (checked,) + self._checked_rows(len(checked), labels, ids)
+
+    def _checked_rows(self, n, labels, ids):
         labels = np.asarray(labels)
-        if labels.ndim != 1 or len(labels) != len(images) or (len(labels) and labels.dtype.kind not in "iu"):
-            raise ValueError(f"labels have shape {labels.shape} and dtype {labels.dtype}; expected {len(images)} "
+        if labels.ndim != 1 or len(labels) != n or (len(labels) and labels.dtype.kind not in "iu"):
+            raise ValueError(f"labels have shape {labels.shape} and dtype {labels.dtype}; expected {n} "
                              f"integers, one per image")
         if ids is not None:
             ids = np.asarray(ids)
-            if ids.ndim != 1 or len(ids) != len(images) or (len(ids) and ids.dtype.kind not in "iu"):
-                raise ValueError(f"ids have shape {ids.shape} and dtype {ids.dtype}; expected {len(images)} "
+            if ids.ndim != 1 or len(ids) != n or (len(ids) and ids.dtype.kind not in "iu"):
+                raise ValueError(f"ids have shape {ids.shape} and dtype {ids.dtype}; expected {n} "
                                  f"integers, one per image")
             if len(ids) and (ids.min() < 0 or len(np.unique(ids)) != len(ids)):
                 raise ValueError("ids must be unique integers >= 0")
-        return np.ascontiguousarray(images), labels.astype(np.int64), ids
+        return labels.astype(np.int64), ids
 
     def append(self, images, labels, ids=None):
-        """Adds images ((N, H, W, C) uint8) with their labels in one transaction: all or nothing. Without
-        `ids` they are numbered after the largest id (from 0 in an empty store). Returns the ids."""
+        """Adds images ((N, H, W, C) uint8; on a store of shape 'any' a sequence of (H, W, C) arrays of any
+        sizes) with their labels in one transaction: all or nothing. Without `ids` they are numbered after the
+        largest id (from 0 in an empty store). Returns the ids."""
         images, labels, ids = self._checked(images, labels, ids)
         with self._using() as conn:
             conn.execute("BEGIN")
@@ -262,8 +319,9 @@ class Store:
                 if ids is None:
                     last = conn.execute("SELECT max(id) FROM temp.store").fetchone()[0]
                     ids = np.arange(len(images), dtype=np.int64) + (0 if last is None else last + 1)
-                rows = ((int(i), int(l), img.tobytes()) for i, l, img in zip(ids, labels, images))
-                conn.executemany("INSERT INTO temp.store(id, label, pixels) VALUES (?, ?, ?)", rows)
+                rows = ((int(i), int(l), img.tobytes(), *img.shape) for i, l, img in zip(ids, labels, images))
+                conn.executemany("INSERT INTO temp.store(id, label, pixels, height, width, channels) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -290,4 +348,4 @@ class Store:
 
     def __repr__(self):
         shards = "" if self.shards is None else f", shards={self.shards}"
-        return f"imgstore.Store({self.path!r}, backend={self.backend!r}, shape={self.shape}{shards})"
+        return f"imgstore.Store({self.path!r}, backend={self.backend!r}, shape={self.shape!r}{shards})"

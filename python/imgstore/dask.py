@@ -128,6 +128,9 @@ def read(path, chunk_rows=None, backend=None, extension=None, timeout=30.0):
     path = os.path.abspath(os.fspath(path))
     backend = backend or guess_backend(path)
     shape, all_ids, state = _listed(path, backend, extension, timeout)
+    if shape == "any":
+        raise ValueError(f"{path}: a store of shape 'any' holds images of many sizes, which make no dask array; "
+                         f"read it with imgstore.open(path).get(ids) (a list of arrays)")
     if chunk_rows is None:
         chunk_rows = max(1, CHUNK_BYTES // int(np.prod(shape)))
     if isinstance(chunk_rows, bool) or int(chunk_rows) < 1:

@@ -12,7 +12,8 @@
 
 Items are (image, label) as torchvision's are: the image a uint8 tensor (C, H, W), as torchvision.io.read_image
 returns it and its transforms expect (layout='HWC' keeps the stored (H, W, C) order), given to `transform` when
-there is one; the label an int. A DataLoader with a batch_size fetches each batch through __getitems__ (torch
+there is one; the label an int. A store of shape 'any' yields each image in its own size, as ImageFolder does:
+give a `transform` that makes them one size (transforms.Resize((224, 224)), RandomResizedCrop) to batch them. A DataLoader with a batch_size fetches each batch through __getitems__ (torch
 >= 1.13 calls it): one bulk read of the whole batch into one array. With a torch that does not, batch in the
 sampler: DataLoader(ds, sampler=BatchSampler(RandomSampler(ds), 256, False), batch_size=None) hands
 __getitem__ a list. Each process opens its own connection when it first reads (a connection is never used
@@ -61,6 +62,8 @@ class ImageDataset(Dataset):
     def _read(self, indices):
         """(images as one uint8 tensor, labels as a list of ints) of dataset indices, in one bulk read."""
         labels, images = self._connection().fetch(self.ids[np.asarray(indices, dtype=np.int64)], self.layout)
+        if isinstance(images, list):  # a store of shape 'any': one tensor per image, each its own size
+            return [torch.from_numpy(image) for image in images], labels.tolist()
         return torch.from_numpy(images), labels.tolist()
 
     def __getitem__(self, index):
@@ -78,7 +81,8 @@ class ImageDataset(Dataset):
     def __getitems__(self, indices):
         """The items at `indices`, read in one bulk read."""
         images, labels = self._read(indices)
-        images = images.unbind(0)
+        if isinstance(images, torch.Tensor):
+            images = images.unbind(0)
         if self.transform is not None:
             images = [self.transform(image) for image in images]
         if self.target_transform is not None:
