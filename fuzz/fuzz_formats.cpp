@@ -1,6 +1,6 @@
 // The stores' pure on-disk formats: labels.csv, the png_dir commit record and .imgstore, the hdf5 rollback
 // journal (IMGJRNL1, and IMGJRNL2 with checksums) and the start of an HDF5 superblock, the lmdb store's .imgstore
-// and its values (format 1 and 2). Any bytes give a value or an imgstore::Error (the journal: a value or nullopt), never a crash; what
+// and its values (format 1 and 2, and of a store of shape 'any'). Any bytes give a value or an imgstore::Error (the journal: a value or nullopt), never a crash; what
 // parses must encode back to something that parses to the same.
 #include <algorithm>
 #include <cstdint>
@@ -50,6 +50,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<std::uint8_t> again(lf::value_bytes(v, value->pixels.size()));
     lf::encode_value(v, 7, value->label, value->pixels, again);
     if (!std::equal(again.begin(), again.end(), data, data + size)) std::abort();
+  }
+  // A store of shape 'any': a value decodes only when its recorded shape is sound and matches its length; a
+  // value whose checksum (with the shape's term) is right encodes back to the same bytes.
+  {
+    namespace lf = imgstore::lmdb_format;
+    const imgstore::Shape any = imgstore::Shape::any_size();
+    if (const auto value = lf::decode_value(lf::Version::v2, {data, size}, any)) {
+      if (value->pixels.size() != value->shape.bytes() || size != lf::value_bytes(lf::Version::v2, value->shape.bytes(), true)) {
+        std::abort();
+      }
+      if (lf::expected_checksum(7, *value) == *value->checksum) {
+        std::vector<std::uint8_t> again(size);
+        lf::encode_value(lf::Version::v2, any, 7, value->label, value->shape, value->pixels, again);
+        if (!std::equal(again.begin(), again.end(), data, data + size)) std::abort();
+      }
+    }
   }
   // Any start of a file: a version, and an end only for the latest superblocks (never past 2^64).
   const auto head = imgstore::hdf5::parse_superblock_head({data, size});

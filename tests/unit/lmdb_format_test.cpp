@@ -95,3 +95,46 @@ TEST_CASE("a relabelled value checks with its new label, and a damaged one stays
   fmt::relabel_value(Version::v1, 3, -1, v1);
   CHECK(fmt::decode_label(v1.data()) == -1);
 }
+
+TEST_CASE("a value of a store of shape 'any' records its image's shape, and its checksum covers it") {
+  const imgstore::Shape any = imgstore::Shape::any_size();
+  const imgstore::Shape shape{2, 3, 2};
+  std::vector<std::uint8_t> pixels(shape.bytes());
+  std::iota(pixels.begin(), pixels.end(), 1);
+  std::vector<std::uint8_t> value(fmt::value_bytes(Version::v2, shape.bytes(), true));
+  CHECK(value.size() == 32 + 12);
+  fmt::encode_value(Version::v2, any, 9, 4, shape, pixels, value);
+  CHECK(value[16] == 2);  // height, width, channels: little-endian uint32 at 16, 20, 24; zero at 28
+  CHECK(value[20] == 3);
+  CHECK(value[24] == 2);
+  CHECK(value[28] == 0);
+  CHECK(std::memcmp(value.data() + 32, pixels.data(), pixels.size()) == 0);
+  const std::uint64_t sum = imgstore::image_checksum(9, 4, pixels) ^ imgstore::shape_term(shape);
+  const auto decoded = fmt::decode_value(Version::v2, value, any);
+  REQUIRE(decoded);
+  CHECK(decoded->shape == shape);
+  CHECK(decoded->checksum == sum);
+  CHECK(fmt::expected_checksum(9, *decoded) == sum);
+  CHECK(fmt::pixel_checksum(*decoded) == imgstore::image_checksum(9, 4, pixels));
+  // Height and width swapped: the same length, a wrong checksum.
+  value[16] = 3;
+  value[20] = 2;
+  const auto swapped = fmt::decode_value(Version::v2, value, any);
+  REQUIRE(swapped);
+  CHECK(fmt::expected_checksum(9, *swapped) != sum);
+  // A shape that disagrees with the length, no channels, five channels, a non-zero pad: no value.
+  value[16] = 4;
+  CHECK_FALSE(fmt::decode_value(Version::v2, value, any));
+  value[16] = 3;
+  value[24] = 0;
+  CHECK_FALSE(fmt::decode_value(Version::v2, value, any));
+  value[24] = 5;
+  CHECK_FALSE(fmt::decode_value(Version::v2, value, any));
+  value[24] = 2;
+  value[30] = 1;
+  CHECK_FALSE(fmt::decode_value(Version::v2, value, any));
+  CHECK_FALSE(fmt::decode_value(Version::v2, std::span(value).first(31), any));
+  // The description says shape=any.
+  CHECK(fmt::meta_text(any) == "imgstore-lmdb 2\nshape=any\n");
+  CHECK(fmt::parse_meta("imgstore-lmdb 2\nshape=any\n", "d").any);
+}

@@ -34,3 +34,13 @@ TEST_CASE("make_shape checks numbers read from file headers") {
   CHECK(imgstore::make_shape(28, 28, 1, "f").bytes() == 784);
   CHECK_THROWS_AS(imgstore::make_shape(1u << 31, 1u << 31, 1, "f"), Error);
 }
+
+TEST_CASE("a store's shape may be 'any'; other shapes parse as before, and 'any' is no image's shape") {
+  CHECK(imgstore::parse_store_shape("any", "t").any);
+  CHECK(imgstore::parse_store_shape("any", "t").str() == "any");
+  CHECK(imgstore::parse_store_shape("4x5x3", "t") == imgstore::Shape{4, 5, 3});
+  CHECK_THROWS_WITH(imgstore::parse_store_shape("anything", "table t: shape"),
+                    "table t: shape: 'anything' is not a shape; expected HxWxC with positive integers, e.g. '32x32x3', "
+                    "or 'any' for images of many sizes");
+  CHECK_THROWS(imgstore::parse_shape("any", "synthetic(): shape"));
+}
