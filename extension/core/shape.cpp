@@ -67,11 +67,11 @@ Shape parse_store_shape(std::string_view text, std::string_view what) {
   if (text == "any" || text == "ANY" || text == "Any") return Shape::any_size();
   try {
     return parse_shape(text, what);
-  } catch (const Error&) {
-    throw Error(std::string(what) + ": '" + std::string(text) +
-                    "' is not a shape; expected HxWxC with positive integers, e.g. '32x32x3', or 'any' for "
-                    "images of many sizes",
-                ErrorKind::mismatch);
+  } catch (const Error& e) {
+    // Text that is no shape at all may have meant 'any'; a shape that is out of bounds keeps its own message.
+    const std::string message = e.what();
+    if (message.find("' is not a shape;") == std::string::npos) throw;
+    throw Error(message + ", or 'any' for images of many sizes", e.kind());
   }
 }
 
