@@ -40,10 +40,14 @@ Shape make_shape(std::uint64_t height, std::uint64_t width, std::uint64_t channe
                static_cast<std::uint32_t>(channels)};
 }
 
-Shape parse_shape(std::string_view text, std::string_view what) {
+namespace {
+
+// parse_shape, its "not a shape" message ending with `also` (what else the caller accepts). The dimensions'
+// own errors (a zero dimension, too large: make_shape) are the same for every caller.
+Shape parse_dims(std::string_view text, std::string_view what, std::string_view also) {
   const auto fail = [&]() -> Error {
     return Error(std::string(what) + ": '" + std::string(text) +
-                     "' is not a shape; expected HxWxC with positive integers, e.g. '32x32x3'",
+                     "' is not a shape; expected HxWxC with positive integers, e.g. '32x32x3'" + std::string(also),
                  ErrorKind::mismatch);
   };
   std::uint64_t dims[3] = {0, 0, 0};
@@ -63,16 +67,13 @@ Shape parse_shape(std::string_view text, std::string_view what) {
   return make_shape(dims[0], dims[1], dims[2], what);
 }
 
+}  // namespace
+
+Shape parse_shape(std::string_view text, std::string_view what) { return parse_dims(text, what, ""); }
+
 Shape parse_store_shape(std::string_view text, std::string_view what) {
   if (text == "any" || text == "ANY" || text == "Any") return Shape::any_size();
-  try {
-    return parse_shape(text, what);
-  } catch (const Error&) {
-    throw Error(std::string(what) + ": '" + std::string(text) +
-                    "' is not a shape; expected HxWxC with positive integers, e.g. '32x32x3', or 'any' for "
-                    "images of many sizes",
-                ErrorKind::mismatch);
-  }
+  return parse_dims(text, what, ", or 'any' for images of many sizes");
 }
 
 }  // namespace imgstore
