@@ -156,8 +156,9 @@ std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
 std::span<const std::uint8_t> Hdf5Cursor::read_ragged_pixels() {
   const std::uint64_t row = walk_.value();
   const Lock lock(hdf5_mutex());
-  const auto [offset, shape] = store_.ragged_row(*snapshot_, row, walk_.id());
-  const std::size_t bytes = shape.bytes();
+  const Hdf5Store::RaggedRow at = store_.ragged_row(*snapshot_, row, walk_.id());
+  const std::uint64_t offset = at.offset;  // (not a structured binding: the lambdas below capture it)
+  const std::size_t bytes = at.shape.bytes();
   H5File& f = *file_;
   const bool own_file = file_ == store_.file_ptr();  // else a compaction moved the table on: no rows of its own
   if (own_file) {
