@@ -70,5 +70,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Any start of a file: a version, and an end only for the latest superblocks (never past 2^64).
   const auto head = imgstore::hdf5::parse_superblock_head({data, size});
   if (head.end && head.version != 2 && head.version != 3) std::abort();
+  // A store of shape 'any': any /offsets and /shapes entries (offset, dims, committed end from the bytes) give a
+  // row end within [offset, end] for a sound shape, or nothing; never an overflow.
+  if (size >= 28) {
+    const auto u = [&](std::size_t at, int n) {
+      std::uint64_t x = 0;
+      for (int i = n - 1; i >= 0; --i) x = (x << 8) | data[at + static_cast<std::size_t>(i)];
+      return x;
+    };
+    const std::uint64_t offset = u(0, 8), end = u(8, 8);
+    const imgstore::hdf5::RowDims dims{static_cast<std::uint32_t>(u(16, 4)), static_cast<std::uint32_t>(u(20, 4)),
+                                       static_cast<std::uint32_t>(u(24, 4))};
+    const auto shape = imgstore::hdf5::shape_of(dims);
+    if (shape && (shape->bytes() == 0 || shape->bytes() > imgstore::max_image_bytes)) std::abort();
+    if (const auto row_end = imgstore::hdf5::row_end(offset, dims, end)) {
+      if (!shape || *row_end < offset || *row_end > end || *row_end - offset != shape->bytes()) std::abort();
+    }
+  }
   return 0;
 }

@@ -10,9 +10,11 @@ Two workloads, each killed KILLS times (default 100):
   loop         a shell running single-row INSERT OR REPLACE statements (each its own transaction) on a store
                of 2,000 rows; after the kill the store must equal the state after some prefix of them
 
-usage: crash_test.py SQLITE3 EXTENSION BACKEND [KILLS] [THREADS]
+usage: crash_test.py SQLITE3 EXTENSION BACKEND [KILLS] [THREADS] [--any]
   THREADS  the store module's threads argument for every writer (default: the module's default, the cores);
            with png_dir and threads > 1 the killed transaction's INSERTs are encoded on worker threads
+  --any    stores of shape 'any': every image cut to a size of its own (height, width, channels from its id),
+           given on INSERT; the states compared include every row's shape
 """
 
 import os
@@ -26,6 +28,39 @@ import time
 OPTIONS = ""          # extra module arguments (", threads=N")
 ROWS = 200           # rows each killed transaction inserts (and the next one deletes again)
 SHAPE = "32x32x3"
+ANY = False           # --any: stores of shape 'any'
+
+
+def images(n, shape, seed, kind=""):
+    """The SELECT of n synthetic images (id, label, pixels); with --any, each cut to a size of its own, 1..2H x
+    1..2W x 1..4 by its id and the seed (about as many bytes on average), with its height, width and channels."""
+    kind = ", '%s'" % kind if kind else ""
+    if not ANY:
+        return "SELECT id, label, pixels FROM synthetic(%d, '%s', %d%s)" % (n, shape, seed, kind)
+    h, w = (2 * int(x) for x in shape.split("x")[:2])
+    return ("SELECT id, label, substr(pixels, 1, height * width * channels) AS pixels, height, width, channels FROM "
+            "(SELECT id, label, pixels, 1 + (id + %d) %% %d AS height, 1 + (id * 7 + %d) %% %d AS width, "
+            "1 + (id + %d) %% 4 AS channels FROM synthetic(%d, '%dx%dx4', %d%s))" % (seed, h, seed, w, seed, n, h, w, seed, kind))
+
+
+def into(table):
+    """INSERT's target: the table, with --any its columns (height, width and channels are hidden)."""
+    return table + ("(id, label, pixels, height, width, channels)" if ANY else "")
+
+
+def dims():
+    """What a SELECT from images() adds after its pixels: with --any, the shape."""
+    return ", height, width, channels" if ANY else ""
+
+
+def digest(table):
+    """count and image_digest of a table; with --any, of every row's shape too."""
+    shapes = " || ' ' || image_digest(id, height * 1000000 + width * 1000 + channels, zeroblob(0))" if ANY else ""
+    return "SELECT count(*) || ' ' || image_digest(id, label, pixels)%s FROM %s;" % (shapes, table)
+
+
+def native(table):
+    return "CREATE TABLE %s(id INTEGER PRIMARY KEY, label, pixels%s);" % (table, dims())
 
 
 def sql(sqlite3, ext, script, cwd, check=True):
@@ -43,8 +78,8 @@ LOOP_KILLS = 30
 
 
 def loop_statement(table, i):
-    return "INSERT OR REPLACE INTO %s SELECT %d, %d, pixels FROM synthetic(1, '%s', %d);\n" % (
-        table, (i * 37) % LOOP_ROWS, i % 10, LOOP_SHAPE, i)
+    return "INSERT OR REPLACE INTO %s SELECT %d, %d, pixels%s FROM (%s);\n" % (
+        into(table), (i * 37) % LOOP_ROWS, i % 10, dims(), images(1, LOOP_SHAPE, i))
 
 
 def loop_workload(sqlite3, ext, backend, path):
@@ -52,13 +87,13 @@ def loop_workload(sqlite3, ext, backend, path):
     work = tempfile.mkdtemp(prefix="imgstore-crash-loop-")
     open_store = "CREATE VIRTUAL TABLE temp.s USING %s(path='%s'%s);" % (backend, path, OPTIONS)
     sql(sqlite3, ext, "CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s'%s);"
-        "INSERT INTO s SELECT * FROM synthetic(%d, '%s', 3);" % (backend, path, LOOP_SHAPE, OPTIONS, LOOP_ROWS, LOOP_SHAPE),
+        "INSERT INTO %s %s;" % (backend, path, "any" if ANY else LOOP_SHAPE, OPTIONS, into("s"),
+                                images(LOOP_ROWS, LOOP_SHAPE, 3)),
         work)
     # The oracle: the state after every prefix of the statements, computed once in one process.
-    digest = "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM ref;\n"
-    script = ("CREATE TABLE ref(id INTEGER PRIMARY KEY, label, pixels);"
-              "INSERT INTO ref SELECT * FROM synthetic(%d, '%s', 3);\n" % (LOOP_ROWS, LOOP_SHAPE) + digest +
-              "".join(loop_statement("ref", i) + digest for i in range(1, LOOP_STATEMENTS + 1)))
+    ref_digest = digest("ref") + "\n"
+    script = (native("ref") + "INSERT INTO %s %s;\n" % (into("ref"), images(LOOP_ROWS, LOOP_SHAPE, 3)) + ref_digest +
+              "".join(loop_statement("ref", i) + ref_digest for i in range(1, LOOP_STATEMENTS + 1)))
     states = sql(sqlite3, ext, script, work).stdout.split("\n")[:LOOP_STATEMENTS + 1]
     done = 0  # statements the store holds
     failures = []
@@ -76,8 +111,7 @@ def loop_workload(sqlite3, ext, backend, path):
             time.sleep(0.15 + 0.03 * (k % 10))  # past start-up (loading HDF5 takes ~0.1 s)
             writer.send_signal(signal.SIGKILL)
             writer.wait()
-        proc = sql(sqlite3, ext, open_store + "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM s;", work,
-                   check=False)
+        proc = sql(sqlite3, ext, open_store + digest("s"), work, check=False)
         got = proc.stdout.strip()
         later = [j for j in range(done, LOOP_STATEMENTS + 1) if states[j] == got]
         if proc.returncode != 0 or not later:
@@ -105,17 +139,19 @@ class CrashRun:
         self.path = {"lmdb": "s.lmdb", "hdf5": "s.h5", "png_dir": "s_png"}[backend]
         self.work = tempfile.mkdtemp(prefix="imgstore-crash-")
         self.open_store = "CREATE VIRTUAL TABLE temp.s USING %s(path='%s'%s);" % (backend, self.path, open_with)
-        self.run("ATTACH 'ref.db' AS r; CREATE TABLE r.ref(id INTEGER PRIMARY KEY, label, pixels);"
+        self.shape = "any" if ANY else SHAPE
+        self.run("ATTACH 'ref.db' AS r; %s"
                  "CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s'%s%s);"
-                 "INSERT INTO s SELECT * FROM synthetic(200, '%s', 1, 'smooth');"
-                 "INSERT INTO r.ref SELECT * FROM synthetic(200, '%s', 1, 'smooth');" % (
-                     backend, self.path, SHAPE, create, open_with, SHAPE, SHAPE))
+                 "INSERT INTO %s %s;"
+                 "INSERT INTO %s %s;" % (
+                     native("r.ref"), backend, self.path, self.shape, create, open_with,
+                     into("s"), images(200, SHAPE, 1, "smooth"), into("r.ref"), images(200, SHAPE, 1, "smooth")))
 
     def run(self, script, check=True):
         return sql(self.sqlite3, self.ext, script, self.work, check=check)
 
     def state(self):
-        proc = self.run(self.open_store + "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM s;", check=False)
+        proc = self.run(self.open_store + digest("s"), check=False)
         return proc.returncode, proc.stdout.strip(), proc.stderr.strip()
 
     def start_writer(self, statements):
@@ -131,12 +167,13 @@ class CrashRun:
     @staticmethod
     def changes(table, k, base, seed):
         """The killed transaction's statements, for the store `s` or the oracle `r.ref`."""
-        return ("INSERT INTO {t} SELECT id + {base}, label, pixels FROM synthetic({rows}, '{shape}', {seed}, 'smooth');\n"
+        return ("INSERT INTO {into} SELECT id + {base}, label, pixels{dims} FROM ({many});\n"
                 "DELETE FROM {t} WHERE id >= 2000000 AND id < {base};\n"
                 "DELETE FROM {t} WHERE id IN ({d1}, {d2});\n"
                 "UPDATE {t} SET label = label + 1 WHERE id BETWEEN {u} AND {u} + 4;\n"
-                "INSERT OR REPLACE INTO {t} SELECT {r}, 9, pixels FROM synthetic(1, '{shape}', {seed}, 'smooth');\n"
-                ).format(t=table, base=base, rows=ROWS, shape=SHAPE, seed=seed, d1=(k * 7) % 200, d2=(k * 11 + 3) % 200,
+                "INSERT OR REPLACE INTO {into} SELECT {r}, 9, pixels{dims} FROM ({one});\n"
+                ).format(t=table, into=into(table), base=base, dims=dims(), many=images(ROWS, SHAPE, seed, "smooth"),
+                         one=images(1, SHAPE, seed, "smooth"), d1=(k * 7) % 200, d2=(k * 11 + 3) % 200,
                          u=(k * 13) % 200, r=(k * 17 + 5) % 200)
 
     def undisturbed_duration(self):
@@ -152,9 +189,9 @@ class CrashRun:
 
     def expected_before_after(self, k, base, seed):
         """The oracle's state now and after the killed transaction, from one process."""
-        digest = "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM r.ref;\n"
-        out = self.run("ATTACH 'ref.db' AS r;\n%sBEGIN;\n%s%sROLLBACK;" % (digest, self.changes("r.ref", k, base, seed),
-                                                                          digest)).stdout.split("\n")
+        ref_digest = digest("r.ref") + "\n"
+        out = self.run("ATTACH 'ref.db' AS r;\n%sBEGIN;\n%s%sROLLBACK;" % (ref_digest, self.changes("r.ref", k, base, seed),
+                                                                          ref_digest)).stdout.split("\n")
         return out[0].strip(), out[1].strip()
 
     def kill_after(self, statements, delay):
@@ -172,18 +209,20 @@ class CrashRun:
             if os.path.exists(os.path.join(self.work, p)):
                 os.remove(os.path.join(self.work, p))
         self.run("ATTACH 'ref.db' AS r; CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s'%s);"
-                 "INSERT INTO s SELECT * FROM r.ref;" % (self.backend, self.path, SHAPE, self.create))
+                 "INSERT INTO %s SELECT id, label, pixels%s FROM r.ref;" % (self.backend, self.path, self.shape,
+                                                                            self.create, into("s"), dims()))
 
     def write_again(self, k, base, oracle_changes):
         """After a kill the store can be written again, and its structure is sound (every image read back now
         and then); the oracle follows. A failure message, or None."""
-        write = "INSERT INTO %%s SELECT id + %d, label, pixels FROM synthetic(1, '%s', 7);\n" % (base + 5000, SHAPE)
+        write = "INSERT INTO {into} SELECT id + %d, label, pixels%s FROM (%s);\n" % (base + 5000, dims(),
+                                                                                     images(1, SHAPE, 7))
         full = 1 if k % 10 == 9 else 0
-        proc = self.run(self.open_store + write % "s" + "SELECT imgstore_check('%s', '%s', %d);" % (
+        proc = self.run(self.open_store + write.replace("{into}", into("s")) + "SELECT imgstore_check('%s', '%s', %d);" % (
             self.backend, self.path, full), check=False)
         if proc.returncode != 0:
             return "kill %d: writing after the crash failed: %s" % (k, proc.stderr.strip())
-        self.run("ATTACH 'ref.db' AS r; BEGIN;\n%s%sCOMMIT;" % (oracle_changes, write % "r.ref"))
+        self.run("ATTACH 'ref.db' AS r; BEGIN;\n%s%sCOMMIT;" % (oracle_changes, write.replace("{into}", into("r.ref"))))
         found = proc.stdout.strip()
         return None if found == "ok" else "kill %d: imgstore_check found: %s" % (k, found)
 
@@ -223,15 +262,18 @@ class CrashRun:
 
 
 def main():
-    sqlite3, ext, backend = sys.argv[1], sys.argv[2], sys.argv[3]
-    kills = int(sys.argv[4]) if len(sys.argv) > 4 else 100
-    if len(sys.argv) > 5:
-        global OPTIONS
-        OPTIONS = ", threads=%d" % int(sys.argv[5])
+    global ANY, OPTIONS
+    ANY = "--any" in sys.argv
+    argv = [a for a in sys.argv if a != "--any"]
+    sqlite3, ext, backend = argv[1], argv[2], argv[3]
+    kills = int(argv[4]) if len(argv) > 4 else 100
+    if len(argv) > 5:
+        OPTIONS = ", threads=%d" % int(argv[5])
     crash = CrashRun(sqlite3, ext, backend)
     duration, outcomes, failure = crash.kills(kills)
     failures = [failure] if failure else []
-    print("%s: %d kills over %.3fs transactions: %s" % (backend, kills, duration, outcomes))
+    print("%s%s: %d kills over %.3fs transactions: %s" % (backend, " (shape 'any')" if ANY else "", kills, duration,
+                                                         outcomes))
     if not failures:
         started = time.time()
         failures += loop_workload(sqlite3, ext, backend, crash.path)

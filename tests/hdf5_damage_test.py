@@ -7,7 +7,10 @@ naming the table and the file. A flip in HDF5's metadata (all checksummed in the
 read as different rows; a flip in raw chunk data (pixels, labels, ids) can, as the format keeps no checksum of
 its own there yet: those cases are counted, not failed.
 
-usage: hdf5_damage_test.py SQLITE3 EXTENSION
+With --any the store is of shape 'any' (images of many sizes: a 1-D /images, /offsets, /shapes), and its rows
+are compared with their shapes; /offsets, /shapes and /checksums are raw chunk data too.
+
+usage: hdf5_damage_test.py SQLITE3 EXTENSION [--any]
 """
 
 import concurrent.futures
@@ -25,7 +28,21 @@ ROWS = 20
 KILL_AFTER = 10  # seconds: far past the table's timeout (2 s) and imgstore_check's default (5 s)
 METADATA_CASES = 300
 RAW_CASES = 40
-
+ANY = "--any" in sys.argv
+# The rows, and what is compared of them (shape 'any': each image cut to 1..4 x 1..4 x 1..4 by its id).
+if ANY:
+    CREATE = "shape='any'"
+    ROWS_SQL = ("INSERT INTO t(id, label, pixels, height, width, channels) SELECT id, label, "
+                "substr(pixels, 1, (1 + id % 4) * (1 + id / 4 % 4) * (1 + id / 2 % 4)), 1 + id % 4, 1 + id / 4 % 4, "
+                "1 + id / 2 % 4 FROM synthetic({rows}, '4x4x4', 1);")
+    DIGEST = ("count(*) || ' ' || image_digest(id, label, pixels) || ' ' || "
+              "image_digest(id, height * 1000000 + width * 1000 + channels, zeroblob(0))")
+    RAW = ("images", "labels", "ids", "commit", "offsets", "shapes", "checksums")
+else:
+    CREATE = "shape='%s'" % SHAPE
+    ROWS_SQL = "INSERT INTO t SELECT * FROM synthetic({rows}, '%s', 1);" % SHAPE
+    DIGEST = "count(*) || ' ' || image_digest(id, label, pixels)"
+    RAW = ("images", "labels", "ids", "commit")
 
 
 def raw_ranges(path):
@@ -33,7 +50,7 @@ def raw_ranges(path):
     import h5py
     ranges = []
     with h5py.File(path, "r", swmr=True, locking=False) as f:
-        for name in ("images", "labels", "ids", "commit"):
+        for name in RAW:
             d = f[name].id
             for i in range(d.get_num_chunks()):
                 info = d.get_chunk_info(i)
@@ -71,7 +88,7 @@ def run_case(sqlite3_path, ext, good, work, offset, expected):
         f.seek(offset)
         f.write(bytes([byte ^ 0xFF]))
     script = ("CREATE VIRTUAL TABLE temp.t USING hdf5(path='d.h5', timeout=2000);\n"
-              "SELECT 'rows', count(*) || ' ' || image_digest(id, label, pixels) FROM t;\n"
+              "SELECT 'rows', " + DIGEST + " FROM t;\n"
               "SELECT 'check', imgstore_check('hdf5', 'd.h5', 1);\n")
     try:
         r = shell(sqlite3_path, ext, script, where, timeout=KILL_AFTER)
@@ -96,9 +113,8 @@ def run_case(sqlite3_path, ext, good, work, offset, expected):
 def main():
     sqlite3_path, ext = sys.argv[1], os.path.abspath(sys.argv[2])
     with tempfile.TemporaryDirectory(prefix="imgstore-hdf5-damage-") as work:
-        r = shell(sqlite3_path, ext, "CREATE VIRTUAL TABLE temp.t USING hdf5(path='good.h5', shape='%s');"
-                  "INSERT INTO t SELECT * FROM synthetic(%d, '%s', 1);"
-                  "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM t;" % (SHAPE, ROWS, SHAPE), work)
+        r = shell(sqlite3_path, ext, "CREATE VIRTUAL TABLE temp.t USING hdf5(path='good.h5', %s);" % CREATE +
+                  ROWS_SQL.format(rows=ROWS) + "SELECT %s FROM t;" % DIGEST, work)
         check(r.returncode == 0, "could not make the store: %s" % r.stderr)
         expected = r.stdout.strip()
         good = os.path.join(work, "good.h5")

@@ -8,7 +8,12 @@ h5py opened with swmr=True, locking=False, reading /commit before and after /ids
 Every observation must equal a committed state: a scan never sees a commit halfway or a state that was never
 committed. Meanwhile a second writer (timeout=10) keeps trying to write and must only ever get SQLITE_BUSY.
 
-usage: isolation_test.py SQLITE3 EXTENSION [BACKEND ...] [--seconds N]
+With --any the stores are of shape 'any': every image cut to a size of its own (by its id), given with its
+height, width and channels; every observation digests the shapes too, and the format's own tools read them as
+docs/formats.md says (the lmdb value's shape header, each PNG's size and colour type, hdf5's /offsets and
+/shapes).
+
+usage: isolation_test.py SQLITE3 EXTENSION [BACKEND ...] [--seconds N] [--any]
 """
 
 import fcntl
@@ -26,11 +31,27 @@ from harness import connect
 
 SHAPE = "8x8x3"
 ROWS = 1500
+ANY = False  # --any: stores of shape 'any'
+# The shapes digested as the labels of empty images.
+SHAPES_DIGEST = " || '|' || image_digest(id, height * 1000000 + width * 1000 + channels, zeroblob(0))"
 
+
+def images(n, seed):
+    """The SELECT of n synthetic images; with --any each cut to 1..8 x 1..8 x 1..4 by its id, with its shape."""
+    if not ANY:
+        return "SELECT id, label, pixels FROM synthetic(%d, '%s', %d)" % (n, SHAPE, seed)
+    return ("SELECT id, label, substr(pixels, 1, height * width * channels) AS pixels, height, width, channels FROM "
+            "(SELECT id, label, pixels, 1 + id %% 8 AS height, 1 + id * 3 %% 8 AS width, 1 + id %% 4 AS channels "
+            "FROM synthetic(%d, '8x8x4', %d))" % (n, seed))
+
+
+INTO = "s"
+DIMS = ""
 
 
 def observe(con):
-    return con.execute("SELECT count(*) || '|' || image_digest(id, label, pixels) FROM s").fetchone()[0]
+    return con.execute("SELECT count(*) || '|' || image_digest(id, label, pixels)%s FROM s" %
+                       (SHAPES_DIGEST if ANY else "")).fetchone()[0]
 
 
 def writer(ext, backend, path, seconds, log):
@@ -42,11 +63,11 @@ def writer(ext, backend, path, seconds, log):
         while time.time() < deadline:
             batch += 1
             con.execute("BEGIN")
-            con.execute("INSERT OR REPLACE INTO s SELECT id, (label + %d) %% 10, pixels FROM synthetic(500, '%s', %d)"
-                        % (batch, SHAPE, 1000 + batch))
+            con.execute("INSERT OR REPLACE INTO %s SELECT id, (label + %d) %% 10, pixels%s FROM (%s)"
+                        % (INTO, batch, DIMS, images(500, 1000 + batch)))
             con.execute("DELETE FROM s WHERE id BETWEEN %d AND %d" % (500 + batch % 900, 500 + batch % 900 + 20))
-            con.execute("INSERT OR REPLACE INTO s SELECT id + 500 + %d, label, pixels FROM synthetic(21, '%s', %d)"
-                        % ((batch + 450) % 900, SHAPE, batch))
+            con.execute("INSERT OR REPLACE INTO %s SELECT id + 500 + %d, label, pixels%s FROM (%s)"
+                        % (INTO, (batch + 450) % 900, DIMS, images(21, batch)))
             con.execute("COMMIT")
             out.write(observe(con) + "\n")
             out.flush()
@@ -78,8 +99,13 @@ def reader(ext, backend, path, seconds, log):
 
 
 def digest_of(ext, rows):
-    """image_digest of (id, label, pixels) rows read without the extension (the digest is only a hash)."""
+    """image_digest of (id, label, pixels) rows (--any: and height, width, channels) read without the extension
+    (the digest is only a hash)."""
     con = connect(ext)
+    if ANY:
+        con.execute("CREATE TEMP TABLE r(id, label, pixels, height, width, channels)")
+        con.executemany("INSERT INTO r VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return con.execute("SELECT count(*) || '|' || image_digest(id, label, pixels)%s FROM r" % SHAPES_DIGEST).fetchone()[0]
     con.execute("CREATE TEMP TABLE r(id, label, pixels)")
     con.executemany("INSERT INTO r VALUES (?, ?, ?)", rows)
     return con.execute("SELECT count(*) || '|' || image_digest(id, label, pixels) FROM r").fetchone()[0]
@@ -92,6 +118,9 @@ def lmdb_rows(path):
     env = lmdb.open(path, readonly=True)
     try:
         with env.begin() as txn:
+            if ANY:  # the shape after the checksum: three little-endian uint32 and four zero bytes, then the pixels
+                return [(struct.unpack(">q", k)[0], struct.unpack("<q", v[:8])[0], bytes(v[32:]),
+                         *struct.unpack("<III", v[16:28])) for k, v in txn.cursor()]
             return [(struct.unpack(">q", k)[0], struct.unpack("<q", v[:8])[0], bytes(v[16:])) for k, v in txn.cursor()]
     finally:
         env.close()
@@ -111,7 +140,11 @@ def png_dir_rows(path):
         for line in lines:
             i, label = (int(x) for x in line.split(","))
             with open(os.path.join(path, "%d.png" % i), "rb") as f:
-                rows.append((i, label, Image.open(io.BytesIO(f.read())).convert("RGB").tobytes()))
+                image = Image.open(io.BytesIO(f.read()))
+                if ANY:  # each PNG its own size and colour type (L, LA, RGB, RGBA: 1 to 4 channels)
+                    rows.append((i, label, image.tobytes(), image.height, image.width, len(image.getbands())))
+                else:
+                    rows.append((i, label, image.convert("RGB").tobytes()))
         return rows  # closing the file drops the lock
 
 
@@ -135,19 +168,27 @@ class Hdf5Reader:
         self.scans += 1
         f = self.f
         commit, ids_d, labels_d, images_d = f["commit"], f["ids"], f["labels"], f["images"]
+        ragged = (f["offsets"], f["shapes"]) if ANY else ()
         while True:
             commit.refresh()
             generation, rows = (int(x) for x in commit[:])
             if generation % 2:
                 time.sleep(0.001)
                 continue
-            for d in (ids_d, labels_d, images_d):
+            for d in (ids_d, labels_d, images_d) + ragged:
                 d.refresh()
             ids, labels = ids_d[:rows], labels_d[:rows]
             commit.refresh()
             if int(commit[0]) == generation:
                 break
         live = np.nonzero(ids >= 0)[0]
+        if ANY:  # /offsets and /shapes of committed rows never change: read after, as the pixels
+            offsets, shapes = ragged[0][:rows], ragged[1][:rows]
+            out = []
+            for r in live[np.argsort(ids[live])]:
+                o, (h, w, c) = int(offsets[r]), (int(x) for x in shapes[r])
+                out.append((int(ids[r]), int(labels[r]), images_d[o:o + h * w * c].tobytes(), h, w, c))
+            return out
         images = images_d[:rows] if rows else np.zeros((0,) + images_d.shape[1:], "u1")
         order = live[np.argsort(ids[live])]
         return [(int(ids[r]), int(labels[r]), images[r].tobytes()) for r in order]
@@ -210,8 +251,8 @@ def run(ext, backend, seconds):
     work = tempfile.mkdtemp(prefix="imgstore-isolation-")
     path = os.path.join(work, {"lmdb": "s.lmdb", "hdf5": "s.h5", "png_dir": "s_png"}[backend])
     con = connect(ext)
-    con.execute("CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s')" % (backend, path, SHAPE))
-    con.execute("INSERT INTO s SELECT * FROM synthetic(%d, '%s', 1)" % (ROWS, SHAPE))
+    con.execute("CREATE VIRTUAL TABLE temp.s USING %s(path='%s', shape='%s')" % (backend, path, "any" if ANY else SHAPE))
+    con.execute("INSERT INTO %s %s" % (INTO, images(ROWS, 1)))
     committed_log = os.path.join(work, "committed.txt")
     with open(committed_log, "w") as out:
         out.write(observe(con) + "\n")
@@ -241,9 +282,9 @@ def run(ext, backend, seconds):
     contender_lines = open(os.path.join(work, "w2.txt")).read().splitlines()
     busy, got_in = (int(x) for x in contender_lines[0].split())
     contender_errors = [line[6:] for line in contender_lines[1:] if line.startswith("ERROR ")]
-    print("%s: %d commits, %d scans by 3 readers (%d by the format's own tool), %d saw an uncommitted state, "
+    print("%s%s: %d commits, %d scans by 3 readers (%d by the format's own tool), %d saw an uncommitted state, "
           "%d reader errors; the second writer got SQLITE_BUSY %d times, got in between commits %d times, "
-          "other errors %d" % (backend, batches, observations, tool_scans, len(torn), len(errors), busy, got_in,
+          "other errors %d" % (backend, " (shape 'any')" if ANY else "", batches, observations, tool_scans, len(torn), len(errors), busy, got_in,
                                len(contender_errors)))
     for e in sorted(set(errors + contender_errors))[:5]:
         print("  error: " + e)
@@ -256,7 +297,11 @@ def run(ext, backend, seconds):
 
 
 def main():
+    global ANY, INTO, DIMS
     args = sys.argv[1:]
+    if "--any" in args:
+        args.remove("--any")
+        ANY, INTO, DIMS = True, "s(id, label, pixels, height, width, channels)", ", height, width, channels"
     seconds = 8.0
     if "--seconds" in args:
         i = args.index("--seconds")

@@ -11,7 +11,9 @@ The model's simplification: a name (creation, rename, unlink, mkdir, rmdir) is d
 file system's metadata mostly is, so an fsync of a directory adds nothing to it; file contents are durable only
 once synced (fsync, fdatasync, syncfs: every file, a write through an O_SYNC or O_DSYNC descriptor: that write).
 
-usage: power_test.py SQLITE3 EXTENSION SHIM BACKEND [SHARDS]
+usage: power_test.py SQLITE3 EXTENSION SHIM BACKEND [SHARDS] [--any]
+  --any  stores of shape 'any': every image cut to a size of its own (by its id), with its height, width and
+         channels; the committed states compared include every row's shape
 """
 
 import hashlib
@@ -25,11 +27,28 @@ from harness import Checks, shell
 
 check = Checks()
 SHAPE = "8x8x3"
+ANY = "--any" in sys.argv  # stores of shape 'any'
 PATHS = {"lmdb": "p.lmdb", "hdf5": "p.h5", "png_dir": "p_png"}
 # gzip: hdf5 chunks rewritten and moved (unsharded: the shards add sync points, not ways to write a chunk).
-VARIANTS = {"hdf5": ["", ", compression='gzip', chunk=7"]}
-DIGEST = "SELECT count(*) || ' ' || image_digest(id, label, pixels) FROM t;\n"
-SETUP = "INSERT INTO t SELECT * FROM synthetic(50, '%s', 1);\n" % SHAPE
+# (Shape 'any': /images' chunks are bytes, chunk=700 about as many as seven rows.)
+VARIANTS = {"hdf5": ["", ", compression='gzip', chunk=%d" % (700 if ANY else 7)]}
+# The shapes digested as the labels of empty images.
+DIGEST = "SELECT count(*) || ' ' || image_digest(id, label, pixels)%s FROM t;\n" % (
+    " || ' ' || image_digest(id, height * 1000000 + width * 1000 + channels, zeroblob(0))" if ANY else "")
+INTO = "t(id, label, pixels, height, width, channels)" if ANY else "t"
+DIMS = ", height, width, channels" if ANY else ""
+
+
+def images(n, seed):
+    """The SELECT of n synthetic images; shape 'any': each cut to 1..8 x 1..8 x 1..4 by its id."""
+    if not ANY:
+        return "SELECT id, label, pixels FROM synthetic(%d, '%s', %d)" % (n, SHAPE, seed)
+    return ("SELECT id, label, substr(pixels, 1, height * width * channels) AS pixels, height, width, channels FROM "
+            "(SELECT id, label, pixels, 1 + id %% 8 AS height, 1 + id * 3 %% 8 AS width, 1 + id %% 4 AS channels "
+            "FROM synthetic(%d, '8x8x4', %d))" % (n, seed))
+
+
+SETUP = "INSERT INTO %s %s;\n" % (INTO, images(50, 1))
 # Rows each growth adds: png_dir's rows are files, written out for every crash image; a tenth makes the same commits.
 GROWTH = {"png_dir": (300, 200)}
 
@@ -42,17 +61,17 @@ COMPACTED = ("lmdb", "hdf5", "png_dir")
 def workload(backend, path):
     first, second = GROWTH.get(backend, (3000, 2000))
     return [
-        "INSERT INTO t SELECT id + 1000, label, pixels FROM synthetic(%d, '%s', 2);" % (first, SHAPE),
+        "INSERT INTO %s SELECT id + 1000, label, pixels%s FROM (%s);" % (INTO, DIMS, images(first, 2)),
         "BEGIN; UPDATE t SET label = label + 1 WHERE id % 7 = 0; DELETE FROM t WHERE id % 11 = 0; COMMIT;",
-        "INSERT OR REPLACE INTO t SELECT id * 3, 5, pixels FROM synthetic(200, '%s', 4);" % SHAPE,
+        "INSERT OR REPLACE INTO %s SELECT id * 3, 5, pixels%s FROM (%s);" % (INTO, DIMS, images(200, 4)),
     ] + ([COMPACT % (backend, path)] if backend in COMPACTED else []) + [
-        "INSERT INTO t SELECT id + 20000, label, pixels FROM synthetic(%d, '%s', 5);" % (second, SHAPE),
+        "INSERT INTO %s SELECT id + 20000, label, pixels%s FROM (%s);" % (INTO, DIMS, images(second, 5)),
     ]
 
 
 def committed_states(sqlite3_path, ext, cwd, statements):
     """count || digest after the setup and after each statement, from a native table."""
-    script = "CREATE TABLE t(id INTEGER PRIMARY KEY, label, pixels);\n" + SETUP + DIGEST
+    script = "CREATE TABLE t(id INTEGER PRIMARY KEY, label, pixels%s);\n" % DIMS + SETUP + DIGEST
     script += "".join(("SELECT 1 WHERE 0;" if "imgstore_compact" in w else w) + "\n" + DIGEST for w in statements)
     r = shell(sqlite3_path, ext, script, cwd)
     check(r.returncode == 0, "the oracle failed: %s" % r.stderr)
@@ -217,9 +236,9 @@ def check_images(sqlite3_path, ext, work, store, table, label, images, states):
 
 
 def main():
-    sqlite3_path, ext, shim, backend = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3]), \
-        sys.argv[4]
-    shards = ", shards=%s" % sys.argv[5] if len(sys.argv) > 5 else ""
+    argv = [a for a in sys.argv if a != "--any"]
+    sqlite3_path, ext, shim, backend = argv[1], os.path.abspath(argv[2]), os.path.abspath(argv[3]), argv[4]
+    shards = ", shards=%s" % argv[5] if len(argv) > 5 else ""
     path = "t" if shards else PATHS[backend]
     # A crash image is opened as a table would be after a reboot; the writer opens the store the same way.
     table = "%s(path='%s', timeout=2000)" % (backend, path)
@@ -230,8 +249,8 @@ def main():
         statements = workload(backend, path)
         states = committed_states(sqlite3_path, ext, work, statements)
         for n, variant in enumerate(VARIANTS.get(backend, [""]) if not shards else [""]):
-            create = "%s(path='%s', shape='%s'%s%s)" % (backend, path, SHAPE, variant, shards)
-            label = backend + variant + shards
+            create = "%s(path='%s', shape='%s'%s%s)" % (backend, path, "any" if ANY else SHAPE, variant, shards)
+            label = backend + (" any" if ANY else "") + variant + shards
             where = os.path.join(work, "run%d" % n)
             os.makedirs(where)
             store, initial, records = traced_writer(sqlite3_path, ext, shim, where, create, table, label, statements)

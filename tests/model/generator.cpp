@@ -85,9 +85,25 @@ class Generator {
   std::string insert_id();
   std::string any_value();
   std::string label_value();
-  std::string valid_pixels();
-  std::string bad_pixels();
+  std::string valid_pixels() { return valid_pixels(n_); }
+  std::string valid_pixels(int n);
+  std::string bad_pixels() { return bad_pixels(n_); }
+  std::string bad_pixels(int n);
   std::string pixels() { return c_.percent(92) ? valid_pixels() : bad_pixels(); }
+  // Shape 'any': an image's pixels, height, width, channels as the values of an INSERT (valid: a shape of 1..4
+  // in each dimension and its bytes; else one of the ways either may be wrong), or as an UPDATE's SET list.
+  // One shape: pixels() or valid_pixels().
+  struct Image {
+    std::string pixels, height, width, channels;
+    std::string values() const { return cat({pixels, ", ", height, ", ", width, ", ", channels}); }
+  };
+  Image valid_image_parts();
+  Image image_parts();
+  std::string image();
+  std::string valid_image();
+  std::string set_image(bool valid);
+  // "{t}" followed, for shape 'any', by the columns an INSERT names (height, width and channels are hidden).
+  std::string into() const { return any_ ? "{t}(id, label, pixels, height, width, channels)" : "{t}"; }
   std::string conflict();
   // WHERE clauses.
   std::string id_condition(const std::string& col = "id");
@@ -113,7 +129,8 @@ class Generator {
 
   Choices& c_;
   const GeneratorOptions& o_;
-  int n_ = 16;
+  bool any_ = false;  // shape 'any'
+  int n_ = 16;        // the bytes of an image (shape 'any': of the largest, 4x4x4)
   bool max_ids_ = false;
   bool txn_ = false;          // the generator's guess; the runner tracks the real state
   Strings savepoints_;
@@ -126,7 +143,11 @@ class Generator {
 
 Sequence Generator::run() {
   Sequence seq;
-  if (c_.percent(20)) {
+  if (o_.any_shape) {
+    seq.shape = "any";
+    seq.pixel_bytes = 64;
+    any_ = true;
+  } else if (c_.percent(20)) {
     seq.shape = "2x3x3";
     seq.pixel_bytes = 18;
   }
@@ -181,19 +202,69 @@ std::string Generator::label_value() {
   return o_.avoid_float_limit && v == "9.21e18" ? "9.0e18" : v;
 }
 
-std::string Generator::valid_pixels() {
+std::string Generator::valid_pixels(int n) {
   switch (c_.below(4)) {
-    case 0: return "zeroblob(" + num(n_) + ")";
-    case 1: return "x'" + hex_bytes(c_, n_) + "'";
-    case 2: return cat({"substr(x'", hex_bytes(c_, 2 * n_), "', ", num(1 + static_cast<int>(c_.below(n_))), ", ",
-                        num(n_), ")"});
-    default: return "x'" + std::string(static_cast<std::size_t>(2 * n_), "0123456789ABCDEF"[c_.below(16)]) + "'";
+    case 0: return "zeroblob(" + num(n) + ")";
+    case 1: return "x'" + hex_bytes(c_, n) + "'";
+    case 2: return cat({"substr(x'", hex_bytes(c_, 2 * n), "', ", num(1 + static_cast<int>(c_.below(n))), ", ",
+                        num(n), ")"});
+    default: return "x'" + std::string(static_cast<std::size_t>(2 * n), "0123456789ABCDEF"[c_.below(16)]) + "'";
   }
 }
 
-std::string Generator::bad_pixels() {
-  return c_.pick(Strings{"zeroblob(" + num(n_ - 1) + ")", "zeroblob(" + num(n_ + 1) + ")", "'abc'", "NULL",
+std::string Generator::bad_pixels(int n) {
+  return c_.pick(Strings{"zeroblob(" + num(n - 1) + ")", "zeroblob(" + num(n + 1) + ")", "'abc'", "NULL",
                          "x'05'", "123", "zeroblob(0)"});
+}
+
+Generator::Image Generator::valid_image_parts() {
+  const int h = 1 + static_cast<int>(c_.below(4));
+  const int w = 1 + static_cast<int>(c_.below(4));
+  const int ch = 1 + static_cast<int>(c_.below(4));
+  return {valid_pixels(h * w * ch), num(h), num(w), num(ch)};
+}
+
+std::string Generator::valid_image() {
+  if (!any_) return valid_pixels();
+  return valid_image_parts().values();
+}
+
+Generator::Image Generator::image_parts() {
+  if (c_.percent(90)) return valid_image_parts();
+  const int h = 1 + static_cast<int>(c_.below(4));
+  const int w = 1 + static_cast<int>(c_.below(4));
+  const int ch = 1 + static_cast<int>(c_.below(4));
+  // Wrong pixels for a sound shape, or sound pixels with dimensions missing, zero, negative or NULL in part,
+  // or a shape one row off. (Not 5 channels: the store's MISMATCH and a native CHECK's CONSTRAINT are different
+  // classes by design.)
+  switch (c_.below(3)) {
+    case 0: return {bad_pixels(h * w * ch), num(h), num(w), num(ch)};
+    case 1: {
+      Image bad{valid_pixels(h * w * ch), num(h), num(w), num(ch)};
+      switch (c_.below(5)) {
+        case 0: bad.height = bad.width = bad.channels = "NULL"; break;
+        case 1: bad.height = "0"; break;
+        case 2: bad.width = "NULL"; break;
+        case 3: bad.channels = "-1"; break;
+        default: bad.height = "NULL"; break;
+      }
+      return bad;
+    }
+    default: return {valid_pixels(h * w * ch), num(h + 1), num(w), num(ch)};
+  }
+}
+
+std::string Generator::image() {
+  if (!any_) return pixels();
+  return image_parts().values();
+}
+
+std::string Generator::set_image(bool valid) {
+  if (!any_) return "pixels = " + (valid ? valid_pixels() : pixels());
+  // New pixels of the row's own shape (a store of shape 'any' keeps it), or new pixels with their shape.
+  if (c_.percent(40)) return "pixels = substr(x'" + hex_bytes(c_, n_) + "', 1, length(pixels))";
+  const Image v = valid || c_.percent(90) ? valid_image_parts() : image_parts();
+  return cat({"pixels = ", v.pixels, ", height = ", v.height, ", width = ", v.width, ", channels = ", v.channels});
 }
 
 std::string Generator::conflict() {
@@ -240,6 +311,10 @@ std::string Generator::where(bool or_terms) {
   if (r < 77) return label_condition();
   if (r < 87) return cat({id_condition(), " AND ", label_condition()});
   if (r < 95) return or_terms ? cat({id_condition(), " OR ", id_condition()}) : id_condition();
+  if (any_ && c_.percent(30)) {
+    return c_.pick(Strings{"height = 2", "width > channels", "height * width * channels = length(pixels)",
+                           "channels IN (2, 4)", "length(pixels) < 8"});
+  }
   return c_.pick(Strings{"1", "0", "pixels = zeroblob(" + num(n_) + ")", "length(pixels) = " + num(n_)});
 }
 
@@ -250,7 +325,9 @@ Statement Generator::table(std::string sql, bool query, bool ordered) {
 Statement Generator::query() {
   switch (c_.below(12)) {
     case 0:
-    case 1: return table("SELECT id, label, hex(pixels) FROM {t} WHERE " + where(), true);
+    case 1: return table(std::string("SELECT id, label, hex(pixels)") + (any_ ? ", height, width, channels" : "") +
+                             " FROM {t} WHERE " + where(),
+                         true);
     case 2:
     case 3: {
       std::string s = cat({"SELECT id, label FROM {t} WHERE ", where(), " ORDER BY id", c_.percent(50) ? " DESC" : ""});
@@ -265,7 +342,8 @@ Statement Generator::query() {
                              (c_.percent(40) ? " WHERE " + where() : std::string()) + " GROUP BY label",
                          true);
     case 6: return table("SELECT sum(label), min(id), max(id), count(*) FROM {t}", true);
-    case 7: return table(cat({"SELECT id, hex(pixels) FROM {t} ORDER BY id", c_.percent(50) ? " DESC" : " ASC",
+    case 7: return table(cat({"SELECT id, hex(pixels)", any_ ? ", height || 'x' || width || 'x' || channels" : "",
+                              " FROM {t} ORDER BY id", c_.percent(50) ? " DESC" : " ASC",
                               " LIMIT ", num(static_cast<std::int64_t>(1 + c_.below(5))), " OFFSET ",
                               num(static_cast<std::int64_t>(c_.below(4)))}),
                          true, true);
@@ -284,7 +362,7 @@ std::string Generator::row() {
   r += ", ";
   r += label_value();
   r += ", ";
-  r += pixels();
+  r += image();
   r += ")";
   return r;
 }
@@ -292,15 +370,17 @@ std::string Generator::row() {
 Statement Generator::insert_one() {
   const auto r = c_.below(10);
   if (r == 0 && !max_ids_) {
-    return table(cat({"INSERT ", conflict(), "INTO {t}(label, pixels) VALUES (", label_value(), ", ", pixels(), ")"}));
+    return table(cat({"INSERT ", conflict(), any_ ? "INTO {t}(label, pixels, height, width, channels) VALUES ("
+                                                  : "INTO {t}(label, pixels) VALUES (",
+                      label_value(), ", ", image(), ")"}));
   }
-  if (r == 1) return table("REPLACE INTO {t} VALUES " + row());
-  if (r == 2) return table(cat({"INSERT ", conflict(), "INTO {t}(id, label, pixels) VALUES ", row()}));
-  return table(cat({"INSERT ", conflict(), "INTO {t} VALUES ", row()}));
+  if (r == 1) return table("REPLACE INTO " + into() + " VALUES " + row());
+  if (r == 2) return table(cat({"INSERT ", conflict(), "INTO ", any_ ? into() : "{t}(id, label, pixels)", " VALUES ", row()}));
+  return table(cat({"INSERT ", conflict(), "INTO ", into(), " VALUES ", row()}));
 }
 
 Statement Generator::insert_many() {
-  std::string s = "INSERT " + conflict() + "INTO {t} VALUES ";
+  std::string s = "INSERT " + conflict() + "INTO " + into() + " VALUES ";
   const auto k = 2 + c_.below(5);
   for (std::uint64_t i = 0; i < k; ++i) s += (i ? ", " : "") + row();
   return table(s);
@@ -322,23 +402,34 @@ Statement Generator::insert_bulk() {
     if (bad == 3) id = "CASE WHEN id = " + K + " THEN -1 ELSE " + id + " END";
     if (bad == 4) id = "CASE WHEN id = " + K + " THEN " + base + " ELSE " + id + " END";
     if (bad == 5) label = "CASE WHEN id = " + K + " THEN 'cat' ELSE label END";
+    if (any_) {
+      // Shape 'any': synthetic 4x4x4 images cut to a shape of 1..4 in each dimension, chosen by the id.
+      const std::string clause = conflict();
+      return table(cat({"INSERT ", clause, "INTO ", into(), " SELECT ", id, ", ", label, ", ", pix,
+                        ", height, width, channels FROM (SELECT id, label, substr(pixels, 1, (1 + id % 4) * (1 + id / 4 % 4) "
+                        "* (1 + id / 16 % 4)) AS pixels, 1 + id % 4 AS height, 1 + id / 4 % 4 AS width, "
+                        "1 + id / 16 % 4 AS channels FROM synthetic(", num(n), ", '4x4x4', ", seed, "))"}));
+    }
     return table("INSERT " + conflict() + "INTO {t} SELECT " + id + ", " + label + ", " + pix + " FROM synthetic(" +
                  num(n) + ", '" + (n_ == 16 ? "4x4x1" : "2x3x3") + "', " + seed + ")");
   }
   std::string id = "i * " + step + " + " + base, label = "i % 10";
-  std::string pix = "substr(x'" + hex_bytes(c_, 2 * n_) + "', 1 + i % " + num(n_) + ", " + num(n_) + ")";
+  // (Shape 'any': the length is the row's shape's, 1..4 in each dimension by i, given after the pixels.)
+  const std::string length = any_ ? "(1 + i % 4) * (1 + i / 4 % 4) * (1 + i / 16 % 4)" : num(n_);
+  std::string pix = "substr(x'" + hex_bytes(c_, 2 * n_) + "', 1 + i % " + num(n_) + ", " + length + ")";
+  const std::string dims = any_ ? ", 1 + i % 4, 1 + i / 4 % 4, 1 + i / 16 % 4" : "";
   if (bad == 1) pix = "CASE WHEN i = " + K + " THEN zeroblob(" + num(n_ + 1) + ") ELSE " + pix + " END";
   if (bad == 2) label = "CASE WHEN i = " + K + " THEN NULL ELSE i % 10 END";
   if (bad == 3) id = "CASE WHEN i = " + K + " THEN -5 ELSE " + id + " END";
   if (bad == 4) id = "CASE WHEN i = " + K + " THEN " + base + " ELSE " + id + " END";
   if (bad == 5) label = "CASE WHEN i = " + K + " THEN 1.5 ELSE i % 10 END";
   return table("WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < " + num(n - 1) +
-               ") INSERT " + conflict() + "INTO {t} SELECT " + id + ", " + label + ", " + pix + " FROM c");
+               ") INSERT " + conflict() + "INTO " + into() + " SELECT " + id + ", " + label + ", " + pix + dims + " FROM c");
 }
 
 Statement Generator::self_insert() {
-  return table(cat({"INSERT ", conflict(), "INTO {t} SELECT id + ", c_.pick(Strings{"1", "7", "50", "1000", "100000"}),
-                    ", label, pixels FROM {t} WHERE ", where(false)}));
+  return table(cat({"INSERT ", conflict(), "INTO ", into(), " SELECT id + ", c_.pick(Strings{"1", "7", "50", "1000", "100000"}),
+                    any_ ? ", label, pixels, height, width, channels" : ", label, pixels", " FROM {t} WHERE ", where(false)}));
 }
 
 Statement Generator::update() {
@@ -348,15 +439,17 @@ Statement Generator::update() {
   // table's new rows before the first xUpdate, while a native table's later rows see the earlier rows'
   // replacements (a cascade). So id-moving updates of many rows never use OR REPLACE.
   const std::string many_ids = "UPDATE " + (clause == "OR REPLACE " ? std::string() : clause) + "{t} SET ";
+  // Shape 'any': a shape changed without pixels of it (a CHECK failure on the native table, refused by the store).
+  if (any_ && c_.percent(4)) return table(cat({head, "height = height + 1 WHERE ", where()}));
   switch (c_.below(8)) {
     case 0:
     case 1: return table(cat({head, "label = ", c_.percent(30) ? "label + 1" : label_value(), " WHERE ", where()}));
-    case 2: return table(cat({head, "pixels = ", pixels(), " WHERE ", where()}));
+    case 2: return table(cat({head, set_image(false), " WHERE ", where()}));
     case 3: return table(cat({many_ids, "id = id + ", c_.pick(Strings{"1", "1000", "-1", "3", "40", "9223372036854775000"}),
                               " WHERE ", where(false)}));
     case 4: return table(cat({head, "id = ", insert_id(), " WHERE id = ", small_id()}));
     case 5: return table(cat({many_ids, "id = id + 1000, label = ", label_value(), " WHERE ", where(false)}));
-    case 6: return table(cat({head, "label = ", label_value(), ", pixels = ", pixels(), " WHERE ", where()}));
+    case 6: return table(cat({head, "label = ", label_value(), ", ", set_image(false), " WHERE ", where()}));
     default: return table(cat({many_ids, "rowid = ", insert_id(), " WHERE ", where(false)}));
   }
 }
@@ -376,14 +469,14 @@ Statement Generator::churn() {
   switch (c_.below(9)) {
     case 0:
     case 1: return table("DELETE FROM {t} WHERE id = " + h);
-    case 2: return table(cat({"INSERT ", conflict(), "INTO {t} VALUES (", h, ", ", label_value(), ", ", valid_pixels(), ")"}));
-    case 3: return table(cat({"REPLACE INTO {t} VALUES (", h, ", ", label_value(), ", ", valid_pixels(), ")"}));
+    case 2: return table(cat({"INSERT ", conflict(), "INTO ", into(), " VALUES (", h, ", ", label_value(), ", ", valid_image(), ")"}));
+    case 3: return table(cat({"REPLACE INTO ", into(), " VALUES (", h, ", ", label_value(), ", ", valid_image(), ")"}));
     case 4: return table(cat({"UPDATE ", conflict(), "{t} SET id = ", h, " WHERE id = ", c_.percent(50) ? next : prev}));
     case 5: return table(cat({"UPDATE ", conflict(), "{t} SET id = ", c_.percent(50) ? next : prev, " WHERE id = ", h}));
-    case 6: return table(cat({"UPDATE {t} SET pixels = ", valid_pixels(), " WHERE id = ", h}));
+    case 6: return table(cat({"UPDATE {t} SET ", set_image(true), " WHERE id = ", h}));
     case 7: return table(cat({"UPDATE OR REPLACE {t} SET id = id + 1 WHERE id = ", prev}));
-    default: return table(cat({"INSERT OR REPLACE INTO {t} VALUES (", h, ", ", label_value(), ", ", valid_pixels(),
-                               "), (", next, ", ", label_value(), ", ", valid_pixels(), ")"}));
+    default: return table(cat({"INSERT OR REPLACE INTO ", into(), " VALUES (", h, ", ", label_value(), ", ", valid_image(),
+                               "), (", next, ", ", label_value(), ", ", valid_image(), ")"}));
   }
 }
 

@@ -70,8 +70,9 @@ struct Statement {
 
 struct Sequence {
   std::uint64_t seed = 0;
-  std::string shape = "4x4x1";
-  int pixel_bytes = 16;
+  std::string shape = "4x4x1";  // or "any": rows of many sizes, with height, width, channels (GeneratorOptions)
+  int pixel_bytes = 16;         // of every row of a one-shape sequence
+  bool any() const { return shape == "any"; }
   std::vector<Statement> statements;
 };
 
@@ -79,6 +80,10 @@ struct GeneratorOptions {
   int statements = 50;
   int bulk_min = 100;  // rows of INSERT ... SELECT
   int bulk_max = 400;
+  // A store of shape 'any' (model_test --any): every row gets its own height, width and channels (1..4 each),
+  // given on INSERT and compared with the native table's columns of those names. One-shape sequences are the
+  // same with or without this code (the same choices in the same order).
+  bool any_shape = false;
   // For triage only (model_test --avoid): leave out what triggers an already-known defect, to find others.
   bool avoid_float_limit = false;    // no 9.21e18 as an inserted id or label
   bool avoid_null_id = false;        // no INSERT with a NULL id

@@ -4,6 +4,7 @@
 //
 //   model_test --backend lmdb|hdf5|png_dir --extension build/imgstore.so --seeds 1..200 --statements 50
 //              [--out failing.sql] [--out-dir DIR] [--skip-reader] [--skip-reader-scan] [--skip-peer] [--print] [--keep]
+//              [--any]
 //              [--avoid float_limit,null_id,savepoint_txn,huge_float] [--fuzz-input FILE]   (triage: leave out triggers of known defects)
 //
 // IMGSTORE_MODEL_SEQUENCES=N (environment) runs seeds A..A+N-1 instead of the --seeds range, so CI can ask
@@ -33,6 +34,8 @@ int usage(const char* why) {
             << "  --out FILE     the first failing seed, shrunk, as an sqltest.py script\n"
             << "  --out-dir DIR  every failing seed, shrunk, as DIR/<backend>-seed<S>.sql\n"
             << "  --shards N     the store table is a sharded table of N shards\n"
+            << "  --any          a store of shape 'any': rows of random sizes (1..4 in each of height, width, channels),\n"
+            << "                 the native table has height, width, channels columns and they are compared too\n"
             << "  --skip-reader  no second-process reader checks (hdf5: other processes are locked out)\n"
             << "  --skip-reader-scan  no scan held open in the other process across writer statements\n"
             << "                 (png_dir: a commit waits for the statements reading, then SQLITE_BUSY)\n"
@@ -99,6 +102,8 @@ int parse_args(int argc, char** argv, Options& o) {
       o.out = value();
     } else if (a == "--out-dir") {
       o.out_dir = value();
+    } else if (a == "--any") {
+      o.gen.any_shape = true;
     } else if (a == "--shards") {
       o.shards = std::atoi(value().c_str());
     } else if (a == "--skip-reader") {
@@ -189,8 +194,9 @@ void write_shrunk(model::Runner& runner, const Options& o, const model::Sequence
   const auto shrink_start = std::chrono::steady_clock::now();
   const model::Sequence small = model::shrink(runner, seq, failure, 400, o.gen.avoid_savepoint_txn);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - shrink_start).count();
-  const std::string title = "model_test --backend " + o.backend + " --seeds " + std::to_string(seq.seed) + ".." +
-                            std::to_string(seq.seed) + " --statements " + std::to_string(o.statements) +
+  const std::string title = "model_test --backend " + o.backend + (o.gen.any_shape ? " --any" : "") + " --seeds " +
+                            std::to_string(seq.seed) + ".." + std::to_string(seq.seed) + " --statements " +
+                            std::to_string(o.statements) +
                             ": shrunk from " + std::to_string(seq.statements.size()) + " to " +
                             std::to_string(small.statements.size()) + " statements";
   const std::string script = model::regression_script(runner, small, title);

@@ -100,16 +100,22 @@ void must(sqlite3* db, const std::string& sql) {
   if (o.code != 0) throw std::runtime_error("setup failed: " + sql + ": " + o.message);
 }
 
-// One row of a scan of id, label, pixels as a Snapshot holds it: the id, and "id|label|HEX".
+// The columns a whole-table comparison reads: a store of shape 'any' has each row's shape too (hidden columns of
+// the store, plain columns of the native table).
+const char* row_columns(bool any) { return any ? "id, label, pixels, height, width, channels" : "id, label, pixels"; }
+
+// One row of a scan of row_columns() as a Snapshot holds it: the id, and "id|label|HEX" (shape 'any': and
+// "|i:H|i:W|i:C").
 std::pair<std::int64_t, std::string> snapshot_row(sqlite3_stmt* st) {
-  return {sqlite3_column_int64(st, 0),
-          std::to_string(sqlite3_column_int64(st, 0)) + "|" + typed(st, 1) + "|" + typed(st, 2)};
+  std::string row = std::to_string(sqlite3_column_int64(st, 0)) + "|" + typed(st, 1) + "|" + typed(st, 2);
+  for (int i = 3; i < sqlite3_column_count(st); ++i) row += "|" + typed(st, i);
+  return {sqlite3_column_int64(st, 0), row};
 }
 
-Snapshot snapshot(sqlite3* db, const std::string& table) {
+Snapshot snapshot(sqlite3* db, const std::string& table, bool any) {
   Snapshot snap;
   sqlite3_stmt* st = nullptr;
-  const std::string sql = "SELECT id, label, pixels FROM " + table;
+  const std::string sql = std::string("SELECT ") + row_columns(any) + " FROM " + table;
   if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
     snap.error = std::string("error (") + std::to_string(sqlite3_extended_errcode(db)) + "): " + sqlite3_errmsg(db);
     return snap;
@@ -179,7 +185,17 @@ sqlite3* open_db(const std::string& path, const std::string& extension) {
 // The store's rules as a native table's constraints (vtab.cpp, "xUpdate: value checks"): so OR IGNORE skips a
 // row that breaks them on both, and every other conflict clause fails on both (SQLITE_CONSTRAINT; an id that
 // is not an integer: SQLITE_MISMATCH, as INTEGER PRIMARY KEY's datatype mismatch).
+// Shape 'any': height, width and channels are columns, positive integers (channels at most 4), given together,
+// and the pixels are height*width*channels bytes (vtab.cpp, given_shape and checked_pixels).
 std::string ref_schema(const Sequence& seq) {
+  if (seq.any()) {
+    return "CREATE TABLE ref(id INTEGER PRIMARY KEY CHECK (id >= 0 AND model_statement_journal()), "
+           "label INTEGER NOT NULL CHECK (typeof(label) = 'integer'), "
+           "pixels BLOB CHECK (typeof(pixels) = 'blob' AND length(pixels) = height * width * channels), "
+           "height INTEGER NOT NULL CHECK (typeof(height) = 'integer' AND height > 0), "
+           "width INTEGER NOT NULL CHECK (typeof(width) = 'integer' AND width > 0), "
+           "channels INTEGER NOT NULL CHECK (typeof(channels) = 'integer' AND channels BETWEEN 1 AND 4))";
+  }
   return "CREATE TABLE ref(id INTEGER PRIMARY KEY CHECK (id >= 0 AND model_statement_journal()), "
          "label INTEGER NOT NULL CHECK (typeof(label) = 'integer'), "
          "pixels BLOB CHECK (typeof(pixels) = 'blob' AND length(pixels) = " + std::to_string(seq.pixel_bytes) + "))";
@@ -223,12 +239,16 @@ std::string file_query(const std::string& sql, int columns, bool ordered, std::s
          (ordered ? "" : " ORDER BY r") + ")";
 }
 
-std::string check_query(const std::string& table, std::size_t rows) {
+std::string check_query(const std::string& table, std::size_t rows, bool any) {
   if (rows <= 12) {
-    return "SELECT count(*) || ':' || ifnull(group_concat(id || ',' || label || ',' || hex(pixels), ' '), '') FROM (SELECT * FROM " +
-           table + " ORDER BY id)";
+    return std::string("SELECT count(*) || ':' || ifnull(group_concat(id || ',' || label || ',' || hex(pixels)") +
+           (any ? " || ',' || height || 'x' || width || 'x' || channels" : "") + ", ' '), '') FROM (SELECT " +
+           row_columns(any) + " FROM " + table + " ORDER BY id)";
   }
-  return "SELECT image_digest(id, label, pixels) FROM " + table;
+  // (Shape 'any': the shapes digested as labels of empty images.)
+  return std::string("SELECT image_digest(id, label, pixels)") +
+         (any ? " || ' ' || image_digest(id, height * 1000000 + width * 1000 + channels, zeroblob(0))" : "") + " FROM " +
+         table;
 }
 
 std::string one_line(sqlite3* db, const std::string& sql) {
@@ -305,9 +325,9 @@ void write_line(int fd, const std::string& line) {
 }
 
 // One check in the reader: count/digest of the store and of ref, each as its own statement.
-std::string reader_check(sqlite3* db) {
-  const Snapshot s = snapshot(db, "s");
-  const Snapshot r = snapshot(db, "r.ref");
+std::string reader_check(sqlite3* db, bool any) {
+  const Snapshot s = snapshot(db, "s", any);
+  const Snapshot r = snapshot(db, "r.ref", any);
   return "ok\t" + s.digest() + "\t" + r.digest();
 }
 
@@ -348,6 +368,7 @@ class ReaderProcess {
   const std::string extension_;
   const int out_;
   std::string backend_, dir_, store_;
+  bool any_ = false;  // the store is of shape 'any'
   sqlite3* db_ = nullptr;
   sqlite3_stmt* scan_ = nullptr;  // a scan left open between writer statements
   std::vector<std::pair<std::int64_t, std::string>> scan_rows_;
@@ -357,7 +378,9 @@ class ReaderProcess {
 
 void ReaderProcess::answer(const std::string& command, std::istringstream& words) {
   if (command == "open") {
-    words >> backend_ >> dir_ >> store_;
+    std::string shape;
+    words >> backend_ >> dir_ >> store_ >> shape;
+    any_ = shape == "any";
     forget();
   } else if (command == "check" || command == "fresh") {
     check(command == "fresh");
@@ -386,12 +409,12 @@ void ReaderProcess::check(bool fresh) {
   std::string error;
   if (fresh) {
     sqlite3* db = reader_open(extension_, backend_, dir_, store_, error);
-    write_line(out_, db ? reader_check(db) : "err\t" + error);
+    write_line(out_, db ? reader_check(db, any_) : "err\t" + error);
     sqlite3_close_v2(db);
     return;
   }
   if (!db_) db_ = reader_open(extension_, backend_, dir_, store_, error);
-  write_line(out_, db_ ? reader_check(db_) : "err\t" + error);
+  write_line(out_, db_ ? reader_check(db_, any_) : "err\t" + error);
 }
 
 void ReaderProcess::scan_start(int k) {
@@ -402,8 +425,9 @@ void ReaderProcess::scan_start(int k) {
   scan_rows_.clear();
   scan_done_ = false;
   exec(db_, "BEGIN");
-  scan_want_ = snapshot(db_, "r.ref");  // the native table's snapshot: held by the read transaction
-  if (sqlite3_prepare_v2(db_, "SELECT id, label, pixels FROM s", -1, &scan_, nullptr) != SQLITE_OK) {
+  scan_want_ = snapshot(db_, "r.ref", any_);  // the native table's snapshot: held by the read transaction
+  if (sqlite3_prepare_v2(db_, (std::string("SELECT ") + row_columns(any_) + " FROM s").c_str(), -1, &scan_, nullptr) !=
+      SQLITE_OK) {
     return write_line(out_, std::string("err\t") + sqlite3_errmsg(db_));
   }
   write_line(out_, scan_read(k));
@@ -485,9 +509,9 @@ struct TableOutcomes {
 class Execution {
  public:
   Execution(const RunnerOptions& options, sqlite3* oracle, sqlite3* main, sqlite3* peer, const std::string& create_s,
-            std::vector<StepLog>* log)
+            std::vector<StepLog>* log, bool any)
       : options_(options), reader_(options.reader), oracle_(oracle), main_(main), peer_(peer), create_s_(create_s),
-        log_(log) {}
+        log_(log), any_(any) {}
   std::optional<Failure> run(const Sequence& seq);
 
  private:
@@ -516,6 +540,7 @@ class Execution {
   sqlite3* const peer_;  // null: no peer checks
   const std::string& create_s_;  // CREATE VIRTUAL TABLE s ... without its closing parenthesis
   std::vector<StepLog>* const log_;
+  const bool any_;  // a store of shape 'any': rows compared with their height, width and channels
   std::optional<Failure> failure_;
   bool autocommit_ = true;  // the main connection, before the current statement
   bool scan_open_ = false;  // the reader has a scan open (reader_scan start without finish yet)
@@ -554,7 +579,7 @@ void Execution::statement(std::size_t i, const Statement& st, bool at_end) {
 void Execution::table(std::size_t i, const Statement& st) {
   // A NULL id when the largest id is 2^63-1: SQLite picks a random free rowid, which no store can
   // reproduce (the stores refuse with SQLITE_FULL, documented). Not compared.
-  const bool null_id = st.sql.find("INTO {t}(label, pixels)") != std::string::npos ||
+  const bool null_id = st.sql.find("INTO {t}(label, pixels") != std::string::npos ||
                        (st.sql.find(" VALUES ") != std::string::npos && st.sql.find("(NULL, ") != std::string::npos);
   if (null_id &&
       one_line(oracle_, "SELECT max(id) = 9223372036854775807 FROM ref") == "1") {
@@ -626,7 +651,7 @@ void Execution::check(std::size_t i, bool at_end) {
 // One more: a fresh connection in another process sees the final committed state.
 void Execution::fresh_reader_at_end(std::size_t i) {
   const std::string reply = reader_->ask("fresh");
-  const Snapshot want = snapshot(oracle_, "ref");
+  const Snapshot want = snapshot(oracle_, "ref", any_);
   const std::string what = "a new connection in another process opening the store at the end";
   if (reply.rfind("ok\t", 0) != 0) return fail(i, "reader", what, want.digest(), reply);
   const auto [s, r] = reply_digests(reply);
@@ -659,7 +684,7 @@ bool Execution::new_connection(std::size_t i) {
   }
   compare_tables(i, "checkpoint before a new connection");
   if (failure_) return false;
-  const Snapshot want = snapshot(oracle_, "ref");
+  const Snapshot want = snapshot(oracle_, "ref", any_);
   Db fresh;
   try {
     fresh.db = open_db(":memory:", options_.extension);
@@ -672,7 +697,7 @@ bool Execution::new_connection(std::size_t i) {
     fail(i, "new_connection", "a new connection: " + create_s_ + ")", want.digest(), o.describe(false));
     return false;
   }
-  const Snapshot got = snapshot(fresh.db, "s");
+  const Snapshot got = snapshot(fresh.db, "s", any_);
   if (got.digest() != want.digest()) {
     fail(i, "new_connection", "a new connection in this process reads the store", want.digest(),
          got.digest() + ";" + first_difference(want, got));
@@ -697,8 +722,8 @@ void Execution::ask_reader(std::size_t i, bool fresh) {
 // last committed state, read through the same connection from ref.db.
 void Execution::ask_peer(std::size_t i, const std::string& after) {
   if (!peer_ || failure_) return;
-  const Snapshot s = snapshot(peer_, "s WHERE id <= 64");
-  const Snapshot r = snapshot(peer_, "r.ref WHERE id <= 64");
+  const Snapshot s = snapshot(peer_, "s WHERE id <= 64", any_);
+  const Snapshot r = snapshot(peer_, "r.ref WHERE id <= 64", any_);
   if (s.digest() != r.digest()) {
     fail(i, "peer", "another connection in this process reads ids 0..64 after: " + after +
                         (autocommit_ ? "" : " (the writer inside a transaction)"),
@@ -708,13 +733,13 @@ void Execution::ask_peer(std::size_t i, const std::string& after) {
 
 // The whole store against the oracle (and the witness).
 void Execution::compare_tables(std::size_t i, const std::string& what) {
-  const Snapshot want = snapshot(oracle_, "ref");
-  const Snapshot got = snapshot(main_, "s");
-  if (log_) log_file_query((*log_)[i], check_query("{t}", want.rows.size()));
+  const Snapshot want = snapshot(oracle_, "ref", any_);
+  const Snapshot got = snapshot(main_, "s", any_);
+  if (log_) log_file_query((*log_)[i], check_query("{t}", want.rows.size(), any_));
   if (want.digest() != got.digest()) {
     return fail(i, "digest", what, want.digest(), got.digest() + ";" + first_difference(want, got));
   }
-  const Snapshot witness = snapshot(main_, "ref");
+  const Snapshot witness = snapshot(main_, "ref", any_);
   if (witness.digest() != want.digest()) {
     fail(i, "witness", what + " (the native table in the store's connection)", want.digest(),
          witness.digest() + ";" + first_difference(want, witness));
@@ -829,7 +854,7 @@ std::optional<Failure> Runner::run(const Sequence& seq, std::vector<StepLog>* lo
   must(main.db, create_s + ", shape='" + seq.shape + "')");
   Reader* reader = options_.reader;
   const ReaderClose reader_close{reader};
-  if (reader) reader->ask("open " + options_.backend + " " + dir.path + " " + store);
+  if (reader) reader->ask("open " + options_.backend + " " + dir.path + " " + store + " " + seq.shape);
   Db peer;
   if (options_.peer) {
     std::string error;
@@ -837,7 +862,7 @@ std::optional<Failure> Runner::run(const Sequence& seq, std::vector<StepLog>* lo
     if (!peer.db) throw std::runtime_error("cannot open the peer connection: " + error);
   }
   if (log) log->assign(seq.statements.size() + 1, StepLog{});
-  return Execution(options_, oracle.db, main.db, peer.db, create_s, log).run(seq);
+  return Execution(options_, oracle.db, main.db, peer.db, create_s, log, seq.any()).run(seq);
 }
 
 Sequence shrink(Runner& runner, const Sequence& sequence, const Failure& failure, int max_runs, bool keep_begin) {

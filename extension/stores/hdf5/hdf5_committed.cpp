@@ -45,6 +45,27 @@ std::optional<std::uint64_t> Committed::row_of(std::int64_t id) const {
   return it->second;
 }
 
+// A store of shape 'any': /offsets and /shapes of c's rows, and where they end in /images (`n_images` bytes
+// long). That end is the last row's: a damaged last entry is a damaged file, as a damaged /commit is; any other
+// row's entries are checked when that row is read (Hdf5Store::ragged_row), so one damaged row stays one.
+void H5File::read_ragged_rows(Committed& c, std::uint64_t n_images, const char* says, const std::string& what) const {
+  c.row_offsets.resize(c.rows);
+  c.row_dims.resize(c.rows);
+  if (c.rows == 0) return;
+  read(Dataset::offsets, 0, c.rows, c.row_offsets.data(), what + ": reading /offsets");
+  read(Dataset::shapes, 0, c.rows, c.row_dims.data(), what + ": reading /shapes");
+  const auto end = row_end(c.row_offsets.back(), c.row_dims.back(), n_images);
+  if (!end) {
+    const RowDims& d = c.row_dims.back();
+    throw Error(what + " says (" + says + ") it has " + std::to_string(c.rows) + " rows, but the last one's pixels (" +
+                    std::to_string(d[0]) + "x" + std::to_string(d[1]) + "x" + std::to_string(d[2]) + " at byte " +
+                    std::to_string(c.row_offsets.back()) + ") are not within /images (" + std::to_string(n_images) +
+                    " bytes) (damaged file)",
+                ErrorKind::corrupt);
+  }
+  c.bytes = *end;
+}
+
 // Reads rows [0, rows) of /ids and /labels into a new committed state (not yet indexed).
 std::shared_ptr<Committed> H5File::read_rows(const std::string& table, std::uint64_t rows, const char* says) const {
   const std::string what = where(table);
@@ -52,10 +73,16 @@ std::shared_ptr<Committed> H5File::read_rows(const std::string& table, std::uint
   const std::uint64_t n_labels = extent(Dataset::labels, what);
   const std::uint64_t n_ids = extent(Dataset::ids, what);
   const std::uint64_t n_checksums = checksummed() ? extent(Dataset::checksums, what) : rows;
-  if (rows > n_images || rows > n_labels || rows > n_ids || rows > n_checksums) {
-    throw Error(what + " says (" + says + ") it has " + std::to_string(rows) + " rows but /images has " +
-                    std::to_string(n_images) + ", /labels " + std::to_string(n_labels) + ", /ids " + std::to_string(n_ids) +
+  const std::uint64_t n_offsets = ragged() ? extent(Dataset::offsets, what) : rows;
+  const std::uint64_t n_shapes = ragged() ? extent(Dataset::shapes, what) : rows;
+  if ((!ragged() && rows > n_images) || rows > n_labels || rows > n_ids || rows > n_checksums || rows > n_offsets ||
+      rows > n_shapes) {
+    throw Error(what + " says (" + says + ") it has " + std::to_string(rows) + " rows but " +
+                    (ragged() ? std::string() : "/images has " + std::to_string(n_images) + ", ") + "/labels " +
+                    std::to_string(n_labels) + ", /ids " + std::to_string(n_ids) +
                     (checksummed() ? ", /checksums " + std::to_string(n_checksums) : std::string()) +
+                    (ragged() ? ", /offsets " + std::to_string(n_offsets) + ", /shapes " + std::to_string(n_shapes)
+                              : std::string()) +
                     " (damaged file)",
                 ErrorKind::corrupt);
   }
@@ -63,7 +90,8 @@ std::shared_ptr<Committed> H5File::read_rows(const std::string& table, std::uint
   c->rows = rows;
   c->row_ids.resize(rows);
   c->row_labels.resize(rows);
-  c->images_end = images_end(*this, rows);
+  if (ragged()) read_ragged_rows(*c, n_images, says, what);
+  c->images_end = images_end(*this, image_length(*c));
   if (rows > 0) {
     read(Dataset::ids, 0, rows, c->row_ids.data(), what + ": reading /ids");
     read(Dataset::labels, 0, rows, c->row_labels.data(), what + ": reading /labels");
@@ -80,12 +108,13 @@ std::shared_ptr<Committed> H5File::read_rows(const std::string& table, std::uint
 // (open_with_cache) afterwards, the datasets read as before.
 void H5File::refresh_datasets(const std::string& what) {
   try {
-    for (auto* d : {&ids_, &labels_, &images_, &checksums_}) {
-      if (!*d) continue;  // /checksums before version 3
+    for (const auto& [d, name] : {std::pair{&ids_, kIds}, std::pair{&labels_, kLabels}, std::pair{&images_, kImages},
+                                  std::pair{&checksums_, kChecksums}, std::pair{&offsets_, kOffsets},
+                                  std::pair{&shapes_, kShapes}}) {
+      if (!*d) continue;  // /checksums before version 3, /offsets and /shapes of a one-shape store
       checked(H5Drefresh(d->get()), what + ": H5Drefresh");
       d->reset();  // closed first: an open dataset opened again shares its chunk cache
-      *d = open_with_cache(file_.get(), d == &ids_ ? kIds : d == &labels_ ? kLabels : d == &images_ ? kImages : kChecksums,
-                           what + ": reopening a dataset");
+      *d = open_with_cache(file_.get(), name, what + ": reopening a dataset");
     }
   } catch (...) {
     close();  // all the handles or none: the next read opens the file again

@@ -57,6 +57,56 @@ void H5File::copy_images(H5File& out, const std::vector<std::pair<std::int64_t, 
   }
 }
 
+// A store of shape 'any': the same, each run of rows consecutive in the file read at once, the images written
+// one after another into `out`'s 1-D /images; `next` gets their offsets, shapes, checksums and end.
+void H5File::copy_ragged_images(H5File& out, const std::vector<std::pair<std::int64_t, std::uint64_t>>& entries,
+                                Committed& next, const std::string& table) {
+  const Committed& c = *committed_;
+  const std::string what = where(table) + ": compacting";
+  std::vector<std::uint8_t> buffer;  // the images read, not yet written to `out` (they start at out_end)
+  std::uint64_t out_end = 0;         // bytes written to out's /images
+  const auto write_out = [&] {
+    out.write_images(out_end, buffer.size(), buffer.data(), out.where(table) + ": writing the compacted images");
+    out_end += buffer.size();
+    buffer.clear();
+  };
+  for (std::size_t i = 0; i < entries.size();) {
+    // A run: rows that follow each other in /images, up to about a scan block.
+    std::size_t run = 0;
+    std::uint64_t run_bytes = 0;
+    const std::uint64_t start = c.row_offsets[entries[i].second];
+    while (i + run < entries.size()) {
+      const auto [id, row] = entries[i + run];
+      const auto end = row_end(c.row_offsets[row], c.row_dims[row], c.bytes);
+      if (!end) throw damaged_entry(table, id, path_, c.row_offsets[row], c.row_dims[row], c.bytes);
+      if (run > 0 && (row != entries[i + run - 1].second + 1 || c.row_offsets[row] != start + run_bytes ||
+                      run_bytes >= kScanBlockBytes)) {
+        break;
+      }
+      run_bytes = *end - start;
+      ++run;
+    }
+    const std::size_t at = buffer.size();
+    buffer.resize(at + run_bytes);
+    transfer(Dataset::images, false, start, run_bytes, buffer.data() + at, what);
+    for (std::size_t k = 0; k < run; ++k) {
+      const auto [id, row] = entries[i + k];
+      const RowDims& dims = c.row_dims[row];
+      const std::uint64_t bytes = shape_of(dims)->bytes();
+      const std::span<const std::uint8_t> px(buffer.data() + at + (c.row_offsets[row] - start), bytes);
+      const std::uint64_t sum = image_checksum(id, c.row_labels[row], px) ^ shape_term(*shape_of(dims));
+      if (checksummed() && sum != c.row_checksums[row]) throw damaged_image(table, id, path_, c.row_checksums[row], sum);
+      next.row_checksums.push_back(sum);
+      next.row_offsets.push_back(out_end + at + (c.row_offsets[row] - start));
+      next.row_dims.push_back(dims);
+    }
+    i += run;
+    if (buffer.size() >= kScanBlockBytes) write_out();
+  }
+  if (!buffer.empty()) write_out();
+  next.bytes = out_end;
+}
+
 std::uint64_t H5File::compact(const std::string& table, std::chrono::milliseconds timeout) {
   const std::string what = where(table) + ": compacting";
   // This process's one transaction slot, then the writer lock on its own descriptor: the handles stay the
@@ -98,7 +148,11 @@ std::uint64_t H5File::compact(const std::string& table, std::chrono::millisecond
   }
   const std::string temp = compact_path(path_);
   if (::unlink(temp.c_str()) != 0 && errno != ENOENT) throw_errno(what + ": cannot remove '" + temp + "'", errno);
-  ensure_space(c.index.size() * (shape_.bytes() + 24), what);
+  std::uint64_t live_bytes = c.index.size() * shape_.bytes();
+  if (ragged()) {
+    for (const auto& [id, row] : c.index) live_bytes += shape_of(c.row_dims[row]).value_or(Shape{}).bytes();
+  }
+  ensure_space(live_bytes + c.index.size() * (ragged() ? 48 : 24), what);
   const std::vector<std::pair<std::int64_t, std::uint64_t>> entries(c.index.begin(), c.index.end());  // id order
   try {
     auto out = open(table, temp, shape_, Compression{deflate_}, chunk_rows_, OpenMode::create_if_missing, timeout);
@@ -111,7 +165,11 @@ std::uint64_t H5File::compact(const std::string& table, std::chrono::millisecond
         next->row_labels.push_back(c.row_labels[row]);
         next->index.emplace_hint(next->index.end(), id, next->row_ids.size() - 1);
       }
-      copy_images(*out, entries, next->row_checksums, table);
+      if (ragged()) {
+        copy_ragged_images(*out, entries, *next, table);
+      } else {
+        copy_images(*out, entries, next->row_checksums, table);
+      }
       // The generations go on from this file's, so a reader never takes the new file's state for the old one's.
       auto base = std::make_shared<Committed>();
       base->generation = c.generation;

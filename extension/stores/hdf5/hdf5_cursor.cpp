@@ -2,7 +2,8 @@
 // chunk index by coordinates (exact: no address is guessed, and no mapping of the file can fault when the file
 // is truncated under us, hdf5_file_end.hpp): a point read one row through the chunk cache, a scan a block of
 // whole chunks per H5Dread into the cursor's buffer, a threaded gzip scan's chunks inflated ahead on the pool
-// (hdf5_chunks.hpp); this connection's transaction's rows from its write buffer or the file.
+// (hdf5_chunks.hpp); this connection's transaction's rows from its write buffer or the file. A store of shape
+// 'any' reads the row's bytes of its 1-D /images the same ways (read_ragged_pixels), gzip through HDF5's filter.
 #include <hdf5.h>
 
 #include <algorithm>
@@ -44,9 +45,21 @@ std::span<const std::uint8_t> Hdf5Cursor::pixels_unchecked(PixelCheck& check) {
   return px;
 }
 
+std::optional<Shape> Hdf5Cursor::row_shape() {
+  if (!store_.shape().any) return std::nullopt;
+  const Lock lock(hdf5_mutex());
+  return store_.ragged_row(*snapshot_, walk_.value(), walk_.id()).shape;
+}
+
 // A scan's run of committed rows whose ids follow each other in the index as their rows do in /images (a store
 // loaded in id order and not changed since, the common case) is read with one H5Dread straight into `out`.
 std::size_t Hdf5Cursor::copy_rows(std::uint8_t* out, std::size_t max_rows, std::vector<RowCopy>& rows) {
+  if (store_.shape().any) {
+    // Rows of many sizes are not rows of one array (the bulk reader refuses such a store before it gets here).
+    throw Error("table " + store_.table() + ": its images differ in size (shape 'any'); expected a store of one "
+                "shape for a copy into one array",
+                ErrorKind::mismatch);
+  }
   std::size_t run = 0;
   {
     const Lock lock(hdf5_mutex());
@@ -82,6 +95,7 @@ std::size_t Hdf5Cursor::copy_rows(std::uint8_t* out, std::size_t max_rows, std::
 }
 
 std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
+  if (store_.shape().any) return read_ragged_pixels();
   const std::uint64_t row = walk_.value();
   const std::size_t bytes = store_.shape().bytes();
   const Lock lock(hdf5_mutex());
@@ -133,6 +147,45 @@ std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
     reading([&] { f.read(Dataset::images, block_first_, block_rows_, block_.data(), what()); });
   }
   return {block_.data() + (row - block_first_) * bytes, bytes};
+}
+
+// read_pixels of a store of shape 'any': the row's place and shape from the snapshot (checked: a damaged entry
+// is an error naming the id) or this transaction; its bytes from the write buffer, or through HDF5 from the
+// 1-D /images: a point read exactly the row's bytes, a scan a block of about kScanBlockBytes from the chunk
+// holding the row's first byte (rows loaded in id order lie one after another, so the next rows are in it).
+std::span<const std::uint8_t> Hdf5Cursor::read_ragged_pixels() {
+  const std::uint64_t row = walk_.value();
+  const Lock lock(hdf5_mutex());
+  const Hdf5Store::RaggedRow at = store_.ragged_row(*snapshot_, row, walk_.id());
+  const std::uint64_t offset = at.offset;  // (not a structured binding: the lambdas below capture it)
+  const std::size_t bytes = at.shape.bytes();
+  H5File& f = *file_;
+  const bool own_file = file_ == store_.file_ptr();  // else a compaction moved the table on: no rows of its own
+  if (own_file) {
+    if (const std::uint8_t* p = store_.buffered(row)) return {p, bytes};
+  }
+  f.ensure_open(store_.table(), store_.timeout());
+  const auto reading = [&](auto&& read) {  // as read_pixels: the file must still hold the committed images
+    require_file_reaches(f, snapshot_->images_end, store_.table());
+    read();
+    require_file_reaches(f, snapshot_->images_end, store_.table());
+  };
+  const auto what = [&] { return f.where(store_.table()) + ": reading id " + std::to_string(walk_.id()); };
+  if (walk_.by_ids()) {
+    single_.resize(bytes);
+    reading([&] { f.read(Dataset::images, offset, bytes, single_.data(), what()); });
+    return single_;
+  }
+  if (offset < block_first_ || offset + bytes > block_first_ + block_rows_ || block_generation_ != store_.generation()) {
+    // Bytes past those written to the file are not read (they are still in the writer's buffer).
+    const std::uint64_t in_file = own_file ? std::max(store_.bytes_in_file(), snapshot_->bytes) : snapshot_->bytes;
+    block_first_ = offset / f.chunk_rows() * f.chunk_rows();
+    block_rows_ = std::min(std::max(kScanBlockBytes, offset + bytes - block_first_), in_file - block_first_);
+    block_.reserve(block_rows_, what());
+    block_generation_ = store_.generation();
+    reading([&] { f.read(Dataset::images, block_first_, block_rows_, block_.data(), what()); });
+  }
+  return {block_.data() + (offset - block_first_), bytes};
 }
 
 }  // namespace imgstore::hdf5

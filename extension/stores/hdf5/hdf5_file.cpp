@@ -28,6 +28,15 @@ FileRegistry<H5File>& registry() {
 
 }  // namespace
 
+Error damaged_entry(const std::string& table, std::int64_t id, const std::string& path, std::uint64_t offset,
+                    const RowDims& dims, std::uint64_t bytes) {
+  return Error("table " + table + ": image " + std::to_string(id) + " in '" + path + "' is damaged: its /shapes and "
+                   "/offsets entries (" + std::to_string(dims[0]) + "x" + std::to_string(dims[1]) + "x" +
+                   std::to_string(dims[2]) + " at byte " + std::to_string(offset) +
+                   ") are not an image within the committed pixels (" + std::to_string(bytes) + " bytes of /images)",
+               ErrorKind::corrupt);
+}
+
 H5File::~H5File() {
   const Lock lock(hdf5_mutex());
   close();
@@ -39,7 +48,7 @@ H5File::~H5File() {
 void H5File::close() {
   const bool leave = inherited_writer();
   left_open_ = left_open_ || leave;
-  for (Hid* h : {&commit_, &checksums_, &ids_, &labels_, &images_, &file_}) {
+  for (Hid* h : {&commit_, &shapes_, &offsets_, &checksums_, &ids_, &labels_, &images_, &file_}) {
     if (leave) {
       h->leak();
     } else {
@@ -55,19 +64,27 @@ hid_t H5File::dataset(Dataset d) const {
     case Dataset::labels: return labels_.get();
     case Dataset::ids: return ids_.get();
     case Dataset::checksums: return checksums_.get();
+    case Dataset::offsets: return offsets_.get();
+    case Dataset::shapes: return shapes_.get();
   }
   return H5I_INVALID_HID;
 }
 
 void H5File::transfer(Dataset d, bool write, std::uint64_t row0, std::uint64_t n, void* data,
                       const std::string& what) const {
-  const bool is_images = d == Dataset::images;
-  const int rank = is_images ? 4 : 1;
-  std::vector<hsize_t> start(static_cast<std::size_t>(rank), 0);
-  std::vector<hsize_t> count = is_images ? dims(n) : std::vector<hsize_t>{n};
+  std::vector<hsize_t> count = extent_dims(d, n);
+  const int rank = static_cast<int>(count.size());
+  std::vector<hsize_t> start(count.size(), 0);
   start[0] = row0;
   const hid_t dset = dataset(d);
-  const hid_t memtype = is_images ? H5T_NATIVE_UINT8 : d == Dataset::checksums ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64;
+  hid_t memtype = H5T_NATIVE_INT64;  // labels, ids
+  switch (d) {
+    case Dataset::images: memtype = H5T_NATIVE_UINT8; break;
+    case Dataset::checksums:
+    case Dataset::offsets: memtype = H5T_NATIVE_UINT64; break;
+    case Dataset::shapes: memtype = H5T_NATIVE_UINT32; break;
+    default: break;
+  }
   const Hid fspace = checked(H5Dget_space(dset), H5Sclose, what);
   checked(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr), what);
   const Hid mspace = checked(H5Screate_simple(rank, count.data(), nullptr), H5Sclose, what);
@@ -89,23 +106,39 @@ std::uint64_t H5File::extent(Dataset d, const std::string& what) const {
   return dims[0];
 }
 
+std::uint64_t H5File::images_length(std::uint64_t rows, const std::string& what) const {
+  if (!ragged()) return rows;
+  if (rows == 0) return 0;
+  std::uint64_t offset = 0;
+  RowDims d{};
+  transfer(Dataset::offsets, false, rows - 1, 1, &offset, what);
+  transfer(Dataset::shapes, false, rows - 1, 1, d.data(), what);
+  const auto end = row_end(offset, d, ~std::uint64_t{0});
+  if (!end) {
+    throw Error(what + ": the last committed row's /offsets and /shapes entries (" + std::to_string(offset) + ", " +
+                    std::to_string(d[0]) + "x" + std::to_string(d[1]) + "x" + std::to_string(d[2]) +
+                    ") are not sound (damaged file)",
+                ErrorKind::corrupt);
+  }
+  return *end;
+}
+
 bool H5File::trim_to(std::uint64_t rows, const std::string& what) {
   bool trimmed = false;
   for (const Dataset d : row_datasets()) {
-    if (extent(d, what) <= rows) continue;  // never grown here: a short dataset is damage, for check() to see
-    const std::vector<hsize_t> to = d == Dataset::images ? dims(rows) : std::vector<hsize_t>{rows};
-    checked(H5Dset_extent(dataset(d), to.data()), what);
+    const std::uint64_t keep = d == Dataset::images ? images_length(rows, what) : rows;
+    if (extent(d, what) <= keep) continue;  // never grown here: a short dataset is damage, for check() to see
+    checked(H5Dset_extent(dataset(d), extent_dims(d, keep).data()), what);
     trimmed = true;
   }
   return trimmed;
 }
 
 void H5File::set_rows(std::uint64_t n, const std::string& what) {
-  checked(H5Dset_extent(images_.get(), dims(n).data()), what);
-  const hsize_t one[1] = {n};
-  checked(H5Dset_extent(labels_.get(), one), what);
-  checked(H5Dset_extent(ids_.get(), one), what);
-  if (checksummed()) checked(H5Dset_extent(checksums_.get(), one), what);
+  const std::uint64_t length = images_length(n, what);  // (read before /offsets and /shapes change)
+  for (const Dataset d : row_datasets()) {
+    checked(H5Dset_extent(dataset(d), extent_dims(d, d == Dataset::images ? length : n).data()), what);
+  }
 }
 
 // Version 2: /commit = [generation, rows]. A reader refreshes it first (H5Drefresh: SWMR readers see a dataset's
@@ -412,13 +445,17 @@ void H5File::ensure_space(std::uint64_t bytes, const std::string& what) const {
 
 void H5File::resize_images(std::uint64_t rows, const std::string& what) {
   require_transaction(what);
-  if (rows < committed_->rows) throw Error(what + ": cannot cut /images below the committed rows", ErrorKind::generic);
+  if (rows < image_length(*committed_)) {
+    throw Error(what + ": cannot cut /images below the committed rows", ErrorKind::generic);
+  }
   checked(H5Dset_extent(images_.get(), dims(rows).data()), what);
 }
 
 void H5File::write_images(std::uint64_t row0, std::uint64_t n, const void* data, const std::string& what) {
   require_transaction(what);
-  if (row0 < committed_->rows) throw Error(what + ": committed images are never written over", ErrorKind::generic);
+  if (row0 < image_length(*committed_)) {
+    throw Error(what + ": committed images are never written over", ErrorKind::generic);
+  }
   if (extent(Dataset::images, what) < row0 + n) checked(H5Dset_extent(images_.get(), dims(row0 + n).data()), what);
   transfer(Dataset::images, true, row0, n, const_cast<void*>(data), what);  // H5Dwrite only reads it
 }
@@ -431,15 +468,15 @@ void H5File::write_image_chunk(std::uint64_t index, unsigned mask, const std::ve
   checked(H5Dwrite_chunk(images_.get(), H5P_DEFAULT, mask, offset, bytes.size(), bytes.data()), what + ": H5Dwrite_chunk");
 }
 
-// Writes /ids and /labels of `next`: the committed rows in `dirty` in place, the new rows past `old`'s count.
+// Writes /ids and /labels of `next`: the committed rows in `dirty` in place, the new rows past `old`'s count
+// (and a store of shape 'any''s /offsets and /shapes of the new rows: committed rows never change them).
 void H5File::write_rows(const Committed& old, Committed& next, const std::set<std::uint64_t>& dirty,
                         const std::string& what) {
   const std::uint64_t total = next.rows;
   if (total > old.rows) {
-    const hsize_t n[1] = {total};
-    checked(H5Dset_extent(labels_.get(), n), what);
-    checked(H5Dset_extent(ids_.get(), n), what);
-    if (checksummed()) checked(H5Dset_extent(checksums_.get(), n), what);
+    for (const Dataset d : row_datasets()) {
+      if (d != Dataset::images) checked(H5Dset_extent(dataset(d), extent_dims(d, total).data()), what);
+    }
   }
   for (const auto row : dirty) {
     transfer(Dataset::ids, true, row, 1, next.row_ids.data() + row, what);
@@ -452,6 +489,10 @@ void H5File::write_rows(const Committed& old, Committed& next, const std::set<st
     transfer(Dataset::labels, true, old.rows, appended, next.row_labels.data() + old.rows, what);
     if (checksummed()) {
       transfer(Dataset::checksums, true, old.rows, appended, next.row_checksums.data() + old.rows, what);
+    }
+    if (ragged()) {
+      transfer(Dataset::offsets, true, old.rows, appended, next.row_offsets.data() + old.rows, what);
+      transfer(Dataset::shapes, true, old.rows, appended, next.row_dims.data() + old.rows, what);
     }
   }
 }
@@ -480,7 +521,7 @@ void H5File::commit(std::shared_ptr<Committed> next, const std::set<std::uint64_
   write_commit(next->generation, next->rows, what);
   flush_and_sync(what);
   if (!journal.entries.empty()) remove_journal(path_, what);
-  next->images_end = images_end(*this, next->rows);
+  next->images_end = images_end(*this, image_length(*next));
   committed_ = std::move(next);
 }
 

@@ -61,6 +61,12 @@ struct Committed {
   std::vector<std::int64_t> row_ids;            // per committed row; -1 deleted
   std::vector<std::int64_t> row_labels;         // per committed row
   std::vector<std::uint64_t> row_checksums;     // per committed row (version 3; empty before)
+  // A store of shape 'any' (hdf5_format.hpp): per committed row, where its pixels start in the 1-D /images and
+  // its /shapes entry as stored (checked when the row is read: hdf5_store.cpp, ragged_row); and where the
+  // committed rows' pixels end (the next row's offset). Empty and 0 for a one-shape store.
+  std::vector<std::uint64_t> row_offsets;
+  std::vector<RowDims> row_dims;
+  std::uint64_t bytes = 0;
   Index index;                                  // live id -> row
   std::uint64_t images_end = 0;                 // where its last /images chunk ends in the file
                                                 // (hdf5_file_end.hpp; 0: unchecked)
@@ -77,8 +83,15 @@ struct Committed {
   mutable std::uint32_t lookups_ = 0;
 };
 
-// The per-row datasets (/images rank 4 uint8, /labels and /ids rank 1 int64, /checksums rank 1 uint64).
-enum class Dataset { images, labels, ids, checksums };
+// The per-row datasets (/images rank 4 uint8, /labels and /ids rank 1 int64, /checksums rank 1 uint64), and a
+// store of shape 'any''s /offsets (rank 1 uint64) and /shapes (rank 2 uint32, N x 3); its /images is rank 1, a
+// byte per element, so its "rows" are bytes.
+enum class Dataset { images, labels, ids, checksums, offsets, shapes };
+
+// The error for a row of a store of shape 'any' whose /offsets and /shapes entries (`offset`, `dims`) are not
+// an image within the committed pixels (`bytes` of /images): damaged, as a checksum mismatch is.
+Error damaged_entry(const std::string& table, std::int64_t id, const std::string& path, std::uint64_t offset,
+                    const RowDims& dims, std::uint64_t bytes);
 
 // How a file is opened (hdf5_open.cpp). Version 1: read-only or read-write under HDF5's whole-file lock.
 // Version 2: SWMR, the readers without HDF5's file lock (so that they never keep the writer out), the writer
@@ -106,7 +119,12 @@ class H5File {
   // What the file is: fixed once open.
   const std::string& path() const { return path_; }
   const Shape& shape() const { return shape_; }
+  // A store of shape 'any': the ragged layout of hdf5_format.hpp (1-D /images, /offsets, /shapes).
+  bool ragged() const { return shape_.any; }
+  // The length of /images' first dimension per chunk: rows (one shape) or bytes (shape 'any').
   std::uint64_t chunk_rows() const { return chunk_rows_; }
+  // How much of /images' first dimension holds the rows of `c`: its rows (one shape) or its bytes ('any').
+  std::uint64_t image_length(const Committed& c) const { return ragged() ? c.bytes : c.rows; }
   int version() const { return version_; }  // of the format (hdf5_format.hpp): 2 = SWMR readers beside one writer
   bool swmr() const { return version_ >= 2; }
   bool checksummed() const { return version_ >= 3; }  // /checksums
@@ -124,7 +142,8 @@ class H5File {
   // Reopens (read-only) a file end_transaction left closed (version 1: another process took HDF5's lock first),
   // waiting up to `timeout` for that process's writer.
   void ensure_open(const std::string& table, std::chrono::milliseconds timeout);
-  // Rows [row0, row0 + n) of a dataset into `data` (uint8 images, int64 labels and ids, uint64 checksums).
+  // Rows [row0, row0 + n) of a dataset into `data` (uint8 images, int64 labels and ids, uint64 checksums and
+  // offsets, 3 x uint32 shapes; a store of shape 'any''s /images: bytes [row0, row0 + n)).
   void read(Dataset d, std::uint64_t row0, std::uint64_t n, void* data, const std::string& what) const;
   std::uint64_t extent(Dataset d, const std::string& what) const;
   // For chunk-level reads of /images (H5Dread_chunk, H5Dget_chunk_info), and the file's descriptor.
@@ -151,7 +170,7 @@ class H5File {
   // HDF5 cannot undo a write that failed half-way for want of space: every write first checks that the file
   // system has room for `bytes`, with a margin for HDF5's metadata, and refuses cleanly (Error full) if not.
   void ensure_space(std::uint64_t bytes, const std::string& what) const;
-  // Rows [row0, row0 + n) of /images, past the committed count; grows /images to hold them.
+  // Rows [row0, row0 + n) of /images (shape 'any': bytes), past the committed ones; grows /images to hold them.
   void write_images(std::uint64_t row0, std::uint64_t n, const void* data, const std::string& what);
   // One whole compressed chunk of /images (H5Dwrite_chunk), past the committed count.
   void write_image_chunk(std::uint64_t index, unsigned mask, const std::vector<std::uint8_t>& bytes,
@@ -204,6 +223,7 @@ class H5File {
   void load_committed(const std::string& table, std::chrono::milliseconds timeout);
   void load_committed_v2(const std::string& table, std::chrono::milliseconds timeout);
   std::shared_ptr<Committed> read_rows(const std::string& table, std::uint64_t rows, const char* says) const;
+  void read_ragged_rows(Committed& c, std::uint64_t n_images, const char* says, const std::string& what) const;
   bool read_before_commit(const std::string& table, const CommitWord& seen);
   void refresh_datasets(const std::string& what);
   void publish(std::shared_ptr<Committed> c, const CommitWord& seen, const std::string& what);
@@ -212,12 +232,27 @@ class H5File {
   void write_commit(std::uint64_t generation, std::uint64_t rows, const std::string& what);
   void transfer(Dataset d, bool write, std::uint64_t row0, std::uint64_t n, void* data, const std::string& what) const;
   hid_t dataset(Dataset d) const;
-  // The datasets with one entry per row in this file's version.
+  // The datasets with one entry per row in this file's version and layout (/images: images_length() of them).
   std::vector<Dataset> row_datasets() const {
-    if (checksummed()) return {Dataset::images, Dataset::labels, Dataset::ids, Dataset::checksums};
-    return {Dataset::images, Dataset::labels, Dataset::ids};
+    std::vector<Dataset> all{Dataset::images, Dataset::labels, Dataset::ids};
+    if (checksummed()) all.push_back(Dataset::checksums);
+    if (ragged()) all.insert(all.end(), {Dataset::offsets, Dataset::shapes});
+    return all;
   }
-  std::vector<hsize_t> dims(std::uint64_t n) const { return {n, shape_.height, shape_.width, shape_.channels}; }
+  // The extent of /images holding n rows (shape 'any': n bytes).
+  std::vector<hsize_t> dims(std::uint64_t n) const {
+    if (ragged()) return {n};
+    return {n, shape_.height, shape_.width, shape_.channels};
+  }
+  // The extent of dataset d holding `n` of its units (rows; /images of shape 'any': bytes).
+  std::vector<hsize_t> extent_dims(Dataset d, std::uint64_t n) const {
+    if (d == Dataset::images) return dims(n);
+    if (d == Dataset::shapes) return {n, 3};
+    return {n};
+  }
+  // The length of /images holding the first `rows` rows: `rows` (one shape), or (shape 'any') where row
+  // rows - 1 ends, read from the file's /offsets and /shapes (Error corrupt when they are not sound).
+  std::uint64_t images_length(std::uint64_t rows, const std::string& what) const;
   void set_rows(std::uint64_t n, const std::string& what);
   // Shrinks each dataset longer than `rows` rows to `rows`; whether any was.
   bool trim_to(std::uint64_t rows, const std::string& what);
@@ -233,6 +268,9 @@ class H5File {
   // hdf5_compact.cpp: the live images of rows `entries` (id order) into `out`, checked.
   void copy_images(H5File& out, const std::vector<std::pair<std::int64_t, std::uint64_t>>& entries,
                    std::vector<std::uint64_t>& checksums, const std::string& table);
+  // The same for a store of shape 'any': `next` gets the new file's offsets, shapes, bytes and checksums.
+  void copy_ragged_images(H5File& out, const std::vector<std::pair<std::int64_t, std::uint64_t>>& entries,
+                          Committed& next, const std::string& table);
 
   // hdf5_recovery.cpp: commits a crash interrupted, a writer that died, a file a power loss cut short.
   void recover_journal(const std::string& table, const std::optional<std::optional<Journal>>& journal);
@@ -246,7 +284,7 @@ class H5File {
 
   const std::string path_;
   Shape shape_;
-  std::uint64_t chunk_rows_ = 1;
+  std::uint64_t chunk_rows_ = 1;  // /images' chunk length: rows, or bytes for shape 'any'
   int version_ = 1;
   int filters_ = 0;
   int deflate_ = 0;
@@ -255,6 +293,8 @@ class H5File {
   Hid labels_;
   Hid ids_;
   Hid checksums_;  // version 3: /checksums
+  Hid offsets_;    // shape 'any': /offsets
+  Hid shapes_;     // shape 'any': /shapes
   dev_t device_ = 0;  // the identity of the file open here (replaced())
   ino_t inode_ = 0;
   Fd pin_;            // names that file for reopening it (file_name())

@@ -15,8 +15,9 @@ namespace imgstore::hdf5 {
 
 class H5File;
 
-// The end (file address + size) of the last /images chunk of the first `rows` rows (filtered: the last whole
-// one); 0 when there is none or HDF5 cannot say. Walks HDF5's chunk index up to that chunk (libhdf5 1.10 has no direct
+// The end (file address + size) of the last /images chunk of the first `rows` rows (a store of shape 'any':
+// the first `rows` bytes, H5File::image_length; filtered: the last whole one); 0 when there is none or HDF5
+// cannot say. Walks HDF5's chunk index up to that chunk (libhdf5 1.10 has no direct
 // lookup of an address): once per committed state. Call with hdf5_mutex() held.
 std::uint64_t images_end(const H5File& f, std::uint64_t rows);
 

@@ -11,6 +11,23 @@
 // Rows past `rows` (left by a transaction that did not commit) are not part of the store. A row's id is in
 // /ids, so rows need not be in id order.
 //
+// A store of shape 'any' (images that differ in height, width and channels; shape attribute "any") keeps the
+// same /labels, /ids, /checksums, /commit and root attributes (format 3, the same commit protocol and journal),
+// and the ragged-array layout h5py users know, with fixed-size types only (SWMR cannot write variable-length
+// ones):
+//   /images  (B) uint8, 1-D, chunked (kAnyChunkBytes bytes a chunk, or `chunk`), extendible, optionally gzip:
+//            every row's pixels (HWC) one after another in row order; a new row appends; B = the end of the
+//            last committed row (committed bytes never change, as in the one-shape layout)
+//   /offsets (N) uint64, chunked (kAnyRowChunk rows): where row i's pixels start in /images
+//   /shapes  (N, 3) uint32, chunked (kAnyRowChunk x 3): row i's height, width, channels
+//   /checksums[i] = image_checksum(id, label, pixels) XOR shape_term(shape) (checksum.hpp: XXH3-64 of the three
+//            dimensions as little-endian uint32), so a damaged /shapes entry fails the check as a damaged pixel
+// In h5py: o = int(f['offsets'][i]); h, w, c = (int(x) for x in f['shapes'][i]);
+//          image = f['images'][o:o + h * w * c].reshape(h, w, c)
+// /offsets and /shapes of a committed row never change (a replaced image is a new row, as ever), so the
+// seqlock and the journal are as above. A layout is told by /images' rank: 4 (one shape) or 1 ('any'); an
+// imgstore made before 'any' refuses such a file ("/images has rank 1; expected uint8 of rank 4").
+//
 // Version 2 files are made with the latest file format (superblock 3) so that HDF5's SWMR works on them: the
 // one writer opens the file H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE (HDF5 drops its whole-file lock then) and
 // readers open it H5F_ACC_RDONLY | H5F_ACC_SWMR_READ without file locking, so readers and the writer never
@@ -29,11 +46,14 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
 #include <span>
+
+#include "shape.hpp"
 
 namespace imgstore::hdf5 {
 
@@ -46,6 +66,8 @@ inline constexpr const char* kImages = "images";
 inline constexpr const char* kLabels = "labels";
 inline constexpr const char* kIds = "ids";
 inline constexpr const char* kChecksums = "checksums";  // version 3
+inline constexpr const char* kOffsets = "offsets";      // shape 'any'
+inline constexpr const char* kShapes = "shapes";        // shape 'any'
 inline constexpr const char* kFormatAttribute = "imgstore_format";
 inline constexpr const char* kShapeAttribute = "shape";
 inline constexpr const char* kRowsAttribute = "rows";  // version 1 only
@@ -116,5 +138,34 @@ constexpr std::uint64_t block_rows(std::uint64_t chunk_rows, std::uint64_t image
 }
 inline constexpr std::uint64_t kScanBlockBytes = std::uint64_t{4} << 20;   // a scan reads about 4 MiB at a time
 inline constexpr std::uint64_t kWriteBlockBytes = std::uint64_t{1} << 20;  // an insert writes about 1 MiB
+
+// ---- shape 'any'
+
+// Bytes per /images chunk of a store of shape 'any' when not given: 64 KiB, as a one-shape store's default.
+inline constexpr std::uint64_t kAnyChunkBytes = 64 * 1024;
+// Rows per /labels, /ids, /checksums, /offsets and /shapes chunk of a store of shape 'any'.
+inline constexpr std::uint64_t kAnyRowChunk = 1024;
+
+// A row's /shapes entry: height, width, channels as stored.
+using RowDims = std::array<std::uint32_t, 3>;
+inline RowDims row_dims(const Shape& shape) { return {shape.height, shape.width, shape.channels}; }
+
+// The shape a /shapes entry records, when it is an image shape (make_shape's limits); nullopt for a damaged one.
+constexpr std::optional<Shape> shape_of(const RowDims& d) {
+  if (d[0] == 0 || d[1] == 0 || d[2] == 0 || d[2] > max_channels) return std::nullopt;
+  if (d[0] > max_image_bytes || d[1] > max_image_bytes ||
+      std::uint64_t{d[0]} * d[1] > max_image_bytes / d[2]) {
+    return std::nullopt;
+  }
+  return Shape{d[0], d[1], d[2]};
+}
+
+// Where a row's pixels end in /images (offset + height*width*channels), when its entries are sound and the
+// pixels lie within the first `end` bytes; nullopt otherwise (a damaged /offsets or /shapes entry).
+constexpr std::optional<std::uint64_t> row_end(std::uint64_t offset, const RowDims& d, std::uint64_t end) {
+  const auto shape = shape_of(d);
+  if (!shape || offset > end || end - offset < shape->bytes()) return std::nullopt;
+  return offset + shape->bytes();
+}
 
 }  // namespace imgstore::hdf5

@@ -92,18 +92,30 @@ htri_t require_link(hid_t file, const std::string& what, const char* name) {
 }
 
 // The element type a dataset must have.
-enum class Element { uint8, int64, uint64 };
+enum class Element { uint8, int64, uint64, uint32 };
+
+// What a dataset must be: its element type, rank and (shape 'any') its datasets' description.
+struct Wanted {
+  Element element;
+  int rank;
+  const char* expected;  // for errors: "uint8 of rank 4 (N,H,W,C)"
+};
+constexpr Wanted kImages4{Element::uint8, 4, "uint8 of rank 4 (N,H,W,C)"};
+constexpr Wanted kImagesRagged{Element::uint8, 1, "uint8 of rank 1 (every image's bytes, shape 'any')"};
+constexpr Wanted kInt64Rows{Element::int64, 1, "int64 of rank 1 (N)"};
+constexpr Wanted kUint64Rows{Element::uint64, 1, "uint64 of rank 1 (N)"};
+constexpr Wanted kShapeRows{Element::uint32, 2, "uint32 of rank 2 (N,3)"};
 
 // Opens /name and checks its type and rank; errors say what is missing or wrong.
-Hid open_dataset(hid_t file, const std::string& what, const char* name, int rank, Element element) {
-  const bool is_uint8 = element == Element::uint8;
-  const std::string expected = std::string(is_uint8                      ? "uint8 of rank 4 (N,H,W,C)"
-                                           : element == Element::uint64 ? "uint64 of rank 1 (N)"
-                                                                        : "int64 of rank 1 (N)");
+Hid open_dataset(hid_t file, const std::string& what, const char* name, const Wanted& wanted, bool ragged = false) {
+  const Element element = wanted.element;
   if (require_link(file, what, name) == 0) {
     throw Error(what + " is an HDF5 file without the dataset /" + name +
-                    "; expected an imgstore store (datasets /images, /labels, /ids" +
-                    (element == Element::uint64 ? std::string(", and /checksums in format 3)") : std::string(")")),
+                    (ragged ? "; expected an imgstore store of shape 'any' (datasets /images, /offsets, /shapes, "
+                              "/labels, /ids, /checksums)"
+                            : "; expected an imgstore store (datasets /images, /labels, /ids" +
+                                  (element == Element::uint64 ? std::string(", and /checksums in format 3)")
+                                                              : std::string(")"))),
                 ErrorKind::cantopen);
   }
   Hid dset = open_with_cache(file, name, what + ": opening /" + name);
@@ -112,20 +124,29 @@ Hid open_dataset(hid_t file, const std::string& what, const char* name, int rank
   const bool integer = H5Tget_class(type.get()) == H5T_INTEGER;
   const std::size_t size = H5Tget_size(type.get());
   const bool is_signed = H5Tget_sign(type.get()) == H5T_SGN_2;
-  const bool type_ok = integer && (is_uint8 ? (size == 1 && !is_signed)
-                                            : (size == 8 && is_signed == (element == Element::int64)));
+  const std::size_t want_size = element == Element::uint8 ? 1 : element == Element::uint32 ? 4 : 8;
+  const bool type_ok = integer && size == want_size && is_signed == (element == Element::int64);
   if (!type_ok) {
     throw Error(what + ": dataset /" + name + " has the wrong type (" + (integer ? "" : "not ") + "integer of " +
-                    std::to_string(size) + " bytes); expected " + expected,
+                    std::to_string(size) + " bytes); expected " + wanted.expected,
                 ErrorKind::mismatch);
   }
-  if (H5Sget_simple_extent_ndims(space.get()) != rank) {
+  if (H5Sget_simple_extent_ndims(space.get()) != wanted.rank) {
     throw Error(what + ": dataset /" + name + " has rank " + std::to_string(H5Sget_simple_extent_ndims(space.get())) +
-                    "; expected " + expected,
+                    "; expected " + wanted.expected,
                 ErrorKind::mismatch);
+  }
+  if (element == Element::uint32) {
+    hsize_t d[2] = {0, 0};
+    H5Sget_simple_extent_dims(space.get(), d, nullptr);
+    if (d[1] != 3) {
+      throw Error(what + ": dataset /" + name + " has " + std::to_string(d[1]) + " columns; expected " + wanted.expected,
+                  ErrorKind::mismatch);
+    }
   }
   return dset;
 }
+
 
 // How often HDF5 reads a piece of metadata whose checksum fails before it gives up, when the file is open for
 // SWMR. Its default, 100, sleeps 1 ns, 2 ns, 4 ns, ... between reads: a damaged file hung the process for
@@ -290,11 +311,12 @@ void H5File::read_shape(const std::string& table, const std::optional<Shape>& wa
     const Hid space = checked(H5Dget_space(images_.get()), H5Sclose, what);
     H5Sget_simple_extent_dims(space.get(), d, nullptr);
   }
-  shape_ = make_shape(d[1], d[2], d[3], what + ": /images");
+  // A 1-D /images (with /offsets and /shapes, open_handles) is a store of shape 'any'.
+  shape_ = offsets_ ? Shape::any_size() : make_shape(d[1], d[2], d[3], what + ": /images");
   if (wanted && *wanted != shape_) throw shape_mismatch(table, *wanted, path_, shape_);
   const Hid dcpl = checked(H5Dget_create_plist(images_.get()), H5Pclose, what);
   hsize_t chunk[4] = {1, 0, 0, 0};
-  if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) H5Pget_chunk(dcpl.get(), 4, chunk);
+  if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED) H5Pget_chunk(dcpl.get(), offsets_ ? 1 : 4, chunk);
   chunk_rows_ = std::max<hsize_t>(chunk[0], 1);
   filters_ = std::max(H5Pget_nfilters(dcpl.get()), 0);
   deflate_ = 0;
@@ -318,10 +340,15 @@ void H5File::open_handles(const std::string& table, Access access, const std::op
     const std::string what = where(table);
     remember_identity(what);
     version_ = format_version(file_.get(), what);
-    images_ = open_dataset(file_.get(), what, kImages, 4, Element::uint8);
-    labels_ = open_dataset(file_.get(), what, kLabels, 1, Element::int64);
-    ids_ = open_dataset(file_.get(), what, kIds, 1, Element::int64);
-    if (checksummed()) checksums_ = open_dataset(file_.get(), what, kChecksums, 1, Element::uint64);
+    const bool ragged = require_link(file_.get(), what, kOffsets) != 0;  // shape 'any' (hdf5_format.hpp)
+    images_ = open_dataset(file_.get(), what, kImages, ragged ? kImagesRagged : kImages4, ragged);
+    labels_ = open_dataset(file_.get(), what, kLabels, kInt64Rows, ragged);
+    ids_ = open_dataset(file_.get(), what, kIds, kInt64Rows, ragged);
+    if (checksummed()) checksums_ = open_dataset(file_.get(), what, kChecksums, kUint64Rows, ragged);
+    if (ragged) {
+      offsets_ = open_dataset(file_.get(), what, kOffsets, kUint64Rows, true);
+      shapes_ = open_dataset(file_.get(), what, kShapes, kShapeRows, true);
+    }
     if (swmr()) open_commit(table, writes(access));
     read_shape(table, wanted);
     writable_ = writes(access);
@@ -358,7 +385,7 @@ void H5File::open_reader(const std::string& table, const std::optional<Shape>& w
 
 void H5File::create(const std::string& table, const Shape& shape, const Compression& compression, std::uint64_t chunk) {
   shape_ = shape;
-  chunk_rows_ = chunk > 0 ? chunk : default_chunk_rows(shape_.bytes());
+  chunk_rows_ = chunk > 0 ? chunk : shape_.any ? kAnyChunkBytes : default_chunk_rows(shape_.bytes());
   // The latest file format (superblock 3, new chunk indexes): what SWMR needs (hdf5_format.hpp).
   const Hid fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "H5Pcreate");
   checked(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
@@ -381,11 +408,16 @@ void H5File::create(const std::string& table, const Shape& shape, const Compress
     return checked(H5Dcreate2(file_.get(), name, type, space.get(), H5P_DEFAULT, dcpl.get(), dapl.get()), H5Dclose, what);
   };
   const hsize_t image_chunk[4] = {chunk_rows_, shape_.height, shape_.width, shape_.channels};
-  const hsize_t row_chunk[1] = {row_chunk_rows(chunk_rows_)};
-  images_ = make(kImages, H5T_STD_U8LE, 4, image_chunk, true);
+  const hsize_t row_chunk[1] = {shape_.any ? kAnyRowChunk : row_chunk_rows(chunk_rows_)};
+  images_ = make(kImages, H5T_STD_U8LE, shape_.any ? 1 : 4, image_chunk, true);  // 'any': 1-D, chunk_rows_ bytes
   labels_ = make(kLabels, H5T_STD_I64LE, 1, row_chunk, false);
   ids_ = make(kIds, H5T_STD_I64LE, 1, row_chunk, false);
   checksums_ = make(kChecksums, H5T_STD_U64LE, 1, row_chunk, false);
+  if (shape_.any) {
+    const hsize_t shape_chunk[2] = {kAnyRowChunk, 3};
+    offsets_ = make(kOffsets, H5T_STD_U64LE, 1, row_chunk, false);
+    shapes_ = make(kShapes, H5T_STD_U32LE, 2, shape_chunk, false);
+  }
   {
     // /commit: fixed size, its one chunk allocated at once, so writing it changes no metadata.
     const hsize_t two[1] = {2};

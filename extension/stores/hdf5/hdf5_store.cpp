@@ -11,6 +11,11 @@
 // committed pixels are never overwritten in place. Deleted rows keep their space until the store is copied
 // into a new one. Statements read a published, immutable committed state (hdf5_file.hpp). Every write and
 // every change of the file's mode goes through H5File's members, which refuse outside its transaction.
+//
+// A store of shape 'any' (hdf5_format.hpp) differs where its layout does, in named branches (f_->ragged()):
+// new rows append their bytes to the 1-D /images (flush_ragged_block) and record where they start and their
+// shape (new_extents_, written to /offsets and /shapes at COMMIT); a row's checksum also covers its shape;
+// gzip goes through HDF5's own filter (pool() gives no workers: its chunks hold parts of images, not rows).
 
 #include "hdf5_store.hpp"
 
@@ -39,7 +44,9 @@ Hdf5Store::~Hdf5Store() {
 }
 
 ThreadPool* Hdf5Store::pool() {
-  if (f_->deflate() == 0) return nullptr;  // nothing to compress: no workers
+  // Nothing to compress: no workers. A store of shape 'any' compresses through HDF5's filter (H5Dwrite of its
+  // 1-D /images): the direct chunk path of hdf5_chunks.hpp cuts chunks at row boundaries.
+  if (f_->deflate() == 0 || f_->ragged()) return nullptr;
   return pool_.get();
 }
 
@@ -70,9 +77,15 @@ constexpr std::uint64_t kDeadBytesToCompact = std::uint64_t{1} << 20;
 
 bool Hdf5Store::compact_if_mostly_dead() {
   const auto c = f_->committed();
-  const std::uint64_t live = c->index.size();
-  const std::uint64_t dead = c->rows - live;
-  if (dead <= live || dead * shape().bytes() < kDeadBytesToCompact || !f_->checksummed()) return false;
+  std::uint64_t live = c->index.size();
+  std::uint64_t dead = c->rows - live;
+  std::uint64_t dead_bytes = dead * shape().bytes();
+  if (f_->ragged() && dead > 0) {  // rows differ in size: live and dead counted in bytes
+    live = 0;
+    for (const auto& [id, row] : c->index) live += shape_of(c->row_dims[row]).value_or(Shape{}).bytes();
+    dead = dead_bytes = c->bytes - std::min(live, c->bytes);
+  }
+  if (dead <= live || dead_bytes < kDeadBytesToCompact || !f_->checksummed()) return false;
   try {
     f_->compact(table_, std::chrono::milliseconds(0));  // not if another writer came first: its commit will
     return true;
@@ -164,7 +177,11 @@ std::int64_t Hdf5Store::label_at(const Committed& c, std::uint64_t row) const {
 void Hdf5Store::verify(const Committed& c, std::uint64_t row, std::int64_t id, std::span<const std::uint8_t> pixels) const {
   const PixelCheck check = check_of(c, row);
   if (const auto computed = failed_check(check, id, pixels)) {
-    throw damaged_image(table_, id, f_->path(), check.expected, *computed);
+    // (Shape 'any': the error shows the stored checksum and the one computed, each with the shape's term.)
+    const std::uint64_t shape = check.kind == PixelCheck::Kind::image && f_->ragged()
+                                    ? shape_term(Shape{c.row_dims[row][0], c.row_dims[row][1], c.row_dims[row][2]})
+                                    : 0;
+    throw damaged_image(table_, id, f_->path(), check.expected ^ shape, *computed ^ shape);
   }
 }
 
@@ -174,6 +191,10 @@ PixelCheck Hdf5Store::check_of(const Committed& c, std::uint64_t row) const {
   if (!verify_ || !f_->checksummed()) return {};
   if (row < c.rows) {
     if (row >= c.row_checksums.size()) return {};  // (a state read before the file had checksums)
+    if (f_->ragged()) {  // the stored checksum has the shape's term too: taken out, as image_checksum has none
+      const RowDims& d = c.row_dims[row];
+      return {PixelCheck::Kind::image, c.row_checksums[row] ^ shape_term(Shape{d[0], d[1], d[2]}), c.row_labels[row]};
+    }
     return {PixelCheck::Kind::image, c.row_checksums[row], c.row_labels[row]};
   }
   const std::uint64_t i = row - c.rows;
@@ -183,12 +204,45 @@ PixelCheck Hdf5Store::check_of(const Committed& c, std::uint64_t row) const {
 
 const std::uint8_t* Hdf5Store::buffered(std::uint64_t row) const {
   if (row < rows_in_file()) return nullptr;
+  if (f_->ragged()) {
+    const std::uint64_t first = f_->committed()->rows;  // new row 0
+    return pending_.data() + (new_offset(row - first) - new_offset(flushed_));
+  }
   return pending_.data() + (row - rows_in_file()) * shape().bytes();
+}
+
+std::uint64_t Hdf5Store::new_offset(std::uint64_t i) const {
+  if (i < new_extents_.size()) return new_extents_[i].offset;
+  if (new_extents_.empty()) return f_->committed()->bytes;
+  return new_extents_.back().offset + new_extents_.back().bytes;
+}
+
+Hdf5Store::RaggedRow Hdf5Store::ragged_row(const Committed& c, std::uint64_t row, std::int64_t id) const {
+  if (row >= c.rows) {
+    if (row - c.rows >= new_extents_.size()) {
+      throw Error("table " + table_ + ": id " + std::to_string(id) + " names a row this transaction does not have "
+                  "(an internal error)");
+    }
+    const NewExtent& e = new_extents_[row - c.rows];
+    return {e.offset, *shape_of(e.dims)};
+  }
+  if (row >= c.row_offsets.size() || !row_end(c.row_offsets[row], c.row_dims[row], c.bytes)) {
+    throw damaged_entry(table_, id, f_->path(), row < c.row_offsets.size() ? c.row_offsets[row] : 0,
+                        row < c.row_dims.size() ? c.row_dims[row] : RowDims{}, c.bytes);
+  }
+  return {c.row_offsets[row], *shape_of(c.row_dims[row])};
 }
 
 void Hdf5Store::put(const Image& image, bool replace) {
   const Lock lock(hdf5_mutex());
   undo_.require_active(table_, "INSERT");
+  const RowDims dims = row_dims(image.shape);
+  if (f_->ragged() && (!shape_of(dims) || image.pixels.size() != image.shape.bytes())) {
+    throw Error("table " + table_ + ": id " + std::to_string(image.id) + ": " + std::to_string(image.pixels.size()) +
+                    " bytes of pixels with shape '" + image.shape.str() +
+                    "'; expected an image shape (height, width, channels 1..4) and height*width*channels bytes",
+                ErrorKind::constraint);
+  }
   const auto existing = row_of(*f_->committed(), image.id);
   if (existing && !replace) {
     throw Error("table " + table_ + ": id " + std::to_string(image.id) +
@@ -199,6 +253,7 @@ void Hdf5Store::put(const Image& image, bool replace) {
   // row is counted, so undoing it also forgets the row.
   remember_id(image.id);
   const std::uint64_t row = f_->committed()->rows + appended_;
+  if (f_->ragged()) new_extents_.push_back({new_offset(appended_), image.pixels.size(), dims});
   pending_.insert(pending_.end(), image.pixels.begin(), image.pixels.end());
   new_labels_.push_back(image.label);
   if (f_->checksummed()) {
@@ -207,7 +262,7 @@ void Hdf5Store::put(const Image& image, bool replace) {
   }
   ++appended_;
   overlay_[image.id] = row;
-  if (pending_.size() >= write_block_rows() * shape().bytes()) flush_block();
+  if (pending_.size() >= write_block_bytes()) flush_block();
 }
 
 bool Hdf5Store::set_label(std::int64_t id, std::int64_t label) {
@@ -247,10 +302,17 @@ std::vector<std::string> Hdf5Store::check(bool full) {
     snap = snapshot();
     const Committed& c = *snap;
     for (const auto& [name, dset] : {std::pair{"images", Dataset::images}, std::pair{"labels", Dataset::labels},
-                                     std::pair{"ids", Dataset::ids}, std::pair{"checksums", Dataset::checksums}}) {
+                                     std::pair{"ids", Dataset::ids}, std::pair{"checksums", Dataset::checksums},
+                                     std::pair{"offsets", Dataset::offsets}, std::pair{"shapes", Dataset::shapes}}) {
       if (dset == Dataset::checksums && !f_->checksummed()) continue;
+      if ((dset == Dataset::offsets || dset == Dataset::shapes) && !f_->ragged()) continue;
       const std::uint64_t n = f_->extent(dset, what);
-      if (n < c.rows) {
+      if (f_->ragged() && dset == Dataset::images) {
+        if (n < c.bytes) {
+          problems.push_back("/images has " + std::to_string(n) + " bytes; the committed images end at byte " +
+                             std::to_string(c.bytes));
+        }
+      } else if (n < c.rows) {
         // Built with append: GCC 12 warns falsely (-Wrestrict) on "/" + std::string(...) chains.
         std::string problem = "/";
         problem.append(name).append(" has ").append(std::to_string(n)).append(" rows; the committed row count is ");
@@ -271,13 +333,17 @@ std::vector<std::string> Hdf5Store::check(bool full) {
     hsize_t chunks = 0;
     const Hid space = checked(H5Dget_space(f_->images_id()), H5Sclose, what);
     if (H5Dget_num_chunks(f_->images_id(), space.get(), &chunks) >= 0) {
-      const std::uint64_t wanted = (c.rows + f_->chunk_rows() - 1) / f_->chunk_rows();
+      const std::uint64_t length = f_->image_length(c);
+      const std::uint64_t wanted = (length + f_->chunk_rows() - 1) / f_->chunk_rows();
       if (chunks < wanted) {
-        problems.push_back("/images has " + std::to_string(chunks) + " chunks; its " + std::to_string(c.rows) +
-                           " rows need " + std::to_string(wanted) + " (the file is damaged: missing chunks read as zeros)");
+        problems.push_back("/images has " + std::to_string(chunks) + " chunks; its " + std::to_string(length) +
+                           (f_->ragged() ? " bytes need " : " rows need ") + std::to_string(wanted) +
+                           " (the file is damaged: missing chunks read as zeros)");
       }
     }
-    if (full && problems.empty()) {
+    if (f_->ragged()) {
+      check_ragged(c, full && problems.empty(), problems);
+    } else if (full && problems.empty()) {
       // Every image read back, a block of chunks at a time: damaged chunks (and bad gzip data) show here, and
       // (version 3) every live image whose checksum does not match, by id.
       const std::size_t bytes = shape().bytes();
@@ -309,6 +375,51 @@ std::vector<std::string> Hdf5Store::check(bool full) {
     problems.push_back(e.what());
   }
   return problems;
+}
+
+// check() of a store of shape 'any': every live row's /offsets and /shapes entries, and with `full` every live
+// image read back (a block of bytes at a time, in row order: the file's order) and checked with its shape.
+void Hdf5Store::check_ragged(const Committed& c, bool full, std::vector<std::string>& problems) {
+  std::vector<std::uint8_t> block;
+  std::uint64_t block_first = 0;  // the bytes of /images in `block`
+  std::uint64_t failed_first = 0, failed_end = 0;  // a block that did not read: its rows are not read again
+  for (std::uint64_t r = 0; r < c.rows; ++r) {
+    const std::int64_t id = c.row_ids[r];
+    if (id < 0) continue;
+    const auto end = row_end(c.row_offsets[r], c.row_dims[r], c.bytes);
+    if (!end) {
+      const std::string e = damaged_entry(table_, id, f_->path(), c.row_offsets[r], c.row_dims[r], c.bytes).what();
+      problems.push_back("image " + std::to_string(id) + " (row " + std::to_string(r) + ") " +
+                         e.substr(e.find("is damaged")));
+      continue;
+    }
+    if (!full) continue;
+    const std::uint64_t offset = c.row_offsets[r];
+    if (offset >= failed_first && *end <= failed_end) continue;
+    if (offset < block_first || *end > block_first + block.size()) {
+      block_first = offset;
+      block.resize(std::min(std::max(kScanBlockBytes, *end - offset), c.bytes - offset));
+      try {
+        f_->read(Dataset::images, block_first, block.size(), block.data(),
+                 "bytes " + std::to_string(block_first) + " to " + std::to_string(block_first + block.size() - 1) +
+                     " of /images");
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+        failed_first = block_first;
+        failed_end = block_first + block.size();
+        block.clear();
+        continue;
+      }
+    }
+    if (!f_->checksummed() || c.row_checksums.size() < c.rows) continue;
+    const Shape shape = *shape_of(c.row_dims[r]);
+    const std::span<const std::uint8_t> px(block.data() + (offset - block_first), shape.bytes());
+    const std::uint64_t computed = image_checksum(id, c.row_labels[r], px) ^ shape_term(shape);
+    if (computed != c.row_checksums[r]) {
+      problems.push_back("image " + std::to_string(id) + " (row " + std::to_string(r) + ", " + shape.str() + " at byte " +
+                         std::to_string(offset) + " of /images) " + checksum_mismatch(c.row_checksums[r], computed));
+    }
+  }
 }
 
 void Hdf5Store::begin() {
@@ -412,13 +523,14 @@ void Hdf5Store::undo_one(const Undo& u) {
 
 void Hdf5Store::truncate_new_rows(std::uint64_t count) {
   if (count >= appended_) return;
-  appended_ = count;
-  new_labels_.resize(count);
-  if (new_ids_.size() > count) {
-    new_ids_.resize(count);
-    new_pixel_terms_.resize(count);
-  }
-  if (count < flushed_) {
+  if (f_->ragged()) {
+    // Shape 'any': rows already written past `count` stay in the file beyond where new rows start again, to
+    // be written over by later rows or cut off when the transaction ends (trim_to): no re-read, and no chunk
+    // alignment to keep (HDF5's filter writes partial chunks).
+    pending_.resize(count > flushed_ ? new_offset(count) - new_offset(flushed_) : 0);
+    flushed_ = std::min(flushed_, count);
+    new_extents_.resize(count);
+  } else if (count < flushed_) {
     settle();
     // Part of a written block is undone: keep the rows still wanted in the buffer and rewrite them later.
     const std::uint64_t keep_from = count / write_block_rows() * write_block_rows();
@@ -432,10 +544,29 @@ void Hdf5Store::truncate_new_rows(std::uint64_t count) {
   } else {
     pending_.resize((count - flushed_) * shape().bytes());
   }
+  appended_ = count;
+  new_labels_.resize(count);
+  if (new_ids_.size() > count) {
+    new_ids_.resize(count);
+    new_pixel_terms_.resize(count);
+  }
   ++generation_;
 }
 
+void Hdf5Store::flush_ragged_block() {
+  if (pending_.empty()) return;
+  const std::uint64_t first = new_offset(flushed_);
+  const std::string what = f_->where(table_) + ": writing " + std::to_string(appended_ - flushed_) + " images";
+  // Counted from the start of the transaction, as flush_block does.
+  f_->ensure_space(first + pending_.size() - f_->committed()->bytes, what);
+  f_->write_images(first, pending_.size(), pending_.data(), what);
+  flushed_ = appended_;
+  pending_.clear();
+  ++generation_;  // cursors holding a block of the buffer must re-read
+}
+
 void Hdf5Store::flush_block() {
+  if (f_->ragged()) return flush_ragged_block();
   const std::uint64_t n = pending_.size() / shape().bytes();
   if (n == 0) return;
   const std::string what = f_->where(table_) + ": writing " + std::to_string(n) + " images";
@@ -478,7 +609,7 @@ void Hdf5Store::commit_changes() {
   flush_block();
   settle();
   const Committed& old = *f_->committed();
-  f_->ensure_space((old.rows + appended_) * 16, what);
+  f_->ensure_space((old.rows + appended_) * (f_->ragged() ? 36 : 16), what);
   std::set<std::uint64_t> dirty;  // committed rows changed in place
   auto next = next_committed(old, dirty);
   f_->commit(std::move(next), dirty, what);
@@ -509,6 +640,20 @@ std::shared_ptr<Committed> Hdf5Store::next_committed(const Committed& old, std::
     next->row_labels[old.rows + i] = new_labels_[i];
     if (sums) next->row_checksums[old.rows + i] = new_pixel_terms_[i] ^ label_term(new_ids_[i], new_labels_[i]);
   }
+  if (f_->ragged()) {
+    // Shape 'any': the new rows' places and shapes; their checksums cover the shape too.
+    next->row_offsets = old.row_offsets;
+    next->row_dims = old.row_dims;
+    next->row_offsets.reserve(total);
+    next->row_dims.reserve(total);
+    for (std::uint64_t i = 0; i < appended_; ++i) {
+      const NewExtent& e = new_extents_[i];
+      next->row_offsets.push_back(e.offset);
+      next->row_dims.push_back(e.dims);
+      if (sums) next->row_checksums[old.rows + i] ^= shape_term(*shape_of(e.dims));
+    }
+    next->bytes = new_offset(appended_);
+  }
   // New rows are live only if the overlay still points at them; committed rows of changed ids die.
   for (const auto& [id, row] : overlay_) {
     if (const auto c = old.index.find(id); c != old.index.end() && (!row || *row != c->second)) {
@@ -537,6 +682,7 @@ void Hdf5Store::finish() {
   new_labels_.clear();
   new_ids_.clear();
   new_pixel_terms_.clear();
+  new_extents_.clear();
   pending_.clear();
   appended_ = 0;
   flushed_ = 0;
@@ -549,7 +695,7 @@ void Hdf5Store::finish() {
 std::unique_ptr<Store> open_hdf5_store(const std::string& table, const std::vector<std::string>& args, OpenMode mode) {
   const Args parsed(table, {"path", "shape", "compression", "chunk", "timeout", "threads", "verify"}, args);
   std::optional<Shape> shape;
-  if (const auto text = parsed.get("shape")) shape = parse_shape(*text, "table " + table + ": shape");
+  if (const auto text = parsed.get("shape")) shape = parse_store_shape(*text, "table " + table + ": shape");
   const hdf5::Compression compression = hdf5::parse_compression(table, parsed.get("compression").value_or("none"));
   const auto chunk = static_cast<std::uint64_t>(parsed.integer("chunk", 1, 1 << 20, 0));
   const auto timeout = timeout_argument(parsed);

@@ -62,16 +62,20 @@ class Hdf5Cursor final : public Cursor {
   std::span<const std::uint8_t> pixels() override;
   std::span<const std::uint8_t> pixels_unchecked(PixelCheck& check) override;
   std::size_t copy_rows(std::uint8_t* out, std::size_t max_rows, std::vector<RowCopy>& rows) override;
+  std::optional<Shape> row_shape() override;
 
  private:
   std::span<const std::uint8_t> read_pixels();
+  // read_pixels of a store of shape 'any': the row's bytes of the 1-D /images (blocks of bytes in scans).
+  std::span<const std::uint8_t> read_ragged_pixels();
 
   Hdf5Store& store_;
   const std::shared_ptr<const Committed> snapshot_;  // the committed state this statement reads
   const std::shared_ptr<H5File> file_;               // the file it reads (a compaction may give the table a new one)
   IdWalk<std::uint64_t> walk_;                       // id -> row
   bool at_end_ = false;
-  // Scans read a block of rows per H5Dread into this reused buffer.
+  // Scans read a block of rows per H5Dread into this reused buffer (shape 'any': a block of bytes of /images;
+  // block_first_ and block_rows_ count bytes).
   PageBuffer block_;
   std::uint64_t block_first_ = 0;
   std::uint64_t block_rows_ = 0;
@@ -124,6 +128,16 @@ class Hdf5Store final : public Store {
   PixelCheck check_of(const Committed& c, std::uint64_t row) const;
   // Rows written to the file so far (committed, plus this transaction's full blocks).
   std::uint64_t rows_in_file() const { return f_->committed()->rows + flushed_; }
+  // A store of shape 'any' (hdf5_format.hpp): a row's place in /images and its shape, as this connection sees
+  // it: a committed row of `c` (its entries checked: Error corrupt naming `id` when damaged) or one of this
+  // transaction's.
+  struct RaggedRow {
+    std::uint64_t offset;
+    Shape shape;
+  };
+  RaggedRow ragged_row(const Committed& c, std::uint64_t row, std::int64_t id) const;
+  // Shape 'any': the bytes of /images written to the file so far (rows_in_file's).
+  std::uint64_t bytes_in_file() const { return new_offset(flushed_); }
   // A new row still in the write buffer.
   const std::uint8_t* buffered(std::uint64_t row) const;
   std::uint64_t generation() const { return generation_; }
@@ -158,12 +172,22 @@ class Hdf5Store final : public Store {
   };
 
   std::uint64_t write_block_rows() const { return block_rows(f_->chunk_rows(), shape().bytes(), kWriteBlockBytes); }
+  // The write buffer's size at which it is written: a block of rows, or (shape 'any') about kWriteBlockBytes.
+  std::uint64_t write_block_bytes() const {
+    return shape().any ? kWriteBlockBytes : write_block_rows() * shape().bytes();
+  }
+  // Shape 'any': where new row i starts in /images (i == appended_: where the next one will).
+  std::uint64_t new_offset(std::uint64_t i) const;
   std::int64_t max_overlay() const;
   void remember_id(std::int64_t id);
   void undo_one(const Undo& u);
   // Forgets new rows past `count` (they belong to undone changes).
   void truncate_new_rows(std::uint64_t count);
   void flush_block();
+  // check() of a store of shape 'any' (its entries; with `full`, its images).
+  void check_ragged(const Committed& c, bool full, std::vector<std::string>& problems);
+  // flush_block for a store of shape 'any': the buffer's bytes appended to the 1-D /images.
+  void flush_ragged_block();
   // flush_block for a gzip store with a pool: the whole chunks compressed on the pool (hdf5_chunks.hpp).
   void flush_block_direct(std::uint64_t first, std::uint64_t n, const std::string& what);
   // Writes the transaction and publishes the new committed state. New rows go past the committed count; changes
@@ -191,6 +215,12 @@ class Hdf5Store final : public Store {
   std::vector<std::int64_t> new_labels_;                           // per new row
   std::vector<std::int64_t> new_ids_;                              // per new row (version 3)
   std::vector<std::uint64_t> new_pixel_terms_;                     // per new row: pixels_term (version 3)
+  struct NewExtent {
+    std::uint64_t offset;  // in /images
+    std::uint64_t bytes;
+    RowDims dims;
+  };
+  std::vector<NewExtent> new_extents_;                             // per new row (shape 'any')
   std::vector<std::uint8_t> pending_;                              // new rows not yet written
   std::uint64_t appended_ = 0;                                     // new rows
   std::uint64_t flushed_ = 0;                                      // new rows written to the file
