@@ -31,6 +31,13 @@ tjhandle compressor() {
   return handle.get();
 }
 
+// libjpeg's warning when its data ends before the image does (JWRN_JPEG_EOF).
+constexpr std::string_view kPrematureEnd = "Premature end of JPEG file";
+
+Error truncated(const std::string& what) {
+  return Error(what + ": truncated JPEG (the data ends before the image does)", ErrorKind::corrupt);
+}
+
 // The message of the instance's last error or warning (thread-local inside TurboJPEG, as the instance is).
 std::string message_of(tjhandle handle) { return tjGetErrorStr2(handle); }
 
@@ -38,8 +45,8 @@ std::string message_of(tjhandle handle) { return tjGetErrorStr2(handle); }
 // segments by their lengths, entropy-coded data up to the next marker (0xFF00 is a stuffed byte, RSTn sit
 // inside the data) and skips stray bytes between segments. When it does not meet EOI it asks for more data
 // and, given none, warns "Premature end of JPEG file" and pretends the image ended: Pillow then reports the
-// file as truncated. TurboJPEG keeps only the first warning's text, so a file with an earlier warning is
-// found truncated by this walk instead of by the text.
+// file as truncated. TurboJPEG keeps only the first warning's text (a cut header warns of a missing SOS
+// first), so this walk, not the text, tells a cut file.
 bool reaches_eoi(std::span<const std::uint8_t> jpeg) {
   std::size_t i = 2;  // after SOI
   while (i + 1 < jpeg.size()) {
@@ -80,18 +87,19 @@ JpegHeader jpeg_peek(std::span<const std::uint8_t> jpeg, const std::string& what
   int height = 0;
   int subsampling = TJSAMP_444;
   int colourspace = -1;
-  if (tjDecompressHeader3(handle, jpeg.data(), jpeg.size(), &width, &height, &subsampling, &colourspace) != 0) {
+  bool read = tjDecompressHeader3(handle, jpeg.data(), jpeg.size(), &width, &height, &subsampling, &colourspace) == 0;
+  std::string message = read ? std::string() : message_of(handle);
+  if (!read) {
     // TurboJPEG 2.1 refuses, after reading them, chroma sampling factors that none of its TJSAMP_* names
     // (its YUV functions need one); decoding to pixels does not, and Pillow reads such files: keep what it read.
     // A warning (stray bytes before a marker) leaves a header that was read whole, as in Pillow.
-    const bool warning = tjGetErrorCode(handle) == TJERR_WARNING;
-    const bool unnamed_sampling = subsampling == -1 && colourspace >= 0;
-    if (!warning && !unnamed_sampling) {
-      throw Error(what + ": not a readable JPEG (" + message_of(handle) + ")", ErrorKind::corrupt);
-    }
+    read = tjGetErrorCode(handle) == TJERR_WARNING || (subsampling == -1 && colourspace >= 0);
   }
-  if (width < 1 || height < 1 || colourspace < 0) {
-    throw Error(what + ": not a readable JPEG (its header has no image size or colour space)", ErrorKind::corrupt);
+  if (!read || width < 1 || height < 1 || colourspace < 0) {
+    // Data that ends inside the header is what Pillow calls truncated; anything else is not a JPEG it reads.
+    if (!reaches_eoi(jpeg)) throw truncated(what);
+    if (message.empty()) message = "its header has no image size or colour space";
+    throw Error(what + ": not a readable JPEG (" + message + ")", ErrorKind::corrupt);
   }
   JpegHeader header;
   header.cmyk = colourspace == TJCS_CMYK || colourspace == TJCS_YCCK;
@@ -116,9 +124,7 @@ JpegHeader jpeg_decode(std::span<const std::uint8_t> jpeg, std::vector<std::uint
     if (tjGetErrorCode(handle) != TJERR_WARNING) {
       throw Error(what + ": corrupt JPEG (" + message + ")", ErrorKind::corrupt);
     }
-    if (message.starts_with("Premature end of JPEG file") || !reaches_eoi(jpeg)) {
-      throw Error(what + ": truncated JPEG (the data ends before the image does)", ErrorKind::corrupt);
-    }
+    if (message.starts_with(kPrematureEnd) || !reaches_eoi(jpeg)) throw truncated(what);
   }
   if (header.cmyk) {
     // Adobe's applications write CMYK inverted and Pillow reads every CMYK JPEG so ("CMYK;I"): 0 is no ink.

@@ -79,8 +79,13 @@ TEST_CASE("decoding refuses what is not a JPEG, a cut file and a header beyond 6
     CHECK_THROWS_WITH_AS(imgstore::jpeg_decode(part, out, "f"), "f: truncated JPEG (the data ends before the image does)",
                          Error);
   }
+  // Cut inside the header too (Pillow: "Truncated File Read").
   const Bytes header_only(whole.begin(), whole.begin() + 20);
-  CHECK_THROWS_WITH_AS(imgstore::jpeg_decode(header_only, out, "f"), doctest::Contains("f: not a readable JPEG ("), Error);
+  CHECK_THROWS_WITH_AS(imgstore::jpeg_decode(header_only, out, "f"), "f: truncated JPEG (the data ends before the image does)",
+                       Error);
+  // Whole but holding no image (SOI, then EOI).
+  CHECK_THROWS_WITH_AS(imgstore::jpeg_decode(Bytes{0xFF, 0xD8, 0xFF, 0xD9}, out, "f"),
+                       doctest::Contains("f: not a readable JPEG ("), Error);
   Bytes huge = encoded(Shape{8, 8, 3});
   const std::size_t at = sof_size_at(huge);
   huge[at] = 0xEA;  // height 60000

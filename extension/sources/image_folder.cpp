@@ -1,0 +1,140 @@
+#include "image_folder.hpp"
+
+#include <deque>
+#include <future>
+#include <vector>
+
+#include "folder_walk.hpp"
+#include "image_file.hpp"
+#include "thread_pool.hpp"
+
+namespace imgstore {
+
+namespace {
+
+constexpr const char* kFn = "image_folder";
+
+struct Entry {
+  std::int64_t id = 0;
+  std::int64_t label = 0;
+  std::string path;
+};
+
+// The rows in ImageFolder's order: classes in turn, each class's files as ClassFiles walks them.
+class FolderRows {
+ public:
+  explicit FolderRows(const std::string& root) : root_(expand_user(root)), classes_(folder_classes(root_, kFn)) {}
+
+  const std::vector<std::string>& classes() const { return classes_; }
+
+  std::optional<Entry> next() {
+    for (;;) {
+      if (!files_) {
+        if (class_ >= classes_.size()) return std::nullopt;
+        files_.emplace(path_join(root_, classes_[class_]), kFn);
+      }
+      if (auto path = files_->next()) return Entry{next_id_++, static_cast<std::int64_t>(class_), std::move(*path)};
+      files_.reset();  // an empty class keeps its label and yields no row
+      ++class_;
+    }
+  }
+
+ private:
+  const std::string root_;
+  const std::vector<std::string> classes_;
+  std::size_t class_ = 0;
+  std::optional<ClassFiles> files_;
+  std::int64_t next_id_ = 0;
+};
+
+// Decoding on the calling thread (threads = 1) or a window of rows ahead on the pool, as png_dir's cursor
+// does: the window starts at the first row whose pixels or shape are asked for (so SELECT path, label never
+// reads an image file), holds at most 4 rows per worker (memory does not grow with the folder), and hands rows
+// out in order, so the bytes are those of threads = 1. A file that fails fails its own row, in order.
+class ImageFolderCursor final : public ImageFolderRows {
+ public:
+  explicit ImageFolderCursor(const ImageFolderOptions& options)
+      : shape_(options.shape), rows_(options.root), pool_(options.threads) {
+    walked_ = rows_.next();
+  }
+
+  bool at_end() const override { return ahead_.empty() && !walked_; }
+  std::int64_t id() const override { return current().id; }
+  std::int64_t label() override { return current().label; }
+  const std::string& path() const override { return current().path; }
+  const std::string& class_name() const override {
+    return rows_.classes()[static_cast<std::size_t>(current().label)];
+  }
+
+  void next() override {
+    loaded_.reset();
+    if (ahead_.empty()) {
+      walked_ = rows_.next();
+      return;
+    }
+    ahead_.pop_front();
+    fill();
+  }
+
+  std::span<const std::uint8_t> pixels() override { return load(true).pixels; }
+
+  std::optional<Shape> row_shape() override {
+    if (shape_) return shape_;
+    return load(false).shape;
+  }
+
+ private:
+  struct Ahead {
+    Entry entry;
+    std::future<ImageFile> image;
+  };
+
+  const Entry& current() const { return ahead_.empty() ? *walked_ : ahead_.front().entry; }
+
+  const ImageFile& load(bool want_pixels) {
+    if (loaded_ && (loaded_->has_pixels || !want_pixels)) return *loaded_;
+    ThreadPool* const pool = pool_.get();
+    if (pool != nullptr && ahead_.empty()) {
+      // The first row asked for: from here on, read ahead (this row included), as much as was asked.
+      decode_ahead_ = want_pixels;
+      fill();
+    }
+    // Pixels asked for while the window reads shapes only: the rows already in it are decoded here, the
+    // rows submitted from now on by the workers.
+    if (want_pixels) decode_ahead_ = true;
+    if (!ahead_.empty() && ahead_.front().image.valid()) {
+      loaded_ = ahead_.front().image.get();  // rethrows the worker's error
+      if (loaded_->has_pixels || !want_pixels) return *loaded_;
+    }
+    loaded_ = read_image_file(current().path, shape_, want_pixels, kFn);
+    return *loaded_;
+  }
+
+  void fill() {
+    ThreadPool* const pool = pool_.get();
+    const std::size_t limit = 4 * pool->size();
+    while (ahead_.size() < limit && walked_) {
+      auto image = pool->submit([path = walked_->path, shape = shape_, want_pixels = decode_ahead_] {
+        return read_image_file(path, shape, want_pixels, kFn);
+      });
+      ahead_.push_back(Ahead{std::move(*walked_), std::move(image)});
+      walked_ = rows_.next();
+    }
+  }
+
+  const std::optional<Shape> shape_;
+  FolderRows rows_;
+  std::optional<Entry> walked_;  // the next row of the walk not yet in the window (the current one when none)
+  LazyPool pool_;                // declared before the window, so it outlives it: its workers finish those reads
+  std::deque<Ahead> ahead_;      // rows being read, the current one first (empty when not reading ahead)
+  bool decode_ahead_ = false;    // the window decodes pixels, not only shapes
+  std::optional<ImageFile> loaded_;  // the current row's image, once asked for
+};
+
+}  // namespace
+
+std::unique_ptr<ImageFolderRows> open_image_folder(const ImageFolderOptions& options) {
+  return std::make_unique<ImageFolderCursor>(options);
+}
+
+}  // namespace imgstore
