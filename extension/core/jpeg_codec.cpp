@@ -12,23 +12,38 @@ namespace {
 
 // One TurboJPEG instance of each kind per thread, made at first use and kept: an instance is a libjpeg object
 // with its memory pools (tjInitDecompress costs about as much as decoding a 32x32 image), and one instance must
-// not be used by two threads at once. TurboJPEG aborts the instance's previous work at the start of each call,
-// so an instance that failed is ready again.
+// not be used by two threads at once. After any failure the instance is made anew: TurboJPEG 2.1's header
+// reader returns from a libjpeg error without aborting, leaving the instance mid-header, and the next file's
+// header was then read from that state (found by tests: a valid JPEG after a cut one had "no image size").
 struct TjDestroy {
   void operator()(void* handle) const noexcept { tjDestroy(handle); }
 };
 using TjHandle = std::unique_ptr<void, TjDestroy>;
 
-tjhandle decompressor() {
-  thread_local const TjHandle handle(tjInitDecompress());
-  if (!handle) throw Error("out of memory creating a JPEG decoder", ErrorKind::nomem);
-  return handle.get();
+class Instance {
+ public:
+  explicit Instance(tjhandle (*init)()) : init_(init) {}
+  tjhandle get() {
+    if (!handle_) handle_.reset(init_());
+    if (!handle_) throw Error("out of memory creating a JPEG codec", ErrorKind::nomem);
+    return handle_.get();
+  }
+  // After a failure: the next call makes a fresh instance.
+  void reset() noexcept { handle_.reset(); }
+
+ private:
+  tjhandle (*const init_)();
+  TjHandle handle_;
+};
+
+Instance& decompressor() {
+  thread_local Instance instance(tjInitDecompress);
+  return instance;
 }
 
-tjhandle compressor() {
-  thread_local const TjHandle handle(tjInitCompress());
-  if (!handle) throw Error("out of memory creating a JPEG encoder", ErrorKind::nomem);
-  return handle.get();
+Instance& compressor() {
+  thread_local Instance instance(tjInitCompress);
+  return instance;
 }
 
 // libjpeg's warning when its data ends before the image does (JWRN_JPEG_EOF).
@@ -82,7 +97,8 @@ JpegHeader jpeg_peek(std::span<const std::uint8_t> jpeg, const std::string& what
                     ")",
                 ErrorKind::corrupt);
   }
-  const tjhandle handle = decompressor();
+  Instance& instance = decompressor();
+  const tjhandle handle = instance.get();
   int width = 0;
   int height = 0;
   int subsampling = TJSAMP_444;
@@ -94,6 +110,7 @@ JpegHeader jpeg_peek(std::span<const std::uint8_t> jpeg, const std::string& what
     // (its YUV functions need one); decoding to pixels does not, and Pillow reads such files: keep what it read.
     // A warning (stray bytes before a marker) leaves a header that was read whole, as in Pillow.
     read = tjGetErrorCode(handle) == TJERR_WARNING || (subsampling == -1 && colourspace >= 0);
+    instance.reset();
   }
   if (!read || width < 1 || height < 1 || colourspace < 0) {
     // Data that ends inside the header is what Pillow calls truncated; anything else is not a JPEG it reads.
@@ -117,11 +134,14 @@ JpegHeader jpeg_decode(std::span<const std::uint8_t> jpeg, std::vector<std::uint
   // upsampling (TurboJPEG's default): what Pillow's decoder uses. LIMITSCANS refuses a progressive file of
   // thousands of tiny scans, which would take minutes to decode.
   const int flags = TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS;
-  const tjhandle handle = decompressor();
+  Instance& instance = decompressor();
+  const tjhandle handle = instance.get();
   if (tjDecompress2(handle, jpeg.data(), jpeg.size(), out.data(), static_cast<int>(shape.width), 0,
                     static_cast<int>(shape.height), format, flags) != 0) {
     const std::string message = message_of(handle);
-    if (tjGetErrorCode(handle) != TJERR_WARNING) {
+    const bool warning = tjGetErrorCode(handle) == TJERR_WARNING;
+    instance.reset();
+    if (!warning) {
       throw Error(what + ": corrupt JPEG (" + message + ")", ErrorKind::corrupt);
     }
     if (message.starts_with(kPrematureEnd) || !reaches_eoi(jpeg)) throw truncated(what);
@@ -162,10 +182,13 @@ void jpeg_encode(std::span<const std::uint8_t> pixels, const Shape& shape, int q
   unsigned long size = bound;
   // The accurate DCT: TurboJPEG encodes with the fast one unless told, Pillow with the accurate one.
   const int flags = TJFLAG_ACCURATEDCT | TJFLAG_NOREALLOC;
-  const tjhandle handle = compressor();
+  Instance& instance = compressor();
+  const tjhandle handle = instance.get();
   if (tjCompress2(handle, pixels.data(), width, 0, height, gray ? TJPF_GRAY : TJPF_RGB, &buffer, &size, subsampling,
                   quality, flags) != 0) {
-    throw Error(what + ": JPEG encoding failed (" + message_of(handle) + ")");
+    const std::string message = message_of(handle);
+    instance.reset();
+    throw Error(what + ": JPEG encoding failed (" + message + ")");
   }
   out.resize(size);
 }

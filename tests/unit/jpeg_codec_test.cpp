@@ -96,3 +96,16 @@ TEST_CASE("decoding refuses what is not a JPEG, a cut file and a header beyond 6
   CHECK_THROWS_WITH_AS(imgstore::jpeg_decode(huge, out, "f"), "f: shape '60000x60000x3' is larger than 64 MiB per image",
                        Error);
 }
+
+TEST_CASE("a failed decode leaves the thread's decoder ready for the next file") {
+  // TurboJPEG 2.1 leaves its instance mid-header after a libjpeg error there; the next header was read from that
+  // state until the codec made a fresh instance after each failure.
+  const Bytes good = encoded(Shape{16, 16, 3});
+  Bytes out;
+  for (const std::size_t keep : {std::size_t{20}, std::size_t{200}, good.size() / 2}) {
+    const Bytes cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(keep));
+    CHECK_THROWS_AS(imgstore::jpeg_decode(cut, out, "f"), Error);
+    CHECK(imgstore::jpeg_peek(good, "f").shape == Shape{16, 16, 3});
+    CHECK(imgstore::jpeg_decode(good, out, "f").shape == Shape{16, 16, 3});
+  }
+}
