@@ -255,3 +255,21 @@ def test_jpeg_functions_against_pillow():
             assert Image.open(io.BytesIO(ours)).mode == ("L" if c == 1 else "RGB")
             assert np.abs(np.asarray(Image.open(io.BytesIO(ours))).astype(int)
                           - np.asarray(Image.open(buf)).astype(int)).max() <= 2
+
+
+def test_jpeg_of_unnamed_chroma_sampling_decodes_as_pillow():
+    """Sampling factors outside TurboJPEG 2.1's TJSAMP_* names (its header reader refuses them; its decoder and
+    Pillow read them): a 4:4:4 file with its SOF's factors rewritten, so the data decodes differently but the
+    same in both."""
+    a = photo(32, 48, 3)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "JPEG", subsampling=0, quality=90)
+    data = bytearray(buf.getvalue())
+    sof = data.index(b"\xff\xc0")
+    conn = connect()
+    for factors in ((0x22, 0x12, 0x11), (0x21, 0x12, 0x11), (0x13, 0x11, 0x11), (0x41, 0x11, 0x11)):
+        data[sof + 11], data[sof + 14], data[sof + 17] = factors
+        expected = np.asarray(Image.open(io.BytesIO(bytes(data))))
+        got, shape = conn.execute("SELECT jpeg_decode(?), jpeg_shape(?)", (bytes(data), bytes(data))).fetchone()
+        assert shape == "32x48x3"
+        assert np.abs(np.frombuffer(got, np.uint8).reshape(32, 48, 3).astype(int) - expected).max() <= 2, factors
