@@ -1,10 +1,11 @@
 // Read-only row sources (data-set readers, generators) exposed as table-valued functions by source_vtab.cpp.
 // Like Store, they know nothing of SQLite: arguments arrive as plain values, rows leave through a Cursor.
 //
-// Every source yields the columns id, label, pixels, then the hidden output columns height, width, channels
-// (each row's shape), then its own hidden output columns (SourceSpec::outputs, e.g. image_folder's path and
-// class), then one hidden column per argument. A source has no owner that knows one shape for all its rows (as
-// a Store does), so a source's cursor answers row_shape() for every row, fixed-shape sources included.
+// Every source yields the columns id, label, pixels, then hidden columns: one per argument (first: SQLite
+// gives a table-valued function's arguments to the hidden columns in order), then height, width, channels
+// (each row's shape), then its own outputs (SourceSpec::outputs, e.g. image_folder's path and class). A source
+// has no owner that knows one shape for all its rows (as a Store does), so a source's cursor answers
+// row_shape() for every row, fixed-shape sources included.
 #pragma once
 
 #include <functional>
