@@ -1,6 +1,8 @@
 #include "image_folder.hpp"
 
+#include <algorithm>
 #include <deque>
+#include <exception>
 #include <future>
 #include <vector>
 
@@ -49,8 +51,10 @@ class FolderRows {
 
 // Decoding on the calling thread (threads = 1) or a window of rows ahead on the pool, as png_dir's cursor
 // does: the window starts at the first row whose pixels or shape are asked for (so SELECT path, label never
-// reads an image file), holds at most 4 rows per worker (memory does not grow with the folder), and hands rows
-// out in order, so the bytes are those of threads = 1. A file that fails fails its own row, in order.
+// reads an image file), holds at most 4 tasks per worker (memory does not grow with the folder), and hands rows
+// out in order, so the bytes are those of threads = 1. A file that fails fails its own row, when that row's
+// pixels are asked for. A task reads a few consecutive files, as many as make about 64 KiB of pixels: a small
+// image decodes in 10-20 us, about what handing one task to a worker and its result back costs.
 class ImageFolderCursor final : public ImageFolderRows {
  public:
   explicit ImageFolderCursor(const ImageFolderOptions& options)
@@ -84,10 +88,23 @@ class ImageFolderCursor final : public ImageFolderRows {
   }
 
  private:
+  // One task's reads: each file's image or its error, in order.
+  struct Read {
+    std::optional<ImageFile> image;
+    std::exception_ptr error;
+  };
+  struct Batch {
+    std::future<std::vector<Read>> reads;
+    std::vector<Read> done;  // reads.get(), once the first of its rows is asked for
+    bool got = false;
+  };
   struct Ahead {
     Entry entry;
-    std::future<ImageFile> image;
+    std::shared_ptr<Batch> batch;
+    std::size_t index = 0;  // this row's read in the batch
   };
+  static constexpr std::size_t kBatchPixels = std::size_t{64} << 10;
+  static constexpr std::size_t kMaxBatch = 16;
 
   const Entry& current() const { return ahead_.empty() ? *walked_ : ahead_.front().entry; }
 
@@ -102,23 +119,48 @@ class ImageFolderCursor final : public ImageFolderRows {
     // Pixels asked for while the window reads shapes only: the rows already in it are decoded here, the
     // rows submitted from now on by the workers.
     if (want_pixels) decode_ahead_ = true;
-    if (!ahead_.empty() && ahead_.front().image.valid()) {
-      loaded_ = ahead_.front().image.get();  // rethrows the worker's error
-      if (loaded_->has_pixels || !want_pixels) return *loaded_;
+    if (!ahead_.empty()) {
+      Batch& batch = *ahead_.front().batch;
+      if (!batch.got) {
+        batch.done = batch.reads.get();
+        batch.got = true;
+      }
+      Read& read = batch.done[ahead_.front().index];
+      if (read.error) std::rethrow_exception(read.error);
+      if (read.image) {
+        loaded_ = std::move(*read.image);
+        read.image.reset();
+        if (loaded_->has_pixels) batch_ = std::clamp<std::size_t>(kBatchPixels / std::max<std::size_t>(loaded_->pixels.size(), 1), 1, kMaxBatch);
+        if (loaded_->has_pixels || !want_pixels) return *loaded_;
+      }
     }
     loaded_ = read_image_file(current().path, shape_, want_pixels, kFn);
     return *loaded_;
   }
 
+  // Tops the window up with tasks of batch_ rows each.
   void fill() {
     ThreadPool* const pool = pool_.get();
-    const std::size_t limit = 4 * pool->size();
-    while (ahead_.size() < limit && walked_) {
-      auto image = pool->submit([path = walked_->path, shape = shape_, want_pixels = decode_ahead_] {
-        return read_image_file(path, shape, want_pixels, kFn);
+    const std::size_t limit = 4 * pool->size() * batch_;
+    while (ahead_.size() + batch_ <= limit && walked_) {
+      auto batch = std::make_shared<Batch>();
+      std::vector<std::string> paths;
+      for (std::size_t i = 0; i < batch_ && walked_; ++i) {
+        paths.push_back(walked_->path);
+        ahead_.push_back(Ahead{std::move(*walked_), batch, i});
+        walked_ = rows_.next();
+      }
+      batch->reads = pool->submit([paths = std::move(paths), shape = shape_, want_pixels = decode_ahead_] {
+        std::vector<Read> reads(paths.size());
+        for (std::size_t i = 0; i < paths.size(); ++i) {
+          try {
+            reads[i].image = read_image_file(paths[i], shape, want_pixels, kFn);
+          } catch (...) {
+            reads[i].error = std::current_exception();
+          }
+        }
+        return reads;
       });
-      ahead_.push_back(Ahead{std::move(*walked_), std::move(image)});
-      walked_ = rows_.next();
     }
   }
 
@@ -128,6 +170,7 @@ class ImageFolderCursor final : public ImageFolderRows {
   LazyPool pool_;                // declared before the window, so it outlives it: its workers finish those reads
   std::deque<Ahead> ahead_;      // rows being read, the current one first (empty when not reading ahead)
   bool decode_ahead_ = false;    // the window decodes pixels, not only shapes
+  std::size_t batch_ = 1;        // rows a task reads: about kBatchPixels of the last image's size
   std::optional<ImageFile> loaded_;  // the current row's image, once asked for
 };
 
