@@ -130,7 +130,10 @@ class ImageFolderCursor final : public ImageFolderRows {
       if (read.image) {
         loaded_ = std::move(*read.image);
         read.image.reset();
-        if (loaded_->has_pixels) batch_ = std::clamp<std::size_t>(kBatchPixels / std::max<std::size_t>(loaded_->pixels.size(), 1), 1, kMaxBatch);
+        if (loaded_->has_pixels) {
+          const std::size_t bytes = std::max<std::size_t>(loaded_->pixels.size(), 1);
+          batch_ = std::clamp<std::size_t>(kBatchPixels / bytes, 1, kMaxBatch);
+        }
         if (loaded_->has_pixels || !want_pixels) return *loaded_;
       }
     }
