@@ -133,8 +133,8 @@ void resize_bilinear(std::span<const std::uint8_t> in, const Shape& from, std::u
   std::uint32_t across_width = from.width;
   if (width != from.width) {
     across.resize(std::size_t{from.height} * width * channels);
-    resample_rows(source, from.height, from.width, channels, weights(static_cast<int>(from.width), static_cast<int>(width)),
-                  width, across.data());
+    const Weights across_weights = weights(static_cast<int>(from.width), static_cast<int>(width));
+    resample_rows(source, from.height, from.width, channels, across_weights, width, across.data());
     source = across.data();
     across_width = width;
   }

@@ -19,8 +19,8 @@ namespace imgstore {
 namespace {
 
 bool starts_with(std::span<const std::uint8_t> bytes, std::string_view prefix) {
-  return bytes.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), bytes.begin(),
-                                                     [](char a, std::uint8_t b) { return static_cast<std::uint8_t>(a) == b; });
+  const auto same = [](char a, std::uint8_t b) { return static_cast<std::uint8_t>(a) == b; };
+  return bytes.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), bytes.begin(), same);
 }
 
 bool is_png(std::span<const std::uint8_t> bytes) { return starts_with(bytes, "\x89PNG\r\n\x1a\n"); }
