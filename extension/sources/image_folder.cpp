@@ -141,18 +141,20 @@ class ImageFolderCursor final : public ImageFolderRows {
     return *loaded_;
   }
 
-  // Tops the window up with tasks of batch_ rows each.
+  // Tops the window up with tasks of batch_ rows each. A task's rows join the window once it is submitted, so a
+  // failed submission (out of memory) leaves no row without its read.
   void fill() {
     ThreadPool* const pool = pool_.get();
     const std::size_t limit = 4 * pool->size() * batch_;
     while (ahead_.size() + batch_ <= limit && walked_) {
-      auto batch = std::make_shared<Batch>();
+      std::vector<Entry> entries;
       std::vector<std::string> paths;
       for (std::size_t i = 0; i < batch_ && walked_; ++i) {
         paths.push_back(walked_->path);
-        ahead_.push_back(Ahead{std::move(*walked_), batch, i});
+        entries.push_back(std::move(*walked_));
         walked_ = rows_.next();
       }
+      auto batch = std::make_shared<Batch>();
       batch->reads = pool->submit([paths = std::move(paths), shape = shape_, want_pixels = decode_ahead_] {
         std::vector<Read> reads(paths.size());
         for (std::size_t i = 0; i < paths.size(); ++i) {
@@ -164,6 +166,7 @@ class ImageFolderCursor final : public ImageFolderRows {
         }
         return reads;
       });
+      for (std::size_t i = 0; i < entries.size(); ++i) ahead_.push_back(Ahead{std::move(entries[i]), batch, i});
     }
   }
 
