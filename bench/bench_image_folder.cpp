@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
         {"image_folder(): resized to 32x32x3 (Pillow BILINEAR), threads = 1", r1, raw, base, ""},
         {"image_folder(): resized to 32x32x3 (Pillow BILINEAR), threads = 2", r2, raw, base, ""},
     };
-    bench::print_report("image_folder(): " + std::to_string(count) + " JPEGs of " + shape.str() + ", " +
+    bench::print_report("image_folder(): JPEGs of " + shape.str() + ", " +
                             std::to_string(file_bytes / count) + " bytes each (best of 3)",
                         count, rows);
     std::printf("\nRaw loop: %.0f images/s on 1 thread, %.0f on 2. image_folder: %.0f images/s on 1 thread, %.0f on 2. "
