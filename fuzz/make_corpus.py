@@ -34,6 +34,23 @@ for c in (1, 2, 3, 4):
     put("fuzz_png_decode", "c%d.png" % c, sql_blob("SELECT hex(png_encode(pixels, '7x5x%d')) FROM synthetic(1, '7x5x%d', 1, 'smooth');" % (c, c), tmp))
 whole = sql_blob("SELECT hex(png_encode(pixels, '16x16x3', 9)) FROM synthetic(1, '16x16x3', 2);", tmp)
 put("fuzz_png_decode", "truncated.png", whole[: len(whole) // 2])
+# JPEG seeds of every kind jpeg_decode reads, written by Pillow (the decoder it must agree with); the last bytes
+# of each input also pick the shape the harness resizes to.
+import io
+from PIL import Image
+def jpeg(name, image, **save):
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", **save)
+    put("fuzz_jpeg_decode", name, buf.getvalue())
+    return buf.getvalue()
+ramp = bytes((x * 7 + y * 3) % 256 for y in range(23) for x in range(37) for _ in range(3))
+rgb = Image.frombytes("RGB", (37, 23), ramp)
+jpeg("gray.jpg", rgb.convert("L"))
+whole = jpeg("rgb420.jpg", rgb)
+jpeg("rgb444.jpg", rgb, subsampling=0, quality=95)
+jpeg("progressive.jpg", rgb.resize((9, 17)), progressive=True)
+jpeg("cmyk.jpg", rgb.resize((8, 5)).convert("CMYK"))
+put("fuzz_jpeg_decode", "truncated.jpg", whole[: len(whole) // 2])
 
 images = struct.pack(">IIII", 0x803, 3, 4, 5) + bytes(range(60))
 labels = struct.pack(">II", 0x801, 3) + bytes([1, 2, 3])

@@ -62,6 +62,7 @@ class CifarCursor final : public Cursor {
   bool at_end() const override { return at_end_; }
   std::int64_t id() const override { return id_; }
   std::int64_t label() override { return record_[label_bytes_ - 1]; }
+  std::optional<Shape> row_shape() override { return Shape{32, 32, 3}; }
   std::span<const std::uint8_t> pixels() override {
     if (!converted_) {
       // Planes R, G, B of 1,024 bytes each -> interleaved HWC.

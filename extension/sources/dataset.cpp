@@ -35,6 +35,7 @@ class Cycling final : public Cursor {
   }
   std::int64_t id() const override { return id_; }
   std::int64_t label() override { return rows_->label(); }
+  std::optional<Shape> row_shape() override { return rows_->row_shape(); }
   std::span<const std::uint8_t> pixels() override { return rows_->pixels(); }
 
  private:

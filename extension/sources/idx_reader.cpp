@@ -74,6 +74,7 @@ class IdxCursor final : public Cursor {
   std::int64_t id() const override { return id_; }
   std::int64_t label() override { return label_; }
   std::span<const std::uint8_t> pixels() override { return pixels_; }
+  std::optional<Shape> row_shape() override { return shape_; }
 
   void next() override {
     if (static_cast<std::uint64_t>(id_ + 1) == count_) {

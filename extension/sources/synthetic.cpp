@@ -81,6 +81,7 @@ class SyntheticCursor final : public Cursor {
   }
   std::int64_t id() const override { return id_; }
   std::int64_t label() override { return synthetic_label(options_, id_); }
+  std::optional<Shape> row_shape() override { return options_.shape; }
   std::span<const std::uint8_t> pixels() override {
     if (!generated_) synthetic_image(options_, id_, pixels_);
     generated_ = true;

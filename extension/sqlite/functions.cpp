@@ -2,6 +2,7 @@
 //
 //   SELECT png_encode(pixels, '32x32x3', 6) FROM train WHERE id = 1;   -- a PNG blob
 //   SELECT png_decode(readfile('cat.png')), png_shape(readfile('cat.png'));
+//   SELECT jpeg_encode(pixels, '32x32x3', 90), jpeg_decode(readfile('cat.jpg')), jpeg_shape(readfile('cat.jpg'));
 //   SELECT pixel_hash(pixels) FROM train WHERE id = 1;                 -- XXH64, seed 0, as signed int64
 //   SELECT image_digest(id, label, pixels) FROM train;                 -- order-independent 'count:hex'
 //   SELECT disk_usage('train.lmdb'), file_bytes('train.lmdb');
@@ -23,6 +24,7 @@
 #include "disk_usage.hpp"
 #include "error.hpp"
 #include "image_functions.hpp"
+#include "jpeg_codec.hpp"
 #include "png_codec.hpp"
 #include "registry.hpp"
 
@@ -69,6 +71,43 @@ void fn_png_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept
   guarded(ctx, [&] {
     if (any_null(argc, argv)) return sqlite3_result_null(ctx);
     const std::string shape = png_peek_shape(blob_arg(argv[0], "png_shape", "png"), "png_shape()").str();
+    sqlite3_result_text(ctx, shape.c_str(), -1, SQLITE_TRANSIENT);
+  });
+}
+
+// The JPEG counterparts, decoding as Pillow does (jpeg_codec.hpp): gray 1 channel, colour 3 (RGB), CMYK 4.
+void fn_jpeg_encode(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
+  guarded(ctx, [&] {
+    if (any_null(argc, argv)) return sqlite3_result_null(ctx);
+    const auto pixels = blob_arg(argv[0], "jpeg_encode", "pixels");
+    const Shape shape = parse_shape(text_arg(argv[1], "jpeg_encode", "shape"), "jpeg_encode(): shape");
+    int quality = 75;  // Pillow's default
+    if (argc > 2) {
+      if (sqlite3_value_type(argv[2]) != SQLITE_INTEGER) {
+        throw Error("jpeg_encode(): quality must be an integer from 1 to 100", ErrorKind::mismatch);
+      }
+      const sqlite3_int64 q = sqlite3_value_int64(argv[2]);
+      quality = q < 0 ? 0 : q > 1000 ? 1000 : static_cast<int>(q);  // out of range either way: said by the codec
+    }
+    std::vector<std::uint8_t> out;
+    jpeg_encode(pixels, shape, quality, out, "jpeg_encode()");
+    result_bytes(ctx, out);
+  });
+}
+
+void fn_jpeg_decode(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
+  guarded(ctx, [&] {
+    if (any_null(argc, argv)) return sqlite3_result_null(ctx);
+    std::vector<std::uint8_t> out;
+    jpeg_decode(blob_arg(argv[0], "jpeg_decode", "jpeg"), out, "jpeg_decode()");
+    result_bytes(ctx, out);
+  });
+}
+
+void fn_jpeg_shape(sqlite3_context* ctx, int argc, sqlite3_value** argv) noexcept {
+  guarded(ctx, [&] {
+    if (any_null(argc, argv)) return sqlite3_result_null(ctx);
+    const std::string shape = jpeg_peek(blob_arg(argv[0], "jpeg_shape", "jpeg"), "jpeg_shape()").shape.str();
     sqlite3_result_text(ctx, shape.c_str(), -1, SQLITE_TRANSIENT);
   });
 }
@@ -204,6 +243,8 @@ int register_functions(sqlite3* db) {
   const Fn scalars[] = {
       {"png_encode", 2, pure, fn_png_encode}, {"png_encode", 3, pure, fn_png_encode},
       {"png_decode", 1, pure, fn_png_decode}, {"png_shape", 1, pure, fn_png_shape},
+      {"jpeg_encode", 2, pure, fn_jpeg_encode}, {"jpeg_encode", 3, pure, fn_jpeg_encode},
+      {"jpeg_decode", 1, pure, fn_jpeg_decode}, {"jpeg_shape", 1, pure, fn_jpeg_shape},
       {"pixel_hash", 1, pure, fn_pixel_hash}, {"disk_usage", 1, files, fn_disk_usage},
       {"file_bytes", 1, files, fn_file_bytes}, {"imgstore_version", 0, pure, fn_version},
       {"imgstore_assert", 2, SQLITE_UTF8 | SQLITE_INNOCUOUS, fn_assert}, {"dataset_shape", 1, files, fn_dataset_shape},

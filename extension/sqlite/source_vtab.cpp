@@ -1,8 +1,14 @@
-// The adapter for the sources (cifar10(), idx(), synthetic(), dataset()): eponymous, read-only virtual tables
-// used as table-valued functions, with hidden argument columns after id, label, pixels.
+// The adapter for the sources (cifar10(), idx(), synthetic(), dataset(), image_folder()): eponymous, read-only
+// virtual tables used as table-valued functions. After id, label, pixels come hidden columns: first the
+// arguments, then height, width, channels (each row's shape) and the source's own outputs (image_folder's path
+// and class). The arguments must come first: SQLite gives a table-valued function's arguments to the hidden
+// columns in their order. So an argument beyond the source's own is taken as `height = value`, a filter,
+// where it used to be "too many arguments".
 //
 //   SELECT count(*) FROM cifar10('cifar-10-batches-bin');
 //   INSERT INTO train SELECT * FROM synthetic(1000, '32x32x3', 7);
+//   INSERT INTO photos(id, label, pixels, height, width, channels)
+//     SELECT id, label, pixels, height, width, channels FROM image_folder('photos');
 
 #include <variant>
 
@@ -27,6 +33,10 @@ struct SourceTable {
   const SourceModule* module = nullptr;
 };
 
+// Columns: id, label, pixels, the arguments (from kFirstParam), then height, width, channels and the outputs.
+constexpr int kFirstParam = 3;
+int first_shape_column(const SourceSpec& spec) { return kFirstParam + static_cast<int>(spec.params.size()); }
+
 struct SourceCursor {
   sqlite3_vtab_cursor base{};
   std::unique_ptr<Cursor> rows;
@@ -43,6 +53,8 @@ int source_connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab
     const auto* module = static_cast<const SourceModule*>(aux);
     std::string schema = "CREATE TABLE x(id INTEGER, label INTEGER, pixels BLOB";
     for (const auto& param : module->spec.params) schema += ", \"" + param + "\" HIDDEN";
+    schema += ", height INTEGER HIDDEN, width INTEGER HIDDEN, channels INTEGER HIDDEN";
+    for (const auto& output : module->spec.outputs) schema += ", \"" + output + "\" TEXT HIDDEN";
     schema += ")";
     const int rc = sqlite3_declare_vtab(db, schema.c_str());
     if (rc != SQLITE_OK) return rc;
@@ -62,13 +74,13 @@ int source_connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab
 int source_best_index(sqlite3_vtab* vtab, sqlite3_index_info* info) noexcept {
   return guarded(vtab, [&] {
     const auto& spec = source_module_of(vtab).spec;
-    const int first_param = 3;
     int bits = 0;
     std::vector<int> slot(spec.params.size(), -1);
     for (int i = 0; i < info->nConstraint; ++i) {
       const auto& c = info->aConstraint[i];
-      const int param = c.iColumn - first_param;
-      if (param < 0 || c.op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
+      const int param = c.iColumn - kFirstParam;
+      // height, width, channels and the outputs after the arguments: filters SQLite applies itself.
+      if (param < 0 || param >= static_cast<int>(slot.size()) || c.op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
       if (!c.usable) return SQLITE_CONSTRAINT;
       slot[static_cast<std::size_t>(param)] = i;
     }
@@ -119,11 +131,28 @@ int source_filter(sqlite3_vtab_cursor* cur, int bits, const char*, int argc, sql
   });
 }
 
+// height, width, channels (0, 1, 2: the row's shape; a source's cursor always knows it, source.hpp), then the
+// source's own outputs.
+int output_column(const SourceModule& module, Cursor& rows, sqlite3_context* ctx, int column) {
+  if (column < 3) {
+    const std::optional<Shape> shape = rows.row_shape();
+    if (!shape) throw Error(module.name + "(): no shape for row " + std::to_string(rows.id()));
+    sqlite3_result_int64(ctx, column == 0 ? shape->height : column == 1 ? shape->width : shape->channels);
+    return SQLITE_OK;
+  }
+  const std::string_view text = module.spec.output(rows, static_cast<std::size_t>(column - 3));
+  sqlite3_result_text64(ctx, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  return SQLITE_OK;
+}
+
 int source_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noexcept {
   return guarded(cur->pVtab, [&] {
     auto& cursor = source_cursor_of(cur);
-    if (column < 3) return row_column(*cursor.rows, ctx, column);
-    const auto& arg = cursor.args[static_cast<std::size_t>(column - 3)];
+    if (column < kFirstParam) return row_column(*cursor.rows, ctx, column);
+    const auto& module = source_module_of(cur->pVtab);
+    const int shape_column = column - first_shape_column(module.spec);
+    if (shape_column >= 0) return output_column(module, *cursor.rows, ctx, shape_column);
+    const auto& arg = cursor.args[static_cast<std::size_t>(column - kFirstParam)];
     if (const auto* i = std::get_if<std::int64_t>(&arg)) sqlite3_result_int64(ctx, *i);
     if (const auto* s = std::get_if<std::string>(&arg)) {
       sqlite3_result_text64(ctx, s->data(), s->size(), SQLITE_TRANSIENT, SQLITE_UTF8);

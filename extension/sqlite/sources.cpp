@@ -4,6 +4,8 @@
 //   INSERT INTO train SELECT * FROM idx('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz');
 //   INSERT INTO train SELECT * FROM synthetic(50000, '32x32x3', 42, 'smooth');
 //   INSERT INTO train SELECT * FROM dataset('/usr/share/datasets/fashion-mnist', 100000, 50000);  -- repeated
+//   INSERT INTO train SELECT * FROM image_folder('photos', '224x224x3');  -- torchvision's ImageFolder order
+//   SELECT label, class FROM image_folder_classes('photos');
 //
 // Each streams its input in blocks (constant memory) and pushes nothing down: filters on id or label are
 // applied by SQLite to the stream.
@@ -13,7 +15,9 @@
 #include "cifar10_reader.hpp"
 #include "dataset.hpp"
 #include "idx_reader.hpp"
+#include "image_folder.hpp"
 #include "synthetic.hpp"
+#include "thread_pool.hpp"
 #include "vtab.hpp"
 
 SQLITE_EXTENSION_INIT3
@@ -35,6 +39,21 @@ std::int64_t int_arg(const std::vector<SourceArg>& args, std::size_t i, const ch
   if (const auto* n = std::get_if<std::int64_t>(&args[i])) return *n;
   throw Error(std::string(fn) + "(): argument " + name + " '" + std::get<std::string>(args[i]) +
               "' is not an integer");
+}
+
+ImageFolderOptions image_folder_options(const std::vector<SourceArg>& a) {
+  ImageFolderOptions o;
+  o.root = text_arg(a, 0, "image_folder", "root", "");
+  const std::string shape = text_arg(a, 1, "image_folder", "shape", "any");
+  const Shape parsed = parse_store_shape(shape, "image_folder(): shape");
+  if (!parsed.any) o.shape = parsed;
+  const std::int64_t threads = int_arg(a, 2, "image_folder", "threads", default_threads());
+  if (threads < 1 || threads > 256) {
+    throw Error("image_folder(): threads " + std::to_string(threads) + " is out of range; expected 1 to 256",
+                ErrorKind::mismatch);
+  }
+  o.threads = static_cast<unsigned>(threads);
+  return o;
 }
 
 }  // namespace
@@ -76,6 +95,19 @@ int register_sources(sqlite3* db) {
                                                                  int_arg(a, 2, "dataset", "every", 0));
                                            }});
   }
+  if (rc == SQLITE_OK) {
+    SourceSpec spec{{"root", "shape", "threads"}, 1, true, [](const std::vector<SourceArg>& a) {
+                      return std::unique_ptr<Cursor>(open_image_folder(image_folder_options(a)));
+                    }};
+    spec.outputs = {"path", "class"};
+    // The cursor is the one `open` made just above.
+    spec.output = [](Cursor& rows, std::size_t output) -> std::string_view {
+      const auto& folder = static_cast<const ImageFolderRows&>(rows);
+      return output == 0 ? folder.path() : folder.class_name();
+    };
+    rc = register_source_module(db, "image_folder", std::move(spec));
+  }
+  if (rc == SQLITE_OK) rc = register_folder_classes_module(db);
   return rc;
 }
 

@@ -179,3 +179,28 @@ SELECT (SELECT image_digest(id, label, pixels) FROM (SELECT * FROM synthetic(100
 SELECT file_bytes('f10k'), disk_usage('f10k') >= 10000, file_bytes('tree'), disk_usage('tree') >= 8000;
 -- error: disk_usage(): cannot stat 'nothing-here': No such file or directory
 SELECT disk_usage('nothing-here');
+
+-- Every source has the hidden columns height, width, channels (each row's shape), after its arguments, so a
+-- source of many sizes (image_folder) and one of one size feed the same INSERT. SELECT * is still id, label,
+-- pixels.
+-- expect: 32|32|3|30
+SELECT min(height), max(width), min(channels), count(*) FROM cifar10('cifar-10-batches-bin') WHERE channels = 3;
+-- expect: 5|4|1|12
+SELECT height, width, channels, count(*) FROM idx('small-images.idx', 'small-labels.idx');
+-- expect: 28|28|1|7x3x2|7|3|2
+SELECT d.height, d.width, d.channels, s.shape, s.height, s.width, s.channels
+  FROM dataset('/usr/share/datasets/fashion-mnist', 1) d, synthetic(1, '7x3x2') s;
+-- expect: 3
+SELECT count(*) FROM pragma_table_info('synthetic');
+CREATE TABLE shaped(id INTEGER PRIMARY KEY, label INTEGER, pixels BLOB, height INTEGER, width INTEGER, channels INTEGER);
+INSERT INTO shaped(id, label, pixels, height, width, channels)
+  SELECT id, label, pixels, height, width, channels FROM cifar10('cifar-10-batches-bin', 0, 'test');
+INSERT INTO shaped(id, label, pixels, height, width, channels)
+  SELECT id + 100, label, pixels, height, width, channels FROM synthetic(2, '6x5x4', 3);
+-- expect: 32x32x3|5|1
+-- expect: 6x5x4|2|1
+SELECT height || 'x' || width || 'x' || channels, count(*), min(length(pixels) = height * width * channels)
+  FROM shaped GROUP BY 1 ORDER BY 1;
+-- An argument past the source's own falls on the hidden height column: a filter, as WHERE height = 9 is.
+-- expect: 0
+SELECT count(*) FROM synthetic(3, '2x2x1', 1, 'noise', 10, 9);

@@ -176,7 +176,9 @@ Shape read_header(const Reader& r, Context& ctx, const std::string& what) {
     if (type == PNG_COLOR_TYPE_PALETTE && png_get_valid(r.png(), r.info(), PNG_INFO_tRNS) != 0) {
       png_set_tRNS_to_alpha(r.png());
     }
-    if (png_get_bit_depth(r.png(), r.info()) == 16) png_set_scale_16(r.png());
+    // 16 bits become 8 by their high byte, as Pillow reads 16-bit RGB (its "RGB;16B" unpacker), not rounded
+    // (png_set_scale_16), so a 16-bit PNG gives the bytes Pillow gives.
+    if (png_get_bit_depth(r.png(), r.info()) == 16) png_set_strip_16(r.png());
     png_set_interlace_handling(r.png());
     png_read_update_info(r.png(), r.info());
     width = png_get_image_width(r.png(), r.info());

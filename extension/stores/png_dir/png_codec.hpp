@@ -32,8 +32,9 @@ void png_check_pixels(std::size_t size, const Shape& shape, const std::string& w
 void png_encode(std::span<const std::uint8_t> pixels, const Shape& shape, int level, std::vector<std::uint8_t>& out,
                 const std::string& what);
 
-// Reads only the header: the shape the pixels will have after decoding (palette -> RGB/RGBA, 16-bit -> 8-bit,
-// gray of 1, 2 or 4 bits -> 8 bits). Refuses images over max_image_bytes before any allocation.
+// Reads only the header: the shape the pixels will have after decoding (palette -> RGB/RGBA, 16-bit -> 8-bit by
+// the high byte, gray of 1, 2 or 4 bits -> 8 bits scaled to 0..255, as Pillow's np.asarray(Image.open(png))
+// gives them). Refuses images over max_image_bytes before any allocation.
 Shape png_peek_shape(std::span<const std::uint8_t> png, const std::string& what);
 
 // Decodes into `out` (resized, capacity reused); returns the shape.
