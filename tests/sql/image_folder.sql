@@ -80,7 +80,7 @@ SELECT count(*) FROM image_folder_classes('nope');
 SELECT count(*) FROM image_folder('pets/bird');
 -- error: image_folder(): shape: '24x20' is not a shape; expected HxWxC with positive integers, e.g. '32x32x3', or 'any' for images of many sizes
 SELECT count(*) FROM image_folder('pets', '24x20');
--- error: image_folder(): shape: '2x2x5' is not a shape
+-- error: image_folder(): shape: shape '2x2x5' has 5 channels; expected 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA)
 SELECT count(*) FROM image_folder('pets', '2x2x5');
 -- error: image_folder(): threads 0 is out of range; expected 1 to 256
 SELECT count(*) FROM image_folder('pets', NULL, 0);
