@@ -165,3 +165,12 @@
 -- A --cifar directory and an --out directory whose names hold a quote.
 -- shell: mkdir -p "cifar it's" && cp cifar-10-batches-bin/* "cifar it's"/ && "$(dirname {extension})/imgbench" report --cifar "cifar it's" --counts 10 --backends lmdb --out "rep it's" --no-progress > /dev/null; echo "exit $?"; cut -d, -f1-4,17 "rep it's/results.csv" | grep -c '^cifar10,lmdb,store_many,10,1$'
 -- shell-expect: exit 0\n1
+
+-- sql/folder.sql: the comparison on a folder of your own PNG and JPEG files, a sub-folder per class, into every
+-- backend, as each image is and resized; the store is checked against the folder byte for byte by the script.
+-- shell: $SQLITE3 -batch -cmd ".load $IMGSTORE_EXTENSION" :memory: "SELECT sum(w > 0) FROM (SELECT writefile('pets/' || (CASE label % 3 WHEN 0 THEN 'cat' WHEN 1 THEN 'dog' ELSE 'fox' END) || '/' || id || (CASE WHEN id % 2 THEN '.jpg' ELSE '.png' END), CASE WHEN id % 2 THEN jpeg_encode(pixels, '8x6x3', 90) ELSE png_encode(pixels, '8x6x3') END) AS w FROM synthetic(60, '8x6x3', 3, 'smooth')); SELECT writefile('pets/dog/big.png', png_encode(pixels, '40x30x1')) > 0 FROM synthetic(1, '40x30x1', 4);"
+-- shell-expect: 60\n1
+-- shell: "$(dirname {extension})/imgbench" --no-progress -p folder=pets --sweep backend=lmdb,hdf5,png_dir --csv folder.csv {tests}/../sql/folder.sql > /dev/null; echo "exit $?"; /usr/bin/python3 -c "import csv; r = [x for x in csv.DictReader(open('folder.csv')) if x['statement'] == 'read_many']; print(len(r), sorted({x['result'].split('|')[0] for x in r}))"
+-- shell-expect: exit 0\n3 ['61']
+-- shell: "$(dirname {extension})/imgbench" --no-progress -p folder=pets -p shape=16x16x3 -p backend=lmdb --csv resized.csv {tests}/../sql/folder.sql > /dev/null; echo "exit $?"; grep -c 'read_one,.*,30|[0-9]*|16|16|3|' resized.csv
+-- shell-expect: exit 0\n1
