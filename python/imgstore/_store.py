@@ -88,7 +88,8 @@ def open(path, backend=None, shape=None, shards=None, extension=None):  # noqa: 
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not valid; expected one of {', '.join(BACKENDS)}")
     if shape is None and not os.path.exists(path):
-        raise FileNotFoundError(f"no store at {path!r}; to create one, give shape=(height, width, channels)")
+        raise FileNotFoundError(
+            f"no store at {path!r}; to create one, give shape=(height, width, channels) or shape='any'")
     if shards is not None and (isinstance(shards, bool) or not isinstance(shards, (int, np.integer)) or shards < 1):
         raise ValueError(f"shards {shards!r} is not valid; expected an integer >= 1")
     conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)

@@ -273,3 +273,17 @@ def test_jpeg_of_unnamed_chroma_sampling_decodes_as_pillow():
         got, shape = conn.execute("SELECT jpeg_decode(?), jpeg_shape(?)", (bytes(data), bytes(data))).fetchone()
         assert shape == "32x48x3"
         assert np.abs(np.frombuffer(got, np.uint8).reshape(32, 48, 3).astype(int) - expected).max() <= 2, factors
+
+
+def test_opening_a_photo_folder_as_a_store_points_at_image_folder(tmp_path):
+    """A new user's first try: imgstore.open() on their ImageFolder tree. The error must say how such a folder
+    is read (image_folder()), not only how to create a png_dir store in it, and nothing is written there."""
+    root = tmp_path / "photos"
+    write(str(root), "cat/a.png", Image.fromarray(photo(8, 8, 3)))
+    with pytest.raises(sqlite3.OperationalError) as e:
+        imgstore.open(str(root))
+    message = str(e.value)
+    assert "is not a png_dir store (no labels.csv)" in message, message
+    assert f"image_folder('{root}')" in message, message
+    assert "'any'" in message, message
+    assert sorted(os.listdir(root)) == ["cat"]

@@ -345,7 +345,21 @@ void PngStore::open(const std::optional<Shape>& wanted, OpenMode mode) {
     } else if (wanted) {
       shape_ = *wanted;
     } else {
-      throw Error("table " + table_ + ": '" + dir_ + "' is not a png_dir store (no labels.csv); give shape='HxWxC' to create one",
+      // A folder of class sub-folders is most likely a user's ImageFolder tree of photos: say how it is read.
+      std::error_code ec;
+      bool has_subfolder = false;
+      for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+        if (it->is_directory(ec)) {
+          has_subfolder = true;
+          break;
+        }
+      }
+      const std::string hint =
+          has_subfolder ? "; a folder of <class>/ sub-folders of PNG and JPEG files (torchvision's ImageFolder "
+                          "layout) is read with image_folder('" + dir_ + "')"
+                        : std::string();
+      throw Error("table " + table_ + ": '" + dir_ +
+                      "' is not a png_dir store (no labels.csv); give shape='HxWxC' (or 'any') to create one" + hint,
                   ErrorKind::cantopen);
     }
     if (wanted && *wanted != shape_) throw_shape_mismatch(*wanted);
