@@ -12,8 +12,9 @@
 
 Items are (image, label) as torchvision's are: the image a uint8 tensor (C, H, W), as torchvision.io.read_image
 returns it and its transforms expect (layout='HWC' keeps the stored (H, W, C) order), given to `transform` when
-there is one; the label an int. A store of shape 'any' yields each image in its own size, as ImageFolder does:
-give a `transform` that makes them one size (transforms.Resize((224, 224)), RandomResizedCrop) to batch them. A DataLoader with a batch_size fetches each batch through __getitems__ (torch
+there is one; the label an int. A store of shape 'any' yields each image in its own size and channels:
+give a `transform` that makes them one size (transforms.Resize((224, 224)), RandomResizedCrop) and one number
+of channels (a folder of gray, RGB and RGBA files has 1, 3 and 4) to batch them. A DataLoader with a batch_size fetches each batch through __getitems__ (torch
 >= 1.13 calls it): one bulk read of the whole batch into one array. With a torch that does not, batch in the
 sampler: DataLoader(ds, sampler=BatchSampler(RandomSampler(ds), 256, False), batch_size=None) hands
 __getitem__ a list. Each process opens its own connection when it first reads (a connection is never used
