@@ -36,7 +36,7 @@ def test_non_utf8_names_sort_as_image_folder_sorts(tmp_path):
 
     conn = imgstore.load(sqlite3.connect(":memory:"))
     conn.text_factory = bytes  # the paths are not UTF-8
-    got = conn.execute("SELECT id, label, path FROM image_folder(?)", (root,)).fetchall()
+    got = conn.execute("SELECT id, label, path FROM image_folder(?)", (os.fsdecode(root),)).fetchall()
     assert got == expected
-    classes = conn.execute("SELECT label, class FROM image_folder_classes(?)", (root,)).fetchall()
+    classes = conn.execute("SELECT label, class FROM image_folder_classes(?)", (os.fsdecode(root),)).fetchall()
     assert classes == [(i, os.fsencode(c)) for i, c in enumerate(folder.classes)]
