@@ -41,6 +41,64 @@ bool is_directory(const dirent& entry, const std::string& path) {
 
 bool is_dot(const char* name) { return std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0; }
 
+// The next code point of s from i, as Python's os.fsdecode (UTF-8, errors='surrogateescape') reads it: a valid
+// UTF-8 sequence (no overlong form, no surrogate, at most U+10FFFF) is its code point; any other byte b is the
+// lone surrogate U+DC00 + b on its own. Advances i.
+char32_t next_code_point(std::string_view s, std::size_t& i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char b0 = byte(i);
+  const auto cont = [&](std::size_t k, unsigned char lo, unsigned char hi) {
+    return k < s.size() && byte(k) >= lo && byte(k) <= hi;
+  };
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  if (b0 >= 0xC2 && b0 <= 0xDF && cont(i + 1, 0x80, 0xBF)) {
+    const char32_t c = (char32_t{b0} & 0x1F) << 6 | (byte(i + 1) & 0x3F);
+    i += 2;
+    return c;
+  }
+  if (b0 >= 0xE0 && b0 <= 0xEF) {
+    const unsigned char lo = b0 == 0xE0 ? 0xA0 : 0x80;
+    const unsigned char hi = b0 == 0xED ? 0x9F : 0xBF;
+    if (cont(i + 1, lo, hi) && cont(i + 2, 0x80, 0xBF)) {
+      const char32_t c = (char32_t{b0} & 0x0F) << 12 | (char32_t{byte(i + 1)} & 0x3F) << 6 | (byte(i + 2) & 0x3F);
+      i += 3;
+      return c;
+    }
+  }
+  if (b0 >= 0xF0 && b0 <= 0xF4) {
+    const unsigned char lo = b0 == 0xF0 ? 0x90 : 0x80;
+    const unsigned char hi = b0 == 0xF4 ? 0x8F : 0xBF;
+    if (cont(i + 1, lo, hi) && cont(i + 2, 0x80, 0xBF) && cont(i + 3, 0x80, 0xBF)) {
+      const char32_t c = (char32_t{b0} & 0x07) << 18 | (char32_t{byte(i + 1)} & 0x3F) << 12 |
+                         (char32_t{byte(i + 2)} & 0x3F) << 6 | (byte(i + 3) & 0x3F);
+      i += 4;
+      return c;
+    }
+  }
+  ++i;
+  return 0xDC00 + b0;
+}
+
+}  // namespace
+
+bool python_name_less(std::string_view a, std::string_view b) {
+  // UTF-8 keeps code point order byte for byte, so only a byte that is not valid UTF-8 (a lone surrogate in
+  // Python) can order differently: decode both, as sorted() on os.walk's str names compares them.
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (i < a.size() && j < b.size()) {
+    const char32_t x = next_code_point(a, i);
+    const char32_t y = next_code_point(b, j);
+    if (x != y) return x < y;
+  }
+  return i == a.size() && j < b.size();
+}
+
+namespace {
+
 // Lists one directory: calls on_entry(name, is_dir) for each entry but . and ..
 template <typename OnEntry>
 void read_dir(const std::string& path, const std::string& fn, OnEntry&& on_entry) {
@@ -103,7 +161,7 @@ std::vector<std::string> folder_classes(const std::string& root, const std::stri
                     "/ folders of images, as torchvision's ImageFolder reads",
                 ErrorKind::cantopen);
   }
-  std::sort(classes.begin(), classes.end());
+  std::sort(classes.begin(), classes.end(), python_name_less);
   return classes;
 }
 
@@ -136,7 +194,7 @@ void ClassFiles::list(const std::string& dir) {
       files_.push_back(std::move(name));
     }
   });
-  std::sort(files_.begin(), files_.end());
+  std::sort(files_.begin(), files_.end(), python_name_less);
   if (!pending.subdirs.empty()) pending_.insert_or_assign(dir, std::move(pending));
 }
 
@@ -151,7 +209,8 @@ void ClassFiles::descend(const Item& block) {
     level.items.push_back(Item{name + "/", child, true});
   }
   pending_.erase(found);
-  std::sort(level.items.begin(), level.items.end(), [](const Item& a, const Item& b) { return a.key < b.key; });
+  std::sort(level.items.begin(), level.items.end(),
+            [](const Item& a, const Item& b) { return python_name_less(a.key, b.key); });
   levels_.push_back(std::move(level));
 }
 

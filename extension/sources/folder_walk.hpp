@@ -26,6 +26,10 @@ namespace imgstore {
 // os.path.join(a, b) for a relative b: a '/' between them unless a is empty or already ends with one.
 std::string path_join(const std::string& a, const std::string& b);
 
+// a < b as Python's sorted() orders the names os.scandir gives (str, decoded with os.fsdecode): by code point,
+// each byte that is not valid UTF-8 a lone surrogate U+DC80..U+DCFF. For UTF-8 names that is byte order.
+bool python_name_less(std::string_view a, std::string_view b);
+
 // VisionDataset's os.path.expanduser(root): '~' and '~/...' become $HOME's.
 std::string expand_user(const std::string& root);
 
@@ -34,7 +38,7 @@ std::string expand_user(const std::string& root);
 bool has_image_extension(std::string_view name);
 
 // The classes of `root`: its sub-directories (symbolic links to directories too, as DirEntry.is_dir() follows
-// them), sorted by name, byte for byte. `fn` names the function in errors. No class is an error, as in
+// them), sorted by name as Python sorts them (python_name_less). `fn` names the function in errors. No class is an error, as in
 // ImageFolder.
 std::vector<std::string> folder_classes(const std::string& root, const std::string& fn);
 

@@ -81,3 +81,16 @@ TEST_CASE("ImageFolder's extensions, any case; os.path.join; expanduser") {
     CHECK(imgstore::expand_user("~/x") == std::string(home) + "/x");
   }
 }
+
+TEST_CASE("names are ordered as Python orders os.fsdecode()d str: a byte that is not UTF-8 is U+DC00 + byte") {
+  using imgstore::python_name_less;
+  CHECK(python_name_less("a", "b"));
+  CHECK(python_name_less("a", "ab"));
+  CHECK_FALSE(python_name_less("ab", "ab"));
+  CHECK(python_name_less("a\xe4\xb8\xad", "a\xc3"));          // U+4E2D < U+DCC3, though 0xE4 > 0xC3
+  CHECK(python_name_less("a\xff", "a\xee\x80\x80"));          // U+DCFF < U+E000, though 0xFF > 0xEE
+  CHECK(python_name_less("a\xe0", "a\xee\x80\x80"));          // a lone lead byte is U+DCE0
+  CHECK(python_name_less("\xed\xa0\x80", "\xee\x80\x80"));    // an encoded surrogate is three bad bytes
+  CHECK(python_name_less("\xf4\x90\x80\x80", "\xf0\x9f\x98\x80"));  // beyond U+10FFFF: U+DCF4.. < U+1F600
+  CHECK(python_name_less("sub-x", "sub/"));                   // what os.walk's order rests on
+}
