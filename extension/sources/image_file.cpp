@@ -28,6 +28,11 @@ bool is_png(std::span<const std::uint8_t> bytes) { return starts_with(bytes, "\x
 // The formats ImageFolder lists that imgstore does not decode, named for the error.
 std::string format_of(std::span<const std::uint8_t> bytes) {
   if (bytes.empty()) return "an empty file";
+  // The start of PNG's signature and then the end of the file: a PNG cut short, not another format.
+  const std::string_view png_signature("\x89PNG\r\n\x1a\n", 8);
+  if (bytes.size() < png_signature.size() && starts_with(bytes, png_signature.substr(0, bytes.size()))) {
+    return "a truncated PNG file (" + std::to_string(bytes.size()) + " bytes, less than its 8-byte signature)";
+  }
   if (starts_with(bytes, "BM")) return "a BMP file";
   if (starts_with(bytes, "GIF8")) return "a GIF file";
   if (starts_with(bytes, std::string_view("II*\0", 4)) || starts_with(bytes, std::string_view("MM\0*", 4))) {

@@ -431,8 +431,8 @@ std::optional<Shape> given_shape(const StoreTable& table, const std::string& row
     const auto value = unset(d) ? std::nullopt : integer_value(dims[d]);
     if (!value || *value <= 0) {
       throw Error("table " + table.name + ": " + names[d] + " " + (unset(d) ? std::string("NULL") : describe(dims[d])) +
-                      " of " + row + " is not a positive integer; expected height, width and channels together (or "
-                      "none of them)",
+                      " of " + row + " is not a positive integer; expected height, width and channels all three as "
+                      "positive integers (or none of them)",
                   ErrorKind::constraint);
     }
     values[d] = static_cast<std::uint64_t>(*value);

@@ -30,7 +30,7 @@ SELECT name, shape, height, width, channels FROM imgstore_info('v');
 INSERT INTO v VALUES (900, 1, zeroblob(6));
 -- error: table v: pixels of id 900 are 6 bytes; expected 12 (shape 2x2x3, HWC uint8)
 INSERT INTO v(id, label, pixels, height, width, channels) VALUES (900, 1, zeroblob(6), 2, 2, 3);
--- error: table v: width NULL of id 900 is not a positive integer; expected height, width and channels together
+-- error: table v: width NULL of id 900 is not a positive integer; expected height, width and channels all three as positive integers
 INSERT INTO v(id, label, pixels, height, width, channels) VALUES (900, 1, zeroblob(6), 2, NULL, 3);
 -- error: table v: id 900: shape '1x1x5' has 5 channels; expected 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA)
 INSERT INTO v(id, label, pixels, height, width, channels) VALUES (900, 1, zeroblob(5), 1, 1, 5);

@@ -59,7 +59,7 @@ INSERT INTO h VALUES (500, 0, x'0102');
 INSERT INTO h(id, label, pixels, height, width, channels) VALUES (500, 0, x'0102', 1, 1, 1);
 -- error: table h: id 500: shape '1x2x5' has 5 channels; expected 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA)
 INSERT INTO h(id, label, pixels, height, width, channels) VALUES (500, 0, zeroblob(10), 1, 2, 5);
--- error: table h: height 0 of id 500 is not a positive integer; expected height, width and channels together (or none of them)
+-- error: table h: height 0 of id 500 is not a positive integer; expected height, width and channels all three as positive integers (or none of them)
 INSERT INTO h(id, label, pixels, height, width, channels) VALUES (500, 0, zeroblob(10), 0, 2, 1);
 -- error: table h: id 5 already exists; expected a unique id (INSERT OR REPLACE overwrites)
 INSERT INTO h(id, label, pixels, height, width, channels) VALUES (5, 0, x'00', 1, 1, 1);
