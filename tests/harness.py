@@ -7,6 +7,16 @@ import subprocess
 import time
 
 
+def synthetic_images(n, seed, shape, any_size):
+    """The SELECT of n synthetic images of `shape`; for a store of shape 'any' (`any_size`) each cut to
+    1..8 x 1..8 x 1..4 by its id, with its height, width and channels."""
+    if not any_size:
+        return "SELECT id, label, pixels FROM synthetic(%d, '%s', %d)" % (n, shape, seed)
+    return ("SELECT id, label, substr(pixels, 1, height * width * channels) AS pixels, height, width, channels FROM "
+            "(SELECT id, label, pixels, 1 + id %% 8 AS height, 1 + id * 3 %% 8 AS width, 1 + id %% 4 AS channels "
+            "FROM synthetic(%d, '8x8x4', %d))" % (n, seed))
+
+
 def connect(ext):
     con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
     con.enable_load_extension(True)

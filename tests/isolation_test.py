@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from harness import connect
+from harness import connect, synthetic_images
 
 SHAPE = "8x8x3"
 ROWS = 1500
@@ -37,12 +37,7 @@ SHAPES_DIGEST = " || '|' || image_digest(id, height * 1000000 + width * 1000 + c
 
 
 def images(n, seed):
-    """The SELECT of n synthetic images; with --any each cut to 1..8 x 1..8 x 1..4 by its id, with its shape."""
-    if not ANY:
-        return "SELECT id, label, pixels FROM synthetic(%d, '%s', %d)" % (n, SHAPE, seed)
-    return ("SELECT id, label, substr(pixels, 1, height * width * channels) AS pixels, height, width, channels FROM "
-            "(SELECT id, label, pixels, 1 + id %% 8 AS height, 1 + id * 3 %% 8 AS width, 1 + id %% 4 AS channels "
-            "FROM synthetic(%d, '8x8x4', %d))" % (n, seed))
+    return synthetic_images(n, seed, SHAPE, ANY)
 
 
 INTO = "s"

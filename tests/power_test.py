@@ -23,7 +23,7 @@ import struct
 import sys
 import tempfile
 
-from harness import Checks, shell
+from harness import Checks, shell, synthetic_images
 
 check = Checks()
 SHAPE = "8x8x3"
@@ -40,12 +40,7 @@ DIMS = ", height, width, channels" if ANY else ""
 
 
 def images(n, seed):
-    """The SELECT of n synthetic images; shape 'any': each cut to 1..8 x 1..8 x 1..4 by its id."""
-    if not ANY:
-        return "SELECT id, label, pixels FROM synthetic(%d, '%s', %d)" % (n, SHAPE, seed)
-    return ("SELECT id, label, substr(pixels, 1, height * width * channels) AS pixels, height, width, channels FROM "
-            "(SELECT id, label, pixels, 1 + id %% 8 AS height, 1 + id * 3 %% 8 AS width, 1 + id %% 4 AS channels "
-            "FROM synthetic(%d, '8x8x4', %d))" % (n, seed))
+    return synthetic_images(n, seed, SHAPE, ANY)
 
 
 SETUP = "INSERT INTO %s %s;\n" % (INTO, images(50, 1))

@@ -32,26 +32,17 @@ std::uint32_t crc_of(std::span<const std::uint8_t> bytes) {
 
 std::string journal_path(const std::string& folder) { return folder + "/" + kJournalName; }
 
-void append_int(std::vector<std::uint8_t>& out, std::int64_t v) {
+// A number in this machine's byte order (the journal's), appended or read back.
+template <typename T>
+void append_raw(std::vector<std::uint8_t>& out, T v) {
   std::uint8_t bytes[sizeof v];
   std::memcpy(bytes, &v, sizeof v);
   out.insert(out.end(), bytes, bytes + sizeof v);
 }
 
-std::int64_t read_int(const std::uint8_t* p) {
-  std::int64_t v = 0;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-void append_u32(std::vector<std::uint8_t>& out, std::uint32_t v) {
-  std::uint8_t bytes[sizeof v];
-  std::memcpy(bytes, &v, sizeof v);
-  out.insert(out.end(), bytes, bytes + sizeof v);
-}
-
-std::uint32_t read_u32(const std::uint8_t* p) {
-  std::uint32_t v = 0;
+template <typename T>
+T read_raw(const std::uint8_t* p) {
+  T v{};
   std::memcpy(&v, p, sizeof v);
   return v;
 }
@@ -81,10 +72,10 @@ void CommitJournal::save(const Image& before) {
     buffer_.assign(kHeader.begin(), kHeader.end());
   }
   const std::size_t start = buffer_.size();
-  append_int(buffer_, before.id);
-  append_int(buffer_, before.label);
+  append_raw<std::int64_t>(buffer_, before.id);
+  append_raw<std::int64_t>(buffer_, before.label);
   if (shape_.any) {
-    for (const std::uint32_t d : {shape.height, shape.width, shape.channels, std::uint32_t{0}}) append_u32(buffer_, d);
+    for (const std::uint32_t d : {shape.height, shape.width, shape.channels, std::uint32_t{0}}) append_raw(buffer_, d);
   }
   buffer_.insert(buffer_.end(), before.pixels.begin(), before.pixels.end());
   const std::uint32_t crc = crc_of({buffer_.data() + start, buffer_.size() - start});
@@ -180,8 +171,9 @@ void undo_commit(const std::string& folder, const std::vector<std::unique_ptr<St
         Shape shape = table_shape;
         if (table_shape.any) {
           try {
-            shape = make_shape(read_u32(row.data() + kRowHead), read_u32(row.data() + kRowHead + 4),
-                               read_u32(row.data() + kRowHead + 8), "the undo journal '" + path + "'");
+            const std::uint8_t* const dims = row.data() + kRowHead;
+            shape = make_shape(read_raw<std::uint32_t>(dims), read_raw<std::uint32_t>(dims + 4),
+                               read_raw<std::uint32_t>(dims + 8), "the undo journal '" + path + "'");
           } catch (const Error& e) {
             throw Error(std::string(e.what()) + " (row " + std::to_string(k) + ")", ErrorKind::corrupt);
           }
@@ -196,7 +188,8 @@ void undo_commit(const std::string& folder, const std::vector<std::unique_ptr<St
           throw Error("the undo journal '" + path + "' is damaged: row " + std::to_string(k) + " fails its CRC",
                       ErrorKind::corrupt);
         }
-        const Image before{read_int(row.data()), read_int(row.data() + 8), {row.data() + head, body - head}, shape};
+        const Image before{read_raw<std::int64_t>(row.data()), read_raw<std::int64_t>(row.data() + 8),
+                           {row.data() + head, body - head}, shape};
         const std::size_t i = shard_of(before.id, n);
         if (which[i]) shards[i]->put(before, true);
       }
