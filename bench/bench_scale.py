@@ -1,19 +1,26 @@
 #!/usr/bin/python3
-"""Scale figures for sharded tables (issue 14): loads of N smooth synthetic 32x32x3 images into 8 shards with
-threads=1 and threads=2 (and into one store with threads=1 and 2: the ratio the issue asks about), full scans in SQL
-and with Dask (1 and 2 worker processes), disk usage and peak memory, at each size given; then how each figure
-grows between the sizes and a projection to 10 and 100 million images.
+"""Scale figures (issue 28): N smooth synthetic 32x32x3 images in one store (threads=1) and in 8 shards
+(threads=2), for each binary backend (lmdb; hdf5 with gzip), at 100,000, 1,000,000 and 10,000,000 images:
 
-    /usr/bin/python3 bench/bench_scale.py --extension build/imgstore.so                 # the full run
-    /usr/bin/python3 bench/bench_scale.py --extension build/imgstore.so --sizes 2000,20000 --png-sizes 2000,20000
+  - load: one INSERT ... SELECT FROM dataset('smooth', N), in a fresh sqlite3 shell; peak RSS (VmHWM) and peak
+    anonymous memory (RssAnon: the process's own memory, not the mapped file) polled every 20 ms;
+  - scan: every pixel blob read in id order (a fresh shell);
+  - batches: 1,000 batches of 256 random ids, each one statement (`WHERE id IN (...)`), as a training loop's
+    sampler asks;
+  - lookups: 10,000 random ids read one at a time (a join from a native table of ids: one point read per row);
+  - disk: du of the store;
+  - growth: each per-image cost at the largest size over the same at the smallest (1.0 = linear);
 
-Defaults: lmdb and hdf5 (gzip) at 100,000 and 1,000,000 images, png_dir at 10,000 and 100,000. Each load and SQL
-scan is a fresh sqlite3 shell process; its peak RSS (VmHWM) and peak anonymous memory (RssAnon, polled every
-20 ms: the writer's own memory, not the mapped file) are read from /proc. Prints markdown.
+then a projection to 100 million and 1 billion images from the largest size measured. Stores are deleted as
+soon as they are measured (10,000,000 images are about 30-40 GB each). Prints markdown, and the hours it took.
+
+    /usr/bin/python3 bench/bench_scale.py                                   # the full run (hours)
+    /usr/bin/python3 bench/bench_scale.py --sizes 20000,100000 --dir /var/tmp
 """
 
 import argparse
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -22,11 +29,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "python"))
 
 SHAPE = "32x32x3"
 SHARDS = 8
-MODULE_ARGS = {"lmdb": "", "hdf5": ", compression='gzip'", "png_dir": ""}
+MODULE_ARGS = {"lmdb": "", "hdf5": ", compression='gzip'"}
+LAYOUTS = [("one store, threads=1", 1, 1), ("8 shards, threads=2", SHARDS, 2)]
+BATCHES, BATCH = 1000, 256
+LOOKUPS = 10_000
 
 
 def shell(sqlite3, ext, script, cwd):
@@ -51,7 +60,7 @@ def shell(sqlite3, ext, script, cwd):
     seconds = time.perf_counter() - start
     out, err = p.stdout.read(), p.stderr.read()
     if p.returncode != 0:
-        raise RuntimeError("sqlite3 failed (%s): %s" % (script[:120], err.strip()))
+        raise RuntimeError("sqlite3 failed (%s): %s" % (script[:160], err.strip()))
     return seconds, hwm / 1024, anon / 1024, out.strip()
 
 
@@ -60,135 +69,119 @@ def disk_mib(path):
     return int(out.split()[0]) / 1024
 
 
-def dask_scan(path, workers, ext):
-    """Seconds to read every image of the sharded table with imgstore.dask on `workers` worker processes
-    (a label histogram and the mean image: every byte is read)."""
-    import distributed
-    import imgstore.dask
-    os.environ["PYTHONPATH"] = str(ROOT / "python") + os.pathsep + os.environ.get("PYTHONPATH", "")
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        start = time.perf_counter()
-        _, labels, images = imgstore.dask.read(path, extension=ext)
-        client.compute([labels.sum(), images.mean(axis=0)], sync=True)
-        return time.perf_counter() - start
+def drop_caches():
+    """Writes back and drops the page cache (root only; otherwise a sync), so each step starts alike."""
+    subprocess.run(["sync"], check=False)
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+    except OSError:
+        pass
 
 
-def measure(sqlite3, ext, backend, n, work):
-    row = {"backend": backend, "n": n}
-    args = MODULE_ARGS[backend]
-    source = "dataset('smooth', %d)" % n
-    for threads in (1, 2):
-        path = os.path.join(work, "%s_%d_t%d" % (backend, n, threads))
-        s, rss, anon, _ = shell(sqlite3, ext, "CREATE VIRTUAL TABLE t USING %s(path='%s', shape='%s', shards=%d, "
-                                "threads=%d%s); INSERT INTO t SELECT * FROM %s;" % (backend, path, SHAPE, SHARDS, threads,
-                                                                                      args, source), work)
-        row["load_t%d" % threads], row["rss_t%d" % threads], row["anon_t%d" % threads] = s, rss, anon
-    # One store, as the issue's baseline: threads=1 (one core, as before `threads` existed) up to 100,000 images,
-    # and threads=2 (a single store's own parallel encoding) at every size.
-    for threads in ((1, 2) if n <= 100_000 else (2,)):
-        one = os.path.join(work, "%s_%d_one" % (backend, n)) + (".lmdb" if backend == "lmdb" else ".h5" if backend == "hdf5" else "")
-        row["load_one_t%d" % threads] = shell(sqlite3, ext, "CREATE VIRTUAL TABLE t USING %s(path='%s', shape='%s', "
-                                              "threads=%d%s); INSERT INTO t SELECT * FROM %s;" % (
-                                                  backend, one, SHAPE, threads, args, source), work)[0]
-        for leftover in (one, one + "-lock"):  # a single-file lmdb store (format 1) had its lock file beside it
-            if os.path.isdir(leftover):
-                shutil.rmtree(leftover)
-            elif os.path.exists(leftover):
-                os.remove(leftover)
-    path = os.path.join(work, "%s_%d_t2" % (backend, n))
-    shutil.rmtree(os.path.join(work, "%s_%d_t1" % (backend, n)))
+def measure(sqlite3, ext, backend, n, layout, work, seed):
+    name, shards, threads = layout
+    row = {"backend": backend, "n": n, "layout": name}
+    path = os.path.join(work, "%s_%d_%d" % (backend, n, shards)) + (".lmdb" if backend == "lmdb" and shards == 1 else
+                                                                    ".h5" if shards == 1 else "")
+    create = "CREATE VIRTUAL TABLE t USING %s(path='%s', shape='%s', threads=%d%s%s);" % (
+        backend, path, SHAPE, threads, ", shards=%d" % shards if shards > 1 else "", MODULE_ARGS[backend])
+    drop_caches()
+    row["load"], row["rss"], row["anon"], _ = shell(sqlite3, ext, create + "INSERT INTO t SELECT * FROM dataset('smooth', %d);" % n, work)
     row["disk"] = disk_mib(path)
-    s, rss, anon, out = shell(sqlite3, ext, "CREATE VIRTUAL TABLE t USING %s(path='%s'); "
-                              "SELECT count(*), sum(length(pixels)) FROM t;" % (backend, path), work)
-    assert out.split("|")[0] == str(n), out
-    row["scan_sql"], row["scan_rss"] = s, rss
-    for workers in (1, 2):
-        row["dask_w%d" % workers] = dask_scan(path, workers, ext)
-    shutil.rmtree(path)
+    opened = "CREATE VIRTUAL TABLE t USING %s(path='%s', threads=%d);" % (backend, path, threads)
+    drop_caches()
+    s, rss, _, out = shell(sqlite3, ext, opened + "SELECT count(*), sum(length(pixels)) FROM t;", work)
+    assert out == "%d|%d" % (n, n * 3072), out
+    row["scan"], row["scan_rss"] = s, rss
+    rng = random.Random(seed)
+    # Random ids, written as a native table first (its making is timed apart and subtracted).
+    ids = ",".join("(%d,%d)" % (b, rng.randrange(n)) for b in range(BATCHES) for _ in range(BATCH))
+    points = ",".join("(%d)" % rng.randrange(n) for _ in range(LOOKUPS))
+    setup = ("CREATE TEMP TABLE batch(b, id); INSERT INTO batch VALUES %s; CREATE INDEX temp.batch_b ON batch(b);"
+             "CREATE TEMP TABLE point(id); INSERT INTO point VALUES %s;" % (ids, points))
+    base = shell(sqlite3, ext, opened + setup, work)[0]
+    batches = "".join("SELECT count(*), sum(length(pixels)) FROM t WHERE id IN (SELECT id FROM batch WHERE b = %d);" % b
+                      for b in range(BATCHES))
+    drop_caches()
+    row["batches"] = shell(sqlite3, ext, opened + setup + batches, work)[0] - base
+    drop_caches()
+    s, _, _, out = shell(sqlite3, ext, opened + setup + "SELECT count(*), sum(length(t.pixels)) FROM point JOIN t "
+                         "ON t.id = point.id;", work)
+    assert out == "%d|%d" % (LOOKUPS, LOOKUPS * 3072), out
+    row["lookups"] = s - base
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    else:
+        os.remove(path)
     return row
 
 
-def table(rows):
-    print("| backend | images | load 8 shards t=1 (s) | t=2 (s) | one store t=1 / t=2 (s) | 8 shards t=2 vs one store t=1 / t=2 "
-          "| peak RSS t=2 (MiB) | peak RssAnon t=1 / t=2 (MiB) | SQL scan (s) | Dask 1 / 2 workers (s) | disk (MiB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+def report(rows, hours, sizes):
+    print("## Scale: 10 million images (bench/bench_scale.py)")
+    print()
+    print("Smooth synthetic %s images; one store with threads=1 and %d shards with threads=2; %d cores, %d GiB of "
+          "memory (the page cache dropped before each step). Load: one INSERT ... SELECT FROM dataset(); scan: "
+          "every pixel blob in id order; batches: %d statements of %d random ids (`id IN (...)`); lookups: %d "
+          "random ids one at a time. The run took %.2f hours." % (
+              SHAPE, SHARDS, os.cpu_count(), round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+              BATCHES, BATCH, LOOKUPS, hours))
+    print()
+    print("| backend | layout | images | load (s) | per image (µs) | peak RSS / RssAnon (MiB) | scan (s) | "
+          "1,000 batches of 256 (s) | 10,000 lookups (s) | disk (GiB) | disk per image (B) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        one_t1 = r.get("load_one_t1")
-        print("| %s | %d | %.1f | %.1f | %s / %.1f | %s / %.2fx | %.0f | %.0f / %.0f | %.1f | %.1f / %.1f | %.0f |" % (
-            r["backend"], r["n"], r["load_t1"], r["load_t2"], "%.1f" % one_t1 if one_t1 else "-", r["load_one_t2"],
-            "%.2fx" % (one_t1 / r["load_t2"]) if one_t1 else "-", r["load_one_t2"] / r["load_t2"], r["rss_t2"],
-            r["anon_t1"], r["anon_t2"], r["scan_sql"], r["dask_w1"], r["dask_w2"], r["disk"]))
-
-
-def growth_and_projection(rows):
+        print("| %s | %s | %d | %.1f | %.1f | %.0f / %.0f | %.1f | %.1f | %.2f | %.2f | %.0f |" % (
+            r["backend"], r["layout"], r["n"], r["load"], r["load"] / r["n"] * 1e6, r["rss"], r["anon"], r["scan"],
+            r["batches"], r["lookups"], r["disk"] / 1024, r["disk"] * 2**20 / r["n"]))
     print()
-    print("Growth from the smallest to the largest size (1.0 = linear: the per-image cost did not change), and a")
-    print("projection from the largest size's per-image costs to 10 and 100 million images, one Dask task per shard")
-    print("of 125,000 images on M machines of 2 workers each, reading shards from a shared file system:")
+    lo_n, hi_n = min(sizes), max(sizes)
+    print("Growth of the per-image cost from %d to %d images (1.0 = linear), and projections from the %d-image "
+          "figures (per-image load and disk times the size; one writer process):" % (lo_n, hi_n, hi_n))
     print()
-    print("| backend | load per image | scan per image | disk per image | growth load / scan / disk "
-          "| 10M: shards, disk, load by one writer, Dask scan on 1 / 10 machines "
-          "| 100M: shards, disk, load by one writer, Dask scan on 10 / 100 machines |")
-    print("|---|---:|---:|---:|---|---|---|")
-    by_backend = {}
-    for r in rows:
-        by_backend.setdefault(r["backend"], []).append(r)
-    for backend, rs in by_backend.items():
-        lo, hi = rs[0], rs[-1]
+    print("| backend | layout | growth load / scan / batch / lookup / disk | 100M: disk, load | 1B: disk, load |")
+    print("|---|---|---|---|---|")
+    for backend in dict.fromkeys(r["backend"] for r in rows):
+        for name, _, _ in LAYOUTS:
+            rs = {r["n"]: r for r in rows if r["backend"] == backend and r["layout"] == name}
+            if lo_n not in rs or hi_n not in rs:
+                continue
+            lo, hi = rs[lo_n], rs[hi_n]
+            growth = " / ".join("%.2f" % ((hi[k] / hi_n) / (lo[k] / lo_n)) for k in ("load", "scan"))
+            growth += " / " + " / ".join("%.2f" % (hi[k] / lo[k]) for k in ("batches", "lookups"))
+            growth += " / %.2f" % ((hi["disk"] / hi_n) / (lo["disk"] / lo_n))
 
-        def per(r, key):
-            return r[key] / r["n"]
+            def proj(total):
+                return "%.1f TiB, %.1f h" % (total * hi["disk"] / hi_n / 2**20, total * hi["load"] / hi_n / 3600)
 
-        growth = " / ".join("%.2f" % (per(hi, k) / per(lo, k)) for k in ("load_t2", "scan_sql", "disk"))
-        scan_per_worker = per(hi, "dask_w1")  # seconds per image for one worker
-        disk_per = per(hi, "disk")  # MiB per image
-
-        def proj(n, machines):
-            return "%.0f s" % (n * scan_per_worker / (2 * machines))
-
-        def load(n):
-            return "%.1f h" % (n * per(hi, "load_t2") / 3600)
-
-        print("| %s | %.1f µs | %.1f µs | %.1f KiB | %s | %d, %.0f GiB, %s, %s / %s | %d, %.0f GiB, %s, %s / %s |" % (
-            backend, per(hi, "load_t2") * 1e6, per(hi, "scan_sql") * 1e6, disk_per * 1024, growth,
-            10_000_000 // 125_000, 10_000_000 * disk_per / 1024, load(10_000_000), proj(10_000_000, 1),
-            proj(10_000_000, 10), 100_000_000 // 125_000, 100_000_000 * disk_per / 1024, load(100_000_000),
-            proj(100_000_000, 10), proj(100_000_000, 100)))
-    print()
-    print("What becomes the bottleneck: the Dask scan scales with workers until the shared file system's bandwidth is")
-    print("reached (100M images of 32x32x3 are ~300 GiB: at 1 GiB/s that is 5 minutes however many workers read);")
-    print("the load does not scale out: one SQL transaction has one writer process, writing every shard from one")
-    print("machine, so loading 100M images takes 100M x the load cost per image / the writer's threads. Loading")
-    print("across machines means one table per machine (or per load), merged by the reader.")
+            print("| %s | %s | %s | %s | %s |" % (backend, name, growth, proj(100_000_000), proj(1_000_000_000)))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--extension", default=str(ROOT / "build" / "imgstore.so"))
     parser.add_argument("--sqlite3", default="sqlite3")
-    parser.add_argument("--sizes", default="100000,1000000", help="lmdb and hdf5 sizes, comma-separated")
-    parser.add_argument("--png-sizes", default="10000,100000", help="png_dir sizes, comma-separated")
-    parser.add_argument("--backends", default="lmdb,hdf5,png_dir")
-    parser.add_argument("--dir", default=None, help="work directory (default: a new one in /tmp)")
+    parser.add_argument("--sizes", default="100000,1000000,10000000")
+    parser.add_argument("--backends", default="lmdb,hdf5")
+    parser.add_argument("--dir", default=None, help="work directory (default: a new one in /var/tmp)")
     a = parser.parse_args()
     ext = os.path.abspath(a.extension)
-    work = tempfile.mkdtemp(prefix="imgstore-scale-", dir=a.dir)
+    sizes = [int(x) for x in a.sizes.split(",")]
+    work = tempfile.mkdtemp(prefix="imgstore-scale-", dir=a.dir or "/var/tmp")
+    start = time.time()
     rows = []
     try:
         for backend in a.backends.split(","):
-            sizes = a.png_sizes if backend == "png_dir" else a.sizes
-            for n in (int(x) for x in sizes.split(",")):
-                rows.append(measure(a.sqlite3, ext, backend, n, work))
+            for n in sizes:
+                for layout in LAYOUTS:
+                    rows.append(measure(a.sqlite3, ext, backend, n, layout, work, seed=n))
+                    r = rows[-1]
+                    print("%s, %s, %d: load %.1f s, scan %.1f s, batches %.1f s, lookups %.2f s, %.0f MiB" % (
+                        backend, r["layout"], n, r["load"], r["scan"], r["batches"], r["lookups"], r["disk"]),
+                        file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("## Scale: sharded tables (bench/bench_scale.py)")
-    print()
-    print("%d shards, smooth synthetic %s images, %d cores; loads are one INSERT ... SELECT FROM dataset(); the SQL"
-          " scan reads every pixel blob; the Dask scan computes the label sum and the mean image." % (SHARDS, SHAPE, os.cpu_count()))
-    print()
-    table(rows)
-    growth_and_projection(rows)
+    report(rows, (time.time() - start) / 3600, sizes)
 
 
 if __name__ == "__main__":

@@ -180,6 +180,9 @@ class Store {
   // reports any failure (SQLite ignores errors from xCommit and calls xSync before it, so the work is here).
   virtual void begin() = 0;
   virtual void sync() = 0;
+  // sync() for a caller that has just made every file this transaction wrote durable itself: one syncfs for the
+  // shards of a sharded png_dir table, which share a file system, rather than one per shard. The default syncs.
+  virtual void sync_after_syncfs() { sync(); }
   virtual void rollback() = 0;
   // The problems found in the store's structure and, with `full`, in every image (each read and checked);
   // empty when the store is sound. Never throws for a problem it can describe.

@@ -32,9 +32,16 @@ std::size_t lmdb_map_min() {
   return n >= (1LL << 20) ? static_cast<std::size_t>(n) : 0;
 }
 
+std::size_t shard_budget() {
+  const char* const text = std::getenv("IMGSTORE_SHARD_BUDGET");
+  const long long n = text != nullptr ? std::atoll(text) : 0;
+  return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
 #else
 
 void sharded_kill_point() {}
+std::size_t shard_budget() { return 0; }
 void lmdb_kill_point(const char*) {}
 std::size_t lmdb_map_min() { return 0; }
 

@@ -21,4 +21,8 @@ void lmdb_kill_point(const char* name);
 // grow; 0 when unset (the store's own minimum holds).
 std::size_t lmdb_map_min();
 
+// IMGSTORE_SHARD_BUDGET (bytes): the uncommitted bytes a sharded lmdb table's bulk load may hold before a shard
+// commits early (sharded_store.cpp), lowered so a test can kill a load between such commits; 0 when unset.
+std::size_t shard_budget();
+
 }  // namespace imgstore::test_hooks

@@ -1,6 +1,7 @@
 #include "thread_pool.hpp"
 
 #include <pthread.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +9,10 @@
 #include <set>
 
 namespace imgstore {
+
+namespace {
+constexpr int kLaneNice = 10;
+}  // namespace
 
 unsigned default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
@@ -145,10 +150,28 @@ void LazyPool::forget_inherited() {
 }
 
 ThreadPool* LazyPool::get() {
-  if (threads_ <= 1) return nullptr;
+  if (threads_ < least_ || threads_ == 0) return nullptr;
   forget_inherited();
   if (!pool_) pool_ = std::make_unique<ThreadPool>(threads_);
   return pool_.get();
+}
+
+Lanes::Lanes(unsigned lanes) {
+  if (lanes <= 1) return;
+  for (unsigned i = 0; i < lanes; ++i) lanes_.push_back(std::make_unique<LazyPool>(1, 1));
+  started_.resize(lanes, nullptr);
+}
+
+ThreadPool* Lanes::get(std::size_t key) {
+  if (lanes_.empty()) return nullptr;
+  const std::size_t lane = key % lanes_.size();
+  ThreadPool* pool = lanes_[lane]->get();
+  if (pool != started_[lane]) {  // a new thread (first use, or after fork)
+    started_[lane] = pool;
+    // Linux's nice is per thread; failing to lower it only costs speed.
+    pool->submit([] { static_cast<void>(setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kLaneNice)); });
+  }
+  return pool;
 }
 
 }  // namespace imgstore

@@ -73,7 +73,8 @@ class ThreadPool {
 // inherited through fork() (a PyTorch DataLoader worker, Python's multiprocessing) makes its own.
 class LazyPool {
  public:
-  explicit LazyPool(unsigned threads) : threads_(threads) {}
+  // `least`: the fewest threads worth a pool (a lane of Lanes is one thread).
+  explicit LazyPool(unsigned threads, unsigned least = 2) : threads_(threads), least_(least) {}
   ~LazyPool();
   LazyPool(const LazyPool&) = delete;
   LazyPool& operator=(const LazyPool&) = delete;
@@ -83,7 +84,26 @@ class LazyPool {
  private:
   void forget_inherited();
   const unsigned threads_;
+  const unsigned least_;
   std::unique_ptr<ThreadPool> pool_;
+};
+
+// Work pinned to threads: `lanes` one-thread pools, each made at first use (as LazyPool). Everything sent for one
+// key runs in order on one thread, which LMDB needs (a write transaction ends on the thread that began it), so a
+// sharded table's shards can each be written and committed on a worker. No lanes when `lanes` <= 1.
+//
+// A lane's thread runs at a lower priority (nice 10) than the thread that feeds it: the lanes take what the
+// feeding thread leaves of the cores, so it is never the one that waits (with as many lanes as cores, fair
+// sharing gave it two thirds of a core and it became the bottleneck).
+class Lanes {
+ public:
+  explicit Lanes(unsigned lanes);
+  std::size_t size() const { return lanes_.size(); }
+  ThreadPool* get(std::size_t key);
+
+ private:
+  std::vector<std::unique_ptr<LazyPool>> lanes_;
+  std::vector<ThreadPool*> started_;  // the lane's pool whose thread was given its priority
 };
 
 }  // namespace imgstore

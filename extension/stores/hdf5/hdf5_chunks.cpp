@@ -45,7 +45,17 @@ std::vector<std::uint8_t> inflate_chunk(const StoredChunk& chunk, std::size_t ex
 void ChunkWriter::submit(std::uint64_t index, std::shared_ptr<const std::vector<std::uint8_t>> block, std::size_t offset,
                          std::size_t bytes) {
   const int level = level_;
-  queue_.emplace_back(index, pool_.submit([block = std::move(block), offset, bytes, level] {
+  if (pool_ == nullptr) {
+    std::promise<StoredChunk> done;
+    {
+      // Only this store's own buffer is read meanwhile; another thread may use HDF5 (another shard's lane).
+      const Unlocked unlocked(hdf5_mutex());
+      done.set_value(deflate_chunk(std::span(block->data() + offset, bytes), level));
+    }
+    queue_.emplace_back(index, done.get_future());
+    return;
+  }
+  queue_.emplace_back(index, pool_->submit([block = std::move(block), offset, bytes, level] {
     return deflate_chunk(std::span(block->data() + offset, bytes), level);
   }));
 }
@@ -71,6 +81,16 @@ ChunkReader::~ChunkReader() {
   for (auto& [index, future] : ahead_) future.wait();  // the tasks own their inputs; waited only to be tidy
 }
 
+StoredChunk read_stored_chunk(const H5File& f, std::uint64_t index, const std::string& what) {
+  const hsize_t offset[4] = {index * f.chunk_rows(), 0, 0, 0};
+  hsize_t stored = 0;
+  checked(H5Dget_chunk_storage_size(f.images_id(), offset, &stored), what);
+  StoredChunk raw;
+  raw.bytes.resize(stored);
+  checked(H5Dread_chunk(f.images_id(), H5P_DEFAULT, offset, &raw.mask, raw.bytes.data()), what);
+  return raw;
+}
+
 const std::vector<std::uint8_t>& ChunkReader::chunk(const H5File& f, std::uint64_t index, std::uint64_t end,
                                                     const std::string& table) {
   if (index == current_index_) return current_;
@@ -82,12 +102,7 @@ const std::vector<std::uint8_t>& ChunkReader::chunk(const H5File& f, std::uint64
   const std::size_t chunk_bytes = f.chunk_rows() * f.shape().bytes();
   while (ahead_.size() < window_ && next_ < end) {
     const std::string what = f.where(table) + ": reading chunk " + std::to_string(next_) + " of /images";
-    const hsize_t offset[4] = {next_ * f.chunk_rows(), 0, 0, 0};
-    hsize_t stored = 0;
-    checked(H5Dget_chunk_storage_size(f.images_id(), offset, &stored), what);
-    auto raw = std::make_shared<StoredChunk>();
-    raw->bytes.resize(stored);
-    checked(H5Dread_chunk(f.images_id(), H5P_DEFAULT, offset, &raw->mask, raw->bytes.data()), what);
+    auto raw = std::make_shared<StoredChunk>(read_stored_chunk(f, next_, what));
     ahead_.emplace_back(next_, pool_.submit([raw, chunk_bytes, what] { return inflate_chunk(*raw, chunk_bytes, what); }));
     ++next_;
   }

@@ -1,5 +1,6 @@
-// Direct chunk I/O for gzip stores with threads > 1: whole /images chunks are compressed and decompressed with
-// zlib on the store's ThreadPool, while every HDF5 call (H5Dwrite_chunk, H5Dread_chunk) stays on the calling
+// Direct chunk I/O for gzip stores: whole /images chunks are compressed and decompressed with zlib on the
+// store's ThreadPool (threads > 1) or on the calling thread with hdf5_mutex() released (threads = 1: the shards
+// of a sharded table, each on its own lane, then compress at once), while every HDF5 call (H5Dwrite_chunk, H5Dread_chunk) stays on the calling
 // thread under hdf5_mutex() (Debian's libhdf5 says it is thread-safe, but that is one global lock inside it:
 // nothing to gain, and we do not rely on it). The bytes are what HDF5's deflate filter writes (zlib's
 // compress2 at the store's level, a zlib stream; a chunk that does not shrink enough is stored unfiltered with
@@ -33,16 +34,21 @@ StoredChunk deflate_chunk(std::span<const std::uint8_t> chunk, int level);
 // The chunk's pixels (`expected` bytes); Error corrupt (naming `what`) when they do not inflate to that size.
 std::vector<std::uint8_t> inflate_chunk(const StoredChunk& chunk, std::size_t expected, const std::string& what);
 
-// A transaction's whole chunks, compressed on the pool and written in order on the calling thread.
+// Chunk `index` of /images as stored (H5Dread_chunk). Call with hdf5_mutex() held.
+StoredChunk read_stored_chunk(const H5File& f, std::uint64_t index, const std::string& what);
+
+// A transaction's whole chunks, compressed on the pool (or here, without one) and written in order on the
+// calling thread.
 class ChunkWriter {
  public:
-  ChunkWriter(ThreadPool& pool, int level) : pool_(pool), level_(level) {}
+  ChunkWriter(ThreadPool* pool, int level) : pool_(pool), level_(level) {}
   ~ChunkWriter() { cancel(); }
   ChunkWriter(const ChunkWriter&) = delete;
   ChunkWriter& operator=(const ChunkWriter&) = delete;
 
   // Compresses chunk number `index` of /images: `bytes` of `block` from `offset` (the block is shared by its
-  // chunks and freed when the last is compressed).
+  // chunks and freed when the last is compressed). Without a pool it compresses now, with hdf5_mutex() (held
+  // once by the caller) released meanwhile.
   void submit(std::uint64_t index, std::shared_ptr<const std::vector<std::uint8_t>> block, std::size_t offset,
               std::size_t bytes);
   // Writes the compressed chunks at the front: those done, or (all) every one, waiting. Also waits while more
@@ -55,7 +61,7 @@ class ChunkWriter {
   static constexpr std::size_t kMaxInFlight = 64;
 
  private:
-  ThreadPool& pool_;
+  ThreadPool* const pool_;
   const int level_;
   std::deque<std::pair<std::uint64_t, std::future<StoredChunk>>> queue_;
 };

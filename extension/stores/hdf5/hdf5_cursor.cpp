@@ -98,7 +98,7 @@ std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
   if (store_.shape().any) return read_ragged_pixels();
   const std::uint64_t row = walk_.value();
   const std::size_t bytes = store_.shape().bytes();
-  const Lock lock(hdf5_mutex());
+  std::unique_lock<std::recursive_mutex> lock(hdf5_mutex());
   H5File& f = *file_;
   const bool own_file = file_ == store_.file_ptr();  // else a compaction moved the table on: no rows of its own
   if (own_file) {
@@ -124,6 +124,19 @@ std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
       reading([&] { chunk = &chunks_->chunk(f, row / f.chunk_rows(), end, store_.table()); });
       return {chunk->data() + (row % f.chunk_rows()) * bytes, bytes};
     }
+    // Without threads: the chunk read as stored under the lock and inflated after it, so that scans of
+    // several stores (a sharded table's shards on their lanes) inflate at once; one chunk at a time.
+    const std::uint64_t index = row / f.chunk_rows();
+    if (index != inflated_index_) {
+      const std::string what = f.where(store_.table()) + ": reading chunk " + std::to_string(index) + " of /images";
+      StoredChunk raw;
+      reading([&] { raw = read_stored_chunk(f, index, what); });
+      lock.unlock();
+      inflated_index_ = ~std::uint64_t{0};
+      inflated_ = inflate_chunk(raw, f.chunk_rows() * bytes, what);
+      inflated_index_ = index;
+    }
+    return {inflated_.data() + (row % f.chunk_rows()) * bytes, bytes};
   }
   // (Made only where a read happens: most rows of a scan come from the block already read.)
   const auto what = [&] { return f.where(store_.table()) + ": reading id " + std::to_string(walk_.id()); };

@@ -18,6 +18,20 @@ namespace imgstore::hdf5 {
 std::recursive_mutex& hdf5_mutex();
 using Lock = std::lock_guard<std::recursive_mutex>;
 
+// The reverse of Lock, for a stretch of pure computation (zlib) in the middle of a locked call: released on
+// construction, taken again on destruction. The calling thread must hold the mutex exactly once for others to
+// get it meanwhile (held more often, it stays held: still correct, only not concurrent).
+class Unlocked {
+ public:
+  explicit Unlocked(std::recursive_mutex& m) : m_(m) { m_.unlock(); }
+  ~Unlocked() { m_.lock(); }
+  Unlocked(const Unlocked&) = delete;
+  Unlocked& operator=(const Unlocked&) = delete;
+
+ private:
+  std::recursive_mutex& m_;
+};
+
 // Once per process: HDF5 prints nothing; its errors reach us as its error stack.
 void silence_hdf5();
 

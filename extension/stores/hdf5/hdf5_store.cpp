@@ -43,6 +43,8 @@ Hdf5Store::~Hdf5Store() {
   }
 }
 
+bool Hdf5Store::direct_chunks() const { return f_->deflate() > 0 && !f_->ragged(); }
+
 ThreadPool* Hdf5Store::pool() {
   // Nothing to compress: no workers. A store of shape 'any' compresses through HDF5's filter (H5Dwrite of its
   // 1-D /images): the direct chunk path of hdf5_chunks.hpp cuts chunks at row boundaries.
@@ -573,7 +575,7 @@ void Hdf5Store::flush_block() {
   // Counted from the start of the transaction: HDF5's chunk cache may not have written the earlier blocks yet.
   f_->ensure_space((flushed_ + n) * shape().bytes(), what);
   const std::uint64_t first = f_->committed()->rows + flushed_;
-  if (pool() != nullptr) {
+  if (direct_chunks()) {
     f_->resize_images(first + n, what);
     flush_block_direct(first, n, what);
   } else {
@@ -597,7 +599,7 @@ void Hdf5Store::flush_block_direct(std::uint64_t first, std::uint64_t n, const s
   if (tail > 0) {
     f_->write_images(first + n - tail, tail, block->data() + (n - tail) * bytes, what);
   }
-  if (!writer_) writer_ = std::make_unique<ChunkWriter>(*pool(), f_->deflate());
+  if (!writer_) writer_ = std::make_unique<ChunkWriter>(pool(), f_->deflate());
   for (std::uint64_t k = 0; k < whole; ++k) {
     writer_->submit((first + head) / chunk + k, block, (head + k * chunk) * bytes, chunk * bytes);
   }

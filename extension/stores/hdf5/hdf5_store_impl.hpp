@@ -83,6 +83,9 @@ class Hdf5Cursor final : public Cursor {
   std::vector<std::uint8_t> single_;
   Committed::Index::const_iterator hint_;  // where the scan is in snapshot_->index (immutable: stays valid)
   std::unique_ptr<ChunkReader> chunks_;    // a threaded gzip scan's chunks
+  // A gzip scan without threads: the chunk it is in, inflated outside hdf5_mutex() (read_pixels).
+  std::uint64_t inflated_index_ = ~std::uint64_t{0};
+  std::vector<std::uint8_t> inflated_;
 };
 
 class Hdf5Store final : public Store {
@@ -143,6 +146,8 @@ class Hdf5Store final : public Store {
   std::uint64_t generation() const { return generation_; }
   // The codec pool of a gzip store with threads > 1 (hdf5_chunks.hpp), else nullptr.
   ThreadPool* pool();
+  // gzip of one-shape stores: whole chunks compressed by us, not by HDF5's filter (hdf5_chunks.hpp).
+  bool direct_chunks() const;
   // Writes the chunks still being compressed, so that HDF5 reads this transaction's rows.
   void settle();
 

@@ -102,8 +102,8 @@ void PngStore::make_pending_dir() {
 
 void PngStore::commit_changes() {
   const std::string where = "table " + table_ + ": commit";
-  // 1. The pending PNGs reach the disk before anything refers to them.
-  if (::syncfs(lock_.fd()) != 0) throw_errno(where + ": syncfs of '" + dir_ + "'", errno);
+  // 1. The pending PNGs reach the disk before anything refers to them (the caller's syncfs did, for shards).
+  if (!files_synced_ && ::syncfs(lock_.fd()) != 0) throw_errno(where + ": syncfs of '" + dir_ + "'", errno);
   // 2. The new labels: the lines to append, or the whole file.
   png_dir_format::CommitRecord record;
   std::string csv;
@@ -123,10 +123,10 @@ void PngStore::commit_changes() {
     if (!labels_.contains(id)) record.deletes.push_back(id);  // written, then deleted, in this transaction
   }
   write_synced(commit_path() + ".tmp", png_dir_format::encode_commit_record(record), where);
-  commit_record();
+  commit_record(png_dir_format::appends_only(record));
 }
 
-void PngStore::commit_record() {
+void PngStore::commit_record(bool appends_only) {
   const std::string where = "table " + table_ + ": commit";
   // 3. The commit point: COMMIT appears atomically, and the directory entry is made durable. Readers that see
   // it while we hold the record lock read on (the state is still the old one), instead of finishing it.
@@ -137,8 +137,10 @@ void PngStore::commit_record() {
   }
   fsync_or_throw(lock_.fd(), dir_, where);
   // 4. Wait for the statements reading the committed state to finish (they hold .imgstore shared). If they
-  // keep it too long, the record is withdrawn (durably: a crash must not bring back what was refused).
-  if (!lock_for_applying(exclusive.get(), timeout_)) {
+  // keep it too long, the record is withdrawn (durably: a crash must not bring back what was refused). A
+  // record of new ids only does not wait: it changes no file a reader reads, and readers read labels.csv up
+  // to its append point while it is there.
+  if (!appends_only && !lock_for_applying(exclusive.get(), timeout_)) {
     if (::unlink(commit_path().c_str()) != 0) {
       release_record(exclusive.get());
       return;  // it stands: the next statement (or open) applies it, as after a failed apply
@@ -161,7 +163,7 @@ void PngStore::commit_record() {
     return;
   }
   csv_stamp_ = stamp_of(csv_path());
-  unlock_applying(exclusive.get());
+  if (!appends_only) unlock_applying(exclusive.get());
   try {
     tidy_up();
   } catch (const std::exception&) {

@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "png_codec.hpp"
 #include "png_store_impl.hpp"
 
@@ -32,9 +34,21 @@ Shape read_image(const std::string& table, const std::string& path, std::int64_t
   return found;
 }
 
+namespace {
+
+// Rows a decode task takes: enough that handing them over costs little beside decoding them, few enough that
+// the window (2 tasks per thread) stays small for large images.
+std::size_t rows_per_task(const Shape& shape) {
+  if (shape.any) return 4;
+  return std::clamp<std::size_t>((std::size_t{64} << 10) / std::max<std::size_t>(shape.bytes(), 1), 1, 16);
+}
+
+}  // namespace
+
 PngCursor::PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids, Fd read_lock,
                      ThreadPool* pool)
-    : store_(store), read_lock_(std::move(read_lock)), pool_(pool), walk_(range, std::move(ids), by_ids) {
+    : store_(store), read_lock_(std::move(read_lock)), pool_(pool), batch_rows_(rows_per_task(store.shape())),
+      walk_(range, std::move(ids), by_ids) {
   step();
 }
 
@@ -49,23 +63,39 @@ void PngCursor::next() {
     step();
     return;
   }
+  if (++pos_ < ahead_.front().ids.size()) return;
   ahead_.pop_front();
+  pos_ = 0;
+  front_ready_ = false;
+  front_.clear();
   fill();
 }
 
 void PngCursor::fill() {
-  const std::size_t limit = 4 * pool_->size();
+  const std::size_t limit = 2 * pool_->size();
   while (ahead_.size() < limit && !at_end_) {
-    const std::int64_t id = walk_.id();
-    std::string path = store_.file_of(id);
-    auto pixels = pool_->submit([table = store_.table(), path = std::move(path), id, shape = store_.shape()] {
+    Batch batch;
+    std::vector<std::string> paths;
+    while (batch.ids.size() < batch_rows_ && !at_end_) {
+      batch.ids.push_back(walk_.id());
+      batch.labels.push_back(walk_.value());
+      paths.push_back(store_.file_of(walk_.id()));
+      step();
+    }
+    batch.decoded = pool_->submit([table = store_.table(), paths = std::move(paths), ids = batch.ids,
+                                   shape = store_.shape()] {
+      std::vector<Decoded> out(ids.size());
       std::vector<std::uint8_t> file_bytes;
-      Decoded out;
-      out.shape = read_image(table, path, id, shape, file_bytes, out.pixels);
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        try {
+          out[i].shape = read_image(table, paths[i], ids[i], shape, file_bytes, out[i].pixels);
+        } catch (...) {
+          out[i].error = std::current_exception();
+        }
+      }
       return out;
     });
-    ahead_.push_back(Ahead{id, walk_.value(), std::move(pixels)});
-    step();
+    ahead_.push_back(std::move(batch));
   }
 }
 
@@ -78,9 +108,14 @@ std::span<const std::uint8_t> PngCursor::pixels() {
   if (ahead_.empty()) {
     shape_ = read_image(store_.table(), store_.file_of(id()), id(), store_.shape(), file_bytes_, pixels_);
   } else {
-    Decoded decoded = ahead_.front().pixels.get();
-    pixels_ = std::move(decoded.pixels);
-    shape_ = decoded.shape;
+    if (!front_ready_) {
+      front_ = ahead_.front().decoded.get();
+      front_ready_ = true;
+    }
+    Decoded& row = front_[pos_];
+    if (row.error) std::rethrow_exception(row.error);
+    pixels_.swap(row.pixels);
+    shape_ = row.shape;
   }
   decoded_ = true;
   return pixels_;

@@ -64,6 +64,8 @@ struct CommitRecord {
   friend bool operator==(const CommitRecord&, const CommitRecord&) = default;
 };
 std::string encode_commit_record(const CommitRecord& record);
+// A record of new ids only: lines appended to labels.csv, no file renamed over or deleted.
+inline bool appends_only(const CommitRecord& r) { return !r.replace_csv && r.renames.empty() && r.deletes.empty(); }
 // Error(corrupt) naming `what` for anything that is not a complete record: every number is checked, so a
 // damaged record cannot name a file outside the store.
 CommitRecord parse_commit_record(std::string_view text, const std::string& what);

@@ -210,6 +210,17 @@ void PngStore::sync() {
   end_txn();
 }
 
+void PngStore::sync_after_syncfs() {
+  files_synced_ = true;
+  try {
+    sync();
+  } catch (...) {
+    files_synced_ = false;
+    throw;
+  }
+  files_synced_ = false;
+}
+
 void PngStore::rollback() {
   if (!undo_.active()) return;
   discard_writes();  // before the undo unlinks files, so no write in flight makes one again
@@ -386,12 +397,45 @@ void PngStore::open(const std::optional<Shape>& wanted, OpenMode mode) {
 }
 
 void PngStore::load_csv() {
+  const std::string where = "table " + table_ + ": '" + csv_path() + "'";
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  for (;;) {
+    std::optional<std::int64_t> cut = appending_at();
+    const Stamp before = stamp_of(csv_path());
+    std::vector<std::uint8_t> raw;
+    read_whole(csv_path(), raw, "table " + table_);
+    if (!cut) cut = appending_at();  // a commit that began while we read: its lines may be in `raw`, part of them
+    const bool whole = !cut && stamp_of(csv_path()) == before && static_cast<off_t>(raw.size()) == before.size;
+    if (cut || whole) {
+      if (cut && *cut >= 0 && static_cast<std::size_t>(*cut) < raw.size()) raw.resize(static_cast<std::size_t>(*cut));
+      labels_ = png_dir_format::parse_labels_csv(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()),
+                                                 where);
+      // After a cut, the next statement reads the file again (the commit's lines are committed by then).
+      csv_stamp_ = cut ? Stamp{} : before;
+      return;
+    }
+    // It grew while we read it: a commit appended and finished meanwhile; read it again.
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw Error(where + " kept changing while being read for " + std::to_string(timeout_.count()) + " ms; try again",
+                  ErrorKind::busy);
+    }
+  }
+}
+
+std::optional<std::int64_t> PngStore::appending_at() const {
   std::vector<std::uint8_t> raw;
-  const Stamp before = stamp_of(csv_path());
-  read_whole(csv_path(), raw, "table " + table_);
-  labels_ = png_dir_format::parse_labels_csv(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()),
-                                             "table " + table_ + ": '" + csv_path() + "'");
-  csv_stamp_ = before;
+  try {
+    read_whole(commit_path(), raw, "table " + table_);
+  } catch (const Error&) {
+    return std::nullopt;  // no record (or it went meanwhile: applied, labels.csv synced)
+  }
+  const auto record = png_dir_format::parse_commit_record(
+      std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()),
+      "table " + table_ + ": the commit record of '" + dir_ + "'");
+  // A record that changes files readers read is applied under the exclusive lock our shared one excludes: the
+  // file is wholly before it or wholly after it.
+  if (!png_dir_format::appends_only(record)) return std::nullopt;
+  return record.append_at;
 }
 
 void PngStore::refresh(bool force) {

@@ -54,8 +54,8 @@ class PngCursor final : public Cursor {
             ThreadPool* pool);
   bool at_end() const override { return ahead_.empty() && at_end_; }
   void next() override;
-  std::int64_t id() const override { return ahead_.empty() ? walk_.id() : ahead_.front().id; }
-  std::int64_t label() override { return ahead_.empty() ? walk_.value() : ahead_.front().label; }
+  std::int64_t id() const override { return ahead_.empty() ? walk_.id() : ahead_.front().ids[pos_]; }
+  std::int64_t label() override { return ahead_.empty() ? walk_.value() : ahead_.front().labels[pos_]; }
   std::span<const std::uint8_t> pixels() override;
   std::optional<Shape> row_shape() override;
 
@@ -63,11 +63,14 @@ class PngCursor final : public Cursor {
   struct Decoded {
     std::vector<std::uint8_t> pixels;
     Shape shape;
+    std::exception_ptr error;  // this row's file could not be read: the statement that reaches it fails
   };
-  struct Ahead {
-    std::int64_t id;
-    std::int64_t label;
-    std::future<Decoded> pixels;
+  // Rows read and decoded by one task: a few rows a task, so that handing rows between threads costs little
+  // beside a decode.
+  struct Batch {
+    std::vector<std::int64_t> ids;
+    std::vector<std::int64_t> labels;
+    std::future<std::vector<Decoded>> decoded;
   };
   void step();
   void fill();  // tops the window up to its size
@@ -75,9 +78,13 @@ class PngCursor final : public Cursor {
   PngStore& store_;
   const Fd read_lock_;         // shared flock on .imgstore while the statement reads (empty in a transaction)
   ThreadPool* const pool_;
+  const std::size_t batch_rows_;  // rows a task reads and decodes
   IdWalk<std::int64_t> walk_;  // id -> label; ahead of the current row while decoding ahead
   bool at_end_ = false;        // the walk is done
-  std::deque<Ahead> ahead_;    // rows being decoded, the current one first (empty when not decoding ahead)
+  std::deque<Batch> ahead_;    // batches being decoded, the current row's first (empty when not decoding ahead)
+  std::size_t pos_ = 0;        // the current row's place in ahead_.front()
+  std::vector<Decoded> front_; // ahead_.front()'s rows, once its task is done
+  bool front_ready_ = false;
   std::vector<std::uint8_t> file_bytes_;  // reused across rows
   std::vector<std::uint8_t> pixels_;
   Shape shape_;  // of pixels_
@@ -112,6 +119,7 @@ class PngStore final : public Store {
 
   void begin() override;
   void sync() override;
+  void sync_after_syncfs() override;
   void rollback() override;
   void savepoint(int level) override;
   void release(int level) override;
@@ -180,8 +188,11 @@ class PngStore final : public Store {
   void make_pending_dir();  // .pending: marks a transaction that writes, for recovery
   // Writes labels.csv.pending and the commit record, then applies it.
   void commit_changes();
-  // Its second half: COMMIT.tmp into place (the commit point), then applied under the exclusive lock.
-  void commit_record();
+  bool files_synced_ = false;  // sync_after_syncfs(): the caller's syncfs made this transaction's files durable
+  // Its second half: COMMIT.tmp into place (the commit point), then applied: under the exclusive lock when it
+  // changes files readers may read (replacements, deletes, a rewritten labels.csv); a record that only appends
+  // new ids to labels.csv is applied beside the readers, which read labels.csv as it was before it (load_csv).
+  void commit_record(bool appends_only);
   // Finishes a durable commit record left by a failed apply or a crash, or says why it cannot.
   void finish_commit();
   void write_synced(const std::string& path, const std::string& text, const std::string& where);
@@ -207,7 +218,12 @@ class PngStore final : public Store {
   void ensure_meta();
   void open(const std::optional<Shape>& wanted, OpenMode mode);
   [[noreturn]] void throw_shape_mismatch(const Shape& wanted) const;
+  // labels.csv as of one committed state, also while a commit appends to it: up to the record's append point
+  // while a commit record that appends is there; otherwise the whole file, read again if it grew meanwhile.
   void load_csv();
+  // Where a commit record that only appends (COMMIT, present now) cuts labels.csv for readers; nullopt without
+  // one (none, or gone meanwhile: then it has been applied and synced).
+  std::optional<std::int64_t> appending_at() const;
   // Reloads labels.csv if another connection or process committed (never inside our own transaction).
   void refresh(bool force = false);
 

@@ -55,17 +55,17 @@ std::int64_t parse_shards(const std::string& table, const std::string& text) {
   return one.integer("shards", 1, kMaxShards, 1);
 }
 
-// The arguments a shard is opened with: its own path, the table's shape, `threads`, timeout and the backend's
-// other arguments. Each shard keeps the table's `threads` for its codec work (PNG and gzip encoding while the
-// sharded store's workers write the shards, decoding ahead in scans): those pools are the shards' own, made at
-// first use, so a worker writing one shard never waits on a pool it occupies.
+// The arguments a shard is opened with: its own path, the table's shape, timeout and the backend's other
+// arguments, and threads=1: the table's `threads` are its lanes (sharded_store_impl.hpp), and each shard's codec
+// work (PNG and gzip encoding and decoding) runs on its lane, so that N threads are N threads however many
+// shards there are (a pool per shard made 2 + 16 threads for 8 shards on 2 cores, and scans slower).
 std::vector<std::string> shard_arguments(const Split& split, const std::string& path, const Shape& shape) {
   std::vector<std::string> args = split.rest;
   std::string quoted;
   for (const char c : path) quoted += c == '\'' ? std::string("''") : std::string(1, c);
   args.push_back("path='" + quoted + "'");
   args.push_back("shape='" + shape.str() + "'");
-  if (split.threads) args.push_back("threads=" + *split.threads);
+  args.push_back("threads=1");
   if (split.timeout) args.push_back("timeout=" + *split.timeout);
   return args;
 }

@@ -10,7 +10,11 @@
 
 #include "sharded_store_impl.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <limits>
 #include <thread>
 
 #include "shard_folder.hpp"
@@ -71,6 +75,27 @@ class MergeCursor final : public Cursor {
 };
 
 constexpr std::size_t kBatchRows = 64;  // rows handed to a shard's worker at once
+constexpr std::size_t kMostInFlight = 256;
+constexpr std::size_t kAnyRowBytes = 4096;  // a guess at a row of a store of shape 'any', for read-ahead batches  // batches (and early commits) queued on the lanes at once
+
+// A bulk load into lmdb shards holds at most this many uncommitted row bytes per table (LMDB keeps about 4 KiB
+// of dirty pages a 3 KiB row): as much memory as one lmdb store's own limit of 2^17 dirty pages.
+constexpr std::size_t kLoadBudget = std::size_t{384} << 20;
+constexpr std::size_t kLeastShardBudget = std::size_t{8} << 20;  // fewer, larger commits on many shards
+
+std::size_t shard_budget(const std::string& backend, std::size_t shards) {
+  // hdf5 and png_dir shards write their rows out as they go: their memory is bounded already.
+  if (backend != "lmdb") return std::numeric_limits<std::size_t>::max();
+  if (const std::size_t test = test_hooks::shard_budget()) return std::max<std::size_t>(1, test / shards);
+  return std::max(kLeastShardBudget, kLoadBudget / shards);
+}
+
+std::exception_ptr first_of(const std::vector<std::exception_ptr>& failed) {
+  for (const auto& e : failed) {
+    if (e) return e;
+  }
+  return nullptr;
+}
 
 }  // namespace
 
@@ -78,10 +103,61 @@ ShardedStore::ShardedStore(std::string table, std::string folder, Manifest manif
                            std::vector<std::unique_ptr<Store>> shards, unsigned threads,
                            std::chrono::milliseconds timeout)
     : table_(std::move(table)), folder_(std::move(folder)), manifest_(std::move(manifest)), shards_(std::move(shards)),
-      timeout_(timeout), pool_(std::min<unsigned>(threads, static_cast<unsigned>(shards_.size()))),
+      timeout_(timeout), lanes_(std::min<unsigned>(threads, static_cast<unsigned>(shards_.size()))),
       journal_(table_, folder_, manifest_.shape),
       dirty_(shards_.size(), false), top_id_(shards_.size()), top_known_(shards_.size(), false),
-      batches_(shards_.size()), in_flight_(shards_.size()) {}
+      batches_(shards_.size()),
+      shard_budget_(shard_budget(manifest_.backend, shards_.size())), uncommitted_(shards_.size(), 0) {}
+
+template <typename Work>
+std::vector<std::exception_ptr> ShardedStore::on_lanes(const std::vector<std::size_t>& which, Work&& work) {
+  std::vector<std::exception_ptr> failed(shards_.size());
+  std::vector<std::pair<std::size_t, std::future<void>>> running;
+  for (const std::size_t i : which) {
+    if (ThreadPool* lane = lanes_.get(i)) {
+      running.emplace_back(i, lane->submit([&work, i] { work(i); }));
+      continue;
+    }
+    try {
+      work(i);
+    } catch (...) {
+      failed[i] = std::current_exception();
+    }
+  }
+  for (auto& [i, done] : running) {
+    try {
+      done.get();
+    } catch (...) {
+      failed[i] = std::current_exception();
+    }
+  }
+  return failed;
+}
+
+std::vector<std::size_t> ShardedStore::all_shards() const {
+  std::vector<std::size_t> all(shards_.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+  return all;
+}
+
+void ShardedStore::rollback_shards() noexcept {
+  try {
+    on_lanes(all_shards(), [this](std::size_t i) { shards_[i]->rollback(); });
+  } catch (...) {
+  }
+}
+
+void ShardedStore::begin_shards() {
+  const auto failed = on_lanes(all_shards(), [this](std::size_t i) { shards_[i]->begin(); });
+  const std::exception_ptr first = first_of(failed);
+  if (!first) return;
+  std::vector<std::size_t> begun;
+  for (std::size_t i = 0; i < failed.size(); ++i) {
+    if (!failed[i]) begun.push_back(i);
+  }
+  on_lanes(begun, [this](std::size_t i) { rollback_quietly(*shards_[i]); });
+  std::rethrow_exception(first);
+}
 
 ShardedStore::~ShardedStore() {
   if (in_txn_) rollback();
@@ -155,9 +231,16 @@ Manifest ShardedStore::settled_manifest(std::chrono::steady_clock::time_point de
 }
 
 std::unique_ptr<Cursor> ShardedStore::scan(IdRange range) {
+  // Outside a transaction each shard's rows are read ahead on its lane (nothing else runs there then).
+  const bool ahead = lanes_.size() > 0 && !in_txn_;
+  const std::size_t row_bytes = manifest_.shape.any ? kAnyRowBytes : manifest_.shape.bytes();
   return merged([&] {
     std::vector<std::unique_ptr<Cursor>> cursors;
-    for (const auto& shard : shards_) cursors.push_back(shard->scan(range));
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+      std::unique_ptr<Cursor> c = shards_[i]->scan(range);
+      if (ahead) c = std::make_unique<ShardReadAhead>(std::move(c), lanes_.get(i), row_bytes, read_aheads_);
+      cursors.push_back(std::move(c));
+    }
     return cursors;
   });
 }
@@ -190,13 +273,55 @@ void ShardedStore::write_now(std::size_t shard, const Image& image, bool replace
   if (replace) remember(shard, image.id);
   shards_[shard]->put(image, replace);
   if (!replace && !journal_.knows(image.id)) journal_.inserted(image.id);
+  count_bytes(shard, image.pixels.size());
+}
+
+void ShardedStore::count_bytes(std::size_t shard, std::size_t bytes) {
+  uncommitted_[shard] += bytes;
+  // Only a load of new rows outside any savepoint: its undo is deleting the pending ids, and no savepoint can
+  // ask for a state that a shard's commit has made permanent.
+  if (uncommitted_[shard] >= shard_budget_ && levels_.empty() && journal_.saved() == 0) checkpoint(shard);
+}
+
+void ShardedStore::checkpoint(std::size_t shard) {
+  if (lanes_.size() > 0) flush_shard(shard);  // its rows go before its commit on its lane
+  Manifest next = manifest_;
+  next.pending = journal_.pending();  // every id this load has written so far (some still uncommitted)
+  ++next.generation;
+  write_manifest(folder_, next);
+  manifest_ = std::move(next);
+  checkpointed_ = true;
+  uncommitted_[shard] = 0;
+  test_hooks::sharded_kill_point();
+  Store* store = shards_[shard].get();
+  auto commit = [store] {
+    store->sync();
+    test_hooks::sharded_kill_point();
+    store->begin();
+  };
+  if (lanes_.size() > 0) {
+    send(shard, commit);  // the calling thread goes on with the other shards' rows
+  } else {
+    commit();
+  }
+}
+
+void ShardedStore::undo_checkpoints() noexcept {
+  if (!checkpointed_) return;
+  checkpointed_ = false;
+  try {
+    recover_unfinished(table_, folder_, manifest_, shards_);  // deletes the pending ids in every shard
+  } catch (...) {
+    // Left as a dead writer's commit is: the manifest keeps the ids pending (hidden), and the next process
+    // that opens, writes or waits on the table removes them.
+  }
 }
 
 void ShardedStore::put(const Image& image, bool replace) {
   if (failure_) drain();
   const std::size_t shard = shard_of(image.id, shards_.size());
   dirty_[shard] = true;
-  if (pool_.get() == nullptr) {
+  if (lanes_.size() == 0) {
     write_now(shard, image, replace);
     return;
   }
@@ -218,47 +343,53 @@ void ShardedStore::put(const Image& image, bool replace) {
   journal_.inserted(image.id);
   batches_[shard].push_back({image.id, image.label, replace, {image.pixels.begin(), image.pixels.end()}, image.shape});
   if (batches_[shard].size() >= kBatchRows) flush_shard(shard);
+  count_bytes(shard, image.pixels.size());
+}
+
+void ShardedStore::await(std::future<void>& done) noexcept {
+  try {
+    done.get();
+  } catch (...) {
+    if (!failure_) failure_ = std::current_exception();
+  }
 }
 
 void ShardedStore::wait_shard(std::size_t shard) {
-  if (in_flight_[shard].valid()) {
-    try {
-      in_flight_[shard].get();
-    } catch (...) {
-      if (!failure_) failure_ = std::current_exception();
+  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+    if (it->first == shard) {
+      await(it->second);
+      it = in_flight_.erase(it);
+    } else {
+      ++it;
     }
   }
   if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
 }
 
+void ShardedStore::send(std::size_t shard, std::function<void()> work) {
+  in_flight_.emplace_back(shard, lanes_.get(shard)->submit(std::move(work)));
+  // Bounded: a shard's lane may be busy committing while the others take rows.
+  while (in_flight_.size() > kMostInFlight) {
+    await(in_flight_.front().second);
+    in_flight_.pop_front();
+  }
+}
+
 void ShardedStore::flush_shard(std::size_t shard) {
   if (batches_[shard].empty()) return;
-  if (in_flight_[shard].valid()) {
-    try {
-      in_flight_[shard].get();
-    } catch (...) {
-      if (!failure_) failure_ = std::current_exception();
-    }
-  }
   auto batch = std::make_shared<std::vector<Row>>(std::move(batches_[shard]));
   batches_[shard].clear();
   Store* store = shards_[shard].get();
-  in_flight_[shard] = pool_.get()->submit([store, batch] {
+  send(shard, [store, batch] {
     for (const Row& row : *batch) store->put(Image{row.id, row.label, row.pixels, row.shape}, row.replace);
   });
 }
 
 void ShardedStore::drain() {
-  if (pool_.get() != nullptr) {
+  if (lanes_.size() > 0) {
     for (std::size_t i = 0; i < shards_.size(); ++i) flush_shard(i);
-    for (std::size_t i = 0; i < shards_.size(); ++i) {
-      if (!in_flight_[i].valid()) continue;
-      try {
-        in_flight_[i].get();
-      } catch (...) {
-        if (!failure_) failure_ = std::current_exception();
-      }
-    }
+    for (auto& [shard, done] : in_flight_) await(done);
+    in_flight_.clear();
   }
   if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
 }
@@ -293,13 +424,8 @@ void ShardedStore::begin() {
   try {
     if (auto current = read_manifest(folder_)) manifest_ = std::move(*current);
     if (manifest_.unfinished()) recover_unfinished(table_, folder_, manifest_, shards_);  // a writer died mid-commit
-    std::size_t begun = 0;
-    try {
-      for (; begun < shards_.size(); ++begun) shards_[begun]->begin();
-    } catch (...) {
-      for (std::size_t i = 0; i < begun; ++i) shards_[i]->rollback();
-      throw;
-    }
+    for (ShardReadAhead* scan : *read_aheads_) scan->pause();  // the lanes are the writers' now
+    begin_shards();
   } catch (...) {
     writer_lock_.release();
     throw;
@@ -307,51 +433,43 @@ void ShardedStore::begin() {
   in_txn_ = true;
   std::fill(dirty_.begin(), dirty_.end(), false);
   std::fill(top_known_.begin(), top_known_.end(), false);
+  std::fill(uncommitted_.begin(), uncommitted_.end(), 0);
   journal_.end(true);
   levels_.clear();
 }
 
 void ShardedStore::commit_shards(const std::vector<std::size_t>& dirty, std::vector<std::exception_ptr>& failed) {
-  std::vector<std::future<void>> done;
-  // LMDB's writer lock is a mutex of the thread that began the transaction: its commit must run there too.
-  const bool parallel = pool_.get() != nullptr && manifest_.backend != "lmdb";
-  for (const std::size_t i : dirty) {
-    if (parallel) {
-      done.push_back(pool_.get()->submit([this, i] {
-        shards_[i]->sync();
-        test_hooks::sharded_kill_point();
-      }));
-      continue;
-    }
-    try {
+  // png_dir shards flush their files with syncfs, which syncs the whole file system: once for all of them.
+  const bool one_syncfs = manifest_.backend == "png_dir" && dirty.size() > 1;
+  if (one_syncfs) {
+    const Fd folder(::open(folder_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!folder || ::syncfs(folder.get()) != 0) throw_errno("table " + table_ + ": syncfs of '" + folder_ + "'", errno);
+  }
+  failed = on_lanes(dirty, [this, one_syncfs](std::size_t i) {
+    if (one_syncfs) {
+      shards_[i]->sync_after_syncfs();
+    } else {
       shards_[i]->sync();
-      test_hooks::sharded_kill_point();
-    } catch (...) {
-      failed[i] = std::current_exception();
     }
-  }
-  for (std::size_t k = 0; k < done.size(); ++k) {
-    try {
-      done[k].get();
-    } catch (...) {
-      failed[dirty[k]] = std::current_exception();
-    }
-  }
+    test_hooks::sharded_kill_point();
+  });
+  std::vector<std::size_t> broken;
   for (const std::size_t i : dirty) {
-    if (failed[i]) rollback_quietly(*shards_[i]);  // its transaction must not linger into the next one
+    if (failed[i]) broken.push_back(i);
   }
+  // Its transaction must not linger into the next one.
+  on_lanes(broken, [this](std::size_t i) { rollback_quietly(*shards_[i]); });
 }
 
 void ShardedStore::sync() {
   if (!in_txn_) return;
   drain();
   std::vector<std::size_t> dirty;
-  for (std::size_t i = 0; i < shards_.size(); ++i) {
-    if (dirty_[i]) {
-      dirty.push_back(i);
-    } else {
-      shards_[i]->rollback();  // nothing written: nothing to commit
-    }
+  std::vector<std::size_t> clean;
+  for (std::size_t i = 0; i < shards_.size(); ++i) (dirty_[i] ? dirty : clean).push_back(i);
+  // Nothing written: nothing to commit.
+  if (const auto failed = first_of(on_lanes(clean, [this](std::size_t i) { shards_[i]->rollback(); }))) {
+    std::rethrow_exception(failed);
   }
   if (dirty.empty()) {
     finish(true);
@@ -395,7 +513,7 @@ void ShardedStore::sync() {
     if (first_failure != failed.end()) throw_rolled_back(*first_failure);
   } catch (...) {
     if (in_txn_) {
-      for (const auto& shard : shards_) rollback_quietly(*shard);
+      rollback_shards();
       finish(false);
     }
     throw;
@@ -436,7 +554,8 @@ Compacted ShardedStore::compact() {
 void ShardedStore::rollback() {
   if (!in_txn_) return;
   drain_quietly();
-  for (const auto& shard : shards_) shard->rollback();
+  rollback_shards();
+  undo_checkpoints();
   finish(true);
 }
 
@@ -449,6 +568,7 @@ void ShardedStore::rollback_quietly(Store& shard) noexcept {
 
 void ShardedStore::finish(bool remove_journal) noexcept {
   in_txn_ = false;
+  checkpointed_ = false;
   journal_.end(remove_journal);
   levels_.clear();
   writer_lock_.release();
@@ -457,25 +577,41 @@ void ShardedStore::finish(bool remove_journal) noexcept {
 void ShardedStore::savepoint(int level) {
   if (!in_txn_) return;
   drain();
-  for (const auto& shard : shards_) shard->savepoint(level);
+  if (const auto failed = first_of(on_lanes(all_shards(), [&](std::size_t i) { shards_[i]->savepoint(level); }))) {
+    std::rethrow_exception(failed);
+  }
   levels_.push_back({level, journal_.mark()});
 }
 
 void ShardedStore::release(int level) {
   if (!in_txn_) return;
   drain();
-  for (const auto& shard : shards_) shard->release(level);
+  if (const auto failed = first_of(on_lanes(all_shards(), [&](std::size_t i) { shards_[i]->release(level); }))) {
+    std::rethrow_exception(failed);
+  }
   while (!levels_.empty() && levels_.back().level >= level) levels_.pop_back();
 }
 
 void ShardedStore::rollback_to(int level) {
   if (!in_txn_) return;
   drain_quietly();
-  for (const auto& shard : shards_) shard->rollback_to(level);
   std::fill(top_known_.begin(), top_known_.end(), false);  // rows rolled back may raise a shard's largest id
   while (!levels_.empty() && levels_.back().level > level) levels_.pop_back();
+  const bool marked = !levels_.empty() && levels_.back().level == level;
+  if (checkpointed_ && !marked) {
+    // Back to before this table's first write, part of which early commits made permanent: undone, begun again.
+    rollback_shards();
+    undo_checkpoints();
+    std::fill(uncommitted_.begin(), uncommitted_.end(), 0);
+    journal_.rewind(0);
+    begin_shards();
+    return;
+  }
+  if (const auto failed = first_of(on_lanes(all_shards(), [&](std::size_t i) { shards_[i]->rollback_to(level); }))) {
+    std::rethrow_exception(failed);
+  }
   // Back to the savepoint's inserts, or to none: before this table's first write (the shards started over too).
-  journal_.rewind(!levels_.empty() && levels_.back().level == level ? levels_.back().inserted : 0);
+  journal_.rewind(marked ? levels_.back().inserted : 0);
 }
 
 std::vector<std::string> ShardedStore::check(bool full) {

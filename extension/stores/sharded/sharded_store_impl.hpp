@@ -3,7 +3,9 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <exception>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -13,6 +15,7 @@
 #include "posix_file.hpp"
 #include "shard_journal.hpp"
 #include "shard_manifest.hpp"
+#include "shard_read_ahead.hpp"
 #include "store.hpp"
 #include "thread_pool.hpp"
 #include "writer_lock.hpp"
@@ -62,13 +65,29 @@ class ShardedStore final : public Store {
   [[noreturn]] void throw_commits_busy() const;
   [[noreturn]] void throw_rolled_back(const std::exception_ptr& failure) const;
   static void rollback_quietly(Store& shard) noexcept;
-  void flush_shard(std::size_t shard);  // hands the shard's queued rows to its worker (after its last batch)
-  void wait_shard(std::size_t shard);   // waits for the shard's worker; rethrows a failure
+  void flush_shard(std::size_t shard);  // hands the shard's queued rows to its lane (after its last batch)
+  // Queues work for the shard's lane; waits for the oldest queued work while too much is in flight.
+  void send(std::size_t shard, std::function<void()> work);
+  void await(std::future<void>& done) noexcept;  // a failure is kept in failure_
+  void wait_shard(std::size_t shard);   // waits for the shard's queued work; rethrows a failure
   void drain();               // waits for every queued write; rethrows the first failure
   void drain_quietly() noexcept;
   template <typename Make>
   std::unique_ptr<Cursor> merged(Make&& make_cursors);
   void commit_shards(const std::vector<std::size_t>& dirty, std::vector<std::exception_ptr>& failed);
+  // Runs `work(i)` for each shard i of `which` on its lane (all at once), or here without lanes; the failures by
+  // shard.
+  template <typename Work>
+  std::vector<std::exception_ptr> on_lanes(const std::vector<std::size_t>& which, Work&& work);
+  std::vector<std::size_t> all_shards() const;
+  void rollback_shards() noexcept;  // every shard's open transaction, on its lane
+  void begin_shards();              // on their lanes; none left open if one fails
+  // A bulk load of new rows into lmdb shards commits a shard whose uncommitted bytes pass its share of the
+  // table's budget (LMDB holds a write transaction's pages in memory, up to 512 MiB per environment): the
+  // manifest names the load's ids pending first, so readers do not see them and a crash removes them.
+  void count_bytes(std::size_t shard, std::size_t bytes);
+  void checkpoint(std::size_t shard);
+  void undo_checkpoints() noexcept;  // removes the rows early commits wrote (rollback of the load)
   void finish(bool remove_journal) noexcept;
 
   const std::string table_;
@@ -76,7 +95,9 @@ class ShardedStore final : public Store {
   Manifest manifest_;  // the last one this connection read or wrote
   std::vector<std::unique_ptr<Store>> shards_;
   const std::chrono::milliseconds timeout_;
-  LazyPool pool_;  // no pool with threads=1: every call on the calling thread
+  // One lane per worker thread, shard i on lane i % threads; none with threads=1 (every call on this thread).
+  // Each shard's transaction is begun, written, committed and rolled back on its lane.
+  Lanes lanes_;
   bool in_txn_ = false;
   WriterLock writer_lock_;
   CommitJournal journal_;    // what this transaction inserted and the rows it changed, as they were before
@@ -85,8 +106,12 @@ class ShardedStore final : public Store {
   std::vector<std::optional<std::int64_t>> top_id_;  // per shard: the largest id it has or was given (threads > 1)
   std::vector<bool> top_known_;
   std::vector<std::vector<Row>> batches_;        // rows queued per shard (threads > 1)
-  std::vector<std::future<void>> in_flight_;     // per shard: its batch being written, if any
+  std::deque<std::pair<std::size_t, std::future<void>>> in_flight_;  // (shard, work) in the order queued
   std::exception_ptr failure_;                   // the first failed batch, rethrown by drain()
+  std::shared_ptr<ReadAheads> read_aheads_ = std::make_shared<ReadAheads>();  // scans reading ahead now
+  const std::size_t shard_budget_;               // uncommitted bytes a shard may hold in a bulk load (lmdb)
+  std::vector<std::size_t> uncommitted_;         // per shard: bytes written since its transaction began
+  bool checkpointed_ = false;                    // a shard committed early in this transaction
 };
 
 }  // namespace imgstore::sharded
