@@ -150,9 +150,11 @@ class IdWalk {
 //  - A cursor (one statement's reading) sees one committed state, taken when the cursor is created, plus its
 //    own table's transaction's changes. A commit by another connection or process while it reads is not seen
 //    at all, neither halfway nor after: lmdb reads an LMDB read transaction; hdf5 a published, immutable
-//    committed state (rows a commit never overwrites); png_dir holds a shared lock that keeps the commit's
-//    apply waiting until the statement is done.
-//  - The next statement sees the last committed state.
+//    committed state (rows a commit never overwrites); png_dir holds a shared lock that keeps the apply of a
+//    commit that replaces or deletes images waiting until the statement is done, and reads the labels of the
+//    state it began with (a commit of new ids only is applied beside it: it changes no file the statement reads).
+//  - The next statement sees the last committed state (png_dir: once no statement of the table is still
+//    reading, as SQLite's own connections keep one read snapshot while any statement is active).
 //  - One writer at a time per store: a second waits (bounded, busy.hpp), then gets ErrorKind::busy.
 //  - A table that only reads does not write its store's files (no lock files left behind, no repairs, no
 //    changed modification time), with one exception every database makes: a crash's unfinished commit is
@@ -183,6 +185,11 @@ class Store {
   // sync() for a caller that has just made every file this transaction wrote durable itself: one syncfs for the
   // shards of a sharded png_dir table, which share a file system, rather than one per shard. The default syncs.
   virtual void sync_after_syncfs() { sync(); }
+  // What a sharded table needs to know of its shards' backend: whether a write transaction holds its pages in
+  // memory until it commits (LMDB: up to 512 MiB; a bulk load into many shards then commits them early), and
+  // whether a commit makes its files durable with syncfs (png_dir: one syncfs serves every shard).
+  virtual bool keeps_transaction_in_memory() const { return false; }
+  virtual bool commit_syncs_file_system() const { return false; }
   virtual void rollback() = 0;
   // The problems found in the store's structure and, with `full`, in every image (each read and checked);
   // empty when the store is sound. Never throws for a problem it can describe.

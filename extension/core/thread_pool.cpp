@@ -11,7 +11,7 @@
 namespace imgstore {
 
 namespace {
-constexpr int kLaneNice = 10;
+constexpr int kLaneNice = 3;
 }  // namespace
 
 unsigned default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }

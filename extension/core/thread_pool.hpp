@@ -1,7 +1,8 @@
 // Worker threads for the codecs (PNG encode and decode, zlib of HDF5 chunks), so a statement uses every core.
-// The calling thread keeps the store's own calls (HDF5, file creation, the commit) serialised; workers only run
-// pure functions of their inputs and hand results back through std::future, which also carries an exception
-// back to the caller, where the store turns it into the statement's error.
+// A store's pool workers only run pure functions of their inputs; the calling thread keeps the store's own
+// calls (HDF5, file creation, the commit) serialised. A sharded table's lanes (below) run whole shard
+// transactions instead, one shard on one lane. Results come back through std::future, which also carries an
+// exception back to the caller, where the store turns it into the statement's error.
 #pragma once
 
 #include <sys/types.h>
@@ -92,9 +93,10 @@ class LazyPool {
 // key runs in order on one thread, which LMDB needs (a write transaction ends on the thread that began it), so a
 // sharded table's shards can each be written and committed on a worker. No lanes when `lanes` <= 1.
 //
-// A lane's thread runs at a lower priority (nice 10) than the thread that feeds it: the lanes take what the
-// feeding thread leaves of the cores, so it is never the one that waits (with as many lanes as cores, fair
-// sharing gave it two thirds of a core and it became the bottleneck).
+// A lane's thread runs at a slightly lower priority (nice 3, a weight of about half) than the thread that feeds
+// it: with as many lanes as cores, fair sharing gave the feeding thread two thirds of a core and it became the
+// bottleneck; at nice 3 it gets about a whole one. (Not lower: the feeding thread also waits for the lanes, and
+// other programs' threads would then starve them.)
 class Lanes {
  public:
   explicit Lanes(unsigned lanes);

@@ -41,6 +41,10 @@ def test_an_insert_commits_while_a_scan_reads_on(tmp_path, shards):
     start = time.monotonic()
     writer.execute(f"INSERT INTO temp.t SELECT id + 1000, label, pixels FROM synthetic(100, '{SHAPE}', 2)")
     assert time.monotonic() - start < 2.0  # it did not wait for the reader (timeout 200 ms: it would have failed)
+    # Another statement of the same connection while the scan still reads: the state the scan began with (the
+    # connection keeps one snapshot while a statement reads, as SQLite's own connections do), and the scan,
+    # reading ahead on worker threads, is not disturbed by it.
+    assert reader.execute("SELECT count(*) FROM temp.t").fetchone()[0] == 300
     rows += scan.fetchall()
     assert len(rows) == 300 and max(r[0] for r in rows) < 1000  # the state it began with, whole
     assert reader.execute("SELECT count(*) FROM temp.t").fetchone()[0] == 400  # the next statement: the commit

@@ -1,6 +1,6 @@
 // Direct chunk I/O for gzip stores: whole /images chunks are compressed and decompressed with zlib on the
-// store's ThreadPool (threads > 1) or on the calling thread with hdf5_mutex() released (threads = 1: the shards
-// of a sharded table, each on its own lane, then compress at once), while every HDF5 call (H5Dwrite_chunk, H5Dread_chunk) stays on the calling
+// store's ThreadPool (threads > 1) or on the calling thread with hdf5_mutex() released (threads = 1: the
+// shards of a sharded table, each on its own lane, then compress at once), while every HDF5 call (H5Dwrite_chunk, H5Dread_chunk) stays on the calling
 // thread under hdf5_mutex() (Debian's libhdf5 says it is thread-safe, but that is one global lock inside it:
 // nothing to gain, and we do not rely on it). The bytes are what HDF5's deflate filter writes (zlib's
 // compress2 at the store's level, a zlib stream; a chunk that does not shrink enough is stored unfiltered with

@@ -126,17 +126,18 @@ std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
     }
     // Without threads: the chunk read as stored under the lock and inflated after it, so that scans of
     // several stores (a sharded table's shards on their lanes) inflate at once; one chunk at a time.
-    const std::uint64_t index = row / f.chunk_rows();
+    const std::uint64_t chunk_rows = f.chunk_rows();  // (read under the lock: a reopen may change it)
+    const std::uint64_t index = row / chunk_rows;
     if (index != inflated_index_) {
       const std::string what = f.where(store_.table()) + ": reading chunk " + std::to_string(index) + " of /images";
       StoredChunk raw;
       reading([&] { raw = read_stored_chunk(f, index, what); });
       lock.unlock();
       inflated_index_ = ~std::uint64_t{0};
-      inflated_ = inflate_chunk(raw, f.chunk_rows() * bytes, what);
+      inflated_ = inflate_chunk(raw, chunk_rows * bytes, what);
       inflated_index_ = index;
     }
-    return {inflated_.data() + (row % f.chunk_rows()) * bytes, bytes};
+    return {inflated_.data() + (row % chunk_rows) * bytes, bytes};
   }
   // (Made only where a read happens: most rows of a scan come from the block already read.)
   const auto what = [&] { return f.where(store_.table()) + ": reading id " + std::to_string(walk_.id()); };

@@ -166,6 +166,7 @@ class LmdbStore final : public Store {
 
   void begin() override;
   void sync() override;
+  bool keeps_transaction_in_memory() const override { return true; }  // its dirty pages, up to 512 MiB
   void rollback() override;
   void savepoint(int level) override;
   void release(int level) override;

@@ -9,11 +9,13 @@
 // finding leftovers is paid only when there are some. A transaction that only inserts new ids appends to
 // labels.csv instead of rewriting it.
 //
-// One writer at a time (flock on the directory; a second gets SQLITE_BUSY after 5 s). A commit applies its
-// record under the exclusive lock on .imgstore, which a reading statement holds shared (png_store.cpp), so a
-// statement never sees a commit halfway; while its record is there, the writer holds the record lock
-// (png_dir_locks.hpp) so that readers read on instead of waiting for it. A commit waits for the statements
-// reading (at most 5 s, then SQLITE_BUSY with nothing committed: the record is withdrawn). If applying a
+// One writer at a time (flock on the directory; a second gets SQLITE_BUSY after 5 s). A commit that replaces
+// or deletes images applies its record under the exclusive lock on .imgstore, which a reading statement holds
+// shared (png_store.cpp), so a statement never sees a commit halfway; while its record is there, the writer
+// holds the record lock (png_dir_locks.hpp) so that readers read on instead of waiting for it. Such a commit
+// waits for the statements reading (at most 5 s, then SQLITE_BUSY with nothing committed: the record is
+// withdrawn). A commit of new ids only does not wait: it renames nothing over a file and deletes none, and a
+// statement that begins while its record is there reads labels.csv up to the record's append point. If applying a
 // durable commit record fails (a rename refused), the commit stands: the record and its files stay, every later statement first retries it
 // and fails with the cause until it succeeds, and the next open finishes it.
 
@@ -183,7 +185,11 @@ void PngStore::finish_commit() {
   } catch (const Error& e) {
     throw Error(where + ": " + e.what() + "; fix the cause, and the next statement finishes it", e.kind());
   }
-  load_csv();
+  if (open_cursors_ == 0) {
+    load_csv();
+  } else {
+    csv_stamp_ = Stamp{};  // read once the open cursors end
+  }
 }
 
 void PngStore::write_synced(const std::string& path, const std::string& text, const std::string& where) {

@@ -1,10 +1,11 @@
 // png_dir reads: the cursor, which decodes on demand (threads = 1) or a window of rows ahead on the pool.
 //
 // Decoding ahead starts at the first pixels() call, so a statement that reads only id and label never
-// decodes. The window is bounded (4 rows per thread), so memory does not grow with the table. It is used only
-// outside this table's own transaction: there the rows cannot change while the cursor is open (a commit by
-// anyone waits for the shared lock the cursor holds), so the rows walked ahead are still the rows when their
-// turn comes.
+// decodes. The window is bounded (2 tasks of up to 16 rows per thread), so memory does not grow with the
+// table. It is used only outside this table's own transaction: there the rows cannot change while the cursor
+// is open (a commit that replaces or deletes waits for the shared lock the cursor holds; one of new ids adds
+// files the cursor never reads, and the store does not reload its labels under an open cursor), so the rows
+// walked ahead are still the rows when their turn comes.
 
 #include <unistd.h>
 
@@ -49,8 +50,11 @@ PngCursor::PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> i
                      ThreadPool* pool)
     : store_(store), read_lock_(std::move(read_lock)), pool_(pool), batch_rows_(rows_per_task(store.shape())),
       walk_(range, std::move(ids), by_ids) {
+  ++store_.open_cursors_;
   step();
 }
+
+PngCursor::~PngCursor() { --store_.open_cursors_; }
 
 void PngCursor::step() {
   at_end_ = !walk_.step([&](std::int64_t id) { return store_.label_of(id); },

@@ -4,9 +4,11 @@
 // On disk: png_dir_format.hpp (the files, labels.csv, the commit record).
 //
 // Isolation: a statement that reads holds a shared flock on .imgstore for as long as it reads (its cursor's
-// life), and a commit writes its record and applies it under the exclusive flock, so a statement sees
-// labels.csv and the PNG files of one committed state, never a commit halfway. Readers reload labels.csv when
-// it changes. A directory made by other tools (PNGs and labels.csv only) is read as it is; .imgstore is
+// life), and a commit that replaces or deletes images applies its record under the exclusive flock, so a
+// statement sees labels.csv and the PNG files of one committed state, never a commit halfway. A commit of new
+// ids only changes no file a statement reads: it is applied beside them, and a statement that begins while
+// its record is there reads labels.csv up to the record's append point (load_csv). Readers reload labels.csv
+// when it changes, but not while a cursor of the store is open (its walk reads the labels in memory). A directory made by other tools (PNGs and labels.csv only) is read as it is; .imgstore is
 // written by the first transaction that writes.
 
 #include "png_store.hpp"
@@ -211,14 +213,18 @@ void PngStore::sync() {
 }
 
 void PngStore::sync_after_syncfs() {
-  files_synced_ = true;
-  try {
+  // Only files written before the caller's syncfs are covered: with rows still in the write window (threads
+  // > 1), this store syncs itself.
+  if (!window_.empty()) {
     sync();
-  } catch (...) {
-    files_synced_ = false;
-    throw;
+    return;
   }
-  files_synced_ = false;
+  struct Synced {
+    bool& flag;
+    explicit Synced(bool& f) : flag(f) { flag = true; }
+    ~Synced() { flag = false; }
+  } const synced(files_synced_);
+  sync();
 }
 
 void PngStore::rollback() {
@@ -439,7 +445,7 @@ std::optional<std::int64_t> PngStore::appending_at() const {
 }
 
 void PngStore::refresh(bool force) {
-  if (undo_.active()) return;
+  if (undo_.active() || open_cursors_ > 0) return;
   const Stamp now = stamp_of(csv_path());
   if (force ? now != csv_stamp_ : (now != csv_stamp_ && now.size >= 0)) load_csv();
 }

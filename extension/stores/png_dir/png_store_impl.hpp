@@ -52,6 +52,9 @@ class PngCursor final : public Cursor {
   // the cursor) decodes a window of rows ahead once the statement has asked for pixels.
   PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids, Fd read_lock,
             ThreadPool* pool);
+  ~PngCursor() override;
+  PngCursor(const PngCursor&) = delete;
+  PngCursor& operator=(const PngCursor&) = delete;
   bool at_end() const override { return ahead_.empty() && at_end_; }
   void next() override;
   std::int64_t id() const override { return ahead_.empty() ? walk_.id() : ahead_.front().ids[pos_]; }
@@ -120,6 +123,7 @@ class PngStore final : public Store {
   void begin() override;
   void sync() override;
   void sync_after_syncfs() override;
+  bool commit_syncs_file_system() const override { return true; }
   void rollback() override;
   void savepoint(int level) override;
   void release(int level) override;
@@ -234,6 +238,10 @@ class PngStore final : public Store {
   Shape shape_;
   std::map<std::int64_t, std::int64_t> labels_;  // the rows as this connection sees them
   Stamp csv_stamp_;
+  // Cursors of this store open now: labels.csv is not reloaded under them (their walks read labels_), so a
+  // statement that begins while another still reads sees the same state (the commit is seen once they end).
+  std::size_t open_cursors_ = 0;
+  friend class PngCursor;
   const std::chrono::milliseconds timeout_;  // the `timeout` argument: how long lock waits last
   // The open transaction.
   UndoLog<Undo> undo_;

@@ -1,6 +1,8 @@
 #include "shard_read_ahead.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <utility>
 
 namespace imgstore::sharded {
 
@@ -16,7 +18,7 @@ ShardReadAhead::ShardReadAhead(std::unique_ptr<Cursor> inner, ThreadPool* lane, 
                                std::shared_ptr<ReadAheads> registry)
     : inner_(std::move(inner)), lane_(lane),
       batch_rows_(std::clamp<std::size_t>(kBatchBytes / std::max<std::size_t>(row_bytes, 1), 1, kMostBatchRows)),
-      batch_bytes_(kBatchBytes), registry_(std::move(registry)), shared_(std::make_shared<Shared>()) {
+      registry_(std::move(registry)), shared_(std::make_shared<Shared>()) {
   shared_->inner = inner_.get();
   registry_->insert(this);
 }
@@ -28,7 +30,12 @@ ShardReadAhead::~ShardReadAhead() {
 
 void ShardReadAhead::wait_all() noexcept {
   shared_->stop = true;
-  for (auto& batch : pending_) batch.wait();
+  const bool alive = lane_ != nullptr && lane_alive();
+  for (auto& batch : pending_) {
+    // In a forked child the lane has no thread: a task queued before the fork never runs (none was running:
+    // fork waits for running jobs, thread_pool.cpp).
+    if (alive) batch.wait();
+  }
 }
 
 void ShardReadAhead::pause() noexcept {
@@ -36,24 +43,43 @@ void ShardReadAhead::pause() noexcept {
   start_ = false;
 }
 
-ShardReadAhead::Batch ShardReadAhead::read_batch(Shared& shared, std::size_t max_rows, std::size_t max_bytes) {
+ShardReadAhead::Batch ShardReadAhead::read_batch(Shared& shared, std::size_t max_rows) {
   Batch batch;
   if (shared.stop) return batch;  // skipped: the cursor stays where it is
+  Cursor& c = *shared.inner;
   try {
-    Cursor& c = *shared.inner;
     if (shared.advance) {
       shared.advance = false;
       c.next();
     }
-    while (!c.at_end() && batch.rows.size() < max_rows && batch.bytes.size() < max_bytes) {
+  } catch (...) {
+    batch.step_failed = std::current_exception();
+    shared.stop = true;
+    return batch;
+  }
+  while (batch.rows.size() < max_rows && batch.bytes.size() < kBatchBytes) {
+    try {
+      if (c.at_end()) break;
       Row r{c.id(), c.label(), batch.bytes.size(), 0, std::nullopt};
       const std::span<const std::uint8_t> px = c.pixels();  // checked here, on the lane
       r.size = px.size();
       r.shape = c.row_shape();
       batch.bytes.insert(batch.bytes.end(), px.begin(), px.end());
       batch.rows.push_back(r);
-      c.next();
+    } catch (...) {
+      batch.failed = true;  // this row is read again on the calling thread, which then gets the error
+      shared.stop = true;
+      return batch;
     }
+    try {
+      c.next();
+    } catch (...) {
+      batch.step_failed = std::current_exception();  // after this batch's rows: the row is not read twice
+      shared.stop = true;
+      return batch;
+    }
+  }
+  try {
     batch.end = c.at_end();
   } catch (...) {
     batch.failed = true;
@@ -63,20 +89,40 @@ ShardReadAhead::Batch ShardReadAhead::read_batch(Shared& shared, std::size_t max
 }
 
 void ShardReadAhead::submit() {
-  pending_.push_back(lane_->submit([shared = shared_, rows = batch_rows_, bytes = batch_bytes_] {
-    return read_batch(*shared, rows, bytes);
-  }));
+  pending_.push_back(lane_->submit([shared = shared_, rows = batch_rows_] { return read_batch(*shared, rows); }));
+}
+
+void ShardReadAhead::to_direct() {
+  // A read failed, the table paused reading ahead, or this is a forked child: the calling thread goes on from
+  // where the tasks stopped.
+  for (auto& batch : pending_) {
+    if (lane_alive()) batch.wait();
+  }
+  pending_.clear();
+  ahead_ = false;
+  has_row_ = false;
+  if (shared_->advance) {
+    shared_->advance = false;
+    inner_->next();
+  }
 }
 
 void ShardReadAhead::load_front() {
   has_row_ = false;
   while (!pending_.empty()) {
+    if (!lane_alive() &&
+        pending_.front().wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      shared_->stop = true;
+      to_direct();  // a forked child: the rest was never read
+      return;
+    }
     Batch batch = pending_.front().get();
     pending_.pop_front();
-    if (!batch.end && !batch.failed && !shared_->stop) submit();  // keeps the window full
-    if (!batch.rows.empty()) {
+    if (!batch.end && !batch.failed && !batch.step_failed && !shared_->stop) submit();  // keeps the window full
+    if (!batch.rows.empty() || batch.step_failed) {
       front_ = std::move(batch);
       pos_ = 0;
+      if (front_.rows.empty()) std::rethrow_exception(std::exchange(front_.step_failed, nullptr));
       has_row_ = true;
       return;
     }
@@ -86,25 +132,19 @@ void ShardReadAhead::load_front() {
       return;  // at the end
     }
   }
-  // A read failed or the table paused reading ahead: the calling thread goes on from where the tasks stopped.
-  ahead_ = false;
-  if (shared_->advance) {
-    shared_->advance = false;
-    inner_->next();
-  }
+  to_direct();
 }
 
 void ShardReadAhead::next() {
   if (ahead_) {
     if (++pos_ < front_.rows.size()) return;
-    if (front_.end) {
-      has_row_ = false;
-      return;
-    }
+    has_row_ = false;
+    if (front_.step_failed) std::rethrow_exception(std::exchange(front_.step_failed, nullptr));
+    if (front_.end) return;
     load_front();
     return;
   }
-  if (!start_ || lane_ == nullptr || shared_->stop) {
+  if (!start_ || lane_ == nullptr || shared_->stop || !lane_alive()) {
     inner_->next();
     return;
   }

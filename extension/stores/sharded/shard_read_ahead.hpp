@@ -6,8 +6,9 @@
 // buffer), two batches ahead. The shard's own cursor is only ever stepped by one thread at a time: its tasks
 // run in order on its lane, and the calling thread takes it back (direct reads) only when none is running:
 // after a read failed (the failing row is read again here, so the statement fails at that row with that
-// error) or when the table begins a transaction (pause(): a scan of this connection's own transaction reads
-// on the calling thread, as rows written meanwhile must not race a worker).
+// error) or when the table is used otherwise (pause(): the shard's store must not be used on two threads at
+// once, and a transaction's writes must not race a worker). A forked child (a DataLoader worker given the
+// parent's open statement) takes the batches that were read before the fork and reads on by itself.
 #pragma once
 
 #include <atomic>
@@ -61,6 +62,7 @@ class ShardReadAhead final : public Cursor {
     std::vector<std::uint8_t> bytes;
     bool end = false;  // the shard's cursor is at its end after these rows
     bool failed = false;  // a read failed after these rows: the failing row is read again on the calling thread
+    std::exception_ptr step_failed;  // stepping past the last row failed: the statement fails there
   };
   // What the tasks share with this cursor. `advance`: the shard's cursor still stands on the row the calling
   // thread read before reading ahead began (the first task steps past it).
@@ -73,13 +75,14 @@ class ShardReadAhead final : public Cursor {
   const Row& row() const { return front_.rows[pos_]; }
   void submit();
   void load_front();  // the next batch with rows, or the end, or back to direct reads
-  void wait_all() noexcept;
-  static Batch read_batch(Shared& shared, std::size_t max_rows, std::size_t max_bytes);
+  void to_direct();
+  void wait_all() noexcept;  // in a forked child: only the tasks that ran before the fork
+  bool lane_alive() const { return lane_->usable(); }
+  static Batch read_batch(Shared& shared, std::size_t max_rows);
 
   std::unique_ptr<Cursor> inner_;
   ThreadPool* const lane_;
   const std::size_t batch_rows_;
-  const std::size_t batch_bytes_;
   std::shared_ptr<ReadAheads> registry_;
   std::shared_ptr<Shared> shared_;
   bool ahead_ = false;       // rows come from batches (else straight from inner_)

@@ -1,8 +1,11 @@
-// ShardedStore's reads, writes and transactions. The commit protocol (the manifest is the single commit point):
+// ShardedStore's reads and transactions (bulk writes: sharded_load.cpp). The commit protocol (the manifest is the
+// single commit point):
 //   1. the manifest gets `pending`, the id ranges this transaction inserts, and `undo`, the number of rows it
 //      changed or deleted, saved as they were in undo.journal (fsynced first; shard_journal.hpp) (generation + 1);
-//   2. every shard that changed commits (on worker threads);
+//   2. every shard that changed commits (each on its lane);
 //   3. the manifest gets the new row counts and loses `pending` and `undo` (generation + 2): committed.
+// A bulk load may commit shards early (sharded_load.cpp): each time after a manifest as in step 1, so its
+// rows are pending, hidden and undone as those of step 2 are.
 // Readers hide pending ids, so inserts appear in all shards at once; a commit that changes existing rows makes
 // readers wait for step 3 (as SQLite's readers wait out a rollback-journal commit). A reader whose manifest
 // generation changed while it opened its shard cursors opens them again. A writer killed between 1 and 3 leaves
@@ -14,7 +17,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <limits>
 #include <thread>
 
 #include "shard_folder.hpp"
@@ -28,14 +30,22 @@ namespace {
 // commit in progress is inserting.
 class MergeCursor final : public Cursor {
  public:
-  MergeCursor(std::vector<std::unique_ptr<Cursor>> cursors, std::vector<IdRange> hidden)
-      : cursors_(std::move(cursors)), hidden_(std::move(hidden)) {
+  // `open_in_txn`: counts the cursors open in the table's transaction (given only then).
+  MergeCursor(std::vector<std::unique_ptr<Cursor>> cursors, std::vector<IdRange> hidden,
+              std::shared_ptr<std::size_t> open_in_txn = nullptr)
+      : cursors_(std::move(cursors)), hidden_(std::move(hidden)), open_in_txn_(std::move(open_in_txn)) {
+    if (open_in_txn_) ++*open_in_txn_;
     for (std::size_t i = 0; i < cursors_.size(); ++i) {
       if (!cursors_[i]->at_end()) heap_.push_back(i);
     }
     std::make_heap(heap_.begin(), heap_.end(), later());
     skip_hidden();
   }
+  ~MergeCursor() override {
+    if (open_in_txn_) --*open_in_txn_;
+  }
+  MergeCursor(const MergeCursor&) = delete;
+  MergeCursor& operator=(const MergeCursor&) = delete;
   bool at_end() const override { return heap_.empty(); }
   void next() override {
     advance();
@@ -71,31 +81,11 @@ class MergeCursor final : public Cursor {
 
   std::vector<std::unique_ptr<Cursor>> cursors_;
   const std::vector<IdRange> hidden_;
+  const std::shared_ptr<std::size_t> open_in_txn_;
   std::vector<std::size_t> heap_;
 };
 
-constexpr std::size_t kBatchRows = 64;  // rows handed to a shard's worker at once
-constexpr std::size_t kMostInFlight = 256;
-constexpr std::size_t kAnyRowBytes = 4096;  // a guess at a row of a store of shape 'any', for read-ahead batches  // batches (and early commits) queued on the lanes at once
-
-// A bulk load into lmdb shards holds at most this many uncommitted row bytes per table (LMDB keeps about 4 KiB
-// of dirty pages a 3 KiB row): as much memory as one lmdb store's own limit of 2^17 dirty pages.
-constexpr std::size_t kLoadBudget = std::size_t{384} << 20;
-constexpr std::size_t kLeastShardBudget = std::size_t{8} << 20;  // fewer, larger commits on many shards
-
-std::size_t shard_budget(const std::string& backend, std::size_t shards) {
-  // hdf5 and png_dir shards write their rows out as they go: their memory is bounded already.
-  if (backend != "lmdb") return std::numeric_limits<std::size_t>::max();
-  if (const std::size_t test = test_hooks::shard_budget()) return std::max<std::size_t>(1, test / shards);
-  return std::max(kLeastShardBudget, kLoadBudget / shards);
-}
-
-std::exception_ptr first_of(const std::vector<std::exception_ptr>& failed) {
-  for (const auto& e : failed) {
-    if (e) return e;
-  }
-  return nullptr;
-}
+constexpr std::size_t kAnyRowBytes = 4096;  // a guess at a row of a store of shape 'any', for read-ahead batches
 
 }  // namespace
 
@@ -107,32 +97,7 @@ ShardedStore::ShardedStore(std::string table, std::string folder, Manifest manif
       journal_(table_, folder_, manifest_.shape),
       dirty_(shards_.size(), false), top_id_(shards_.size()), top_known_(shards_.size(), false),
       batches_(shards_.size()),
-      shard_budget_(shard_budget(manifest_.backend, shards_.size())), uncommitted_(shards_.size(), 0) {}
-
-template <typename Work>
-std::vector<std::exception_ptr> ShardedStore::on_lanes(const std::vector<std::size_t>& which, Work&& work) {
-  std::vector<std::exception_ptr> failed(shards_.size());
-  std::vector<std::pair<std::size_t, std::future<void>>> running;
-  for (const std::size_t i : which) {
-    if (ThreadPool* lane = lanes_.get(i)) {
-      running.emplace_back(i, lane->submit([&work, i] { work(i); }));
-      continue;
-    }
-    try {
-      work(i);
-    } catch (...) {
-      failed[i] = std::current_exception();
-    }
-  }
-  for (auto& [i, done] : running) {
-    try {
-      done.get();
-    } catch (...) {
-      failed[i] = std::current_exception();
-    }
-  }
-  return failed;
-}
+      shard_budget_(shard_budget(*shards_.front(), shards_.size())), uncommitted_(shards_.size(), 0) {}
 
 std::vector<std::size_t> ShardedStore::all_shards() const {
   std::vector<std::size_t> all(shards_.size());
@@ -163,14 +128,25 @@ ShardedStore::~ShardedStore() {
   if (in_txn_) rollback();
 }
 
+void ShardedStore::pause_read_aheads() noexcept {
+  for (ShardReadAhead* scan : *read_aheads_) scan->pause();
+}
+
 std::uint64_t ShardedStore::count() {
+  pause_read_aheads();
   drain();
   std::uint64_t n = 0;
+  if (!in_txn_) {
+    // The committed rows: a load committing shards early holds rows readers do not see yet.
+    for (const auto& shard : read_manifest(folder_).value_or(manifest_).shards) n += shard.rows;
+    return n;
+  }
   for (const auto& shard : shards_) n += shard->count();
   return n;
 }
 
 std::optional<std::int64_t> ShardedStore::max_id() {
+  pause_read_aheads();
   drain();
   std::optional<std::int64_t> best;
   for (const auto& shard : shards_) {
@@ -184,8 +160,9 @@ std::optional<std::int64_t> ShardedStore::max_id() {
 // after they are opened, and if a commit moved it in between they are opened again.
 template <typename Make>
 std::unique_ptr<Cursor> ShardedStore::merged(Make&& make_cursors) {
+  pause_read_aheads();  // a shard's store is used on one thread at a time
   drain();
-  if (in_txn_) return std::make_unique<MergeCursor>(make_cursors(), std::vector<IdRange>{});
+  if (in_txn_) return std::make_unique<MergeCursor>(make_cursors(), std::vector<IdRange>{}, cursors_in_txn_);
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
   for (;;) {
     const Manifest before = settled_manifest(deadline);
@@ -268,141 +245,19 @@ void ShardedStore::remember(std::size_t shard, std::int64_t id) {
   }
 }
 
-// A write in statement order, after the shard's queued rows: a duplicate id fails at its own row, as on one store.
-void ShardedStore::write_now(std::size_t shard, const Image& image, bool replace) {
-  if (replace) remember(shard, image.id);
-  shards_[shard]->put(image, replace);
-  if (!replace && !journal_.knows(image.id)) journal_.inserted(image.id);
-  count_bytes(shard, image.pixels.size());
-}
 
-void ShardedStore::count_bytes(std::size_t shard, std::size_t bytes) {
-  uncommitted_[shard] += bytes;
-  // Only a load of new rows outside any savepoint: its undo is deleting the pending ids, and no savepoint can
-  // ask for a state that a shard's commit has made permanent.
-  if (uncommitted_[shard] >= shard_budget_ && levels_.empty() && journal_.saved() == 0) checkpoint(shard);
-}
 
-void ShardedStore::checkpoint(std::size_t shard) {
-  if (lanes_.size() > 0) flush_shard(shard);  // its rows go before its commit on its lane
-  Manifest next = manifest_;
-  next.pending = journal_.pending();  // every id this load has written so far (some still uncommitted)
-  ++next.generation;
-  write_manifest(folder_, next);
-  manifest_ = std::move(next);
-  checkpointed_ = true;
-  uncommitted_[shard] = 0;
-  test_hooks::sharded_kill_point();
-  Store* store = shards_[shard].get();
-  auto commit = [store] {
-    store->sync();
-    test_hooks::sharded_kill_point();
-    store->begin();
-  };
-  if (lanes_.size() > 0) {
-    send(shard, commit);  // the calling thread goes on with the other shards' rows
-  } else {
-    commit();
-  }
-}
 
-void ShardedStore::undo_checkpoints() noexcept {
-  if (!checkpointed_) return;
-  checkpointed_ = false;
-  try {
-    recover_unfinished(table_, folder_, manifest_, shards_);  // deletes the pending ids in every shard
-  } catch (...) {
-    // Left as a dead writer's commit is: the manifest keeps the ids pending (hidden), and the next process
-    // that opens, writes or waits on the table removes them.
-  }
-}
 
-void ShardedStore::put(const Image& image, bool replace) {
-  if (failure_) drain();
-  const std::size_t shard = shard_of(image.id, shards_.size());
-  dirty_[shard] = true;
-  if (lanes_.size() == 0) {
-    write_now(shard, image, replace);
-    return;
-  }
-  // A bulk INSERT: rows queue per shard and each shard's batch is written on a worker, one writer per shard.
-  // Only rows that cannot exist yet queue (an id above every id the shard has or was given in this
-  // transaction); any other row waits for its shard's worker and is written here.
-  std::optional<std::int64_t>& top = top_id_[shard];
-  if (!top_known_[shard]) {
-    top = shards_[shard]->max_id();  // nothing queued for this shard yet: its worker is idle
-    top_known_[shard] = true;
-  }
-  if (top && image.id <= *top) {
-    flush_shard(shard);
-    wait_shard(shard);
-    write_now(shard, image, replace);
-    return;
-  }
-  top = image.id;
-  journal_.inserted(image.id);
-  batches_[shard].push_back({image.id, image.label, replace, {image.pixels.begin(), image.pixels.end()}, image.shape});
-  if (batches_[shard].size() >= kBatchRows) flush_shard(shard);
-  count_bytes(shard, image.pixels.size());
-}
 
-void ShardedStore::await(std::future<void>& done) noexcept {
-  try {
-    done.get();
-  } catch (...) {
-    if (!failure_) failure_ = std::current_exception();
-  }
-}
 
-void ShardedStore::wait_shard(std::size_t shard) {
-  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
-    if (it->first == shard) {
-      await(it->second);
-      it = in_flight_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
-}
 
-void ShardedStore::send(std::size_t shard, std::function<void()> work) {
-  in_flight_.emplace_back(shard, lanes_.get(shard)->submit(std::move(work)));
-  // Bounded: a shard's lane may be busy committing while the others take rows.
-  while (in_flight_.size() > kMostInFlight) {
-    await(in_flight_.front().second);
-    in_flight_.pop_front();
-  }
-}
 
-void ShardedStore::flush_shard(std::size_t shard) {
-  if (batches_[shard].empty()) return;
-  auto batch = std::make_shared<std::vector<Row>>(std::move(batches_[shard]));
-  batches_[shard].clear();
-  Store* store = shards_[shard].get();
-  send(shard, [store, batch] {
-    for (const Row& row : *batch) store->put(Image{row.id, row.label, row.pixels, row.shape}, row.replace);
-  });
-}
 
-void ShardedStore::drain() {
-  if (lanes_.size() > 0) {
-    for (std::size_t i = 0; i < shards_.size(); ++i) flush_shard(i);
-    for (auto& [shard, done] : in_flight_) await(done);
-    in_flight_.clear();
-  }
-  if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
-}
 
-void ShardedStore::drain_quietly() noexcept {
-  try {
-    drain();
-  } catch (...) {
-  }
-  for (auto& batch : batches_) batch.clear();
-}
 
 bool ShardedStore::set_label(std::int64_t id, std::int64_t label) {
+  pause_read_aheads();
   drain();
   const std::size_t shard = shard_of(id, shards_.size());
   dirty_[shard] = true;
@@ -411,6 +266,7 @@ bool ShardedStore::set_label(std::int64_t id, std::int64_t label) {
 }
 
 bool ShardedStore::erase(std::int64_t id) {
+  pause_read_aheads();
   drain();
   const std::size_t shard = shard_of(id, shards_.size());
   dirty_[shard] = true;
@@ -420,11 +276,11 @@ bool ShardedStore::erase(std::int64_t id) {
 
 void ShardedStore::begin() {
   if (in_txn_) return;
+  pause_read_aheads();  // the lanes are the writers' now
   writer_lock_ = lock_writer(table_, folder_, timeout_);
   try {
     if (auto current = read_manifest(folder_)) manifest_ = std::move(*current);
     if (manifest_.unfinished()) recover_unfinished(table_, folder_, manifest_, shards_);  // a writer died mid-commit
-    for (ShardReadAhead* scan : *read_aheads_) scan->pause();  // the lanes are the writers' now
     begin_shards();
   } catch (...) {
     writer_lock_.release();
@@ -434,13 +290,14 @@ void ShardedStore::begin() {
   std::fill(dirty_.begin(), dirty_.end(), false);
   std::fill(top_known_.begin(), top_known_.end(), false);
   std::fill(uncommitted_.begin(), uncommitted_.end(), 0);
+  undo_failed_ = false;
   journal_.end(true);
   levels_.clear();
 }
 
 void ShardedStore::commit_shards(const std::vector<std::size_t>& dirty, std::vector<std::exception_ptr>& failed) {
-  // png_dir shards flush their files with syncfs, which syncs the whole file system: once for all of them.
-  const bool one_syncfs = manifest_.backend == "png_dir" && dirty.size() > 1;
+  // Shards that flush their files with syncfs (png_dir), which syncs the whole file system: once for all.
+  const bool one_syncfs = shards_.front()->commit_syncs_file_system() && dirty.size() > 1;
   if (one_syncfs) {
     const Fd folder(::open(folder_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!folder || ::syncfs(folder.get()) != 0) throw_errno("table " + table_ + ": syncfs of '" + folder_ + "'", errno);
@@ -463,6 +320,11 @@ void ShardedStore::commit_shards(const std::vector<std::size_t>& dirty, std::vec
 
 void ShardedStore::sync() {
   if (!in_txn_) return;
+  if (undo_failed_) {
+    throw Error("table " + table_ + ": this transaction rolled back to a savepoint but could not remove the rows "
+                "its shards had committed early; it cannot commit: ROLLBACK (the next writer or reader of '" +
+                folder_ + "' removes them)");
+  }
   drain();
   std::vector<std::size_t> dirty;
   std::vector<std::size_t> clean;
@@ -538,6 +400,7 @@ void ShardedStore::throw_rolled_back(const std::exception_ptr& failure) const {
 // atomic on its own and keeps its rows, so the manifest does not change.
 Compacted ShardedStore::compact() {
   if (in_txn_) throw Error("table " + table_ + ": cannot compact inside a transaction; COMMIT first");
+  pause_read_aheads();
   const WriterLock lock = lock_writer(table_, folder_, timeout_);
   if (auto current = read_manifest(folder_)) manifest_ = std::move(*current);
   if (manifest_.unfinished()) recover_unfinished(table_, folder_, manifest_, shards_);  // a writer died mid-commit
@@ -555,7 +418,7 @@ void ShardedStore::rollback() {
   if (!in_txn_) return;
   drain_quietly();
   rollback_shards();
-  undo_checkpoints();
+  static_cast<void>(undo_checkpoints());  // if it fails, the manifest keeps them pending: hidden, then removed
   finish(true);
 }
 
@@ -601,7 +464,11 @@ void ShardedStore::rollback_to(int level) {
   if (checkpointed_ && !marked) {
     // Back to before this table's first write, part of which early commits made permanent: undone, begun again.
     rollback_shards();
-    undo_checkpoints();
+    if (!undo_checkpoints()) {
+      undo_failed_ = true;  // the transaction can only roll back now (sync() refuses)
+      throw Error("table " + table_ + ": ROLLBACK TO could not remove the rows the shards committed early; "
+                  "ROLLBACK the transaction");
+    }
     std::fill(uncommitted_.begin(), uncommitted_.end(), 0);
     journal_.rewind(0);
     begin_shards();
@@ -615,6 +482,7 @@ void ShardedStore::rollback_to(int level) {
 }
 
 std::vector<std::string> ShardedStore::check(bool full) {
+  pause_read_aheads();
   drain();
   std::vector<std::string> problems;
   const auto current = read_manifest(folder_).value_or(manifest_);

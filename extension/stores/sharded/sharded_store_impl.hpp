@@ -79,6 +79,7 @@ class ShardedStore final : public Store {
   // shard.
   template <typename Work>
   std::vector<std::exception_ptr> on_lanes(const std::vector<std::size_t>& which, Work&& work);
+  void pause_read_aheads() noexcept;  // no scan reads ahead on the lanes after this (until a new one starts)
   std::vector<std::size_t> all_shards() const;
   void rollback_shards() noexcept;  // every shard's open transaction, on its lane
   void begin_shards();              // on their lanes; none left open if one fails
@@ -87,7 +88,7 @@ class ShardedStore final : public Store {
   // manifest names the load's ids pending first, so readers do not see them and a crash removes them.
   void count_bytes(std::size_t shard, std::size_t bytes);
   void checkpoint(std::size_t shard);
-  void undo_checkpoints() noexcept;  // removes the rows early commits wrote (rollback of the load)
+  bool undo_checkpoints() noexcept;  // removes the rows early commits wrote (rollback of the load); false: failed
   void finish(bool remove_journal) noexcept;
 
   const std::string table_;
@@ -112,6 +113,54 @@ class ShardedStore final : public Store {
   const std::size_t shard_budget_;               // uncommitted bytes a shard may hold in a bulk load (lmdb)
   std::vector<std::size_t> uncommitted_;         // per shard: bytes written since its transaction began
   bool checkpointed_ = false;                    // a shard committed early in this transaction
+  bool undo_failed_ = false;                     // ROLLBACK TO could not undo them: the transaction cannot commit
+  std::shared_ptr<std::size_t> cursors_in_txn_ = std::make_shared<std::size_t>(0);  // open in the transaction
 };
+
+// The failure of the first shard that failed, if any.
+inline std::exception_ptr first_of(const std::vector<std::exception_ptr>& failed) {
+  for (const auto& e : failed) {
+    if (e) return e;
+  }
+  return nullptr;
+}
+
+// How many uncommitted bytes a shard like `shard` may hold in a bulk load before it commits early, for a table
+// of `shards` shards (sharded_load.cpp).
+std::size_t shard_budget(const Store& shard, std::size_t shards);
+
+template <typename Work>
+std::vector<std::exception_ptr> ShardedStore::on_lanes(const std::vector<std::size_t>& which, Work&& work) {
+  std::vector<std::exception_ptr> failed(shards_.size());
+  std::vector<std::pair<std::size_t, std::future<void>>> running;
+  // Every task queued is waited for, even if queueing the next one fails: they refer to `work`.
+  const auto wait_running = [&] {
+    for (auto& [i, done] : running) {
+      try {
+        done.get();
+      } catch (...) {
+        failed[i] = std::current_exception();
+      }
+    }
+  };
+  try {
+    for (const std::size_t i : which) {
+      if (ThreadPool* lane = lanes_.get(i)) {
+        running.emplace_back(i, lane->submit([&work, i] { work(i); }));
+        continue;
+      }
+      try {
+        work(i);
+      } catch (...) {
+        failed[i] = std::current_exception();
+      }
+    }
+  } catch (...) {
+    wait_running();
+    throw;
+  }
+  wait_running();
+  return failed;
+}
 
 }  // namespace imgstore::sharded
