@@ -3,7 +3,9 @@ their order and their errors are those of threads=1, and a scan still open when 
 on reading (the writes pause the read-ahead)."""
 
 import os
+import signal
 import sqlite3
+import time
 
 import pytest
 
@@ -103,3 +105,38 @@ def test_a_missing_png_read_ahead_fails_at_its_row(tmp_path):
         con.close()
     assert errors[0] == errors[1]
     assert f"{victim}.png' is missing; labels.csv lists id {victim}" in errors[1]
+
+
+@pytest.mark.parametrize("finish", ["read on", "drop"])
+def test_a_forked_child_with_a_scan_reading_ahead(table, finish):
+    """A child forked while a statement reads ahead (a DataLoader worker given the parent's open statement): it
+    reads the rest of it by itself, or drops it, and never waits for the parent's worker threads."""
+    backend, path, ref = table
+    con = open_table(path, backend, 2)
+    scan = con.execute("SELECT id, label, pixels FROM temp.t")
+    first = scan.fetchmany(500)
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            if finish == "read on":
+                code = 0 if first + scan.fetchall() == ref else 4
+            else:
+                del scan
+                con.close()
+                code = 0
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on the inherited scan")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert first + scan.fetchall() == ref  # the parent reads on too
+    con.close()
