@@ -95,9 +95,7 @@ void ShardReadAhead::submit() {
 void ShardReadAhead::to_direct() {
   // A read failed, the table paused reading ahead, or this is a forked child: the calling thread goes on from
   // where the tasks stopped.
-  for (auto& batch : pending_) {
-    if (lane_alive()) batch.wait();
-  }
+  wait_all();
   pending_.clear();
   ahead_ = false;
   has_row_ = false;

@@ -330,9 +330,7 @@ void ShardedStore::sync() {
   std::vector<std::size_t> clean;
   for (std::size_t i = 0; i < shards_.size(); ++i) (dirty_[i] ? dirty : clean).push_back(i);
   // Nothing written: nothing to commit.
-  if (const auto failed = first_of(on_lanes(clean, [this](std::size_t i) { shards_[i]->rollback(); }))) {
-    std::rethrow_exception(failed);
-  }
+  on_lanes_or_throw(clean, [this](std::size_t i) { shards_[i]->rollback(); });
   if (dirty.empty()) {
     finish(true);
     return;
@@ -440,18 +438,14 @@ void ShardedStore::finish(bool remove_journal) noexcept {
 void ShardedStore::savepoint(int level) {
   if (!in_txn_) return;
   drain();
-  if (const auto failed = first_of(on_lanes(all_shards(), [&](std::size_t i) { shards_[i]->savepoint(level); }))) {
-    std::rethrow_exception(failed);
-  }
+  on_lanes_or_throw(all_shards(), [&](std::size_t i) { shards_[i]->savepoint(level); });
   levels_.push_back({level, journal_.mark()});
 }
 
 void ShardedStore::release(int level) {
   if (!in_txn_) return;
   drain();
-  if (const auto failed = first_of(on_lanes(all_shards(), [&](std::size_t i) { shards_[i]->release(level); }))) {
-    std::rethrow_exception(failed);
-  }
+  on_lanes_or_throw(all_shards(), [&](std::size_t i) { shards_[i]->release(level); });
   while (!levels_.empty() && levels_.back().level >= level) levels_.pop_back();
 }
 
@@ -474,9 +468,7 @@ void ShardedStore::rollback_to(int level) {
     begin_shards();
     return;
   }
-  if (const auto failed = first_of(on_lanes(all_shards(), [&](std::size_t i) { shards_[i]->rollback_to(level); }))) {
-    std::rethrow_exception(failed);
-  }
+  on_lanes_or_throw(all_shards(), [&](std::size_t i) { shards_[i]->rollback_to(level); });
   // Back to the savepoint's inserts, or to none: before this table's first write (the shards started over too).
   journal_.rewind(marked ? levels_.back().inserted : 0);
 }

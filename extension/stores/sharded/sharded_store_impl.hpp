@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "posix_file.hpp"
@@ -21,6 +22,14 @@
 #include "writer_lock.hpp"
 
 namespace imgstore::sharded {
+
+// The failure of the first shard that failed, if any.
+inline std::exception_ptr first_of(const std::vector<std::exception_ptr>& failed) {
+  for (const auto& e : failed) {
+    if (e) return e;
+  }
+  return nullptr;
+}
 
 class ShardedStore final : public Store {
  public:
@@ -79,6 +88,12 @@ class ShardedStore final : public Store {
   // shard.
   template <typename Work>
   std::vector<std::exception_ptr> on_lanes(const std::vector<std::size_t>& which, Work&& work);
+  template <typename Work>
+  void on_lanes_or_throw(const std::vector<std::size_t>& which, Work&& work) {  // rethrows the first failure
+    if (const std::exception_ptr failed = first_of(on_lanes(which, std::forward<Work>(work)))) {
+      std::rethrow_exception(failed);
+    }
+  }
   void pause_read_aheads() noexcept;  // no scan reads ahead on the lanes after this (until a new one starts)
   std::vector<std::size_t> all_shards() const;
   void rollback_shards() noexcept;  // every shard's open transaction, on its lane
@@ -116,14 +131,6 @@ class ShardedStore final : public Store {
   bool undo_failed_ = false;                     // ROLLBACK TO could not undo them: the transaction cannot commit
   std::shared_ptr<std::size_t> cursors_in_txn_ = std::make_shared<std::size_t>(0);  // open in the transaction
 };
-
-// The failure of the first shard that failed, if any.
-inline std::exception_ptr first_of(const std::vector<std::exception_ptr>& failed) {
-  for (const auto& e : failed) {
-    if (e) return e;
-  }
-  return nullptr;
-}
 
 // How many uncommitted bytes a shard like `shard` may hold in a bulk load before it commits early, for a table
 // of `shards` shards (sharded_load.cpp).
