@@ -1,9 +1,10 @@
 // The differential tester (tests/model) driven by libFuzzer: the input's first byte picks the backend (lmdb,
-// hdf5, png_dir), the rest is the generator's choice stream; the sequence runs against the store and the
-// native SQLite table, and any difference aborts (__builtin_trap) after printing both results. No second
-// process here (no fork under the fuzzer). The extension's sources are compiled into this binary with the
-// fuzzer's instrumentation and registered with sqlite3_auto_extension; they call SQLite only through the
-// sqlite3_api table that SQLITE_EXTENSION_INIT2 sets, so linking libsqlite3 here is safe.
+// hdf5, png_dir) and whether the writer holds a scan of its own open (generator.hpp, fuzz_own_scan); the rest
+// is the generator's choice stream. The sequence runs against the store and the native SQLite table, and any
+// difference aborts (__builtin_trap) after printing both results. No second process here (no fork under the
+// fuzzer). The extension's sources are compiled into this binary with the fuzzer's instrumentation and
+// registered with sqlite3_auto_extension; they call SQLite only through the sqlite3_api table that
+// SQLITE_EXTENSION_INIT2 sets, so linking libsqlite3 here is safe.
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -32,6 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   gen.statements = 24;
   gen.bulk_min = 20;  // fewer rows per bulk insert: more sequences per second
   gen.bulk_max = 120;
+  gen.own_scan = model::fuzz_own_scan(data[0]);
   // IMGSTORE_FUZZ_AVOID=float_limit,null_id,savepoint_txn,huge_float leaves out the triggers of known defects
   // (as model_test --avoid), to look for others.
   static const std::string avoid = std::getenv("IMGSTORE_FUZZ_AVOID") ? std::getenv("IMGSTORE_FUZZ_AVOID") : "";

@@ -16,6 +16,7 @@
 #include "id_bounds.hpp"
 #include "shell_parameters.hpp"
 #include "store_plan.hpp"
+#include "store_rows.hpp"
 #include "vtab_common.hpp"
 
 #include <algorithm>
@@ -97,6 +98,11 @@ struct StoreTable {
   std::string path;
   std::unique_ptr<Store> store;
   std::int64_t handle = 0;  // the bulk reader's name for it (bulk_read.cpp): unique in the process, never reused
+  std::vector<StoreRows*> open_rows;  // of this table's open cursors: parked before each write (store_rows.hpp)
+
+  void park_cursors() noexcept {
+    for (StoreRows* rows : open_rows) rows->park();
+  }
 };
 
 // Every connected store table of the process, so imgstore_info('t') can find a table by name and the bulk
@@ -138,11 +144,46 @@ void describe_origin(StoreTable& table, const std::string& module, const std::ve
 
 struct StoreCursor {
   sqlite3_vtab_cursor base{};  // must be first
-  std::unique_ptr<Cursor> rows;
+  StoreRows rows;
 };
 
 StoreTable& table_of(sqlite3_vtab* vtab) { return *reinterpret_cast<StoreTable*>(vtab); }
 StoreCursor& cursor_of(sqlite3_vtab_cursor* cur) { return *reinterpret_cast<StoreCursor*>(cur); }
+
+int store_open(sqlite3_vtab* vtab, sqlite3_vtab_cursor** out) noexcept {
+  try {
+    auto cursor = std::make_unique<StoreCursor>();
+    table_of(vtab).open_rows.push_back(&cursor->rows);
+    *out = &cursor.release()->base;
+    return SQLITE_OK;
+  } catch (...) {
+    return SQLITE_NOMEM;
+  }
+}
+
+int store_close(sqlite3_vtab_cursor* cur) noexcept {
+  const std::unique_ptr<StoreCursor> owned(&cursor_of(cur));
+  auto& open = table_of(cur->pVtab).open_rows;
+  open.erase(std::remove(open.begin(), open.end(), &owned->rows), open.end());
+  owned->rows.close();
+  return SQLITE_OK;
+}
+
+int store_next(sqlite3_vtab_cursor* cur) noexcept {
+  return guarded(cur->pVtab, [&] {
+    cursor_of(cur).rows.next();
+    return SQLITE_OK;
+  });
+}
+
+int store_eof(sqlite3_vtab_cursor* cur) noexcept { return cursor_of(cur).rows.at_end() ? 1 : 0; }
+
+int store_rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
+  return guarded(cur->pVtab, [&] {
+    *rowid = cursor_of(cur).rows.row().id();
+    return SQLITE_OK;
+  });
+}
 
 int open_table(sqlite3* db, void* aux, int argc, const char* const* argv, sqlite3_vtab** out, char** err,
                OpenMode mode) noexcept {
@@ -320,7 +361,7 @@ int store_filter(sqlite3_vtab_cursor* cur, int plan, const char*, int argc, sqli
   return guarded(cur->pVtab, [&] {
     auto& table = table_of(cur->pVtab);
     auto& cursor = cursor_of(cur);
-    cursor.rows.reset();  // release the previous snapshot before taking a new one
+    cursor.rows.close();  // release the previous snapshot before taking a new one
     int arg = 0;
     if ((plan & (kEq | kIn)) != 0 && arg < argc) {
       std::vector<std::int64_t> ids;
@@ -336,7 +377,7 @@ int store_filter(sqlite3_vtab_cursor* cur, int plan, const char*, int argc, sqli
       } else {
         add_id(ids, argv[arg]);
       }
-      cursor.rows = table.store->lookup(std::move(ids));
+      cursor.rows.lookup(*table.store, std::move(ids));
       return SQLITE_OK;
     }
     IdRange range;
@@ -348,11 +389,7 @@ int store_filter(sqlite3_vtab_cursor* cur, int plan, const char*, int argc, sqli
       apply_bound(range, (plan & kHiStrict) != 0 ? SQLITE_INDEX_CONSTRAINT_LT : SQLITE_INDEX_CONSTRAINT_LE,
                   argv[arg++]);
     }
-    if (range.empty()) {
-      cursor.rows = table.store->lookup({});
-    } else {
-      cursor.rows = table.store->scan(range);
-    }
+    cursor.rows.scan(*table.store, range);
     return SQLITE_OK;
   });
 }
@@ -368,7 +405,7 @@ Shape shape_of_row(StoreTable& table, Cursor& rows) {
 
 int store_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noexcept {
   return guarded(cur->pVtab, [&] {
-    Cursor& rows = *cursor_of(cur).rows;
+    Cursor& rows = cursor_of(cur).rows.row();
     if (column < kColHeight) return row_column(rows, ctx, column);
     // An UPDATE that does not set them keeps the row's (update_row): nothing to read.
     if (sqlite3_vtab_nochange(ctx) != 0) return SQLITE_OK;
@@ -583,6 +620,7 @@ void update_row(StoreTable& table, sqlite3_value** argv) {
 int store_update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int64* rowid) noexcept {
   return guarded(vtab, [&] {
     auto& table = table_of(vtab);
+    table.park_cursors();
     // SQLite does not call xBegin for a table created inside the open transaction (it is added to the
     // transaction directly), so the first write begins the backend's transaction itself.
     table.store->begin();
@@ -597,11 +635,12 @@ int store_update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int
   });
 }
 
-// The transaction callbacks only forward to the table's Store: one trampoline template over the member
-// function (as perfetto's Module<Impl>), noexcept and guarded like every other callback.
+// The transaction callbacks park the table's open cursors and forward to its Store: one trampoline template
+// over the member function (as perfetto's Module<Impl>), noexcept and guarded like every other callback.
 template <void (Store::*Method)()>
 int forward(sqlite3_vtab* vtab) noexcept {
   return guarded(vtab, [&] {
+    table_of(vtab).park_cursors();
     (table_of(vtab).store.get()->*Method)();
     return SQLITE_OK;
   });
@@ -609,6 +648,7 @@ int forward(sqlite3_vtab* vtab) noexcept {
 template <void (Store::*Method)(int)>
 int forward_level(sqlite3_vtab* vtab, int level) noexcept {
   return guarded(vtab, [&] {
+    table_of(vtab).park_cursors();
     (table_of(vtab).store.get()->*Method)(level);
     return SQLITE_OK;
   });
@@ -632,13 +672,13 @@ constexpr sqlite3_module kStoreModule = {
     /* xBestIndex  */ store_best_index,
     /* xDisconnect */ store_disconnect,
     /* xDestroy    */ store_destroy,
-    /* xOpen       */ cursor_open<StoreCursor>,
-    /* xClose      */ cursor_close<StoreCursor>,
+    /* xOpen       */ store_open,
+    /* xClose      */ store_close,
     /* xFilter     */ store_filter,
-    /* xNext       */ cursor_next<StoreCursor>,
-    /* xEof        */ cursor_eof<StoreCursor>,
+    /* xNext       */ store_next,
+    /* xEof        */ store_eof,
     /* xColumn     */ store_column,
-    /* xRowid      */ cursor_rowid<StoreCursor>,
+    /* xRowid      */ store_rowid,
     /* xUpdate     */ store_update,
     /* xBegin      */ forward<&Store::begin>,
     /* xSync       */ forward<&Store::sync>,

@@ -43,6 +43,7 @@ const char* kind_name(Kind kind) {
     case Kind::new_connection: return "new_connection";
     case Kind::reader: return "reader";
     case Kind::reader_scan: return "reader_scan";
+    case Kind::own_scan: return "own_scan";
   }
   return "?";
 }
@@ -125,6 +126,7 @@ class Generator {
   Statement churn();
   Statement control();
   Statement savepoint();
+  Statement own_scan();
   Statement statement();
 
   Choices& c_;
@@ -138,6 +140,7 @@ class Generator {
   bool outer_savepoint_ = false;
   bool wrote_ = false;  // a write was generated since the last BEGIN (a guess, like txn_)
   bool scan_open_ = false;  // a reader_scan start was generated, its finish not yet
+  bool own_open_ = false;   // an own_scan start was generated, its finish not yet
   std::int64_t hot_ = 0;    // the id churn() deletes and inserts again, over and over (run() picks it)
 };
 
@@ -539,7 +542,22 @@ Statement Generator::savepoint() {
   return {Kind::control, "SAVEPOINT " + name};
 }
 
+// Variants (runner.cpp, own_scan_sql): 0 every column; 1 pixels only of ids above a bound (read late, so a
+// store's pixel read-ahead starts mid-scan); 2 ids from a bound on. "start K V B": K rows read, B the bound.
+Statement Generator::own_scan() {
+  if (!own_open_) {
+    own_open_ = true;
+    return {Kind::own_scan, cat({"start ", num(static_cast<std::int64_t>(1 + c_.below(40))), " ",
+                                 num(static_cast<std::int64_t>(c_.below(3))), " ",
+                                 c_.pick(Strings{"10", "30", "150", "1050"})})};
+  }
+  if (c_.percent(60)) return {Kind::own_scan, "read " + num(static_cast<std::int64_t>(1 + c_.below(60)))};
+  own_open_ = false;
+  return {Kind::own_scan, "finish"};
+}
+
 Statement Generator::statement() {
+  if (o_.own_scan && c_.percent(12)) return own_scan();
   if (c_.percent(15)) {
     wrote_ = true;
     return churn();

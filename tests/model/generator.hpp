@@ -59,6 +59,11 @@ enum class Kind {
   reader_scan,     // "start K": the reader begins a scan of the store and reads K rows (and, in a read
                    // transaction, the native table); "finish": it reads the rest. The scan must give exactly
                    // the rows committed when it started, whatever the writer committed in between.
+  own_scan,        // "start K V": the writer's own connection opens scan variant V of the store (and the same query
+                   // on its native witness) and reads K rows; "read K": K more; "finish": the rest. As SQLite
+                   // leaves it undefined which changes a connection's open scan sees of its own later writes, each
+                   // row read must be a version the table held at some point since the scan started, every row
+                   // left unchanged all along must be read, and the scan may fail only where the native one does.
 };
 
 struct Statement {
@@ -89,9 +94,16 @@ struct GeneratorOptions {
   bool avoid_null_id = false;        // no INSERT with a NULL id
   bool avoid_huge_float = false;     // no float beyond +-9.2e18 compared with an id (UBSan: apply_bound overflows)
   bool avoid_savepoint_txn = false;  // no SAVEPOINT outside BEGIN ... COMMIT
+  // model_test --own-scan: the writer's own connection also holds a scan of the store open across its statements
+  // (Kind::own_scan). Off: the same choices in the same order as before it existed.
+  bool own_scan = false;
 };
 
 Sequence generate(Choices& choices, const GeneratorOptions& options);
+
+// A fuzz_model input's first byte: byte % 3 picks the backend, (byte / 3) % 2 whether the writer holds its own
+// scan open (GeneratorOptions::own_scan). model_test --fuzz-input reads it the same way.
+inline bool fuzz_own_scan(std::uint8_t first) { return (first / 3) % 2 == 1; }
 
 // sql with every {t} replaced by `table`.
 std::string with_table(const std::string& sql, const std::string& table);

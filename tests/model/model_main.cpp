@@ -4,7 +4,7 @@
 //
 //   model_test --backend lmdb|hdf5|png_dir --extension build/imgstore.so --seeds 1..200 --statements 50
 //              [--out failing.sql] [--out-dir DIR] [--skip-reader] [--skip-reader-scan] [--skip-peer] [--print] [--keep]
-//              [--any]
+//              [--any] [--own-scan]
 //              [--avoid float_limit,null_id,savepoint_txn,huge_float] [--fuzz-input FILE]   (triage: leave out triggers of known defects)
 //
 // IMGSTORE_MODEL_SEQUENCES=N (environment) runs seeds A..A+N-1 instead of the --seeds range, so CI can ask
@@ -39,9 +39,10 @@ int usage(const char* why) {
             << "  --skip-reader  no second-process reader checks (hdf5: other processes are locked out)\n"
             << "  --skip-reader-scan  no scan held open in the other process across writer statements\n"
             << "                 (png_dir: a commit waits for the statements reading, then SQLITE_BUSY)\n"
+            << "  --own-scan     the writer's own connection also holds a scan of the store open across its statements\n"
             << "  --skip-peer    no second connection in this process reading after every statement\n"
             << "  --avoid LIST   triage only: leave out float_limit, null_id, savepoint_txn, huge_float (known defects)\n"
-            << "  --fuzz-input F replay a fuzz_model input (its first byte is ignored: --backend decides)\n"
+            << "  --fuzz-input F replay a fuzz_model input (its first byte's backend is ignored: --backend decides)\n"
             << "  --print        print the generated statements of each seed, do not run them\n"
             << "  IMGSTORE_MODEL_SEQUENCES=N runs N seeds from A\n";
   return 2;
@@ -102,6 +103,8 @@ int parse_args(int argc, char** argv, Options& o) {
       o.out = value();
     } else if (a == "--out-dir") {
       o.out_dir = value();
+    } else if (a == "--own-scan") {
+      o.gen.own_scan = true;
     } else if (a == "--any") {
       o.gen.any_shape = true;
     } else if (a == "--shards") {
@@ -158,6 +161,7 @@ model::Sequence make_sequence(std::uint64_t seed, const model::GeneratorOptions&
     fg.statements = 24;
     fg.bulk_min = 20;
     fg.bulk_max = 120;
+    fg.own_scan = fg.own_scan || model::fuzz_own_scan(fuzz_bytes[0]);
     seq = model::generate(choices, fg);
   }
   seq.seed = seed;
@@ -194,7 +198,7 @@ void write_shrunk(model::Runner& runner, const Options& o, const model::Sequence
   const auto shrink_start = std::chrono::steady_clock::now();
   const model::Sequence small = model::shrink(runner, seq, failure, 400, o.gen.avoid_savepoint_txn);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - shrink_start).count();
-  const std::string title = "model_test --backend " + o.backend + (o.gen.any_shape ? " --any" : "") + " --seeds " +
+  const std::string title = "model_test --backend " + o.backend + (o.gen.any_shape ? " --any" : "") + (o.gen.own_scan ? " --own-scan" : "") + " --seeds " +
                             std::to_string(seq.seed) + ".." + std::to_string(seq.seed) + " --statements " +
                             std::to_string(o.statements) +
                             ": shrunk from " + std::to_string(seq.statements.size()) + " to " +

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -112,10 +114,10 @@ std::pair<std::int64_t, std::string> snapshot_row(sqlite3_stmt* st) {
   return {sqlite3_column_int64(st, 0), row};
 }
 
-Snapshot snapshot(sqlite3* db, const std::string& table, bool any) {
+// The rows of a query whose first column is the id (row_columns, or an own scan's columns), sorted.
+Snapshot query_snapshot(sqlite3* db, const std::string& sql) {
   Snapshot snap;
   sqlite3_stmt* st = nullptr;
-  const std::string sql = std::string("SELECT ") + row_columns(any) + " FROM " + table;
   if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
     snap.error = std::string("error (") + std::to_string(sqlite3_extended_errcode(db)) + "): " + sqlite3_errmsg(db);
     return snap;
@@ -131,6 +133,10 @@ Snapshot snapshot(sqlite3* db, const std::string& table, bool any) {
   std::sort(snap.rows.begin(), snap.rows.end());
   snap.ok = true;
   return snap;
+}
+
+Snapshot snapshot(sqlite3* db, const std::string& table, bool any) {
+  return query_snapshot(db, std::string("SELECT ") + row_columns(any) + " FROM " + table);
 }
 
 // First difference between two snapshots, for messages.
@@ -504,6 +510,53 @@ struct TableOutcomes {
   Outcome got;                     // the store
 };
 
+// The query of an own scan ("start K V B", generator.cpp): V 0 every column, 1 pixels only of ids above B, 2 ids
+// from B on.
+std::string own_scan_sql(int variant, const std::string& bound, bool any) {
+  if (variant == 1) {
+    return "SELECT id, label, CASE WHEN id > " + bound + " THEN pixels END" + (any ? ", height, width, channels" : "") +
+           " FROM {t}";
+  }
+  return std::string("SELECT ") + row_columns(any) + " FROM {t}" + (variant == 2 ? " WHERE id >= " + bound : "");
+}
+
+// One side of a scan the writer's own connection holds open across its statements: the store's, or the same
+// query on the native witness.
+struct OpenScan {
+  sqlite3_stmt* st = nullptr;
+  bool done = false;
+  std::string error;                // the step that failed
+  std::string bad_row;              // the first row read that the table did not hold at any point since the start
+  std::set<std::int64_t> seen;      // ids read
+  OpenScan() = default;
+  OpenScan(const OpenScan&) = delete;
+  OpenScan& operator=(const OpenScan&) = delete;
+  ~OpenScan() { sqlite3_finalize(st); }
+
+  void read(sqlite3* db, int k, const std::set<std::string>& versions) {
+    for (int n = 0; (k < 0 || n < k) && !done; ++n) {
+      const int rc = sqlite3_step(st);
+      if (rc == SQLITE_ROW) {
+        const auto row = snapshot_row(st);
+        seen.insert(row.first);
+        if (bad_row.empty() && versions.count(row.second) == 0) bad_row = row.second;
+      } else {
+        if (rc != SQLITE_DONE) error = "error (" + std::to_string(sqlite3_extended_errcode(db)) + "): " + sqlite3_errmsg(db);
+        done = true;  // stepping again would restart the statement
+      }
+    }
+  }
+};
+
+// An own scan: both sides and what the table held since it started.
+struct OwnScan {
+  std::string sql;                              // with {t}
+  std::size_t started = 0;                      // the statement that opened it
+  OpenScan store, witness;
+  std::set<std::string> versions;               // every row of the query on the witness between statements
+  std::map<std::int64_t, std::string> steady;   // rows held unchanged since the start: a scan must read them
+};
+
 // The statements of one sequence over the connections Runner::run set up, each compared as it runs, until the
 // first failure.
 class Execution {
@@ -524,6 +577,10 @@ class Execution {
   void fresh_reader_at_end(std::size_t i);
   void reopen(std::size_t i);
   void reader_scan(std::size_t i, const Statement& st);
+  void own_scan(std::size_t i, const Statement& st);
+  void own_scan_after(std::size_t i);
+  void own_scan_finish(std::size_t i);
+  void own_scan_judge(std::size_t i, const OpenScan& side, const char* kind, const char* who);
   bool new_connection(std::size_t i);
   void ask_reader(std::size_t i, bool fresh);
   void ask_peer(std::size_t i, const std::string& after);
@@ -544,6 +601,7 @@ class Execution {
   std::optional<Failure> failure_;
   bool autocommit_ = true;  // the main connection, before the current statement
   bool scan_open_ = false;  // the reader has a scan open (reader_scan start without finish yet)
+  std::unique_ptr<OwnScan> own_;  // the writer's own open scan (own_scan start without finish yet)
 };
 
 std::optional<Failure> Execution::run(const Sequence& seq) {
@@ -554,6 +612,7 @@ std::optional<Failure> Execution::run(const Sequence& seq) {
     autocommit_ = sqlite3_get_autocommit(main_) != 0;
     if (log_) (*log_)[i].autocommit_before = autocommit_, (*log_)[i].ran = true;
     statement(i, st, i == n);
+    if (own_ && !failure_ && st.kind != Kind::own_scan) own_scan_after(i);
   }
   return failure_;
 }
@@ -573,6 +632,7 @@ void Execution::statement(std::size_t i, const Statement& st, bool at_end) {
       if (new_connection(i)) ask_reader(i, true);
       return;
     case Kind::reader: return ask_reader(i, false);
+    case Kind::own_scan: return own_scan(i, st);
   }
 }
 
@@ -643,6 +703,7 @@ void Execution::control(std::size_t i, const Statement& st) {
 
 void Execution::check(std::size_t i, bool at_end) {
   if (at_end) finish_scan(i);
+  if (at_end && !failure_) own_scan_finish(i);
   if (failure_) return;
   compare_tables(i, at_end ? "the tables at the end" : "checkpoint");
   if (!failure_ && at_end && autocommit_ && reader_) fresh_reader_at_end(i);
@@ -662,6 +723,8 @@ void Execution::fresh_reader_at_end(std::size_t i) {
 
 void Execution::reopen(std::size_t i) {
   if (!autocommit_) return skipped(i);
+  own_scan_finish(i);  // DROP TABLE fails while a statement reads the table
+  if (failure_) return;
   Outcome o = exec(main_, "DROP TABLE s");
   if (o.code == 0) o = exec(main_, create_s_ + ")");
   if (o.code != 0) fail(i, "reopen", "DROP TABLE s; " + create_s_ + ")", "ok", o.describe(false));
@@ -673,6 +736,78 @@ void Execution::reader_scan(std::size_t i, const Statement& st) {
   const std::string reply = reader_->ask("scan-" + st.sql);
   scan_open_ = reply == "ok";
   if (!scan_open_) fail(i, "reader", "another process starts a scan of the store", "ok", reply);
+}
+
+void Execution::own_scan(std::size_t i, const Statement& st) {
+  std::istringstream words(st.sql);
+  std::string what;
+  int k = 0;
+  words >> what >> k;
+  if (what == "finish") return own_scan_finish(i);
+  if (what == "read") {
+    if (!own_) return;
+    own_->store.read(main_, k, own_->versions);
+    own_->witness.read(main_, k, own_->versions);
+    return;
+  }
+  own_scan_finish(i);
+  if (failure_) return;
+  int variant = 0;
+  std::string bound;
+  words >> variant >> bound;
+  auto scan = std::make_unique<OwnScan>();
+  scan->sql = own_scan_sql(variant, bound, any_);
+  scan->started = i;
+  const Snapshot now = query_snapshot(main_, with_table(scan->sql, "ref"));
+  if (!now.ok) return fail(i, "own_scan", with_table(scan->sql, "ref"), "rows", now.error);
+  for (const auto& [id, row] : now.rows) scan->versions.insert(row), scan->steady[id] = row;
+  for (auto [side, table] : {std::pair{&scan->store, "s"}, std::pair{&scan->witness, "ref"}}) {
+    if (sqlite3_prepare_v2(main_, with_table(scan->sql, table).c_str(), -1, &side->st, nullptr) != SQLITE_OK) {
+      return fail(i, "own_scan", with_table(scan->sql, table), "prepared", sqlite3_errmsg(main_));
+    }
+    side->read(main_, k, scan->versions);
+  }
+  own_ = std::move(scan);
+}
+
+// After a statement while an own scan is open: what the table holds now is a version its rows may be read as.
+void Execution::own_scan_after(std::size_t i) {
+  const Snapshot now = query_snapshot(main_, with_table(own_->sql, "ref"));
+  if (!now.ok) return fail(i, "own_scan", with_table(own_->sql, "ref"), "rows", now.error);
+  const std::map<std::int64_t, std::string> rows(now.rows.begin(), now.rows.end());
+  for (const auto& [id, row] : rows) own_->versions.insert(row);
+  for (auto it = own_->steady.begin(); it != own_->steady.end();) {
+    const auto r = rows.find(it->first);
+    it = r == rows.end() || r->second != it->second ? own_->steady.erase(it) : std::next(it);
+  }
+}
+
+void Execution::own_scan_finish(std::size_t i) {
+  if (!own_) return;
+  own_->store.read(main_, -1, own_->versions);
+  own_->witness.read(main_, -1, own_->versions);
+  own_scan_judge(i, own_->witness, "own_scan_rule", "the native witness (the tester's rule is wrong)");
+  if (!failure_) own_scan_judge(i, own_->store, "own_scan", "the store");
+  own_.reset();
+}
+
+void Execution::own_scan_judge(std::size_t i, const OpenScan& side, const char* kind, const char* who) {
+  const std::string what = std::string("a scan on the writer's own connection, open since statement ") +
+                           std::to_string(own_->started) + " across its statements: " + with_table(own_->sql, "s") +
+                           " (" + who + ")";
+  if (!side.error.empty() && own_->witness.error.empty()) {
+    return fail(i, kind, what, "reads on without an error", side.error);
+  }
+  if (!side.bad_row.empty()) {
+    return fail(i, kind, what, "every row a version the table held since the scan started",
+                "read " + side.bad_row);
+  }
+  if (!side.error.empty()) return;
+  for (const auto& [id, row] : own_->steady) {
+    if (side.seen.count(id) == 0) {
+      return fail(i, kind, what, "every row left unchanged since the start read, " + row, "id " + std::to_string(id) + " never read");
+    }
+  }
 }
 
 // A brand new connection in this process reads what the native table holds; true when it does (the reader
@@ -980,6 +1115,10 @@ void ScriptWriter::step(std::size_t i) {
     case Kind::reader_scan:
       out_ << "-- (model_test: another process " << (st.sql == "finish" ? "finishes its scan" : "starts a scan: " + st.sql) << ")\n";
       if (failing) out_ << "-- (not expressible in sqltest.py, which runs one sqlite3 process at a time)\n";
+      break;
+    case Kind::own_scan:
+      out_ << "-- (model_test: this connection's own scan of the store: " << st.sql << ")\n";
+      if (failing) out_ << "-- (not expressible in sqltest.py, which runs one statement at a time)\n";
       break;
     case Kind::new_connection:
     case Kind::reader:
