@@ -1,7 +1,7 @@
 #include "store_rows.hpp"
 
 #include <algorithm>
-#include <string>
+#include <utility>
 
 #include "error.hpp"
 #include "id_bounds.hpp"
@@ -33,15 +33,19 @@ void StoreRows::close() noexcept {
     // Closing never reports: the rows are gone either way.
   }
   parked_at_.reset();
+  gone_.reset();
   ids_.clear();
 }
 
 void StoreRows::park() noexcept {
-  if (!rows_) return;
-  try {
-    parked_at_ = rows_->id();
-  } catch (...) {
-    parked_at_.reset();  // no place to keep: the query ends here
+  if (gone_) {
+    parked_at_ = std::exchange(gone_, std::nullopt);  // looked for again: a write may have put it back
+  } else if (rows_) {
+    try {
+      parked_at_ = rows_->id();
+    } catch (...) {
+      parked_at_.reset();  // no place to keep: the query ends here
+    }
   }
   try {
     rows_.reset();
@@ -64,6 +68,10 @@ void StoreRows::reopen(std::int64_t from) {
 }
 
 void StoreRows::next() {
+  if (gone_) {
+    gone_.reset();  // rows_ stands on the row after it already
+    return;
+  }
   if (parked_at_) {
     if (*parked_at_ == kIdMax) {
       parked_at_.reset();  // nothing after the largest id
@@ -76,17 +84,22 @@ void StoreRows::next() {
   if (rows_->at_end()) rows_.reset();
 }
 
-Cursor& StoreRows::row() {
+Cursor* StoreRows::current() {
   if (parked_at_) {
     const std::int64_t id = *parked_at_;
     reopen(id);
-    if (!rows_ || rows_->id() != id) {
-      throw Error("the row with id " + std::to_string(id) + " that this query stood on was removed by a write of the "
-                  "same connection");
-    }
+    if (!rows_ || rows_->id() != id) gone_ = id;
   }
+  if (gone_) return nullptr;
   if (!rows_) throw Error("the query has no current row");
-  return *rows_;
+  return rows_.get();
+}
+
+std::int64_t StoreRows::id() {
+  if (parked_at_) return *parked_at_;
+  if (gone_) return *gone_;
+  if (!rows_) throw Error("the query has no current row");
+  return rows_->id();
 }
 
 }  // namespace imgstore

@@ -8,7 +8,9 @@
 // that the connection's own COMMIT would wait for, read-ahead work on a shard's lane. So before each write,
 // commit, rollback and savepoint of a table, the table parks its open rows: they drop the backend cursor and
 // keep the id they stand on. The next step opens the backend's rows again after that id, in the table's
-// current state, as a native cursor would go on.
+// current state, as a native cursor would go on. A write made within a step (a function of the query that
+// writes the table) may delete the row the query stands on: its columns then read as NULL, as a native
+// table's do.
 #pragma once
 
 #include <cstdint>
@@ -29,10 +31,12 @@ class StoreRows {
   // Lets go of the backend's cursor, keeping the place. Never fails: whatever the cursor held is released.
   void park() noexcept;
 
-  bool at_end() const { return !rows_ && !parked_at_; }
+  bool at_end() const { return !rows_ && !parked_at_ && !gone_; }
   void next();
-  // The row it stands on; a parked one is looked up again first (it fails if that row is gone).
-  Cursor& row();
+  // The row it stands on, or null when a write of the connection deleted it meanwhile (a parked row is looked
+  // up again first).
+  Cursor* current();
+  std::int64_t id();  // of the row it stands on, also when gone
 
  private:
   void reopen(std::int64_t from);  // rows with ids >= from
@@ -41,8 +45,9 @@ class StoreRows {
   bool by_ids_ = false;
   std::vector<std::int64_t> ids_;
   IdRange range_;
-  std::unique_ptr<Cursor> rows_;           // null when parked or at the end
+  std::unique_ptr<Cursor> rows_;           // null when parked or at the end; the next row when gone_
   std::optional<std::int64_t> parked_at_;  // the id it stood on when parked
+  std::optional<std::int64_t> gone_;       // the id of the row it stands on, deleted since
 };
 
 }  // namespace imgstore

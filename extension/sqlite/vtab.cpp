@@ -180,7 +180,7 @@ int store_eof(sqlite3_vtab_cursor* cur) noexcept { return cursor_of(cur).rows.at
 
 int store_rowid(sqlite3_vtab_cursor* cur, sqlite3_int64* rowid) noexcept {
   return guarded(cur->pVtab, [&] {
-    *rowid = cursor_of(cur).rows.row().id();
+    *rowid = cursor_of(cur).rows.id();
     return SQLITE_OK;
   });
 }
@@ -405,7 +405,15 @@ Shape shape_of_row(StoreTable& table, Cursor& rows) {
 
 int store_column(sqlite3_vtab_cursor* cur, sqlite3_context* ctx, int column) noexcept {
   return guarded(cur->pVtab, [&] {
-    Cursor& rows = cursor_of(cur).rows.row();
+    StoreRows& place = cursor_of(cur).rows;
+    Cursor* const current = place.current();
+    if (current == nullptr) {
+      // A function of this statement deleted the row it stands on: its columns read as NULL (its id stays), as
+      // a native table's row does.
+      if (column == kColId) sqlite3_result_int64(ctx, place.id());
+      return SQLITE_OK;
+    }
+    Cursor& rows = *current;
     if (column < kColHeight) return row_column(rows, ctx, column);
     // An UPDATE that does not set them keeps the row's (update_row): nothing to read.
     if (sqlite3_vtab_nochange(ctx) != 0) return SQLITE_OK;

@@ -132,3 +132,20 @@ def test_a_scan_opened_in_a_transaction_reads_on_after_it_ends(table, end):
         got[name] = first + scan.fetchall()
     assert got["t"] == got["n"]
     assert len(got["t"]) == (501 if end == "COMMIT" else 500)
+
+
+def test_a_row_deleted_within_its_own_step_reads_as_null(table):
+    """A function of the query that deletes the row the query stands on: the native table reads that row's
+    columns as NULL (its id stays) and goes on; so does the store, for a scan and for an id list."""
+    path, backend, shards = table
+    con = open_table(path, backend, shards)
+    con.execute("CREATE TEMP TABLE n(id INTEGER PRIMARY KEY, label INTEGER NOT NULL, pixels BLOB)")
+    for name in ("t", "n"):
+        con.execute(f"INSERT INTO {name} SELECT * FROM synthetic(20, '{SHAPE}', 1)")
+    con.create_function("drop_row", 2, lambda name, i: con.execute(f"DELETE FROM {name} WHERE id = ?", (i,)).rowcount)
+    for where in ("id < 3", "id IN (4, 5, 6)", "id >= 17"):
+        want = con.execute(f"SELECT id, drop_row('n', id), label, pixels FROM n WHERE {where}").fetchall()
+        got = con.execute(f"SELECT id, drop_row('t', id), label, pixels FROM t WHERE {where}").fetchall()
+        assert got == want
+        assert [r[2] for r in got] == [None] * len(got)
+    assert rows_of(con) == rows_of(con, "SELECT id, label, pixels FROM n")

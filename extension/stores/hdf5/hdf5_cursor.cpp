@@ -149,10 +149,10 @@ std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
     return single_;
   }
   if (row < block_first_ || row >= block_first_ + block_rows_ || block_generation_ != store_.generation()) {
-    // A scan: a block of about 4 MiB of whole chunks per H5Dread, reused across blocks. Rows past the file's
-    // written rows are not read (they are still in the writer's buffer).
+    // A scan: a block of whole chunks per H5Dread (up to about 4 MiB), reused across blocks. Rows past the
+    // file's written rows are not read (they are still in the writer's buffer).
     const std::uint64_t chunk = f.chunk_rows();
-    const std::uint64_t rows_per_block = block_rows(chunk, bytes, kScanBlockBytes);
+    const std::uint64_t rows_per_block = block_rows(chunk, bytes, next_block_bytes());
     block_first_ = row / chunk * chunk;
     const std::uint64_t in_file = own_file ? std::max(store_.rows_in_file(), snapshot_->rows) : snapshot_->rows;
     block_rows_ = std::min(rows_per_block, in_file - block_first_);
@@ -165,7 +165,7 @@ std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
 
 // read_pixels of a store of shape 'any': the row's place and shape from the snapshot (checked: a damaged entry
 // is an error naming the id) or this transaction; its bytes from the write buffer, or through HDF5 from the
-// 1-D /images: a point read exactly the row's bytes, a scan a block of about kScanBlockBytes from the chunk
+// 1-D /images: a point read exactly the row's bytes, a scan a block (growing to kScanBlockBytes) from the chunk
 // holding the row's first byte (rows loaded in id order lie one after another, so the next rows are in it).
 std::span<const std::uint8_t> Hdf5Cursor::read_ragged_pixels() {
   const std::uint64_t row = walk_.value();
@@ -194,7 +194,7 @@ std::span<const std::uint8_t> Hdf5Cursor::read_ragged_pixels() {
     // Bytes past those written to the file are not read (they are still in the writer's buffer).
     const std::uint64_t in_file = own_file ? std::max(store_.bytes_in_file(), snapshot_->bytes) : snapshot_->bytes;
     block_first_ = offset / f.chunk_rows() * f.chunk_rows();
-    block_rows_ = std::min(std::max(kScanBlockBytes, offset + bytes - block_first_), in_file - block_first_);
+    block_rows_ = std::min(std::max(next_block_bytes(), offset + bytes - block_first_), in_file - block_first_);
     block_.reserve(block_rows_, what());
     block_generation_ = store_.generation();
     reading([&] { f.read(Dataset::images, block_first_, block_rows_, block_.data(), what()); });

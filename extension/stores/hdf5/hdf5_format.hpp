@@ -137,6 +137,9 @@ constexpr std::uint64_t block_rows(std::uint64_t chunk_rows, std::uint64_t image
   return std::max<std::uint64_t>(1, bytes / std::max<std::uint64_t>(chunk_rows * image_bytes, 1)) * chunk_rows;
 }
 inline constexpr std::uint64_t kScanBlockBytes = std::uint64_t{4} << 20;   // a scan reads about 4 MiB at a time
+// A scan's first block; each next one is twice as large, up to kScanBlockBytes: a scan taken up again after each
+// row its connection writes (store_rows.hpp) reads what it uses, not 4 MiB a row.
+inline constexpr std::uint64_t kFirstScanBlockBytes = std::uint64_t{64} << 10;
 inline constexpr std::uint64_t kWriteBlockBytes = std::uint64_t{1} << 20;  // an insert writes about 1 MiB
 
 // ---- shape 'any'

@@ -4,6 +4,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -80,6 +81,12 @@ class Hdf5Cursor final : public Cursor {
   std::uint64_t block_first_ = 0;
   std::uint64_t block_rows_ = 0;
   std::uint64_t block_generation_ = 0;  // the store's generation when the block was read
+  std::uint64_t block_bytes_ = kFirstScanBlockBytes;  // the next block's size (doubling up to kScanBlockBytes)
+  std::uint64_t next_block_bytes() {
+    const std::uint64_t bytes = block_bytes_;
+    block_bytes_ = std::min(2 * block_bytes_, kScanBlockBytes);
+    return bytes;
+  }
   std::vector<std::uint8_t> single_;
   Committed::Index::const_iterator hint_;  // where the scan is in snapshot_->index (immutable: stays valid)
   std::unique_ptr<ChunkReader> chunks_;    // a threaded gzip scan's chunks

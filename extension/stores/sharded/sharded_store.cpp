@@ -97,7 +97,10 @@ ShardedStore::ShardedStore(std::string table, std::string folder, Manifest manif
       journal_(table_, folder_, manifest_.shape),
       dirty_(shards_.size(), false), top_id_(shards_.size()), top_known_(shards_.size(), false),
       batches_(shards_.size()),
-      shard_budget_(shard_budget(*shards_.front(), shards_.size())), uncommitted_(shards_.size(), 0) {}
+      shard_budget_(shard_budget(*shards_.front(), shards_.size())), uncommitted_(shards_.size(), 0),
+      commit_at_(shards_.size(), 0) {
+  reset_budgets();
+}
 
 std::vector<std::size_t> ShardedStore::all_shards() const {
   std::vector<std::size_t> all(shards_.size());
@@ -289,7 +292,7 @@ void ShardedStore::begin() {
   in_txn_ = true;
   std::fill(dirty_.begin(), dirty_.end(), false);
   std::fill(top_known_.begin(), top_known_.end(), false);
-  std::fill(uncommitted_.begin(), uncommitted_.end(), 0);
+  reset_budgets();
   undo_failed_ = false;
   journal_.end(true);
   levels_.clear();
@@ -463,7 +466,7 @@ void ShardedStore::rollback_to(int level) {
       throw Error("table " + table_ + ": ROLLBACK TO could not remove the rows the shards committed early; "
                   "ROLLBACK the transaction");
     }
-    std::fill(uncommitted_.begin(), uncommitted_.end(), 0);
+    reset_budgets();
     journal_.rewind(0);
     begin_shards();
     return;

@@ -127,6 +127,11 @@ class ShardedStore final : public Store {
   std::shared_ptr<ReadAheads> read_aheads_ = std::make_shared<ReadAheads>();  // scans reading ahead now
   const std::size_t shard_budget_;               // uncommitted bytes a shard may hold in a bulk load (lmdb)
   std::vector<std::size_t> uncommitted_;         // per shard: bytes written since its transaction began
+  // Per shard: the uncommitted bytes at which it commits early next. The first is staggered (shard s of N at
+  // (s + 1) / N of the budget): rows reach every shard alike, so equal thresholds made all shards commit at
+  // once, each lane's queue filled during its commits and the statement stopped making rows meanwhile.
+  std::vector<std::size_t> commit_at_;
+  void reset_budgets();
   bool checkpointed_ = false;                    // a shard committed early in this transaction
   bool undo_failed_ = false;                     // ROLLBACK TO could not undo them: the transaction cannot commit
   std::shared_ptr<std::size_t> cursors_in_txn_ = std::make_shared<std::size_t>(0);  // open in the transaction
