@@ -14,52 +14,24 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from bench_scale import MODULE_ARGS, SHAPE, SHARDS, drop_caches, shell
+
 ROOT = Path(__file__).resolve().parents[1]
-SHAPE = "32x32x3"
-SHARDS = 8
-MODULE_ARGS = {"lmdb": "", "hdf5": ", compression='gzip'", "png_dir": ""}
 PAIRS = {"lmdb": 5, "hdf5": 3, "png_dir": 2}
 
 
-def drop_caches():
-    subprocess.run(["sync"], check=True)
-    try:
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-    except OSError:
-        pass  # not root: the runs still alternate
-
-
 def load(sqlite3, ext, backend, path, shards, threads, n):
-    """One load in a new shell: (seconds, peak RSS MiB)."""
+    """One load in a new shell (bench_scale's, which polls its peak RSS): (seconds, peak RSS MiB)."""
     sharding = ", shards=%d" % shards if shards > 1 else ""
-    script = (".load %s\nCREATE VIRTUAL TABLE t USING %s(path='%s', shape='%s', threads=%d%s%s);\n"
-              "INSERT INTO t SELECT * FROM dataset('smooth', %d);\n" % (
-                  ext, backend, path, SHAPE, threads, sharding, MODULE_ARGS[backend], n))
-    start = time.perf_counter()
-    p = subprocess.Popen([sqlite3, "-batch", "-bail", ":memory:"], stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    p.stdin.write(script)
-    p.stdin.close()
-    hwm = 0
-    while p.poll() is None:
-        try:
-            with open("/proc/%d/status" % p.pid) as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        hwm = max(hwm, int(line.split()[1]))
-        except OSError:
-            pass
-        time.sleep(0.02)
-    seconds = time.perf_counter() - start
-    if p.returncode != 0:
-        raise SystemExit("load failed: %s" % p.stderr.read())
-    return seconds, hwm / 1024
+    script = ("CREATE VIRTUAL TABLE t USING %s(path='%s', shape='%s', threads=%d%s%s);\n"
+              "INSERT INTO t SELECT * FROM dataset('smooth', %d);" % (
+                  backend, path, SHAPE, threads, sharding, MODULE_ARGS[backend], n))
+    seconds, rss, _, _ = shell(sqlite3, ext, script, None)
+    return seconds, rss
 
 
 def remove(path):

@@ -13,8 +13,7 @@ void StoreRows::lookup(Store& store, std::vector<std::int64_t> ids) {
   store_ = &store;
   by_ids_ = true;
   ids_ = std::move(ids);
-  rows_ = store.lookup(ids_);
-  if (rows_->at_end()) rows_.reset();
+  adopt(store.lookup(ids_));
 }
 
 void StoreRows::scan(Store& store, IdRange range) {
@@ -22,16 +21,11 @@ void StoreRows::scan(Store& store, IdRange range) {
   store_ = &store;
   by_ids_ = false;
   range_ = range;
-  rows_ = range.empty() ? store.lookup({}) : store.scan(range);
-  if (rows_->at_end()) rows_.reset();
+  reopen(range.lo);
 }
 
 void StoreRows::close() noexcept {
-  try {
-    rows_.reset();
-  } catch (...) {
-    // Closing never reports: the rows are gone either way.
-  }
+  release();
   parked_at_.reset();
   gone_.reset();
   ids_.clear();
@@ -47,24 +41,32 @@ void StoreRows::park() noexcept {
       parked_at_.reset();  // no place to keep: the query ends here
     }
   }
+  release();
+}
+
+void StoreRows::release() noexcept {
   try {
     rows_.reset();
   } catch (...) {
-    // As close(): released either way.
+    // Never reported: the rows are gone either way.
   }
+}
+
+void StoreRows::adopt(std::unique_ptr<Cursor> rows) {
+  rows_ = std::move(rows);
+  if (rows_->at_end()) rows_.reset();  // nothing held past the last row
 }
 
 void StoreRows::reopen(std::int64_t from) {
   parked_at_.reset();
   if (by_ids_) {
     const auto first = std::lower_bound(ids_.begin(), ids_.end(), from);
-    rows_ = store_->lookup(std::vector<std::int64_t>(first, ids_.end()));
+    adopt(store_->lookup(std::vector<std::int64_t>(first, ids_.end())));
   } else {
     IdRange rest = range_;
     rest.lo = std::max(rest.lo, from);
-    rows_ = rest.empty() ? store_->lookup({}) : store_->scan(rest);
+    adopt(rest.empty() ? store_->lookup({}) : store_->scan(rest));
   }
-  if (rows_->at_end()) rows_.reset();
 }
 
 void StoreRows::next() {

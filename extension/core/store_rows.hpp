@@ -40,6 +40,8 @@ class StoreRows {
 
  private:
   void reopen(std::int64_t from);  // rows with ids >= from
+  void adopt(std::unique_ptr<Cursor> rows);
+  void release() noexcept;  // of the backend's cursor
 
   Store* store_ = nullptr;
   bool by_ids_ = false;
