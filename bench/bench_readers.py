@@ -2,7 +2,8 @@
 """Many readers, one writer: full-scan throughput with 1, 2 and 4 reader processes on each backend, and a
 writer's commit latency with and without 3 readers scanning beside it.
 
-    /usr/bin/python3 bench/bench_readers.py [--images N] [--scans S] [--extension build/imgstore]
+    /usr/bin/python3 bench/bench_readers.py [--images N] [--scans S] [--backends lmdb,hdf5,png_dir]
+                                            [--extension build/imgstore]
 
 Each reader process opens its own connection and runs `SELECT image_digest(id, label, pixels) FROM t` (every
 pixel byte read and hashed) S times; throughput = readers x S x N / wall time from a common start (page cache
@@ -220,6 +221,8 @@ def main():
               "| with 3 readers scanning (median / p95) | busy with readers |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for backend, name in PATHS.items():
+            if backend not in args.backends.split(","):
+                continue
             path = os.path.join(work, name)
             con = connect(ext)
             con.execute("CREATE VIRTUAL TABLE temp.t USING %s(path='%s', shape='%s')" % (backend, path, SHAPE))

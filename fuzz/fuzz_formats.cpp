@@ -1,4 +1,4 @@
-// The stores' pure on-disk formats: labels.csv, the png_dir commit record and .imgstore, the hdf5 rollback
+// The stores' pure on-disk formats: labels.csv, the png_dir commit record, .imgstore and .old/generation, the hdf5 rollback
 // journal (IMGJRNL1, and IMGJRNL2 with checksums) and the start of an HDF5 superblock, the lmdb store's .imgstore
 // and its values (format 1 and 2, and of a store of shape 'any'). Any bytes give a value or an imgstore::Error (the journal: a value or nullopt), never a crash; what
 // parses must encode back to something that parses to the same.
@@ -29,6 +29,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {
     (void)fmt::parse_meta(text, "f");
+  } catch (const imgstore::Error&) {
+  }
+  try {
+    const auto generation = fmt::parse_generation(text, "f");
+    if (fmt::parse_generation(fmt::generation_text(generation), "f") != generation) std::abort();
   } catch (const imgstore::Error&) {
   }
   if (const auto journal = imgstore::decode_journal({data, size})) {

@@ -3,8 +3,10 @@
 labels of existing ids, deleting and inserting others) and logs `count|digest` after each COMMIT returns;
 three reader processes scan the store in a loop (count and image_digest of every row): two through the
 extension (opening the store again every 20 scans), one with the format's own tool as docs/formats.md tells a user
-to (py-lmdb in a read transaction; Pillow reading labels.csv and the PNGs under a shared lock on .imgstore;
+to (py-lmdb in a read transaction; Pillow reading labels.csv and the PNGs under a shared lock on .imgstore, or,
+in turn, holding its generation and reading replaced and deleted images from .old/;
 h5py opened with swmr=True, locking=False, reading /commit before and after /ids and /labels).
+Every third commit only inserts new ids (png_dir appends them to labels.csv beside the readers).
 Every observation must equal a committed state: a scan never sees a commit halfway or a state that was never
 committed. Meanwhile a second writer (timeout=10) keeps trying to write and must only ever get SQLITE_BUSY.
 
@@ -42,6 +44,7 @@ def images(n, seed):
 
 INTO = "s"
 DIMS = ""
+NEW_IDS = 100_000  # ids of the insert-only commits
 
 
 def observe(con):
@@ -58,6 +61,14 @@ def writer(ext, backend, path, seconds, log):
         while time.time() < deadline:
             batch += 1
             con.execute("BEGIN")
+            if batch % 3 == 0:  # new ids only (png_dir: appended to labels.csv beside the readers)
+                con.execute("INSERT INTO %s SELECT id + %d, label, pixels%s FROM (%s)"
+                            % (INTO, NEW_IDS + 10 * batch, DIMS, images(10, batch)))
+                con.execute("COMMIT")
+                out.write(observe(con) + "\n")
+                out.flush()
+                continue
+            con.execute("DELETE FROM s WHERE id >= %d" % NEW_IDS)
             con.execute("INSERT OR REPLACE INTO %s SELECT id, (label + %d) %% 10, pixels%s FROM (%s)"
                         % (INTO, batch, DIMS, images(500, 1000 + batch)))
             con.execute("DELETE FROM s WHERE id BETWEEN %d AND %d" % (500 + batch % 900, 500 + batch % 900 + 20))
@@ -121,26 +132,93 @@ def lmdb_rows(path):
         env.close()
 
 
+def append_point(path):
+    """The byte labels.csv is committed up to while a commit record that appends is there (docs/formats.md)."""
+    try:
+        with open(os.path.join(path, "COMMIT")) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return None
+    return next((int(line.split()[2]) for line in lines if line.startswith("csv append ")), None)
+
+
+def committed_labels(path):
+    """labels.csv's committed lines, beside a commit appending to it: docs/formats.md's rule."""
+    csv = os.path.join(path, "labels.csv")
+    while True:
+        cut = append_point(path)
+        size = os.stat(csv).st_size
+        with open(csv, "rb") as f:
+            data = f.read()
+        if cut is None:
+            cut = append_point(path)
+        if cut is not None:
+            data = data[:cut]
+        elif not (len(data) == size == os.stat(csv).st_size):
+            continue  # it grew while we read it: a commit appended and finished meanwhile
+        return [tuple(int(x) for x in line.split(",")) for line in data.decode().splitlines()[1:]]
+
+
+def png_rows(labels, open_image, pause=0.0):
+    from PIL import Image
+    rows = []
+    for n, (i, label) in enumerate(labels):
+        if n == len(labels) // 2:
+            time.sleep(pause)
+        with open_image(i) as f:
+            image = Image.open(io.BytesIO(f.read()))
+            if ANY:  # each PNG its own size and colour type (L, LA, RGB, RGBA: 1 to 4 channels)
+                rows.append((i, label, image.tobytes(), image.height, image.width, len(image.getbands())))
+            else:
+                rows.append((i, label, image.convert("RGB").tobytes()))
+    return rows
+
+
 def png_dir_rows(path):
     """docs/formats.md's recipe for other tools: a shared lock on byte 1 of .imgstore while reading (after passing
     the gate, byte 0), so a commit being applied is waited for; then labels.csv and the PNGs."""
-    from PIL import Image
     with open(os.path.join(path, ".imgstore"), "rb") as meta:
         fcntl.lockf(meta, fcntl.LOCK_SH, 1, 0)
         fcntl.lockf(meta, fcntl.LOCK_SH, 1, 1)
         fcntl.lockf(meta, fcntl.LOCK_UN, 1, 0)
-        with open(os.path.join(path, "labels.csv")) as f:
-            lines = f.read().splitlines()[1:]
-        rows = []
-        for line in lines:
-            i, label = (int(x) for x in line.split(","))
-            with open(os.path.join(path, "%d.png" % i), "rb") as f:
-                image = Image.open(io.BytesIO(f.read()))
-                if ANY:  # each PNG its own size and colour type (L, LA, RGB, RGBA: 1 to 4 channels)
-                    rows.append((i, label, image.tobytes(), image.height, image.width, len(image.getbands())))
-                else:
-                    rows.append((i, label, image.convert("RGB").tobytes()))
-        return rows  # closing the file drops the lock
+        return png_rows(committed_labels(path), lambda i: open(os.path.join(path, "%d.png" % i), "rb"))
+        # closing the file drops the lock
+
+
+def png_dir_rows_versioned(path):
+    """docs/formats.md's recipe for a reader that does not hold commits up: byte 1 only while it reads the
+    generation and labels.csv, then a shared lock on byte 1024 + generation; each image opened, then looked for
+    in .old/<k> for k after its generation."""
+    with open(os.path.join(path, ".imgstore"), "rb") as meta:
+        fcntl.lockf(meta, fcntl.LOCK_SH, 1, 0)
+        fcntl.lockf(meta, fcntl.LOCK_SH, 1, 1)
+        fcntl.lockf(meta, fcntl.LOCK_UN, 1, 0)
+        try:
+            with open(os.path.join(path, ".old", "generation")) as f:
+                g = int(f.read())
+        except FileNotFoundError:
+            g = 0
+        labels = committed_labels(path)
+        fcntl.lockf(meta, fcntl.LOCK_SH, 1, 1024 + g)
+        fcntl.lockf(meta, fcntl.LOCK_UN, 1, 1)
+
+        def image_file(i):
+            try:
+                f = open(os.path.join(path, "%d.png" % i), "rb")
+            except FileNotFoundError:
+                f = None
+            k = g + 1
+            while os.path.isdir(os.path.join(path, ".old", str(k))):
+                try:
+                    kept = open(os.path.join(path, ".old", str(k), "%d.png" % i), "rb")
+                    if f is not None:
+                        f.close()
+                    return kept
+                except FileNotFoundError:
+                    k += 1
+            return f
+
+        return png_rows(labels, image_file, pause=0.1)  # a slow reader: commits land while it reads
 
 
 class Hdf5Reader:
@@ -193,9 +271,12 @@ def tool_reader(ext, backend, path, seconds, log):
     deadline = time.time() + seconds
     seen, errors = [], []
     read = {"lmdb": lmdb_rows, "png_dir": png_dir_rows}.get(backend) or Hdf5Reader()
+    scans = 0
     while time.time() < deadline:
         try:
-            seen.append(digest_of(ext, read(path)))
+            scans += 1
+            # png_dir: both recipes of docs/formats.md, in turn
+            seen.append(digest_of(ext, (png_dir_rows_versioned if backend == "png_dir" and scans % 2 else read)(path)))
         except Exception as e:  # noqa: BLE001 - every failure is reported as a reader error
             errors.append("%s: %s" % (type(e).__name__, e))
     with open(log, "w") as out:

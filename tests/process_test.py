@@ -5,6 +5,12 @@ commit transactions, readers check every observation against the set of committe
 SIGKILLs hit both. At the end a fresh process must find exactly the last committed state of every writer and
 imgstore_check(backend, path, 1) must say ok. Every backend, single and sharded (shards=3).
 
+Readers hold some statements open across commits: after a few rows they wait until a writer acknowledges a
+commit (or a second passes), then read on; the statement must still return one committed state. Writers run
+with a short `timeout` and no COMMIT may fail because statements are reading: on every backend a commit never
+waits for readers (png_dir keeps the files a commit replaces or deletes for the statements that began before
+it; docs/formats.md).
+
 Why the oracle is exact without a shared log: each writer owns an id range and is its store's only writer
 there, so its part of the store is a function of how many of its transactions committed. Transaction n of
 writer w inserts new rows, replaces, relabels, repaints, moves and deletes rows of w's range, chosen from w's
@@ -37,6 +43,8 @@ SHAPE = "4x4x1"
 PIXELS = 16
 RANGE = 1_000_000          # ids of writer w: [w * RANGE, (w + 1) * RANGE)
 TRANSACTIONS = 25          # per writer
+WRITER_TIMEOUT_MS = 300    # a writer waits this long for another writer (then tries again)
+HOLD = 1.0                 # seconds a reader holds a statement open at most, waiting for a commit
 DEADLINE = 60.0            # seconds a schedule may take before its processes are killed and it fails
 PATHS = {"lmdb": "s.lmdb", "hdf5": "s.h5", "png_dir": "s_png"}
 
@@ -118,10 +126,13 @@ def states(seed, w):
     return out
 
 
-def observed(con):
-    """{writer: digest of its rows} as one statement of `con` sees the store."""
+def observed(con, hold=None):
+    """{writer: digest of its rows} as one statement of `con` sees the store; hold(), if given, is called after
+    the statement's first rows, with the statement still open."""
     per = {}
-    for i, label, pix in con.execute("SELECT id, label, pixels FROM s"):
+    for k, (i, label, pix) in enumerate(con.execute("SELECT id, label, pixels FROM s")):
+        if hold is not None and k == 2:
+            hold()
         per.setdefault(i // RANGE, {})[i] = (label, pix)
     return {w: digest(r) for w, r in per.items()}
 
@@ -140,15 +151,16 @@ def acks(work, writers):
 
 # ---- the processes
 
-def open_table(job, con=None):
+def open_table(job, con=None, timeout=30000):
     con = con or connect(job["ext"])
-    con.execute("CREATE VIRTUAL TABLE temp.s USING %s(path='%s', timeout=30000)" % (job["backend"], job["path"]))
+    con.execute("CREATE VIRTUAL TABLE temp.s USING %s(path='%s', timeout=%d)" % (job["backend"], job["path"], timeout))
     return con
 
 
 def writer(job):
     w, seed = job["index"], job["seed"]
-    con = open_table(job)
+    # Shorter than a reader's hold: a COMMIT that waited for the statements reading would fail with BUSY.
+    con = open_table(job, timeout=WRITER_TIMEOUT_MS)
     rows = {}
     for n in range(1, TRANSACTIONS + 1):
         sql, after = transaction(seed, w, n, rows)
@@ -162,8 +174,8 @@ def writer(job):
             except sqlite3.OperationalError as e:
                 if con.in_transaction:
                     con.execute("ROLLBACK")
-                if e.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    raise
+                if e.sqlite_errorcode != sqlite3.SQLITE_BUSY or "reading" in str(e):
+                    raise  # a commit waited for readers: it must not
                 time.sleep(0.01)  # another writer holds the store longer than `timeout`: the same again
         rows = after
         with open(os.path.join(job["work"], "ack%d" % w), "a") as f:
@@ -181,13 +193,21 @@ def reader(job):
     seen = {w: 0 for w in range(job["writers"])}
     problems = []
     reads = 0
+    rng = random.Random("%d/reader/%d" % (job["seed"], job["index"]))
+
+    def hold():
+        """Keeps the statement open until a writer acknowledges another commit (or HOLD seconds pass)."""
+        end = time.time() + HOLD
+        while acks(job["work"], job["writers"]) == before and time.time() < end:
+            time.sleep(0.005)
+
     while not os.path.exists(os.path.join(job["work"], "done")) and len(problems) < 5:
         before = acks(job["work"], job["writers"])
         try:
             if reads % 2:  # every other read opens the table anew: opening races commits too
                 con.close()
                 con = open_table(job)
-            got = observed(con)
+            got = observed(con, hold if rng.randrange(3) == 0 else None)
         except sqlite3.OperationalError as e:
             if e.sqlite_errorcode == sqlite3.SQLITE_BUSY:
                 continue

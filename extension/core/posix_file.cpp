@@ -77,10 +77,14 @@ void write_all(int fd, std::span<const std::uint8_t> bytes, const std::string& p
 
 void read_whole(const std::string& path, std::vector<std::uint8_t>& out, const std::string& what) {
   const Fd fd = open_or_throw(path, O_RDONLY, what);
+  read_whole(fd.get(), path, out, what);
+}
+
+void read_whole(int fd, const std::string& path, std::vector<std::uint8_t>& out, const std::string& what) {
   struct stat st{};
-  if (::fstat(fd.get(), &st) != 0) throw_errno(what + ": cannot stat '" + path + "'", errno);
+  if (::fstat(fd, &st) != 0) throw_errno(what + ": cannot stat '" + path + "'", errno);
   out.resize(static_cast<std::size_t>(st.st_size));
-  out.resize(read_up_to(fd.get(), out, path, what));  // the file may have shrunk under us: what is there
+  out.resize(read_up_to(fd, out, path, what));  // the file may have shrunk under us: what is there
 }
 
 std::size_t read_up_to(int fd, std::span<std::uint8_t> out, const std::string& path, const std::string& what) {

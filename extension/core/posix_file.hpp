@@ -35,8 +35,9 @@ void write_all(int fd, std::span<const std::uint8_t> bytes, const std::string& p
 // Reads into `out` until it is full or the file ends (retrying short reads); returns the bytes read.
 std::size_t read_up_to(int fd, std::span<std::uint8_t> out, const std::string& path, const std::string& what);
 
-// Replaces `out` with the whole file's bytes, reusing its capacity.
+// Replaces `out` with the whole file's bytes, reusing its capacity (the second: an open file, named `path`).
 void read_whole(const std::string& path, std::vector<std::uint8_t>& out, const std::string& what);
+void read_whole(int fd, const std::string& path, std::vector<std::uint8_t>& out, const std::string& what);
 
 void fsync_or_throw(int fd, const std::string& path, const std::string& what);
 // Syncs the directory holding `path` ("." for a bare name), so a name just created, renamed or removed there

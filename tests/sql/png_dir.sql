@@ -138,7 +138,7 @@ INSERT INTO f VALUES (7, 7, x'07070707');
 -- fixed, and then the rows are there; nothing is lost or shown from a rolled-back state.
 .shell rm fail_png/7.png && mkdir -p fail_png/7.png/in_the_way
 INSERT OR REPLACE INTO f VALUES (7, 8, x'08080808');
--- error: table f: 'fail_png' holds a committed transaction not yet applied: table f: applying the commit record of 'fail_png': rename to 'fail_png/7.png': Is a directory; fix the cause
+-- error: table f: 'fail_png' holds a committed transaction not yet applied: table f: applying the commit record of 'fail_png': cannot keep the replaced 'fail_png/7.png' for readers in 'fail_png/.old/1': Operation not permitted; fix the cause
 SELECT count(*) FROM f;
 .shell rm -r fail_png/7.png
 -- expect: 2|08080808
@@ -202,3 +202,24 @@ SELECT (SELECT image_digest(id, label, pixels) FROM u2)
 -- shell-expect: 341\nno .pending
 -- expect: ok
 SELECT imgstore_check('png_dir', 'u2_png', 1);
+
+-- A version 1 store (made by an earlier build) is read as it is, and marked version 2 by its first transaction
+-- that writes (one byte, in place), so that an earlier build, which would replace files under this build's
+-- readers, refuses it from then on. A commit that replaces or deletes keeps the old files in .old/<k> only
+-- while statements that began before it read: with none, they are gone when the commit returns.
+-- process
+CREATE VIRTUAL TABLE v1 USING png_dir(path='v1_png', shape='2x2x1');
+INSERT INTO v1 VALUES (1, 1, x'01010101'), (2, 2, x'02020202');
+-- shell: printf 'imgstore-png_dir 1\nshape=2x2x1\n' > v1_png/.imgstore
+-- process
+CREATE VIRTUAL TABLE v1b USING png_dir(path='v1_png');
+-- expect: 2|02020202
+SELECT count(*), (SELECT hex(pixels) FROM v1b WHERE id = 2) FROM v1b;
+-- shell: head -1 v1_png/.imgstore
+-- shell-expect: imgstore-png_dir 1
+INSERT OR REPLACE INTO v1b VALUES (2, 5, x'05050505');
+DELETE FROM v1b WHERE id = 1;
+-- shell: head -1 v1_png/.imgstore; ls -A v1_png | paste -sd' '; ls -A v1_png/.old; cat v1_png/.old/generation
+-- shell-expect: imgstore-png_dir 2\n.imgstore .old 2.png labels.csv\ngeneration\n2
+-- expect: 1|5|05050505|ok
+SELECT count(*), label, hex(pixels), imgstore_check('png_dir', 'v1_png', 1) FROM v1b;

@@ -1,23 +1,27 @@
 // png_dir's commit protocol and recovery (on disk: png_dir_format.hpp).
 //
 // A commit flushes the new and pending files (syncfs), writes labels.csv.pending and COMMIT (fsync, rename,
-// fsync the directory), then rolls forward: renames, deletes, labels.csv (under the exclusive lock), then
-// syncs them and removes COMMIT and .pending (after it: readers do not wait for the syncs).
-// Opening a store (or beginning a transaction, if .pending is there) rolls forward a COMMIT left by a crash,
-// and otherwise removes an unfinished transaction's files: .pending, and the <id>.png files .pending/new
-// names that labels.csv does not list. So a crash leaves either the old or the new state, and the cost of
-// finding leftovers is paid only when there are some. A transaction that only inserts new ids appends to
-// labels.csv instead of rewriting it.
+// fsync the directory), then rolls forward: the files it replaces or deletes kept in .old/<k> for the
+// statements reading (png_versions.hpp), renames, deletes, labels.csv and the generation k (under the
+// exclusive lock), then syncs them and removes COMMIT and .pending (after it: readers do not wait for the
+// syncs), and the old files no statement needs any more. Opening a store (or beginning a transaction, if
+// .pending is there) rolls forward a COMMIT left by a crash, and otherwise removes an unfinished transaction's
+// files: .pending, and the <id>.png files .pending/new names that labels.csv does not list. So a crash leaves
+// either the old or the new state, and the cost of finding leftovers is paid only when there are some. A
+// transaction that only inserts new ids appends to labels.csv instead of rewriting it.
 //
-// One writer at a time (flock on the directory; a second gets SQLITE_BUSY after 5 s). A commit that replaces
-// or deletes images applies its record under the exclusive lock on .imgstore, which a reading statement holds
-// shared (png_store.cpp), so a statement never sees a commit halfway; while its record is there, the writer
-// holds the record lock (png_dir_locks.hpp) so that readers read on instead of waiting for it. Such a commit
-// waits for the statements reading (at most 5 s, then SQLITE_BUSY with nothing committed: the record is
-// withdrawn). A commit of new ids only does not wait: it renames nothing over a file and deletes none, and a
-// statement that begins while its record is there reads labels.csv up to the record's append point. If applying a
-// durable commit record fails (a rename refused), the commit stands: the record and its files stay, every later statement first retries it
-// and fails with the cause until it succeeds, and the next open finishes it.
+// One writer at a time (flock on the directory; a second gets SQLITE_BUSY after 5 s). A commit never waits for
+// the statements reading: they hold their generation, not the reader lock, and read the files of their
+// generation from .old. A commit that replaces or deletes images applies its record under the exclusive lock
+// on .imgstore, which waits only for statements starting (a moment: they read labels.csv and the generation
+// under the shared lock) and for readers of other tools holding it as docs/formats.md describes (at most
+// `timeout`, then SQLITE_BUSY with nothing committed: the record is withdrawn). While its record is there,
+// the writer holds the record lock (png_dir_locks.hpp) so that statements starting read the old state instead
+// of waiting for it. A commit of new ids only does not take the exclusive lock: it renames nothing over a file
+// and deletes none, and a statement that begins while its record is there reads labels.csv up to the record's
+// append point. If applying a durable commit record fails (a rename refused), the commit stands: the record
+// and its files stay, every later statement first retries it and fails with the cause until it succeeds, and
+// the next open finishes it.
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -28,6 +32,7 @@
 
 #include "png_dir_locks.hpp"
 #include "png_store_impl.hpp"
+#include "png_versions.hpp"
 
 namespace imgstore::png_dir {
 
@@ -124,6 +129,8 @@ void PngStore::commit_changes() {
   for (const auto id : direct_) {
     if (!labels_.contains(id)) record.deletes.push_back(id);  // written, then deleted, in this transaction
   }
+  // A record that changes files statements may be reading makes a new generation, which keeps the old ones.
+  if (!png_dir_format::appends_only(record)) record.generation = read_generation(dir_, where) + 1;
   write_synced(commit_path() + ".tmp", png_dir_format::encode_commit_record(record), where);
   commit_record(png_dir_format::appends_only(record));
 }
@@ -138,17 +145,18 @@ void PngStore::commit_record(bool appends_only) {
     throw_errno(where + ": cannot rename the commit record in '" + dir_ + "'", errno);
   }
   fsync_or_throw(lock_.fd(), dir_, where);
-  // 4. Wait for the statements reading the committed state to finish (they hold .imgstore shared). If they
-  // keep it too long, the record is withdrawn (durably: a crash must not bring back what was refused). A
-  // record of new ids only does not wait: it changes no file a reader reads, and readers read labels.csv up
-  // to its append point while it is there.
+  // 4. Wait for the statements starting (and readers of other tools) to let go of the reader lock. If one keeps
+  // it too long, the record is withdrawn (durably: a crash must not bring back what was refused). A record of
+  // new ids only does not wait: it changes no file a reader reads, and readers read labels.csv up to its
+  // append point while it is there.
   if (!appends_only && !lock_for_applying(exclusive.get(), timeout_)) {
     if (::unlink(commit_path().c_str()) != 0) {
       release_record(exclusive.get());
       return;  // it stands: the next statement (or open) applies it, as after a failed apply
     }
     fsync_or_throw(lock_.fd(), dir_, where + ": withdrawing the commit record");
-    throw Error("table " + table_ + ": cannot commit to '" + dir_ + "': other statements are still reading it after " +
+    throw Error("table " + table_ + ": cannot commit to '" + dir_ + "': a reader has held its reader lock ('" +
+                    meta_path() + "', byte 1, as another program's reader does while it reads) for " +
                     std::to_string(timeout_.count()) + " ms; nothing was committed, try COMMIT again",
                 ErrorKind::busy);
   }
@@ -156,7 +164,9 @@ void PngStore::commit_record(bool appends_only) {
   // after (tidy_up: the record stays until they are done, and the record lock says it is applied). The
   // transaction is committed: a failure leaves the record for the next statement or open.
   try {
-    apply_record(read_record());
+    const auto record = read_record();
+    apply_record(record);
+    if (record.generation) labels_gen_ = *record.generation;
   } catch (const std::exception&) {
     // Deliberately not reported here: SQLite would roll back a transaction that is already durable. Readers
     // must not read the half-applied state: the record lock goes first, then every later statement retries
@@ -208,12 +218,13 @@ png_dir_format::CommitRecord PngStore::read_record() const {
 
 void PngStore::apply_record(const png_dir_format::CommitRecord& record) {
   const std::string where = "table " + table_ + ": applying the commit record of '" + dir_ + "'";
+  keep_old(dir_, record, where);  // first: statements reading find every file they may need
   for (const auto& [id, seq] : record.renames) {
     const std::string from = pending_name(id, seq);
     const std::string to = dir_ + "/" + png_dir_format::image_name(id);
     if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) throw_errno(where + ": rename to '" + to + "'", errno);
   }
-  for (const auto id : record.deletes) {
+  for (const auto id : record.deletes) {  // moved into .old/<k> already, unless the record has no generation
     const std::string path = dir_ + "/" + png_dir_format::image_name(id);
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno(where + ": unlink '" + path + "'", errno);
   }
@@ -231,20 +242,25 @@ void PngStore::apply_record(const png_dir_format::CommitRecord& record) {
     if (::lseek(fd.get(), at, SEEK_SET) < 0) throw_errno(where + ": seek '" + csv_path() + "'", errno);
     write_all(fd.get(), lines, csv_path(), where);
   }
+  // Last: statements starting from now read the new state, and no longer look in .old/<k>.
+  if (record.generation) write_generation(dir_, *record.generation, where);
 }
 
 void PngStore::tidy_up() {
   const std::string where = "table " + table_ + ": removing the applied commit record of '" + dir_ + "'";
   // Everything the record did is durable before the record goes: labels.csv's appended lines, then the
-  // renames and unlinks (the directory).
+  // renames and unlinks (the directory), and the generation.
   fsync_or_throw(open_or_throw(csv_path(), O_RDONLY, where).get(), csv_path(), where);
   const Fd dir = open_or_throw(dir_, O_RDONLY | O_DIRECTORY, where);
   fsync_or_throw(dir.get(), dir_, where);
+  sync_old(dir_, where);
   if (::unlink(commit_path().c_str()) != 0 && errno != ENOENT) throw_errno(where + ": unlink COMMIT", errno);
   std::error_code ec;
   fs::remove(csv_path() + ".pending", ec);
   fs::remove_all(pending_dir(), ec);
   fsync_or_throw(dir.get(), dir_, where);
+  // Old files no statement reads any more (those that began before the commit and still read keep theirs).
+  if (const Fd meta(::open(meta_path().c_str(), O_RDONLY | O_CLOEXEC)); meta) prune_old(dir_, meta.get());
 }
 
 void PngStore::roll_forward() {

@@ -2,32 +2,27 @@
 //
 // Decoding ahead starts at the first pixels() call, so a statement that reads only id and label never
 // decodes. The window is bounded (2 tasks of up to 16 rows per thread), so memory does not grow with the
-// table. It is used only outside this table's own transaction: there the rows cannot change while the cursor
-// is open (a commit that replaces or deletes waits for the shared lock the cursor holds; one of new ids adds
-// files the cursor never reads, and the store does not reload its labels under an open cursor), so the rows
-// walked ahead are still the rows when their turn comes.
-
-#include <unistd.h>
+// table. The rows cannot change under the cursor: it reads the labels of its generation (the store does not
+// reload them under an open cursor) and each file as of that generation (png_versions.hpp), whatever commits
+// meanwhile; inside the table's own transaction no other writer commits, and the cursor decodes on demand.
 
 #include <algorithm>
 
 #include "png_codec.hpp"
 #include "png_store_impl.hpp"
+#include "png_versions.hpp"
 
 namespace imgstore::png_dir {
 
-Shape read_image(const std::string& table, const std::string& path, std::int64_t id, const Shape& shape,
-                 std::vector<std::uint8_t>& file_bytes, std::vector<std::uint8_t>& pixels) {
-  const std::string what = "table " + table + ": '" + path + "'";
-  try {
-    read_whole(path, file_bytes, "table " + table);
-  } catch (const Error&) {
-    // Asked only now, so a row costs no extra system call.
-    if (::access(path.c_str(), F_OK) != 0) {
-      throw Error(what + " is missing; labels.csv lists id " + std::to_string(id), ErrorKind::corrupt);
-    }
-    throw;
-  }
+Shape read_image(const std::string& table, const std::string& dir, const std::string& path, std::int64_t id,
+                 std::optional<std::uint64_t> as_of, const Shape& shape, std::vector<std::uint8_t>& file_bytes,
+                 std::vector<std::uint8_t>& pixels) {
+  const std::string where = "table " + table;
+  std::string opened;
+  const Fd fd = open_as_of(dir, path, id, as_of, opened, where);
+  if (!fd) throw Error(where + ": '" + path + "' is missing; labels.csv lists id " + std::to_string(id), ErrorKind::corrupt);
+  read_whole(fd.get(), opened, file_bytes, where);
+  const std::string what = where + ": '" + opened + "'";
   const Shape found = png_decode(file_bytes, pixels, what);
   if (!shape.any && found != shape) {
     throw Error(what + " is a " + found.str() + " image; expected " + shape.str(), ErrorKind::mismatch);
@@ -47,8 +42,8 @@ std::size_t rows_per_task(const Shape& shape) {
 }  // namespace
 
 PngCursor::PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids, Fd read_lock,
-                     ThreadPool* pool)
-    : store_(store), read_lock_(std::move(read_lock)), pool_(pool), batch_rows_(rows_per_task(store.shape())),
+                     std::optional<std::uint64_t> as_of, ThreadPool* pool)
+    : store_(store), read_lock_(std::move(read_lock)), as_of_(as_of), pool_(pool), batch_rows_(rows_per_task(store.shape())),
       walk_(range, std::move(ids), by_ids) {
   ++store_.open_cursors_;
   step();
@@ -86,13 +81,13 @@ void PngCursor::fill() {
       paths.push_back(store_.file_of(walk_.id()));
       step();
     }
-    batch.decoded = pool_->submit([table = store_.table(), paths = std::move(paths), ids = batch.ids,
-                                   shape = store_.shape()] {
+    batch.decoded = pool_->submit([table = store_.table(), dir = store_.dir(), paths = std::move(paths),
+                                   ids = batch.ids, as_of = as_of_, shape = store_.shape()] {
       std::vector<Decoded> out(ids.size());
       std::vector<std::uint8_t> file_bytes;
       for (std::size_t i = 0; i < ids.size(); ++i) {
         try {
-          out[i].shape = read_image(table, paths[i], ids[i], shape, file_bytes, out[i].pixels);
+          out[i].shape = read_image(table, dir, paths[i], ids[i], as_of, shape, file_bytes, out[i].pixels);
         } catch (...) {
           out[i].error = std::current_exception();
         }
@@ -110,7 +105,8 @@ std::span<const std::uint8_t> PngCursor::pixels() {
     fill();
   }
   if (ahead_.empty()) {
-    shape_ = read_image(store_.table(), store_.file_of(id()), id(), store_.shape(), file_bytes_, pixels_);
+    shape_ = read_image(store_.table(), store_.dir(), store_.file_of(id()), id(), as_of_, store_.shape(), file_bytes_,
+                        pixels_);
   } else {
     if (!front_ready_) {
       front_ = ahead_.front().decoded.get();

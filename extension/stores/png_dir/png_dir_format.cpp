@@ -11,8 +11,9 @@ namespace {
 
 // Version 2 ends with an "end" line, so a record cut at a line boundary is not taken for a shorter one (the
 // record is renamed into place whole, so this is a second line of defence); version 1 records, without it,
-// are still read.
-constexpr std::string_view kRecordTag = "imgstore-commit 2";
+// are still read. Version 3 adds the generation line (a record that replaces or deletes).
+constexpr std::string_view kRecordTag = "imgstore-commit 3";
+constexpr std::string_view kRecordTagV2 = "imgstore-commit 2";
 constexpr std::string_view kRecordTagV1 = "imgstore-commit 1";
 
 template <typename T>
@@ -49,12 +50,22 @@ std::string pending_name(std::int64_t id, std::uint64_t seq) {
 std::string meta_text(const Shape& shape) { return std::string(format_tag) + "\nshape=" + shape.str() + "\n"; }
 
 Shape parse_meta(std::string_view text, const std::string& what) {
-  if (text.rfind(format_tag, 0) != 0) throw Error(what + " is not an imgstore png_dir description", ErrorKind::corrupt);
+  if (text.rfind(format_tag, 0) != 0 && text.rfind(format_tag_v1, 0) != 0) {
+    throw Error(what + " is not an imgstore png_dir description (version 1 or 2)", ErrorKind::corrupt);
+  }
   const auto at = text.find("shape=");
   if (at == std::string_view::npos) throw Error(what + " has no shape=HxWxC line", ErrorKind::corrupt);
   const auto end = text.find('\n', at);
   return parse_store_shape(text.substr(at + 6, end == std::string_view::npos ? std::string_view::npos : end - at - 6),
                      what + ": stored shape");
+}
+
+std::string generation_text(std::uint64_t generation) { return std::to_string(generation) + "\n"; }
+
+std::uint64_t parse_generation(std::string_view text, const std::string& what) {
+  const auto n = text.ends_with('\n') ? parse_number<std::uint64_t>(text.substr(0, text.size() - 1)) : std::nullopt;
+  if (!n) throw Error(what + " holds '" + std::string(text.substr(0, 40)) + "'; expected a generation number and a line end", ErrorKind::corrupt);
+  return *n;
 }
 
 Labels parse_labels_csv(std::string_view text, const std::string& what) {
@@ -108,6 +119,7 @@ std::vector<std::int64_t> parse_journal(std::string_view text) {
 
 std::string encode_commit_record(const CommitRecord& record) {
   std::string text = std::string(kRecordTag) + "\n";
+  if (record.generation) text += "generation " + std::to_string(*record.generation) + "\n";
   text += record.replace_csv ? std::string("csv replace\n") : "csv append " + std::to_string(record.append_at) + "\n";
   for (const auto& [id, seq] : record.renames) text += "rename " + std::to_string(id) + " " + std::to_string(seq) + "\n";
   for (const auto id : record.deletes) text += "delete " + std::to_string(id) + "\n";
@@ -118,6 +130,7 @@ CommitRecord parse_commit_record(std::string_view text, const std::string& what)
   CommitRecord record;
   bool has_csv = false;
   bool v1 = false;
+  bool v3 = false;
   bool ended = false;
   const auto bad = [&](std::string_view line) {
     return Error(what + ": unknown line '" + std::string(line) + "'", ErrorKind::corrupt);
@@ -125,7 +138,8 @@ CommitRecord parse_commit_record(std::string_view text, const std::string& what)
   const bool complete = each_line(text, [&](std::size_t no, std::string_view line) {
     if (no == 1) {
       v1 = line == kRecordTagV1;
-      if (line != kRecordTag && !v1) throw Error(what + ": unknown record '" + std::string(line) + "'", ErrorKind::corrupt);
+      v3 = line == kRecordTag;
+      if (!v3 && line != kRecordTagV2 && !v1) throw Error(what + ": unknown record '" + std::string(line) + "'", ErrorKind::corrupt);
       return;
     }
     if (ended) throw bad(line);
@@ -136,7 +150,11 @@ CommitRecord parse_commit_record(std::string_view text, const std::string& what)
     const auto space = line.find(' ');
     const std::string_view verb = line.substr(0, space);
     const std::string_view rest = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
-    if (verb == "csv" && !has_csv) {
+    if (verb == "generation" && v3 && !record.generation && !has_csv) {
+      const auto k = parse_number<std::uint64_t>(rest);
+      if (!k || *k == 0) throw bad(line);
+      record.generation = *k;
+    } else if (verb == "csv" && !has_csv) {
       has_csv = true;
       if (rest == "replace") {
         record.replace_csv = true;
@@ -152,7 +170,7 @@ CommitRecord parse_commit_record(std::string_view text, const std::string& what)
       const auto id = parse_number<std::int64_t>(rest.substr(0, sp));
       const auto seq = sp == std::string_view::npos ? std::nullopt : parse_number<std::uint64_t>(rest.substr(sp + 1));
       if (!id || *id < 0 || !seq) throw bad(line);
-      record.renames.emplace_back(*id, *seq);
+      record.renames.emplace_back(id.value_or(0), seq.value_or(0));  // value_or: GCC 12 warns falsely on *seq
     } else if (verb == "delete") {
       const auto id = parse_number<std::int64_t>(rest);
       if (!id || *id < 0) throw bad(line);

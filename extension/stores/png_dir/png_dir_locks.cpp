@@ -3,26 +3,49 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <limits>
 #include <string>
 
 #include "busy.hpp"
+#include "error.hpp"
 #include "posix_file.hpp"
 
 namespace imgstore::png_dir {
 
 namespace {
 
-// The reader/writer lock on .imgstore, from two bytes of open-file-description locks (per descriptor, so two
-// connections of one process exclude each other too, and closing one descriptor drops only its own locks).
-// Byte 1 is held shared by every reading statement and exclusive by an applying commit. Byte 0 is a gate: a
+// The locks on .imgstore, bytes of open-file-description locks (per descriptor, so two connections of one
+// process exclude each other too, and closing one descriptor drops only its own locks). Byte 1 is held shared
+// by a statement while it starts (and by another tool's reader while it reads) and exclusive by an applying
+// commit. Byte 0 is a gate: a
 // commit takes it first, so new statements queue behind the commit instead of starving it; a statement passes
 // the gate (shared, released at once) before it takes byte 1. Byte 2 is held exclusive by a live writer from
 // before its commit record (COMMIT) appears until it has tidied up after applying it, except while an apply
 // that failed leaves a half-applied state: a reader that finds COMMIT beside it reads on (the state is the old
 // one or the new one) instead of waiting for the writer's transaction to end and finishing the record itself.
+// From byte kReaders on, byte kReaders + g is held shared by each statement reading generation g, for its life.
 constexpr off_t kGate = 0;
 constexpr off_t kState = 1;
 constexpr off_t kRecord = 2;
+constexpr off_t kReaders = 1024;
+
+// F_OFD_GETLK: does another descriptor hold a lock that would conflict with `type` on [start, start + len)?
+bool held_by_others(int fd, short type, off_t start, off_t len) {
+  struct flock lock{};
+  lock.l_type = type;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = start;
+  lock.l_len = len;
+  if (::fcntl(fd, F_OFD_GETLK, &lock) != 0) throw_errno("fcntl(F_OFD_GETLK) failed", errno);
+  return lock.l_type != F_UNLCK;
+}
+
+off_t reader_byte(std::uint64_t generation) {
+  if (generation > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max() - kReaders)) {
+    throw Error("png_dir generation " + std::to_string(generation) + " is beyond what a lock can name");
+  }
+  return kReaders + static_cast<off_t>(generation);
+}
 
 }  // namespace
 
@@ -39,6 +62,18 @@ bool lock_for_applying(int fd, std::chrono::milliseconds timeout) {
   return wait_for_ofd_lock(fd, F_WRLCK, kGate, timeout) && wait_for_ofd_lock(fd, F_WRLCK, kState, timeout);
 }
 
+void hold_generation(int fd, std::uint64_t generation) {
+  // Nobody locks these bytes exclusively (a commit only asks, readers_before): a refusal is a bug, not a wait.
+  if (!try_ofd_lock(fd, F_RDLCK, reader_byte(generation))) {
+    throw Error("png_dir: the reader lock of generation " + std::to_string(generation) + " is held exclusively");
+  }
+  try_ofd_lock(fd, F_UNLCK, kState);
+}
+
+bool readers_before(int fd, std::uint64_t generation) {
+  return generation > 0 && held_by_others(fd, F_WRLCK, kReaders, reader_byte(generation) - kReaders);
+}
+
 void unlock_applying(int fd) {
   try_ofd_lock(fd, F_UNLCK, kState);
   try_ofd_lock(fd, F_UNLCK, kGate);
@@ -51,14 +86,6 @@ void hold_record(int fd, const std::string& where) {
 
 void release_record(int fd) { try_ofd_lock(fd, F_UNLCK, kRecord); }
 
-bool record_held(int fd) {
-  struct flock lock{};
-  lock.l_type = F_RDLCK;
-  lock.l_whence = SEEK_SET;
-  lock.l_start = kRecord;
-  lock.l_len = 1;
-  if (::fcntl(fd, F_OFD_GETLK, &lock) != 0) throw_errno("fcntl(F_OFD_GETLK) failed", errno);
-  return lock.l_type != F_UNLCK;
-}
+bool record_held(int fd) { return held_by_others(fd, F_RDLCK, kRecord, 1); }
 
 }  // namespace imgstore::png_dir

@@ -3,13 +3,16 @@
 //
 // On disk: png_dir_format.hpp (the files, labels.csv, the commit record).
 //
-// Isolation: a statement that reads holds a shared flock on .imgstore for as long as it reads (its cursor's
-// life), and a commit that replaces or deletes images applies its record under the exclusive flock, so a
-// statement sees labels.csv and the PNG files of one committed state, never a commit halfway. A commit of new
-// ids only changes no file a statement reads: it is applied beside them, and a statement that begins while
-// its record is there reads labels.csv up to the record's append point (load_csv). Readers reload labels.csv
-// when it changes, but not while a cursor of the store is open (its walk reads the labels in memory). A directory made by other tools (PNGs and labels.csv only) is read as it is; .imgstore is
-// written by the first transaction that writes.
+// Isolation: a statement starts under the shared reader lock on .imgstore (png_dir_locks.hpp), where it reads
+// labels.csv and the generation of one committed state, then holds that generation for as long as it reads;
+// a commit that replaces or deletes images keeps the old files for it (png_versions.hpp) and applies its
+// record under the exclusive lock, which waits only for statements starting (and for another tool's reader,
+// docs/formats.md), never for statements reading. A commit of new ids only changes no file a statement reads:
+// it is applied beside them, and a statement that begins while its record is there reads labels.csv up to the
+// record's append point (load_csv). Readers reload labels.csv when it changes, but not while a cursor of the
+// store is open (its walk reads the labels in memory, of the generation the cursor holds). A directory made by
+// other tools (PNGs and labels.csv only) is read as it is; .imgstore is written by the first transaction that
+// writes.
 
 #include "png_store.hpp"
 
@@ -26,6 +29,7 @@
 #include "png_codec.hpp"
 #include "png_dir_locks.hpp"
 #include "png_store_impl.hpp"
+#include "png_versions.hpp"
 
 namespace imgstore {
 
@@ -86,14 +90,14 @@ std::unique_ptr<Cursor> PngStore::scan(IdRange range) {
   flush_writes();
   Fd lock = read_state();
   ThreadPool* const ahead = undo_.active() ? nullptr : pool_.get();
-  return std::make_unique<PngCursor>(*this, range, std::vector<std::int64_t>{}, false, std::move(lock), ahead);
+  return std::make_unique<PngCursor>(*this, range, std::vector<std::int64_t>{}, false, std::move(lock), reading_as_of(), ahead);
 }
 
 std::unique_ptr<Cursor> PngStore::lookup(std::vector<std::int64_t> ids) {
   flush_writes();
   Fd lock = read_state();
   ThreadPool* const ahead = undo_.active() ? nullptr : pool_.get();
-  return std::make_unique<PngCursor>(*this, IdRange{}, std::move(ids), true, std::move(lock), ahead);
+  return std::make_unique<PngCursor>(*this, IdRange{}, std::move(ids), true, std::move(lock), reading_as_of(), ahead);
 }
 
 std::optional<std::pair<std::int64_t, std::int64_t>> PngStore::row_from(std::int64_t from) const {
@@ -162,18 +166,27 @@ std::vector<std::string> PngStore::check(bool full) {
   std::set<std::string> listed;
   std::vector<std::uint8_t> raw;
   std::vector<std::uint8_t> pixels;
+  const std::optional<std::uint64_t> as_of = reading_as_of();
   for (const auto& [id, label] : labels_) {
     const std::string path = file_of(id);
     listed.insert(fs::path(path).filename().string());
-    if (!fs::exists(path)) {
+    std::string opened;
+    Fd file;
+    try {
+      file = open_as_of(dir_, path, id, as_of, opened, "table " + table_);
+    } catch (const Error& e) {
+      problems.push_back(e.what());
+      continue;
+    }
+    if (!file) {
       problems.push_back(about(path, "is missing; labels.csv lists id " + std::to_string(id)));
       continue;
     }
     if (!full) continue;
     try {
-      read_whole(path, raw, "table " + table_);
-      const Shape found = png_decode(raw, pixels, "'" + path + "'");
-      if (!shape_.any && found != shape_) problems.push_back(about(path, "is a " + found.str() + " image; expected " + shape_.str()));
+      read_whole(file.get(), opened, raw, "table " + table_);
+      const Shape found = png_decode(raw, pixels, "'" + opened + "'");
+      if (!shape_.any && found != shape_) problems.push_back(about(opened, "is a " + found.str() + " image; expected " + shape_.str()));
     } catch (const Error& e) {
       problems.push_back(e.what());
     }
@@ -196,6 +209,8 @@ void PngStore::begin() {
     refresh(true);  // another writer may have committed since we last looked
     make_pending_dir();
     ensure_meta();
+    // Old files the statements that read them have finished with (those still reading keep theirs).
+    if (const Fd meta(::open(meta_path().c_str(), O_RDONLY | O_CLOEXEC)); meta) prune_old(dir_, meta.get());
   } catch (...) {
     lock_.release();
     throw;
@@ -307,6 +322,11 @@ bool PngStore::record_unapplied(const Fd& shared) const {
   return commit_pending() && !(shared && record_held(shared.get()));
 }
 
+std::optional<std::uint64_t> PngStore::reading_as_of() const {
+  if (undo_.active()) return std::nullopt;
+  return labels_gen_;
+}
+
 Fd PngStore::read_state() {
   if (undo_.active()) return Fd();
   Fd shared = lock_shared();
@@ -320,12 +340,31 @@ Fd PngStore::read_state() {
     shared = lock_shared();
   }
   refresh();
+  // From here the statement holds only its generation: commits go on beside it.
+  if (shared) hold_generation(shared.get(), labels_gen_);
   return shared;
 }
 
 void PngStore::ensure_meta() {
-  if (::access(meta_path().c_str(), F_OK) == 0) return;
-  write_synced(meta_path(), png_dir_format::meta_text(shape_), "table " + table_);
+  if (meta_current_) return;
+  const std::string where = "table " + table_;
+  if (::access(meta_path().c_str(), F_OK) != 0) {
+    write_synced(meta_path(), png_dir_format::meta_text(shape_), where);
+  } else {
+    std::vector<std::uint8_t> raw;
+    read_whole(meta_path(), raw, where);
+    const std::string_view v1 = png_dir_format::format_tag_v1;
+    if (std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()).starts_with(v1)) {
+      // Version 1 -> 2 in place: one byte, the last of the tag (a rename would lose the locks others hold).
+      const std::string_view v2 = png_dir_format::format_tag;
+      const Fd fd = open_or_throw(meta_path(), O_WRONLY, where);
+      if (::pwrite(fd.get(), v2.data() + v2.size() - 1, 1, static_cast<off_t>(v1.size() - 1)) != 1) {
+        throw_errno(where + ": cannot mark '" + meta_path() + "' as version 2", errno);
+      }
+      fsync_or_throw(fd.get(), meta_path(), where);
+    }
+  }
+  meta_current_ = true;
 }
 
 void PngStore::open(const std::optional<Shape>& wanted, OpenMode mode) {
@@ -448,6 +487,7 @@ void PngStore::refresh(bool force) {
   if (undo_.active() || open_cursors_ > 0) return;
   const Stamp now = stamp_of(csv_path());
   if (force ? now != csv_stamp_ : (now != csv_stamp_ && now.size >= 0)) load_csv();
+  labels_gen_ = read_generation(dir_, "table " + table_);
 }
 
 void PngStore::throw_shape_mismatch(const Shape& wanted) const { throw shape_mismatch(table_, wanted, dir_, shape_); }

@@ -41,17 +41,20 @@ Stamp stamp_of(const std::string& path);
 
 class PngStore;
 
-// Reads and decodes one image file, checking it has the store's shape (what a cursor does per row).
-// Returns the image's shape (on a store of shape 'any', whatever the file holds).
-Shape read_image(const std::string& table, const std::string& path, std::int64_t id, const Shape& shape,
-                std::vector<std::uint8_t>& file_bytes, std::vector<std::uint8_t>& pixels);
+// Reads and decodes the image of `id` (its file `path` in `dir`, as of generation `as_of`: png_versions.hpp),
+// checking it has the store's shape (what a cursor does per row). Returns the image's shape (on a store of
+// shape 'any', whatever the file holds).
+Shape read_image(const std::string& table, const std::string& dir, const std::string& path, std::int64_t id,
+                 std::optional<std::uint64_t> as_of, const Shape& shape, std::vector<std::uint8_t>& file_bytes,
+                 std::vector<std::uint8_t>& pixels);
 
 class PngCursor final : public Cursor {
  public:
-  // `pool` (threads > 1, and only outside this table's own transaction, where the rows cannot change under
-  // the cursor) decodes a window of rows ahead once the statement has asked for pixels.
+  // `pool` (threads > 1, and only outside this table's own transaction) decodes a window of rows ahead once
+  // the statement has asked for pixels. `as_of`: the generation the statement reads (none inside the table's
+  // own transaction, where no other writer commits).
   PngCursor(PngStore& store, IdRange range, std::vector<std::int64_t> ids, bool by_ids, Fd read_lock,
-            ThreadPool* pool);
+            std::optional<std::uint64_t> as_of, ThreadPool* pool);
   ~PngCursor() override;
   PngCursor(const PngCursor&) = delete;
   PngCursor& operator=(const PngCursor&) = delete;
@@ -79,7 +82,8 @@ class PngCursor final : public Cursor {
   void fill();  // tops the window up to its size
 
   PngStore& store_;
-  const Fd read_lock_;         // shared flock on .imgstore while the statement reads (empty in a transaction)
+  const Fd read_lock_;         // holds as_of_ on .imgstore while the statement reads (empty in a transaction)
+  const std::optional<std::uint64_t> as_of_;
   ThreadPool* const pool_;
   const std::size_t batch_rows_;  // rows a task reads and decodes
   IdWalk<std::int64_t> walk_;  // id -> label; ahead of the current row while decoding ahead
@@ -102,6 +106,7 @@ class PngStore final : public Store {
 
   const Shape& shape() const override { return shape_; }
   const std::string& table() const { return table_; }
+  const std::string& dir() const { return dir_; }
 
   std::uint64_t count() override;
   std::optional<std::int64_t> max_id() override;
@@ -212,14 +217,19 @@ class PngStore final : public Store {
   void recover();
 
   // Opening and reading (png_store.cpp).
-  // Takes the shared lock a reading statement holds (none inside this table's own transaction: the writer
-  // lock keeps others out) and brings labels.csv up to date.
+  // Starts a reading statement: brings labels.csv and the generation up to date under the reader lock, then
+  // returns a descriptor holding the generation (png_dir_locks.hpp); none inside this table's own transaction
+  // (the writer lock keeps other writers out).
   Fd read_state();
+  // The generation a statement starting now reads: labels_gen_, or none inside the own transaction.
+  std::optional<std::uint64_t> reading_as_of() const;
   Fd lock_shared() const;  // read_state's lock, or SQLITE_BUSY after timeout_
   // COMMIT is there and no live writer holds the record lock (png_dir_locks.hpp): it must be finished.
   bool record_unapplied(const Fd& shared) const;
-  // Our own stores have .imgstore; a directory made by other tools gets it with its first write.
+  // Our own stores have .imgstore; a directory made by other tools gets it with its first write, and a version
+  // 1 store is marked version 2 (png_dir_format.hpp).
   void ensure_meta();
+  bool meta_current_ = false;
   void open(const std::optional<Shape>& wanted, OpenMode mode);
   [[noreturn]] void throw_shape_mismatch(const Shape& wanted) const;
   // labels.csv as of one committed state, also while a commit appends to it: up to the record's append point
@@ -238,6 +248,7 @@ class PngStore final : public Store {
   Shape shape_;
   std::map<std::int64_t, std::int64_t> labels_;  // the rows as this connection sees them
   Stamp csv_stamp_;
+  std::uint64_t labels_gen_ = 0;  // the generation labels_ belongs to (outside a transaction)
   // Cursors of this store open now: labels.csv is not reloaded under them (their walks read labels_), so a
   // statement that begins while another still reads sees the same state (the commit is seen once they end).
   std::size_t open_cursors_ = 0;
