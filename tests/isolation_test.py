@@ -174,33 +174,41 @@ def png_rows(labels, open_image, pause=0.0):
     return rows
 
 
+def ofd_lock(fd, kind, byte):
+    """docs/formats.md: open-file-description locks on one byte of .imgstore, waiting while a commit holds it."""
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLKW, struct.pack("hhqqi4x", kind, 0, byte, 1, 0))
+
+
 def png_dir_rows(path):
     """docs/formats.md's recipe for other tools: a shared lock on byte 1 of .imgstore while reading (after passing
     the gate, byte 0), so a commit being applied is waited for; then labels.csv and the PNGs."""
-    with open(os.path.join(path, ".imgstore"), "rb") as meta:
-        fcntl.lockf(meta, fcntl.LOCK_SH, 1, 0)
-        fcntl.lockf(meta, fcntl.LOCK_SH, 1, 1)
-        fcntl.lockf(meta, fcntl.LOCK_UN, 1, 0)
+    meta = os.open(os.path.join(path, ".imgstore"), os.O_RDONLY)
+    try:
+        ofd_lock(meta, fcntl.F_RDLCK, 0)
+        ofd_lock(meta, fcntl.F_RDLCK, 1)
+        ofd_lock(meta, fcntl.F_UNLCK, 0)
         return png_rows(committed_labels(path), lambda i: open(os.path.join(path, "%d.png" % i), "rb"))
-        # closing the file drops the lock
+    finally:
+        os.close(meta)  # drops the locks
 
 
 def png_dir_rows_versioned(path):
     """docs/formats.md's recipe for a reader that does not hold commits up: byte 1 only while it reads the
     generation and labels.csv, then a shared lock on byte 1024 + generation; each image opened, then looked for
     in .old/<k> for k after its generation."""
-    with open(os.path.join(path, ".imgstore"), "rb") as meta:
-        fcntl.lockf(meta, fcntl.LOCK_SH, 1, 0)
-        fcntl.lockf(meta, fcntl.LOCK_SH, 1, 1)
-        fcntl.lockf(meta, fcntl.LOCK_UN, 1, 0)
+    meta = os.open(os.path.join(path, ".imgstore"), os.O_RDONLY)
+    try:
+        ofd_lock(meta, fcntl.F_RDLCK, 0)
+        ofd_lock(meta, fcntl.F_RDLCK, 1)
+        ofd_lock(meta, fcntl.F_UNLCK, 0)
         try:
             with open(os.path.join(path, ".old", "generation")) as f:
                 g = int(f.read())
         except FileNotFoundError:
             g = 0
         labels = committed_labels(path)
-        fcntl.lockf(meta, fcntl.LOCK_SH, 1, 1024 + g)
-        fcntl.lockf(meta, fcntl.LOCK_UN, 1, 1)
+        ofd_lock(meta, fcntl.F_RDLCK, 1024 + g)
+        ofd_lock(meta, fcntl.F_UNLCK, 1)
 
         def image_file(i):
             try:
@@ -216,9 +224,13 @@ def png_dir_rows_versioned(path):
                     return kept
                 except FileNotFoundError:
                     k += 1
+            if f is None:
+                raise FileNotFoundError("%d.png is missing; labels.csv lists id %d" % (i, i))
             return f
 
         return png_rows(labels, image_file, pause=0.1)  # a slow reader: commits land while it reads
+    finally:
+        os.close(meta)
 
 
 class Hdf5Reader:

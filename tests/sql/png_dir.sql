@@ -138,7 +138,7 @@ INSERT INTO f VALUES (7, 7, x'07070707');
 -- fixed, and then the rows are there; nothing is lost or shown from a rolled-back state.
 .shell rm fail_png/7.png && mkdir -p fail_png/7.png/in_the_way
 INSERT OR REPLACE INTO f VALUES (7, 8, x'08080808');
--- error: table f: 'fail_png' holds a committed transaction not yet applied: table f: applying the commit record of 'fail_png': cannot keep the replaced 'fail_png/7.png' for readers in 'fail_png/.old/1': Operation not permitted; fix the cause
+-- error: table f: 'fail_png' holds a committed transaction not yet applied: table f: applying the commit record of 'fail_png': rename to 'fail_png/7.png': Is a directory; fix the cause
 SELECT count(*) FROM f;
 .shell rm -r fail_png/7.png
 -- expect: 2|08080808

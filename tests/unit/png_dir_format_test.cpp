@@ -63,7 +63,8 @@ TEST_CASE(".imgstore names the format and the shape") {
 TEST_CASE(".old/generation is a number and a line end") {
   CHECK(generation_text(12) == "12\n");
   CHECK(parse_generation("12\n", "g") == 12);
-  for (const char* bad : {"", "12", "x\n", "-1\n", "1 2\n"}) {
+  CHECK(parse_generation("4611686018427387903\n", "g") == kMostGenerations);
+  for (const char* bad : {"", "12", "x\n", "-1\n", "1 2\n", "4611686018427387904\n", "18446744073709551615\n"}) {
     CHECK_THROWS_WITH_AS(parse_generation(bad, "g"), doctest::Contains("expected a generation number"), Error);
   }
   CHECK(image_name(42) == "42.png");

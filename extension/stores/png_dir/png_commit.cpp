@@ -129,8 +129,12 @@ void PngStore::commit_changes() {
   for (const auto id : direct_) {
     if (!labels_.contains(id)) record.deletes.push_back(id);  // written, then deleted, in this transaction
   }
-  // A record that changes files statements may be reading makes a new generation, which keeps the old ones.
-  if (!png_dir_format::appends_only(record)) record.generation = read_generation(dir_, where) + 1;
+  // A record that replaces or unlinks files statements may be reading makes a new generation, which keeps them.
+  if (!record.renames.empty() || !record.deletes.empty()) {
+    const std::uint64_t now = read_generation(dir_, where);
+    if (now >= png_dir_format::kMostGenerations) throw Error(where + ": '" + dir_ + "' has made its last generation", ErrorKind::full);
+    record.generation = now + 1;
+  }
   write_synced(commit_path() + ".tmp", png_dir_format::encode_commit_record(record), where);
   commit_record(png_dir_format::appends_only(record));
 }
@@ -165,7 +169,7 @@ void PngStore::commit_record(bool appends_only) {
   // transaction is committed: a failure leaves the record for the next statement or open.
   try {
     const auto record = read_record();
-    apply_record(record);
+    apply_record(record, exclusive.get());
     if (record.generation) labels_gen_ = *record.generation;
   } catch (const std::exception&) {
     // Deliberately not reported here: SQLite would roll back a transaction that is already durable. Readers
@@ -191,7 +195,7 @@ void PngStore::finish_commit() {
     throw Error(where + ", and other statements are reading it; try again", ErrorKind::busy);
   }
   try {
-    roll_forward();
+    roll_forward(exclusive.get());
   } catch (const Error& e) {
     throw Error(where + ": " + e.what() + "; fix the cause, and the next statement finishes it", e.kind());
   }
@@ -216,15 +220,15 @@ png_dir_format::CommitRecord PngStore::read_record() const {
                                              where);
 }
 
-void PngStore::apply_record(const png_dir_format::CommitRecord& record) {
+void PngStore::apply_record(const png_dir_format::CommitRecord& record, int meta) {
   const std::string where = "table " + table_ + ": applying the commit record of '" + dir_ + "'";
-  keep_old(dir_, record, where);  // first: statements reading find every file they may need
+  keep_old(dir_, record, meta, where);  // first: statements reading find every file they may need
   for (const auto& [id, seq] : record.renames) {
     const std::string from = pending_name(id, seq);
     const std::string to = dir_ + "/" + png_dir_format::image_name(id);
     if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) throw_errno(where + ": rename to '" + to + "'", errno);
   }
-  for (const auto id : record.deletes) {  // moved into .old/<k> already, unless the record has no generation
+  for (const auto id : record.deletes) {
     const std::string path = dir_ + "/" + png_dir_format::image_name(id);
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno(where + ": unlink '" + path + "'", errno);
   }
@@ -263,8 +267,8 @@ void PngStore::tidy_up() {
   if (const Fd meta(::open(meta_path().c_str(), O_RDONLY | O_CLOEXEC)); meta) prune_old(dir_, meta.get());
 }
 
-void PngStore::roll_forward() {
-  apply_record(read_record());
+void PngStore::roll_forward(int meta) {
+  apply_record(read_record(), meta);
   tidy_up();
 }
 
@@ -273,6 +277,9 @@ void PngStore::recover() {
   if (!lock) return;  // a live writer: its transaction, not a crash's leftovers
   finish_commit();
   remove_pending_files();
+  if (const Fd meta(::open(meta_path().c_str(), O_RDONLY | O_CLOEXEC)); meta) {
+    settle_generation(dir_, meta.get(), "table " + table_ + ": rebuilding '" + dir_ + "/.old/generation'");
+  }
 }
 
 }  // namespace imgstore::png_dir

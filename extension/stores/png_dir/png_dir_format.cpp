@@ -64,7 +64,12 @@ std::string generation_text(std::uint64_t generation) { return std::to_string(ge
 
 std::uint64_t parse_generation(std::string_view text, const std::string& what) {
   const auto n = text.ends_with('\n') ? parse_number<std::uint64_t>(text.substr(0, text.size() - 1)) : std::nullopt;
-  if (!n) throw Error(what + " holds '" + std::string(text.substr(0, 40)) + "'; expected a generation number and a line end", ErrorKind::corrupt);
+  // Far beyond any store's commits, and below what a lock byte can name (png_dir_locks.hpp).
+  if (!n || *n > kMostGenerations) {
+    throw Error(what + " is damaged (" + std::to_string(text.size()) +
+                    " bytes); expected a generation number below 2^62 and a line end",
+                ErrorKind::corrupt);
+  }
   return *n;
 }
 

@@ -56,7 +56,8 @@ std::string pending_name(std::int64_t id, std::uint64_t seq);  // "<id>.<seq>.pn
 std::string meta_text(const Shape& shape);
 Shape parse_meta(std::string_view text, const std::string& what);
 
-// .old/generation: "<n>\n"; Error(corrupt) naming `what` for anything else.
+// .old/generation: "<n>\n", n <= kMostGenerations; Error(corrupt) naming `what` for anything else.
+inline constexpr std::uint64_t kMostGenerations = (std::uint64_t{1} << 62) - 1;
 std::string generation_text(std::uint64_t generation);
 std::uint64_t parse_generation(std::string_view text, const std::string& what);
 

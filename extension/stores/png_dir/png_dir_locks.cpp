@@ -2,12 +2,13 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <limits>
 #include <string>
 
 #include "busy.hpp"
 #include "error.hpp"
+#include "png_dir_format.hpp"
 #include "posix_file.hpp"
 
 namespace imgstore::png_dir {
@@ -40,11 +41,9 @@ bool held_by_others(int fd, short type, off_t start, off_t len) {
   return lock.l_type != F_UNLCK;
 }
 
+// parse_generation keeps generations far below where this would overflow (png_dir_format::kMostGenerations).
 off_t reader_byte(std::uint64_t generation) {
-  if (generation > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max() - kReaders)) {
-    throw Error("png_dir generation " + std::to_string(generation) + " is beyond what a lock can name");
-  }
-  return kReaders + static_cast<off_t>(generation);
+  return kReaders + static_cast<off_t>(std::min(generation, png_dir_format::kMostGenerations));
 }
 
 }  // namespace
@@ -62,10 +61,13 @@ bool lock_for_applying(int fd, std::chrono::milliseconds timeout) {
   return wait_for_ofd_lock(fd, F_WRLCK, kGate, timeout) && wait_for_ofd_lock(fd, F_WRLCK, kState, timeout);
 }
 
-void hold_generation(int fd, std::uint64_t generation) {
-  // Nobody locks these bytes exclusively (a commit only asks, readers_before): a refusal is a bug, not a wait.
+void hold_generation(int fd, std::uint64_t generation, const std::string& where) {
+  // imgstore never locks these bytes exclusively (a commit only asks, readers_before): another program does.
   if (!try_ofd_lock(fd, F_RDLCK, reader_byte(generation))) {
-    throw Error("png_dir: the reader lock of generation " + std::to_string(generation) + " is held exclusively");
+    throw Error(where + ": another program holds byte " + std::to_string(reader_byte(generation)) +
+                    " of .imgstore exclusively (the lock a statement of generation " + std::to_string(generation) +
+                    " holds shared); expected no exclusive lock there",
+                ErrorKind::busy);
   }
   try_ofd_lock(fd, F_UNLCK, kState);
 }

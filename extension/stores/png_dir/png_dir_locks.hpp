@@ -16,7 +16,7 @@ namespace imgstore::png_dir {
 // A reading statement's shared lock on .imgstore (open for reading); false when a commit held it up too long.
 bool lock_for_reading(int fd, std::chrono::milliseconds timeout);
 // A reading statement, once started: holds `generation` (shared) and lets go of the reader lock.
-void hold_generation(int fd, std::uint64_t generation);
+void hold_generation(int fd, std::uint64_t generation, const std::string& where);
 // Does a statement that began before `generation` hold its generation (another descriptor's lock)?
 bool readers_before(int fd, std::uint64_t generation);
 // A commit's exclusive lock on .imgstore (open for writing): closes the gate, then waits for the readers.

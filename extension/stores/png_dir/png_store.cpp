@@ -340,8 +340,9 @@ Fd PngStore::read_state() {
     shared = lock_shared();
   }
   refresh();
-  // From here the statement holds only its generation: commits go on beside it.
-  if (shared) hold_generation(shared.get(), labels_gen_);
+  // From here the statement holds only its generation: commits go on beside it. Not on a version 1 store: a
+  // writer of an earlier build keeps no old files, so the statement holds the reader lock while it reads.
+  if (shared && !meta_v1_) hold_generation(shared.get(), labels_gen_, "table " + table_);
   return shared;
 }
 
@@ -365,6 +366,7 @@ void PngStore::ensure_meta() {
     }
   }
   meta_current_ = true;
+  meta_v1_ = false;
 }
 
 void PngStore::open(const std::optional<Shape>& wanted, OpenMode mode) {
@@ -385,8 +387,9 @@ void PngStore::open(const std::optional<Shape>& wanted, OpenMode mode) {
   if (has_meta) {
     std::vector<std::uint8_t> raw;
     read_whole(meta_path(), raw, "table " + table_);
-    shape_ = png_dir_format::parse_meta(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()),
-                                        "table " + table_ + ": '" + meta_path() + "'");
+    const std::string_view text(reinterpret_cast<const char*>(raw.data()), raw.size());
+    shape_ = png_dir_format::parse_meta(text, "table " + table_ + ": '" + meta_path() + "'");
+    meta_v1_ = text.starts_with(png_dir_format::format_tag_v1);
   }
   if (has_csv) load_csv();
   if (!has_meta) {

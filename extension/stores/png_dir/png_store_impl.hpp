@@ -206,11 +206,11 @@ class PngStore final : public Store {
   void finish_commit();
   void write_synced(const std::string& path, const std::string& text, const std::string& where);
   // Applies dir/COMMIT; idempotent, so a crash at any point is finished by running it again.
-  void roll_forward();
+  void roll_forward(int meta);  // meta: a descriptor of .imgstore holding the exclusive lock
   png_dir_format::CommitRecord read_record() const;
   // roll_forward's halves: what readers must not see halfway (renames, deletes, labels.csv; under the
   // exclusive lock), then what they need not wait for (syncs, then COMMIT and .pending removed).
-  void apply_record(const png_dir_format::CommitRecord& record);
+  void apply_record(const png_dir_format::CommitRecord& record, int meta);
   void tidy_up();
   // After a crash: finish a recorded commit, or drop an unfinished transaction's files. Only while no other
   // writer holds the directory (it may be in the middle of its own commit).
@@ -230,6 +230,7 @@ class PngStore final : public Store {
   // 1 store is marked version 2 (png_dir_format.hpp).
   void ensure_meta();
   bool meta_current_ = false;
+  bool meta_v1_ = false;  // .imgstore said version 1 at open (an earlier build may write it): readers keep the lock
   void open(const std::optional<Shape>& wanted, OpenMode mode);
   [[noreturn]] void throw_shape_mismatch(const Shape& wanted) const;
   // labels.csv as of one committed state, also while a commit appends to it: up to the record's append point

@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <filesystem>
+#include <limits>
 
 #include "error.hpp"
 #include "png_dir_locks.hpp"
@@ -32,13 +34,41 @@ std::uint64_t read_generation(const std::string& dir, const std::string& what) {
   const std::string path = old_root(dir) + "/" + png_dir_format::generation_file;
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
-    if (errno == ENOENT) return 0;
-    throw_errno(what + ": cannot open '" + path + "'", errno);
+    if (errno != ENOENT) throw_errno(what + ": cannot open '" + path + "'", errno);
+    // No commit has kept files (0), unless the file was lost: then kept files would be taken for this state's.
+    if (::access(old_folder(dir, 1).c_str(), F_OK) == 0) {
+      throw Error(what + ": '" + path + "' is missing while '" + old_folder(dir, 1) +
+                      "' holds kept files; imgstore_repair() rebuilds it once no statement reads the store",
+                  ErrorKind::corrupt);
+    }
+    return 0;
   }
   std::vector<std::uint8_t> raw;
   read_whole(fd.get(), path, raw, what);
   return png_dir_format::parse_generation(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()),
                                           what + ": '" + path + "'");
+}
+
+bool settle_generation(const std::string& dir, int meta, const std::string& where) {
+  try {
+    (void)read_generation(dir, where);
+    return true;
+  } catch (const Error&) {
+  }
+  if (readers_before(meta, std::numeric_limits<std::uint64_t>::max() >> 2)) return false;
+  // Nobody reads: what .old holds is no one's. Start again above every folder it held.
+  std::uint64_t top = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(old_root(dir), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::uint64_t k = 0;
+    const auto [last, parsed] = std::from_chars(name.data(), name.data() + name.size(), k);
+    if (parsed == std::errc{} && last == name.data() + name.size()) top = std::max(top, k);
+  }
+  for (std::uint64_t k = 1; k <= top; ++k) fs::remove_all(old_folder(dir, k), ec);
+  write_generation(dir, top, where);
+  sync_old(dir, where);
+  return true;
 }
 
 void write_generation(const std::string& dir, std::uint64_t generation, const std::string& where) {
@@ -58,25 +88,41 @@ void sync_old(const std::string& dir, const std::string& where) {
   if (fd) fsync_or_throw(fd.get(), old_root(dir), where);
 }
 
-void keep_old(const std::string& dir, const png_dir_format::CommitRecord& record, const std::string& where) {
-  if (!record.generation) return;  // a record of an earlier build: it kept nothing
+namespace {
+
+// `from` kept at `to` for readers: a hard link of the file (of its target, if it is a symbolic link, whose
+// relative target would not resolve from .old/), or a copy where the file system has no hard links.
+void keep(const std::string& from, const std::string& to, const std::string& where) {
+  if (::linkat(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), AT_SYMLINK_FOLLOW) == 0) return;
+  // EEXIST: kept by an earlier run of this record (its file since replaced); ENOENT: no file to keep.
+  if (errno == EEXIST || errno == ENOENT) return;
+  std::vector<std::uint8_t> bytes;
+  try {
+    read_whole(from, bytes, where);
+    const Fd fd = open_or_throw(to + ".tmp", O_WRONLY | O_CREAT | O_TRUNC, where);
+    write_all(fd.get(), bytes, to + ".tmp", where);
+  } catch (const Error& e) {
+    throw Error(where + ": cannot keep '" + from + "' for the statements reading it: " + e.what(), e.kind());
+  }
+  if (::rename((to + ".tmp").c_str(), to.c_str()) != 0) throw_errno(where + ": cannot rename to '" + to + "'", errno);
+}
+
+}  // namespace
+
+void keep_old(const std::string& dir, const png_dir_format::CommitRecord& record, int meta, const std::string& where) {
+  // A record of an earlier build kept nothing; with no statement of an earlier generation reading, nobody
+  // needs what this one replaces (statements starting wait for the exclusive lock the caller holds).
+  if (!record.generation || !readers_before(meta, *record.generation)) return;
   make_dir(old_root(dir), where);
   const std::string folder = old_folder(dir, *record.generation);
   make_dir(folder, where);
   for (const auto& rename : record.renames) {
     const std::string name = png_dir_format::image_name(rename.first);
-    const std::string from = dir + "/" + name;
-    // EEXIST: kept by an earlier run of this record (its file since replaced); ENOENT: no file to keep.
-    if (::link(from.c_str(), (folder + "/" + name).c_str()) != 0 && errno != EEXIST && errno != ENOENT) {
-      throw_errno(where + ": cannot keep the replaced '" + from + "' for readers in '" + folder + "'", errno);
-    }
+    keep(dir + "/" + name, folder + "/" + name, where);
   }
   for (const auto id : record.deletes) {
     const std::string name = png_dir_format::image_name(id);
-    const std::string from = dir + "/" + name;
-    if (::rename(from.c_str(), (folder + "/" + name).c_str()) != 0 && errno != ENOENT) {
-      throw_errno(where + ": cannot keep the deleted '" + from + "' for readers in '" + folder + "'", errno);
-    }
+    keep(dir + "/" + name, folder + "/" + name, where);
   }
 }
 
@@ -90,12 +136,17 @@ Fd open_as_of(const std::string& dir, const std::string& path, std::int64_t id, 
     name.append(png_dir_format::image_name(id));  // appended: GCC 12 warns falsely (-Wrestrict) on "/" + string
     for (std::uint64_t k = *as_of + 1;; ++k) {
       const std::string folder = old_folder(dir, k);
-      if (::access(folder.c_str(), F_OK) != 0) break;  // no commit k yet: what we opened is our version
+      if (::access(folder.c_str(), F_OK) != 0) {
+        if (errno == ENOENT) break;  // no commit k kept files yet: what we opened is our version
+        throw_errno(what + ": cannot look in '" + folder + "'", errno);
+      }
       Fd kept(::open((folder + name).c_str(), O_RDONLY | O_CLOEXEC));
       if (kept) {
         opened = folder + name;
         return kept;
       }
+      // Only "not kept here" goes on to the next commit: anything else would read a newer file than ours.
+      if (errno != ENOENT) throw_errno(what + ": cannot open '" + folder + name + "'", errno);
     }
   }
   if (err != 0 && err != ENOENT) throw_errno(what + ": cannot open '" + path + "'", err);
