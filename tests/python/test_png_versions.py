@@ -30,6 +30,16 @@ def replace_all(con):
     con.execute(f"INSERT OR REPLACE INTO temp.t SELECT id, label + 1, pixels FROM synthetic(10, '{SHAPE}', 7)")
 
 
+def half_read(path):
+    """A store of 10 rows, its rows, a writer, and a scan of another connection that has read 3 of them."""
+    writer = table(path)
+    writer.execute(f"INSERT INTO temp.t SELECT * FROM synthetic(10, '{SHAPE}', 1)")
+    before = writer.execute(ALL).fetchall()
+    reader = table(path)
+    scan = reader.execute(ALL)
+    return writer, before, reader, scan, scan.fetchmany(3)
+
+
 def byte_locked(path, byte):
     """Can another program take `byte` of .imgstore exclusively now? (F_OFD_SETLK, released at once)"""
     fd = os.open(os.path.join(path, ".imgstore"), os.O_RDWR)
@@ -69,12 +79,7 @@ def test_on_a_version_1_store_a_statement_holds_the_reader_lock(tmp_path):
 
 def test_a_kept_file_that_cannot_be_opened_is_an_error_not_a_newer_image(tmp_path):
     path = str(tmp_path / "t")
-    writer = table(path)
-    writer.execute(f"INSERT INTO temp.t SELECT * FROM synthetic(10, '{SHAPE}', 1)")
-    before = writer.execute(ALL).fetchall()
-    reader = table(path)
-    scan = reader.execute(ALL)
-    rows = scan.fetchmany(3)
+    writer, before, reader, scan, rows = half_read(path)
     replace_all(writer)
     # Every descriptor but one in use: <id>.png takes it, and .old/1/<id>.png cannot be opened (EMFILE).
     held = []
@@ -166,12 +171,7 @@ def test_pngs_that_are_symbolic_links_keep_their_images(tmp_path):
 
 def test_a_commit_that_only_relabels_keeps_nothing(tmp_path):
     path = str(tmp_path / "t")
-    writer = table(path)
-    writer.execute(f"INSERT INTO temp.t SELECT * FROM synthetic(10, '{SHAPE}', 1)")
-    before = writer.execute(ALL).fetchall()
-    reader = table(path)
-    scan = reader.execute(ALL)
-    rows = scan.fetchmany(3)
+    writer, before, reader, scan, rows = half_read(path)
     for k in range(20):
         writer.execute("UPDATE temp.t SET label = ? WHERE id % 2 = 0", [k])
     assert not os.path.exists(os.path.join(path, ".old"))  # no file changed: no generation, nothing kept
@@ -181,11 +181,7 @@ def test_a_commit_that_only_relabels_keeps_nothing(tmp_path):
 
 def test_a_damaged_or_lost_generation_file_is_reported_and_repaired(tmp_path):
     path = str(tmp_path / "t")
-    writer = table(path)
-    writer.execute(f"INSERT INTO temp.t SELECT * FROM synthetic(10, '{SHAPE}', 1)")
-    reader = table(path)
-    scan = reader.execute(ALL)
-    scan.fetchmany(3)
+    writer, _, reader, scan, _ = half_read(path)
     replace_all(writer)  # generation 1, kept for the scan
     after = writer.execute(ALL).fetchall()
     del scan
@@ -203,11 +199,7 @@ def test_a_damaged_or_lost_generation_file_is_reported_and_repaired(tmp_path):
 
 def test_a_lost_generation_file_beside_kept_files_is_reported_and_repaired(tmp_path):
     path = str(tmp_path / "t")
-    writer = table(path)
-    writer.execute(f"INSERT INTO temp.t SELECT * FROM synthetic(10, '{SHAPE}', 1)")
-    reader = table(path)
-    scan = reader.execute(ALL)
-    scan.fetchmany(3)
+    writer, _, reader, scan, _ = half_read(path)
     replace_all(writer)  # generation 1: .old/1 kept for the scan
     after = writer.execute(ALL).fetchall()
     os.unlink(os.path.join(path, ".old", "generation"))
