@@ -204,7 +204,7 @@ def test_a_lost_generation_file_beside_kept_files_is_reported_and_repaired(tmp_p
     after = writer.execute(ALL).fetchall()
     os.unlink(os.path.join(path, ".old", "generation"))
     # A statement would take .old/1's files for its own state's: refused instead.
-    with pytest.raises(sqlite3.DatabaseError, match=r"generation' is missing while '.*/\.old/1' holds kept files; "
+    with pytest.raises(sqlite3.DatabaseError, match=r"generation' is missing while '.*/\.old' is there; "
                                                     r"imgstore_repair\(\) rebuilds it once no statement reads the store"):
         writer.execute(ALL).fetchall()
     con = table(path)
@@ -214,3 +214,66 @@ def test_a_lost_generation_file_beside_kept_files_is_reported_and_repaired(tmp_p
     assert con.execute(f"SELECT imgstore_repair('png_dir', '{path}')").fetchone()[0] == "ok"
     assert writer.execute(ALL).fetchall() == after
     assert con.execute(f"SELECT imgstore_check('png_dir', '{path}', 1)").fetchone()[0] == "ok"
+
+
+def test_a_generation_file_lost_after_some_commits_is_refused(tmp_path):
+    # The count would start again from 0 and meet folders kept by earlier commits (.old/2 here, .old/1 pruned).
+    path = str(tmp_path / "t")
+    writer, _, reader, scan, _ = half_read(path)
+    replace_all(writer)  # generation 1, kept for the scan
+    second = table(path)
+    later = second.execute(ALL)
+    later.fetchmany(3)  # generation 1
+    scan.fetchall()
+    writer.execute("DELETE FROM temp.t WHERE id = 6")  # generation 2: .old/2 kept for `later`, .old/1 pruned
+    os.unlink(os.path.join(path, ".old", "generation"))
+    with pytest.raises(sqlite3.DatabaseError, match=r"generation' is missing while '.*/\.old' is there; "
+                                                    r"imgstore_repair\(\) rebuilds it once no statement reads the store"):
+        reader.execute(ALL).fetchall()
+    with pytest.raises(sqlite3.DatabaseError, match="is missing while"):
+        writer.execute("DELETE FROM temp.t WHERE id = 7")
+    later.fetchall()
+
+
+def test_a_statement_holds_no_reader_lock_once_another_connection_marked_the_store_version_2(tmp_path):
+    path = str(tmp_path / "t")
+    con = table(path)
+    con.execute(f"INSERT INTO temp.t SELECT * FROM synthetic(10, '{SHAPE}', 1)")
+    con.close()
+    with open(os.path.join(path, ".imgstore"), "r+") as f:
+        text = f.read()
+        f.seek(0)
+        f.write(text.replace("imgstore-png_dir 2", "imgstore-png_dir 1"))
+    reader, writer = table(path), table(path)  # both open it as version 1
+    replace_all(writer)  # marks it version 2
+    scan = reader.execute(ALL)
+    scan.fetchmany(3)
+    assert not byte_locked(path, 1)
+    replace_all(writer)  # does not wait for the scan
+
+
+def test_a_directory_of_another_tool_isolates_statements_before_its_first_write(tmp_path):
+    # No .imgstore yet (a folder of PNGs and labels.csv from another tool): a statement holds the directory
+    # shared, and the first writer waits for it, since a commit cannot keep files for statements without a
+    # generation.
+    path = str(tmp_path / "t")
+    made = table(path)
+    made.execute(f"INSERT INTO temp.t SELECT * FROM synthetic(10, '{SHAPE}', 1)")
+    made.close()
+    os.unlink(os.path.join(path, ".imgstore"))
+    reader = table(path)
+    before = reader.execute(ALL).fetchall()
+    scan = reader.execute(ALL)
+    rows = scan.fetchmany(3)
+    writer = table(path)
+    with pytest.raises(sqlite3.OperationalError, match="is being written by another connection or process"):
+        replace_all(writer)
+    rows += scan.fetchall()
+    assert rows == before
+    replace_all(writer)  # the statement has ended: the first write makes .imgstore
+    assert os.path.exists(os.path.join(path, ".imgstore"))
+    scan = reader.execute(ALL)
+    rows = scan.fetchmany(3)
+    after = writer.execute(ALL).fetchall()
+    writer.execute("DELETE FROM temp.t WHERE id = 9")  # from now on commits do not wait
+    assert rows + scan.fetchall() == after

@@ -160,8 +160,9 @@ void PngStore::commit_record(bool appends_only) {
     }
     fsync_or_throw(lock_.fd(), dir_, where + ": withdrawing the commit record");
     throw Error("table " + table_ + ": cannot commit to '" + dir_ + "': a reader has held its reader lock ('" +
-                    meta_path() + "', byte 1, as another program's reader does while it reads) for " +
-                    std::to_string(timeout_.count()) + " ms; nothing was committed, try COMMIT again",
+                    meta_path() + "', byte 1: another program reading as docs/formats.md describes, or a statement "
+                    "that began on the store as version 1) for " + std::to_string(timeout_.count()) +
+                    " ms; nothing was committed, try COMMIT again",
                 ErrorKind::busy);
   }
   // 5. Apply it: readers wait only for the renames, deletes and labels.csv, not for the syncs and removals

@@ -158,7 +158,7 @@ std::vector<std::string> PngStore::check(bool full) {
   flush_writes();
   const Fd lock = read_state();
   std::vector<std::string> problems;
-  if (record_unapplied(lock)) {
+  if (::access(meta_path().c_str(), F_OK) == 0 && record_unapplied(lock)) {
     problems.push_back(about(commit_path(), "holds a committed transaction not yet applied; imgstore_repair() finishes it"));
   } else if (::access(pending_dir().c_str(), F_OK) == 0 && !undo_.active()) {
     problems.push_back(about(pending_dir(), "is left by a transaction that did not commit; imgstore_repair() removes it"));
@@ -308,9 +308,24 @@ void PngStore::undo_one(const Undo& u) {
   full_rewrite_ = u.full_rewrite;
 }
 
-Fd PngStore::lock_shared() const {
+Fd PngStore::lock_shared(bool& on_directory) const {
+  on_directory = false;
   Fd shared(::open(meta_path().c_str(), O_RDONLY | O_CLOEXEC));
-  if (shared && !lock_for_reading(shared.get(), timeout_)) {
+  if (!shared) {
+    // A directory made by another tool, not yet written by imgstore (no .imgstore, so no generation): the
+    // statement holds the directory shared (flock), which the first writer's flock waits for, so that first
+    // commit cannot change files under it.
+    shared = Fd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!shared) return shared;
+    on_directory = true;
+    if (!wait_for([&] { return ::flock(shared.get(), LOCK_SH | LOCK_NB) == 0; }, timeout_)) {
+      throw Error("table " + table_ + ": '" + dir_ + "' is being written by another connection or process for more than " +
+                      std::to_string(timeout_.count()) + " ms; try again",
+                  ErrorKind::busy);
+    }
+    return shared;
+  }
+  if (!lock_for_reading(shared.get(), timeout_)) {
     throw Error("table " + table_ + ": '" + dir_ + "' is being committed to by another process for more than " +
                     std::to_string(timeout_.count()) + " ms; try again",
                 ErrorKind::busy);
@@ -329,21 +344,29 @@ std::optional<std::uint64_t> PngStore::reading_as_of() const {
 
 Fd PngStore::read_state() {
   if (undo_.active()) return Fd();
-  Fd shared = lock_shared();
-  if (!inspect_ && record_unapplied(shared)) {
+  bool on_directory = false;
+  Fd shared = lock_shared(on_directory);
+  if (!inspect_ && !on_directory && record_unapplied(shared)) {
     // A record no live writer stands behind (it died, or its apply failed): finished by that writer (which
     // holds the directory until its transaction ends) or by us, under the exclusive lock our own shared one
     // would block.
     shared = Fd();
     const WriterLock writer(writer_spot(), timeout_, "table " + table_);
     if (writer) finish_commit();
-    shared = lock_shared();
+    shared = lock_shared(on_directory);
   }
+  if (meta_v1_ && !on_directory) meta_v1_ = read_meta_v1();  // marked version 2 since, by another connection?
   refresh();
   // From here the statement holds only its generation: commits go on beside it. Not on a version 1 store: a
   // writer of an earlier build keeps no old files, so the statement holds the reader lock while it reads.
-  if (shared && !meta_v1_) hold_generation(shared.get(), labels_gen_, "table " + table_);
+  if (shared && !meta_v1_ && !on_directory) hold_generation(shared.get(), labels_gen_, "table " + table_);
   return shared;
+}
+
+bool PngStore::read_meta_v1() const {
+  std::vector<std::uint8_t> raw;
+  read_whole(meta_path(), raw, "table " + table_);
+  return std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()).starts_with(png_dir_format::format_tag_v1);
 }
 
 void PngStore::ensure_meta() {

@@ -223,7 +223,10 @@ class PngStore final : public Store {
   Fd read_state();
   // The generation a statement starting now reads: labels_gen_, or none inside the own transaction.
   std::optional<std::uint64_t> reading_as_of() const;
-  Fd lock_shared() const;  // read_state's lock, or SQLITE_BUSY after timeout_
+  // read_state's lock (on .imgstore, or on_directory: the directory's flock, shared, where there is no
+  // .imgstore), or SQLITE_BUSY after timeout_.
+  Fd lock_shared(bool& on_directory) const;
+  bool read_meta_v1() const;  // .imgstore says version 1
   // COMMIT is there and no live writer holds the record lock (png_dir_locks.hpp): it must be finished.
   bool record_unapplied(const Fd& shared) const;
   // Our own stores have .imgstore; a directory made by other tools gets it with its first write, and a version

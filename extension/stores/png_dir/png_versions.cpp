@@ -35,10 +35,11 @@ std::uint64_t read_generation(const std::string& dir, const std::string& what) {
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     if (errno != ENOENT) throw_errno(what + ": cannot open '" + path + "'", errno);
-    // No commit has kept files (0), unless the file was lost: then kept files would be taken for this state's.
-    if (::access(old_folder(dir, 1).c_str(), F_OK) == 0) {
-      throw Error(what + ": '" + path + "' is missing while '" + old_folder(dir, 1) +
-                      "' holds kept files; imgstore_repair() rebuilds it once no statement reads the store",
+    // No commit has replaced files (0), unless the file was lost: .old/ is made with it, and files kept there
+    // would be taken for this state's (a generation counted again from 0 meets earlier commits' folders).
+    if (::access(old_root(dir).c_str(), F_OK) == 0) {
+      throw Error(what + ": '" + path + "' is missing while '" + old_root(dir) +
+                      "' is there; imgstore_repair() rebuilds it once no statement reads the store",
                   ErrorKind::corrupt);
     }
     return 0;
