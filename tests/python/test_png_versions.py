@@ -40,6 +40,19 @@ def half_read(path):
     return writer, before, reader, scan, scan.fetchmany(3)
 
 
+def version_1_store(tmp_path):
+    """A store of 10 rows as an earlier build left it: .imgstore says version 1."""
+    path = str(tmp_path / "t")
+    con = table(path)
+    con.execute(f"INSERT INTO temp.t SELECT * FROM synthetic(10, '{SHAPE}', 1)")
+    con.close()
+    with open(os.path.join(path, ".imgstore"), "r+") as f:
+        text = f.read()
+        f.seek(0)
+        f.write(text.replace("imgstore-png_dir 2", "imgstore-png_dir 1"))
+    return path
+
+
 def byte_locked(path, byte):
     """Can another program take `byte` of .imgstore exclusively now? (F_OFD_SETLK, released at once)"""
     fd = os.open(os.path.join(path, ".imgstore"), os.O_RDWR)
@@ -55,14 +68,7 @@ def byte_locked(path, byte):
 def test_on_a_version_1_store_a_statement_holds_the_reader_lock(tmp_path):
     # An earlier build's writer keeps no old files: it only waits for byte 1, so this build's statements hold it
     # on a version 1 store, until this build's first write marks the store version 2.
-    path = str(tmp_path / "t")
-    con = table(path)
-    con.execute(f"INSERT INTO temp.t SELECT * FROM synthetic(10, '{SHAPE}', 1)")
-    con.close()
-    with open(os.path.join(path, ".imgstore"), "r+") as f:
-        text = f.read()
-        f.seek(0)
-        f.write(text.replace("imgstore-png_dir 2", "imgstore-png_dir 1"))
+    path = version_1_store(tmp_path)
     reader = table(path)
     scan = reader.execute(ALL)
     scan.fetchmany(3)
@@ -236,14 +242,7 @@ def test_a_generation_file_lost_after_some_commits_is_refused(tmp_path):
 
 
 def test_a_statement_holds_no_reader_lock_once_another_connection_marked_the_store_version_2(tmp_path):
-    path = str(tmp_path / "t")
-    con = table(path)
-    con.execute(f"INSERT INTO temp.t SELECT * FROM synthetic(10, '{SHAPE}', 1)")
-    con.close()
-    with open(os.path.join(path, ".imgstore"), "r+") as f:
-        text = f.read()
-        f.seek(0)
-        f.write(text.replace("imgstore-png_dir 2", "imgstore-png_dir 1"))
+    path = version_1_store(tmp_path)
     reader, writer = table(path), table(path)  # both open it as version 1
     replace_all(writer)  # marks it version 2
     scan = reader.execute(ALL)
