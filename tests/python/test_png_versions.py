@@ -134,7 +134,8 @@ print(writer.execute("SELECT imgstore_check('png_dir', '{path}', 1)").fetchone()
 
 
 def test_without_hard_links_the_old_files_are_copied(tmp_path):
-    # vfat, exFAT, CIFS without unix extensions: link() fails with EPERM; a shim makes it so here.
+    # vfat, exFAT, CIFS without unix extensions: link() fails with EPERM; a shim makes it so here (after any
+    # preload already there: the sanitizer run's ASan runtime must stay first).
     cc = shutil.which("cc")
     if cc is None:
         pytest.skip("no C compiler for the shim")
@@ -144,7 +145,7 @@ def test_without_hard_links_the_old_files_are_copied(tmp_path):
     path = str(tmp_path / "t")
     python = os.path.dirname(os.path.dirname(imgstore.__file__))
     run = subprocess.run([sys.executable, "-c", NO_LINK_RUN.format(python=python, path=path)], capture_output=True,
-                         text=True, env=dict(os.environ, LD_PRELOAD=shim))
+                         text=True, env=dict(os.environ, LD_PRELOAD=" ".join(filter(None, [os.environ.get("LD_PRELOAD"), shim]))))
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "ok"
     assert not [k for k in os.listdir(os.path.join(path, ".old")) if k.isdigit()]  # removed at the last commit
