@@ -198,8 +198,11 @@ def test_a_damaged_or_lost_generation_file_is_reported_and_repaired(tmp_path):
     with pytest.raises(sqlite3.DatabaseError, match=r"table t: '.*/\.old/generation' is damaged \(11 bytes\); "
                                                     r"expected a generation number below 2\^62 and a line end"):
         reader.execute(ALL).fetchall()
+    os.mkdir(os.path.join(path, ".old", "18446744073709551615"))  # a damaged folder name too: removed, not counted to
     con = table(path)
     assert con.execute(f"SELECT imgstore_repair('png_dir', '{path}')").fetchone()[0] == "ok"
+    assert os.listdir(os.path.join(path, ".old")) == ["generation"]
+    assert open(os.path.join(path, ".old", "generation")).read() == "0\n"  # every folder gone: counted from 0
     assert reader.execute(ALL).fetchall() == after
     assert reader.execute("SELECT count(*) FROM temp.t").fetchone()[0] == 10
 

@@ -40,10 +40,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::span<const std::uint8_t> bytes_of(const std::string& s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
 }  // namespace
 
 std::string PngStore::pending_name(std::int64_t id, std::uint64_t seq) const {
@@ -207,12 +203,6 @@ void PngStore::finish_commit() {
   }
 }
 
-void PngStore::write_synced(const std::string& path, const std::string& text, const std::string& where) {
-  const Fd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_TRUNC, where);
-  write_all(fd.get(), bytes_of(text), path, where);
-  fsync_or_throw(fd.get(), path, where);
-}
-
 png_dir_format::CommitRecord PngStore::read_record() const {
   const std::string where = "table " + table_ + ": reading the commit record of '" + dir_ + "'";
   std::vector<std::uint8_t> raw;
@@ -264,7 +254,11 @@ void PngStore::tidy_up() {
   fs::remove(csv_path() + ".pending", ec);
   fs::remove_all(pending_dir(), ec);
   fsync_or_throw(dir.get(), dir_, where);
-  // Old files no statement reads any more (those that began before the commit and still read keep theirs).
+  prune_old_files();
+}
+
+void PngStore::prune_old_files() {
+  // Old files no statement reads any more (those that began before their commit and still read keep theirs).
   if (const Fd meta(::open(meta_path().c_str(), O_RDONLY | O_CLOEXEC)); meta) prune_old(dir_, meta.get());
 }
 

@@ -9,9 +9,9 @@
 //   .pending/<id>.<n>.png a transaction's replacements of committed ids (readers may still read the old file)
 //   labels.csv.pending    at commit: the new labels.csv, or the lines to append to it
 //   COMMIT                the commit record (below); its atomic rename into place is the commit point
-//   .old/generation       the store's generation: how many commits replaced or deleted images (none: 0)
-//   .old/<k>/<id>.png     the files commit k replaced or deleted, kept (a hard link, or the file moved there)
-//                         for the statements that began before it, until none is left (png_versions.hpp)
+//   .old/generation       the store's generation: how many commits replaced or deleted image files (none: 0)
+//   .old/<k>/<id>.png     the files commit k replaced or deleted, kept (a hard link, or a copy) for the
+//                         statements that began before it, until none is left (png_versions.hpp)
 //
 // One directory operation per new image: an id not committed when the transaction began is written straight
 // to <id>.png. Readers never see it, as they read only the ids labels.csv lists; the commit lists it. A
@@ -55,6 +55,7 @@ std::string pending_name(std::int64_t id, std::uint64_t seq);  // "<id>.<seq>.pn
 // .imgstore's text, and the shape it records (Error(corrupt) naming `what` if it is not ours, version 1 or 2).
 std::string meta_text(const Shape& shape);
 Shape parse_meta(std::string_view text, const std::string& what);
+inline bool is_version_1(std::string_view meta) { return meta.starts_with(format_tag_v1); }
 
 // .old/generation: "<n>\n", n <= kMostGenerations; Error(corrupt) naming `what` for anything else.
 inline constexpr std::uint64_t kMostGenerations = (std::uint64_t{1} << 62) - 1;

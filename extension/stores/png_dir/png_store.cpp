@@ -209,8 +209,7 @@ void PngStore::begin() {
     refresh(true);  // another writer may have committed since we last looked
     make_pending_dir();
     ensure_meta();
-    // Old files the statements that read them have finished with (those still reading keep theirs).
-    if (const Fd meta(::open(meta_path().c_str(), O_RDONLY | O_CLOEXEC)); meta) prune_old(dir_, meta.get());
+    prune_old_files();
   } catch (...) {
     lock_.release();
     throw;
@@ -366,7 +365,7 @@ Fd PngStore::read_state() {
 bool PngStore::read_meta_v1() const {
   std::vector<std::uint8_t> raw;
   read_whole(meta_path(), raw, "table " + table_);
-  return std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()).starts_with(png_dir_format::format_tag_v1);
+  return png_dir_format::is_version_1(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
 }
 
 void PngStore::ensure_meta() {
@@ -374,19 +373,15 @@ void PngStore::ensure_meta() {
   const std::string where = "table " + table_;
   if (::access(meta_path().c_str(), F_OK) != 0) {
     write_synced(meta_path(), png_dir_format::meta_text(shape_), where);
-  } else {
-    std::vector<std::uint8_t> raw;
-    read_whole(meta_path(), raw, where);
+  } else if (read_meta_v1()) {
+    // Version 1 -> 2 in place: one byte, the last of the tag (a rename would lose the locks others hold).
     const std::string_view v1 = png_dir_format::format_tag_v1;
-    if (std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()).starts_with(v1)) {
-      // Version 1 -> 2 in place: one byte, the last of the tag (a rename would lose the locks others hold).
-      const std::string_view v2 = png_dir_format::format_tag;
-      const Fd fd = open_or_throw(meta_path(), O_WRONLY, where);
-      if (::pwrite(fd.get(), v2.data() + v2.size() - 1, 1, static_cast<off_t>(v1.size() - 1)) != 1) {
-        throw_errno(where + ": cannot mark '" + meta_path() + "' as version 2", errno);
-      }
-      fsync_or_throw(fd.get(), meta_path(), where);
+    const std::string_view v2 = png_dir_format::format_tag;
+    const Fd fd = open_or_throw(meta_path(), O_WRONLY, where);
+    if (::pwrite(fd.get(), v2.data() + v2.size() - 1, 1, static_cast<off_t>(v1.size() - 1)) != 1) {
+      throw_errno(where + ": cannot mark '" + meta_path() + "' as version 2", errno);
     }
+    fsync_or_throw(fd.get(), meta_path(), where);
   }
   meta_current_ = true;
   meta_v1_ = false;
@@ -412,7 +407,7 @@ void PngStore::open(const std::optional<Shape>& wanted, OpenMode mode) {
     read_whole(meta_path(), raw, "table " + table_);
     const std::string_view text(reinterpret_cast<const char*>(raw.data()), raw.size());
     shape_ = png_dir_format::parse_meta(text, "table " + table_ + ": '" + meta_path() + "'");
-    meta_v1_ = text.starts_with(png_dir_format::format_tag_v1);
+    meta_v1_ = png_dir_format::is_version_1(text);
   }
   if (has_csv) load_csv();
   if (!has_meta) {

@@ -204,7 +204,6 @@ class PngStore final : public Store {
   void commit_record(bool appends_only);
   // Finishes a durable commit record left by a failed apply or a crash, or says why it cannot.
   void finish_commit();
-  void write_synced(const std::string& path, const std::string& text, const std::string& where);
   // Applies dir/COMMIT; idempotent, so a crash at any point is finished by running it again.
   void roll_forward(int meta);  // meta: a descriptor of .imgstore holding the exclusive lock
   png_dir_format::CommitRecord read_record() const;
@@ -212,6 +211,7 @@ class PngStore final : public Store {
   // exclusive lock), then what they need not wait for (syncs, then COMMIT and .pending removed).
   void apply_record(const png_dir_format::CommitRecord& record, int meta);
   void tidy_up();
+  void prune_old_files();  // .old/<k> folders no statement needs (png_versions.hpp); at commit and at BEGIN
   // After a crash: finish a recorded commit, or drop an unfinished transaction's files. Only while no other
   // writer holds the directory (it may be in the middle of its own commit).
   void recover();

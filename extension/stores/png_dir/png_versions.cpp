@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <charconv>
 #include <filesystem>
-#include <limits>
 
 #include "error.hpp"
 #include "png_dir_locks.hpp"
@@ -26,6 +25,19 @@ std::string old_folder(const std::string& dir, std::uint64_t generation) {
 
 void make_dir(const std::string& path, const std::string& where) {
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) throw_errno(where + ": cannot create '" + path + "'", errno);
+}
+
+// The generations .old/ holds folders of (its numbered entries; none when there is no .old/).
+std::vector<std::uint64_t> kept_generations(const std::string& dir) {
+  std::vector<std::uint64_t> found;
+  std::error_code ec;
+  for (fs::directory_iterator it(old_root(dir), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::uint64_t k = 0;
+    const auto [last, parsed] = std::from_chars(name.data(), name.data() + name.size(), k);
+    if (parsed == std::errc{} && last == name.data() + name.size()) found.push_back(k);  // not the generation file
+  }
+  return found;
 }
 
 }  // namespace
@@ -56,17 +68,17 @@ bool settle_generation(const std::string& dir, int meta, const std::string& wher
     return true;
   } catch (const Error&) {
   }
-  if (readers_before(meta, std::numeric_limits<std::uint64_t>::max() >> 2)) return false;
-  // Nobody reads: what .old holds is no one's. Start again above every folder it held.
+  if (readers_before(meta, png_dir_format::kMostGenerations)) return false;
+  // Nobody reads: what .old holds is no one's. Count again from 0, or from above any folder left in place
+  // (a statement must never take a folder of an earlier count for its own).
   std::uint64_t top = 0;
-  std::error_code ec;
-  for (fs::directory_iterator it(old_root(dir), ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    std::uint64_t k = 0;
-    const auto [last, parsed] = std::from_chars(name.data(), name.data() + name.size(), k);
-    if (parsed == std::errc{} && last == name.data() + name.size()) top = std::max(top, k);
+  for (const auto k : kept_generations(dir)) {
+    std::error_code ec;
+    if (fs::remove_all(old_folder(dir, k), ec) == static_cast<std::uintmax_t>(-1)) top = std::max(top, k);
   }
-  for (std::uint64_t k = 1; k <= top; ++k) fs::remove_all(old_folder(dir, k), ec);
+  if (top > png_dir_format::kMostGenerations) {
+    throw Error(where + ": cannot remove '" + old_folder(dir, top) + "'", ErrorKind::corrupt);
+  }
   write_generation(dir, top, where);
   sync_old(dir, where);
   return true;
@@ -75,12 +87,7 @@ bool settle_generation(const std::string& dir, int meta, const std::string& wher
 void write_generation(const std::string& dir, std::uint64_t generation, const std::string& where) {
   make_dir(old_root(dir), where);
   const std::string path = old_root(dir) + "/" + png_dir_format::generation_file;
-  const std::string text = png_dir_format::generation_text(generation);
-  {
-    const Fd fd = open_or_throw(path + ".tmp", O_WRONLY | O_CREAT | O_TRUNC, where);
-    write_all(fd.get(), {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, path + ".tmp", where);
-    fsync_or_throw(fd.get(), path + ".tmp", where);
-  }
+  write_synced(path + ".tmp", png_dir_format::generation_text(generation), where);
   if (::rename((path + ".tmp").c_str(), path.c_str()) != 0) throw_errno(where + ": cannot rename to '" + path + "'", errno);
 }
 
@@ -155,15 +162,7 @@ Fd open_as_of(const std::string& dir, const std::string& path, std::int64_t id, 
 }
 
 void prune_old(const std::string& dir, int meta) {
-  std::vector<std::uint64_t> folders;
-  std::error_code ec;
-  for (fs::directory_iterator it(old_root(dir), ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    std::uint64_t k = 0;
-    const auto [last, parsed] = std::from_chars(name.data(), name.data() + name.size(), k);
-    if (parsed == std::errc{} && last == name.data() + name.size()) folders.push_back(k);  // not the generation file
-  }
-  for (const auto k : folders) {
+  for (const auto k : kept_generations(dir)) {
     try {
       if (readers_before(meta, k)) continue;
     } catch (const Error&) {
