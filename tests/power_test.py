@@ -7,6 +7,11 @@ power loss would leave them at each sync point and at the end: every write not y
 image, opened as a table (timeout=2000), must hold exactly one of the committed states (the oracle: a native SQLite
 table given the same statements), never an older one than an earlier image held, and the last image the last commit.
 
+A SIGKILL of the writer is checked the same way: the files as the writer's process leaves them after each
+of its writes (every write the kernel has, synced or not), up to KILLS of them spread evenly over the log.
+After every crash image, the table must also take a write (a kill leaves the writer's unfinished transaction in
+the files, which the next writer must trim).
+
 The model's simplification: a name (creation, rename, unlink, mkdir, rmdir) is durable at once, as a journaling
 file system's metadata mostly is, so an fsync of a directory adds nothing to it; file contents are durable only
 once synced (fsync, fdatasync, syncfs: every file, a write through an O_SYNC or O_DSYNC descriptor: that write).
@@ -47,6 +52,9 @@ SETUP = "INSERT INTO %s %s;\n" % (INTO, images(50, 1))
 # Rows each growth adds: png_dir's rows are files, written out for every crash image; a tenth makes the same commits.
 GROWTH = {"png_dir": (300, 200)}
 
+
+# Kill images checked per store, spread evenly over the write log (every write of the hdf5 store's: 183).
+KILLS = 150
 
 # Compacting the store changes no row: the oracle runs a statement that does nothing in its place.
 COMPACT = "SELECT json_valid(imgstore_compact('%s', '%s'));"
@@ -111,6 +119,44 @@ def below(path, name):
     return path == name or path.startswith(name + "/")
 
 
+def rename(tables, op, name, payload):
+    """A name operation (exchange, rename, unlink, rmdir) on {path: ...} tables."""
+    if op == "E":
+        # Both names stay; what each held is now below the other.
+        for table in tables:
+            first = {path: table.pop(path) for path in [p for p in table if below(p, name)]}
+            second = {path: table.pop(path) for path in [p for p in table if below(p, payload)]}
+            table.update({payload + path[len(name):]: v for path, v in first.items()})
+            table.update({name + path[len(payload):]: v for path, v in second.items()})
+        return
+    # Whatever had a rename's new name is gone; a directory takes what is below it along. (Renamed out of the
+    # folder: gone.)
+    for table in tables:
+        moved = {path: table.pop(path) for path in [p for p in table if below(p, name)]}
+        if op == "R" and payload:
+            for path in [p for p in table if below(p, payload)]:
+                del table[path]
+            table.update({payload + path[len(name):]: v for path, v in moved.items()})
+
+
+def kill_images(initial, records, limit):
+    """The files as a SIGKILL of the writer leaves them after each of up to `limit` of its records, spread evenly
+    (and after the last): every write applied, synced or not."""
+    files = dict(initial)
+    every = max(1, -(-len(records) // limit))
+    for i, (op, name, offset, payload) in enumerate(records):
+        if op in "WDT":
+            files[name] = apply(files.get(name, b""), op, offset, payload)
+        elif op == "C":
+            files.setdefault(name, b"")
+        elif op == "M":
+            files[name] = None
+        elif op in "ERUX":
+            rename([files], op, name, payload)
+        if i % every == 0 or i == len(records) - 1:
+            yield dict(files)
+
+
 def crash_images(initial, records):
     """The files after a power loss at each sync point and at the end: {path: bytes, or None for a directory},
     unsynced writes dropped."""
@@ -134,22 +180,8 @@ def crash_images(initial, records):
             durable.setdefault(name, b"")
         elif op == "M":
             durable[name] = None
-        elif op == "E":
-            # Both names stay; what each held is now below the other.
-            for table in (durable, pending):
-                first = {path: table.pop(path) for path in [p for p in table if below(p, name)]}
-                second = {path: table.pop(path) for path in [p for p in table if below(p, payload)]}
-                table.update({payload + path[len(name):]: v for path, v in first.items()})
-                table.update({name + path[len(payload):]: v for path, v in second.items()})
-        elif op in "RUX":
-            # Whatever had a rename's new name is gone; a directory takes what is below it along. (Renamed out of
-            # the folder: gone.)
-            for table in (durable, pending):
-                moved = {path: table.pop(path) for path in [p for p in table if below(p, name)]}
-                if op == "R" and payload:
-                    for path in [p for p in table if below(p, payload)]:
-                        del table[path]
-                    table.update({payload + path[len(name):]: v for path, v in moved.items()})
+        elif op in "ERUX":
+            rename([durable, pending], op, name, payload)
     images.append(dict(durable))
     return images
 
@@ -204,30 +236,40 @@ def traced_writer(sqlite3_path, ext, shim, work, create, table, label, statement
     return store, initial, records
 
 
-def check_images(sqlite3_path, ext, work, store, table, label, images, states):
-    """Each distinct crash image opens to a committed state, never older than an earlier image's."""
-    seen, last, tally = set(), 0, {}
+# After each crash image's committed state: the table takes a write (three new rows) and then counts them.
+WRITE_AFTER = "INSERT INTO %s SELECT id + 900000, label, pixels%s FROM (%s);\nSELECT count(*) FROM t;\n" % (
+    INTO, DIMS, images(3, 9))
+
+
+def check_images(sqlite3_path, ext, work, store, table, label, images, states, kind):
+    """Each distinct crash image opens to a committed state, never older than an earlier image's, and takes a
+    write."""
+    seen, last, tally, count = set(), 0, {}, 0
     for i, files in enumerate(images):
+        count += 1
         key = hashlib.sha256(repr(sorted(files.items())).encode()).hexdigest()
         if key in seen:
             continue
         seen.add(key)
         where = os.path.join(work, "image%d" % i)
         write_files(files, store, where)
-        r = shell(sqlite3_path, ext, "CREATE VIRTUAL TABLE temp.t USING %s;\n" % table + DIGEST, where)
+        r = shell(sqlite3_path, ext, "CREATE VIRTUAL TABLE temp.t USING %s;\n" % table + DIGEST + WRITE_AFTER, where)
         shutil.rmtree(where)
-        got = r.stdout.strip()
+        out = r.stdout.strip().split("\n")
+        got = out[0]
         state = states.index(got) if r.returncode == 0 and got in states else None
         tally[state] = tally.get(state, 0) + 1
-        check(state is not None, "%s: crash image %d of %d: not a committed state: %r %r"
-              % (label, i, len(images), got, r.stderr.strip()))
+        check(state is not None, "%s: %s image %d: not a committed state: %r %r" % (label, kind, i, got, r.stderr.strip()))
         if state is not None:
-            check(state >= last, "%s: crash image %d: commit %d after an image with commit %d"
-                  % (label, i, state, last))
+            check(state >= last, "%s: %s image %d: commit %d after an image with commit %d"
+                  % (label, kind, i, state, last))
             last = max(last, state)
-    check(last == len(states) - 1, "%s: the last image holds commit %d of %d" % (label, last, len(states) - 1))
-    print("%s: %d crash images (%d distinct) by commit (None: refused or wrong): %s" % (
-        label, len(images), len(seen), sorted(tally.items(), key=str)))
+            rows = int(got.split()[0]) + 3
+            check(r.stderr == "" and out[1:] == [str(rows)], "%s: %s image %d (commit %d): writing after it failed: "
+                  "%r %r" % (label, kind, i, state, out[1:], r.stderr.strip()))
+    check(last == len(states) - 1, "%s: the last %s image holds commit %d of %d" % (label, kind, last, len(states) - 1))
+    print("%s: %d %s images (%d distinct) by commit (None: refused or wrong): %s" % (
+        label, count, kind, len(seen), sorted(tally.items(), key=str)))
 
 
 def main():
@@ -249,7 +291,10 @@ def main():
             where = os.path.join(work, "run%d" % n)
             os.makedirs(where)
             store, initial, records = traced_writer(sqlite3_path, ext, shim, where, create, table, label, statements)
-            check_images(sqlite3_path, ext, where, store, table, label, crash_images(initial, records), states)
+            check_images(sqlite3_path, ext, where, store, table, label, crash_images(initial, records), states,
+                         "power-loss")
+            check_images(sqlite3_path, ext, where, store, table, label, kill_images(initial, records, KILLS), states,
+                         "kill")
     return check.summary()
 
 

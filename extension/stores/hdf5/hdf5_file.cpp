@@ -284,7 +284,6 @@ std::shared_ptr<H5File> H5File::open(const std::string& table, const std::string
   auto& reg = registry();
   const std::lock_guard reg_lock(reg.mutex());
   const Lock lock(hdf5_mutex());
-  silence_hdf5();
   struct stat st{};
   const bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && S_ISDIR(st.st_mode)) {

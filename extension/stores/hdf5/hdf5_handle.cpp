@@ -3,6 +3,8 @@
 
 #include <malloc.h>
 
+#include <utility>
+
 namespace imgstore::hdf5 {
 
 std::recursive_mutex& hdf5_mutex() {
@@ -11,8 +13,8 @@ std::recursive_mutex& hdf5_mutex() {
 }
 
 void silence_hdf5() {
-  static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  thread_local bool silent = false;
+  if (!std::exchange(silent, true)) H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
 }
 
 void release_memory() noexcept {

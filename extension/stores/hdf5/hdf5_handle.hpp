@@ -2,8 +2,8 @@
 // error stack turned into our Error, and Hid, an HDF5 identifier closed by its H5?close.
 //
 // Debian builds libhdf5 thread-safe (H5_HAVE_THREADSAFE), but that is one global lock inside it: we do not rely
-// on it, and worker threads never call HDF5. HDF5's own error printing is switched off (silence_hdf5) and its
-// error stack becomes our message.
+// on it, and worker threads never call HDF5. HDF5's own error printing is switched off (Lock, on every thread that
+// calls HDF5) and its error stack becomes our message.
 #pragma once
 
 #include <hdf5.h>
@@ -16,7 +16,20 @@
 namespace imgstore::hdf5 {
 
 std::recursive_mutex& hdf5_mutex();
-using Lock = std::lock_guard<std::recursive_mutex>;
+
+// HDF5's error printing off for the calling thread: the thread-safe build keeps that setting per thread, so
+// a thread that had not opened a file (a sharded store's worker, a second Python thread on a table already
+// open) printed HDF5's error stacks to stderr. Once per thread.
+void silence_hdf5();
+
+// hdf5_mutex() held, HDF5 silent on this thread: how every HDF5 call is made.
+class Lock {
+ public:
+  explicit Lock(std::recursive_mutex& m) : guard_(m) { silence_hdf5(); }
+
+ private:
+  std::lock_guard<std::recursive_mutex> guard_;
+};
 
 // The reverse of Lock, for a stretch of pure computation (zlib) in the middle of a locked call: released on
 // construction, taken again on destruction. The calling thread must hold the mutex exactly once for others to
@@ -31,9 +44,6 @@ class Unlocked {
  private:
   std::recursive_mutex& m_;
 };
-
-// Once per process: HDF5 prints nothing; its errors reach us as its error stack.
-void silence_hdf5();
 
 // HDF5's error stack: the descriptions as one line, innermost last, whether a file lock was refused
 // (H5E_CANTLOCKFILE: another process has the file open), and whether metadata failed its checksum. Reading it

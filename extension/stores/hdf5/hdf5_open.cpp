@@ -193,8 +193,15 @@ bool clear_status_flags(const std::string& path) {
     H5Eclear2(H5E_DEFAULT);
     return false;
   }
+  // The dead writer recorded the file's end (EOA) in the superblock only when it last flushed that; it wrote
+  // blocks past it since, and the metadata that points to them (SWMR readers ignore the EOA for that reason).
+  // Closing the file cuts it to its EOA, which cut those blocks off under the metadata still naming them: the
+  // next writer then failed to trim the dead one's rows ("addr overflow"). So the EOA becomes the file's length
+  // first, as h5clear --increment=0 does; what lies past the old end is the dead writer's, trimmed later.
+  const bool reached = H5Fincrement_filesize(file, 0) >= 0;
+  if (!reached) H5Eclear2(H5E_DEFAULT);
   H5Fclose(file);
-  return true;
+  return reached;
 }
 
 // The format version of the open file.
