@@ -8,12 +8,20 @@ the median ratio, and the peak RSS of each load.
 
     /usr/bin/python3 bench/bench_shard_load.py                              # lmdb, hdf5 (gzip), png_dir at 1M
     /usr/bin/python3 bench/bench_shard_load.py --backends lmdb --n 200000 --pairs 3
+    /usr/bin/python3 bench/bench_shard_load.py --backends png_dir --fresh-fs   # root: each load on a new ext4
+
+--fresh-fs (root only) makes each load's store on a new, empty ext4 file system (a sparse image in the work
+directory, mounted through a loop device, removed after the load): without it, png_dir loads run beside the
+stores of the loads before (ext4 makes files more slowly the more inodes it holds, and right after a mass delete
+more slowly still), so a pair's second load ran on a fuller file system than its first.
 """
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +42,21 @@ def load(sqlite3, ext, backend, path, shards, threads, n):
     return seconds, rss
 
 
+@contextlib.contextmanager
+def fresh_file_system(work, size="64G"):
+    """A new, empty ext4 (mkfs defaults) mounted at work/fs for the duration; its image removed afterwards."""
+    image, mount = work / "fs.img", work / "fs"
+    mount.mkdir(exist_ok=True)
+    subprocess.run(["truncate", "-s", size, str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+        image.unlink()
+
+
 def remove(path):
     if os.path.isdir(path):
         shutil.rmtree(path)
@@ -49,6 +72,7 @@ def main():
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--pairs", type=int, default=0, help="pairs per backend (default: lmdb 5, hdf5 3, png_dir 2)")
     parser.add_argument("--dir", default=None, help="work directory (default: a new one in /var/tmp)")
+    parser.add_argument("--fresh-fs", action="store_true", help="each load on a new ext4 file system (root)")
     args = parser.parse_args()
     work = Path(args.dir or tempfile.mkdtemp(prefix="imgstore-shard-load-", dir="/var/tmp"))
     work.mkdir(parents=True, exist_ok=True)
@@ -57,8 +81,10 @@ def main():
     print()
     print("%d smooth synthetic %s images, one `INSERT ... SELECT FROM dataset('smooth', %d)` in a new sqlite3 shell "
           "per load; one store with threads=1 against %d shards with threads=2, alternating, the page cache dropped "
-          "before each load; %d cores. Ratio: one store's time over the shards' in the same pair." % (
-              args.n, SHAPE, args.n, SHARDS, os.cpu_count()))
+          "before each load; %d cores. Ratio: one store's time over the shards' in the same pair.%s" % (
+              args.n, SHAPE, args.n, SHARDS, os.cpu_count(),
+              " Each load on a new, empty ext4 file system (--fresh-fs: a sparse image through a loop device)."
+              if args.fresh_fs else ""))
     print()
     print("| backend | pair | one store (s) | 8 shards (s) | ratio | peak RSS one / shards (MiB) |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -70,7 +96,14 @@ def main():
         for pair in range(1, pairs + 1):
             times = {}
             for name, shards, threads in (("one", 1, 1), ("shards", SHARDS, 2)):
-                path = str(work / ("%s-%s-%d" % (backend, name, pair)))
+                store = "%s-%s-%d" % (backend, name, pair)
+                if args.fresh_fs:
+                    with fresh_file_system(work) as where:
+                        drop_caches()
+                        times[name] = load(args.sqlite3, args.extension, backend, str(where / store), shards,
+                                           threads, args.n)
+                    continue
+                path = str(work / store)
                 drop_caches()
                 times[name] = load(args.sqlite3, args.extension, backend, path, shards, threads, args.n)
                 if backend == "png_dir":

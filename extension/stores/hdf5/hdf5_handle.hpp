@@ -2,8 +2,8 @@
 // error stack turned into our Error, and Hid, an HDF5 identifier closed by its H5?close.
 //
 // Debian builds libhdf5 thread-safe (H5_HAVE_THREADSAFE), but that is one global lock inside it: we do not rely
-// on it, and worker threads never call HDF5. HDF5's own error printing is switched off (Lock, on every thread that
-// calls HDF5) and its error stack becomes our message.
+// on it: every call is made under our own mutex, from whichever thread (a sharded table's lanes too). HDF5's own
+// error printing is switched off (Lock, on every thread that calls HDF5) and its error stack becomes our message.
 #pragma once
 
 #include <hdf5.h>
@@ -17,9 +17,9 @@ namespace imgstore::hdf5 {
 
 std::recursive_mutex& hdf5_mutex();
 
-// HDF5's error printing off for the calling thread: the thread-safe build keeps that setting per thread, so
-// a thread that had not opened a file (a sharded store's worker, a second Python thread on a table already
-// open) printed HDF5's error stacks to stderr. Once per thread.
+// HDF5's error printing off for the calling thread: the thread-safe build keeps that setting per thread, so a
+// thread that had not opened a file (a sharded table's lane, writing a shard after a crash) printed HDF5's
+// error stacks to stderr. Once per thread.
 void silence_hdf5();
 
 // hdf5_mutex() held, HDF5 silent on this thread: how every HDF5 call is made.
