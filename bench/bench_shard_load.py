@@ -47,14 +47,16 @@ def fresh_file_system(work, size="64G"):
     """A new, empty ext4 (mkfs defaults) mounted at work/fs for the duration; its image removed afterwards."""
     image, mount = work / "fs.img", work / "fs"
     mount.mkdir(exist_ok=True)
-    subprocess.run(["truncate", "-s", size, str(image)], check=True)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
-    subprocess.run(["mount", "-o", "loop", str(image), str(mount)], check=True)
     try:
-        yield mount
+        subprocess.run(["truncate", "-s", size, str(image)], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+        subprocess.run(["mount", "-o", "loop", str(image), str(mount)], check=True)
+        try:
+            yield mount
+        finally:
+            subprocess.run(["umount", str(mount)], check=False)
     finally:
-        subprocess.run(["umount", str(mount)], check=True)
-        image.unlink()
+        image.unlink(missing_ok=True)
 
 
 def remove(path):

@@ -98,8 +98,7 @@ std::span<const std::uint8_t> Hdf5Cursor::read_pixels() {
   if (store_.shape().any) return read_ragged_pixels();
   const std::uint64_t row = walk_.value();
   const std::size_t bytes = store_.shape().bytes();
-  std::unique_lock<std::recursive_mutex> lock(hdf5_mutex());
-  silence_hdf5();
+  Lock lock(hdf5_mutex());
   H5File& f = *file_;
   const bool own_file = file_ == store_.file_ptr();  // else a compaction moved the table on: no rows of its own
   if (own_file) {

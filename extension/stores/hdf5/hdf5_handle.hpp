@@ -1,9 +1,10 @@
 // HDF5 handles and errors for the hdf5 backend: the process-wide mutex every HDF5 call runs under, HDF5's
 // error stack turned into our Error, and Hid, an HDF5 identifier closed by its H5?close.
 //
-// Debian builds libhdf5 thread-safe (H5_HAVE_THREADSAFE), but that is one global lock inside it: we do not rely
-// on it: every call is made under our own mutex, from whichever thread (a sharded table's lanes too). HDF5's own
-// error printing is switched off (Lock, on every thread that calls HDF5) and its error stack becomes our message.
+// Debian builds libhdf5 thread-safe (H5_HAVE_THREADSAFE), but that is one global lock inside it, which we do not
+// rely on. Every call is made under our own mutex, from whichever thread (a sharded table's lanes too). HDF5's
+// own error printing is switched off (Lock, on every thread that calls HDF5) and its error stack becomes our
+// message.
 #pragma once
 
 #include <hdf5.h>
@@ -17,18 +18,20 @@ namespace imgstore::hdf5 {
 
 std::recursive_mutex& hdf5_mutex();
 
-// HDF5's error printing off for the calling thread: the thread-safe build keeps that setting per thread, so a
-// thread that had not opened a file (a sharded table's lane, writing a shard after a crash) printed HDF5's
-// error stacks to stderr. Once per thread.
+// HDF5's error printing off for the calling thread: the thread-safe build keeps that setting per thread, so any
+// thread but the one that opened the file (a sharded table's lane, another Python thread on the same table)
+// printed HDF5's error stacks to stderr. Once per thread; a forked child's thread keeps its parent's.
 void silence_hdf5();
 
-// hdf5_mutex() held, HDF5 silent on this thread: how every HDF5 call is made.
+// hdf5_mutex() held, HDF5 silent on this thread: how every HDF5 call is made. unlock() lets go early (a read
+// that goes on with pure computation).
 class Lock {
  public:
-  explicit Lock(std::recursive_mutex& m) : guard_(m) { silence_hdf5(); }
+  explicit Lock(std::recursive_mutex& m) : lock_(m) { silence_hdf5(); }
+  void unlock() { lock_.unlock(); }
 
  private:
-  std::lock_guard<std::recursive_mutex> guard_;
+  std::unique_lock<std::recursive_mutex> lock_;
 };
 
 // The reverse of Lock, for a stretch of pure computation (zlib) in the middle of a locked call: released on

@@ -197,9 +197,10 @@ bool clear_status_flags(const std::string& path) {
   // blocks past it since, and the metadata that points to them (SWMR readers ignore the EOA for that reason).
   // Closing the file cuts it to its EOA, which cut those blocks off under the metadata still naming them: the
   // next writer then failed to trim the dead one's rows ("addr overflow"). So the EOA becomes the file's length
-  // first, as h5clear --increment=0 does; what lies past the old end is the dead writer's, trimmed later.
+  // first, as h5clear --increment=0 does. The dead transaction's rows are trimmed later; the space they took
+  // stays in the file until imgstore_compact (HDF5 keeps no free-space list across closes).
   const bool reached = H5Fincrement_filesize(file, 0) >= 0;
-  if (!reached) H5Eclear2(H5E_DEFAULT);
+  if (!reached) H5Eclear2(H5E_DEFAULT);  // (never seen: the close below then cuts as before; the open fails)
   H5Fclose(file);
   return reached;
 }
