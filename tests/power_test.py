@@ -148,7 +148,7 @@ def kill_images(initial, records, limit):
     changes = sum(1 for record in records if record[0] not in "SA")
     every = max(1, -(-changes // limit))
     change = 0
-    for i, (op, name, offset, payload) in enumerate(records):
+    for op, name, offset, payload in records:
         if op in "SA":
             continue
         change += 1
@@ -268,7 +268,8 @@ def check_images(sqlite3_path, ext, work, store, table, label, images, states, k
         got = out[0]
         state = states.index(got) if got in states else None  # (the write's own failure is checked below)
         tally[state] = tally.get(state, 0) + 1
-        check(state is not None, "%s: %s image %d: not a committed state: %r %r" % (label, kind, i, got, r.stderr.strip()))
+        check(state is not None, "%s: %s image %d: not a committed state: %r %r"
+              % (label, kind, i, got, r.stderr.strip()))
         if state is not None:
             check(state >= last, "%s: %s image %d: commit %d after an image with commit %d"
                   % (label, kind, i, state, last))
@@ -277,7 +278,8 @@ def check_images(sqlite3_path, ext, work, store, table, label, images, states, k
             check(r.returncode == 0 and r.stderr == "" and out[1:] == [got, str(rows)],
                   "%s: %s image %d (commit %d): writing after it failed: %r %r" % (
                       label, kind, i, state, out[1:], r.stderr.strip()))
-    check(last == len(states) - 1, "%s: the last %s image holds commit %d of %d" % (label, kind, last, len(states) - 1))
+    check(last == len(states) - 1, "%s: the last %s image holds commit %d of %d"
+          % (label, kind, last, len(states) - 1))
     print("%s: %d %s images (%d distinct) by commit (None: refused or wrong): %s" % (
         label, count, kind, len(seen), sorted(tally.items(), key=str)))
 

@@ -99,10 +99,14 @@ std::size_t read_up_to(int fd, std::span<std::uint8_t> out, const std::string& p
   return done;
 }
 
-void write_synced(const std::string& path, std::string_view text, const std::string& what) {
+void write_synced(const std::string& path, std::span<const std::uint8_t> bytes, const std::string& what) {
   const Fd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_TRUNC, what);
-  write_all(fd.get(), {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, path, what);
+  write_all(fd.get(), bytes, path, what);
   fsync_or_throw(fd.get(), path, what);
+}
+
+void write_synced(const std::string& path, std::string_view text, const std::string& what) {
+  write_synced(path, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, what);
 }
 
 void fsync_or_throw(int fd, const std::string& path, const std::string& what) {

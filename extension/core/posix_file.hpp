@@ -41,7 +41,8 @@ void read_whole(const std::string& path, std::vector<std::uint8_t>& out, const s
 void read_whole(int fd, const std::string& path, std::vector<std::uint8_t>& out, const std::string& what);
 
 void fsync_or_throw(int fd, const std::string& path, const std::string& what);
-// Creates or truncates `path`, writes `text` and syncs the file (not its directory).
+// Creates or truncates `path`, writes the bytes or text and syncs the file (not its directory).
+void write_synced(const std::string& path, std::span<const std::uint8_t> bytes, const std::string& what);
 void write_synced(const std::string& path, std::string_view text, const std::string& what);
 // Syncs the directory holding `path` ("." for a bare name), so a name just created, renamed or removed there
 // is durable.

@@ -144,8 +144,9 @@ def test_without_hard_links_the_old_files_are_copied(tmp_path):
     subprocess.run([cc, "-shared", "-fPIC", "-o", shim, str(tmp_path / "no_link.c")], check=True)
     path = str(tmp_path / "t")
     python = os.path.dirname(os.path.dirname(imgstore.__file__))
+    preload = " ".join(filter(None, [os.environ.get("LD_PRELOAD"), shim]))
     run = subprocess.run([sys.executable, "-c", NO_LINK_RUN.format(python=python, path=path)], capture_output=True,
-                         text=True, env=dict(os.environ, LD_PRELOAD=" ".join(filter(None, [os.environ.get("LD_PRELOAD"), shim]))))
+                         text=True, env=dict(os.environ, LD_PRELOAD=preload))
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "ok"
     assert not [k for k in os.listdir(os.path.join(path, ".old")) if k.isdigit()]  # removed at the last commit

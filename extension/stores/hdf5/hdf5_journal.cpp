@@ -79,11 +79,7 @@ std::string journal_path(const std::string& store_path) { return store_path + "-
 
 void write_journal(const std::string& store_path, const Journal& journal, const std::string& what) {
   const std::string path = journal_path(store_path);
-  {
-    const Fd fd = open_or_throw(path, O_WRONLY | O_CREAT | O_TRUNC, what);
-    write_all(fd.get(), encode_journal(journal), path, what);
-    fsync_or_throw(fd.get(), path, what);
-  }
+  write_synced(path, encode_journal(journal), what);
   fsync_parent_directory(path, what);
 }
 

@@ -19,10 +19,11 @@ namespace {
 // process exclude each other too, and closing one descriptor drops only its own locks). Byte 1 is held shared
 // by a statement while it starts (and by another tool's reader while it reads) and exclusive by an applying
 // commit. Byte 0 is a gate: a commit takes it first, so new statements queue behind the commit instead of
-// starving it; a statement passes the gate (shared, released at once) before it takes byte 1. Byte 2 is held exclusive by a live writer from
-// before its commit record (COMMIT) appears until it has tidied up after applying it, except while an apply
-// that failed leaves a half-applied state: a reader that finds COMMIT beside it reads on (the state is the old
-// one or the new one) instead of waiting for the writer's transaction to end and finishing the record itself.
+// starving it; a statement passes the gate (shared, released at once) before it takes byte 1. Byte 2 is held
+// exclusive by a live writer from before its commit record (COMMIT) appears until it has tidied up after
+// applying it, except while an apply that failed leaves a half-applied state: a reader that finds COMMIT
+// beside it reads on (the state is the old one or the new one) instead of waiting for the writer's
+// transaction to end and finishing the record itself.
 // From byte kReaders on, byte kReaders + g is held shared by each statement reading generation g, for its life.
 constexpr off_t kGate = 0;
 constexpr off_t kState = 1;

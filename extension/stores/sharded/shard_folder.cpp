@@ -29,12 +29,7 @@ std::optional<Manifest> read_manifest(const std::string& folder) {
 void write_manifest(const std::string& folder, const Manifest& manifest) {
   const std::string path = manifest_path(folder);
   const std::string temp = path + ".tmp";
-  const std::string text = to_json(manifest);
-  {
-    const Fd fd = open_or_throw(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, "sharded table manifest");
-    write_all(fd.get(), {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, temp, "sharded table manifest");
-    fsync_or_throw(fd.get(), temp, "sharded table manifest");
-  }
+  write_synced(temp, to_json(manifest), "sharded table manifest");
   if (::rename(temp.c_str(), path.c_str()) != 0) throw_errno("cannot rename '" + temp + "' to '" + path + "'", errno);
   const Fd dir = open_or_throw(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC, "sharded table folder");
   fsync_or_throw(dir.get(), folder, "sharded table folder");
