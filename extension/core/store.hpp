@@ -190,6 +190,13 @@ class Store {
   // whether a commit makes its files durable with syncfs (png_dir: one syncfs serves every shard).
   virtual bool keeps_transaction_in_memory() const { return false; }
   virtual bool commit_syncs_file_system() const { return false; }
+  // A sharded commit, before it writes anything: takes now what this store's commit would wait for (png_dir:
+  // the lock a commit that replaces or deletes images applies under, which another program's reader may hold),
+  // so that a busy shard fails the COMMIT with SQLITE_BUSY and nothing written (the transaction stays open), and
+  // so that undoing this shard's commit, if another shard's fails, cannot be refused. Held, across this and the
+  // store's next transactions, until release_prepared().
+  virtual void prepare_commit() {}
+  virtual void release_prepared() noexcept {}
   virtual void rollback() = 0;
   // The problems found in the store's structure and, with `full`, in every image (each read and checked);
   // empty when the store is sound. Never throws for a problem it can describe.

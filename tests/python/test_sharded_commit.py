@@ -1,9 +1,11 @@
-"""A shard that cannot commit: the transaction is rolled back in every shard, the error says so, and the table
-opens as it was (a png_dir shard's commit that replaces images waits, up to `timeout`, for a reader of another
-program holding the shard's reader lock as docs/formats.md describes; imgstore's own statements never make it
-wait)."""
+"""A png_dir shard that cannot commit yet: a commit that replaces images waits, up to `timeout`, for a reader of
+another program holding a shard's reader lock as docs/formats.md describes (imgstore's own statements never make
+it wait). The sharded table takes every changed shard's lock before it writes anything, so that COMMIT is
+SQLITE_BUSY with nothing written, the transaction stays open, the table reads as before meanwhile, and COMMIT
+again succeeds once the reader has gone (as on one png_dir store)."""
 
 import fcntl
+import json
 import os
 import sqlite3
 import struct
@@ -17,12 +19,21 @@ def connect():
     return imgstore.load(sqlite3.connect(":memory:", isolation_level=None))
 
 
-def test_a_shard_busy_at_commit_rolls_the_transaction_back_everywhere(tmp_path):
+def expected_digest(conn):
+    """The oracle: the same rows in a native table."""
+    conn.execute("CREATE TEMP TABLE native(id INTEGER PRIMARY KEY, label, pixels)")
+    conn.execute("INSERT INTO native SELECT * FROM synthetic(40, '8x8x3', 1)")
+    conn.execute("INSERT OR REPLACE INTO native SELECT id, label, pixels FROM synthetic(8, '8x8x3', 2)")
+    return conn.execute("SELECT image_digest(id, label, pixels) FROM native").fetchone()[0]
+
+
+def test_a_shard_busy_at_commit_fails_commit_with_nothing_written_and_commit_again_succeeds(tmp_path):
     path = str(tmp_path / "t")
     setup = connect()
     setup.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}', shape='8x8x3', shards=4)")
     setup.execute("INSERT INTO temp.t SELECT * FROM synthetic(40, '8x8x3', 1)")
-    digest = setup.execute("SELECT image_digest(id, label, pixels) FROM temp.t").fetchone()[0]
+    before = setup.execute("SELECT image_digest(id, label, pixels) FROM temp.t").fetchone()[0]
+    after = expected_digest(setup)
     setup.close()
     reader = connect()
     reader.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}')")
@@ -34,17 +45,77 @@ def test_a_shard_busy_at_commit_rolls_the_transaction_back_everywhere(tmp_path):
     writer = connect()
     writer.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}', timeout=300)")
     writer.execute("BEGIN")
-    # Replacements (a commit of new ids only does not wait for readers: test_png_commit_readers.py).
+    # Replacements in every shard (a commit of new ids only does not wait: test_png_commit_readers.py).
     writer.execute("INSERT OR REPLACE INTO temp.t SELECT id, label, pixels FROM synthetic(8, '8x8x3', 2)")
-    with pytest.raises(sqlite3.OperationalError, match="rolled back in every shard; run it again"):
+    with pytest.raises(sqlite3.OperationalError, match=r"shard-000.*reader lock.*nothing was committed, try COMMIT again"):
         writer.execute("COMMIT")
+    assert writer.in_transaction
+    # Nothing was written: the manifest names no unfinished commit, and another connection reads the old rows
+    # at once (it has nothing to wait for or to undo).
+    with open(os.path.join(path, "manifest.json")) as f:
+        manifest = json.load(f)
+    assert not manifest.get("pending") and not manifest.get("undo")
+    other = connect()
+    other.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}', timeout=100)")
+    assert other.execute("SELECT count(*), image_digest(id, label, pixels) FROM temp.t").fetchone() == (40, before)
+    other.close()
     os.close(meta)
     assert len(scan.fetchall()) == 39
     reader.close()
-    with pytest.raises(sqlite3.OperationalError, match="no transaction is active"):
-        writer.execute("COMMIT")  # nothing left to commit: never a success that committed nothing
+    writer.execute("COMMIT")  # the same transaction, once the reader has gone
+    assert writer.execute("SELECT count(*), image_digest(id, label, pixels) FROM temp.t").fetchone() == (40, after)
     writer.close()
     again = connect()
     again.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}')")
-    assert again.execute("SELECT count(*), image_digest(id, label, pixels) FROM temp.t").fetchone() == (40, digest)
+    assert again.execute("SELECT count(*), image_digest(id, label, pixels) FROM temp.t").fetchone() == (40, after)
+    assert again.execute(f"SELECT imgstore_check('png_dir', '{path}')").fetchone()[0] == "ok"
+
+
+def test_an_autocommit_statement_busy_at_commit_changes_nothing(tmp_path):
+    path = str(tmp_path / "t")
+    setup = connect()
+    setup.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}', shape='8x8x3', shards=4)")
+    setup.execute("INSERT INTO temp.t SELECT * FROM synthetic(40, '8x8x3', 1)")
+    before = setup.execute("SELECT image_digest(id, label, pixels) FROM temp.t").fetchone()[0]
+    setup.close()
+    meta = os.open(os.path.join(path, "shard-002", ".imgstore"), os.O_RDONLY)
+    fcntl.fcntl(meta, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_RDLCK, 0, 1, 1, 0))
+    writer = connect()
+    writer.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}', timeout=300)")
+    with pytest.raises(sqlite3.OperationalError, match="shard-002.*nothing was committed"):
+        writer.execute("DELETE FROM temp.t WHERE id < 8")
+    assert not writer.in_transaction
+    assert writer.execute("SELECT count(*), image_digest(id, label, pixels) FROM temp.t").fetchone() == (40, before)
+    os.close(meta)
+    writer.execute("DELETE FROM temp.t WHERE id < 8")
+    assert writer.execute("SELECT count(*) FROM temp.t").fetchone()[0] == 32
+    assert writer.execute(f"SELECT imgstore_check('png_dir', '{path}')").fetchone()[0] == "ok"
+
+
+def test_a_shard_that_fails_to_commit_rolls_the_transaction_back_everywhere(tmp_path):
+    path = str(tmp_path / "t")
+    setup = connect()
+    setup.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}', shape='8x8x3', shards=4)")
+    setup.execute("INSERT INTO temp.t SELECT * FROM synthetic(40, '8x8x3', 1)")
+    before = setup.execute("SELECT image_digest(id, label, pixels) FROM temp.t").fetchone()[0]
+    setup.close()
+    # A damaged shard: where its commit writes the new labels.csv there is a directory (root may write anything,
+    # but not a file over a directory), so shard 1 fails to commit after the other shards have.
+    obstacle = os.path.join(path, "shard-001", "labels.csv.pending")
+    os.mkdir(obstacle)
+    open(os.path.join(obstacle, "keep"), "w").close()
+    writer = connect()
+    writer.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}')")
+    writer.execute("BEGIN")
+    writer.execute("INSERT OR REPLACE INTO temp.t SELECT id, label, pixels FROM synthetic(8, '8x8x3', 2)")
+    with pytest.raises(sqlite3.OperationalError, match="rolled back in every shard; run it again.*labels.csv.pending"):
+        writer.execute("COMMIT")
+    with pytest.raises(sqlite3.OperationalError, match="no transaction is active"):
+        writer.execute("COMMIT")  # nothing left to commit: never a success that committed nothing
+    writer.close()
+    os.remove(os.path.join(obstacle, "keep"))
+    os.rmdir(obstacle)
+    again = connect()
+    again.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}')")
+    assert again.execute("SELECT count(*), image_digest(id, label, pixels) FROM temp.t").fetchone() == (40, before)
     assert again.execute(f"SELECT imgstore_check('png_dir', '{path}')").fetchone()[0] == "ok"

@@ -27,6 +27,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 
@@ -139,9 +140,12 @@ void PngStore::commit_record(bool appends_only) {
   const std::string where = "table " + table_ + ": commit";
   // 3. The commit point: COMMIT appears atomically, and the directory entry is made durable. Readers that see
   // it while we hold the record lock read on (the state is still the old one), instead of finishing it.
-  const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);
-  hold_record(exclusive.get(), where);
+  // Prepared (a sharded commit): the applying lock is held already, and stays held after this commit.
+  const Fd own = prepared_ ? Fd() : open_or_throw(meta_path(), O_RDWR, where);
+  const int exclusive = prepared_ ? prepared_.get() : own.get();
+  hold_record(exclusive, where);
   if (::rename((commit_path() + ".tmp").c_str(), commit_path().c_str()) != 0) {
+    release_record(exclusive);
     throw_errno(where + ": cannot rename the commit record in '" + dir_ + "'", errno);
   }
   fsync_or_throw(lock_.fd(), dir_, where);
@@ -149,50 +153,83 @@ void PngStore::commit_record(bool appends_only) {
   // it too long, the record is withdrawn (durably: a crash must not bring back what was refused). A record of
   // new ids only does not wait: it changes no file a reader reads, and readers read labels.csv up to its
   // append point while it is there.
-  if (!appends_only && !lock_for_applying(exclusive.get(), timeout_)) {
+  const bool applying = !appends_only && !prepared_;
+  if (applying && !lock_for_applying(exclusive, timeout_)) {
     if (::unlink(commit_path().c_str()) != 0) {
-      release_record(exclusive.get());
+      release_record(exclusive);
       return;  // it stands: the next statement (or open) applies it, as after a failed apply
     }
     fsync_or_throw(lock_.fd(), dir_, where + ": withdrawing the commit record");
-    throw Error("table " + table_ + ": cannot commit to '" + dir_ + "': a reader has held its reader lock ('" +
-                    meta_path() + "', byte 1: another program reading as docs/formats.md describes, or a statement "
-                    "that began on the store as version 1) for " + std::to_string(timeout_.count()) +
-                    " ms; nothing was committed, try COMMIT again",
-                ErrorKind::busy);
+    throw readers_busy();
   }
   // 5. Apply it: readers wait only for the renames, deletes and labels.csv, not for the syncs and removals
   // after (tidy_up: the record stays until they are done, and the record lock says it is applied). The
   // transaction is committed: a failure leaves the record for the next statement or open.
   try {
     const auto record = read_record();
-    apply_record(record, exclusive.get());
+    apply_record(record, exclusive);
     if (record.generation) labels_gen_ = *record.generation;
   } catch (const std::exception&) {
     // Deliberately not reported here: SQLite would roll back a transaction that is already durable. Readers
     // must not read the half-applied state: the record lock goes first, then every later statement retries
     // and reports it (finish_commit).
-    release_record(exclusive.get());
+    release_record(exclusive);
     return;
   }
   csv_stamp_ = stamp_of(csv_path());
-  if (!appends_only) unlock_applying(exclusive.get());
+  if (applying) unlock_applying(exclusive);
   try {
     tidy_up();
   } catch (const std::exception&) {
     // Applied already; the record is applied again (idempotent) and removed by the next statement or open.
   }
+  release_record(exclusive);  // `own` would drop it as it closes; prepared_ stays open
 }
+
+bool PngStore::replaces_files() const {
+  if (full_rewrite_ || !pending_.empty() || !deleted_.empty()) return true;
+  // Written and deleted again in this transaction: the record deletes the file (commit_changes).
+  return std::any_of(direct_.begin(), direct_.end(), [&](std::int64_t id) { return !labels_.contains(id); });
+}
+
+Error PngStore::readers_busy() const {
+  return Error("table " + table_ + ": cannot commit to '" + dir_ + "': a reader has held its reader lock ('" +
+                   meta_path() + "', byte 1: another program reading as docs/formats.md describes, or a statement "
+                   "that began on the store as version 1) for " + std::to_string(timeout_.count()) +
+                   " ms; nothing was committed, try COMMIT again",
+               ErrorKind::busy);
+}
+
+bool PngStore::lock_applying(Fd& own, int& fd, const std::string& where) const {
+  if (prepared_) {
+    fd = prepared_.get();
+    return true;
+  }
+  own = open_or_throw(meta_path(), O_RDWR, where);
+  fd = own.get();
+  return lock_for_applying(fd, timeout_);
+}
+
+void PngStore::prepare_commit() {
+  if (!undo_.active() || prepared_ || !replaces_files()) return;
+  Fd own;
+  int fd = -1;
+  if (!lock_applying(own, fd, "table " + table_ + ": commit")) throw readers_busy();
+  prepared_ = std::move(own);
+}
+
+void PngStore::release_prepared() noexcept { prepared_ = Fd(); }
 
 void PngStore::finish_commit() {
   if (!commit_pending()) return;
   const std::string where = "table " + table_ + ": '" + dir_ + "' holds a committed transaction not yet applied";
-  const Fd exclusive = open_or_throw(meta_path(), O_RDWR, where);
-  if (!lock_for_applying(exclusive.get(), timeout_)) {
+  Fd own;
+  int exclusive = -1;
+  if (!lock_applying(own, exclusive, where)) {
     throw Error(where + ", and other statements are reading it; try again", ErrorKind::busy);
   }
   try {
-    roll_forward(exclusive.get());
+    roll_forward(exclusive);
   } catch (const Error& e) {
     throw Error(where + ": " + e.what() + "; fix the cause, and the next statement finishes it", e.kind());
   }

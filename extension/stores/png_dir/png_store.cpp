@@ -342,7 +342,8 @@ std::optional<std::uint64_t> PngStore::reading_as_of() const {
 }
 
 Fd PngStore::read_state() {
-  if (undo_.active()) return Fd();
+  // Prepared for a sharded commit, this store holds the exclusive lock itself: its rows are those it committed.
+  if (undo_.active() || prepared_) return Fd();
   bool on_directory = false;
   Fd shared = lock_shared(on_directory);
   if (!inspect_ && !on_directory && record_unapplied(shared)) {

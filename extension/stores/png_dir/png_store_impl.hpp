@@ -129,6 +129,8 @@ class PngStore final : public Store {
   void sync() override;
   void sync_after_syncfs() override;
   bool commit_syncs_file_system() const override { return true; }
+  void prepare_commit() override;
+  void release_prepared() noexcept override;
   void rollback() override;
   void savepoint(int level) override;
   void release(int level) override;
@@ -202,6 +204,14 @@ class PngStore final : public Store {
   // changes files readers may read (replacements, deletes, a rewritten labels.csv); a record that only appends
   // new ids to labels.csv is applied beside the readers, which read labels.csv as it was before it (load_csv).
   void commit_record(bool appends_only);
+  // Would this transaction's commit record rename or delete files, or rewrite labels.csv (not appends only)?
+  bool replaces_files() const;
+  // The descriptor of .imgstore a commit applies under, holding lock_for_applying: prepared_, or `own` opened
+  // and locked now (false: a reader held the lock for longer than timeout_).
+  bool lock_applying(Fd& own, int& fd, const std::string& where) const;
+  // The commit's SQLITE_BUSY when a reader of another program holds the reader lock: nothing was committed.
+  Error readers_busy() const;
+  Fd prepared_;  // prepare_commit(): .imgstore, holding lock_for_applying for a sharded commit
   // Finishes a durable commit record left by a failed apply or a crash, or says why it cannot.
   void finish_commit();
   // Applies dir/COMMIT; idempotent, so a crash at any point is finished by running it again.

@@ -1,5 +1,7 @@
 // ShardedStore's reads and transactions (bulk writes: sharded_load.cpp). The commit protocol (the manifest is the
 // single commit point):
+//   0. every changed shard takes what its commit would wait for (a png_dir shard that replaces images: the lock
+//      another program's reader may hold), or the commit fails here with SQLITE_BUSY and nothing written;
 //   1. the manifest gets `pending`, the id ranges this transaction inserts, and `undo`, the number of rows it
 //      changed or deleted, saved as they were in undo.journal (fsynced first; shard_journal.hpp) (generation + 1);
 //   2. every shard that changed commits (each on its lane);
@@ -338,6 +340,7 @@ void ShardedStore::sync() {
     finish(true);
     return;
   }
+  prepare_shards(dirty);  // SQLITE_BUSY here: nothing written, the transaction stays open for COMMIT again
   Manifest next = manifest_;
   next.pending = journal_.pending();
   next.undo = journal_.saved();
@@ -381,6 +384,17 @@ void ShardedStore::sync() {
     }
     throw;
   }
+}
+
+void ShardedStore::prepare_shards(const std::vector<std::size_t>& dirty) {
+  const std::exception_ptr failed = first_of(on_lanes(dirty, [this](std::size_t i) { shards_[i]->prepare_commit(); }));
+  if (!failed) return;
+  release_prepared();
+  std::rethrow_exception(failed);
+}
+
+void ShardedStore::release_prepared() noexcept {
+  for (const auto& shard : shards_) shard->release_prepared();
 }
 
 // A shard's commit failed and the transaction is undone in every shard. Never SQLITE_BUSY, even when the shard's
@@ -431,6 +445,7 @@ void ShardedStore::rollback_quietly(Store& shard) noexcept {
 }
 
 void ShardedStore::finish(bool remove_journal) noexcept {
+  release_prepared();
   in_txn_ = false;
   checkpointed_ = false;
   journal_.end(remove_journal);
