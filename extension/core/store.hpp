@@ -193,8 +193,8 @@ class Store {
   // A sharded commit, before it writes anything: takes now what this store's commit would wait for (png_dir:
   // the lock a commit that replaces or deletes images applies under, which another program's reader may hold),
   // so that a busy shard fails the COMMIT with SQLITE_BUSY and nothing written (the transaction stays open), and
-  // so that undoing this shard's commit, if another shard's fails, cannot be refused. Held, across this and the
-  // store's next transactions, until release_prepared().
+  // so that undoing this shard's replacements and deletions, if another shard's commit fails, cannot be refused.
+  // Held, across this and the store's next transactions, until release_prepared().
   virtual void prepare_commit() {}
   virtual void release_prepared() noexcept {}
   virtual void rollback() = 0;

@@ -119,3 +119,67 @@ def test_a_shard_that_fails_to_commit_rolls_the_transaction_back_everywhere(tmp_
     again.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}')")
     assert again.execute("SELECT count(*), image_digest(id, label, pixels) FROM temp.t").fetchone() == (40, before)
     assert again.execute(f"SELECT imgstore_check('png_dir', '{path}')").fetchone()[0] == "ok"
+
+
+def hold_reader_lock(path, shard):
+    """Another program reading a shard as docs/formats.md describes: byte 1 of its .imgstore, shared."""
+    meta = os.open(os.path.join(path, "shard-%03d" % shard, ".imgstore"), os.O_RDONLY)
+    fcntl.fcntl(meta, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_RDLCK, 0, 1, 1, 0))
+    return meta
+
+
+def test_after_a_busy_commit_the_transaction_writes_to_every_shard(tmp_path):
+    path = str(tmp_path / "t")
+    writer = connect()
+    writer.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}', shape='8x8x3', shards=4, timeout=200)")
+    writer.execute("INSERT INTO temp.t SELECT * FROM synthetic(40, '8x8x3', 1)")
+    writer.execute("CREATE TEMP TABLE native AS SELECT * FROM temp.t")
+    meta = hold_reader_lock(path, 0)
+    writer.execute("BEGIN")
+    writer.execute("UPDATE temp.t SET label = label + 100 WHERE id = 4")  # shard 0 only
+    with pytest.raises(sqlite3.OperationalError, match="shard-000.*try COMMIT again"):
+        writer.execute("COMMIT")
+    # Shards that were clean at that COMMIT are still in the transaction.
+    writer.execute("UPDATE temp.t SET label = label + 100 WHERE id = 5")
+    writer.execute("INSERT INTO temp.t SELECT 1002, 7, pixels FROM temp.t WHERE id = 6")
+    os.close(meta)
+    writer.execute("COMMIT")
+    for sql in ("UPDATE native SET label = label + 100 WHERE id IN (4, 5)",
+                "INSERT INTO native SELECT 1002, 7, pixels FROM native WHERE id = 6"):
+        writer.execute(sql)
+    digest = "SELECT count(*), image_digest(id, label, pixels) FROM %s"
+    assert writer.execute(digest % "temp.t").fetchone() == writer.execute(digest % "native").fetchone()
+    assert writer.execute(f"SELECT imgstore_check('png_dir', '{path}')").fetchone()[0] == "ok"
+
+
+def test_undoing_new_ids_beside_a_reader_of_their_shard_finishes_once_it_lets_go(tmp_path):
+    """The case docs/sql.md names: shard 1 fails to commit while another program reads shard 0, whose commit
+    only added an id (so it took no lock). Undoing that id waits for the reader: until it lets go, statements on
+    the table fail, naming the lock; after, the table is as before the transaction."""
+    path = str(tmp_path / "t")
+    setup = connect()
+    setup.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}', shape='8x8x3', shards=4)")
+    setup.execute("INSERT INTO temp.t SELECT * FROM synthetic(40, '8x8x3', 1)")
+    before = setup.execute("SELECT count(*), image_digest(id, label, pixels) FROM temp.t").fetchone()
+    setup.close()
+    obstacle = os.path.join(path, "shard-001", "labels.csv.pending")
+    os.mkdir(obstacle)
+    open(os.path.join(obstacle, "keep"), "w").close()
+    meta = hold_reader_lock(path, 0)
+    writer = connect()
+    writer.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}', timeout=200)")
+    writer.execute("BEGIN")
+    writer.execute("INSERT INTO temp.t SELECT 1000, 3, pixels FROM temp.t WHERE id = 0")  # shard 0: a new id
+    writer.execute("UPDATE temp.t SET label = label + 1 WHERE id = 5")  # shard 1
+    with pytest.raises(sqlite3.OperationalError, match="rolled back in every shard"):
+        writer.execute("COMMIT")
+    writer.close()
+    os.remove(os.path.join(obstacle, "keep"))
+    os.rmdir(obstacle)
+    reader = connect()
+    reader.execute(f"CREATE VIRTUAL TABLE temp.t USING png_dir(path='{path}', timeout=200)")
+    with pytest.raises(sqlite3.OperationalError, match="shard-000.*reader lock"):
+        reader.execute("SELECT count(*) FROM temp.t").fetchone()
+    os.close(meta)
+    assert reader.execute("SELECT count(*), image_digest(id, label, pixels) FROM temp.t").fetchone() == before
+    assert reader.execute(f"SELECT imgstore_check('png_dir', '{path}')").fetchone()[0] == "ok"

@@ -143,9 +143,8 @@ void PngStore::commit_record(bool appends_only) {
   // Prepared (a sharded commit): the applying lock is held already, and stays held after this commit.
   const Fd own = prepared_ ? Fd() : open_or_throw(meta_path(), O_RDWR, where);
   const int exclusive = prepared_ ? prepared_.get() : own.get();
-  hold_record(exclusive, where);
+  const RecordHold record_lock(exclusive, where);
   if (::rename((commit_path() + ".tmp").c_str(), commit_path().c_str()) != 0) {
-    release_record(exclusive);
     throw_errno(where + ": cannot rename the commit record in '" + dir_ + "'", errno);
   }
   fsync_or_throw(lock_.fd(), dir_, where);
@@ -156,7 +155,6 @@ void PngStore::commit_record(bool appends_only) {
   const bool applying = !appends_only && !prepared_;
   if (applying && !lock_for_applying(exclusive, timeout_)) {
     if (::unlink(commit_path().c_str()) != 0) {
-      release_record(exclusive);
       return;  // it stands: the next statement (or open) applies it, as after a failed apply
     }
     fsync_or_throw(lock_.fd(), dir_, where + ": withdrawing the commit record");
@@ -171,9 +169,8 @@ void PngStore::commit_record(bool appends_only) {
     if (record.generation) labels_gen_ = *record.generation;
   } catch (const std::exception&) {
     // Deliberately not reported here: SQLite would roll back a transaction that is already durable. Readers
-    // must not read the half-applied state: the record lock goes first, then every later statement retries
-    // and reports it (finish_commit).
-    release_record(exclusive);
+    // must not read the half-applied state: the record lock goes (on return), then every later statement
+    // retries and reports it (finish_commit).
     return;
   }
   csv_stamp_ = stamp_of(csv_path());
@@ -183,7 +180,6 @@ void PngStore::commit_record(bool appends_only) {
   } catch (const std::exception&) {
     // Applied already; the record is applied again (idempotent) and removed by the next statement or open.
   }
-  release_record(exclusive);  // `own` would drop it as it closes; prepared_ stays open
 }
 
 bool PngStore::replaces_files() const {
@@ -200,22 +196,16 @@ Error PngStore::readers_busy() const {
                ErrorKind::busy);
 }
 
-bool PngStore::lock_applying(Fd& own, int& fd, const std::string& where) const {
-  if (prepared_) {
-    fd = prepared_.get();
-    return true;
-  }
-  own = open_or_throw(meta_path(), O_RDWR, where);
-  fd = own.get();
-  return lock_for_applying(fd, timeout_);
+Fd PngStore::open_applying(const std::string& where) const {
+  Fd fd = open_or_throw(meta_path(), O_RDWR, where);
+  if (!lock_for_applying(fd.get(), timeout_)) return Fd();
+  return fd;
 }
 
 void PngStore::prepare_commit() {
   if (!undo_.active() || prepared_ || !replaces_files()) return;
-  Fd own;
-  int fd = -1;
-  if (!lock_applying(own, fd, "table " + table_ + ": commit")) throw readers_busy();
-  prepared_ = std::move(own);
+  prepared_ = open_applying("table " + table_ + ": commit");
+  if (!prepared_) throw readers_busy();
 }
 
 void PngStore::release_prepared() noexcept { prepared_ = Fd(); }
@@ -223,13 +213,10 @@ void PngStore::release_prepared() noexcept { prepared_ = Fd(); }
 void PngStore::finish_commit() {
   if (!commit_pending()) return;
   const std::string where = "table " + table_ + ": '" + dir_ + "' holds a committed transaction not yet applied";
-  Fd own;
-  int exclusive = -1;
-  if (!lock_applying(own, exclusive, where)) {
-    throw Error(where + ", and other statements are reading it; try again", ErrorKind::busy);
-  }
+  const Fd own = prepared_ ? Fd() : open_applying(where);
+  if (!prepared_ && !own) throw Error(where + ", and other statements are reading it; try again", ErrorKind::busy);
   try {
-    roll_forward(exclusive);
+    roll_forward(prepared_ ? prepared_.get() : own.get());
   } catch (const Error& e) {
     throw Error(where + ": " + e.what() + "; fix the cause, and the next statement finishes it", e.kind());
   }

@@ -86,7 +86,13 @@ void hold_record(int fd, const std::string& where) {
   if (!try_ofd_lock(fd, F_WRLCK, kRecord)) throw Error(where + ": the commit record lock is held by another descriptor");
 }
 
-void release_record(int fd) { try_ofd_lock(fd, F_UNLCK, kRecord); }
+void release_record(int fd) noexcept {
+  try {
+    try_ofd_lock(fd, F_UNLCK, kRecord);
+  } catch (const std::exception&) {
+    // Unlocking a byte of an open descriptor does not fail; were it to, closing the descriptor drops it.
+  }
+}
 
 bool record_held(int fd) { return held_by_others(fd, F_RDLCK, kRecord, 1); }
 

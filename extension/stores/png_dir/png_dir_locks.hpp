@@ -26,7 +26,18 @@ void unlock_applying(int fd);
 // The writer's record lock (open for writing): COMMIT, while it is there, stands for a consistent state (the
 // old one before the apply, the new one after) that readers may read without finishing the record.
 void hold_record(int fd, const std::string& where);
-void release_record(int fd);
+void release_record(int fd) noexcept;
+// hold_record for one scope: let go on every way out of it (the descriptor may outlive it, as a prepared one).
+class RecordHold {
+ public:
+  RecordHold(int fd, const std::string& where) : fd_(fd) { hold_record(fd, where); }
+  ~RecordHold() { release_record(fd_); }
+  RecordHold(const RecordHold&) = delete;
+  RecordHold& operator=(const RecordHold&) = delete;
+
+ private:
+  const int fd_;
+};
 // A reader's test (any descriptor of .imgstore): does a live writer hold the record lock?
 bool record_held(int fd);
 

@@ -206,9 +206,8 @@ class PngStore final : public Store {
   void commit_record(bool appends_only);
   // Would this transaction's commit record rename or delete files, or rewrite labels.csv (not appends only)?
   bool replaces_files() const;
-  // The descriptor of .imgstore a commit applies under, holding lock_for_applying: prepared_, or `own` opened
-  // and locked now (false: a reader held the lock for longer than timeout_).
-  bool lock_applying(Fd& own, int& fd, const std::string& where) const;
+  // .imgstore opened and holding lock_for_applying, or none when a reader held the lock longer than timeout_.
+  Fd open_applying(const std::string& where) const;
   // The commit's SQLITE_BUSY when a reader of another program holds the reader lock: nothing was committed.
   Error readers_busy() const;
   Fd prepared_;  // prepare_commit(): .imgstore, holding lock_for_applying for a sharded commit

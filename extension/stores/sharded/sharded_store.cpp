@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include "shard_folder.hpp"
@@ -334,13 +335,14 @@ void ShardedStore::sync() {
   std::vector<std::size_t> dirty;
   std::vector<std::size_t> clean;
   for (std::size_t i = 0; i < shards_.size(); ++i) (dirty_[i] ? dirty : clean).push_back(i);
+  // SQLITE_BUSY here: nothing written, every shard still in the transaction, which stays open for COMMIT again.
+  prepare_shards(dirty);
   // Nothing written: nothing to commit.
   on_lanes_or_throw(clean, [this](std::size_t i) { shards_[i]->rollback(); });
   if (dirty.empty()) {
     finish(true);
     return;
   }
-  prepare_shards(dirty);  // SQLITE_BUSY here: nothing written, the transaction stays open for COMMIT again
   Manifest next = manifest_;
   next.pending = journal_.pending();
   next.undo = journal_.saved();
@@ -387,7 +389,18 @@ void ShardedStore::sync() {
 }
 
 void ShardedStore::prepare_shards(const std::vector<std::size_t>& dirty) {
-  const std::exception_ptr failed = first_of(on_lanes(dirty, [this](std::size_t i) { shards_[i]->prepare_commit(); }));
+  // Once one shard is busy the commit fails: the shards not yet asked (without lanes, one after the other) are
+  // not waited for as well.
+  std::atomic<bool> busy = false;
+  const std::exception_ptr failed = first_of(on_lanes(dirty, [this, &busy](std::size_t i) {
+    if (busy) return;
+    try {
+      shards_[i]->prepare_commit();
+    } catch (...) {
+      busy = true;
+      throw;
+    }
+  }));
   if (!failed) return;
   release_prepared();
   std::rethrow_exception(failed);
