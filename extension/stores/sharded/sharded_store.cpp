@@ -402,11 +402,11 @@ void ShardedStore::prepare_shards(const std::vector<std::size_t>& dirty) {
     }
   }));
   if (!failed) return;
-  release_prepared();
+  release_shards_prepared();
   std::rethrow_exception(failed);
 }
 
-void ShardedStore::release_prepared() noexcept {
+void ShardedStore::release_shards_prepared() noexcept {
   for (const auto& shard : shards_) shard->release_prepared();
 }
 
@@ -458,7 +458,7 @@ void ShardedStore::rollback_quietly(Store& shard) noexcept {
 }
 
 void ShardedStore::finish(bool remove_journal) noexcept {
-  release_prepared();
+  release_shards_prepared();
   in_txn_ = false;
   checkpointed_ = false;
   journal_.end(remove_journal);

@@ -86,7 +86,7 @@ class ShardedStore final : public Store {
   // Before step 1: each changed shard takes what its commit would wait for (Store::prepare_commit); one that
   // cannot fails the commit with nothing written, and the others let go again.
   void prepare_shards(const std::vector<std::size_t>& dirty);
-  void release_prepared() noexcept;
+  void release_shards_prepared() noexcept;
   void commit_shards(const std::vector<std::size_t>& dirty, std::vector<std::exception_ptr>& failed);
   // Runs `work(i)` for each shard i of `which` on its lane (all at once), or here without lanes; the failures by
   // shard.
