@@ -233,6 +233,20 @@ def png_dir_rows_versioned(path):
         os.close(meta)
 
 
+def open_beside_writer(h5py, path, seconds=5.0):
+    """docs/formats.md's open: while a writer extends the file, its superblock records the new end before the
+    file reaches it, and HDF5 refuses the open for that moment ("truncated file"); open again, as imgstore's own
+    readers do (up to `timeout`)."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            return h5py.File(path, "r", swmr=True, locking=False)
+        except OSError as e:
+            if "truncated file" not in str(e) or time.time() > deadline:
+                raise
+            time.sleep(0.001)
+
+
 class Hdf5Reader:
     """docs/formats.md's h5py recipe for a store that a writer may be changing (SWMR): the file opened with
     swmr=True, locking=False (kept open, opened again every 20 scans); /commit = [generation, rows] refreshed
@@ -249,7 +263,7 @@ class Hdf5Reader:
         if self.f is None or self.scans % 20 == 0:
             if self.f is not None:
                 self.f.close()
-            self.f = h5py.File(path, "r", swmr=True, locking=False)
+            self.f = open_beside_writer(h5py, path)
         self.scans += 1
         f = self.f
         commit, ids_d, labels_d, images_d = f["commit"], f["ids"], f["labels"], f["images"]
